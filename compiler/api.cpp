@@ -1,0 +1,162 @@
+// The public host API (include/gradc/gradc.h): the compilation pipeline from
+// source text to a checked graph, with every stage printable.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "compiler/autodiff/reverse.h"
+#include "compiler/frontend/parser.h"
+#include "compiler/frontend/sema.h"
+#include "compiler/ir/builder.h"
+#include "compiler/ir/printer.h"
+#include "compiler/ir/verifier.h"
+#include "gradc/gradc.h"
+
+namespace gradc {
+
+// Largest model file accepted.
+constexpr uintmax_t kMaxSourceBytes = 16u << 20;
+
+struct Model::Impl {
+  SourceManager sm;
+  Ast ast;
+  bool parsed = false;
+  bool options_error = false;
+  std::optional<ModelIR> model;
+  std::vector<Diagnostic> diags;
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+namespace {
+
+Diagnostic plain_error(std::string msg) {
+  Diagnostic d;
+  d.message = std::move(msg);
+  return d;
+}
+
+std::string file_stem(const std::string& name) {
+  std::string stem = std::filesystem::path(name).stem().string();
+  return stem.empty() ? "model" : stem;
+}
+
+template <class Impl>
+void run_pipeline(Impl& m, std::string source, std::string file_name, const CompileOptions& opts) {
+  std::string stem = file_stem(file_name);
+  uint32_t file = m.sm.add(std::move(file_name), std::move(source));
+  DiagEngine diags(m.sm);
+  try {
+    parse(m.sm, file, m.ast, diags);
+    m.parsed = true;
+    // Dim overrides must name declared dims.
+    std::vector<std::string> dims = declared_dims(m.ast);
+    for (const auto& [name, value] : opts.dims) {
+      if (std::find(dims.begin(), dims.end(), name) == dims.end()) {
+        std::string known;
+        for (const std::string& d : dims) known += (known.empty() ? "" : ", ") + d;
+        m.diags.push_back(plain_error(fmt::format("--set {}={}: the model declares no dim '{}'{}", name, value, name,
+                                                  known.empty() ? " (it has no dims)" : " (its dims: " + known + ")")));
+        m.options_error = true;
+      } else if (value < 1) {
+        m.diags.push_back(plain_error(fmt::format("--set {}={}: dims must be positive", name, value)));
+        m.options_error = true;
+      }
+    }
+    if (m.options_error) return;
+    SemaOptions so{stem, opts.dims};
+    m.model = analyze(m.ast, m.sm, diags, so);
+  } catch (const TooManyErrors&) {
+    m.model.reset();
+  } catch (const InternalError& e) {
+    m.model.reset();
+    m.diags.push_back(plain_error(e.what()));
+  }
+  std::vector<Diagnostic> found = diags.take();
+  m.diags.insert(m.diags.begin(), found.begin(), found.end());
+  if (m.diags.empty() == false && m.model) m.model.reset();
+}
+
+}  // namespace
+
+Model Model::compile_source(std::string_view source, std::string file_name, const CompileOptions& opts) {
+  auto impl = std::make_unique<Impl>();
+  run_pipeline(*impl, std::string(source), std::move(file_name), opts);
+  return Model(std::move(impl));
+}
+
+Model Model::compile_file(const std::string& path, const CompileOptions& opts) {
+  auto impl = std::make_unique<Impl>();
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    impl->diags.push_back(plain_error(fmt::format("cannot read '{}': no such file", path)));
+  } else if (std::filesystem::is_directory(status)) {
+    impl->diags.push_back(plain_error(fmt::format("cannot read '{}': it is a directory", path)));
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    std::string text;
+    if (in) {
+      // Read at most kMaxSourceBytes + 1 bytes, so special files cannot make us read forever.
+      text.resize(kMaxSourceBytes + 1);
+      in.read(text.data(), static_cast<std::streamsize>(text.size()));
+      text.resize(static_cast<size_t>(in.gcount()));
+    }
+    if (!in && !in.eof()) {
+      impl->diags.push_back(plain_error(fmt::format("cannot read '{}': {}", path, std::strerror(errno))));
+    } else if (text.size() > kMaxSourceBytes) {
+      impl->diags.push_back(plain_error(fmt::format("'{}' is larger than the limit of {} MiB for model files", path,
+                                                    kMaxSourceBytes >> 20)));
+    } else {
+      run_pipeline(*impl, std::move(text), path, opts);
+    }
+  }
+  return Model(std::move(impl));
+}
+
+bool Model::ok() const { return impl_->model.has_value(); }
+bool Model::options_error() const { return impl_->options_error; }
+const std::vector<Diagnostic>& Model::diagnostics() const { return impl_->diags; }
+
+std::string Model::dump(Stage stage, DumpFormat format) const {
+  if (stage == Stage::Ast) {
+    if (!impl_->parsed) return {};
+    return format == DumpFormat::Dot ? print_ast_dot(impl_->ast) : print_ast(impl_->ast, impl_->sm);
+  }
+  if (!impl_->model) return {};
+  if (stage == Stage::Graph)
+    return format == DumpFormat::Dot ? print_graph_dot(*impl_->model) : print_graph(*impl_->model, impl_->sm);
+  return {};
+}
+
+ModelInfo Model::info() const {
+  ModelInfo info;
+  if (!impl_->model) return info;
+  const ModelIR& m = *impl_->model;
+  auto tensor = [&](const std::string& name, NodeId id) {
+    const Node& n = m.graph[id];
+    return TensorInfo{name, std::string(dtype_name(n.dtype)), sizes(n.shape)};
+  };
+  info.name = m.name;
+  info.dims = m.dims;
+  for (const NamedNode& v : m.inputs) info.inputs.push_back(tensor(v.name, v.node));
+  for (const ParamDecl& p : m.params) info.params.push_back(tensor(p.name, p.node));
+  for (const NamedNode& v : m.outputs) info.outputs.push_back(tensor(v.name, v.node));
+  for (const NamedNode& v : m.metrics) info.metrics.push_back(tensor(v.name, v.node));
+  info.optimizer = m.optimizer.name + "(";
+  for (size_t i = 0; i < m.optimizer.options.size(); ++i)
+    info.optimizer += fmt::format("{}{}={}", i ? ", " : "", m.optimizer.options[i].first, m.optimizer.options[i].second);
+  info.optimizer += ")";
+  info.graph_nodes = live_nodes(m).size();
+  return info;
+}
+
+}  // namespace gradc

@@ -1,0 +1,41 @@
+// The reverse-mode driver: reverse topological sweep, summing adjoints.
+#include "compiler/autodiff/reverse.h"
+
+#include "compiler/support/diagnostics.h"
+
+namespace gradc {
+
+std::vector<NodeId> gradients(Builder& b, NodeId y, const std::vector<NodeId>& xs) {
+  const Graph& g = b.graph();
+  GRADC_ASSERT(g[y].shape.empty() && is_float(g[y].dtype), "gradients: y must be a float scalar");
+  // needed[n]: n lies on a path from some x to y (ids are topological).
+  std::vector<bool> needed(y + 1, false);
+  NodeId lo = y;
+  for (NodeId x : xs)
+    if (x <= y) {
+      needed[x] = true;
+      lo = std::min(lo, x);
+    }
+  for (NodeId n = lo; n <= y; ++n)
+    for (NodeId o : g[n].operands)
+      if (needed[o] && is_float(g[n].dtype)) needed[n] = true;
+
+  std::vector<NodeId> adj(y + 1, kNoNode);
+  if (needed[y]) adj[y] = b.scalar_like(1.0, y);
+  for (NodeId n = y + 1; n-- > lo;) {
+    if (adj[n] == kNoNode || !needed[n]) continue;
+    // Operands are read by index: the builder may grow the graph meanwhile.
+    for (size_t i = 0; i < b.graph()[n].operands.size(); ++i) {
+      NodeId o = b.graph()[n].operands[i];
+      if (!needed[o]) continue;
+      NodeId c = vjp(b, n, i, adj[n]);
+      if (c == kNoNode) continue;
+      adj[o] = adj[o] == kNoNode ? c : b.add(adj[o], c);
+    }
+  }
+  std::vector<NodeId> out;
+  for (NodeId x : xs) out.push_back(x <= y && adj[x] != kNoNode ? adj[x] : b.full_like(0.0, x));
+  return out;
+}
+
+}  // namespace gradc

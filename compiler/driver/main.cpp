@@ -1,0 +1,116 @@
+// The gradc command-line driver. It parses the command line, calls the host
+// API, prints diagnostics to stderr, and chooses the exit status:
+// 0 success, 1 the model or data is wrong, 2 the command line is wrong.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "compiler/driver/options.h"
+#include "gradc/gradc.h"
+
+namespace {
+
+using namespace gradc;
+using namespace gradc::driver;
+
+int usage_error(const std::string& verb, const std::string& msg) {
+  std::cerr << fmt::format("gradc{}: error: {}\n", verb.empty() ? "" : " " + verb, msg);
+  std::cerr << (verb.empty() ? "run 'gradc --help' for usage\n" : fmt::format("run 'gradc {} --help' for usage\n", verb));
+  return 2;
+}
+
+std::string shape_text(const TensorInfo& t) {
+  std::string s = t.dtype + "[";
+  for (size_t i = 0; i < t.shape.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", t.shape[i]);
+  return s + "]";
+}
+
+int cmd_check(const Options& o, const Model& m) {
+  ModelInfo info = m.info();
+  int64_t values = 0;
+  for (const TensorInfo& p : info.params) {
+    int64_t n = 1;
+    for (int64_t d : p.shape) n *= d;
+    values += n;
+  }
+  std::cout << fmt::format("{}: ok: model '{}'\n", o.model, info.name);
+  auto list = [](const char* what, const std::vector<TensorInfo>& ts) {
+    std::string s = fmt::format("  {:<8}", what);
+    if (ts.empty()) s += " (none)";
+    for (size_t i = 0; i < ts.size(); ++i) s += fmt::format("{} {} : {}", i ? "," : "", ts[i].name, shape_text(ts[i]));
+    return s + "\n";
+  };
+  if (!info.dims.empty()) {
+    std::cout << "  dims    ";
+    for (const auto& [k, v] : info.dims) std::cout << fmt::format(" {}={}", k, v);
+    std::cout << "\n";
+  }
+  std::cout << list("inputs", info.inputs) << list("params", info.params) << list("outputs", info.outputs)
+            << list("metrics", info.metrics);
+  std::cout << fmt::format("  {} trainable values, optimizer {}, {} graph nodes\n", values, info.optimizer,
+                           info.graph_nodes);
+  return 0;
+}
+
+int cmd_dump(const Options& o, const Model& m) {
+  DumpFormat fmt = o.format == "dot" ? DumpFormat::Dot : DumpFormat::Text;
+  Stage stage = o.stage == "ast" ? Stage::Ast : Stage::Graph;
+  std::cout << m.dump(stage, fmt);
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  std::string error;
+  auto opts = parse_options(argc, argv, error);
+  std::string verb = argc >= 2 && find_verb(argv[1]) ? argv[1] : "";
+  if (!opts) return usage_error(verb, error);
+  if (opts->help) {
+    const VerbInfo* v = opts->verb.empty() ? nullptr : find_verb(opts->verb);
+    std::cout << (v ? verb_help(*v) : main_help());
+    return 0;
+  }
+  const VerbInfo& v = *find_verb(opts->verb);
+  if (!v.implemented)
+    return usage_error(opts->verb, fmt::format("'{}' is not implemented in this version of gradc yet", opts->verb));
+  if (opts->verb == "dump") {
+    if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast or graph)");
+    if (opts->stage != "ast" && opts->stage != "graph") {
+      bool later = opts->stage == "grad" || opts->stage == "opt" || opts->stage == "loops" ||
+                   opts->stage == "llvm" || opts->stage == "asm";
+      return usage_error("dump", later ? fmt::format("--stage {} is not implemented in this version yet (available: ast, graph)", opts->stage)
+                                       : fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm or asm)", opts->stage));
+    }
+  }
+  CompileOptions co;
+  co.dims = opts->dims;
+  Model m = Model::compile_file(opts->model, co);
+  if (!m.diagnostics().empty()) std::cerr << render_all(m.diagnostics());
+  if (m.options_error()) return usage_error(opts->verb, "the command line does not fit the model (see above)");
+  // The AST can be printed even when later stages fail, as long as the file parsed.
+  if (opts->verb == "dump" && opts->stage == "ast") {
+    std::string ast = m.dump(Stage::Ast, opts->format == "dot" ? DumpFormat::Dot : DumpFormat::Text);
+    std::cout << ast;
+    bool syntax_ok = true;
+    for (const Diagnostic& d : m.diagnostics()) syntax_ok = false, (void)d;
+    return syntax_ok || m.ok() ? 0 : 1;
+  }
+  if (!m.ok()) {
+    size_t n = m.diagnostics().size();
+    std::cerr << fmt::format("{} error{} generated.\n", n, n == 1 ? "" : "s");
+    return 1;
+  }
+  return opts->verb == "check" ? cmd_check(*opts, m) : cmd_dump(*opts, m);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "gradc: internal compiler error: " << e.what() << "\n";
+    return 1;
+  }
+}

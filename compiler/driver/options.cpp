@@ -1,0 +1,161 @@
+// Command-line parsing: verbs, options, --help texts.
+#include "compiler/driver/options.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace gradc::driver {
+
+const std::vector<VerbInfo>& verbs() {
+  static const std::vector<VerbInfo> v = {
+      {"check", "gradc check MODEL [--set D=N ...]", "parse and check a model; print a summary", true},
+      {"dump",
+       "gradc dump MODEL --stage ast|graph [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
+       "print a stage of the compilation", true},
+      {"grad", "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S]",
+       "compute the loss and its gradients", false},
+      {"step", "gradc step MODEL [--params P] --inputs I --steps N -o OUT [--lr X] [--set D=N ...] [--seed S]",
+       "run train_step N times", false},
+      {"run", "gradc run MODEL [--params P] --inputs I -o OUT", "run forward", false},
+      {"train", "gradc train MODEL --data NAME=PATH ... --epochs N -o CKPT [...]", "train on data", false},
+      {"gradcheck", "gradc gradcheck MODEL [--set D=N ...]", "check gradients against finite differences", false},
+      {"bench", "gradc bench MODEL [--set D=N ...]", "benchmark train_step", false},
+  };
+  return v;
+}
+
+const VerbInfo* find_verb(const std::string& name) {
+  for (const VerbInfo& v : verbs())
+    if (name == v.name) return &v;
+  return nullptr;
+}
+
+std::string main_help() {
+  std::string s =
+      "gradc: a compiler for machine-learning models\n\n"
+      "usage: gradc VERB MODEL [options]\n       gradc VERB --help\n\nverbs:\n";
+  for (const VerbInfo& v : verbs())
+    s += fmt::format("  {:<10} {}{}\n", v.name, v.summary, v.implemented ? "" : " (not in this version yet)");
+  s += "\nexit status: 0 success, 1 the model or data is wrong, 2 the command line is wrong\n";
+  return s;
+}
+
+std::string verb_help(const VerbInfo& v) {
+  std::string s = fmt::format("usage: {}\n\n{}\n", v.usage, v.summary);
+  if (std::strcmp(v.name, "dump") == 0)
+    s += "\noptions:\n"
+         "  --stage S     ast (the syntax tree) or graph (the checked graph)\n"
+         "  --format F    text (default) or dot (Graphviz)\n"
+         "  --entry E     forward, grad or train_step (default)\n"
+         "  --set D=N     bind dim D to N instead of its declared size\n";
+  else if (std::strcmp(v.name, "check") == 0)
+    s += "\noptions:\n  --set D=N     bind dim D to N instead of its declared size\n";
+  if (!v.implemented) s += "\nThis verb is not implemented in this version of gradc yet.\n";
+  return s;
+}
+
+namespace {
+
+bool parse_set(const std::string& text, Options& o, std::string& error) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    error = fmt::format("--set expects D=N (a dim name and a positive integer), got '{}'", text);
+    return false;
+  }
+  std::string name = text.substr(0, eq);
+  std::string num = text.substr(eq + 1);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  if (num.empty() || ec != std::errc() || p != num.data() + num.size() || v < 1) {
+    error = fmt::format("--set {}: '{}' is not a positive integer", name, num);
+    return false;
+  }
+  for (auto& [k, val] : o.dims)
+    if (k == name) {
+      val = v;
+      return true;
+    }
+  o.dims.emplace_back(name, v);
+  return true;
+}
+
+}  // namespace
+
+std::optional<Options> parse_options(int argc, char** argv, std::string& error) {
+  Options o;
+  if (argc < 2) {
+    error = "no verb given";
+    return std::nullopt;
+  }
+  o.verb = argv[1];
+  if (o.verb == "-h" || o.verb == "--help" || o.verb == "help") {
+    o.help = true;
+    o.verb.clear();
+    return o;
+  }
+  if (!find_verb(o.verb)) {
+    error = fmt::format("unknown verb '{}'", o.verb);
+    return std::nullopt;
+  }
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_inline = false;
+    if (arg.rfind("--", 0) == 0) {
+      auto eq = arg.find('=');
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_inline = true;
+      }
+    }
+    auto take = [&](const char* what) -> bool {
+      if (has_inline) return true;
+      if (i + 1 >= argc) {
+        error = fmt::format("{} needs {}", arg, what);
+        return false;
+      }
+      value = argv[++i];
+      return true;
+    };
+    if (arg == "-h" || arg == "--help") {
+      o.help = true;
+    } else if (arg == "--set") {
+      if (!take("D=N") || !parse_set(value, o, error)) return std::nullopt;
+    } else if (arg == "--stage") {
+      if (!take("a stage")) return std::nullopt;
+      o.stage = value;
+    } else if (arg == "--format") {
+      if (!take("text or dot")) return std::nullopt;
+      o.format = value;
+      if (o.format != "text" && o.format != "dot") {
+        error = fmt::format("--format must be text or dot, got '{}'", value);
+        return std::nullopt;
+      }
+    } else if (arg == "--entry") {
+      if (!take("forward, grad or train_step")) return std::nullopt;
+      o.entry = value;
+      if (o.entry != "forward" && o.entry != "grad" && o.entry != "train_step") {
+        error = fmt::format("--entry must be forward, grad or train_step, got '{}'", value);
+        return std::nullopt;
+      }
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      error = fmt::format("unknown option '{}'", arg);
+      return std::nullopt;
+    } else if (o.model.empty()) {
+      o.model = arg;
+    } else {
+      error = fmt::format("unexpected argument '{}' (one model file per call)", arg);
+      return std::nullopt;
+    }
+  }
+  if (!o.help && o.model.empty()) {
+    error = "no model file given";
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace gradc::driver

@@ -1,0 +1,38 @@
+// Command-line parsing for the gradc driver (SPEC section 3).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gradc::driver {
+
+struct Options {
+  std::string verb;
+  std::string model;
+  std::vector<std::pair<std::string, int64_t>> dims;  // --set D=N
+  std::string stage;                                  // dump --stage
+  std::string format = "text";                        // dump --format
+  std::string entry = "train_step";                   // dump --entry
+  bool help = false;
+};
+
+// The verbs of SPEC section 3 and whether this build implements them.
+struct VerbInfo {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  bool implemented;
+};
+const std::vector<VerbInfo>& verbs();
+const VerbInfo* find_verb(const std::string& name);
+
+// Parses argv; on a usage error returns nullopt and sets `error`.
+std::optional<Options> parse_options(int argc, char** argv, std::string& error);
+
+std::string main_help();
+std::string verb_help(const VerbInfo& v);
+
+}  // namespace gradc::driver

@@ -1,0 +1,622 @@
+// The builtin functions of SPEC 2.4 and how each lowers to graph ops.
+//
+// Composite builtins (softmax, the losses, gelu, ...) expand into primitive
+// ops here, in their numerically stable forms; autodiff then needs rules for
+// the primitives only. Every node made here carries the call's location.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "compiler/autodiff/reverse.h"
+#include "compiler/frontend/sema_impl.h"
+
+namespace gradc {
+namespace {
+
+using K = ArgKind;
+
+// Sets the builder's location for the lifetime of the object.
+struct At {
+  Builder& b;
+  SourceLoc old;
+  At(Sema& s, SourceLoc loc) : b(s.b()), old(s.b().at(loc)) {}
+  ~At() { b.at(old); }
+};
+
+std::string_view fn_name(const CallArgs& a) { return a.call->name; }
+SourceLoc loc(const CallArgs& a) { return a.call->loc; }
+
+// The float tensor argument i.
+std::optional<NodeId> ftensor(Sema& s, CallArgs& a, size_t i, std::string_view what = "tensor") {
+  return s.float_tensor(a.values[i], fn_name(a), what);
+}
+
+// Two float tensor arguments of one dtype; a literal takes the other's dtype.
+bool float_pair(Sema& s, CallArgs& a, NodeId& x, NodeId& y) {
+  const Value &va = a.values[0], &vb = a.values[1];
+  if (va.kind == Value::Kind::Number && vb.kind == Value::Kind::Number) {
+    x = s.materialize(va, DType::F32);
+    y = s.materialize(vb, DType::F32);
+    return true;
+  }
+  const Value& t = va.kind == Value::Kind::Tensor ? va : vb;
+  DType dt = s.g()[t.node].dtype;
+  x = s.materialize(va, dt);
+  y = s.materialize(vb, dt);
+  for (const Value* v : {&va, &vb}) {
+    NodeId n = v == &va ? x : y;
+    if (!is_float(s.g()[n].dtype)) {
+      s.error(v->loc, fmt::format("'{}' needs float tensors, got {}", fn_name(a), type_str(s.g()[n].dtype, s.g()[n].shape)));
+      return false;
+    }
+  }
+  if (s.g()[x].dtype != s.g()[y].dtype) {
+    s.error(loc(a), fmt::format("'{}' got {} and {} tensors (use cast(x, {}) to convert)", fn_name(a),
+                                dtype_name(s.g()[x].dtype), dtype_name(s.g()[y].dtype), dtype_name(s.g()[x].dtype)));
+    s.note_operands({&va, &vb});
+    return false;
+  }
+  return true;
+}
+
+bool same_shape(Sema& s, CallArgs& a, NodeId x, NodeId y, std::string_view what) {
+  if (s.g()[x].shape == s.g()[y].shape) return true;
+  s.error(loc(a), fmt::format("'{}' needs {} of the same shape, got {} and {}", fn_name(a), what,
+                              shape_str(s.g()[x].shape), shape_str(s.g()[y].shape)));
+  s.note_operands({&a.values[0], &a.values[1]});
+  return false;
+}
+
+std::optional<bool> flag(Sema& s, CallArgs& a, size_t i) {
+  if (!a.given(i)) return false;
+  const Expr& e = *a.exprs[i];
+  if (e.kind == ExprKind::Bool) return e.bool_value;
+  if (e.kind == ExprKind::Number && (e.number == 0 || e.number == 1)) return e.number != 0;
+  s.error(e.loc, fmt::format("'{}' must be true or false", a.call->kwargs.empty() ? "flag" : "keepdims"));
+  return std::nullopt;
+}
+
+// Reduction axes from an optional int-or-list argument; all axes when absent.
+std::optional<std::vector<int64_t>> axes_arg(Sema& s, CallArgs& a, size_t i, int rank) {
+  std::vector<int64_t> axes;
+  if (!a.given(i)) {
+    for (int k = 0; k < rank; ++k) axes.push_back(k);
+    return axes;
+  }
+  const Expr& e = *a.exprs[i];
+  std::vector<const Expr*> items;
+  if (e.kind == ExprKind::List) items.assign(e.args.begin(), e.args.end());
+  else items.push_back(&e);
+  for (const Expr* it : items) {
+    auto ax = s.axis_of(*it, rank, fn_name(a));
+    if (!ax) return std::nullopt;
+    if (std::find(axes.begin(), axes.end(), *ax) != axes.end()) {
+      s.error(it->loc, fmt::format("axis {} is given twice", *ax));
+      return std::nullopt;
+    }
+    axes.push_back(*ax);
+  }
+  std::sort(axes.begin(), axes.end());
+  return axes;
+}
+
+// A list of sizes (integers or dim names); -1 allowed when `allow_infer`.
+std::optional<std::vector<int64_t>> sizes_arg(Sema& s, const Expr& e, std::string_view fn, bool allow_infer) {
+  if (e.kind != ExprKind::List) {
+    s.error(e.loc, fmt::format("'{}' needs a list of sizes, e.g. [B, 8]", fn));
+    return std::nullopt;
+  }
+  std::vector<int64_t> out;
+  for (const Expr* it : e.args) {
+    auto v = s.const_int(*it, "a size");
+    if (!v) return std::nullopt;
+    if (*v < 1 && !(allow_infer && *v == -1)) {
+      s.error(it->loc, fmt::format("sizes in '{}' must be positive{}, got {}", fn, allow_infer ? " (or one -1)" : "", *v));
+      return std::nullopt;
+    }
+    out.push_back(*v);
+  }
+  return out;
+}
+
+// ---- unary ----
+
+Value lower_unary(Sema& s, CallArgs& a, Op op) {
+  auto x = ftensor(s, a, 0);
+  if (!x) return Value::bad();
+  return s.build(op, {*x}, {}, loc(a));
+}
+
+Value lower_composite_unary(Sema& s, CallArgs& a) {
+  auto xo = ftensor(s, a, 0);
+  if (!xo) return Value::bad();
+  NodeId x = *xo;
+  At at(s, loc(a));
+  Builder& b = s.b();
+  auto c = [&](double v) { return b.scalar_like(v, x); };
+  std::string_view f = fn_name(a);
+  NodeId r = kNoNode;
+  if (f == "square") {
+    r = b.mul(x, x);
+  } else if (f == "relu") {  // where(x > 0, x, 0): the gradient at 0 is 0
+    r = b.where(b.binary(Op::Gt, x, c(0)), x, c(0));
+  } else if (f == "silu") {  // x * sigmoid(x)
+    r = b.mul(x, b.unary(Op::Sigmoid, x));
+  } else if (f == "gelu") {  // x * 0.5 * (1 + erf(x / sqrt(2))), PyTorch's default (erf) form
+    r = b.mul(b.mul(x, c(0.5)), b.add(c(1), b.unary(Op::Erf, b.mul(x, c(M_SQRT1_2)))));
+  } else if (f == "leaky_relu" || f == "elu") {
+    double k = 0.01;
+    if (f == "elu") k = 1;
+    if (a.given(1)) {
+      auto v = s.const_float(*a.exprs[1], f == "elu" ? "alpha" : "slope");
+      if (!v) return Value::bad();
+      k = *v;
+    }
+    // leaky_relu: where(x > 0, x, slope * x);  elu: where(x > 0, x, alpha * expm1(x))
+    NodeId neg = f == "elu" ? b.mul(c(k), b.unary(Op::Expm1, x)) : b.mul(x, c(k));
+    r = b.where(b.binary(Op::Gt, x, c(0)), x, neg);
+  }
+  return Value::tensor(r, loc(a));
+}
+
+// ---- binary ----
+
+Value lower_minmax(Sema& s, CallArgs& a, Op op) {
+  NodeId x, y;
+  if (!float_pair(s, a, x, y)) return Value::bad();
+  Value r = s.build(op, {x, y}, {}, loc(a));
+  if (r.poison()) s.note_operands({&a.values[0], &a.values[1]});
+  return r;
+}
+
+Value lower_where(Sema& s, CallArgs& a) {
+  const Value& cv = a.values[0];
+  NodeId cond = s.materialize(cv, DType::F32);
+  CallArgs branches = a;
+  branches.values = {a.values[1], a.values[2]};
+  NodeId x, y;
+  if (!float_pair(s, branches, x, y)) return Value::bad();
+  Value r = s.build(Op::Where, {cond, x, y}, {}, loc(a));
+  if (r.poison()) s.note_operands({&a.values[0], &a.values[1], &a.values[2]});
+  return r;
+}
+
+// ---- reductions ----
+
+// logsumexp(x) = m + log(sum(exp(x - m))), m = stop_gradient(max(x)) (stable; m cancels in the gradient)
+NodeId logsumexp(Builder& b, NodeId x, const std::vector<int64_t>& axes, bool keepdims) {
+  NodeId m = b.unary(Op::StopGradient, b.reduce(Op::ReduceMax, x, axes, true));
+  NodeId r = b.add(b.unary(Op::Log, b.reduce(Op::ReduceSum, b.unary(Op::Exp, b.sub(x, m)), axes, true)), m);
+  if (keepdims) return r;
+  Shape out;
+  for (int i = 0; i < b[x].rank(); ++i)
+    if (std::find(axes.begin(), axes.end(), i) == axes.end()) out.push_back(b[x].shape[i]);
+  return b.reshape(r, sizes(out));
+}
+
+Value lower_reduce(Sema& s, CallArgs& a) {
+  auto xo = ftensor(s, a, 0);
+  if (!xo) return Value::bad();
+  NodeId x = *xo;
+  auto axes = axes_arg(s, a, 1, s.g()[x].rank());
+  auto keep = flag(s, a, 2);
+  if (!axes || !keep) return Value::bad();
+  At at(s, loc(a));
+  Builder& b = s.b();
+  std::string_view f = fn_name(a);
+  NodeId r;
+  if (f == "sum") {
+    r = b.reduce(Op::ReduceSum, x, *axes, *keep);
+  } else if (f == "mean") {  // sum / count, as PyTorch
+    int64_t count = 1;
+    for (int64_t ax : *axes) count *= s.g()[x].shape[ax].size;
+    r = b.div(b.reduce(Op::ReduceSum, x, *axes, *keep), b.scalar_like(static_cast<double>(count), x));
+  } else if (f == "max") {
+    r = b.reduce(Op::ReduceMax, x, *axes, *keep);
+  } else if (f == "min") {
+    r = b.reduce(Op::ReduceMin, x, *axes, *keep);
+  } else {
+    r = logsumexp(b, x, *axes, *keep);
+  }
+  return Value::tensor(r, loc(a));
+}
+
+Value lower_argmax(Sema& s, CallArgs& a) {
+  auto xo = ftensor(s, a, 0);
+  if (!xo) return Value::bad();
+  auto axis = s.axis_of(*a.exprs[1], s.g()[*xo].rank(), "argmax");
+  auto keep = flag(s, a, 2);
+  if (!axis || !keep) return Value::bad();
+  Attrs at;
+  at.ints = {*axis};
+  at.keepdims = *keep;
+  return s.build(Op::ArgMax, {*xo}, at, loc(a));
+}
+
+// ---- shapes ----
+
+NodeId any_tensor(Sema& s, const Value& v) { return s.materialize(v, DType::F32); }
+
+Value lower_reshape(Sema& s, CallArgs& a) {
+  NodeId x = any_tensor(s, a.values[0]);
+  auto sz = sizes_arg(s, *a.exprs[1], "reshape", true);
+  if (!sz) return Value::bad();
+  int64_t known = 1;
+  int infer = -1;
+  for (size_t i = 0; i < sz->size(); ++i) {
+    if ((*sz)[i] == -1) {
+      if (infer >= 0) {
+        s.error(a.exprs[1]->loc, "reshape allows at most one -1");
+        return Value::bad();
+      }
+      infer = static_cast<int>(i);
+    } else if (known > kMaxElements / (*sz)[i]) {
+      known = kMaxElements + 1;
+    } else {
+      known *= (*sz)[i];
+    }
+  }
+  int64_t total = numel(s.g()[x].shape);
+  if (infer >= 0) {
+    if (known == 0 || total % known != 0) {
+      std::string want = "[";
+      for (size_t i = 0; i < sz->size(); ++i) want += (i ? ", " : "") + std::to_string((*sz)[i]);
+      s.error(a.exprs[1]->loc, fmt::format("cannot reshape a tensor of shape {} ({} elements) into {}]: "
+                                           "{} is not a multiple of {}",
+                                           shape_str(s.g()[x].shape), total, want, total, known));
+      return Value::bad();
+    }
+    (*sz)[infer] = total / known;
+  }
+  Attrs at;
+  at.ints = *sz;
+  return s.build(Op::Reshape, {x}, at, loc(a));
+}
+
+Value lower_transpose(Sema& s, CallArgs& a) {
+  NodeId x = any_tensor(s, a.values[0]);
+  int rank = s.g()[x].rank();
+  std::vector<int64_t> perm;
+  if (!a.given(1)) {
+    for (int i = rank - 1; i >= 0; --i) perm.push_back(i);
+  } else {
+    const Expr& e = *a.exprs[1];
+    if (e.kind != ExprKind::List) {
+      s.error(e.loc, "transpose needs a permutation list, e.g. transpose(x, [1, 0])");
+      return Value::bad();
+    }
+    for (const Expr* it : e.args) {
+      auto ax = s.axis_of(*it, rank, "transpose");
+      if (!ax) return Value::bad();
+      perm.push_back(*ax);
+    }
+    std::vector<int64_t> sorted = perm;
+    std::sort(sorted.begin(), sorted.end());
+    bool is_perm = static_cast<int>(perm.size()) == rank;
+    for (int i = 0; is_perm && i < rank; ++i) is_perm = sorted[i] == i;
+    if (!is_perm) {
+      s.error(e.loc, fmt::format("transpose: {} is not a permutation of the {} axes of a tensor of shape {}",
+                                 [&] {
+                                   std::string t = "[";
+                                   for (size_t i = 0; i < perm.size(); ++i) t += (i ? ", " : "") + std::to_string(perm[i]);
+                                   return t + "]";
+                                 }(),
+                                 rank, shape_str(s.g()[x].shape)));
+      return Value::bad();
+    }
+  }
+  Attrs at;
+  at.ints = perm;
+  if (rank < 2) return Value::tensor(x, loc(a));
+  return s.build(Op::Transpose, {x}, at, loc(a));
+}
+
+Value lower_concat(Sema& s, CallArgs& a) {
+  const Expr& list = *a.exprs[0];
+  if (list.kind != ExprKind::List || list.args.empty()) {
+    s.error(list.loc, "concat needs a non-empty list of tensors, e.g. concat([a, b], axis=0)");
+    return Value::bad();
+  }
+  std::vector<Value> vals;
+  for (const Expr* e : list.args) {
+    vals.push_back(s.eval(*e));
+    if (vals.back().poison()) return Value::bad();
+  }
+  const Value* first = nullptr;
+  for (const Value& v : vals)
+    if (v.kind == Value::Kind::Tensor && !first) first = &v;
+  if (!first) {
+    s.error(list.loc, "concat needs tensors, not only numbers");
+    return Value::bad();
+  }
+  int rank = s.g()[first->node].rank();
+  if (rank == 0) {
+    s.error(list.loc, "concat cannot join scalars (reshape them to [1] first)");
+    return Value::bad();
+  }
+  int64_t axis = 0;
+  if (a.given(1)) {
+    auto ax = s.axis_of(*a.exprs[1], rank, "concat");
+    if (!ax) return Value::bad();
+    axis = *ax;
+  }
+  std::vector<NodeId> parts;
+  for (const Value& v : vals) parts.push_back(s.materialize(v, s.g()[first->node].dtype));
+  Attrs at;
+  at.ints = {axis};
+  return s.build(Op::Concat, parts, at, loc(a));
+}
+
+Value lower_slice(Sema& s, CallArgs& a) {
+  NodeId x = any_tensor(s, a.values[0]);
+  int rank = s.g()[x].rank();
+  if (rank == 0) {
+    s.error(loc(a), "slice needs a tensor of rank >= 1, got a scalar");
+    return Value::bad();
+  }
+  auto axis = s.axis_of(*a.exprs[1], rank, "slice");
+  if (!axis) return Value::bad();
+  int64_t size = s.g()[x].shape[*axis].size;
+  int64_t bounds[2] = {0, size};
+  for (int k = 0; k < 2; ++k) {
+    if (!a.given(2 + k)) continue;
+    auto v = s.const_int(*a.exprs[2 + k], k == 0 ? "start" : "stop");
+    if (!v) return Value::bad();
+    int64_t p = *v < 0 ? *v + size : *v;  // negative counts from the end, as in Python
+    if (p < 0 || p > size) {
+      s.error(a.exprs[2 + k]->loc, fmt::format("slice {} {} is outside axis {} of size {} (shape {})",
+                                               k == 0 ? "start" : "stop", *v, *axis, size, shape_str(s.g()[x].shape)));
+      return Value::bad();
+    }
+    bounds[k] = p;
+  }
+  if (bounds[0] >= bounds[1]) {
+    s.error(loc(a), fmt::format("slice [{}, {}) of axis {} is empty (stop must be greater than start)", bounds[0],
+                                bounds[1], *axis));
+    return Value::bad();
+  }
+  Attrs at;
+  at.ints = {*axis, bounds[0], bounds[1]};
+  return s.build(Op::Slice, {x}, at, loc(a));
+}
+
+Value lower_broadcast_to(Sema& s, CallArgs& a) {
+  NodeId x = any_tensor(s, a.values[0]);
+  auto sz = sizes_arg(s, *a.exprs[1], "broadcast_to", false);
+  if (!sz) return Value::bad();
+  Attrs at;
+  at.ints = *sz;
+  Value r = s.build(Op::BroadcastTo, {x}, at, loc(a));
+  if (r.poison()) s.note_operands({&a.values[0]});
+  return r;
+}
+
+Value lower_cast(Sema& s, CallArgs& a) {
+  const Expr& d = *a.exprs[1];
+  std::optional<DType> to = d.kind == ExprKind::Name ? parse_dtype(d.name) : std::nullopt;
+  if (!to || *to == DType::I32) {
+    s.error(d.loc, to ? "cast to i32 is not supported (argmax already returns i32)"
+                      : "cast needs a target dtype: f32 or f64");
+    return Value::bad();
+  }
+  NodeId x = s.materialize(a.values[0], *to);
+  At at(s, loc(a));
+  return Value::tensor(s.b().cast(x, *to), loc(a));
+}
+
+// ---- nn ----
+
+Value lower_softmax(Sema& s, CallArgs& a) {
+  auto xo = ftensor(s, a, 0);
+  if (!xo) return Value::bad();
+  NodeId x = *xo;
+  if (s.g()[x].rank() == 0) {
+    s.error(loc(a), fmt::format("'{}' needs a tensor of rank >= 1, got a scalar", fn_name(a)));
+    return Value::bad();
+  }
+  int axis = s.g()[x].rank() - 1;
+  if (a.given(1)) {
+    auto ax = s.axis_of(*a.exprs[1], s.g()[x].rank(), fn_name(a));
+    if (!ax) return Value::bad();
+    axis = *ax;
+  }
+  At at(s, loc(a));
+  Builder& b = s.b();
+  // log_softmax(x) = x - logsumexp(x);  softmax(x) = exp(log_softmax(x))
+  NodeId ls = b.sub(x, logsumexp(b, x, {axis}, true));
+  return Value::tensor(fn_name(a) == "softmax" ? b.unary(Op::Exp, ls) : ls, loc(a));
+}
+
+Value lower_one_hot(Sema& s, CallArgs& a) {
+  const Value& v = a.values[0];
+  if (v.kind != Value::Kind::Tensor || s.g()[v.node].dtype != DType::I32) {
+    s.error(v.loc, fmt::format("one_hot needs i32 class ids, got {}",
+                               v.kind == Value::Kind::Tensor ? type_str(s.g()[v.node].dtype, s.g()[v.node].shape)
+                                                             : std::string("a number")));
+    s.note_operands({&v});
+    return Value::bad();
+  }
+  auto n = s.const_int(*a.exprs[1], "the class count of one_hot");
+  if (!n) return Value::bad();
+  if (*n < 1) {
+    s.error(a.exprs[1]->loc, fmt::format("one_hot needs a positive class count, got {}", *n));
+    return Value::bad();
+  }
+  Attrs at;
+  at.ints = {*n};
+  return s.build(Op::OneHot, {v.node}, at, loc(a));
+}
+
+// ---- losses (each the mean over elements; cross_entropy the mean over rows) ----
+
+Value lower_mse(Sema& s, CallArgs& a) {
+  NodeId p, t;
+  if (!float_pair(s, a, p, t) || !same_shape(s, a, p, t, "pred and target")) return Value::bad();
+  At at(s, loc(a));
+  Builder& b = s.b();
+  NodeId d = b.sub(p, t);
+  NodeId sq = b.mul(d, d);
+  return Value::tensor(b.div(b.sum_all(sq), b.scalar_like(static_cast<double>(numel(s.g()[p].shape)), p)), loc(a));
+}
+
+Value lower_bce(Sema& s, CallArgs& a) {
+  NodeId p, t;
+  if (!float_pair(s, a, p, t) || !same_shape(s, a, p, t, "probabilities and targets")) return Value::bad();
+  At at(s, loc(a));
+  Builder& b = s.b();
+  auto c = [&](double v) { return b.scalar_like(v, p); };
+  // -(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100)), as PyTorch clamps each log
+  NodeId lp = b.binary(Op::Maximum, b.unary(Op::Log, p), c(-100));
+  NodeId lq = b.binary(Op::Maximum, b.unary(Op::Log, b.sub(c(1), p)), c(-100));
+  NodeId l = b.neg(b.add(b.mul(t, lp), b.mul(b.sub(c(1), t), lq)));
+  return Value::tensor(b.div(b.sum_all(l), c(static_cast<double>(numel(s.g()[p].shape)))), loc(a));
+}
+
+Value lower_bce_with_logits(Sema& s, CallArgs& a) {
+  NodeId x, t;
+  if (!float_pair(s, a, x, t) || !same_shape(s, a, x, t, "logits and targets")) return Value::bad();
+  At at(s, loc(a));
+  Builder& b = s.b();
+  auto c = [&](double v) { return b.scalar_like(v, x); };
+  // (1 - t) * x + softplus(-x): stable, and its gradient is exactly sigmoid(x) - t
+  NodeId l = b.add(b.mul(b.sub(c(1), t), x), b.unary(Op::Softplus, b.neg(x)));
+  return Value::tensor(b.div(b.sum_all(l), c(static_cast<double>(numel(s.g()[x].shape)))), loc(a));
+}
+
+Value lower_cross_entropy(Sema& s, CallArgs& a) {
+  auto xo = ftensor(s, a, 0, "tensor of logits");
+  if (!xo) return Value::bad();
+  NodeId x = *xo;
+  const Node& xn = s.g()[x];
+  if (xn.rank() != 2) {
+    s.error(a.values[0].loc, fmt::format("cross_entropy needs logits of shape [N, C], got {}", shape_str(xn.shape)));
+    s.note_operands({&a.values[0]});
+    return Value::bad();
+  }
+  const Value& lv = a.values[1];
+  if (lv.kind != Value::Kind::Tensor) {
+    s.error(lv.loc, "cross_entropy needs i32 class ids [N] or class probabilities [N, C] as its second argument");
+    return Value::bad();
+  }
+  const Node& ln = s.g()[lv.node];
+  int64_t n = xn.shape[0].size, classes = xn.shape[1].size;
+  NodeId target;
+  At at(s, loc(a));
+  Builder& b = s.b();
+  if (ln.dtype == DType::I32) {
+    if (ln.rank() != 1 || ln.shape[0].size != n) {
+      s.error(lv.loc, fmt::format("cross_entropy: class ids must have shape [{}] to match logits {}, got {}", n,
+                                  shape_str(xn.shape), shape_str(ln.shape)));
+      s.note_operands({&a.values[0], &lv});
+      return Value::bad();
+    }
+    Attrs oh;
+    oh.ints = {classes};
+    target = b.cast(b.make(Op::OneHot, {lv.node}, oh), xn.dtype);
+  } else {
+    if (ln.dtype != xn.dtype || ln.shape != xn.shape) {
+      s.error(lv.loc, fmt::format("cross_entropy: class probabilities must have the logits' type {}, got {}",
+                                  type_str(xn.dtype, xn.shape), type_str(ln.dtype, ln.shape)));
+      s.note_operands({&a.values[0], &lv});
+      return Value::bad();
+    }
+    target = lv.node;
+  }
+  // -sum(target * log_softmax(x)) / N
+  NodeId ls = b.sub(x, logsumexp(b, x, {1}, true));
+  NodeId tot = b.sum_all(b.mul(target, ls));
+  return Value::tensor(b.div(b.neg(tot), b.scalar_like(static_cast<double>(n), x)), loc(a));
+}
+
+// ---- autodiff ----
+
+Value lower_grad(Sema& s, CallArgs& a) {
+  const Value& e = a.values[0];
+  const Value& x = a.values[1];
+  if (e.kind != Value::Kind::Tensor || !s.g()[e.node].shape.empty() || !is_float(s.g()[e.node].dtype)) {
+    s.error(e.loc, fmt::format("grad(e, x) needs a float scalar e, got {}",
+                               e.kind == Value::Kind::Tensor ? type_str(s.g()[e.node].dtype, s.g()[e.node].shape)
+                                                             : std::string("a number")));
+    return Value::bad();
+  }
+  if (x.kind != Value::Kind::Tensor || !is_float(s.g()[x.node].dtype)) {
+    s.error(x.loc, fmt::format("grad(e, x) differentiates with respect to a float tensor; '{}' is {}", x.name,
+                               x.kind == Value::Kind::Tensor ? type_str(s.g()[x.node].dtype, s.g()[x.node].shape)
+                                                             : std::string("a number")));
+    return Value::bad();
+  }
+  At at(s, loc(a));
+  return Value::tensor(gradients(s.b(), e.node, {x.node})[0], loc(a));
+}
+
+Value lower_stop_gradient(Sema& s, CallArgs& a) { return lower_unary(s, a, Op::StopGradient); }
+
+// ---- the table ----
+
+std::vector<BuiltinSpec> make_table() {
+  std::vector<BuiltinSpec> t;
+  const std::vector<ParamSpec> x1 = {{"x", K::Tensor}};
+  struct Prim {
+    std::string_view name;
+    Op op;
+  };
+  for (Prim p : {Prim{"exp", Op::Exp}, {"log", Op::Log}, {"log1p", Op::Log1p}, {"sqrt", Op::Sqrt},
+                 {"rsqrt", Op::Rsqrt}, {"abs", Op::Abs}, {"sign", Op::Sign}, {"sin", Op::Sin}, {"cos", Op::Cos},
+                 {"tanh", Op::Tanh}, {"sigmoid", Op::Sigmoid}, {"softplus", Op::Softplus}}) {
+    Op op = p.op;
+    t.push_back({p.name, x1, [op](Sema& s, CallArgs& a) { return lower_unary(s, a, op); }});
+  }
+  for (std::string_view n : {"square", "relu", "silu", "gelu"}) t.push_back({n, x1, lower_composite_unary});
+  t.push_back({"leaky_relu", {{"x", K::Tensor}, {"slope", K::Float, false}}, lower_composite_unary});
+  t.push_back({"elu", {{"x", K::Tensor}, {"alpha", K::Float, false}}, lower_composite_unary});
+  t.push_back({"maximum", {{"a", K::Tensor}, {"b", K::Tensor}}, [](Sema& s, CallArgs& a) { return lower_minmax(s, a, Op::Maximum); }});
+  t.push_back({"minimum", {{"a", K::Tensor}, {"b", K::Tensor}}, [](Sema& s, CallArgs& a) { return lower_minmax(s, a, Op::Minimum); }});
+  t.push_back({"where", {{"cond", K::Tensor}, {"a", K::Tensor}, {"b", K::Tensor}}, lower_where});
+  for (std::string_view n : {"sum", "mean", "max", "min", "logsumexp"})
+    t.push_back({n, {{"x", K::Tensor}, {"axis", K::IntOrList, false}, {"keepdims", K::Float, false}}, lower_reduce});
+  t.push_back({"argmax", {{"x", K::Tensor}, {"axis", K::Int}, {"keepdims", K::Float, false}}, lower_argmax});
+  t.push_back({"reshape", {{"x", K::Tensor}, {"shape", K::IntList}}, lower_reshape});
+  t.push_back({"transpose", {{"x", K::Tensor}, {"perm", K::IntList, false}}, lower_transpose});
+  t.push_back({"concat", {{"tensors", K::TensorList}, {"axis", K::Int, false}}, lower_concat});
+  t.push_back({"slice", {{"x", K::Tensor}, {"axis", K::Int}, {"start", K::Int, false}, {"stop", K::Int, false}}, lower_slice});
+  t.push_back({"broadcast_to", {{"x", K::Tensor}, {"shape", K::IntList}}, lower_broadcast_to});
+  t.push_back({"cast", {{"x", K::Tensor}, {"dtype", K::DType}}, lower_cast});
+  t.push_back({"softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax});
+  t.push_back({"log_softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax});
+  t.push_back({"one_hot", {{"labels", K::Tensor}, {"n", K::Int}}, lower_one_hot});
+  t.push_back({"mse", {{"pred", K::Tensor}, {"target", K::Tensor}}, lower_mse});
+  t.push_back({"bce", {{"prob", K::Tensor}, {"target", K::Tensor}}, lower_bce});
+  t.push_back({"bce_with_logits", {{"logits", K::Tensor}, {"target", K::Tensor}}, lower_bce_with_logits});
+  t.push_back({"cross_entropy", {{"logits", K::Tensor}, {"labels", K::Tensor}}, lower_cross_entropy});
+  t.push_back({"grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad});
+  t.push_back({"stop_gradient", x1, lower_stop_gradient});
+  return t;
+}
+
+const std::vector<BuiltinSpec>& table() {
+  static const std::vector<BuiltinSpec> t = make_table();
+  return t;
+}
+
+}  // namespace
+
+const BuiltinSpec* find_builtin(std::string_view name) {
+  for (const BuiltinSpec& b : table())
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+bool is_reserved_builtin(std::string_view name) {
+  for (std::string_view r : {"conv2d", "max_pool2d", "avg_pool2d", "dropout", "scan"})
+    if (r == name) return true;
+  return false;
+}
+
+std::vector<std::string_view> builtin_names() {
+  std::vector<std::string_view> out;
+  for (const BuiltinSpec& b : table()) out.push_back(b.name);
+  return out;
+}
+
+}  // namespace gradc

@@ -1,0 +1,886 @@
+// Semantic analysis: declarations, names and scopes, fn inlining, operators,
+// and the model's roles (outputs, metrics, loss, optimizer). Builtin
+// functions are in builtins.cpp.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "compiler/frontend/sema_impl.h"
+#include "compiler/ir/verifier.h"
+
+namespace gradc {
+
+namespace {
+
+constexpr int kMaxFnNesting = 64;
+constexpr int kMaxEvalDepth = 1500;
+
+std::string_view kind_name(StmtKind k) {
+  switch (k) {
+    case StmtKind::Dim: return "dim";
+    case StmtKind::Input: return "input";
+    case StmtKind::Param: return "param";
+    case StmtKind::Fn: return "fn";
+    case StmtKind::Let: return "value";
+    case StmtKind::Metric: return "metric";
+    default: return "name";
+  }
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t prev = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cur = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1])});
+      prev = cur;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::vector<std::string> declared_dims(const Ast& ast) {
+  std::vector<std::string> out;
+  for (const Stmt& s : ast.stmts)
+    if (s.kind == StmtKind::Dim) out.emplace_back(s.name);
+  return out;
+}
+
+Sema::Sema(const Ast& ast, const SourceManager& sm, DiagEngine& diags, const SemaOptions& opts)
+    : ast_(ast), sm_(sm), diags_(diags), opts_(opts), b_(model_.graph) {
+  broken_.insert(ast.broken_names.begin(), ast.broken_names.end());
+}
+
+// ---- diagnostics ----
+
+void Sema::error(SourceLoc loc, std::string msg) {
+  // A fn body inlined at several calls would report the same error each time.
+  last_error_suppressed_ = !reported_.emplace(loc.begin, msg).second;
+  if (last_error_suppressed_) return;
+  diags_.error(loc, std::move(msg));
+  for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+    diags_.note(it->call_loc, fmt::format("in the call of fn '{}' here", it->fn->name));
+}
+
+void Sema::note(SourceLoc loc, std::string msg) {
+  if (!last_error_suppressed_) diags_.note(loc, std::move(msg));
+}
+
+void Sema::note_operands(std::initializer_list<const Value*> vals) {
+  for (const Value* v : vals)
+    if (v->kind == Value::Kind::Tensor && !v->name.empty() && v->decl_loc.valid())
+      note(v->decl_loc, fmt::format("'{}' declared here with shape {}{}", v->name, shape_str(g()[v->node].shape),
+                                    g()[v->node].dtype == DType::F32 ? "" : fmt::format(" ({})", dtype_name(g()[v->node].dtype))));
+}
+
+std::string Sema::suggest(std::string_view name, bool functions) const {
+  std::vector<std::string_view> cands;
+  if (functions) {
+    cands = builtin_names();
+    for (const auto& [n, d] : decls_)
+      if (d.stmt->kind == StmtKind::Fn) cands.push_back(n);
+  } else {
+    for (const auto& [n, d] : decls_)
+      if (d.stmt->kind != StmtKind::Fn) cands.push_back(n);
+    if (!scopes_.empty())
+      for (const auto& [n, v] : scopes_.back().names) cands.push_back(n);
+  }
+  std::string_view best;
+  size_t best_d = std::max<size_t>(1, name.size() / 3) + 1;
+  for (std::string_view c : cands) {
+    size_t d = edit_distance(name, c);
+    if (d < best_d) best_d = d, best = c;
+  }
+  return best.empty() ? "" : fmt::format("; did you mean '{}'?", best);
+}
+
+// ---- declarations ----
+
+void Sema::declare_all() {
+  const Stmt* loss = nullptr;
+  const Stmt* opt = nullptr;
+  for (size_t i = 0; i < ast_.stmts.size(); ++i) {
+    const Stmt& s = ast_.stmts[i];
+    switch (s.kind) {
+      case StmtKind::Model:
+        if (i != 0) error(s.loc, "'model' must be the first statement of the file");
+        else model_.name = s.name;
+        continue;
+      case StmtKind::Loss:
+        if (loss) {
+          error(s.loc, "a model has exactly one 'loss'; this is the second");
+          note(loss->loc, "the first 'loss' is here");
+        }
+        loss = loss ? loss : &s;
+        continue;
+      case StmtKind::Optimizer:
+        if (opt) {
+          error(s.loc, "a model has at most one 'optimizer'; this is the second");
+          note(opt->loc, "the first 'optimizer' is here");
+        }
+        opt = opt ? opt : &s;
+        continue;
+      case StmtKind::Output: continue;
+      default: break;
+    }
+    if (s.kind == StmtKind::Fn && (find_builtin(s.name) || is_reserved_builtin(s.name))) {
+      error(s.name_loc, fmt::format("'{}' is a builtin function and cannot be redefined", s.name));
+      broken_.insert(s.name);
+      continue;
+    }
+    auto [it, fresh] = decls_.try_emplace(s.name, Decl{&s, i});
+    if (!fresh) {
+      const Stmt& prev = *it->second.stmt;
+      error(s.name_loc, fmt::format("redefinition of '{}' (each name is assigned once)", s.name));
+      note(prev.name_loc, fmt::format("'{}' was first defined here as a {}", s.name, kind_name(prev.kind)));
+    }
+  }
+  if (!loss) {
+    SourceLoc start{ast_.stmts.empty() ? 1u : ast_.stmts[0].loc.file, 0, 0};
+    if (!ast_.stmts.empty()) diags_.error(start, "the model has no 'loss' statement (exactly one is required)");
+  }
+}
+
+void Sema::bind_dims() {
+  for (auto& [name, d] : decls_) {
+    if (d.stmt->kind != StmtKind::Dim) continue;
+    int64_t v = d.stmt->dim_value;
+    bool overridden = false;
+    for (const auto& [k, ov] : opts_.dim_values)
+      if (k == name) v = ov, overridden = true;
+    if (v < 1) {
+      error(overridden ? d.stmt->name_loc : d.stmt->value_loc,
+            overridden ? fmt::format("dim '{}' is set to {}, but dims must be positive", name, v)
+                       : fmt::format("dim '{}' must be positive, got {}", name, v));
+      broken_.insert(name);
+      d.state = Decl::State::Done;
+      continue;
+    }
+    if (v > kMaxElements) {
+      error(d.stmt->value_loc, fmt::format("dim '{}' = {} is too large (at most 2^40)", name, v));
+      broken_.insert(name);
+      d.state = Decl::State::Done;
+      continue;
+    }
+    dims_[name] = v;
+    d.value = Value::num(static_cast<double>(v), true, d.stmt->name_loc);
+    d.state = Decl::State::Done;
+  }
+  for (const Stmt& s : ast_.stmts)
+    if (s.kind == StmtKind::Dim && dims_.count(s.name)) model_.dims.emplace_back(std::string(s.name), dims_[s.name]);
+}
+
+std::optional<Shape> Sema::resolve_type(const TypeRef& t, DType& dtype) {
+  dtype = t.dtype.empty() ? DType::F32 : *parse_dtype(t.dtype);
+  Shape shape;
+  bool ok = true;
+  for (const DimRef& d : t.dims) {
+    if (d.name.empty()) {
+      if (d.value < 1) {
+        error(d.loc, fmt::format("dimension sizes must be positive, got {}", d.value));
+        ok = false;
+      }
+      shape.push_back({d.value, {}});
+      continue;
+    }
+    if (auto it = dims_.find(d.name); it != dims_.end()) {
+      shape.push_back({it->second, std::string(d.name)});
+      continue;
+    }
+    ok = false;
+    if (broken_.count(d.name)) continue;
+    auto decl = decls_.find(d.name);
+    if (decl == decls_.end()) {
+      error(d.loc, fmt::format("unknown dim '{}' (declare it with 'dim {} = SIZE')", d.name, d.name));
+    } else {
+      error(d.loc, fmt::format("'{}' is a {}, not a dim", d.name, kind_name(decl->second.stmt->kind)));
+      note(decl->second.stmt->name_loc, fmt::format("'{}' declared here", d.name));
+    }
+  }
+  if (!ok) return std::nullopt;
+  if (!element_count(shape)) {
+    error(t.loc, fmt::format("a tensor of shape {} has more than 2^40 elements", shape_str(shape)));
+    return std::nullopt;
+  }
+  return shape;
+}
+
+std::optional<InitSpec> Sema::resolve_init(const Stmt& s, const Shape& shape) {
+  InitSpec init;
+  if (!s.value) return init;
+  const Expr& e = *s.value;
+  using K = InitSpec::Kind;
+  struct Known {
+    std::string_view name;
+    K kind;
+    int args;
+  };
+  static constexpr Known kInits[] = {
+      {"zeros", K::Zeros, 0},          {"ones", K::Ones, 0},
+      {"constant", K::Constant, 1},    {"uniform", K::Uniform, 2},
+      {"normal", K::Normal, 2},        {"xavier_uniform", K::XavierUniform, 0},
+      {"xavier_normal", K::XavierNormal, 0}, {"he_uniform", K::HeUniform, 0},
+      {"he_normal", K::HeNormal, 0},
+  };
+  if (e.kind != ExprKind::Name && e.kind != ExprKind::Call) {
+    error(e.loc, "expected an initializer after '~' (zeros, ones, constant(v), uniform(lo, hi), normal(mean, std), "
+                 "xavier_uniform, xavier_normal, he_uniform, he_normal)");
+    return std::nullopt;
+  }
+  const Known* k = nullptr;
+  for (const Known& c : kInits)
+    if (c.name == e.name) k = &c;
+  SourceLoc name_loc = e.kind == ExprKind::Call ? e.op_loc : e.loc;
+  if (!k) {
+    error(name_loc, fmt::format("unknown initializer '{}' (expected zeros, ones, constant(v), uniform(lo, hi), "
+                                "normal(mean, std), xavier_uniform, xavier_normal, he_uniform or he_normal)", e.name));
+    return std::nullopt;
+  }
+  init.kind = k->kind;
+  if (!e.kwargs.empty()) {
+    error(e.kwargs[0].name_loc, fmt::format("initializer '{}' takes positional arguments only", e.name));
+    return std::nullopt;
+  }
+  if (static_cast<int>(e.args.size()) != k->args && !(k->args == 0 && e.kind == ExprKind::Name)) {
+    error(e.loc, fmt::format("initializer '{}' takes {} argument{}, got {}", e.name, k->args, k->args == 1 ? "" : "s",
+                             e.args.size()));
+    return std::nullopt;
+  }
+  if (k->args > 0 && e.kind == ExprKind::Name) {
+    error(e.loc, fmt::format("initializer '{}' needs {} argument{}", e.name, k->args, k->args == 1 ? "" : "s"));
+    return std::nullopt;
+  }
+  double vals[2] = {0, 0};
+  for (int i = 0; i < k->args; ++i) {
+    auto v = const_float(*e.args[i], "an initializer argument");
+    if (!v) return std::nullopt;
+    vals[i] = *v;
+  }
+  init.a = vals[0];
+  init.b = vals[1];
+  if (init.kind == K::Uniform && !(init.a < init.b)) {
+    error(e.loc, fmt::format("uniform(lo, hi) needs lo < hi, got uniform({}, {})", init.a, init.b));
+    return std::nullopt;
+  }
+  if (init.kind == K::Normal && !(init.b >= 0)) {
+    error(e.args[1]->loc, fmt::format("normal(mean, std) needs std >= 0, got {}", init.b));
+    return std::nullopt;
+  }
+  bool fan = init.kind == K::XavierUniform || init.kind == K::XavierNormal || init.kind == K::HeUniform ||
+             init.kind == K::HeNormal;
+  if (fan && shape.size() < 2) {
+    error(name_loc, fmt::format("'{}' computes fan-in and fan-out from the last two dims, but '{}' has shape {} "
+                                "(use it on weights of rank >= 2)", e.name, s.name, shape_str(shape)));
+    return std::nullopt;
+  }
+  return init;
+}
+
+void Sema::declare_leaf(const Stmt& s) {
+  Decl& d = decls_.at(s.name);
+  DType dtype;
+  auto shape = resolve_type(s.type, dtype);
+  if (!shape) {
+    d.value = Value::bad();
+    return;
+  }
+  bool is_param = s.kind == StmtKind::Param;
+  if (is_param && !is_float(dtype)) {
+    error(s.type.dtype_loc, fmt::format("param '{}' has dtype i32, but params must be float (f32 or f64) to be trained",
+                                        s.name));
+    d.value = Value::bad();
+    return;
+  }
+  SourceLoc old = b_.at(s.name_loc);
+  NodeId node = b_.leaf(is_param ? Op::Param : Op::Input, std::string(s.name), dtype, *shape);
+  b_.at(old);
+  if (is_param) {
+    auto init = resolve_init(s, *shape);
+    model_.params.push_back({std::string(s.name), node, init.value_or(InitSpec{}), s.name_loc});
+  } else {
+    model_.inputs.push_back({std::string(s.name), node, s.name_loc});
+  }
+  d.value = Value::tensor(node, s.name_loc);
+}
+
+// ---- names ----
+
+Value Sema::eval_decl(Decl& d, SourceLoc use) {
+  const Stmt& s = *d.stmt;
+  if (d.state == Decl::State::Busy) {
+    error(use, fmt::format("'{}' depends on itself", s.name));
+    note(s.name_loc, fmt::format("'{}' is defined here", s.name));
+    return Value::bad();
+  }
+  if (d.state == Decl::State::Pending) {
+    d.state = Decl::State::Busy;
+    // A named value is analyzed in top-level context even when a fn body
+    // reaches it first.
+    std::vector<Scope> saved;
+    std::swap(saved, scopes_);
+    size_t saved_stmt = current_stmt_;
+    current_stmt_ = d.index;
+    switch (s.kind) {
+      case StmtKind::Input:
+      case StmtKind::Param: declare_leaf(s); break;
+      case StmtKind::Let: {
+        d.value = eval(*s.value);
+        if (d.value.kind == Value::Kind::Tensor) model_.values.push_back({std::string(s.name), d.value.node, s.name_loc});
+        break;
+      }
+      default: break;
+    }
+    current_stmt_ = saved_stmt;
+    std::swap(saved, scopes_);
+    d.state = Decl::State::Done;
+  }
+  Value v = d.value;
+  v.name = s.name;
+  v.decl_loc = s.name_loc;
+  return v;
+}
+
+Value Sema::lookup(const Expr& e) {
+  if (!scopes_.empty()) {
+    auto& names = scopes_.back().names;
+    if (auto it = names.find(e.name); it != names.end()) {
+      Value v = it->second;
+      v.loc = e.loc;
+      return v;
+    }
+  }
+  auto it = decls_.find(e.name);
+  if (it == decls_.end()) {
+    if (broken_.count(e.name)) return Value::bad();
+    if (find_builtin(e.name) || is_reserved_builtin(e.name))
+      error(e.loc, fmt::format("'{}' is a builtin function; call it as {}(...)", e.name, e.name));
+    else
+      error(e.loc, fmt::format("unknown name '{}'{}", e.name, suggest(e.name, false)));
+    return Value::bad();
+  }
+  Decl& d = it->second;
+  const Stmt& s = *d.stmt;
+  if (s.kind == StmtKind::Fn) {
+    error(e.loc, fmt::format("'{}' is a fn; call it as {}(...)", e.name, e.name));
+    return Value::bad();
+  }
+  if (s.kind == StmtKind::Metric) {
+    error(e.loc, fmt::format("'{}' is a metric; metrics are reported, not used in expressions", e.name));
+    note(s.name_loc, fmt::format("metric '{}' declared here", e.name));
+    return Value::bad();
+  }
+  if (scopes_.empty() && d.index >= current_stmt_ && s.kind != StmtKind::Dim) {
+    if (d.index == current_stmt_)
+      error(e.loc, fmt::format("'{}' is used in its own definition", e.name));
+    else {
+      error(e.loc, fmt::format("'{}' is used before its declaration (top-level statements see only earlier names)", e.name));
+      note(s.name_loc, fmt::format("'{}' is declared here", e.name));
+    }
+    return Value::bad();
+  }
+  Value v = eval_decl(d, e.loc);
+  v.loc = e.loc;
+  return v;
+}
+
+// ---- expressions ----
+
+Value Sema::eval(const Expr& e) {
+  if (depth_ >= kMaxEvalDepth) {
+    error(e.loc, fmt::format("expression is too deeply nested after inlining fn calls (more than {} levels)",
+                             kMaxEvalDepth));
+    return Value::bad();
+  }
+  ++depth_;
+  Value v;
+  switch (e.kind) {
+    case ExprKind::Number: v = Value::num(e.number, e.is_int, e.loc); break;
+    case ExprKind::Bool: v = Value::num(e.bool_value ? 1 : 0, true, e.loc); break;
+    case ExprKind::Name: v = lookup(e); break;
+    case ExprKind::Call: v = eval_call(e); break;
+    case ExprKind::Binary: v = eval_binary(e); break;
+    case ExprKind::Unary: {
+      Value x = eval(*e.args[0]);
+      if (x.kind == Value::Kind::Number) {
+        v = Value::num(-x.number, x.is_int, e.loc);
+      } else if (x.kind == Value::Kind::Tensor) {
+        if (!is_float(g()[x.node].dtype)) {
+          error(e.op_loc, fmt::format("cannot negate an i32 value (shape {}); use cast(x, f32)", shape_str(g()[x.node].shape)));
+          break;
+        }
+        v = build(Op::Neg, {x.node}, {}, e.op_loc);
+      }
+      break;
+    }
+    case ExprKind::Transpose: {
+      Value x = eval(*e.args[0]);
+      if (x.poison()) break;
+      if (x.kind == Value::Kind::Number || g()[x.node].rank() < 2) {
+        error(e.op_loc, fmt::format("'.T' swaps the last two axes and needs a tensor of rank >= 2, got {}",
+                                    x.kind == Value::Kind::Number ? std::string("a number")
+                                                                  : "shape " + shape_str(g()[x.node].shape)));
+        note_operands({&x});
+        break;
+      }
+      SourceLoc old = b_.at(e.op_loc);
+      v = Value::tensor(b_.transpose_last2(x.node), e.loc);
+      b_.at(old);
+      break;
+    }
+    case ExprKind::List:
+      error(e.loc, "a list '[...]' is only allowed as a builtin argument (e.g. reshape(x, [B, 8]))");
+      break;
+    case ExprKind::Error: break;
+  }
+  --depth_;
+  v.loc = e.loc;
+  if (e.kind != ExprKind::Name) v.name = {};
+  return v;
+}
+
+NodeId Sema::materialize(const Value& v, DType dtype) {
+  if (v.kind == Value::Kind::Tensor) return v.node;
+  SourceLoc old = b_.at(v.loc);
+  NodeId n = b_.constant(v.number, dtype);
+  b_.at(old);
+  return n;
+}
+
+Value Sema::build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc loc) {
+  SourceLoc old = b_.at(loc);
+  NodeId n = b_.try_make(op, std::move(operands), std::move(attrs));
+  b_.at(old);
+  if (n == kNoNode) {
+    error(loc, b_.error());
+    return Value::bad();
+  }
+  return Value::tensor(n, loc);
+}
+
+Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc) {
+  if (a.poison() || b.poison()) return Value::bad();
+  bool compare = op_kind(op) == OpKind::Compare;
+  if (a.kind == Value::Kind::Number && b.kind == Value::Kind::Number) {
+    double x = a.number, y = b.number, r = 0;
+    switch (op) {
+      case Op::Add: r = x + y; break;
+      case Op::Sub: r = x - y; break;
+      case Op::Mul: r = x * y; break;
+      case Op::Div: r = x / y; break;
+      case Op::Pow: r = std::pow(x, y); break;
+      case Op::Maximum: r = std::max(x, y); break;
+      case Op::Minimum: r = std::min(x, y); break;
+      case Op::Lt: r = x < y; break;
+      case Op::Le: r = x <= y; break;
+      case Op::Gt: r = x > y; break;
+      case Op::Ge: r = x >= y; break;
+      case Op::Eq: r = x == y; break;
+      case Op::Ne: r = x != y; break;
+      default: break;
+    }
+    bool is_int = compare || (a.is_int && b.is_int && op != Op::Div && op != Op::Pow);
+    return Value::num(r, is_int, op_loc);
+  }
+  const Value& t = a.kind == Value::Kind::Tensor ? a : b;
+  const Value& lit = a.kind == Value::Kind::Tensor ? b : a;
+  DType dt = g()[t.node].dtype;
+  if (lit.kind == Value::Kind::Number && dt == DType::I32) {
+    if (!compare) {
+      error(op_loc, fmt::format("arithmetic on i32 values is not supported (i32 is for labels); use cast(x, f32)"));
+      note_operands({&t});
+      return Value::bad();
+    }
+    if (lit.number != std::floor(lit.number)) {
+      error(lit.loc, fmt::format("cannot compare an i32 value with the non-integer {}", lit.number));
+      return Value::bad();
+    }
+  }
+  NodeId x = materialize(a, dt), y = materialize(b, dt);
+  Value r = build(op, {x, y}, {}, op_loc);
+  if (r.poison()) note_operands({&a, &b});
+  return r;
+}
+
+Value Sema::matmul(const Value& a, const Value& b, SourceLoc op_loc) {
+  if (a.poison() || b.poison()) return Value::bad();
+  if (a.kind != Value::Kind::Tensor || b.kind != Value::Kind::Tensor) {
+    error(op_loc, "'@' multiplies tensors, not numbers (use '*' to scale)");
+    return Value::bad();
+  }
+  const Node& x = g()[a.node];
+  const Node& y = g()[b.node];
+  if (x.rank() == 0 || y.rank() == 0) {
+    error(op_loc, fmt::format("'@' needs operands of rank >= 1, got shapes {} and {} (use '*' to scale)",
+                              shape_str(x.shape), shape_str(y.shape)));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  if (x.dtype != y.dtype || !is_float(x.dtype)) {
+    error(op_loc, fmt::format("cannot matmul {} and {} values{}", dtype_name(x.dtype), dtype_name(y.dtype),
+                              is_float(x.dtype) && is_float(y.dtype) ? " (use cast to convert one of them)"
+                                                                     : " (matmul needs float tensors)"));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  const Dim& k1 = x.shape.back();
+  const Dim& k2 = y.rank() == 1 ? y.shape[0] : y.shape[y.rank() - 2];
+  if (k1.size != k2.size) {
+    error(op_loc, fmt::format("cannot matmul tensors of shapes {} and {}: inner dimensions {} and {} differ",
+                              shape_str(x.shape), shape_str(y.shape), k1.size, k2.size));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  // Vectors become matrices ([k] -> [1, k] on the left, [k] -> [k, 1] on the
+  // right) and the added axis is removed from the result, as in NumPy.
+  SourceLoc old = b_.at(op_loc);
+  NodeId l = a.node, r = b.node;
+  bool lvec = x.rank() == 1, rvec = y.rank() == 1;
+  if (lvec) l = b_.reshape(l, {1, x.shape[0].size});
+  if (rvec) r = b_.reshape(r, {y.shape[0].size, 1});
+  NodeId m = b_.try_make(Op::MatMul, {l, r});
+  b_.at(old);
+  if (m == kNoNode) {
+    error(op_loc, fmt::format("cannot matmul tensors of shapes {} and {}: {}", shape_str(x.shape), shape_str(y.shape),
+                              b_.error()));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  if (lvec || rvec) {
+    Shape out = g()[m].shape;
+    if (rvec) out.erase(out.end() - 1);
+    if (lvec) out.erase(out.end() - (rvec ? 1 : 2));
+    old = b_.at(op_loc);
+    m = b_.reshape(m, sizes(out));
+    b_.at(old);
+  }
+  return Value::tensor(m, op_loc);
+}
+
+Value Sema::eval_binary(const Expr& e) {
+  Value a = eval(*e.args[0]);
+  Value b = eval(*e.args[1]);
+  switch (e.op) {
+    case Tok::Plus: return elementwise(Op::Add, a, b, e.op_loc);
+    case Tok::Minus: return elementwise(Op::Sub, a, b, e.op_loc);
+    case Tok::Star: return elementwise(Op::Mul, a, b, e.op_loc);
+    case Tok::Slash: return elementwise(Op::Div, a, b, e.op_loc);
+    case Tok::Caret: return elementwise(Op::Pow, a, b, e.op_loc);
+    case Tok::Lt: return elementwise(Op::Lt, a, b, e.op_loc);
+    case Tok::Le: return elementwise(Op::Le, a, b, e.op_loc);
+    case Tok::Gt: return elementwise(Op::Gt, a, b, e.op_loc);
+    case Tok::Ge: return elementwise(Op::Ge, a, b, e.op_loc);
+    case Tok::EqEq: return elementwise(Op::Eq, a, b, e.op_loc);
+    case Tok::NotEq: return elementwise(Op::Ne, a, b, e.op_loc);
+    case Tok::At: return matmul(a, b, e.op_loc);
+    default: GRADC_ASSERT(false, "unknown binary operator");
+  }
+  return Value::bad();
+}
+
+// ---- calls ----
+
+Value Sema::eval_call(const Expr& e) {
+  if (auto it = decls_.find(e.name); it != decls_.end()) {
+    const Stmt& s = *it->second.stmt;
+    if (s.kind == StmtKind::Fn) return call_fn(s, e);
+    error(e.op_loc, fmt::format("'{}' is a {}, not a function", e.name, kind_name(s.kind)));
+    note(s.name_loc, fmt::format("'{}' declared here", e.name));
+    return Value::bad();
+  }
+  if (const BuiltinSpec* spec = find_builtin(e.name)) return call_builtin(*spec, e);
+  if (is_reserved_builtin(e.name)) {
+    error(e.op_loc, fmt::format("'{}' is not yet supported in this version of gradc (it is reserved for a later one)", e.name));
+    return Value::bad();
+  }
+  if (broken_.count(e.name)) return Value::bad();
+  error(e.op_loc, fmt::format("unknown function '{}'{}", e.name, suggest(e.name, true)));
+  return Value::bad();
+}
+
+Value Sema::call_fn(const Stmt& fn, const Expr& call) {
+  for (const Scope& sc : scopes_)
+    if (sc.fn == &fn) {
+      error(call.op_loc, fmt::format("recursive call of fn '{}' (recursion is not allowed; fns are inlined)", fn.name));
+      note(fn.name_loc, fmt::format("fn '{}' declared here", fn.name));
+      return Value::bad();
+    }
+  if (!call.kwargs.empty()) {
+    error(call.kwargs[0].name_loc, fmt::format("fn '{}' takes positional arguments only", fn.name));
+    return Value::bad();
+  }
+  if (call.args.size() != fn.params.size()) {
+    error(call.loc, fmt::format("fn '{}' takes {} argument{}, got {}", fn.name, fn.params.size(),
+                                fn.params.size() == 1 ? "" : "s", call.args.size()));
+    note(fn.name_loc, fmt::format("fn '{}' declared here", fn.name));
+    return Value::bad();
+  }
+  if (scopes_.size() >= kMaxFnNesting) {
+    error(call.op_loc, fmt::format("fn calls are nested more than {} deep", kMaxFnNesting));
+    return Value::bad();
+  }
+  Scope scope;
+  scope.fn = &fn;
+  scope.call_loc = call.op_loc;
+  bool bad = false;
+  for (size_t i = 0; i < call.args.size(); ++i) {
+    Value v = eval(*call.args[i]);
+    bad = bad || v.poison();
+    v.name = fn.params[i].name;
+    v.decl_loc = fn.params[i].name_loc;
+    scope.names.emplace(fn.params[i].name, v);
+  }
+  if (bad) return Value::bad();
+  scopes_.push_back(std::move(scope));
+  for (const Binding& local : fn.locals) {
+    Value v = eval(*local.value);
+    v.name = local.name;
+    v.decl_loc = local.name_loc;
+    scopes_.back().names.insert_or_assign(local.name, v);
+  }
+  Value r = eval(*fn.value);
+  scopes_.pop_back();
+  r.loc = call.loc;
+  r.name = {};
+  return r;
+}
+
+Value Sema::call_builtin(const BuiltinSpec& spec, const Expr& call) {
+  CallArgs args;
+  args.call = &call;
+  args.exprs.assign(spec.params.size(), nullptr);
+  args.values.assign(spec.params.size(), Value::bad());
+  std::string expected;
+  for (const ParamSpec& p : spec.params) expected += (expected.empty() ? "" : ", ") + std::string(p.name);
+  if (call.args.size() > spec.params.size()) {
+    error(call.args[spec.params.size()]->loc,
+          fmt::format("'{}' takes at most {} argument{} ({}), got {}", spec.name, spec.params.size(),
+                      spec.params.size() == 1 ? "" : "s", expected, call.args.size()));
+    return Value::bad();
+  }
+  for (size_t i = 0; i < call.args.size(); ++i) args.exprs[i] = call.args[i];
+  for (const KwArg& k : call.kwargs) {
+    auto it = std::find_if(spec.params.begin(), spec.params.end(), [&](const ParamSpec& p) { return p.name == k.name; });
+    if (it == spec.params.end()) {
+      error(k.name_loc, fmt::format("'{}' has no argument named '{}' (its arguments: {})", spec.name, k.name, expected));
+      return Value::bad();
+    }
+    size_t i = static_cast<size_t>(it - spec.params.begin());
+    if (args.exprs[i]) {
+      error(k.name_loc, fmt::format("argument '{}' of '{}' is given twice", k.name, spec.name));
+      return Value::bad();
+    }
+    args.exprs[i] = k.value;
+  }
+  for (size_t i = 0; i < spec.params.size(); ++i) {
+    const ParamSpec& p = spec.params[i];
+    if (!args.exprs[i]) {
+      if (p.required) {
+        error(call.loc, fmt::format("'{}' is missing its argument '{}' (its arguments: {})", spec.name, p.name, expected));
+        return Value::bad();
+      }
+      continue;
+    }
+    const Expr& a = *args.exprs[i];
+    if (p.kind == ArgKind::Tensor || p.kind == ArgKind::Name) {
+      if (p.kind == ArgKind::Name && a.kind != ExprKind::Name) {
+        error(a.loc, fmt::format("argument '{}' of '{}' must be a plain name (of an input, param or named value)",
+                                 p.name, spec.name));
+        return Value::bad();
+      }
+      args.values[i] = eval(a);
+      if (args.values[i].poison()) return Value::bad();
+    }
+  }
+  return spec.lower(*this, args);
+}
+
+// ---- constants in arguments ----
+
+std::optional<int64_t> Sema::const_int(const Expr& e, std::string_view what) {
+  if (e.kind == ExprKind::Number && e.is_int) return e.int_value;
+  if (e.kind == ExprKind::Unary && e.args[0]->kind == ExprKind::Number && e.args[0]->is_int)
+    return -e.args[0]->int_value;
+  if (e.kind == ExprKind::Name) {
+    if (auto it = dims_.find(e.name); it != dims_.end()) return it->second;
+    if (broken_.count(e.name)) return std::nullopt;
+  }
+  error(e.loc, fmt::format("{} must be an integer literal or a dim name", what));
+  return std::nullopt;
+}
+
+std::optional<double> Sema::const_float(const Expr& e, std::string_view what) {
+  if (e.kind == ExprKind::Number || e.kind == ExprKind::Bool) return e.number;
+  if (e.kind == ExprKind::Unary && e.args[0]->kind == ExprKind::Number) return -e.args[0]->number;
+  error(e.loc, fmt::format("{} must be a number literal", what));
+  return std::nullopt;
+}
+
+std::optional<int> Sema::axis_of(const Expr& e, int rank, std::string_view fn) {
+  auto v = const_int(e, "an axis");
+  if (!v) return std::nullopt;
+  auto a = normalize_axis(*v, rank);
+  if (!a) {
+    error(e.loc, fmt::format("axis {} is out of range for '{}' of a tensor of rank {} (valid: {} to {})", *v, fn, rank,
+                             -rank, rank - 1));
+    return std::nullopt;
+  }
+  return a;
+}
+
+std::optional<NodeId> Sema::float_tensor(const Value& v, std::string_view fn, std::string_view what) {
+  if (v.poison()) return std::nullopt;
+  if (v.kind == Value::Kind::Number) return materialize(v, DType::F32);
+  const Node& n = g()[v.node];
+  if (!is_float(n.dtype)) {
+    error(v.loc, fmt::format("'{}' needs a float {}, got {}{}", fn, what, type_str(n.dtype, n.shape),
+                             " (use cast(x, f32))"));
+    note_operands({&v});
+    return std::nullopt;
+  }
+  return v.node;
+}
+
+// ---- fn bodies, checked once where they are written ----
+
+void Sema::check_fn_body(const Stmt& fn) {
+  std::map<std::string_view, SourceLoc> visible;
+  for (const Binding& p : fn.params) {
+    if (auto [it, fresh] = visible.emplace(p.name, p.name_loc); !fresh) {
+      error(p.name_loc, fmt::format("fn '{}' has two parameters named '{}'", fn.name, p.name));
+      note(it->second, "the first is here");
+    }
+  }
+  std::set<std::string_view> later;  // locals not yet defined at this point of the block
+  for (const Binding& l : fn.locals) later.insert(l.name);
+  // Walks an expression iteratively, reporting names that cannot resolve.
+  auto check_expr = [&](const Expr* root) {
+    std::vector<const Expr*> stack{root};
+    while (!stack.empty()) {
+      const Expr* e = stack.back();
+      stack.pop_back();
+      if (e->kind == ExprKind::Name && !visible.count(e->name)) {
+        if (later.count(e->name)) {
+          error(e->loc, fmt::format("'{}' is used before its assignment in fn '{}'", e->name, fn.name));
+        } else if (!decls_.count(e->name) && !broken_.count(e->name) && !find_builtin(e->name) &&
+                   !is_reserved_builtin(e->name)) {
+          error(e->loc, fmt::format("unknown name '{}'{}", e->name, suggest(e->name, false)));
+        }
+      }
+      if (e->kind == ExprKind::Call && !decls_.count(e->name) && !find_builtin(e->name) &&
+          !is_reserved_builtin(e->name) && !broken_.count(e->name))
+        error(e->op_loc, fmt::format("unknown function '{}'{}", e->name, suggest(e->name, true)));
+      for (const Expr* a : e->args) stack.push_back(a);
+      for (const KwArg& k : e->kwargs) stack.push_back(k.value);
+    }
+  };
+  for (const Binding& l : fn.locals) {
+    check_expr(l.value);
+    later.erase(l.name);
+    if (auto [it, fresh] = visible.emplace(l.name, l.name_loc); !fresh) {
+      error(l.name_loc, fmt::format("'{}' is already defined in fn '{}' (each name is assigned once)", l.name, fn.name));
+      note(it->second, "first defined here");
+    }
+  }
+  check_expr(fn.value);
+}
+
+// ---- the model's roles ----
+
+std::optional<ModelIR> Sema::run() {
+  model_.name = opts_.default_name;
+  declare_all();
+  bind_dims();
+  const Stmt* opt = nullptr;
+  for (size_t i = 0; i < ast_.stmts.size(); ++i) {
+    const Stmt& s = ast_.stmts[i];
+    current_stmt_ = i;
+    switch (s.kind) {
+      case StmtKind::Input:
+      case StmtKind::Param:
+      case StmtKind::Let: {
+        auto it = decls_.find(s.name);
+        if (it != decls_.end() && it->second.stmt == &s) eval_decl(it->second, s.name_loc);
+        break;
+      }
+      case StmtKind::Fn:
+        if (auto it = decls_.find(s.name); it != decls_.end() && it->second.stmt == &s) check_fn_body(s);
+        break;
+      case StmtKind::Output:
+        for (const Binding& o : s.outputs) {
+          auto dup = std::find_if(model_.outputs.begin(), model_.outputs.end(),
+                                  [&](const NamedNode& n) { return n.name == o.name; });
+          if (dup != model_.outputs.end()) {
+            error(o.name_loc, fmt::format("'{}' is already an output", o.name));
+            note(dup->loc, "first listed here");
+            continue;
+          }
+          auto d = decls_.find(o.name);
+          if (d != decls_.end() && d->second.stmt->kind != StmtKind::Let && d->second.stmt->kind != StmtKind::Input &&
+              d->second.stmt->kind != StmtKind::Param) {
+            error(o.name_loc, fmt::format("output '{}' must name a value, input or param, not a {}", o.name,
+                                          kind_name(d->second.stmt->kind)));
+            continue;
+          }
+          Expr ref;
+          ref.kind = ExprKind::Name;
+          ref.name = o.name;
+          ref.loc = o.name_loc;
+          Value v = lookup(ref);
+          if (v.poison()) continue;
+          model_.outputs.push_back({std::string(o.name), materialize(v, DType::F32), o.name_loc});
+        }
+        break;
+      case StmtKind::Metric: {
+        Value v = eval(*s.value);
+        if (v.poison()) break;
+        NodeId n = materialize(v, DType::F32);
+        const Node& node = g()[n];
+        if (!node.shape.empty() || !is_float(node.dtype)) {
+          error(s.value->loc, fmt::format("metric '{}' must be a float scalar, got {}{}", s.name,
+                                          type_str(node.dtype, node.shape),
+                                          node.shape.empty() ? " (use cast(x, f32))" : " (reduce it, e.g. with mean(...))"));
+          break;
+        }
+        model_.metrics.push_back({std::string(s.name), n, s.name_loc});
+        break;
+      }
+      case StmtKind::Loss: {
+        if (model_.loss.node != kNoNode) break;
+        Value v = eval(*s.value);
+        if (v.poison()) break;
+        NodeId n = materialize(v, DType::F32);
+        const Node& node = g()[n];
+        if (!node.shape.empty() || !is_float(node.dtype)) {
+          error(s.value->loc, fmt::format("the loss must be a float scalar, got {}{}", type_str(node.dtype, node.shape),
+                                          node.shape.empty() ? "" : " (reduce it, e.g. with mean(...) or sum(...))"));
+          break;
+        }
+        model_.loss = {"loss", n, s.loc};
+        break;
+      }
+      case StmtKind::Optimizer:
+        if (!opt) {
+          opt = &s;
+          resolve_optimizer(&s);
+        }
+        break;
+      default: break;
+    }
+  }
+  if (!opt) resolve_optimizer(nullptr);
+  if (diags_.error_count() > 0) return std::nullopt;
+  verify_model(model_);
+  return std::move(model_);
+}
+
+std::optional<ModelIR> analyze(const Ast& ast, const SourceManager& sm, DiagEngine& diags, const SemaOptions& opts) {
+  return Sema(ast, sm, diags, opts).run();
+}
+
+}  // namespace gradc

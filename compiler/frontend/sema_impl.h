@@ -1,0 +1,152 @@
+// Internals of semantic analysis shared by sema.cpp (statements, names, fns,
+// operators) and builtins.cpp (the builtin function table).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "compiler/frontend/sema.h"
+#include "compiler/ir/builder.h"
+
+namespace gradc {
+
+// The value of an expression during analysis.
+struct Value {
+  enum class Kind : uint8_t {
+    Poison,  // an error was already reported; uses stay silent
+    Tensor,  // a graph node
+    Number,  // an untyped literal (or a dim used as a number); gets its dtype from its neighbour
+  };
+  Kind kind = Kind::Poison;
+  NodeId node = kNoNode;
+  double number = 0;
+  bool is_int = false;
+  SourceLoc loc;             // the expression
+  std::string_view name;     // set when the expression is a plain name
+  SourceLoc decl_loc;        // ... and where that name was declared
+
+  bool poison() const { return kind == Kind::Poison; }
+  static Value tensor(NodeId n, SourceLoc loc) { return {Kind::Tensor, n, 0, false, loc, {}, {}}; }
+  static Value num(double v, bool is_int, SourceLoc loc) { return {Kind::Number, kNoNode, v, is_int, loc, {}, {}}; }
+  static Value bad() { return {}; }
+};
+
+class Sema;
+
+// A builtin's parameter: how its argument is evaluated.
+enum class ArgKind : uint8_t {
+  Tensor,     // any expression; a literal stays a Number
+  Int,        // an integer literal, optionally negative, or a dim name
+  IntOrList,  // Int or a list of them (reduction axes)
+  IntList,    // [Int, ...] (sizes, permutations)
+  Float,      // a number literal, optionally negative, or true/false
+  DType,      // f32 or f64
+  TensorList, // [expr, ...]
+  Name,       // a plain name, evaluated as a tensor (grad's x)
+};
+
+struct ParamSpec {
+  std::string_view name;
+  ArgKind kind;
+  bool required = true;
+};
+
+// Arguments bound to a builtin's parameters (positional or keyword).
+struct CallArgs {
+  const Expr* call = nullptr;
+  std::vector<const Expr*> exprs;  // per ParamSpec; nullptr when not given
+  std::vector<Value> values;       // evaluated Tensor/Name args (Poison when absent)
+  bool given(size_t i) const { return exprs[i] != nullptr; }
+};
+
+struct BuiltinSpec {
+  std::string_view name;
+  std::vector<ParamSpec> params;
+  std::function<Value(Sema&, CallArgs&)> lower;
+};
+
+const BuiltinSpec* find_builtin(std::string_view name);
+bool is_reserved_builtin(std::string_view name);
+// Every builtin's name (for suggestions).
+std::vector<std::string_view> builtin_names();
+
+class Sema {
+ public:
+  Sema(const Ast& ast, const SourceManager& sm, DiagEngine& diags, const SemaOptions& opts);
+  std::optional<ModelIR> run();
+
+  // ---- used by builtins ----
+  Builder& b() { return b_; }
+  const Graph& g() const { return model_.graph; }
+  void error(SourceLoc loc, std::string msg);
+  void note(SourceLoc loc, std::string msg);
+  // Adds "'x' declared here with shape ..." notes for operands that are plain names.
+  void note_operands(std::initializer_list<const Value*> vals);
+
+  Value eval(const Expr& e);
+  // A Number becomes a constant of `dtype`; a Tensor stays as it is.
+  NodeId materialize(const Value& v, DType dtype);
+  // A float tensor argument: Numbers become f32 constants; i32 is an error.
+  std::optional<NodeId> float_tensor(const Value& v, std::string_view fn, std::string_view what);
+  std::optional<int64_t> const_int(const Expr& e, std::string_view what);
+  std::optional<double> const_float(const Expr& e, std::string_view what);
+  std::optional<int> axis_of(const Expr& e, int rank, std::string_view fn);
+  // Applies an elementwise op to Values with literal/dtype handling and diagnostics at op_loc.
+  Value elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc);
+  Value matmul(const Value& a, const Value& b, SourceLoc op_loc);
+  // Builds through the builder; on a type error reports it at `loc`.
+  Value build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc loc);
+
+ private:
+  struct Decl {
+    const Stmt* stmt = nullptr;
+    size_t index = 0;  // statement index
+    enum class State : uint8_t { Pending, Busy, Done } state = State::Pending;
+    Value value;
+  };
+  struct Scope {
+    const Stmt* fn = nullptr;
+    std::unordered_map<std::string_view, Value> names;
+    SourceLoc call_loc;
+  };
+
+  void declare_all();
+  void bind_dims();
+  void declare_leaf(const Stmt& s);
+  std::optional<Shape> resolve_type(const TypeRef& t, DType& dtype);
+  std::optional<InitSpec> resolve_init(const Stmt& s, const Shape& shape);
+  Value lookup(const Expr& e);
+  Value eval_decl(Decl& d, SourceLoc use);
+  Value eval_binary(const Expr& e);
+  Value eval_call(const Expr& e);
+  Value call_fn(const Stmt& fn, const Expr& call);
+  Value call_builtin(const BuiltinSpec& spec, const Expr& call);
+  void check_fn_body(const Stmt& fn);
+  void finish_outputs();
+  void finish_loss_and_metrics();
+  // Checks the optimizer statement (nullptr: the default sgd) into model_.optimizer.
+  void resolve_optimizer(const Stmt* s);
+  std::string suggest(std::string_view name, bool functions) const;
+
+  const Ast& ast_;
+  const SourceManager& sm_;
+  DiagEngine& diags_;
+  const SemaOptions& opts_;
+  ModelIR model_;
+  Builder b_;
+  std::map<std::string_view, Decl> decls_;
+  std::set<std::string_view> broken_;
+  std::map<std::string_view, int64_t> dims_;
+  std::vector<Scope> scopes_;       // fn scopes being inlined, innermost last
+  size_t current_stmt_ = 0;         // index of the top-level statement being analyzed
+  int depth_ = 0;                   // evaluation recursion depth (across inlined fns)
+  std::set<std::pair<uint32_t, std::string>> reported_;  // (offset, message) already reported
+  bool last_error_suppressed_ = false;
+};
+
+}  // namespace gradc

@@ -1,0 +1,120 @@
+// The graph IR: uniform, immutable, hash-consed nodes.
+//
+// A node is (op, dtype, shape, operands, attributes) plus the source location
+// that caused it. The Graph interns nodes: adding a node equal to an existing
+// one returns the existing id, so structurally identical subgraphs are one
+// node and common-subexpression elimination is automatic. Operands always
+// have smaller ids than their users, so id order is a topological order.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "compiler/ir/ops.h"
+#include "compiler/ir/types.h"
+#include "compiler/support/source.h"
+
+namespace gradc {
+
+using NodeId = uint32_t;
+inline constexpr NodeId kNoNode = UINT32_MAX;
+
+// Op attributes; the meaning of `ints` per op kind is listed in ops.def.
+struct Attrs {
+  std::vector<int64_t> ints;
+  double value = 0;       // Constant
+  bool keepdims = false;  // Reduce, ArgMax
+  std::string name;       // Input, Param
+
+  bool operator==(const Attrs& o) const {
+    // Compare constants bitwise so that 0.0 and -0.0 (and NaNs) stay distinct.
+    return ints == o.ints && keepdims == o.keepdims && name == o.name &&
+           std::memcmp(&value, &o.value, sizeof value) == 0;
+  }
+};
+
+struct Node {
+  Op op = Op::Constant;
+  DType dtype = DType::F32;
+  Shape shape;
+  std::vector<NodeId> operands;
+  Attrs attrs;
+  SourceLoc loc;  // the DSL location that caused this node (not part of its identity)
+
+  int rank() const { return static_cast<int>(shape.size()); }
+};
+
+// Largest number of nodes one graph may hold; protects against models whose
+// nested grad() or inlining blows up.
+inline constexpr size_t kMaxNodes = 2'000'000;
+
+class Graph {
+ public:
+  Graph() = default;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  Graph(Graph&&) = default;
+  Graph& operator=(Graph&&) = default;
+
+  // Interns `n`; the returned id names an equal node (n's loc is kept only if new).
+  NodeId add(Node n);
+  const Node& operator[](NodeId id) const { return nodes_[id]; }
+  size_t size() const { return nodes_.size(); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+
+ private:
+  static size_t hash_node(const Node& n);
+  static bool equal_nodes(const Node& a, const Node& b);
+
+  std::vector<Node> nodes_;
+  // Interning index: structural hash -> ids of the nodes with that hash.
+  std::unordered_multimap<size_t, NodeId> index_;
+};
+
+// How a param is initialized (SPEC 2.2).
+struct InitSpec {
+  enum class Kind : uint8_t { Zeros, Ones, Constant, Uniform, Normal, XavierUniform, XavierNormal, HeUniform, HeNormal };
+  Kind kind = Kind::Zeros;
+  double a = 0, b = 0;  // constant(a), uniform(a, b), normal(mean a, std b)
+};
+std::string init_str(const InitSpec& init);
+
+struct NamedNode {
+  std::string name;
+  NodeId node = kNoNode;
+  SourceLoc loc;
+};
+
+struct ParamDecl {
+  std::string name;
+  NodeId node = kNoNode;
+  InitSpec init;
+  SourceLoc loc;
+};
+
+struct OptimizerSpec {
+  std::string name = "sgd";
+  // Every option of the optimizer, defaults filled in, in the order of SPEC 2.5.
+  std::vector<std::pair<std::string, double>> options;
+  SourceLoc loc;
+  double option(std::string_view key) const;
+};
+
+// A checked model: its graph and the roles of its nodes.
+struct ModelIR {
+  std::string name;
+  Graph graph;
+  std::vector<std::pair<std::string, int64_t>> dims;  // bound values, in declaration order
+  std::vector<NamedNode> inputs;
+  std::vector<ParamDecl> params;
+  std::vector<NamedNode> values;   // top-level named values
+  std::vector<NamedNode> outputs;
+  std::vector<NamedNode> metrics;
+  NamedNode loss;
+  OptimizerSpec optimizer;
+};
+
+}  // namespace gradc

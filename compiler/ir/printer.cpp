@@ -1,0 +1,136 @@
+// Text and DOT printers for graphs.
+#include "compiler/ir/printer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+namespace gradc {
+namespace {
+
+std::string ints_str(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + fmt::format("{}", v[i]);
+  return s + "]";
+}
+
+std::string attrs_str(const Node& n) {
+  const Attrs& a = n.attrs;
+  switch (op_kind(n.op)) {
+    case OpKind::Reduce:
+    case OpKind::ArgMax: return fmt::format("[axes={}{}]", ints_str(a.ints), a.keepdims ? ", keepdims" : "");
+    case OpKind::Reshape:
+    case OpKind::BroadcastTo: return fmt::format("[shape={}]", ints_str(a.ints));
+    case OpKind::Transpose: return fmt::format("[perm={}]", ints_str(a.ints));
+    case OpKind::Concat: return fmt::format("[axis={}]", a.ints.at(0));
+    case OpKind::Slice: return fmt::format("[axis={}, start={}, stop={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
+    case OpKind::Pad: return fmt::format("[axis={}, before={}, after={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
+    case OpKind::OneHot: return fmt::format("[n={}]", a.ints.at(0));
+    case OpKind::Cast: return fmt::format("[to={}]", dtype_name(n.dtype));
+    default: return "";
+  }
+}
+
+}  // namespace
+
+std::string node_str(const Graph& g, NodeId id, const std::vector<int>& numbering) {
+  const Node& n = g[id];
+  if (n.op == Op::Constant) return fmt::format("const {}", n.attrs.value);
+  if (n.op == Op::Input || n.op == Op::Param) return fmt::format("{} {}", op_name(n.op), n.attrs.name);
+  std::string s = fmt::format("{}{}", op_name(n.op), attrs_str(n));
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    s += fmt::format("{}%{}", i ? ", " : " ", numbering[n.operands[i]]);
+  return s;
+}
+
+std::vector<NodeId> live_nodes(const ModelIR& m) {
+  const Graph& g = m.graph;
+  std::vector<bool> live(g.size(), false);
+  auto mark = [&](NodeId id) {
+    if (id != kNoNode) live[id] = true;
+  };
+  mark(m.loss.node);
+  for (const NamedNode& o : m.outputs) mark(o.node);
+  for (const NamedNode& o : m.metrics) mark(o.node);
+  for (const NamedNode& o : m.inputs) mark(o.node);
+  for (const ParamDecl& p : m.params) mark(p.node);
+  // Operands precede users, so one backward sweep closes the set.
+  for (size_t i = g.size(); i-- > 0;)
+    if (live[i])
+      for (NodeId o : g[static_cast<NodeId>(i)].operands) live[o] = true;
+  std::vector<NodeId> out;
+  for (NodeId i = 0; i < g.size(); ++i)
+    if (live[i]) out.push_back(i);
+  return out;
+}
+
+std::string print_graph(const ModelIR& m, const SourceManager& sm) {
+  const Graph& g = m.graph;
+  std::vector<NodeId> order = live_nodes(m);
+  std::vector<int> num(g.size(), -1);
+  for (size_t i = 0; i < order.size(); ++i) num[order[i]] = static_cast<int>(i);
+
+  // Annotate nodes with the names users gave them.
+  std::map<NodeId, std::string> names;
+  for (const NamedNode& v : m.values) names.emplace(v.node, v.name);
+
+  std::string out = fmt::format("graph {} {{\n", m.name);
+  if (!m.dims.empty()) {
+    out += "  dims";
+    for (const auto& [name, v] : m.dims) out += fmt::format(" {}={}", name, v);
+    out += "\n";
+  }
+  for (NodeId id : order) {
+    const Node& n = g[id];
+    std::string line = fmt::format("  %{} : {} = {}", num[id], type_str(n.dtype, n.shape), node_str(g, id, num));
+    if (n.op == Op::Param)
+      for (const ParamDecl& p : m.params)
+        if (p.node == id) line += " ~ " + init_str(p.init);
+    std::string note;
+    if (auto it = names.find(id); it != names.end()) note = it->second + " ";
+    if (n.loc.valid()) {
+      LineCol lc = sm.line_col(n.loc.file, n.loc.begin);
+      note += fmt::format("@{}:{}", lc.line, lc.column);
+    }
+    if (!note.empty()) line += fmt::format("{:<{}}# {}", "", line.size() < 56 ? 56 - line.size() : 1, note);
+    out += line + "\n";
+  }
+  for (const NamedNode& o : m.outputs) out += fmt::format("  output {} = %{}\n", o.name, num[o.node]);
+  for (const NamedNode& o : m.metrics) out += fmt::format("  metric {} = %{}\n", o.name, num[o.node]);
+  if (m.loss.node != kNoNode) out += fmt::format("  loss = %{}\n", num[m.loss.node]);
+  out += fmt::format("  optimizer {}(", m.optimizer.name);
+  for (size_t i = 0; i < m.optimizer.options.size(); ++i)
+    out += fmt::format("{}{}={}", i ? ", " : "", m.optimizer.options[i].first, m.optimizer.options[i].second);
+  out += fmt::format(")\n}}\n# {} nodes\n", order.size());
+  return out;
+}
+
+std::string print_graph_dot(const ModelIR& m) {
+  const Graph& g = m.graph;
+  std::vector<NodeId> order = live_nodes(m);
+  std::vector<int> num(g.size(), -1);
+  for (size_t i = 0; i < order.size(); ++i) num[order[i]] = static_cast<int>(i);
+  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n", m.name);
+  for (NodeId id : order) {
+    const Node& n = g[id];
+    std::string label = n.op == Op::Constant ? fmt::format("{}", n.attrs.value)
+                        : (n.op == Op::Input || n.op == Op::Param)
+                            ? fmt::format("{} {}", op_name(n.op), n.attrs.name)
+                            : fmt::format("{}{}", op_name(n.op), attrs_str(n));
+    const char* style = n.op == Op::Input ? ", style=filled, fillcolor=lightblue"
+                        : n.op == Op::Param ? ", style=filled, fillcolor=lightyellow"
+                        : n.op == Op::Constant ? ", shape=ellipse" : "";
+    out += fmt::format("  n{} [label=\"%{} {}\\n{}\"{}];\n", num[id], num[id], label, type_str(n.dtype, n.shape), style);
+    for (NodeId o : n.operands) out += fmt::format("  n{} -> n{};\n", num[o], num[id]);
+  }
+  auto root = [&](const std::string& what, NodeId id) {
+    out += fmt::format("  \"{}\" [shape=plaintext];\n  n{} -> \"{}\";\n", what, num[id], what);
+  };
+  for (const NamedNode& o : m.outputs) root("output " + o.name, o.node);
+  for (const NamedNode& o : m.metrics) root("metric " + o.name, o.node);
+  if (m.loss.node != kNoNode) root("loss", m.loss.node);
+  return out + "}\n";
+}
+
+}  // namespace gradc

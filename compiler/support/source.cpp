@@ -1,0 +1,35 @@
+// Offset -> line:column mapping for registered source files.
+#include "compiler/support/source.h"
+
+#include <algorithm>
+
+namespace gradc {
+
+uint32_t SourceManager::add(std::string name, std::string text) {
+  File f{std::move(name), std::move(text), {0}};
+  for (uint32_t i = 0; i < f.text.size(); ++i)
+    if (f.text[i] == '\n') f.line_starts.push_back(i + 1);
+  files_.push_back(std::move(f));
+  return static_cast<uint32_t>(files_.size());
+}
+
+LineCol SourceManager::line_col(uint32_t file, uint32_t offset) const {
+  const File& f = files_.at(file - 1);
+  offset = std::min<uint32_t>(offset, f.text.size());
+  auto it = std::upper_bound(f.line_starts.begin(), f.line_starts.end(), offset);
+  int line = static_cast<int>(it - f.line_starts.begin());
+  return {line, static_cast<int>(offset - f.line_starts[line - 1]) + 1};
+}
+
+std::string_view SourceManager::line_text(uint32_t file, int line) const {
+  const File& f = files_.at(file - 1);
+  if (line < 1 || line > static_cast<int>(f.line_starts.size())) return {};
+  uint32_t b = f.line_starts[line - 1];
+  uint32_t e = line < static_cast<int>(f.line_starts.size()) ? f.line_starts[line] - 1
+                                                              : static_cast<uint32_t>(f.text.size());
+  std::string_view s(f.text.data() + b, e - b);
+  if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace gradc

@@ -1,0 +1,76 @@
+// gradc's C++ host API: compile a model written in the gradc language and
+// inspect every stage. Plain C++ only; no LLVM or compiler-internal types.
+//
+//   gradc::CompileOptions opts;
+//   opts.dims = {{"B", 128}};
+//   gradc::Model m = gradc::Model::compile_file("examples/xor.grad", opts);
+//   if (!m.ok()) { std::cerr << gradc::render_all(m.diagnostics()); return 1; }
+//   std::cout << m.dump(gradc::Stage::Graph);
+//
+// A Model is immutable once compiled; distinct Models may be compiled on
+// different threads at the same time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gradc/diagnostics.h"
+
+namespace gradc {
+
+// The printable stages of compilation (SPEC section 1).
+enum class Stage { Ast, Graph, Grad };
+enum class DumpFormat { Text, Dot };
+
+struct CompileOptions {
+  // Dim overrides, e.g. {{"B", 256}}; each must name a `dim` of the model.
+  std::vector<std::pair<std::string, int64_t>> dims;
+};
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;           // "f32", "f64" or "i32"
+  std::vector<int64_t> shape;  // empty for a scalar
+};
+
+struct ModelInfo {
+  std::string name;
+  std::vector<std::pair<std::string, int64_t>> dims;  // bound values
+  std::vector<TensorInfo> inputs, params, outputs, metrics;
+  std::string optimizer;  // e.g. "sgd(lr=0.5, momentum=0, ...)"
+  size_t graph_nodes = 0;
+};
+
+class Model {
+ public:
+  // Parses and checks a model. Never throws for bad input: problems are in diagnostics().
+  static Model compile_source(std::string_view source, std::string file_name, const CompileOptions& opts = {});
+  static Model compile_file(const std::string& path, const CompileOptions& opts = {});
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  // True when the model compiled without errors.
+  bool ok() const;
+  // True when the failure is in the options (for example an unknown dim override), not in the model.
+  bool options_error() const;
+  const std::vector<Diagnostic>& diagnostics() const;
+
+  // The text of a stage. Ast is available whenever the file could be read;
+  // the others only when ok().
+  std::string dump(Stage stage, DumpFormat format = DumpFormat::Text) const;
+  // The model's interface; valid only when ok().
+  ModelInfo info() const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gradc
