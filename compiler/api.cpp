@@ -49,6 +49,17 @@ std::string file_stem(const std::string& name) {
   return stem.empty() ? "model" : stem;
 }
 
+// Reverse mode on the loss: one gradient per param, kept as graph roots.
+void differentiate_loss(ModelIR& model) {
+  Builder b(model.graph);
+  b.at(model.loss.loc);
+  std::vector<NodeId> params;
+  for (const ParamDecl& p : model.params) params.push_back(p.node);
+  std::vector<NodeId> grads = gradients(b, model.loss.node, params);
+  for (size_t i = 0; i < grads.size(); ++i) model.grads.push_back({model.params[i].name, grads[i], model.params[i].loc});
+  verify_model(model);
+}
+
 template <class Impl>
 void run_pipeline(Impl& m, std::string source, std::string file_name, const CompileOptions& opts) {
   std::string stem = file_stem(file_name);
@@ -74,6 +85,7 @@ void run_pipeline(Impl& m, std::string source, std::string file_name, const Comp
     if (m.options_error) return;
     SemaOptions so{stem, opts.dims};
     m.model = analyze(m.ast, m.sm, diags, so);
+    if (m.model) differentiate_loss(*m.model);
   } catch (const TooManyErrors&) {
     m.model.reset();
   } catch (const InternalError& e) {
@@ -132,8 +144,8 @@ std::string Model::dump(Stage stage, DumpFormat format) const {
     return format == DumpFormat::Dot ? print_ast_dot(impl_->ast) : print_ast(impl_->ast, impl_->sm);
   }
   if (!impl_->model) return {};
-  if (stage == Stage::Graph)
-    return format == DumpFormat::Dot ? print_graph_dot(*impl_->model) : print_graph(*impl_->model, impl_->sm);
+  bool grads = stage == Stage::Grad;
+  return format == DumpFormat::Dot ? print_graph_dot(*impl_->model, grads) : print_graph(*impl_->model, impl_->sm, grads);
   return {};
 }
 

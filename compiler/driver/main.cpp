@@ -56,7 +56,7 @@ int cmd_check(const Options& o, const Model& m) {
 
 int cmd_dump(const Options& o, const Model& m) {
   DumpFormat fmt = o.format == "dot" ? DumpFormat::Dot : DumpFormat::Text;
-  Stage stage = o.stage == "ast" ? Stage::Ast : Stage::Graph;
+  Stage stage = o.stage == "ast" ? Stage::Ast : o.stage == "grad" ? Stage::Grad : Stage::Graph;
   std::cout << m.dump(stage, fmt);
   return 0;
 }
@@ -75,11 +75,11 @@ int run(int argc, char** argv) {
   if (!v.implemented)
     return usage_error(opts->verb, fmt::format("'{}' is not implemented in this version of gradc yet", opts->verb));
   if (opts->verb == "dump") {
-    if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast or graph)");
-    if (opts->stage != "ast" && opts->stage != "graph") {
-      bool later = opts->stage == "grad" || opts->stage == "opt" || opts->stage == "loops" ||
+    if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast, graph or grad)");
+    if (opts->stage != "ast" && opts->stage != "graph" && opts->stage != "grad") {
+      bool later = opts->stage == "opt" || opts->stage == "loops" ||
                    opts->stage == "llvm" || opts->stage == "asm";
-      return usage_error("dump", later ? fmt::format("--stage {} is not implemented in this version yet (available: ast, graph)", opts->stage)
+      return usage_error("dump", later ? fmt::format("--stage {} is not implemented in this version yet (available: ast, graph, grad)", opts->stage)
                                        : fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm or asm)", opts->stage));
     }
   }

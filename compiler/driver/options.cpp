@@ -12,7 +12,7 @@ const std::vector<VerbInfo>& verbs() {
   static const std::vector<VerbInfo> v = {
       {"check", "gradc check MODEL [--set D=N ...]", "parse and check a model; print a summary", true},
       {"dump",
-       "gradc dump MODEL --stage ast|graph [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
+       "gradc dump MODEL --stage ast|graph|grad [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
        "print a stage of the compilation", true},
       {"grad", "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S]",
        "compute the loss and its gradients", false},
@@ -46,7 +46,8 @@ std::string verb_help(const VerbInfo& v) {
   std::string s = fmt::format("usage: {}\n\n{}\n", v.usage, v.summary);
   if (std::strcmp(v.name, "dump") == 0)
     s += "\noptions:\n"
-         "  --stage S     ast (the syntax tree) or graph (the checked graph)\n"
+         "  --stage S     ast (the syntax tree), graph (the checked graph) or grad (with the\n"
+         "                gradient of the loss for every param, by reverse mode)\n"
          "  --format F    text (default) or dot (Graphviz)\n"
          "  --entry E     forward, grad or train_step (default)\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";

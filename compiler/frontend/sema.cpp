@@ -134,7 +134,7 @@ void Sema::declare_all() {
       broken_.insert(s.name);
       continue;
     }
-    auto [it, fresh] = decls_.try_emplace(s.name, Decl{&s, i});
+    auto [it, fresh] = decls_.try_emplace(s.name, Decl{&s, i, Decl::State::Pending, Value{}});
     if (!fresh) {
       const Stmt& prev = *it->second.stmt;
       error(s.name_loc, fmt::format("redefinition of '{}' (each name is assigned once)", s.name));

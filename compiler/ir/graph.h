@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -63,13 +64,15 @@ class Graph {
   NodeId add(Node n);
   const Node& operator[](NodeId id) const { return nodes_[id]; }
   size_t size() const { return nodes_.size(); }
-  const std::vector<Node>& nodes() const { return nodes_; }
+  const std::deque<Node>& nodes() const { return nodes_; }
 
  private:
   static size_t hash_node(const Node& n);
   static bool equal_nodes(const Node& a, const Node& b);
 
-  std::vector<Node> nodes_;
+  // A deque: adding nodes never moves existing ones, so a `const Node&`
+  // stays valid while more graph is built (autodiff and lowering rely on it).
+  std::deque<Node> nodes_;
   // Interning index: structural hash -> ids of the nodes with that hash.
   std::unordered_multimap<size_t, NodeId> index_;
 };
@@ -115,6 +118,9 @@ struct ModelIR {
   std::vector<NamedNode> metrics;
   NamedNode loss;
   OptimizerSpec optimizer;
+  // d loss / d param for every param, in params order ("grad.NAME"); filled
+  // by differentiate_loss().
+  std::vector<NamedNode> grads;
 };
 
 }  // namespace gradc

@@ -44,7 +44,7 @@ std::string node_str(const Graph& g, NodeId id, const std::vector<int>& numberin
   return s;
 }
 
-std::vector<NodeId> live_nodes(const ModelIR& m) {
+std::vector<NodeId> live_nodes(const ModelIR& m, bool with_grads) {
   const Graph& g = m.graph;
   std::vector<bool> live(g.size(), false);
   auto mark = [&](NodeId id) {
@@ -55,6 +55,8 @@ std::vector<NodeId> live_nodes(const ModelIR& m) {
   for (const NamedNode& o : m.metrics) mark(o.node);
   for (const NamedNode& o : m.inputs) mark(o.node);
   for (const ParamDecl& p : m.params) mark(p.node);
+  if (with_grads)
+    for (const NamedNode& gr : m.grads) mark(gr.node);
   // Operands precede users, so one backward sweep closes the set.
   for (size_t i = g.size(); i-- > 0;)
     if (live[i])
@@ -65,9 +67,9 @@ std::vector<NodeId> live_nodes(const ModelIR& m) {
   return out;
 }
 
-std::string print_graph(const ModelIR& m, const SourceManager& sm) {
+std::string print_graph(const ModelIR& m, const SourceManager& sm, bool with_grads) {
   const Graph& g = m.graph;
-  std::vector<NodeId> order = live_nodes(m);
+  std::vector<NodeId> order = live_nodes(m, with_grads);
   std::vector<int> num(g.size(), -1);
   for (size_t i = 0; i < order.size(); ++i) num[order[i]] = static_cast<int>(i);
 
@@ -99,6 +101,8 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm) {
   for (const NamedNode& o : m.outputs) out += fmt::format("  output {} = %{}\n", o.name, num[o.node]);
   for (const NamedNode& o : m.metrics) out += fmt::format("  metric {} = %{}\n", o.name, num[o.node]);
   if (m.loss.node != kNoNode) out += fmt::format("  loss = %{}\n", num[m.loss.node]);
+  if (with_grads)
+    for (const NamedNode& gr : m.grads) out += fmt::format("  grad.{} = %{}\n", gr.name, num[gr.node]);
   out += fmt::format("  optimizer {}(", m.optimizer.name);
   for (size_t i = 0; i < m.optimizer.options.size(); ++i)
     out += fmt::format("{}{}={}", i ? ", " : "", m.optimizer.options[i].first, m.optimizer.options[i].second);
@@ -106,9 +110,9 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm) {
   return out;
 }
 
-std::string print_graph_dot(const ModelIR& m) {
+std::string print_graph_dot(const ModelIR& m, bool with_grads) {
   const Graph& g = m.graph;
-  std::vector<NodeId> order = live_nodes(m);
+  std::vector<NodeId> order = live_nodes(m, with_grads);
   std::vector<int> num(g.size(), -1);
   for (size_t i = 0; i < order.size(); ++i) num[order[i]] = static_cast<int>(i);
   std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n", m.name);
@@ -130,6 +134,8 @@ std::string print_graph_dot(const ModelIR& m) {
   for (const NamedNode& o : m.outputs) root("output " + o.name, o.node);
   for (const NamedNode& o : m.metrics) root("metric " + o.name, o.node);
   if (m.loss.node != kNoNode) root("loss", m.loss.node);
+  if (with_grads)
+    for (const NamedNode& gr : m.grads) root("grad." + gr.name, gr.node);
   return out + "}\n";
 }
 

@@ -11,11 +11,12 @@
 
 namespace gradc {
 
-std::string print_graph(const ModelIR& m, const SourceManager& sm);
-std::string print_graph_dot(const ModelIR& m);
+// With `with_grads`, the parameter gradients are roots too (`--stage grad`).
+std::string print_graph(const ModelIR& m, const SourceManager& sm, bool with_grads = false);
+std::string print_graph_dot(const ModelIR& m, bool with_grads = false);
 // One node's op, attributes and operands, as in the text printout: "reduce_sum[axes=[1]] %3".
 std::string node_str(const Graph& g, NodeId id, const std::vector<int>& numbering);
 // Nodes reachable from the model's roots, in id (topological) order.
-std::vector<NodeId> live_nodes(const ModelIR& m);
+std::vector<NodeId> live_nodes(const ModelIR& m, bool with_grads = false);
 
 }  // namespace gradc

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what gradc needs to build and test, from Debian 12 packages only.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+PACKAGES=(
+  cmake ninja-build g++ git            # build tools
+  llvm-19-dev libzstd-dev libedit-dev zlib1g-dev  # LLVM 19 (code generator) and what its CMake config needs
+  clang-19                             # libFuzzer and sanitizers for the fuzz targets
+  libfmt-dev                           # formatting
+  catch2                               # unit tests (Catch2 v2)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
