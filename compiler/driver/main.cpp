@@ -97,7 +97,8 @@ int run(int argc, char** argv) {
     return syntax_ok || m.ok() ? 0 : 1;
   }
   if (!m.ok()) {
-    size_t n = m.diagnostics().size();
+    size_t n = 0;
+    for (const Diagnostic& d : m.diagnostics()) n += d.severity == Severity::Error;
     std::cerr << fmt::format("{} error{} generated.\n", n, n == 1 ? "" : "s");
     return 1;
   }

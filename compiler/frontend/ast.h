@@ -98,6 +98,8 @@ class Ast {
   std::vector<Stmt> stmts;
   // Names declared by statements that failed to parse: uses are not reported again.
   std::vector<std::string_view> broken_names;
+  bool broken_loss = false;  // a `loss` statement failed to parse
+  uint32_t file = 0;         // the SourceManager id of the parsed file
 
  private:
   std::deque<Expr> exprs_;

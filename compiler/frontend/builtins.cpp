@@ -247,7 +247,7 @@ Value lower_reshape(Sema& s, CallArgs& a) {
   for (size_t i = 0; i < sz->size(); ++i) {
     if ((*sz)[i] == -1) {
       if (infer >= 0) {
-        s.error(a.exprs[1]->loc, "reshape allows at most one -1");
+        s.error(loc(a), "reshape allows at most one -1");
         return Value::bad();
       }
       infer = static_cast<int>(i);
@@ -262,7 +262,7 @@ Value lower_reshape(Sema& s, CallArgs& a) {
     if (known == 0 || total % known != 0) {
       std::string want = "[";
       for (size_t i = 0; i < sz->size(); ++i) want += (i ? ", " : "") + std::to_string((*sz)[i]);
-      s.error(a.exprs[1]->loc, fmt::format("cannot reshape a tensor of shape {} ({} elements) into {}]: "
+      s.error(loc(a), fmt::format("cannot reshape a tensor of shape {} ({} elements) into {}]: "
                                            "{} is not a multiple of {}",
                                            shape_str(s.g()[x].shape), total, want, total, known));
       return Value::bad();
@@ -506,8 +506,8 @@ Value lower_cross_entropy(Sema& s, CallArgs& a) {
   Builder& b = s.b();
   if (ln.dtype == DType::I32) {
     if (ln.rank() != 1 || ln.shape[0].size != n) {
-      s.error(lv.loc, fmt::format("cross_entropy: class ids must have shape [{}] to match logits {}, got {}", n,
-                                  shape_str(xn.shape), shape_str(ln.shape)));
+      s.error(lv.loc, fmt::format("cross_entropy: class ids must have shape {} to match logits {}, got {}",
+                                  shape_str(Shape{xn.shape[0]}), shape_str(xn.shape), shape_str(ln.shape)));
       s.note_operands({&a.values[0], &lv});
       return Value::bad();
     }

@@ -95,8 +95,12 @@ void Sema::resolve_optimizer(const Stmt* s) {
   }
   // torch.optim.SGD rejects nesterov without momentum or with dampening.
   if (spec.name == "sgd" && spec.option("nesterov") != 0 &&
-      (spec.option("momentum") <= 0 || spec.option("dampening") != 0))
-    error(s->loc, "sgd with nesterov = true needs momentum > 0 and dampening = 0");
+      (spec.option("momentum") <= 0 || spec.option("dampening") != 0)) {
+    SourceLoc where = s->loc;
+    for (const KwArg& k : call.kwargs)
+      if (k.name == "nesterov") where = k.name_loc;
+    error(where, "sgd with nesterov = true needs momentum > 0 and dampening = 0");
+  }
 }
 
 }  // namespace gradc

@@ -29,13 +29,14 @@ class Parser {
       if (accept(Tok::Newline)) continue;
       size_t start = pos_;
       pending_name_ = {};
+      pending_loss_ = peek() == Tok::KwLoss;
       try {
         statement();
-        if (peek() != Tok::Newline) fail(cur().loc, fmt::format("expected end of line after statement, found {}", describe(cur())));
       } catch (const SyntaxError&) {
         if (pos_ == start) advance();
         // Later uses of a name whose statement failed to parse are not errors of their own.
         if (!pending_name_.empty()) ast_.broken_names.push_back(pending_name_);
+        ast_.broken_loss = ast_.broken_loss || pending_loss_;
         if (toks_[pos_ - 1].kind == Tok::Newline) continue;  // recovery already stopped at a new line
       }
       skip_line();
@@ -176,6 +177,8 @@ class Parser {
       default:
         fail(t.loc, fmt::format("expected a statement, found {}", describe(t)));
     }
+    // The whole line must be consumed before the statement counts.
+    if (peek() != Tok::Newline) fail(cur().loc, fmt::format("expected end of line after statement, found {}", describe(cur())));
     ast_.stmts.push_back(std::move(s));
   }
 
@@ -214,11 +217,8 @@ class Parser {
     try {
       block(s);
     } catch (const SyntaxError&) {
-      while (peek() != Tok::Eof && peek() != Tok::RBrace) {
-        bool line_start = toks_[pos_ - 1].kind == Tok::Newline;
-        if (line_start && peek() >= Tok::KwModel && peek() <= Tok::KwOptimizer && peek() != Tok::KwReturn) break;
-        advance();
-      }
+      // Braces do not nest in the language: the block ends at the next '}'.
+      while (peek() != Tok::Eof && peek() != Tok::RBrace) advance();
       accept(Tok::RBrace);
       throw;
     }
@@ -464,6 +464,7 @@ class Parser {
 
   const Token& expect_close(Tok k, const Token& open) {
     if (peek() != k) {
+      if (peek() == Tok::Error) throw SyntaxError{};  // already reported by the lexer
       diags_.error(cur().loc, fmt::format("expected {} to match this {}, found {}", tok_name(k), tok_name(open.kind),
                                           describe(cur())));
       diags_.note(open.loc, fmt::format("{} opened here", tok_name(open.kind)));
@@ -512,6 +513,7 @@ class Parser {
   std::vector<Token> toks_;
   size_t pos_ = 0;
   std::string_view pending_name_;  // the name the current statement declares, once parsed
+  bool pending_loss_ = false;      // the current statement is a `loss`
   int nesting_ = 0;
   Ast& ast_;
   DiagEngine& diags_;
@@ -519,6 +521,9 @@ class Parser {
 
 }  // namespace
 
-void parse(const SourceManager& sm, uint32_t file, Ast& ast, DiagEngine& diags) { Parser(sm, file, ast, diags).run(); }
+void parse(const SourceManager& sm, uint32_t file, Ast& ast, DiagEngine& diags) {
+  ast.file = file;
+  Parser(sm, file, ast, diags).run();
+}
 
 }  // namespace gradc

@@ -138,13 +138,13 @@ void Sema::declare_all() {
     if (!fresh) {
       const Stmt& prev = *it->second.stmt;
       error(s.name_loc, fmt::format("redefinition of '{}' (each name is assigned once)", s.name));
-      note(prev.name_loc, fmt::format("'{}' was first defined here as a {}", s.name, kind_name(prev.kind)));
+      std::string_view kind = kind_name(prev.kind);
+      note(prev.name_loc, fmt::format("'{}' was first defined here as {} {}", s.name,
+                                      kind == "input" ? "an" : "a", kind));
     }
   }
-  if (!loss) {
-    SourceLoc start{ast_.stmts.empty() ? 1u : ast_.stmts[0].loc.file, 0, 0};
-    if (!ast_.stmts.empty()) diags_.error(start, "the model has no 'loss' statement (exactly one is required)");
-  }
+  if (!loss && !ast_.broken_loss)
+    diags_.error({ast_.file, 0, 0}, "the model has no 'loss' statement (exactly one is required)");
 }
 
 void Sema::bind_dims() {
@@ -197,7 +197,11 @@ std::optional<Shape> Sema::resolve_type(const TypeRef& t, DType& dtype) {
     if (broken_.count(d.name)) continue;
     auto decl = decls_.find(d.name);
     if (decl == decls_.end()) {
-      error(d.loc, fmt::format("unknown dim '{}' (declare it with 'dim {} = SIZE')", d.name, d.name));
+      std::string_view best;
+      for (const auto& [name, v] : dims_)
+        if (edit_distance(name, d.name) <= std::max<size_t>(1, d.name.size() / 3)) best = name;
+      error(d.loc, best.empty() ? fmt::format("unknown dim '{}' (declare it with 'dim {} = SIZE')", d.name, d.name)
+                                : fmt::format("unknown dim '{}'; did you mean '{}'?", d.name, best));
     } else {
       error(d.loc, fmt::format("'{}' is a {}, not a dim", d.name, kind_name(decl->second.stmt->kind)));
       note(decl->second.stmt->name_loc, fmt::format("'{}' declared here", d.name));
@@ -354,6 +358,9 @@ Value Sema::lookup(const Expr& e) {
       v.loc = e.loc;
       return v;
     }
+    // A local used before its assignment was reported when the fn was checked.
+    for (const Binding& l : scopes_.back().fn->locals)
+      if (l.name == e.name) return Value::bad();
   }
   auto it = decls_.find(e.name);
   if (it == decls_.end()) {

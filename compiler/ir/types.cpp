@@ -7,23 +7,12 @@
 
 namespace gradc {
 
-std::string_view dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::I32: return "i32";
-  }
-  return "?";
-}
-
 std::optional<DType> parse_dtype(std::string_view s) {
   if (s == "f32") return DType::F32;
   if (s == "f64") return DType::F64;
   if (s == "i32") return DType::I32;
   return std::nullopt;
 }
-
-size_t dtype_size(DType t) { return t == DType::F64 ? 8 : 4; }
 
 Shape make_shape(std::initializer_list<int64_t> sizes) {
   Shape s;

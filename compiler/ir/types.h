@@ -11,14 +11,13 @@
 #include <string_view>
 #include <vector>
 
+#include "gradc/tensor.h"
+
 namespace gradc {
 
-enum class DType : uint8_t { F32, F64, I32 };
-
-std::string_view dtype_name(DType t);  // "f32", "f64", "i32"
+// DType, dtype_name and dtype_size come from the public tensor header.
 std::optional<DType> parse_dtype(std::string_view s);
 inline bool is_float(DType t) { return t != DType::I32; }
-size_t dtype_size(DType t);
 
 struct Dim {
   int64_t size = 1;

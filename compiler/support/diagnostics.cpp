@@ -30,7 +30,7 @@ void DiagEngine::error(SourceLoc loc, std::string message) {
   if (errors_ >= kMaxErrors) throw TooManyErrors{};
   diags_.push_back(make(Severity::Error, loc, std::move(message)));
   if (++errors_ == kMaxErrors) {
-    diags_.push_back(make(Severity::Error, {},
+    diags_.push_back(make(Severity::Fatal, {},
                           fmt::format("too many errors emitted ({}), stopping now", kMaxErrors)));
     throw TooManyErrors{};
   }
@@ -48,6 +48,7 @@ const char* severity_name(Severity s) {
     case Severity::Error: return "error";
     case Severity::Warning: return "warning";
     case Severity::Note: return "note";
+    case Severity::Fatal: return "fatal error";
   }
   return "error";
 }

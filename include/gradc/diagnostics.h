@@ -10,7 +10,7 @@
 
 namespace gradc {
 
-enum class Severity { Error, Warning, Note };
+enum class Severity { Error, Warning, Note, Fatal };  // Fatal: compilation stopped (error limit)
 
 struct Diagnostic {
   Severity severity = Severity::Error;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gradc/diagnostics.h"
+#include "gradc/tensor.h"
 
 namespace gradc {
 
@@ -29,6 +30,25 @@ enum class DumpFormat { Text, Dot };
 struct CompileOptions {
   // Dim overrides, e.g. {{"B", 256}}; each must name a `dim` of the model.
   std::vector<std::pair<std::string, int64_t>> dims;
+  // Extra gradients of the loss for grad(): inputs or named values ("grad.NAME").
+  std::vector<std::string> wrt;
+};
+
+// Per-param result of Model::gradcheck().
+struct GradcheckParam {
+  std::string name;
+  int64_t checked = 0;        // elements (or random directions) compared
+  bool projected = false;     // true: random directions instead of every element
+  double max_abs_error = 0;   // worst |analytic - numeric|
+  double max_rel_error = 0;   // worst |analytic - numeric| / max(|numeric|, |analytic|, 1e-12)
+  bool ok = true;             // every comparison within atol + rtol * |numeric|
+};
+
+struct GradcheckOptions {
+  uint64_t seed = 0;
+  double eps = 1e-6, atol = 1e-5, rtol = 1e-3;  // PyTorch gradcheck's defaults
+  int64_t max_elements = 1000;  // larger params are checked along `directions` random directions
+  int directions = 16;
 };
 
 struct TensorInfo {
@@ -66,6 +86,22 @@ class Model {
   std::string dump(Stage stage, DumpFormat format = DumpFormat::Text) const;
   // The model's interface; valid only when ok().
   ModelInfo info() const;
+
+  // ---- evaluation with the reference interpreter (valid only when ok()) ----
+  // Bad tensors (missing, wrong dtype or shape) throw DataError naming the tensor.
+
+  // Every param from its initializer, deterministic for the seed (SPEC 2.2).
+  NamedTensors initial_params(uint64_t seed = 0) const;
+  // The grad entry point: "loss", "grad.NAME" for every param and every
+  // CompileOptions::wrt name, and "out.NAME" for every output.
+  NamedTensors grad(const NamedTensors& inputs, const NamedTensors& params) const;
+  // The forward entry point: "out.NAME" for every output, plus "loss" and
+  // "metric.NAME" when the inputs they need are given.
+  NamedTensors forward(const NamedTensors& inputs, const NamedTensors& params) const;
+  // Compares the gradient of the loss with central finite differences, in f64
+  // throughout, on seeded random inputs and initial params (or the given ones).
+  std::vector<GradcheckParam> gradcheck(const GradcheckOptions& opts = {}, const NamedTensors& inputs = {},
+                                        const NamedTensors& params = {}) const;
 
  private:
   struct Impl;

@@ -101,6 +101,7 @@ fi
 # ---- split stderr into diagnostics ----
 act_kind=() act_loc=() act_msg=() act_text=()
 n_errors=0
+too_many=0
 summary=""
 i=0
 n=${#err[@]}
@@ -136,6 +137,13 @@ while [[ $i -lt $n ]]; do
     act_msg+=("${l#error: }")
     act_text+=("$l")
     n_errors=$((n_errors + 1))
+  elif [[ $l == "fatal error: too many errors emitted"* ]]; then
+    # The error limit stops compilation; like clang, it is not counted in the summary.
+    act_kind+=(error)
+    act_loc+=("")
+    act_msg+=("${l#fatal error: }")
+    act_text+=("$l")
+    too_many=1
   elif [[ $l =~ ^([0-9]+)\ errors?\ generated\.$ ]]; then
     if [[ -n $summary ]]; then problems+=("summary line printed twice: '$l'"); fi
     summary=${BASH_REMATCH[1]}

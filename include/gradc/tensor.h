@@ -1,0 +1,79 @@
+// Tensors as the host sees them: a dtype, a shape and owned, contiguous,
+// row-major, little-endian storage. Plain C++; no compiler types.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace gradc {
+
+enum class DType : uint8_t { F32, F64, I32 };
+
+// "f32", "f64", "i32"
+std::string_view dtype_name(DType t);
+// Bytes per element.
+size_t dtype_size(DType t);
+
+// An error in data the user gave (a tensor file, a shape, a name): the message
+// names the file and tensor involved. Distinct from compiler bugs.
+struct DataError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // A zero-filled tensor. Throws DataError when the element count overflows.
+  Tensor(DType dtype, std::vector<int64_t> shape);
+
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+
+  void* raw() { return storage_.data(); }
+  const void* raw() const { return storage_.data(); }
+  // Typed access; T must match the dtype (float, double or int32_t).
+  template <class T> T* data() {
+    check<T>();
+    return reinterpret_cast<T*>(storage_.data());
+  }
+  template <class T> const T* data() const {
+    check<T>();
+    return reinterpret_cast<const T*>(storage_.data());
+  }
+  // Element i converted to or from double, whatever the dtype.
+  double get(int64_t i) const;
+  void set(int64_t i, double v);
+
+  // "f32[2, 3]"
+  std::string type_string() const;
+
+ private:
+  template <class T> void check() const {
+    bool ok = (std::is_same_v<T, float> && dtype_ == DType::F32) || (std::is_same_v<T, double> && dtype_ == DType::F64) ||
+              (std::is_same_v<T, int32_t> && dtype_ == DType::I32);
+    if (!ok) throw std::logic_error("gradc::Tensor::data<T>(): T does not match the tensor's dtype " +
+                                    std::string(dtype_name(dtype_)));
+  }
+
+  DType dtype_ = DType::F32;
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 1;
+  std::vector<uint64_t> storage_ = std::vector<uint64_t>(1);  // 8-byte aligned
+};
+
+// Tensors by name, in a stable order (file order when read).
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// The tensor called `name`, or nullptr.
+const Tensor* find_tensor(const NamedTensors& ts, std::string_view name);
+
+}  // namespace gradc

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # the case_* functions are called indirectly
+# Command-line behaviour of gradc: exit statuses and messages (SPEC section 3).
+#
+#   cli.sh GRADC [CASE ...]     runs the named cases, or all of them
+#   cli.sh --list               prints the case names
+#
+# Exit status 0 success, 1 the model or data is wrong, 2 the command line is wrong;
+# a status >= 128 is a crash and always fails. Bash only.
+set -u
+
+cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive
+  set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
+  missing_file directory help verb_help binary_junk all_bytes)
+
+if [[ ${1:-} == --list ]]; then
+  printf '%s\n' "${cases[@]}"
+  exit 0
+fi
+if [[ $# -lt 1 ]]; then
+  echo "usage: cli.sh GRADC [CASE ...] | cli.sh --list" >&2
+  exit 2
+fi
+gradc=$1
+shift
+if [[ ! -x $gradc ]]; then
+  echo "FAIL: gradc binary '$gradc' is not executable" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gradc-cli.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+# A valid model, and one whose shapes fit only for B = 4.
+cat >ok.grad <<'EOF'
+dim B = 4
+input x : [B, 3]
+input y : [B]
+param w : [3]
+pred = x @ w
+loss mse(pred, y)
+EOF
+cat >fixed.grad <<'EOF'
+dim B = 4
+input x : [B, 3]
+input y : [B]
+param w : [3]
+grid = reshape(x, [4, 3])
+pred = grid @ w
+loss mse(pred, y)
+EOF
+
+failures=0
+case_name=""
+fail() {
+  echo "FAIL: cli.$case_name: $*" >&2
+  failures=$((failures + 1))
+}
+
+# run EXPECTED_STATUS ARGS...: runs gradc, keeps stdout/stderr in $out/$err, checks the status.
+out="" err="" rc=0
+run() {
+  local want=$1
+  shift
+  timeout 60 "$gradc" "$@" >stdout.txt 2>stderr.txt
+  rc=$?
+  out=$(<stdout.txt)
+  err=$(<stderr.txt)
+  if [[ $rc -eq 124 ]]; then
+    fail "gradc $* did not finish within 60 s"
+  elif [[ $rc -ge 128 ]]; then
+    fail "gradc $* crashed (exit status $rc, signal $((rc - 128)))"
+  elif [[ $rc -ne $want ]]; then
+    fail "gradc $* exited with $rc, expected $want"
+  fi
+  if [[ $err == *"internal compiler error"* ]]; then
+    fail "gradc $* reported an internal compiler error"
+  fi
+  if [[ $rc -ne $want || $err == *"internal compiler error"* ]]; then
+    echo "  ---- stdout ----" >&2
+    printf '%s\n' "$out" | head -20 | sed 's/^/  /' >&2
+    echo "  ---- stderr ----" >&2
+    printf '%s\n' "$err" | head -20 | sed 's/^/  /' >&2
+  fi
+}
+# stderr_has TEXT...: every TEXT occurs in stderr.
+stderr_has() {
+  local t
+  for t in "$@"; do
+    if [[ $err != *"$t"* ]]; then
+      fail "stderr does not contain '$t'; stderr was:"
+      printf '%s\n' "$err" | head -20 | sed 's/^/    /' >&2
+    fi
+  done
+}
+stdout_has() {
+  local t
+  for t in "$@"; do
+    if [[ $out != *"$t"* ]]; then
+      fail "stdout does not contain '$t'; stdout was:"
+      printf '%s\n' "$out" | head -20 | sed 's/^/    /' >&2
+    fi
+  done
+}
+
+# ---- the cases ----
+case_no_verb() {
+  run 2
+  stderr_has "error:" "--help"
+}
+case_unknown_verb() {
+  run 2 frobnicate ok.grad
+  stderr_has "error:" "frobnicate"
+}
+case_unknown_option() {
+  run 2 check ok.grad --frobnicate
+  stderr_has "error:" "--frobnicate"
+}
+case_no_model() {
+  run 2 check
+  stderr_has "error:"
+}
+case_extra_argument() {
+  run 2 check ok.grad ok.grad
+  stderr_has "error:"
+}
+case_set_malformed() {
+  run 2 check ok.grad --set B
+  stderr_has "error:" "--set"
+  run 2 check ok.grad --set B=four
+  stderr_has "error:" "four"
+  run 2 check ok.grad --set =4
+  stderr_has "error:" "--set"
+  run 2 check ok.grad --set B=4x
+  stderr_has "error:" "--set"
+}
+case_set_not_positive() {
+  run 2 check ok.grad --set B=0
+  stderr_has "error:" "B"
+  run 2 check ok.grad --set B=-3
+  stderr_has "error:" "B"
+}
+case_set_missing_value() {
+  run 2 check ok.grad --set
+  stderr_has "error:" "--set"
+}
+case_set_unknown_dim() {
+  run 2 check ok.grad --set Q=3
+  stderr_has "error:" "'Q'"
+}
+case_set_changes_shapes() {
+  # --set re-checks every shape: B=4 fits the reshape on line 5, B=3 does not.
+  run 0 check fixed.grad --set B=4
+  run 1 check fixed.grad --set B=3
+  stderr_has "fixed.grad:5:" "error:" "reshape"
+  run 0 check ok.grad --set B=256
+  stdout_has "B=256"
+}
+case_dump_no_stage() {
+  run 2 dump ok.grad
+  stderr_has "error:" "--stage"
+}
+case_dump_unknown_stage() {
+  run 2 dump ok.grad --stage frobnicate
+  stderr_has "error:" "frobnicate"
+}
+case_missing_file() {
+  run 1 check does_not_exist.grad
+  stderr_has "error:" "does_not_exist.grad"
+  run 1 dump does_not_exist.grad --stage ast
+  stderr_has "error:" "does_not_exist.grad"
+}
+case_directory() {
+  mkdir -p a_directory.grad
+  run 1 check a_directory.grad
+  stderr_has "error:" "a_directory.grad"
+}
+case_help() {
+  run 0 --help
+  stdout_has "usage" "check" "dump"
+  run 0 help
+  stdout_has "usage"
+}
+case_verb_help() {
+  run 0 check --help
+  stdout_has "usage" "gradc check" "--set"
+  run 0 dump --help
+  stdout_has "usage" "--stage"
+}
+case_binary_junk() {
+  # NULs, 0xff/0xfe, control bytes, a lone UTF-8 lead byte, unbalanced brackets.
+  printf 'dim B = 4\n\x00\x00\xff\xfe junk \x01\x02 (((\n\x7f\xc3 = [[ \x00\nloss \xff\n\x1b[31m\x00' >junk.grad
+  run 1 check junk.grad
+  stderr_has "junk.grad:2:1: error:" "0x00" "^"
+  run 1 dump junk.grad --stage ast
+  stderr_has "junk.grad:2:1: error:"
+}
+case_all_bytes() {
+  # Every byte value 0..255, three times, with newlines in between: a diagnostic, no crash.
+  local i _
+  : >bytes.grad
+  for _ in 1 2 3; do
+    for ((i = 0; i < 256; i++)); do printf '%b' "\\x$(printf '%02x' "$i")" >>bytes.grad; done
+    printf '\n' >>bytes.grad
+  done
+  run 1 check bytes.grad
+  stderr_has "bytes.grad:1:1: error:" "generated."
+}
+
+selected=("$@")
+if [[ ${#selected[@]} -eq 0 ]]; then selected=("${cases[@]}"); fi
+for case_name in "${selected[@]}"; do
+  if ! declare -F "case_$case_name" >/dev/null; then
+    echo "FAIL: no such case '$case_name' (cli.sh --list shows them)" >&2
+    failures=$((failures + 1))
+    continue
+  fi
+  before=$failures
+  "case_$case_name"
+  if [[ $failures -eq $before ]]; then echo "PASS: cli.$case_name"; fi
+done
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed" >&2
+  exit 1
+fi
+exit 0
