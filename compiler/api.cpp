@@ -15,21 +15,13 @@
 #include "compiler/ir/builder.h"
 #include "compiler/ir/printer.h"
 #include "compiler/ir/verifier.h"
+#include "compiler/model_impl.h"
 #include "gradc/gradc.h"
 
 namespace gradc {
 
 // Largest model file accepted.
 constexpr uintmax_t kMaxSourceBytes = 16u << 20;
-
-struct Model::Impl {
-  SourceManager sm;
-  Ast ast;
-  bool parsed = false;
-  bool options_error = false;
-  std::optional<ModelIR> model;
-  std::vector<Diagnostic> diags;
-};
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -49,15 +41,35 @@ std::string file_stem(const std::string& name) {
   return stem.empty() ? "model" : stem;
 }
 
-// Reverse mode on the loss: one gradient per param, kept as graph roots.
-void differentiate_loss(ModelIR& model) {
+// Reverse mode on the loss: one gradient per param and per `wrt` name (an
+// input or a named value), kept as graph roots. Returns the problems with
+// the `wrt` names (they are option errors).
+std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<std::string>& wrt) {
+  std::vector<std::string> problems;
+  std::vector<NamedNode> targets;
+  for (const ParamDecl& p : model.params) targets.push_back({p.name, p.node, p.loc});
+  for (const std::string& name : wrt) {
+    const NamedNode* found = nullptr;
+    for (const auto* list : {&model.inputs, &model.values})
+      for (const NamedNode& v : *list)
+        if (v.name == name) found = &v;
+    if (!found) {
+      problems.push_back(fmt::format("--wrt {}: the model has no input or named value '{}'", name, name));
+    } else if (!is_float(model.graph[found->node].dtype)) {
+      problems.push_back(fmt::format("--wrt {}: '{}' is i32; gradients exist only for float values", name, name));
+    } else if (std::none_of(targets.begin(), targets.end(), [&](const NamedNode& t) { return t.name == name; })) {
+      targets.push_back(*found);
+    }
+  }
+  if (!problems.empty()) return problems;
   Builder b(model.graph);
   b.at(model.loss.loc);
-  std::vector<NodeId> params;
-  for (const ParamDecl& p : model.params) params.push_back(p.node);
-  std::vector<NodeId> grads = gradients(b, model.loss.node, params);
-  for (size_t i = 0; i < grads.size(); ++i) model.grads.push_back({model.params[i].name, grads[i], model.params[i].loc});
+  std::vector<NodeId> xs;
+  for (const NamedNode& t : targets) xs.push_back(t.node);
+  std::vector<NodeId> grads = gradients(b, model.loss.node, xs);
+  for (size_t i = 0; i < grads.size(); ++i) model.grads.push_back({targets[i].name, grads[i], targets[i].loc});
   verify_model(model);
+  return problems;
 }
 
 template <class Impl>
@@ -85,7 +97,14 @@ void run_pipeline(Impl& m, std::string source, std::string file_name, const Comp
     if (m.options_error) return;
     SemaOptions so{stem, opts.dims};
     m.model = analyze(m.ast, m.sm, diags, so);
-    if (m.model) differentiate_loss(*m.model);
+    if (m.model) {
+      for (std::string& problem : differentiate_loss(*m.model, opts.wrt)) {
+        m.diags.push_back(plain_error(std::move(problem)));
+        m.options_error = true;
+      }
+      if (m.options_error) m.model.reset();
+      if (m.model && opts.optimize) m.optimized = optimize(*m.model, &m.pass_log);
+    }
   } catch (const TooManyErrors&) {
     m.model.reset();
   } catch (const InternalError& e) {
@@ -144,6 +163,13 @@ std::string Model::dump(Stage stage, DumpFormat format) const {
     return format == DumpFormat::Dot ? print_ast_dot(impl_->ast) : print_ast(impl_->ast, impl_->sm);
   }
   if (!impl_->model) return {};
+  if (stage == Stage::Opt) {
+    if (!impl_->optimized) return {};
+    if (format == DumpFormat::Dot) return print_graph_dot(*impl_->optimized, true);
+    std::string log = fmt::format("# {} nodes before the passes\n", live_nodes(*impl_->model, true).size());
+    for (const PassRecord& r : impl_->pass_log) log += fmt::format("# after {:<11} {} nodes\n", r.pass, r.nodes_after);
+    return log + print_graph(*impl_->optimized, impl_->sm, true);
+  }
   bool grads = stage == Stage::Grad;
   return format == DumpFormat::Dot ? print_graph_dot(*impl_->model, grads) : print_graph(*impl_->model, impl_->sm, grads);
   return {};

@@ -9,6 +9,7 @@
 
 #include "compiler/driver/options.h"
 #include "gradc/gradc.h"
+#include "runtime/tensor_io.h"
 
 namespace {
 
@@ -56,9 +57,45 @@ int cmd_check(const Options& o, const Model& m) {
 
 int cmd_dump(const Options& o, const Model& m) {
   DumpFormat fmt = o.format == "dot" ? DumpFormat::Dot : DumpFormat::Text;
-  Stage stage = o.stage == "ast" ? Stage::Ast : o.stage == "grad" ? Stage::Grad : Stage::Graph;
+  Stage stage = o.stage == "ast"    ? Stage::Ast
+                : o.stage == "grad" ? Stage::Grad
+                : o.stage == "opt"  ? Stage::Opt
+                                    : Stage::Graph;
   std::cout << m.dump(stage, fmt);
   return 0;
+}
+
+// A problem with the data the user gave: exit status 1.
+int data_error(const std::string& verb, const std::string& msg) {
+  std::cerr << fmt::format("gradc {}: error: {}\n", verb, msg);
+  return 1;
+}
+
+int cmd_grad(const Options& o, const Model& m) {
+  NamedTensors inputs = read_safetensors(o.inputs);
+  NamedTensors params = o.params.empty() ? m.initial_params(o.seed) : read_safetensors(o.params);
+  NamedTensors out = m.grad(inputs, params);
+  write_safetensors(o.output, out);
+  std::cout << fmt::format("loss {}  ->  {} ({} tensors)\n", out.front().second.get(0), o.output, out.size());
+  return 0;
+}
+
+int cmd_gradcheck(const Options& o, const Model& m) {
+  GradcheckOptions go;
+  go.seed = o.seed;
+  NamedTensors inputs = o.inputs.empty() ? NamedTensors{} : read_safetensors(o.inputs);
+  NamedTensors params = o.params.empty() ? NamedTensors{} : read_safetensors(o.params);
+  std::vector<GradcheckParam> report = m.gradcheck(go, inputs, params);
+  bool ok = true;
+  std::cout << fmt::format("{:<16} {:>9} {:>12} {:>12}  {}\n", "param", "checked", "max abs err", "max rel err", "result");
+  for (const GradcheckParam& r : report) {
+    ok = ok && r.ok;
+    std::cout << fmt::format("{:<16} {:>8}{} {:>12.3g} {:>12.3g}  {}\n", r.name, r.checked, r.projected ? "d" : " ",
+                             r.max_abs_error, r.max_rel_error, r.ok ? "ok" : "FAILED");
+  }
+  std::cout << (ok ? "gradcheck passed\n" : "gradcheck FAILED: the gradient disagrees with finite differences\n");
+  if (report.empty()) std::cout << "(the model has no params)\n";
+  return ok ? 0 : 1;
 }
 
 int run(int argc, char** argv) {
@@ -75,16 +112,19 @@ int run(int argc, char** argv) {
   if (!v.implemented)
     return usage_error(opts->verb, fmt::format("'{}' is not implemented in this version of gradc yet", opts->verb));
   if (opts->verb == "dump") {
-    if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast, graph or grad)");
-    if (opts->stage != "ast" && opts->stage != "graph" && opts->stage != "grad") {
-      bool later = opts->stage == "opt" || opts->stage == "loops" ||
+    if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast, graph, grad or opt)");
+    if (opts->stage != "ast" && opts->stage != "graph" && opts->stage != "grad" && opts->stage != "opt") {
+      bool later = opts->stage == "loops" ||
                    opts->stage == "llvm" || opts->stage == "asm";
-      return usage_error("dump", later ? fmt::format("--stage {} is not implemented in this version yet (available: ast, graph, grad)", opts->stage)
+      return usage_error("dump", later ? fmt::format("--stage {} is not implemented in this version yet (available: ast, graph, grad, opt)", opts->stage)
                                        : fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm or asm)", opts->stage));
     }
   }
+  if (opts->verb == "grad" && (opts->inputs.empty() || opts->output.empty()))
+    return usage_error("grad", "--inputs I and -o OUT are required");
   CompileOptions co;
   co.dims = opts->dims;
+  co.wrt = opts->wrt;
   Model m = Model::compile_file(opts->model, co);
   if (!m.diagnostics().empty()) std::cerr << render_all(m.diagnostics());
   if (m.options_error()) return usage_error(opts->verb, "the command line does not fit the model (see above)");
@@ -101,6 +141,12 @@ int run(int argc, char** argv) {
     for (const Diagnostic& d : m.diagnostics()) n += d.severity == Severity::Error;
     std::cerr << fmt::format("{} error{} generated.\n", n, n == 1 ? "" : "s");
     return 1;
+  }
+  try {
+    if (opts->verb == "grad") return cmd_grad(*opts, m);
+    if (opts->verb == "gradcheck") return cmd_gradcheck(*opts, m);
+  } catch (const DataError& e) {
+    return data_error(opts->verb, e.what());
   }
   return opts->verb == "check" ? cmd_check(*opts, m) : cmd_dump(*opts, m);
 }

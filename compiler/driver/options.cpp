@@ -12,15 +12,17 @@ const std::vector<VerbInfo>& verbs() {
   static const std::vector<VerbInfo> v = {
       {"check", "gradc check MODEL [--set D=N ...]", "parse and check a model; print a summary", true},
       {"dump",
-       "gradc dump MODEL --stage ast|graph|grad [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
+       "gradc dump MODEL --stage ast|graph|grad|opt [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
        "print a stage of the compilation", true},
-      {"grad", "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S]",
-       "compute the loss and its gradients", false},
+      {"grad",
+       "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend interp]",
+       "compute the loss, its gradient for every param, and the outputs", true},
       {"step", "gradc step MODEL [--params P] --inputs I --steps N -o OUT [--lr X] [--set D=N ...] [--seed S]",
        "run train_step N times", false},
       {"run", "gradc run MODEL [--params P] --inputs I -o OUT", "run forward", false},
       {"train", "gradc train MODEL --data NAME=PATH ... --epochs N -o CKPT [...]", "train on data", false},
-      {"gradcheck", "gradc gradcheck MODEL [--set D=N ...]", "check gradients against finite differences", false},
+      {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
+       "check gradients against central finite differences in f64", true},
       {"bench", "gradc bench MODEL [--set D=N ...]", "benchmark train_step", false},
   };
   return v;
@@ -47,12 +49,31 @@ std::string verb_help(const VerbInfo& v) {
   if (std::strcmp(v.name, "dump") == 0)
     s += "\noptions:\n"
          "  --stage S     ast (the syntax tree), graph (the checked graph) or grad (with the\n"
-         "                gradient of the loss for every param, by reverse mode)\n"
+         "                gradient of the loss for every param, by reverse mode) or opt (after the\n"
+         "                optimization passes, with node counts)\n"
          "  --format F    text (default) or dot (Graphviz)\n"
          "  --entry E     forward, grad or train_step (default)\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "check") == 0)
     s += "\noptions:\n  --set D=N     bind dim D to N instead of its declared size\n";
+  else if (std::strcmp(v.name, "grad") == 0)
+    s += "\noptions:\n"
+         "  --inputs I    safetensors file with a tensor for every input the loss and outputs need\n"
+         "  --params P    safetensors file with every param (default: the initializers, seeded)\n"
+         "  -o OUT        safetensors file to write: loss, grad.NAME, out.NAME\n"
+         "  --wrt NAME    also the gradient for an input or named value NAME (repeatable)\n"
+         "  --seed S      seed of the initializers (default 0)\n"
+         "  --backend B   interp (the reference interpreter; the default in this version)\n"
+         "  --set D=N     bind dim D to N instead of its declared size\n";
+  else if (std::strcmp(v.name, "gradcheck") == 0)
+    s += "\noptions:\n"
+         "  --inputs I    inputs to check at (default: seeded random values; class ids within range)\n"
+         "  --params P    params to check at (default: the initializers, seeded)\n"
+         "  --seed S      seed (default 0)\n"
+         "  --set D=N     bind dim D to N instead of its declared size\n"
+         "\nCompares every param element (params of more than 1000 elements: 16 random directions)\n"
+         "with central differences, eps 1e-6, in f64 throughout; passes when\n"
+         "|analytic - numeric| <= 1e-5 + 1e-3 * |numeric| everywhere. Exit status 1 on failure.\n";
   if (!v.implemented) s += "\nThis verb is not implemented in this version of gradc yet.\n";
   return s;
 }
@@ -140,6 +161,28 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       o.entry = value;
       if (o.entry != "forward" && o.entry != "grad" && o.entry != "train_step") {
         error = fmt::format("--entry must be forward, grad or train_step, got '{}'", value);
+        return std::nullopt;
+      }
+    } else if (arg == "--params" || arg == "--inputs" || arg == "-o" || arg == "--output") {
+      if (!take("a file path")) return std::nullopt;
+      (arg == "--params" ? o.params : arg == "--inputs" ? o.inputs : o.output) = value;
+    } else if (arg == "--wrt") {
+      if (!take("a name")) return std::nullopt;
+      o.wrt.push_back(value);
+    } else if (arg == "--seed") {
+      if (!take("an integer")) return std::nullopt;
+      uint64_t s = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), s);
+      if (value.empty() || ec != std::errc() || p != value.data() + value.size()) {
+        error = fmt::format("--seed must be a non-negative integer, got '{}'", value);
+        return std::nullopt;
+      }
+      o.seed = s;
+    } else if (arg == "--backend") {
+      if (!take("interp")) return std::nullopt;
+      o.backend = value;
+      if (o.backend != "interp") {
+        error = fmt::format("--backend must be interp in this version (the JIT comes later), got '{}'", value);
         return std::nullopt;
       }
     } else if (arg.size() > 1 && arg[0] == '-') {

@@ -16,6 +16,12 @@ struct Options {
   std::string stage;                                  // dump --stage
   std::string format = "text";                        // dump --format
   std::string entry = "train_step";                   // dump --entry
+  std::string params;                                 // --params P
+  std::string inputs;                                 // --inputs I
+  std::string output;                                 // -o OUT
+  std::vector<std::string> wrt;                       // --wrt NAME
+  uint64_t seed = 0;                                  // --seed S
+  std::string backend = "interp";                     // --backend interp
   bool help = false;
 };
 

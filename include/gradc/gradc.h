@@ -24,7 +24,9 @@
 namespace gradc {
 
 // The printable stages of compilation (SPEC section 1).
-enum class Stage { Ast, Graph, Grad };
+// Ast: syntax tree; Graph: checked graph; Grad: plus d loss / d param;
+// Opt: forward and gradients after the optimization passes.
+enum class Stage { Ast, Graph, Grad, Opt };
 enum class DumpFormat { Text, Dot };
 
 struct CompileOptions {
@@ -32,6 +34,8 @@ struct CompileOptions {
   std::vector<std::pair<std::string, int64_t>> dims;
   // Extra gradients of the loss for grad(): inputs or named values ("grad.NAME").
   std::vector<std::string> wrt;
+  // Run the optimization passes (evaluation uses the optimized graph).
+  bool optimize = true;
 };
 
 // Per-param result of Model::gradcheck().

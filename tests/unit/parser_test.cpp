@@ -138,7 +138,7 @@ TEST_CASE("parser: malformed calls", "[parser]") {
   REQUIRE(d.size() == 1);
   CHECK(d[0].message == "keyword argument 'k' given twice");
   REQUIRE(d[0].notes.size() == 1);
-  CHECK(d[0].notes[0].column == 11);
+  CHECK(d[0].notes[0].column == 10);  // "y = f(x, k=1, ...": the first 'k'
   d = parse_errors("f(x,)");
   REQUIRE(d.size() == 1);
   CHECK(d[0].message.find("expected an expression") != std::string::npos);

@@ -87,6 +87,7 @@ inline std::string type_of(const std::string& decls, const std::string& expr, co
 struct OptimizerOptions {
   std::string name;
   std::map<std::string, double> options;
+  std::vector<std::string> keys;  // in printed order
 };
 inline OptimizerOptions parse_optimizer(const std::string& s) {
   OptimizerOptions r;
@@ -102,6 +103,7 @@ inline OptimizerOptions parse_optimizer(const std::string& s) {
     std::string key = item.substr(0, eq);
     key.erase(0, key.find_first_not_of(' '));
     r.options[key] = std::strtod(item.c_str() + eq + 1, nullptr);
+    r.keys.push_back(key);
   }
   return r;
 }

@@ -1,0 +1,203 @@
+// The evaluation half of the host API: initial params, grad, forward and
+// gradcheck, run by the reference interpreter.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "compiler/ir/printer.h"
+#include "compiler/model_impl.h"
+#include "runtime/init.h"
+#include "runtime/interpreter.h"
+#include "runtime/random.h"
+
+namespace gradc {
+namespace {
+
+const ModelIR& checked(const std::optional<ModelIR>& m) {
+  if (!m) throw DataError("the model did not compile; it cannot be evaluated");
+  return *m;
+}
+
+// The leaves (inputs and params) that `roots` depend on.
+std::vector<bool> needed_leaves(const Graph& g, const std::vector<NodeId>& roots) {
+  std::vector<bool> need(g.size(), false);
+  for (NodeId r : roots) need[r] = true;
+  for (size_t i = g.size(); i-- > 0;)
+    if (need[i])
+      for (NodeId o : g[static_cast<NodeId>(i)].operands) need[o] = true;
+  return need;
+}
+
+// Binds every needed input and every param, checking names, dtypes and shapes.
+void bind_all(Interpreter& interp, const ModelIR& m, const std::vector<NodeId>& roots, const NamedTensors& inputs,
+              const NamedTensors& params) {
+  std::vector<bool> need = needed_leaves(m.graph, roots);
+  auto bind = [&](const std::string& kind, const std::string& name, NodeId node, const NamedTensors& from) {
+    if (!need[node]) return;
+    const Node& n = m.graph[node];
+    const Tensor* t = find_tensor(from, name);
+    if (!t)
+      throw DataError(fmt::format("missing {} tensor '{}' (expected {})", kind, name, type_str(n.dtype, n.shape)));
+    if (t->dtype() != n.dtype || t->shape() != sizes(n.shape))
+      throw DataError(fmt::format("{} tensor '{}': expected {}, got {}", kind, name, type_str(n.dtype, n.shape),
+                                  t->type_string()));
+    interp.bind(node, *t);
+  };
+  for (const NamedNode& v : m.inputs) bind("input", v.name, v.node, inputs);
+  for (const ParamDecl& p : m.params) bind("param", p.name, p.node, params);
+}
+
+// Runs the interpreter; an evaluation error gets the DSL location of its node.
+void run_roots(Interpreter& interp, const SourceManager& sm, const std::vector<NodeId>& roots) {
+  try {
+    interp.run(roots);
+  } catch (const EvalError& e) {
+    if (!e.loc.valid()) throw;
+    LineCol lc = sm.line_col(e.loc.file, e.loc.begin);
+    throw DataError(fmt::format("{}:{}:{}: {}", sm.name(e.loc.file), lc.line, lc.column, e.what()));
+  }
+}
+
+// Whether every input that `root` needs is present.
+bool inputs_present(const ModelIR& m, NodeId root, const NamedTensors& inputs) {
+  std::vector<bool> need = needed_leaves(m.graph, {root});
+  for (const NamedNode& v : m.inputs)
+    if (need[v.node] && !find_tensor(inputs, v.name)) return false;
+  return true;
+}
+
+}  // namespace
+
+NamedTensors Model::initial_params(uint64_t seed) const { return init_params(checked(impl_->runnable()), seed); }
+
+NamedTensors Model::grad(const NamedTensors& inputs, const NamedTensors& params) const {
+  const ModelIR& m = checked(impl_->runnable());
+  std::vector<NodeId> roots{m.loss.node};
+  for (const NamedNode& g : m.grads) roots.push_back(g.node);
+  for (const NamedNode& o : m.outputs) roots.push_back(o.node);
+  Interpreter interp(m.graph);
+  bind_all(interp, m, roots, inputs, params);
+  run_roots(interp, impl_->sm, roots);
+  NamedTensors out;
+  out.emplace_back("loss", interp.result(m.loss.node));
+  for (const NamedNode& g : m.grads) out.emplace_back("grad." + g.name, interp.result(g.node));
+  for (const NamedNode& o : m.outputs) out.emplace_back("out." + o.name, interp.result(o.node));
+  return out;
+}
+
+NamedTensors Model::forward(const NamedTensors& inputs, const NamedTensors& params) const {
+  const ModelIR& m = checked(impl_->runnable());
+  std::vector<NodeId> roots;
+  for (const NamedNode& o : m.outputs) roots.push_back(o.node);
+  bool with_loss = inputs_present(m, m.loss.node, inputs);
+  if (with_loss) roots.push_back(m.loss.node);
+  std::vector<const NamedNode*> metrics;
+  for (const NamedNode& mt : m.metrics)
+    if (inputs_present(m, mt.node, inputs)) metrics.push_back(&mt), roots.push_back(mt.node);
+  Interpreter interp(m.graph);
+  bind_all(interp, m, roots, inputs, params);
+  run_roots(interp, impl_->sm, roots);
+  NamedTensors out;
+  for (const NamedNode& o : m.outputs) out.emplace_back("out." + o.name, interp.result(o.node));
+  if (with_loss) out.emplace_back("loss", interp.result(m.loss.node));
+  for (const NamedNode* mt : metrics) out.emplace_back("metric." + mt->name, interp.result(mt->node));
+  return out;
+}
+
+std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const NamedTensors& given_inputs,
+                                             const NamedTensors& given_params) const {
+  const ModelIR& m = checked(impl_->runnable());
+  const Graph& g = m.graph;
+  // Inputs: the given ones, else seeded random values (class ids within the
+  // range of the one_hot that reads them, else 0 or 1).
+  std::vector<std::pair<NodeId, std::vector<double>>> leaves;
+  for (const NamedNode& v : m.inputs) {
+    const Node& n = g[v.node];
+    std::vector<double> vals(static_cast<size_t>(numel(n.shape)));
+    if (const Tensor* t = find_tensor(given_inputs, v.name)) {
+      if (t->dtype() != n.dtype || t->shape() != sizes(n.shape))
+        throw DataError(fmt::format("input tensor '{}': expected {}, got {}", v.name, type_str(n.dtype, n.shape),
+                                    t->type_string()));
+      for (size_t i = 0; i < vals.size(); ++i) vals[i] = t->get(static_cast<int64_t>(i));
+    } else {
+      RandomStream rng(opts.seed ^ 0x5eed, v.name);
+      int64_t classes = 2;
+      for (const Node& user : g.nodes())
+        if (user.op == Op::OneHot && user.operands[0] == v.node) classes = user.attrs.ints[0];
+      for (double& x : vals)
+        x = n.dtype == DType::I32 ? std::floor(rng.uniform() * static_cast<double>(classes)) : rng.normal();
+    }
+    leaves.emplace_back(v.node, std::move(vals));
+  }
+  NamedTensors init = given_params.empty() ? init_params(m, opts.seed) : given_params;
+  std::vector<std::vector<double>> params;
+  for (const ParamDecl& p : m.params) {
+    const Tensor* t = find_tensor(init, p.name);
+    const Node& n = g[p.node];
+    if (!t || t->shape() != sizes(n.shape))
+      throw DataError(fmt::format("param tensor '{}': expected {}", p.name, type_str(n.dtype, n.shape)));
+    std::vector<double> vals(static_cast<size_t>(t->numel()));
+    for (size_t i = 0; i < vals.size(); ++i) vals[i] = t->get(static_cast<int64_t>(i));
+    params.push_back(std::move(vals));
+  }
+  // Evaluates `roots` in f64 throughout with the current param values.
+  auto evaluate = [&](const std::vector<NodeId>& roots) {
+    auto interp = std::make_unique<Interpreter>(g, /*promote_f32=*/true);
+    for (const auto& [node, vals] : leaves) interp->bind_values(node, vals);
+    for (size_t i = 0; i < m.params.size(); ++i) interp->bind_values(m.params[i].node, params[i]);
+    run_roots(*interp, impl_->sm, roots);
+    return interp;
+  };
+  auto loss = [&] { return evaluate({m.loss.node})->values(m.loss.node)[0]; };
+
+  std::vector<NodeId> grad_roots;
+  for (size_t i = 0; i < m.params.size(); ++i) grad_roots.push_back(m.grads[i].node);
+  auto analytic_run = evaluate(grad_roots);
+
+  std::vector<GradcheckParam> report;
+  for (size_t pi = 0; pi < m.params.size(); ++pi) {
+    GradcheckParam r;
+    r.name = m.params[pi].name;
+    const std::vector<double>& analytic = analytic_run->values(m.grads[pi].node);
+    std::vector<double>& p = params[pi];
+    auto compare = [&](double a, double num) {
+      double err = std::fabs(a - num);
+      r.max_abs_error = std::max(r.max_abs_error, err);
+      r.max_rel_error = std::max(r.max_rel_error, err / std::max({std::fabs(num), std::fabs(a), 1e-12}));
+      if (!(err <= opts.atol + opts.rtol * std::fabs(num))) r.ok = false;  // NaN fails too
+      ++r.checked;
+    };
+    if (static_cast<int64_t>(p.size()) <= opts.max_elements) {
+      for (size_t i = 0; i < p.size(); ++i) {
+        double orig = p[i];
+        p[i] = orig + opts.eps;
+        double up = loss();
+        p[i] = orig - opts.eps;
+        double down = loss();
+        p[i] = orig;
+        compare(analytic[i], (up - down) / (2 * opts.eps));
+      }
+    } else {
+      r.projected = true;
+      RandomStream rng(opts.seed ^ 0xd1ec, r.name);
+      std::vector<double> orig = p, dir(p.size());
+      for (int k = 0; k < opts.directions; ++k) {
+        double norm = 0, a = 0;
+        for (double& d : dir) d = rng.normal(), norm += d * d;
+        norm = std::sqrt(norm);
+        for (size_t i = 0; i < p.size(); ++i) dir[i] /= norm, a += analytic[i] * dir[i];
+        for (size_t i = 0; i < p.size(); ++i) p[i] = orig[i] + opts.eps * dir[i];
+        double up = loss();
+        for (size_t i = 0; i < p.size(); ++i) p[i] = orig[i] - opts.eps * dir[i];
+        double down = loss();
+        p = orig;
+        compare(a, (up - down) / (2 * opts.eps));
+      }
+    }
+    report.push_back(r);
+  }
+  return report;
+}
+
+}  // namespace gradc

@@ -1,0 +1,13 @@
+// The value of every elementwise op on scalars: the one definition of each
+// op's arithmetic, shared by the reference interpreter and constant folding.
+#pragma once
+
+#include "compiler/ir/ops.h"
+
+namespace gradc {
+
+// Elementwise ops only (Unary, Binary, Compare kinds); doubles in and out.
+double eval_unary(Op op, double x);
+double eval_binary(Op op, double a, double b);
+
+}  // namespace gradc

@@ -1,0 +1,15 @@
+// Dead-code and common-subexpression elimination.
+//
+// Autodiff and the other rewrites leave nodes that no root uses and nodes
+// that became equal; copying the live graph into a fresh, interning graph
+// removes both. Forward and backward graphs live in one graph, so values the
+// backward pass needs are the forward pass's nodes, never recomputed.
+#pragma once
+
+#include "compiler/ir/graph.h"
+
+namespace gradc {
+
+ModelIR eliminate_dead_and_common(const ModelIR& m);
+
+}  // namespace gradc

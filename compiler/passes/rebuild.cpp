@@ -1,0 +1,55 @@
+// The generic mutator: live nodes in, rewritten and re-interned nodes out.
+#include "compiler/passes/rebuild.h"
+
+#include "compiler/ir/printer.h"
+#include "compiler/support/diagnostics.h"
+
+namespace gradc {
+
+ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite) {
+  ModelIR out;
+  out.name = m.name;
+  out.dims = m.dims;
+  out.optimizer = m.optimizer;
+  Builder b(out.graph);
+  std::vector<NodeId> map(m.graph.size(), kNoNode);
+  for (NodeId id : live_nodes(m, /*with_grads=*/true)) {
+    Node n = m.graph[id];
+    for (NodeId& o : n.operands) {
+      GRADC_ASSERT(map[o] != kNoNode, "rebuild: operand was not copied");
+      o = map[o];
+    }
+    b.at(n.loc);
+    NodeId r = rewrite ? rewrite(b, n) : kNoNode;
+    if (r == kNoNode) {
+      if (op_kind(n.op) == OpKind::Leaf) {
+        r = n.op == Op::Constant ? b.constant(n.attrs.value, n.dtype) : b.leaf(n.op, n.attrs.name, n.dtype, n.shape);
+      } else {
+        r = b.make(n.op, n.operands, n.attrs);
+      }
+    }
+    GRADC_ASSERT(out.graph[r].dtype == n.dtype && out.graph[r].shape == n.shape,
+                 "a rewrite changed the type of a node");
+    map[id] = r;
+  }
+  auto remap = [&](const std::vector<NamedNode>& from) {
+    std::vector<NamedNode> to = from;
+    for (NamedNode& v : to) v.node = map[v.node];
+    return to;
+  };
+  out.inputs = remap(m.inputs);
+  out.outputs = remap(m.outputs);
+  out.metrics = remap(m.metrics);
+  out.grads = remap(m.grads);
+  for (const NamedNode& v : m.values)
+    if (map[v.node] != kNoNode) out.values.push_back({v.name, map[v.node], v.loc});
+  out.params = m.params;
+  for (ParamDecl& p : out.params) p.node = map[p.node];
+  out.loss = m.loss;
+  out.loss.node = map[m.loss.node];
+  return out;
+}
+
+size_t live_node_count(const ModelIR& m) { return live_nodes(m, true).size(); }
+
+}  // namespace gradc

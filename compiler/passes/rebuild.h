@@ -1,0 +1,25 @@
+// Rebuilding a model's graph: the generic mutator every pass is made of.
+//
+// The live nodes (those reaching a root: loss, outputs, metrics, gradients,
+// plus every input and param) are copied in topological order into a fresh
+// graph through a Builder; a rewrite hook may replace each node as it is
+// copied. Copying only live nodes is dead-code elimination, and interning in
+// the fresh graph merges nodes that rewriting made equal (CSE).
+#pragma once
+
+#include <functional>
+
+#include "compiler/ir/builder.h"
+
+namespace gradc {
+
+// Given a node whose operands are already ids in the new graph, returns its
+// replacement in the new graph, or kNoNode to copy it unchanged.
+using RewriteFn = std::function<NodeId(Builder& b, const Node& n)>;
+
+ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite = nullptr);
+
+// Number of live nodes (what printouts count).
+size_t live_node_count(const ModelIR& m);
+
+}  // namespace gradc

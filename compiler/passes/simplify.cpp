@@ -1,0 +1,124 @@
+// The simplification rules, one per comment.
+#include "compiler/passes/simplify.h"
+
+#include <cmath>
+
+#include "compiler/passes/rebuild.h"
+
+namespace gradc {
+namespace {
+
+// A scalar constant seen through broadcasts and reshapes, or nullptr.
+const Node* constant_behind(Builder& b, NodeId id) {
+  const Node* n = &b[id];
+  while (n->op == Op::BroadcastTo || n->op == Op::Reshape) n = &b[n->operands[0]];
+  return n->op == Op::Constant ? n : nullptr;
+}
+
+bool is_value(Builder& b, NodeId id, double v) {
+  const Node* c = constant_behind(b, id);
+  return c && c->attrs.value == v && !std::signbit(c->attrs.value) == !std::signbit(v);
+}
+
+// x, broadcast to the result's shape when it is smaller.
+NodeId as_result(Builder& b, NodeId x, const Node& n) {
+  if (b[x].dtype != n.dtype) return kNoNode;
+  if (b[x].shape == n.shape) return x;
+  // x must broadcast to n's shape; the node's own type check guaranteed it.
+  return b.broadcast_to(x, n.shape);
+}
+
+// op(..., broadcast(c), ...) -> op(..., c, ...) when the result keeps its
+// shape: elementwise ops broadcast scalars themselves.
+NodeId unbroadcast_scalars(Builder& b, const Node& n) {
+  OpKind k = op_kind(n.op);
+  if (k != OpKind::Binary && k != OpKind::Compare && k != OpKind::Select) return kNoNode;
+  std::vector<NodeId> ops = n.operands;
+  bool changed = false;
+  for (NodeId& o : ops) {
+    const Node* c = constant_behind(b, o);
+    if (c && b[o].op != Op::Constant) {
+      NodeId scalar = b.constant(c->attrs.value, c->dtype);
+      std::swap(o, scalar);
+      InferResult r = infer_type(b.graph(), n.op, ops, n.attrs);
+      if (r.error.empty() && r.shape == n.shape) changed = true;
+      else std::swap(o, scalar);
+    }
+  }
+  return changed ? b.make(n.op, ops, n.attrs) : kNoNode;
+}
+
+NodeId rule(Builder& b, const Node& n) {
+  const std::vector<NodeId>& o = n.operands;
+  if (NodeId r = unbroadcast_scalars(b, n); r != kNoNode) return r;
+  switch (n.op) {
+    // stop_gradient(x) -> x: differentiation is finished
+    case Op::StopGradient: return o[0];
+    // x + 0 -> x,  0 + x -> x
+    case Op::Add:
+      if (is_value(b, o[1], 0)) return as_result(b, o[0], n);
+      if (is_value(b, o[0], 0)) return as_result(b, o[1], n);
+      break;
+    // x - 0 -> x,  0 - x -> -x
+    case Op::Sub:
+      if (is_value(b, o[1], 0)) return as_result(b, o[0], n);
+      if (is_value(b, o[0], 0) && b[o[1]].shape == n.shape) return b.neg(o[1]);
+      break;
+    // x * 1 -> x,  1 * x -> x
+    case Op::Mul:
+      if (is_value(b, o[1], 1)) return as_result(b, o[0], n);
+      if (is_value(b, o[0], 1)) return as_result(b, o[1], n);
+      break;
+    // x / 1 -> x
+    case Op::Div:
+      if (is_value(b, o[1], 1)) return as_result(b, o[0], n);
+      break;
+    // x ^ 1 -> x
+    case Op::Pow:
+      if (is_value(b, o[1], 1)) return as_result(b, o[0], n);
+      break;
+    // -(-x) -> x
+    case Op::Neg:
+      if (b[o[0]].op == Op::Neg) return b[o[0]].operands[0];
+      break;
+    // where(c, a, a) -> a
+    case Op::Where:
+      if (o[1] == o[2]) return as_result(b, o[1], n);
+      break;
+    // reshape(reshape(x)) -> reshape(x); reshape to the same shape -> x
+    case Op::Reshape:
+      if (b[o[0]].op == Op::Reshape) return b.reshape(b[o[0]].operands[0], n.attrs.ints);
+      if (b[o[0]].shape == n.shape) return o[0];
+      break;
+    // transpose(transpose(x, p), q) -> transpose(x, p[q])
+    case Op::Transpose:
+      if (b[o[0]].op == Op::Transpose) {
+        const std::vector<int64_t>& p = b[o[0]].attrs.ints;
+        std::vector<int64_t> composed;
+        for (int64_t q : n.attrs.ints) composed.push_back(p[q]);
+        return b.transpose(b[o[0]].operands[0], composed);
+      }
+      break;
+    // broadcast_to(broadcast_to(x)) -> broadcast_to(x)
+    case Op::BroadcastTo:
+      if (b[o[0]].op == Op::BroadcastTo) return b.broadcast_to(b[o[0]].operands[0], n.shape);
+      break;
+    // a reduction over axes of size 1 only is a reshape
+    case Op::ReduceSum:
+    case Op::ReduceMax:
+    case Op::ReduceMin: {
+      bool trivial = true;
+      for (int64_t a : n.attrs.ints) trivial = trivial && b[o[0]].shape[a].size == 1;
+      if (trivial) return b.reshape(o[0], sizes(n.shape));
+      break;
+    }
+    default: break;
+  }
+  return kNoNode;
+}
+
+}  // namespace
+
+ModelIR simplify_once(const ModelIR& m) { return rebuild(m, rule); }
+
+}  // namespace gradc

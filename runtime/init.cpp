@@ -1,0 +1,47 @@
+// Initializers: zeros, ones, constant, uniform, normal, and the fan-based
+// xavier/he schemes of torch.nn.init, with gradc's [in, out] weight layout.
+#include "runtime/init.h"
+
+#include "runtime/random.h"
+
+#include <cmath>
+
+namespace gradc {
+
+Tensor init_param(const ParamDecl& p, const Node& node, uint64_t seed) {
+  Tensor t(node.dtype, sizes(node.shape));
+  RandomStream rng(seed, p.name);
+  using K = InitSpec::Kind;
+  const InitSpec& init = p.init;
+  // fan_in and fan_out of an [..., in, out] weight.
+  double fan_in = node.rank() >= 2 ? static_cast<double>(node.shape[node.rank() - 2].size) : 1;
+  double fan_out = node.rank() >= 2 ? static_cast<double>(node.shape[node.rank() - 1].size) : 1;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = 0;
+    switch (init.kind) {
+      case K::Zeros: v = 0; break;
+      case K::Ones: v = 1; break;
+      case K::Constant: v = init.a; break;
+      case K::Uniform: v = init.a + (init.b - init.a) * rng.uniform(); break;
+      case K::Normal: v = init.a + init.b * rng.normal(); break;
+      // xavier_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+      case K::XavierUniform: v = std::sqrt(6.0 / (fan_in + fan_out)) * (2 * rng.uniform() - 1); break;
+      // xavier_normal: N(0, 2 / (fan_in + fan_out))
+      case K::XavierNormal: v = std::sqrt(2.0 / (fan_in + fan_out)) * rng.normal(); break;
+      // he_uniform (kaiming_uniform, relu gain, fan_in mode): U(-b, b), b = sqrt(6 / fan_in)
+      case K::HeUniform: v = std::sqrt(6.0 / fan_in) * (2 * rng.uniform() - 1); break;
+      // he_normal: N(0, 2 / fan_in)
+      case K::HeNormal: v = std::sqrt(2.0 / fan_in) * rng.normal(); break;
+    }
+    t.set(i, v);
+  }
+  return t;
+}
+
+NamedTensors init_params(const ModelIR& m, uint64_t seed) {
+  NamedTensors out;
+  for (const ParamDecl& p : m.params) out.emplace_back(p.name, init_param(p, m.graph[p.node], seed));
+  return out;
+}
+
+}  // namespace gradc

@@ -1,0 +1,18 @@
+// Parameter initialization (SPEC 2.2): seeded and deterministic.
+//
+// Each param draws from its own stream, keyed by the seed and the param's
+// name, so the values of one param do not change when another is added, and
+// are identical for the same seed, dims and model on every run.
+#pragma once
+
+#include <cstdint>
+
+#include "compiler/ir/graph.h"
+#include "gradc/tensor.h"
+
+namespace gradc {
+
+Tensor init_param(const ParamDecl& p, const Node& node, uint64_t seed);
+NamedTensors init_params(const ModelIR& m, uint64_t seed);
+
+}  // namespace gradc

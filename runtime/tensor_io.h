@@ -1,0 +1,86 @@
+// Reading and writing tensor files (SPEC 4): safetensors for named tensors
+// (inputs, parameters, checkpoints) and NumPy .npy for single arrays.
+//
+// Files come from users, so every length, offset and shape is checked,
+// overflow included, before it is used or anything is allocated; a bad file
+// gives a DataError whose message starts with the file (`what`), names the
+// tensor involved, and is lowercase without a trailing period:
+//   inputs.safetensors: tensor 'x': data_offsets [0, 100] lie outside the data section of 64 bytes
+//
+// Data is stored as little-endian f32, f64 or i32. 64-bit integer data (I64,
+// <i8) is converted to i32 with a range check; other dtypes are rejected.
+// Writes are atomic: a crash or an error never leaves a half-written file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gradc/tensor.h"
+
+namespace gradc {
+
+// The "__metadata__" map of a safetensors file, in file order.
+using TensorFileMetadata = std::vector<std::pair<std::string, std::string>>;
+
+// --- safetensors ---
+
+// Parses a whole safetensors file held in memory. Tensors come back in the
+// order of the header. The checks follow the reference implementation: the
+// header is at most 100 MB of strict JSON; tensors lie inside the data section,
+// do not overlap and cover it with no holes; names are unique and non-empty.
+// When `metadata` is not null it receives the "__metadata__" entries.
+NamedTensors parse_safetensors(std::string_view bytes, const std::string& what,
+                               TensorFileMetadata* metadata = nullptr);
+
+// Reads and parses the file at `path` (at most 16 GiB).
+NamedTensors read_safetensors(const std::string& path, TensorFileMetadata* metadata = nullptr);
+
+// The bytes of a safetensors file holding `ts` in this order (header entries
+// in the given order; data ordered 8-byte dtypes first, so that every tensor
+// is naturally aligned), with the header padded with spaces to a multiple of
+// 8 bytes as the Python library does. Throws DataError for an empty, duplicate
+// or non-UTF-8 name, the reserved name "__metadata__", or a duplicate or
+// non-UTF-8 metadata key.
+std::string serialize_safetensors(const NamedTensors& ts, const TensorFileMetadata& metadata = {});
+
+// serialize_safetensors, then write_file_atomic.
+void write_safetensors(const std::string& path, const NamedTensors& ts, const TensorFileMetadata& metadata = {});
+
+// --- NumPy .npy ---
+
+// Parses a .npy file (format versions 1.0, 2.0 and 3.0) of dtype <f4, <f8,
+// <i4 or <i8 ('=' and '|' are read as little-endian; big-endian '>' is
+// rejected). <i8 becomes i32, with an error naming the first element (in C
+// order, like numpy's a.flat) that does not fit. Fortran-ordered arrays are
+// transposed to C order. The data must be exactly the array's size: numpy
+// never writes trailing bytes, so trailing bytes mean a damaged file.
+Tensor parse_npy(std::string_view bytes, const std::string& what);
+
+// Reads and parses the .npy file at `path` (at most 16 GiB).
+Tensor read_npy(const std::string& path);
+
+// --- files ---
+
+// `.safetensors` (all tensors) or `.npy` (one tensor called `default_name`),
+// chosen by the extension of `path` (compared case-insensitively).
+NamedTensors read_tensor_file(const std::string& path, const std::string& default_name);
+
+// The largest file read_* accept: 16 GiB.
+inline constexpr uint64_t kMaxTensorFileBytes = uint64_t{16} << 30;
+
+// The whole content of the file at `path`. Throws DataError naming the path for
+// a missing, unreadable or non-regular-file path (a pipe is fine), or one
+// larger than `max_bytes` (checked before allocating).
+std::string read_binary_file(const std::string& path, uint64_t max_bytes = kMaxTensorFileBytes);
+
+// Writes `bytes` to `path` atomically: into a new, uniquely named temporary
+// file in the same directory, fsync'ed, renamed over `path`, then the
+// directory fsync'ed. On failure the temporary file is removed, `path` is left
+// as it was, and DataError names the path and the system's reason. A symbolic
+// link at `path` is replaced by a regular file.
+void write_file_atomic(const std::string& path, std::string_view bytes);
+
+}  // namespace gradc
