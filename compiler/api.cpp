@@ -16,6 +16,7 @@
 #include "compiler/ir/printer.h"
 #include "compiler/ir/verifier.h"
 #include "compiler/model_impl.h"
+#include "compiler/support/stack.h"
 #include "gradc/gradc.h"
 
 namespace gradc {
@@ -120,7 +121,8 @@ void run_pipeline(Impl& m, std::string source, std::string file_name, const Comp
 
 Model Model::compile_source(std::string_view source, std::string file_name, const CompileOptions& opts) {
   auto impl = std::make_unique<Impl>();
-  run_pipeline(*impl, std::string(source), std::move(file_name), opts);
+  std::string text(source);
+  run_with_large_stack([&] { run_pipeline(*impl, std::move(text), std::move(file_name), opts); });
   return Model(std::move(impl));
 }
 
@@ -147,7 +149,7 @@ Model Model::compile_file(const std::string& path, const CompileOptions& opts) {
       impl->diags.push_back(plain_error(fmt::format("'{}' is larger than the limit of {} MiB for model files", path,
                                                     kMaxSourceBytes >> 20)));
     } else {
-      run_pipeline(*impl, std::move(text), path, opts);
+      run_with_large_stack([&] { run_pipeline(*impl, std::move(text), path, opts); });
     }
   }
   return Model(std::move(impl));
@@ -160,7 +162,11 @@ const std::vector<Diagnostic>& Model::diagnostics() const { return impl_->diags;
 std::string Model::dump(Stage stage, DumpFormat format) const {
   if (stage == Stage::Ast) {
     if (!impl_->parsed) return {};
-    return format == DumpFormat::Dot ? print_ast_dot(impl_->ast) : print_ast(impl_->ast, impl_->sm);
+    std::string text;  // the printers recurse once per level, like the parser
+    run_with_large_stack([&] {
+      text = format == DumpFormat::Dot ? print_ast_dot(impl_->ast) : print_ast(impl_->ast, impl_->sm);
+    });
+    return text;
   }
   if (!impl_->model) return {};
   if (stage == Stage::Opt) {

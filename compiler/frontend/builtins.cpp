@@ -252,7 +252,9 @@ Value lower_reshape(Sema& s, CallArgs& a) {
       }
       infer = static_cast<int>(i);
     } else if (known > kMaxElements / (*sz)[i]) {
-      known = kMaxElements + 1;
+      s.error(loc(a), fmt::format("cannot reshape a tensor of shape {}: the sizes multiply to more than 2^40 elements",
+                                  shape_str(s.g()[x].shape)));
+      return Value::bad();
     } else {
       known *= (*sz)[i];
     }
@@ -323,18 +325,16 @@ Value lower_concat(Sema& s, CallArgs& a) {
     vals.push_back(s.eval(*e));
     if (vals.back().poison()) return Value::bad();
   }
-  const Value* first = nullptr;
-  for (const Value& v : vals)
-    if (v.kind == Value::Kind::Tensor && !first) first = &v;
-  if (!first) {
-    s.error(list.loc, "concat needs tensors, not only numbers");
-    return Value::bad();
+  for (size_t i = 0; i < vals.size(); ++i) {
+    const Value& v = vals[i];
+    if (v.kind != Value::Kind::Tensor || s.g()[v.node].rank() == 0) {
+      s.error(v.loc, fmt::format("concat joins tensors of rank >= 1, but element {} is {} (reshape it to [1] first)",
+                                 i + 1, v.kind == Value::Kind::Tensor ? "a scalar" : "a number"));
+      return Value::bad();
+    }
   }
+  const Value* first = &vals[0];
   int rank = s.g()[first->node].rank();
-  if (rank == 0) {
-    s.error(list.loc, "concat cannot join scalars (reshape them to [1] first)");
-    return Value::bad();
-  }
   int64_t axis = 0;
   if (a.given(1)) {
     auto ax = s.axis_of(*a.exprs[1], rank, "concat");

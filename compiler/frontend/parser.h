@@ -13,7 +13,7 @@
 namespace gradc {
 
 inline constexpr int kMaxNesting = 256;
-inline constexpr int kMaxDepth = 1000;
+inline constexpr int kMaxDepth = 10000;
 
 // Parses a whole file into `ast`.
 void parse(const SourceManager& sm, uint32_t file, Ast& ast, DiagEngine& diags);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 
 #include "compiler/frontend/sema_impl.h"
@@ -14,7 +15,7 @@ namespace gradc {
 namespace {
 
 constexpr int kMaxFnNesting = 64;
-constexpr int kMaxEvalDepth = 1500;
+constexpr int kMaxEvalDepth = 20000;  // compilation runs on a large stack (support/stack.h)
 
 std::string_view kind_name(StmtKind k) {
   switch (k) {
@@ -93,7 +94,10 @@ std::string Sema::suggest(std::string_view name, bool functions) const {
   }
   std::string_view best;
   size_t best_d = std::max<size_t>(1, name.size() / 3) + 1;
+  if (name.size() > 64) return "";  // no one misspells a 64-character name
   for (std::string_view c : cands) {
+    size_t gap = c.size() > name.size() ? c.size() - name.size() : name.size() - c.size();
+    if (gap >= best_d) continue;  // the distance is at least the length difference
     size_t d = edit_distance(name, c);
     if (d < best_d) best_d = d, best = c;
   }
@@ -635,14 +639,26 @@ Value Sema::call_fn(const Stmt& fn, const Expr& call) {
   scope.fn = &fn;
   scope.call_loc = call.op_loc;
   bool bad = false;
+  FnCallKey key{&fn, {}};
+  auto& key_args = key.second;
   for (size_t i = 0; i < call.args.size(); ++i) {
     Value v = eval(*call.args[i]);
     bad = bad || v.poison();
     v.name = fn.params[i].name;
     v.decl_loc = fn.params[i].name_loc;
     scope.names.emplace(fn.params[i].name, v);
+    key_args.emplace_back(v.kind == Value::Kind::Tensor ? static_cast<double>(v.node) : v.number,
+                          static_cast<int>(v.kind) * 2 + v.is_int);
   }
   if (bad) return Value::bad();
+  // The graph is hash-consed, so a fn applied to the same arguments yields the
+  // same nodes: reuse the result instead of inlining again (which would be
+  // exponential for fns that call a fn twice).
+  if (auto it = fn_cache_.find(key); it != fn_cache_.end()) {
+    Value r = it->second;
+    r.loc = call.loc;
+    return r;
+  }
   scopes_.push_back(std::move(scope));
   for (const Binding& local : fn.locals) {
     Value v = eval(*local.value);
@@ -654,6 +670,7 @@ Value Sema::call_fn(const Stmt& fn, const Expr& call) {
   scopes_.pop_back();
   r.loc = call.loc;
   r.name = {};
+  fn_cache_.emplace(std::move(key), r);
   return r;
 }
 
@@ -732,6 +749,10 @@ std::optional<int> Sema::axis_of(const Expr& e, int rank, std::string_view fn) {
   auto v = const_int(e, "an axis");
   if (!v) return std::nullopt;
   auto a = normalize_axis(*v, rank);
+  if (!a && rank == 0) {
+    error(e.loc, fmt::format("axis {} is out of range: '{}' got a scalar, which has no axes", *v, fn));
+    return std::nullopt;
+  }
   if (!a) {
     error(e.loc, fmt::format("axis {} is out of range for '{}' of a tensor of rank {} (valid: {} to {})", *v, fn, rank,
                              -rank, rank - 1));
@@ -779,6 +800,9 @@ void Sema::check_fn_body(const Stmt& fn) {
           error(e->loc, fmt::format("unknown name '{}'{}", e->name, suggest(e->name, false)));
         }
       }
+      if (e->kind == ExprKind::Call)
+        if (auto d = decls_.find(e->name); d != decls_.end() && d->second.stmt->kind == StmtKind::Fn)
+          fn_calls_[&fn].push_back(e);
       if (e->kind == ExprKind::Call && !decls_.count(e->name) && !find_builtin(e->name) &&
           !is_reserved_builtin(e->name) && !broken_.count(e->name))
         error(e->op_loc, fmt::format("unknown function '{}'{}", e->name, suggest(e->name, true)));
@@ -795,6 +819,27 @@ void Sema::check_fn_body(const Stmt& fn) {
     }
   }
   check_expr(fn.value);
+}
+
+// Recursion is an error even in a fn that is never called: a depth-first
+// search over the fn call graph reports the call that closes each cycle.
+void Sema::check_recursion() {
+  std::map<const Stmt*, int> state;  // 0 new, 1 on the stack, 2 done
+  std::function<void(const Stmt*)> visit = [&](const Stmt* f) {
+    state[f] = 1;
+    for (const Expr* call : fn_calls_[f]) {
+      const Stmt* g = decls_.at(call->name).stmt;
+      if (state[g] == 1) {
+        error(call->op_loc, fmt::format("recursive call of fn '{}' (recursion is not allowed; fns are inlined)", g->name));
+        note(g->name_loc, fmt::format("fn '{}' declared here", g->name));
+      } else if (state[g] == 0 && scopes_.size() < kMaxFnNesting) {
+        visit(g);
+      }
+    }
+    state[f] = 2;
+  };
+  for (const Stmt& s : ast_.stmts)
+    if (s.kind == StmtKind::Fn && state[&s] == 0 && decls_.count(s.name) && decls_.at(s.name).stmt == &s) visit(&s);
 }
 
 // ---- the model's roles ----
@@ -881,6 +926,7 @@ std::optional<ModelIR> Sema::run() {
     }
   }
   if (!opt) resolve_optimizer(nullptr);
+  check_recursion();
   if (diags_.error_count() > 0) return std::nullopt;
   verify_model(model_);
   return std::move(model_);

@@ -146,6 +146,12 @@ class Sema {
   size_t current_stmt_ = 0;         // index of the top-level statement being analyzed
   int depth_ = 0;                   // evaluation recursion depth (across inlined fns)
   std::set<std::pair<uint32_t, std::string>> reported_;  // (offset, message) already reported
+  // Results of fn calls by (fn, arguments): node ids or literal values.
+  using FnCallKey = std::pair<const Stmt*, std::vector<std::pair<double, int>>>;
+  std::map<FnCallKey, Value> fn_cache_;
+  // fn -> the fn calls in its body (for finding recursion in fns never called).
+  std::map<const Stmt*, std::vector<const Expr*>> fn_calls_;
+  void check_recursion();
   bool last_error_suppressed_ = false;
 };
 

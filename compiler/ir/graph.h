@@ -106,6 +106,24 @@ struct OptimizerSpec {
   double option(std::string_view key) const;
 };
 
+// One optimizer state tensor of one param ("opt.SLOT.PARAM" in files).
+struct StateSlot {
+  std::string slot;       // momentum_buffer, exp_avg, exp_avg_sq, square_avg, grad_avg, sum
+  size_t param = 0;       // index into ModelIR::params
+  NodeId in = kNoNode;    // the Input leaf holding its value before the step
+  NodeId out = kNoNode;   // its value after the step
+};
+
+// The train_step entry point: the loss, then every param and state slot updated.
+struct TrainStep {
+  NodeId lr = kNoNode;        // f64 scalar input
+  NodeId step_in = kNoNode;   // f64 scalar input: steps taken before this one
+  NodeId step_out = kNoNode;  // step_in + 1
+  std::vector<NodeId> new_params;  // per param
+  std::vector<StateSlot> slots;
+  bool built() const { return lr != kNoNode; }
+};
+
 // A checked model: its graph and the roles of its nodes.
 struct ModelIR {
   std::string name;
@@ -121,6 +139,8 @@ struct ModelIR {
   // d loss / d param for every param, in params order ("grad.NAME"); filled
   // by differentiate_loss().
   std::vector<NamedNode> grads;
+  // The optimizer step; filled by build_train_step().
+  TrainStep train;
 };
 
 }  // namespace gradc

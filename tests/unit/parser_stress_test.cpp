@@ -3,7 +3,6 @@
 // location; nesting limits are reported once, not once per level.
 #include <catch2/catch.hpp>
 
-#include <chrono>
 
 #include "tests/unit/test_support.h"
 
@@ -108,17 +107,14 @@ TEST_CASE("stress: a 1 MB identifier is an ordinary name", "[parser][stress]") {
   CHECK(m.ok());
 }
 
-TEST_CASE("stress: a long misspelled name is reported quickly", "[parser][stress]") {
+TEST_CASE("stress: a long misspelled name is reported, not searched for ever", "[parser][stress]") {
   // The "did you mean" search must not be quadratic in the name's length: a
-  // 1 MB name must not hang the compiler. 32 KiB keeps this test short even
-  // when the search is quadratic (then it takes seconds instead of milliseconds).
-  std::string name(32u << 10, 'w');
-  auto start = std::chrono::steady_clock::now();
+  // 1 MB misspelled name must finish (ctest's TIMEOUT catches a hang; no
+  // timing is asserted here, machines are noisy).
+  std::string name(1u << 20, 'w');
   Model bad = compile("input " + name + " : [3]\nloss sum(" + name + "v)\n");
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   check_survives(bad);
   CHECK(has_error(bad.diagnostics(), "unknown name"));
-  CHECK(seconds < 0.5);
 }
 
 TEST_CASE("stress: deep calls, '.T' chains and '^' chains", "[parser][stress]") {

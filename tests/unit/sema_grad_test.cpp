@@ -148,7 +148,7 @@ TEST_CASE("optimizer: defaults of every optimizer match SPEC 2.5", "[sema][optim
   CHECK(o.options == cases[0].values);
 }
 
-TEST_CASE("optimizer: options override defaults; true/false are 1/0", "[sema][optimizer]") {
+TEST_CASE("optimizer: options override defaults, true and false are 1 and 0", "[sema][optimizer]") {
   auto o = parse_optimizer(optimizer_of("optimizer sgd(lr = 0.5, momentum = 0.9, nesterov = true)\n"));
   CHECK(o.options["lr"] == 0.5);
   CHECK(o.options["momentum"] == 0.9);

@@ -3,7 +3,6 @@
 // reporting several independent errors in one file.
 #include <catch2/catch.hpp>
 
-#include <chrono>
 
 #include "tests/unit/test_support.h"
 
@@ -188,20 +187,17 @@ TEST_CASE("sema: a fn may reach a long chain of later named values", "[sema][fn]
 
 TEST_CASE("sema: fns that call another fn twice are not inlined in exponential time", "[sema][fn][stress]") {
   // f_k(a) = f_{k-1}(a) + f_{k-1}(a): k + 3 distinct graph nodes, so the work
-  // should be about linear in k. k = 21 keeps the test to a few seconds even
-  // when every call is re-evaluated (2^21 evaluations); k = 40 would hang.
+  // must be about linear in k. With k = 40, re-evaluating every call (2^40
+  // evaluations) would hang, which ctest's TIMEOUT reports; no timing is asserted.
   std::string src = "input x : [3]\nfn f0(a) = a * 2\n";
-  const int k = 21;
+  const int k = 40;
   for (int i = 1; i <= k; ++i)
     src += "fn f" + std::to_string(i) + "(a) = f" + std::to_string(i - 1) + "(a) + f" + std::to_string(i - 1) + "(a)\n";
   src += "y = f" + std::to_string(k) + "(x)\noutput y\nloss sum(y)\n";
-  auto start = std::chrono::steady_clock::now();
   Model m = compile(src);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   INFO(test::rendered(m).substr(0, 2000));
   REQUIRE(m.ok());
-  CHECK(m.info().graph_nodes < 40);
-  CHECK(seconds < 0.5);
+  CHECK(m.info().graph_nodes < k + 10);  // linear in k
 }
 
 TEST_CASE("sema: several independent errors in one file are all reported", "[sema][errors]") {

@@ -95,7 +95,7 @@ TEST_CASE("a literal takes the float dtype of its neighbour", "[shapes][dtype]")
   CHECK(type_of(kDecls, "-3 * 2") == "f32[]");
 }
 
-TEST_CASE("mixed f32 and f64 is an error; i32 arithmetic is an error", "[shapes][dtype]") {
+TEST_CASE("mixed f32 and f64 is an error, and so is i32 arithmetic", "[shapes][dtype]") {
   compile_error(expr_model(kDecls, "r + w"), "cast");
   compile_error(expr_model(kDecls, "maximum(r, w)"), "cast");
   compile_error(expr_model(kDecls, "r @ w"), "f64");
