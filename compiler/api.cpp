@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "compiler/autodiff/optimizers.h"
 #include "compiler/autodiff/reverse.h"
 #include "compiler/frontend/parser.h"
 #include "compiler/frontend/sema.h"
@@ -104,6 +105,7 @@ void run_pipeline(Impl& m, std::string source, std::string file_name, const Comp
         m.options_error = true;
       }
       if (m.options_error) m.model.reset();
+      if (m.model) build_train_step(*m.model);
       if (m.model && opts.optimize) m.optimized = optimize(*m.model, &m.pass_log);
     }
   } catch (const TooManyErrors&) {
@@ -171,13 +173,13 @@ std::string Model::dump(Stage stage, DumpFormat format) const {
   if (!impl_->model) return {};
   if (stage == Stage::Opt) {
     if (!impl_->optimized) return {};
-    if (format == DumpFormat::Dot) return print_graph_dot(*impl_->optimized, true);
-    std::string log = fmt::format("# {} nodes before the passes\n", live_nodes(*impl_->model, true).size());
+    if (format == DumpFormat::Dot) return print_graph_dot(*impl_->optimized, Roots::All);
+    std::string log = fmt::format("# {} nodes before the passes\n", live_nodes(*impl_->model, Roots::All).size());
     for (const PassRecord& r : impl_->pass_log) log += fmt::format("# after {:<11} {} nodes\n", r.pass, r.nodes_after);
-    return log + print_graph(*impl_->optimized, impl_->sm, true);
+    return log + print_graph(*impl_->optimized, impl_->sm, Roots::All);
   }
-  bool grads = stage == Stage::Grad;
-  return format == DumpFormat::Dot ? print_graph_dot(*impl_->model, grads) : print_graph(*impl_->model, impl_->sm, grads);
+  Roots roots = stage == Stage::Grad ? Roots::Grads : Roots::Model;
+  return format == DumpFormat::Dot ? print_graph_dot(*impl_->model, roots) : print_graph(*impl_->model, impl_->sm, roots);
   return {};
 }
 

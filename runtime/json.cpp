@@ -2,12 +2,12 @@
 // nothing recurses except parse(), whose depth the Reader bounds.
 #include "runtime/json.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace gradc::json {
 namespace {
@@ -62,12 +62,18 @@ ParseError::ParseError(size_t offset, const std::string& detail)
 
 std::string_view kind_name(Kind k) {
   switch (k) {
-    case Kind::Null: return "null";
-    case Kind::Bool: return "a boolean";
-    case Kind::Number: return "a number";
-    case Kind::String: return "a string";
-    case Kind::Array: return "an array";
-    case Kind::Object: return "an object";
+    case Kind::Null:
+      return "null";
+    case Kind::Bool:
+      return "a boolean";
+    case Kind::Number:
+      return "a number";
+    case Kind::String:
+      return "a string";
+    case Kind::Array:
+      return "an array";
+    case Kind::Object:
+      return "an object";
   }
   return "?";
 }
@@ -78,8 +84,7 @@ void Reader::fail(size_t offset, const std::string& detail) const { throw ParseE
 
 // ws = *( %x20 / %x09 / %x0A / %x0D )
 void Reader::skip_ws() {
-  while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
-    ++pos_;
+  while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) ++pos_;
 }
 
 size_t Reader::offset() {
@@ -100,12 +105,17 @@ Kind Reader::peek() {
   if (pos_ >= text_.size()) fail(pos_, "unexpected end of input, expected a value");
   char c = text_[pos_];
   switch (c) {
-    case '{': return Kind::Object;
-    case '[': return Kind::Array;
-    case '"': return Kind::String;
+    case '{':
+      return Kind::Object;
+    case '[':
+      return Kind::Array;
+    case '"':
+      return Kind::String;
     case 't':
-    case 'f': return Kind::Bool;
-    case 'n': return Kind::Null;
+    case 'f':
+      return Kind::Bool;
+    case 'n':
+      return Kind::Null;
     default:
       if (c == '-' || is_digit(c)) return Kind::Number;
       fail(pos_, fmt::format("expected a value, found {}", show_char(c)));
@@ -114,8 +124,7 @@ Kind Reader::peek() {
 
 void Reader::open(char c, bool object, const char* what) {
   expect(c, what);
-  if (static_cast<int>(stack_.size()) >= max_depth_)
-    fail(pos_ - 1, fmt::format("nesting is deeper than {} levels", max_depth_));
+  if (static_cast<int>(stack_.size()) >= max_depth_) fail(pos_ - 1, fmt::format("nesting is deeper than {} levels", max_depth_));
   stack_.push_back({object, true});
 }
 
@@ -133,7 +142,8 @@ bool Reader::next_member(std::string& key) {
     return false;
   }
   if (!stack_.back().first) {
-    if (text_[pos_] != ',') fail(pos_, fmt::format("expected ',' or '}}' after an object member, found {}", show_char(text_[pos_])));
+    if (text_[pos_] != ',')
+      fail(pos_, fmt::format("expected ',' or '}}' after an object member, found {}", show_char(text_[pos_])));
     ++pos_;
     skip_ws();
     if (pos_ < text_.size() && text_[pos_] == '}') fail(pos_, "trailing comma before '}'");
@@ -211,14 +221,30 @@ void Reader::read_string_into(std::string& out) {
     if (pos_ >= text_.size()) fail(start, "unterminated string");
     char e = text_[pos_++];
     switch (e) {
-      case '"': out += '"'; break;
-      case '\\': out += '\\'; break;
-      case '/': out += '/'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
+      case '"':
+        out += '"';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '/':
+        out += '/';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
       case 'u': {
         uint32_t cp = read_hex4();
         if (cp >= 0xdc00 && cp <= 0xdfff) fail(esc, "lone low surrogate in a \\u escape");
@@ -233,7 +259,8 @@ void Reader::read_string_into(std::string& out) {
         append_utf8(out, cp);
         break;
       }
-      default: fail(esc, fmt::format("invalid escape '\\{}'", show_char(e)));
+      default:
+        fail(esc, fmt::format("invalid escape '\\{}'", show_char(e)));
     }
   }
 }
@@ -330,15 +357,25 @@ void Reader::skip() {
   for (;;) {
     // At the start of a value: consume a scalar or open a container.
     switch (peek()) {
-      case Kind::Object: begin_object(); break;
-      case Kind::Array: begin_array(); break;
+      case Kind::Object:
+        begin_object();
+        break;
+      case Kind::Array:
+        begin_array();
+        break;
       case Kind::String:
         read_string_into(key);
         key.clear();
         break;
-      case Kind::Number: read_number(); break;
-      case Kind::Bool: read_bool(); break;
-      case Kind::Null: read_null(); break;
+      case Kind::Number:
+        read_number();
+        break;
+      case Kind::Bool:
+        read_bool();
+        break;
+      case Kind::Null:
+        read_null();
+        break;
     }
     // Close finished containers until one has another value, or we are back out.
     for (;;) {
@@ -368,13 +405,19 @@ Value parse_value(Reader& r) {
   v.offset = r.offset();
   v.kind = r.peek();
   switch (v.kind) {
-    case Kind::Null: r.read_null(); break;
-    case Kind::Bool: v.boolean = r.read_bool(); break;
+    case Kind::Null:
+      r.read_null();
+      break;
+    case Kind::Bool:
+      v.boolean = r.read_bool();
+      break;
     case Kind::Number:
       v.number = r.read_number();
       v.number.text = {};
       break;
-    case Kind::String: v.string = r.read_string(); break;
+    case Kind::String:
+      v.string = r.read_string();
+      break;
     case Kind::Array:
       r.begin_array();
       while (r.next_item()) v.items.push_back(parse_value(r));
@@ -419,13 +462,27 @@ std::string escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
           out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));

@@ -5,10 +5,10 @@
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
 // padded with spaces and a newline | the array's data.
 // The header is parsed by a tiny grammar (below), never evaluated.
+#include <fmt/format.h>
+
 #include <cstring>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "runtime/tensor_io.h"
 
@@ -101,7 +101,8 @@ class HeaderParser {
   }
   bool at(char c) const { return pos_ < text_.size() && text_[pos_] == c; }
   void ws() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) ++pos_;
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
+      ++pos_;
   }
   void expect(char c) {
     ws();
@@ -257,7 +258,8 @@ Tensor parse_npy(std::string_view bytes, const std::string& what) {
     header_len |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[10])) << 16 |
                   static_cast<uint64_t>(static_cast<unsigned char>(bytes[11])) << 24;
   if (header_len > bytes.size() - start)
-    fail(what, fmt::format("header length {} runs past the end of the file ({} bytes follow it)", header_len, bytes.size() - start));
+    fail(what,
+         fmt::format("header length {} runs past the end of the file ({} bytes follow it)", header_len, bytes.size() - start));
 
   NpyHeader h = HeaderParser(bytes.substr(start, header_len), start, what).parse();
   NpyDType t = lookup_descr(h.descr, what);

@@ -8,6 +8,7 @@
 // JSON: {"NAME": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...,
 //        "__metadata__": {"key": "value"}}; offsets are relative to the data section.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,8 +23,6 @@
 #include <optional>
 #include <system_error>
 #include <unordered_set>
-
-#include <fmt/format.h>
 
 #include "runtime/json.h"
 #include "runtime/tensor_io.h"
@@ -71,9 +70,12 @@ std::optional<DTypeInfo> lookup_dtype(std::string_view s) {
 
 std::string_view file_dtype(DType t) {
   switch (t) {
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::I32: return "I32";
+    case DType::F32:
+      return "F32";
+    case DType::F64:
+      return "F64";
+    case DType::I32:
+      return "I32";
   }
   return "?";
 }
@@ -101,8 +103,8 @@ std::vector<int64_t> read_uints(json::Reader& r, const std::string& what, const 
 Entry read_entry(json::Reader& r, const std::string& what, const std::string& name) {
   const std::string label = tensor_label(name);
   if (r.peek() != json::Kind::Object)
-    fail(what, fmt::format("{}: entry must be an object with dtype, shape and data_offsets, not {}", label,
-                           json::kind_name(r.peek())));
+    fail(what,
+         fmt::format("{}: entry must be an object with dtype, shape and data_offsets, not {}", label, json::kind_name(r.peek())));
   Entry e;
   e.name = name;
   bool has_dtype = false, has_shape = false, has_offsets = false;
@@ -150,7 +152,8 @@ void read_metadata(json::Reader& r, const std::string& what, TensorFileMetadata&
   std::string key;
   while (r.next_member(key)) {
     if (r.peek() != json::Kind::String)
-      fail(what, fmt::format("__metadata__ value of '{}' must be a string, not {}", json::escape(key), json::kind_name(r.peek())));
+      fail(what,
+           fmt::format("__metadata__ value of '{}' must be a string, not {}", json::escape(key), json::kind_name(r.peek())));
     if (!keys.insert(key).second) fail(what, fmt::format("__metadata__ key '{}' appears twice", json::escape(key)));
     meta.emplace_back(key, r.read_string());
   }
@@ -161,7 +164,8 @@ void read_header(std::string_view header, const std::string& what, std::vector<E
   json::Reader r(header);
   std::string current;  // the tensor being read, named in syntax errors
   try {
-    if (r.peek() != json::Kind::Object) fail(what, fmt::format("header must be a json object, not {}", json::kind_name(r.peek())));
+    if (r.peek() != json::Kind::Object)
+      fail(what, fmt::format("header must be a json object, not {}", json::kind_name(r.peek())));
     r.begin_object();
     std::unordered_set<std::string> names;
     bool has_meta = false;
@@ -199,16 +203,15 @@ std::vector<DTypeInfo> check_layout(const std::vector<Entry>& entries, uint64_t 
     types.push_back(*t);
     std::string offsets = fmt::format("data_offsets [{}, {}]", e.begin, e.end);
     if (e.begin > e.end) fail(what, fmt::format("{}: {} end before they begin", label, offsets));
-    if (e.end > data_size)
-      fail(what, fmt::format("{}: {} lie outside the data section of {} bytes", label, offsets, data_size));
+    if (e.end > data_size) fail(what, fmt::format("{}: {} lie outside the data section of {} bytes", label, offsets, data_size));
     // numel * element size, overflow-checked; it must match the byte range exactly.
     uint64_t bytes = t->file_size;
     for (int64_t d : e.shape)
       if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes))
         fail(what, fmt::format("{}: shape {} has too many elements", label, shape_string(e.shape)));
     if (bytes != e.end - e.begin)
-      fail(what, fmt::format("{}: shape {} of dtype {} needs {} bytes, but {} hold {}", label, shape_string(e.shape), e.dtype, bytes,
-                             offsets, e.end - e.begin));
+      fail(what, fmt::format("{}: shape {} of dtype {} needs {} bytes, but {} hold {}", label, shape_string(e.shape), e.dtype,
+                             bytes, offsets, e.end - e.begin));
   }
   std::vector<size_t> order(entries.size());
   std::iota(order.begin(), order.end(), 0);
@@ -223,8 +226,8 @@ std::vector<DTypeInfo> check_layout(const std::vector<Entry>& entries, uint64_t 
       fail(what, fmt::format("{}: data_offsets [{}, {}] overlap {} at [{}, {}]", tensor_label(e.name), e.begin, e.end,
                              tensor_label(prev->name), prev->begin, prev->end));
     if (e.begin > covered)
-      fail(what, fmt::format("{}: bytes [{}, {}) of the data section before it belong to no tensor", tensor_label(e.name), covered,
-                             e.begin));
+      fail(what, fmt::format("{}: bytes [{}, {}) of the data section before it belong to no tensor", tensor_label(e.name),
+                             covered, e.begin));
     covered = e.end;
     prev = &e;
   }
@@ -300,7 +303,8 @@ std::string serialize_safetensors(const NamedTensors& ts, const TensorFileMetada
   for (const auto& [name, t] : ts) {
     if (name.empty()) throw DataError("cannot save a tensor with an empty name");
     if (name == "__metadata__") throw DataError("cannot save a tensor named '__metadata__': the name is reserved");
-    if (!json::is_valid_utf8(name)) throw DataError(fmt::format("cannot save {}: the name is not valid utf-8", tensor_label(name)));
+    if (!json::is_valid_utf8(name))
+      throw DataError(fmt::format("cannot save {}: the name is not valid utf-8", tensor_label(name)));
     if (!names.insert(name).second) throw DataError(fmt::format("cannot save {} twice", tensor_label(name)));
   }
   std::unordered_set<std::string_view> keys;
@@ -391,7 +395,8 @@ std::string read_binary_file(const std::string& path, uint64_t max_bytes) {
       char chunk[1 << 16];
       k = ::read(fd, chunk, sizeof chunk);
       if (k > 0) {
-        if (got + static_cast<uint64_t>(k) > max_bytes) fail(path, fmt::format("file is larger than the limit of {} bytes", max_bytes));
+        if (got + static_cast<uint64_t>(k) > max_bytes)
+          fail(path, fmt::format("file is larger than the limit of {} bytes", max_bytes));
         out.append(chunk, static_cast<size_t>(k));
       }
     }

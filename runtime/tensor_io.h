@@ -32,8 +32,7 @@ using TensorFileMetadata = std::vector<std::pair<std::string, std::string>>;
 // header is at most 100 MB of strict JSON; tensors lie inside the data section,
 // do not overlap and cover it with no holes; names are unique and non-empty.
 // When `metadata` is not null it receives the "__metadata__" entries.
-NamedTensors parse_safetensors(std::string_view bytes, const std::string& what,
-                               TensorFileMetadata* metadata = nullptr);
+NamedTensors parse_safetensors(std::string_view bytes, const std::string& what, TensorFileMetadata* metadata = nullptr);
 
 // Reads and parses the file at `path` (at most 16 GiB).
 NamedTensors read_safetensors(const std::string& path, TensorFileMetadata* metadata = nullptr);

@@ -44,7 +44,7 @@ std::string node_str(const Graph& g, NodeId id, const std::vector<int>& numberin
   return s;
 }
 
-std::vector<NodeId> live_nodes(const ModelIR& m, bool with_grads) {
+std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots) {
   const Graph& g = m.graph;
   std::vector<bool> live(g.size(), false);
   auto mark = [&](NodeId id) {
@@ -55,8 +55,15 @@ std::vector<NodeId> live_nodes(const ModelIR& m, bool with_grads) {
   for (const NamedNode& o : m.metrics) mark(o.node);
   for (const NamedNode& o : m.inputs) mark(o.node);
   for (const ParamDecl& p : m.params) mark(p.node);
-  if (with_grads)
+  if (roots != Roots::Model)
     for (const NamedNode& gr : m.grads) mark(gr.node);
+  if (roots == Roots::All && m.train.built()) {
+    mark(m.train.lr);
+    mark(m.train.step_in);
+    mark(m.train.step_out);
+    for (NodeId p : m.train.new_params) mark(p);
+    for (const StateSlot& sl : m.train.slots) mark(sl.in), mark(sl.out);
+  }
   // Operands precede users, so one backward sweep closes the set.
   for (size_t i = g.size(); i-- > 0;)
     if (live[i])
@@ -67,9 +74,9 @@ std::vector<NodeId> live_nodes(const ModelIR& m, bool with_grads) {
   return out;
 }
 
-std::string print_graph(const ModelIR& m, const SourceManager& sm, bool with_grads) {
+std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) {
   const Graph& g = m.graph;
-  std::vector<NodeId> order = live_nodes(m, with_grads);
+  std::vector<NodeId> order = live_nodes(m, roots);
   std::vector<int> num(g.size(), -1);
   for (size_t i = 0; i < order.size(); ++i) num[order[i]] = static_cast<int>(i);
 
@@ -101,8 +108,15 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, bool with_gra
   for (const NamedNode& o : m.outputs) out += fmt::format("  output {} = %{}\n", o.name, num[o.node]);
   for (const NamedNode& o : m.metrics) out += fmt::format("  metric {} = %{}\n", o.name, num[o.node]);
   if (m.loss.node != kNoNode) out += fmt::format("  loss = %{}\n", num[m.loss.node]);
-  if (with_grads)
+  if (roots != Roots::Model)
     for (const NamedNode& gr : m.grads) out += fmt::format("  grad.{} = %{}\n", gr.name, num[gr.node]);
+  if (roots == Roots::All && m.train.built()) {
+    for (size_t i = 0; i < m.params.size(); ++i)
+      out += fmt::format("  train_step {} = %{}\n", m.params[i].name, num[m.train.new_params[i]]);
+    for (const StateSlot& sl : m.train.slots)
+      out += fmt::format("  train_step opt.{}.{} = %{}\n", sl.slot, m.params[sl.param].name, num[sl.out]);
+    out += fmt::format("  train_step opt.step = %{}\n", num[m.train.step_out]);
+  }
   out += fmt::format("  optimizer {}(", m.optimizer.name);
   for (size_t i = 0; i < m.optimizer.options.size(); ++i)
     out += fmt::format("{}{}={}", i ? ", " : "", m.optimizer.options[i].first, m.optimizer.options[i].second);
@@ -110,9 +124,9 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, bool with_gra
   return out;
 }
 
-std::string print_graph_dot(const ModelIR& m, bool with_grads) {
+std::string print_graph_dot(const ModelIR& m, Roots roots) {
   const Graph& g = m.graph;
-  std::vector<NodeId> order = live_nodes(m, with_grads);
+  std::vector<NodeId> order = live_nodes(m, roots);
   std::vector<int> num(g.size(), -1);
   for (size_t i = 0; i < order.size(); ++i) num[order[i]] = static_cast<int>(i);
   std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n", m.name);
@@ -134,8 +148,10 @@ std::string print_graph_dot(const ModelIR& m, bool with_grads) {
   for (const NamedNode& o : m.outputs) root("output " + o.name, o.node);
   for (const NamedNode& o : m.metrics) root("metric " + o.name, o.node);
   if (m.loss.node != kNoNode) root("loss", m.loss.node);
-  if (with_grads)
+  if (roots != Roots::Model)
     for (const NamedNode& gr : m.grads) root("grad." + gr.name, gr.node);
+  if (roots == Roots::All && m.train.built())
+    for (size_t i = 0; i < m.params.size(); ++i) root("train_step " + m.params[i].name, m.train.new_params[i]);
   return out + "}\n";
 }
 

@@ -13,7 +13,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite) {
   out.optimizer = m.optimizer;
   Builder b(out.graph);
   std::vector<NodeId> map(m.graph.size(), kNoNode);
-  for (NodeId id : live_nodes(m, /*with_grads=*/true)) {
+  for (NodeId id : live_nodes(m, Roots::All)) {
     Node n = m.graph[id];
     for (NodeId& o : n.operands) {
       GRADC_ASSERT(map[o] != kNoNode, "rebuild: operand was not copied");
@@ -47,9 +47,17 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite) {
   for (ParamDecl& p : out.params) p.node = map[p.node];
   out.loss = m.loss;
   out.loss.node = map[m.loss.node];
+  if (m.train.built()) {
+    out.train = m.train;
+    out.train.lr = map[m.train.lr];
+    out.train.step_in = map[m.train.step_in];
+    out.train.step_out = map[m.train.step_out];
+    for (NodeId& p : out.train.new_params) p = map[p];
+    for (StateSlot& sl : out.train.slots) sl.in = map[sl.in], sl.out = map[sl.out];
+  }
   return out;
 }
 
-size_t live_node_count(const ModelIR& m) { return live_nodes(m, true).size(); }
+size_t live_node_count(const ModelIR& m) { return live_nodes(m, Roots::All).size(); }
 
 }  // namespace gradc

@@ -61,12 +61,13 @@ TEST_CASE("passes preserve the values of every example model", "[passes]") {
   }
 }
 
-TEST_CASE("the passes shrink the gradient graph", "[passes]") {
+TEST_CASE("the passes shrink the graph", "[passes]") {
   Model m = Model::compile_file(GRADC_SOURCE_DIR "/examples/digits_mlp.grad");
   REQUIRE(m.ok());
   std::string opt = m.dump(Stage::Opt);
-  std::string grad = m.dump(Stage::Grad);
-  auto count = [](const std::string& s) { return std::count(s.begin(), s.end(), '%'); };
-  CHECK(count(opt) < count(grad));
+  // "# N nodes before the passes" ... "# M nodes" at the end.
+  long before = std::stol(opt.substr(2));
+  long after = std::stol(opt.substr(opt.rfind("# ") + 2));
+  CHECK(after < before);
   CHECK(opt.find("stop_gradient") == std::string::npos);
 }

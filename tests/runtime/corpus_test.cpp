@@ -2,7 +2,6 @@
 // make_tensor_corpus.py with Python's json module, an independent writer):
 // every valid_* file reads, every bad_* file is a DataError naming the file.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 
 #include "runtime/tensor_io.h"

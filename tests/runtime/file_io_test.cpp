@@ -1,10 +1,9 @@
 // Tensor files on disk: atomic writes (replace, fail cleanly, keep the old
 // file), bounded reads, and read_tensor_file's dispatch on the extension.
-#include <catch2/catch.hpp>
-
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 
 #include "runtime/tensor_io.h"

@@ -1,10 +1,9 @@
 // The strict JSON reader behind safetensors headers: every value kind, escapes
 // and surrogates, exact int64, the nesting limit, byte offsets in errors.
-#include <catch2/catch.hpp>
-
-#include <string>
-
 #include "runtime/json.h"
+
+#include <catch2/catch.hpp>
+#include <string>
 
 namespace gradc::json {
 namespace {

@@ -1,8 +1,8 @@
 // NumPy .npy files: every format version and dtype on hand-built files,
 // Fortran order, int64 narrowing, and malformed files.
-#include <catch2/catch.hpp>
-
 #include <fmt/format.h>
+
+#include <catch2/catch.hpp>
 
 #include "runtime/tensor_io.h"
 #include "tests/runtime/test_util.h"
@@ -76,7 +76,8 @@ TEST_CASE("npy byte order markers") {
   expect_bad(npy_file(1, dict(">i8", "(1,)"), std::string(8, '\0')), {"big-endian dtype '>i8'"});
   for (const char* d : {"<f2", "|u1", "|b1", "<i2", "<u4", "<c8", "|O", "<U3", "float32", ""}) {
     INFO("descr " << d);
-    expect_bad(npy_file(1, dict(d, "(1,)"), "abcd"), {fmt::format("dtype '{}' is not supported (supported: <f4, <f8, <i4, <i8)", d)});
+    expect_bad(npy_file(1, dict(d, "(1,)"), "abcd"),
+               {fmt::format("dtype '{}' is not supported (supported: <f4, <f8, <i4, <i8)", d)});
   }
   expect_bad(npy_file(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", "abcd"),
              {"structured dtypes are not supported"});
@@ -132,7 +133,8 @@ TEST_CASE("npy rejects damaged files with a clear message") {
   std::string long_header = good;
   long_header[8] = '\xff', long_header[9] = '\xff';
   expect_bad(long_header, {"header length 65535 runs past the end of the file"});
-  expect_bad(npy_file(1, dict("<f4", "(2,)"), bytes_of<float>({1})), {"data is 4 bytes, but shape (2,) of '<f4' needs 8 (the file is truncated)"});
+  expect_bad(npy_file(1, dict("<f4", "(2,)"), bytes_of<float>({1})),
+             {"data is 4 bytes, but shape (2,) of '<f4' needs 8 (the file is truncated)"});
   expect_bad(npy_file(1, dict("<f4", "(2,)"), bytes_of<float>({1, 2, 3})), {"needs 8 (trailing bytes)"});
   expect_bad(good.substr(0, good.size() - 1), {"truncated"});
   expect_bad(npy_file(1, dict("<f4", "(4294967296, 4294967296)"), ""), {"shape (4294967296, 4294967296) has too many elements"});
@@ -145,7 +147,8 @@ TEST_CASE("npy header syntax errors name the byte") {
     check_style(msg, kWhat);
     for (const std::string& p : parts) CHECK_THAT(msg, Catch::Contains(p));
   };
-  bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1), }", {"invalid .npy header at byte", "shape (1) is not a tuple: write (1,)"});
+  bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1), }",
+             {"invalid .npy header at byte", "shape (1) is not a tuple: write (1,)"});
   bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", {"negative"});
   bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1 2), }", {"expected ','"});
   bad_header("{'descr': '<f4', 'fortran_order': 0, 'shape': (1,), }", {"expected True or False"});

@@ -1,11 +1,10 @@
 // safetensors (SPEC 4): round trips, the Python library's exact layout, and
 // every way a header can be malformed (each a DataError naming file and tensor).
-#include <catch2/catch.hpp>
+#include <fmt/format.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "runtime/json.h"
 #include "runtime/tensor_io.h"
@@ -95,15 +94,14 @@ TEST_CASE("safetensors reads the Python library's layout, padding and I64 includ
   // "a_f64": f64[2], "step": i64[]} with metadata {"format": "pt"}: compact
   // JSON, metadata first, 8-byte dtypes first then by name, header padded
   // with spaces to a multiple of 8.
-  std::string header =
-      R"({"__metadata__":{"format":"pt"},"a_f64":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},)"
-      R"("step":{"dtype":"I64","shape":[],"data_offsets":[16,24]},)"
-      R"("bias":{"dtype":"F32","shape":[2],"data_offsets":[24,32]},)"
-      R"("weight":{"dtype":"F32","shape":[2,2],"data_offsets":[32,48]}})";
+  std::string header = R"({"__metadata__":{"format":"pt"},"a_f64":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},)"
+                       R"("step":{"dtype":"I64","shape":[],"data_offsets":[16,24]},)"
+                       R"("bias":{"dtype":"F32","shape":[2],"data_offsets":[24,32]},)"
+                       R"("weight":{"dtype":"F32","shape":[2,2],"data_offsets":[32,48]}})";
   REQUIRE(header.size() % 8 != 0);  // so that the padding is exercised
   header.append(8 - header.size() % 8, ' ');
-  std::string data = bytes_of<double>({0.25, -8}) + bytes_of<int64_t>({1000}) + bytes_of<float>({0.5f, -1}) +
-                     bytes_of<float>({1, 2, 3, 4});
+  std::string data =
+      bytes_of<double>({0.25, -8}) + bytes_of<int64_t>({1000}) + bytes_of<float>({0.5f, -1}) + bytes_of<float>({1, 2, 3, 4});
   TensorFileMetadata meta;
   NamedTensors ts = parse(st_file(header, data), &meta);
   REQUIRE(ts.size() == 4);
@@ -123,13 +121,13 @@ TEST_CASE("safetensors reads the Python library's layout, padding and I64 includ
 }
 
 TEST_CASE("safetensors writes byte for byte what the Python library writes") {
-  std::string header =
-      R"({"__metadata__":{"format":"pt"},"a_f64":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},)"
-      R"("bias":{"dtype":"F32","shape":[2],"data_offsets":[16,24]},)"
-      R"("weight":{"dtype":"F32","shape":[2,2],"data_offsets":[24,40]}})";
+  std::string header = R"({"__metadata__":{"format":"pt"},"a_f64":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},)"
+                       R"("bias":{"dtype":"F32","shape":[2],"data_offsets":[16,24]},)"
+                       R"("weight":{"dtype":"F32","shape":[2,2],"data_offsets":[24,40]}})";
   REQUIRE(header.size() % 8 != 0);
   header.append(8 - header.size() % 8, ' ');
-  std::string python = st_file(header, bytes_of<double>({0.25, -8}) + bytes_of<float>({0.5f, -1}) + bytes_of<float>({1, 2, 3, 4}));
+  std::string python =
+      st_file(header, bytes_of<double>({0.25, -8}) + bytes_of<float>({0.5f, -1}) + bytes_of<float>({1, 2, 3, 4}));
 
   NamedTensors ts;
   ts.emplace_back("a_f64", Tensor(DType::F64, {2}));
@@ -178,7 +176,8 @@ TEST_CASE("safetensors entries must have exactly dtype, shape and data_offsets o
   expect_bad(one(R"({"dtype":"F32","data_offsets":[0,8]})", bytes_of<float>({1, 2})), {"tensor 'x': missing key 'shape'"});
   expect_bad(one(R"({"dtype":"F32","shape":[2]})", bytes_of<float>({1, 2})), {"tensor 'x': missing key 'data_offsets'"});
   expect_bad(one("5", ""), {"tensor 'x': entry must be an object", "not a number"});
-  expect_bad(one(R"({"dtype":32,"shape":[],"data_offsets":[0,4]})", "abcd"), {"tensor 'x': dtype must be a string, not a number"});
+  expect_bad(one(R"({"dtype":32,"shape":[],"data_offsets":[0,4]})", "abcd"),
+             {"tensor 'x': dtype must be a string, not a number"});
   expect_bad(one(R"({"dtype":"F32","shape":"2","data_offsets":[0,4]})", "abcd"), {"tensor 'x': shape must be an array"});
   expect_bad(one(R"({"dtype":"F32","shape":[1,"2"],"data_offsets":[0,4]})", "abcd"),
              {"tensor 'x': shape must hold non-negative integers, not a string"});
@@ -188,7 +187,8 @@ TEST_CASE("safetensors entries must have exactly dtype, shape and data_offsets o
   expect_bad(one(R"({"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,4]})", "abcd"),
              {"shape entry 99999999999999999999 is too large"});
   expect_bad(one(R"({"dtype":"F32","shape":[],"data_offsets":{}})", "abcd"), {"tensor 'x': data_offsets must be an array"});
-  expect_bad(one(R"({"dtype":"F32","shape":[],"data_offsets":[4]})", "abcd"), {"data_offsets must be [begin, end], not 1 numbers"});
+  expect_bad(one(R"({"dtype":"F32","shape":[],"data_offsets":[4]})", "abcd"),
+             {"data_offsets must be [begin, end], not 1 numbers"});
   expect_bad(one(R"({"dtype":"F32","shape":[],"data_offsets":[0,4,4]})", "abcd"), {"not 3 numbers"});
   expect_bad(one(R"({"dtype":"F32","shape":[],"data_offsets":[-4,0]})", "abcd"), {"data_offsets entry -4 is negative"});
   expect_bad(one(R"({"dtype":"F32","dtype":"F32","shape":[],"data_offsets":[0,4]})", "abcd"), {"key 'dtype' appears twice"});
@@ -225,9 +225,9 @@ TEST_CASE("safetensors tensors must tile the data section: no overlap, no holes"
   // An empty tensor inside another one overlaps it, as in the reference implementation.
   expect_bad(st_file("{" + entry("a", 0, 8) + "," + entry("z", 4, 4) + "}", std::string(8, '\0')), {"tensor 'z'", "overlap"});
   // Empty tensors at the edges, and tensors listed out of data order, are fine.
-  NamedTensors ts = parse(st_file("{" + entry("b", 8, 16) + "," + entry("e", 16, 16) + "," + entry("a", 0, 8) + "," +
-                                      entry("e0", 0, 0) + "}",
-                                  bytes_of<float>({1, 2, 3, 4})));
+  NamedTensors ts =
+      parse(st_file("{" + entry("b", 8, 16) + "," + entry("e", 16, 16) + "," + entry("a", 0, 8) + "," + entry("e0", 0, 0) + "}",
+                    bytes_of<float>({1, 2, 3, 4})));
   REQUIRE(ts.size() == 4);
   CHECK(ts[0].first == "b");
   CHECK(ts[0].second.get(0) == 3);
@@ -255,7 +255,8 @@ TEST_CASE("safetensors __metadata__ must be one object of strings") {
   CHECK(parse(st_file(R"({"__metadata__":null,)" + e + "}", "abcd"), &meta).size() == 1);
   CHECK(meta.empty());
   expect_bad(st_file(R"({"__metadata__":[],)" + e + "}", "abcd"), {"__metadata__ must be an object of strings, not an array"});
-  expect_bad(st_file(R"({"__metadata__":{"k":1},)" + e + "}", "abcd"), {"__metadata__ value of 'k' must be a string, not a number"});
+  expect_bad(st_file(R"({"__metadata__":{"k":1},)" + e + "}", "abcd"),
+             {"__metadata__ value of 'k' must be a string, not a number"});
   expect_bad(st_file(R"({"__metadata__":{"k":"1","k":"2"},)" + e + "}", "abcd"), {"__metadata__ key 'k' appears twice"});
   expect_bad(st_file(R"({"__metadata__":{},"__metadata__":{},)" + e + "}", "abcd"), {"__metadata__ appears twice"});
 }

@@ -2,10 +2,9 @@
 // error messages, and scratch directories.
 #pragma once
 
-#include <catch2/catch.hpp>
-
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
