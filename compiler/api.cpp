@@ -11,6 +11,7 @@
 
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/autodiff/reverse.h"
+#include "compiler/codegen/jit.h"
 #include "compiler/frontend/parser.h"
 #include "compiler/frontend/sema.h"
 #include "compiler/ir/builder.h"
@@ -161,7 +162,7 @@ bool Model::ok() const { return impl_->model.has_value(); }
 bool Model::options_error() const { return impl_->options_error; }
 const std::vector<Diagnostic>& Model::diagnostics() const { return impl_->diags; }
 
-std::string Model::dump(Stage stage, DumpFormat format) const {
+std::string Model::dump(Stage stage, DumpFormat format, Entry entry) const {
   if (stage == Stage::Ast) {
     if (!impl_->parsed) return {};
     std::string text;  // the printers recurse once per level, like the parser
@@ -171,6 +172,12 @@ std::string Model::dump(Stage stage, DumpFormat format) const {
     return text;
   }
   if (!impl_->model) return {};
+  if (stage == Stage::Loops || stage == Stage::LlvmRaw || stage == Stage::Llvm || stage == Stage::Asm) {
+    if (!impl_->runnable()) return {};
+    EntryKind kind = entry == Entry::Forward ? EntryKind::Forward : entry == Entry::Grad ? EntryKind::Grad : EntryKind::TrainStep;
+    const char* name = stage == Stage::Loops ? "loops" : stage == Stage::LlvmRaw ? "llvm-raw" : stage == Stage::Llvm ? "llvm" : "asm";
+    return jit_stage_text(*impl_->runnable(), kind, name);
+  }
   if (stage == Stage::Opt) {
     if (!impl_->optimized) return {};
     if (format == DumpFormat::Dot) return print_graph_dot(*impl_->optimized, Roots::All);

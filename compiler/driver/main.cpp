@@ -3,6 +3,7 @@
 // 0 success, 1 the model or data is wrong, 2 the command line is wrong.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -57,10 +58,19 @@ int cmd_check(const Options& o, const Model& m) {
 
 int cmd_dump(const Options& o, const Model& m) {
   DumpFormat fmt = o.format == "dot" ? DumpFormat::Dot : DumpFormat::Text;
-  Stage stage = o.stage == "ast"    ? Stage::Ast
-                : o.stage == "grad" ? Stage::Grad
-                : o.stage == "opt"  ? Stage::Opt
-                                    : Stage::Graph;
+  Stage stage = o.stage == "ast"        ? Stage::Ast
+                : o.stage == "grad"     ? Stage::Grad
+                : o.stage == "opt"      ? Stage::Opt
+                : o.stage == "loops"    ? Stage::Loops
+                : o.stage == "llvm"     ? Stage::Llvm
+                : o.stage == "llvm-raw" ? Stage::LlvmRaw
+                : o.stage == "asm"      ? Stage::Asm
+                                        : Stage::Graph;
+  Entry entry = o.entry == "forward" ? Entry::Forward : o.entry == "grad" ? Entry::Grad : Entry::TrainStep;
+  if (stage == Stage::Loops || stage == Stage::Llvm || stage == Stage::LlvmRaw || stage == Stage::Asm) {
+    std::cout << m.dump(stage, DumpFormat::Text, entry);
+    return 0;
+  }
   std::cout << m.dump(stage, fmt);
   return 0;
 }
@@ -112,13 +122,11 @@ int run(int argc, char** argv) {
   if (!v.implemented)
     return usage_error(opts->verb, fmt::format("'{}' is not implemented in this version of gradc yet", opts->verb));
   if (opts->verb == "dump") {
-    if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast, graph, grad or opt)");
-    if (opts->stage != "ast" && opts->stage != "graph" && opts->stage != "grad" && opts->stage != "opt") {
-      bool later = opts->stage == "loops" ||
-                   opts->stage == "llvm" || opts->stage == "asm";
-      return usage_error("dump", later ? fmt::format("--stage {} is not implemented in this version yet (available: ast, graph, grad, opt)", opts->stage)
-                                       : fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm or asm)", opts->stage));
-    }
+    if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast, graph, grad, opt, loops, llvm, llvm-raw or asm)");
+    static const char* kStages[] = {"ast", "graph", "grad", "opt", "loops", "llvm", "llvm-raw", "asm"};
+    if (std::find(std::begin(kStages), std::end(kStages), opts->stage) == std::end(kStages))
+      return usage_error("dump", fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm, llvm-raw or asm)",
+                                             opts->stage));
   }
   if (opts->verb == "grad" && (opts->inputs.empty() || opts->output.empty()))
     return usage_error("grad", "--inputs I and -o OUT are required");

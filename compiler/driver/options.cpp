@@ -12,7 +12,7 @@ const std::vector<VerbInfo>& verbs() {
   static const std::vector<VerbInfo> v = {
       {"check", "gradc check MODEL [--set D=N ...]", "parse and check a model; print a summary", true},
       {"dump",
-       "gradc dump MODEL --stage ast|graph|grad|opt [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
+       "gradc dump MODEL --stage ast|graph|grad|opt|loops|llvm|llvm-raw|asm [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
        "print a stage of the compilation", true},
       {"grad",
        "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend interp]",
@@ -50,9 +50,12 @@ std::string verb_help(const VerbInfo& v) {
     s += "\noptions:\n"
          "  --stage S     ast (the syntax tree), graph (the checked graph) or grad (with the\n"
          "                gradient of the loss for every param, by reverse mode) or opt (after the\n"
-         "                optimization passes, with node counts)\n"
+         "                optimization passes, with node counts), and for one entry point:\n"
+         "                loops (kernels and memory plan), llvm (optimized LLVM IR),\n"
+         "                llvm-raw (LLVM IR before optimization), asm (host assembly)\n"
          "  --format F    text (default) or dot (Graphviz)\n"
-         "  --entry E     forward, grad or train_step (default)\n"
+         "  --entry E     forward, grad or train_step (default): the entry point of loops,\n"
+         "                llvm, llvm-raw and asm\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "check") == 0)
     s += "\noptions:\n  --set D=N     bind dim D to N instead of its declared size\n";

@@ -466,10 +466,26 @@ Value lower_bce(Sema& s, CallArgs& a) {
   At at(s, loc(a));
   Builder& b = s.b();
   auto c = [&](double v) { return b.scalar_like(v, p); };
+  auto sg = [&](NodeId x) { return b.unary(Op::StopGradient, x); };
   // -(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100)), as PyTorch clamps each log
-  NodeId lp = b.binary(Op::Maximum, b.unary(Op::Log, p), c(-100));
-  NodeId lq = b.binary(Op::Maximum, b.unary(Op::Log, b.sub(c(1), p)), c(-100));
-  NodeId l = b.neg(b.add(b.mul(t, lp), b.mul(b.sub(c(1), t), lq)));
+  auto loss = [&](NodeId q) {
+    NodeId lp = b.binary(Op::Maximum, b.unary(Op::Log, q), c(-100));
+    NodeId lq = b.binary(Op::Maximum, b.unary(Op::Log, b.sub(c(1), q)), c(-100));
+    return std::pair{b.neg(b.add(b.mul(t, lp), b.mul(b.sub(c(1), t), lq))), b.sub(lq, lp)};
+  };
+  // PyTorch's gradient is (p - t) / max(p (1 - p), 1e-12): the natural one
+  // where p (1 - p) >= 1e-12, and a finite one at p = 0 or 1, where the
+  // logs' own derivatives are infinite. Where p is extreme, the value comes
+  // through stop_gradient and the gradient through (p - sg(p)) * sg(G), which
+  // adds nothing to the value; the natural branch reads a safe p there, so no
+  // infinity times zero turns into NaN.
+  NodeId normal = b.binary(Op::Ge, b.mul(p, b.sub(c(1), p)), c(1e-12));
+  auto [natural, unused] = loss(b.where(normal, p, c(0.5)));
+  (void)unused;
+  auto [clamped, dt] = loss(p);
+  NodeId dp = b.div(b.sub(p, t), c(1e-12));
+  NodeId extreme = b.add(b.add(sg(clamped), b.mul(b.sub(p, sg(p)), sg(dp))), b.mul(b.sub(t, sg(t)), sg(dt)));
+  NodeId l = b.where(normal, natural, extreme);
   return Value::tensor(b.div(b.sum_all(l), c(static_cast<double>(numel(s.g()[p].shape)))), loc(a));
 }
 

@@ -25,8 +25,12 @@ namespace gradc {
 
 // The printable stages of compilation (SPEC section 1).
 // Ast: syntax tree; Graph: checked graph; Grad: plus d loss / d param;
-// Opt: forward and gradients after the optimization passes.
-enum class Stage { Ast, Graph, Grad, Opt };
+// Opt: forward, gradients and optimizer step after the optimization passes;
+// Loops: one entry point's kernels and memory plan; LlvmRaw / Llvm: its LLVM
+// IR before / after optimization; Asm: its host assembly.
+enum class Stage { Ast, Graph, Grad, Opt, Loops, LlvmRaw, Llvm, Asm };
+// The entry points (SPEC 2.6) whose back-end stages can be printed.
+enum class Entry { Forward, Grad, TrainStep };
 enum class DumpFormat { Text, Dot };
 
 struct CompileOptions {
@@ -87,7 +91,7 @@ class Model {
 
   // The text of a stage. Ast is available whenever the file could be read;
   // the others only when ok().
-  std::string dump(Stage stage, DumpFormat format = DumpFormat::Text) const;
+  std::string dump(Stage stage, DumpFormat format = DumpFormat::Text, Entry entry = Entry::TrainStep) const;
   // The model's interface; valid only when ok().
   ModelInfo info() const;
 
@@ -109,6 +113,7 @@ class Model {
 
  private:
   struct Impl;
+  friend class Session;
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -35,12 +35,6 @@ using namespace gradc;
 
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
 double default_tol(DType t) {
   switch (t) {
     case DType::F32: return 1e-4;
@@ -49,8 +43,6 @@ double default_tol(DType t) {
   }
   return 0.0;
 }
-
-std::string dtype_str(DType t) { return std::string(dtype_name(t)); }
 
 // Compares `got` against every tensor of `expected`; prints one line per tensor.
 // Returns the number of failures.

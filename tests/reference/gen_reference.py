@@ -16,12 +16,15 @@ torch.autograd.grad, and writes
     data/NAME.expected.safetensors  loss, grad.P for every param (and wrt
                                     name), out.O for every output
 
-The twin runs twice: once with the declared dtypes ("native": f32 stays f32,
-as PyTorch would compute it) and once with every float in f64 ("exact": the
-same f32-representable values, carried in f64). The expected values are the
-exact run rounded to each tensor's declared dtype. The two runs must agree to
-a tenth of the test's tolerance, otherwise the model is too ill-conditioned
-for an f32 comparison and the script fails (fix the model or its data).
+The twin runs three times: with the declared dtypes ("native": f32 stays
+f32, as PyTorch would compute it), with every float in f64 ("exact": the same
+f32-representable values, carried in f64) and with every float in f32
+("low"). The expected values are the exact run rounded to each tensor's
+declared dtype. Conditioning checks: the native run must agree with the exact
+one to a tenth of the test's tolerance, and for f64 tensors the low run must
+agree to 1e-2 relative (a condition number below ~1e5); otherwise the model
+is too ill-conditioned for the comparison and the script fails (fix the model
+or its data).
 
 The data files are committed; the tests (compare_reference) need no torch.
 """
@@ -80,12 +83,13 @@ def write_safetensors(path, tensors, metadata=None):
 
 
 class Ops:
-    """Dtype policy of one run: native (declared dtypes) or exact (all f64)."""
+    """Dtype policy of one run: "native" (declared dtypes), "exact" (every
+    float in f64) or "low" (every float in f32, a conditioning probe)."""
 
-    def __init__(self, exact):
-        self.exact = exact
-        self.f32 = torch.float64 if exact else torch.float32
-        self.f64 = torch.float64
+    def __init__(self, mode):
+        self.mode = mode
+        self.f32 = torch.float64 if mode == "exact" else torch.float32
+        self.f64 = torch.float32 if mode == "low" else torch.float64
 
     def dtype(self, name):
         return {"f32": self.f32, "f64": self.f64}[name]
@@ -165,10 +169,15 @@ def mse(p, t):
 
 
 def bce(p, t):
-    """Mean of -(t log p + (1-t) log(1-p)), each log clamped at -100 (as PyTorch)."""
+    """Mean of -(t log p + (1-t) log(1-p)), each log clamped at -100 (as PyTorch).
+
+    F.binary_cross_entropy, whose gradient at p = 0 or 1 is PyTorch's
+    (p - t) / max(p (1 - p), 1e-12) / n. It has no derivative for the target,
+    so a target that needs one (a function of params) uses the formula,
+    whose gradient agrees away from p = 0 and 1.
+    """
     if not t.requires_grad:
         return F.binary_cross_entropy(p, t)
-    # F.binary_cross_entropy has no derivative for the target: write it out.
     return -(t * torch.clamp(torch.log(p), min=-100) + (1 - t) * torch.clamp(torch.log(1 - p), min=-100)).mean()
 
 
@@ -227,14 +236,16 @@ def fixed(values):
 # The models and their twins. Each entry: inputs and params as
 # name -> (dtype, shape, generator), in declaration order; `wrt` extra
 # gradient names (inputs or named values, returned by the twin in `named`);
-# `tol` per-tensor tolerance overrides; `dims` dim overrides.
+# `grad_inputs` other inputs the twin differentiates with G (grad() in the
+# model); `tol` per-tensor tolerance overrides; `dims` dim overrides.
 
 MODELS = {}
 
 
-def model(name, inputs, params, wrt=(), tol=None, dims=None):
+def model(name, inputs, params, wrt=(), tol=None, dims=None, grad_inputs=()):
     def deco(fn):
-        MODELS[name] = dict(inputs=inputs, params=params, wrt=list(wrt), tol=tol or {}, dims=dims or {}, twin=fn)
+        MODELS[name] = dict(inputs=inputs, params=params, wrt=list(wrt), tol=tol or {}, dims=dims or {}, twin=fn,
+                            grad_inputs=list(grad_inputs))
         return fn
     return deco
 
@@ -313,7 +324,8 @@ def _(I, W, o):
 
 
 @model("compare_where",
-       inputs={"x": ("f32", [4, 3], normal()), "y": ("f32", [4, 3], normal()), "label": ("i32", [4], labels(3))},
+       inputs={"x": ("f32", [4, 3], normal()), "y": ("f32", [4, 3], normal()), "label": ("i32", [4], labels(3)),
+               "x3": ("f32", [2, 4, 3], normal())},
        params={"w": ("f32", [3], P), "b": ("f32", [4, 1], P)})
 def _(I, W, o):
     x, y, label, w, b = I["x"], I["y"], I["label"], W["w"], W["b"]
@@ -321,8 +333,9 @@ def _(I, W, o):
     m = lt(a, y) + 2 * le(a, 0) + 3 * gt(a, y) + ge(a, 0.5) + eq(a, a) + ne(a, y) + lt(x, a)
     cond1 = o.mask(label == 1, None).reshape(4, 1)
     z = where(gt(a, y), a, y * w) + where(gt(x, 0), a, 0.5) + where(relu(x), sq(a), b) + where(cond1, a, -a)
+    w3 = where(gt(I["x3"], 0), a, 0.25)
     mx = maximum(a, y) + minimum(a, w) + maximum(a, 0) + minimum(0.3, a) + maximum(b, a)
-    loss = rmean(z * m) + rmean(mx * mx) + rmean(cond1 * a)
+    loss = rmean(z * m) + rmean(mx * mx) + rmean(cond1 * a) + rmean(w3 * I["x3"])
     return loss, dict(m=m, z=z, mx=mx)
 
 
@@ -333,7 +346,7 @@ def _(I, W, o):
     x, y, Wm, c = I["x"], I["y"], W["W"], W["c"]
     a = x @ Wm + c
     m = gt(a, y) + le(a, c)
-    z = where(gt(a, y), a * c, y - a) + where(lt(a, 0), 0.1 * a, a)
+    z = where(gt(a, y), a * c, y - a) + where(lt(a, 0), 0.1 * a, a) + where(relu(a), c, -a)
     mm = maximum(a, y) * minimum(a, c) + maximum(0, a) - minimum(a, -0.25)
     loss = rmean(z * z) + rmean(mm) + rmean(m * a) + 0.5 * rmax(mm) - rmin(z)
     return loss, dict(m=m, z=z, mm=mm)
@@ -446,6 +459,7 @@ def _(I, W, o):
     c0 = torch.cat([a, x, a * x], dim=0)
     c1 = torch.cat([r, r * r], dim=-1)
     c2 = torch.cat([tp, tp], dim=1)
+    c3 = torch.cat([x, a, x[:, :2]], dim=1)
     s1 = a[:, 1:4]
     s2 = a[:, -4:-1]
     s3 = c0[2:]
@@ -455,7 +469,7 @@ def _(I, W, o):
     bt2 = v.reshape(3, 1).broadcast_to(2, 3, 2)
     at = a.T
     loss = (rmean(s1 * s2 * bt) + rmean(sq(s3)) + rmean(s4 @ s3.permute(1, 0)) + rmean(r * bt2)
-            + rmean(t * rt.permute(1, 2, 0)) + rmean(c2 * c2) + rsum(s5)
+            + rmean(t * rt.permute(1, 2, 0)) + rmean(c2 * c2) + rsum(s5) + rmean(c3 * c3)
             + rsum(r2 * at.reshape(-1)) / 10)
     return loss, dict(r=r, tp=tp, rt=rt, c1=c1, s3=s3, s5=s5, x=x, v=v)
 
@@ -563,6 +577,16 @@ def _(I, W, o):
 @model("bce_clamp",
        inputs={"p": ("f32", [6], fixed([0.0, 1.0, 0.3, 1.0, 0.0, 0.8])), "t": ("f32", [6], uniform(0.1, 0.9))},
        params={"w": ("f32", [6], P)})
+def _(I, W, o):
+    p, t, w = I["p"], I["t"], W["w"]
+    loss = bce(p, t) + bce(sigmoid(w), t)
+    return loss, dict(p=p)
+
+
+@model("bce_clamp_grad",
+       inputs={"p": ("f32", [6], fixed([0.0, 1.0, 0.3, 1.0, 0.0, 0.8])), "t": ("f32", [6], uniform(0.1, 0.9))},
+       params={"w": ("f32", [6], P)},
+       wrt=["p"])
 def _(I, W, o):
     p, t, w = I["p"], I["t"], W["w"]
     loss = bce(p, t) + bce(sigmoid(w), t)
@@ -703,6 +727,125 @@ def _(I, W, o):
     return loss, dict(q=q, t1=t1, t2=t2, c=c, oh=oh, pw=pw)
 
 
+# Tie-aware forms of SPEC 2.4 (used only by the "ties" model; elsewhere the
+# random data has no ties): max/min reductions send the gradient to the first
+# extreme element (torch.argmax/argmin return the first one), maximum/minimum
+# send it to `a` on ties.
+
+
+def rmax_first(x, axis=None, keep=False):
+    if axis is None:
+        f = x.reshape(-1)
+        return f[torch.argmax(f)]
+    r = x.gather(axis, torch.argmax(x, dim=axis, keepdim=True))
+    return r if keep else r.squeeze(axis)
+
+
+def rmin_first(x, axis=None, keep=False):
+    if axis is None:
+        f = x.reshape(-1)
+        return f[torch.argmin(f)]
+    r = x.gather(axis, torch.argmin(x, dim=axis, keepdim=True))
+    return r if keep else r.squeeze(axis)
+
+
+def maximum_a(a, b): return torch.where(a >= b, a, b)
+def minimum_a(a, b): return torch.where(a <= b, a, b)
+
+
+@model("ties",
+       inputs={"x": ("f32", [3, 4], fixed([[1, 0.5, 1, -1], [-0.5, 0, -0.5, 0], [1, -1, 1, -1]])),
+               "y": ("f32", [3, 4], fixed([[1, 0, 0.5, -1], [-0.5, 0.5, -0.5, -1], [0, 1, 1, -1]]))},
+       params={"s": ("f32", [], fixed(1.25))},
+       wrt=["x", "y"])
+def _(I, W, o):
+    x, y, s = I["x"], I["y"], W["s"]
+    a = x * s
+    b = y * s
+    r = (rsum(rmax_first(a, 1) * 1.5) + rsum(rmin_first(a, 0) * 2) + 3 * rmax_first(a) + 4 * rmin_first(a)
+         + rsum(rmax_first(a, -1, True)) + rsum(rmin_first(a, 1)))
+    pm = maximum_a(a, b) * x + minimum_a(a, b) * y + maximum_a(b, a) * 0.25
+    k = relu(a) * (y + 3) + a.abs() * (x + 2) + a ** 2 + a ** 3
+    loss = r + rmean(pm) + rmean(k)
+    return loss, dict(pred=argmax(a, 1), predT=argmax(b, 0))
+
+
+@model("stability",
+       inputs={"x": ("f32", [3, 4], uniform(-100, 100)), "t": ("f32", [3, 4], uniform(0, 1)),
+               "label": ("i32", [3], labels(4))},
+       params={"s": ("f32", [], normal(0.1, 1.0))})
+def _(I, W, o):
+    x, t, label, s = I["x"], I["t"], I["label"], W["s"]
+    z = x * s
+    l = lse(z) + rmean(lse(z, 1)) + rmean(lse(z, 0, True))
+    ce = ce_labels(z, label) + ce_probs(z, t / rsum(t, 1, True))
+    sm = rmean(softmax(z) * t) + rmean(log_softmax(z, 0) * t) + rmean(softmax(z, 0) * x)
+    act = (rmean(softplus(z)) + rmean(sigmoid(z) * x) + rmean(silu(z)) + rmean(elu(z))
+           + rmean(gelu(z)) + rmean(tanh(z) * x) + rmean(softplus(-z)))
+    loss = l + ce + bce_logits(z, t) + sm + act
+    return loss, dict(lse=l, ce=ce, sm=sm, act=act)
+
+
+@model("grad_in_fn",
+       inputs={"x": ("f32", [3, 4], normal())},
+       params={"W": ("f32", [4, 4], P), "v": ("f32", [4], P)})
+def _(I, W, o):
+    def smooth_penalty(u):
+        e = rsum(sq(tanh(u))) + rmean(softplus(u))
+        return G(e, u)
+
+    def local_grad(u, w):
+        z = u * w
+        f = rsum(sin(z) * z)
+        gz = G(f, z)
+        return rsum(gz * gz)
+
+    v = W["v"]
+    h = I["x"] @ W["W"] + v
+    p1 = smooth_penalty(h)
+    p2 = smooth_penalty(v)
+    loss = rmean(h * h) + rmean(sq(p1)) + rsum(p2 * v) + local_grad(h, v) + local_grad(v, v)
+    return loss, dict(p1=p1, p2=p2)
+
+
+@model("second_order_nn_f64",
+       inputs={"x": ("f64", [3, 4], normal()), "t": ("f64", [3, 4], uniform(0, 1)), "label": ("i32", [3], labels(4))},
+       params={"W": ("f64", [4, 4], P), "b": ("f64", [4], P)},
+       grad_inputs=["x"])
+def _(I, W, o):
+    x, t, label, Wm, b = I["x"], I["t"], I["label"], W["W"], W["b"]
+    z = x @ Wm + b
+    h = (gelu(z) + silu(z) + elu(z, 0.6) + leaky_relu(z, 0.2) + softplus(z)
+         + sigmoid(z) * tanh(z) + z.abs() * z + sqrt(sq(z) + 1) + log1p(sq(z))
+         + rsqrt(sq(z) + 1) + exp(-sq(z)) + sin(z) * cos(z) + log(sq(z) + 0.5))
+    e = (rmean(h * h) / 10 + ce_labels(z, label) + ce_probs(h, softmax(x))
+         + bce_logits(z, t) + bce(sigmoid(0.3 * h), t) + mse(h, t) / 10
+         + rmean(log_softmax(h, 0) * t))
+    gW = G(e, Wm)
+    gb = G(e, b)
+    gx = G(e, x)
+    loss = e + rsum(sq(gW)) + rsum(gb * b) + rmean(sq(gx))
+    return loss, dict(gW=gW, gb=gb, gx=gx)
+
+
+@model("second_order_reduce",
+       inputs={"x": ("f32", [3, 4], normal()), "y": ("f32", [3, 4], normal())},
+       params={"W": ("f32", [4, 4], P), "v": ("f32", [4], P)})
+def _(I, W, o):
+    x, y, Wm, v = I["x"], I["y"], W["W"], W["v"]
+    a = x @ Wm + v
+    e = (rsum(sq(rmax(a, 1))) / 10 + rsum(sq(lse(a, 0))) / 10
+         + rmax(a) * rmin(a) / 10 + rmean(maximum(a, y) * minimum(a, y))
+         + rmean(where(gt(a, y), a * a, y * a)) + rmean(softmax(a, 0) * y)
+         + rmean(a ** 3) / 10 + rmean(sq(rmean(a, -1, True) - a))
+         + rmean(a.reshape(4, 3) @ a) / 10 + rsum(rmin(a, 0) * v))
+    gW = G(e, Wm)
+    gv = G(e, v)
+    ga = G(e, a)
+    loss = e + rsum(sq(gW)) + rsum(sq(gv)) + rmean(ga * a)
+    return loss, dict(gW=gW, gv=gv, ga=ga)
+
+
 # --------------------------------------------------------------------------
 
 
@@ -716,16 +859,16 @@ def dtype_of(t):
     raise ValueError(f"unexpected dtype {t.dtype}")
 
 
-def run_twin(spec, arrays, exact):
-    """Runs the twin in one dtype policy; returns name -> (declared dtype, tensor)."""
-    o = Ops(exact)
+def run_twin(spec, arrays, mode):
+    """Runs the twin in one dtype policy (see Ops); returns name -> tensor."""
+    o = Ops(mode)
     I, W = {}, {}
+    differentiated = set(spec["wrt"]) | set(spec["grad_inputs"])
     for name, (dt, _, _) in spec["inputs"].items():
         if dt == "i32":
             I[name] = torch.tensor(arrays[name], dtype=torch.int32)
         else:
-            # Every float input may be differentiated (grad(e, x) in the model).
-            I[name] = torch.tensor(arrays[name], dtype=o.dtype(dt), requires_grad=True)
+            I[name] = torch.tensor(arrays[name], dtype=o.dtype(dt), requires_grad=name in differentiated)
     for name, (dt, _, _) in spec["params"].items():
         W[name] = torch.tensor(arrays[name], dtype=o.dtype(dt), requires_grad=True)
     res = spec["twin"](I, W, o)
@@ -755,8 +898,9 @@ def generate(name, spec):
             elif dt == "i32":
                 a = a.astype(np.int32)
             arrays[n] = a
-    native = run_twin(spec, arrays, exact=False)
-    exact = run_twin(spec, arrays, exact=True)
+    native = run_twin(spec, arrays, "native")
+    exact = run_twin(spec, arrays, "exact")
+    low = run_twin(spec, arrays, "low")
     ok = True
     expected = []
     report = []
@@ -775,6 +919,16 @@ def generate(name, spec):
             print(f"  {name}: {key}: native and exact runs differ by {err:.3e} (scale {scale:.3g}); "
                   f"the model is too ill-conditioned for tolerance {tol:g}", file=sys.stderr)
             ok = False
+        if dt == "f64" and tol < 1e-6:
+            # Conditioning probe: the same computation in f32 must agree to 1e-2,
+            # i.e. a condition number below ~1e5, so that f64 rounding stays
+            # far below the f64 tolerance.
+            lerr = float(np.max(np.abs(low[key].double().numpy() - want))) if want.size else 0.0
+            report.append(f"(f32 run {lerr / scale:.1e})")
+            if lerr > 1e-2 * scale:
+                print(f"  {name}: {key}: the f32 run differs by {lerr:.3e} (scale {scale:.3g}); "
+                      f"the model is too ill-conditioned for tolerance {tol:g}", file=sys.stderr)
+                ok = False
         expected.append((key, dt, want))
     meta = {"generator": "tests/reference/gen_reference.py", "torch": torch.__version__}
     for k, v in spec["tol"].items():

@@ -1,0 +1,545 @@
+// Planning an entry point: fusion decisions, kernels, and the memory plan.
+#include "compiler/codegen/kernels.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "compiler/support/diagnostics.h"
+
+namespace gradc {
+namespace {
+
+using Sizes = std::vector<int64_t>;
+
+Sizes row_major(const Sizes& shape) {
+  Sizes s(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+// A node's multi-index as affine functions of a kernel's loop indices:
+// index[k] = c[k] + sum_d a[k][d] * i_d.
+struct IdxMap {
+  std::vector<Sizes> a;
+  Sizes c;
+
+  static IdxMap identity(size_t rank) {
+    IdxMap m;
+    m.a.assign(rank, Sizes(rank, 0));
+    m.c.assign(rank, 0);
+    for (size_t k = 0; k < rank; ++k) m.a[k][k] = 1;
+    return m;
+  }
+  size_t loop_rank() const { return a.empty() ? 0 : a[0].size(); }
+};
+
+// The element index, in a row-major buffer of `shape`, of the map's position.
+Affine flatten(const IdxMap& m, const Sizes& shape, size_t loop_rank) {
+  Sizes st = row_major(shape);
+  Affine r;
+  r.strides.assign(loop_rank, 0);
+  for (size_t k = 0; k < shape.size(); ++k) {
+    r.offset += st[k] * m.c[k];
+    for (size_t d = 0; d < loop_rank; ++d) r.strides[d] += st[k] * m.a[k][d];
+  }
+  return r;
+}
+
+// NumPy broadcasting: the operand's index from the result's.
+IdxMap broadcast_map(const IdxMap& m, const Sizes& out, const Sizes& in, size_t loop_rank) {
+  IdxMap r;
+  size_t lead = out.size() - in.size();
+  for (size_t k = 0; k < in.size(); ++k) {
+    if (in[k] == 1 && out[lead + k] != 1) {
+      r.a.push_back(Sizes(loop_rank, 0));
+      r.c.push_back(0);
+    } else {
+      r.a.push_back(m.a[lead + k]);
+      r.c.push_back(m.c[lead + k]);
+    }
+  }
+  return r;
+}
+
+class Planner {
+ public:
+  Planner(const ModelIR& m, EntryKind kind) : m_(m), g_(m.graph) { p_.sig = entry_signature(m, kind); }
+
+  Program run() {
+    mark_live();
+    decide();
+    assign_args();
+    for (NodeId n = 0; n < g_.size(); ++n)
+      if (live_[n]) emit_node(n);
+    emit_root_copies();
+    plan_memory();
+    return std::move(p_);
+  }
+
+ private:
+  Sizes shape(NodeId n) const { return sizes(g_[n].shape); }
+
+  void mark_live() {
+    live_.assign(g_.size(), false);
+    users_.assign(g_.size(), 0);
+    for (const EntryValue& v : p_.sig.produces) live_[v.node] = true;
+    for (size_t i = g_.size(); i-- > 0;)
+      if (live_[i])
+        for (NodeId o : g_[static_cast<NodeId>(i)].operands) live_[o] = true, ++users_[o];
+    for (const EntryValue& v : p_.sig.produces) ++users_[v.node];
+  }
+
+  static bool fusable_user(OpKind k) {
+    switch (k) {
+      case OpKind::Unary: case OpKind::Cast: case OpKind::Binary: case OpKind::Compare: case OpKind::Select:
+      case OpKind::BroadcastTo: case OpKind::Transpose: case OpKind::Slice: case OpKind::Reduce:
+      case OpKind::ArgMax: case OpKind::Concat: case OpKind::Pad:
+        return true;
+      default: return false;
+    }
+  }
+
+  static bool swaps_last_two(const Node& t) {
+    int r = t.rank();
+    if (t.op != Op::Transpose || r < 2) return false;
+    for (int i = 0; i < r - 2; ++i)
+      if (t.attrs.ints[i] != i) return false;
+    return t.attrs.ints[r - 2] == r - 1 && t.attrs.ints[r - 1] == r - 2;
+  }
+
+  // Which nodes get a buffer of their own.
+  void decide() {
+    mat_.assign(g_.size(), false);
+    absorbed_.assign(g_.size(), false);
+    std::vector<bool> root(g_.size(), false);
+    for (const EntryValue& v : p_.sig.produces) root[v.node] = true;
+    // A node with one user that can evaluate it inline is fused into that user.
+    std::vector<NodeId> only_user(g_.size(), kNoNode);
+    for (NodeId n = 0; n < g_.size(); ++n)
+      if (live_[n])
+        for (NodeId o : g_[n].operands) only_user[o] = n;
+    for (NodeId n = 0; n < g_.size(); ++n) {
+      if (!live_[n]) continue;
+      const Node& node = g_[n];
+      OpKind k = op_kind(node.op);
+      if (node.op == Op::Constant) continue;
+      if (k == OpKind::Leaf || k == OpKind::Reduce || k == OpKind::ArgMax || k == OpKind::MatMul ||
+          k == OpKind::Concat || k == OpKind::Pad || root[n]) {
+        mat_[n] = true;
+        continue;
+      }
+      mat_[n] = users_[n] != 1 || !fusable_user(op_kind(g_[only_user[n]].op));
+    }
+    for (NodeId n = 0; n < g_.size(); ++n) {
+      if (!live_[n]) continue;
+      const Node& node = g_[n];
+      if (node.op == Op::Reshape || node.op == Op::OneHot) mark_mat(node.operands[0]);
+      if (node.op == Op::MatMul)
+        for (NodeId o : node.operands) {
+          if (swaps_last_two(g_[o]) && users_[o] == 1 && !root[o]) {
+            absorbed_[o] = true;
+            mat_[o] = false;
+            mark_mat(g_[o].operands[0]);
+          } else {
+            mark_mat(o);
+          }
+        }
+    }
+  }
+
+  void mark_mat(NodeId n) {
+    if (g_[n].op != Op::Constant) mat_[n] = true;
+  }
+
+  int new_buffer(Buffer::Kind kind, NodeId n, std::string name) {
+    Buffer b;
+    b.kind = kind;
+    b.dtype = g_[n].dtype;
+    b.elems = numel(g_[n].shape);
+    b.node = n;
+    b.name = std::move(name);
+    p_.buffers.push_back(b);
+    return static_cast<int>(p_.buffers.size()) - 1;
+  }
+
+  // Arguments: the reads in order, then the produced values in order.
+  void assign_args() {
+    buf_.assign(g_.size(), -1);
+    int arg = 0;
+    for (const EntryValue& v : p_.sig.reads) {
+      int b = new_buffer(Buffer::Kind::Arg, v.node, v.name);
+      p_.buffers[b].arg = arg++;
+      buf_[v.node] = b;
+    }
+    for (const EntryValue& v : p_.sig.produces) {
+      int b = new_buffer(Buffer::Kind::Arg, v.node, v.name);
+      p_.buffers[b].arg = arg++;
+      root_bufs_.push_back(b);
+      // The node is computed straight into its output, unless something else holds it.
+      if (buf_[v.node] == -1 && g_[v.node].op != Op::Constant) buf_[v.node] = b;
+      else copies_.push_back(static_cast<int>(root_bufs_.size()) - 1);
+    }
+  }
+
+  int buffer_of(NodeId n) {
+    if (buf_[n] == -1) buf_[n] = new_buffer(Buffer::Kind::Arena, n, fmt::format("%{}", n));
+    return buf_[n];
+  }
+
+  // ---- expressions ----
+
+  int add_expr(Kernel& k, KExpr e) {
+    k.exprs.push_back(std::move(e));
+    return static_cast<int>(k.exprs.size()) - 1;
+  }
+
+  int load(Kernel& k, NodeId n, const IdxMap& map) {
+    KExpr e;
+    e.kind = KExpr::Kind::Load;
+    e.dtype = g_[n].dtype;
+    e.buffer = buffer_of(n);
+    e.map = flatten(map, shape(n), map.loop_rank());
+    return add_expr(k, e);
+  }
+
+  // The value of node n at the position `map`, fused where possible.
+  int expr(Kernel& k, NodeId n, const IdxMap& map, bool as_root = false) {
+    const Node& node = g_[n];
+    size_t lr = map.loop_rank();
+    if (node.op == Op::Constant) {
+      KExpr e;
+      e.kind = KExpr::Kind::Const;
+      e.dtype = node.dtype;
+      e.value = node.attrs.value;
+      return add_expr(k, e);
+    }
+    if (mat_[n] && !as_root) return load(k, n, map);
+    const std::vector<NodeId>& o = node.operands;
+    switch (op_kind(node.op)) {
+      case OpKind::Unary:
+      case OpKind::Cast:
+      case OpKind::Binary:
+      case OpKind::Compare:
+      case OpKind::Select: {
+        KExpr e;
+        e.kind = KExpr::Kind::Op;
+        e.op = node.op;
+        e.dtype = node.dtype;
+        for (NodeId x : o) e.args.push_back(expr(k, x, broadcast_map(map, shape(n), shape(x), lr)));
+        return add_expr(k, e);
+      }
+      case OpKind::BroadcastTo: return expr(k, o[0], broadcast_map(map, shape(n), shape(o[0]), lr));
+      case OpKind::Transpose: {
+        IdxMap in = map;
+        for (size_t j = 0; j < node.attrs.ints.size(); ++j) {
+          in.a[node.attrs.ints[j]] = map.a[j];
+          in.c[node.attrs.ints[j]] = map.c[j];
+        }
+        return expr(k, o[0], in);
+      }
+      case OpKind::Slice: {
+        IdxMap in = map;
+        in.c[node.attrs.ints[0]] += node.attrs.ints[1];
+        return expr(k, o[0], in);
+      }
+      case OpKind::Reshape: {
+        if (g_[o[0]].op == Op::Constant) return expr(k, o[0], map);
+        // The operand is a contiguous buffer: read it at the flat index.
+        KExpr e;
+        e.kind = KExpr::Kind::Load;
+        e.dtype = node.dtype;
+        e.buffer = buffer_of(o[0]);
+        e.map = flatten(map, shape(n), lr);
+        return add_expr(k, e);
+      }
+      case OpKind::OneHot: {
+        // one_hot(labels)[..., c] = (labels[...] == c)
+        IdxMap lab = map;
+        lab.a.pop_back();
+        lab.c.pop_back();
+        KExpr idx;
+        idx.kind = KExpr::Kind::Index;
+        idx.dtype = DType::I32;
+        idx.map = Affine{map.c.back(), map.a.back()};
+        KExpr eq;
+        eq.kind = KExpr::Kind::Op;
+        eq.op = Op::Eq;
+        eq.dtype = DType::F32;
+        eq.args = {load(k, o[0], lab), add_expr(k, idx)};
+        return add_expr(k, eq);
+      }
+      default:
+        internal_error(__FILE__, __LINE__, fmt::format("cannot fuse a '{}' node", op_name(node.op)));
+    }
+  }
+
+  Kernel kernel(Kernel::Kind kind, NodeId n, Sizes dims) {
+    Kernel k;
+    k.kind = kind;
+    k.node = n;
+    k.loc = g_[n].loc;
+    k.dims = std::move(dims);
+    return k;
+  }
+
+  // Writes node n (fully fused) into buffer `out` at `offset` + the given strides.
+  void emit_elementwise(NodeId n, NodeId value, int out, Affine out_map) {
+    Kernel k = kernel(Kernel::Kind::Elementwise, n, shape(value));
+    k.out = out;
+    k.out_map = std::move(out_map);
+    k.root = expr(k, value, IdxMap::identity(k.dims.size()), value == n);
+    p_.kernels.push_back(std::move(k));
+  }
+
+  Affine row_major_map(NodeId n) {
+    return Affine{0, row_major(shape(n))};
+  }
+
+  void emit_node(NodeId n) {
+    const Node& node = g_[n];
+    OpKind kind = op_kind(node.op);
+    if (node.op == Op::OneHot) emit_check(n);
+    if (!mat_[n] || kind == OpKind::Leaf) return;
+    int out = buffer_of(n);
+    const std::vector<NodeId>& o = node.operands;
+    switch (kind) {
+      case OpKind::Reduce:
+      case OpKind::ArgMax: {
+        Sizes in = shape(o[0]);
+        bool argmax = kind == OpKind::ArgMax;
+        Kernel k = kernel(argmax ? Kernel::Kind::ArgMax : Kernel::Kind::Reduce, n, in);
+        k.out = out;
+        Sizes kept = in;
+        for (int64_t a : node.attrs.ints) kept[a] = 1;
+        k.out_map = Affine{0, row_major(kept)};
+        for (int64_t a : node.attrs.ints) k.out_map.strides[a] = 0;
+        k.reduce_op = node.op;
+        k.init = node.op == Op::ReduceSum   ? 0.0
+                 : node.op == Op::ReduceMax ? -std::numeric_limits<double>::infinity()
+                                            : std::numeric_limits<double>::infinity();
+        if (argmax) k.axis = static_cast<int>(node.attrs.ints[0]);
+        k.root = expr(k, o[0], IdxMap::identity(in.size()));
+        p_.kernels.push_back(std::move(k));
+        break;
+      }
+      case OpKind::MatMul: emit_matmul(n, out); break;
+      case OpKind::Concat: {
+        Sizes os = row_major(shape(n));
+        int64_t axis = node.attrs.ints[0], start = 0;
+        for (NodeId x : o) {
+          emit_elementwise(n, x, out, Affine{start * os[axis], os});
+          start += g_[x].shape[axis].size;
+        }
+        break;
+      }
+      case OpKind::Pad: {
+        Sizes os = row_major(shape(n));
+        Kernel fill = kernel(Kernel::Kind::Elementwise, n, shape(n));
+        fill.out = out;
+        fill.out_map = Affine{0, os};
+        KExpr zero;
+        zero.dtype = node.dtype;
+        fill.root = add_expr(fill, zero);
+        p_.kernels.push_back(std::move(fill));
+        emit_elementwise(n, o[0], out, Affine{node.attrs.ints[1] * os[node.attrs.ints[0]], os});
+        break;
+      }
+      default: emit_elementwise(n, n, out, row_major_map(n)); break;
+    }
+  }
+
+  // C[batch, m, n] = sum_k A[batch, m, k] B[batch, k, n]; loops (batch..., m, n, k).
+  void emit_matmul(NodeId n, int out) {
+    const Node& node = g_[n];
+    Sizes cs = shape(n);
+    size_t batch = cs.size() - 2;
+    int64_t M = cs[batch], N = cs[batch + 1], K = g_[node.operands[0]].shape.back().size;
+    Sizes dims(cs.begin(), cs.begin() + static_cast<long>(batch));
+    dims.insert(dims.end(), {M, N, K});
+    Kernel k = kernel(Kernel::Kind::MatMul, n, dims);
+    k.out = out;
+    Sizes crm = row_major(cs);
+    k.out_map = Affine{0, crm};
+    k.out_map.strides.push_back(0);  // k does not move C
+    // An operand's strides over (batch..., m, n, k); `rows` and `cols` are the loop dims of its two axes.
+    auto operand = [&](NodeId x, size_t rows, size_t cols, int& buffer) {
+      bool transposed = absorbed_[x];
+      NodeId src = transposed ? g_[x].operands[0] : x;
+      buffer = buffer_of(src);
+      Sizes xs = shape(src), st = row_major(xs);
+      size_t r = xs.size();
+      Affine a{0, Sizes(dims.size(), 0)};
+      // Batch axes broadcast from the right.
+      size_t lead = batch - (r - 2);
+      for (size_t j = 0; j + 2 < r; ++j)
+        if (xs[j] != 1) a.strides[lead + j] = st[j];
+      a.strides[rows] = transposed ? st[r - 1] : st[r - 2];
+      a.strides[cols] = transposed ? st[r - 2] : st[r - 1];
+      return a;
+    };
+    k.a_map = operand(node.operands[0], batch, batch + 2, k.a);
+    k.b_map = operand(node.operands[1], batch + 2, batch + 1, k.b);
+    p_.kernels.push_back(std::move(k));
+  }
+
+  // Class ids read by one_hot must lie in [0, n); the JIT cannot throw, so it returns a status.
+  void emit_check(NodeId n) {
+    NodeId labels = g_[n].operands[0];
+    Kernel k = kernel(Kernel::Kind::CheckRange, n, shape(labels));
+    k.root = load(k, labels, IdxMap::identity(k.dims.size()));
+    KExpr limit;
+    limit.value = static_cast<double>(g_[n].attrs.ints[0]);
+    k.init = limit.value;
+    p_.check_locs.push_back(g_[n].loc);
+    p_.check_messages.push_back(fmt::format("a class id read by one_hot is outside [0, {})", g_[n].attrs.ints[0]));
+    k.check_id = static_cast<int>(p_.check_locs.size());
+    p_.kernels.push_back(std::move(k));
+  }
+
+  // Produced values whose node lives elsewhere (a leaf, a constant, another output) are copied.
+  void emit_root_copies() {
+    for (int r : copies_) {
+      const EntryValue& v = p_.sig.produces[r];
+      Kernel k = kernel(Kernel::Kind::Elementwise, v.node, v.shape);
+      k.out = root_bufs_[r];
+      k.out_map = Affine{0, row_major(v.shape)};
+      k.root = expr(k, v.node, IdxMap::identity(v.shape.size()), g_[v.node].op == Op::Constant);
+      p_.kernels.push_back(std::move(k));
+    }
+  }
+
+  // Arena buffers get offsets by liveness: first fit among buffers alive at the same time.
+  void plan_memory() {
+    auto touch = [&](int b, int k) {
+      Buffer& buf = p_.buffers[b];
+      if (buf.first == -1) buf.first = k;
+      buf.last = std::max(buf.last, k);
+    };
+    for (int ki = 0; ki < static_cast<int>(p_.kernels.size()); ++ki) {
+      const Kernel& k = p_.kernels[ki];
+      if (k.out >= 0) touch(k.out, ki);
+      if (k.a >= 0) touch(k.a, ki);
+      if (k.b >= 0) touch(k.b, ki);
+      for (const KExpr& e : k.exprs)
+        if (e.kind == KExpr::Kind::Load) touch(e.buffer, ki);
+    }
+    std::vector<int> arena;
+    for (int b = 0; b < static_cast<int>(p_.buffers.size()); ++b)
+      if (p_.buffers[b].kind == Buffer::Kind::Arena && p_.buffers[b].first >= 0) arena.push_back(b);
+    std::vector<int> placed;
+    auto bytes = [&](int b) { return (p_.buffers[b].elems * static_cast<int64_t>(dtype_size(p_.buffers[b].dtype)) + 63) / 64 * 64; };
+    for (int b : arena) {
+      Buffer& buf = p_.buffers[b];
+      std::vector<std::pair<int64_t, int64_t>> busy;
+      for (int o : placed) {
+        const Buffer& ob = p_.buffers[o];
+        if (ob.first <= buf.last && buf.first <= ob.last) busy.emplace_back(ob.offset, ob.offset + bytes(o));
+      }
+      std::sort(busy.begin(), busy.end());
+      int64_t at = 0;
+      for (auto [lo, hi] : busy) {
+        if (at + bytes(b) <= lo) break;
+        at = std::max(at, hi);
+      }
+      buf.offset = at;
+      placed.push_back(b);
+      p_.arena_bytes = std::max(p_.arena_bytes, at + bytes(b));
+    }
+    for (int ki = 0; ki < static_cast<int>(p_.kernels.size()); ++ki) {
+      int64_t live = 0;
+      for (int b : arena)
+        if (p_.buffers[b].first <= ki && ki <= p_.buffers[b].last) live += bytes(b);
+      p_.peak_bytes = std::max(p_.peak_bytes, live);
+    }
+  }
+
+  const ModelIR& m_;
+  const Graph& g_;
+  Program p_;
+  std::vector<bool> live_, mat_, absorbed_;
+  std::vector<int> users_, buf_;
+  std::vector<int> root_bufs_, copies_;
+};
+
+// ---- printing ----
+
+std::string affine_str(const Affine& a) {
+  std::string s;
+  for (size_t d = 0; d < a.strides.size(); ++d) {
+    if (a.strides[d] == 0) continue;
+    if (!s.empty()) s += " + ";
+    s += a.strides[d] == 1 ? fmt::format("i{}", d) : fmt::format("{}*i{}", a.strides[d], d);
+  }
+  if (a.offset != 0 || s.empty()) s += (s.empty() ? "" : " + ") + fmt::format("{}", a.offset);
+  return s;
+}
+
+std::string expr_str(const Program& p, const Kernel& k, int e) {
+  const KExpr& x = k.exprs[e];
+  switch (x.kind) {
+    case KExpr::Kind::Load: return fmt::format("b{}[{}]", x.buffer, affine_str(x.map));
+    case KExpr::Kind::Const: return fmt::format("{}", x.value);
+    case KExpr::Kind::Index: return fmt::format("({})", affine_str(x.map));
+    case KExpr::Kind::Op: {
+      std::string s = fmt::format("{}(", op_name(x.op));
+      if (x.op == Op::Cast) s = fmt::format("cast<{}>(", dtype_name(x.dtype));
+      for (size_t i = 0; i < x.args.size(); ++i) s += (i ? ", " : "") + expr_str(p, k, x.args[i]);
+      return s + ")";
+    }
+  }
+  return "?";
+}
+
+std::string loops_str(const Sizes& dims) {
+  if (dims.empty()) return "once";
+  std::string s = "for ";
+  for (size_t d = 0; d < dims.size(); ++d) s += fmt::format("{}i{} < {}", d ? ", " : "", d, dims[d]);
+  return s;
+}
+
+}  // namespace
+
+Program plan_program(const ModelIR& m, EntryKind kind) { return Planner(m, kind).run(); }
+
+std::string print_program(const Program& p) {
+  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes\n",
+                              entry_name(p.sig.kind), p.kernels.size(), p.buffers.size(), p.arena_bytes, p.peak_bytes);
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const Buffer& buf = p.buffers[b];
+    if (buf.first < 0 && buf.kind == Buffer::Kind::Arena) continue;
+    s += fmt::format("  b{:<3} {} x {:<8} {}\n", b, dtype_name(buf.dtype), buf.elems,
+                     buf.kind == Buffer::Kind::Arg ? fmt::format("arg {} '{}'", buf.arg, buf.name)
+                                                   : fmt::format("arena @{} ({})", buf.offset, buf.name));
+  }
+  for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
+    const Kernel& k = p.kernels[ki];
+    switch (k.kind) {
+      case Kernel::Kind::Elementwise:
+        s += fmt::format("  k{} {}: b{}[{}] = {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
+                         expr_str(p, k, k.root));
+        break;
+      case Kernel::Kind::Reduce:
+        s += fmt::format("  k{} {}: b{}[{}] {}= {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
+                         k.reduce_op == Op::ReduceSum ? "+" : k.reduce_op == Op::ReduceMax ? "max" : "min",
+                         expr_str(p, k, k.root));
+        break;
+      case Kernel::Kind::ArgMax:
+        s += fmt::format("  k{} {}: b{}[{}] = argmax over i{} of {}\n", ki, loops_str(k.dims), k.out,
+                         affine_str(k.out_map), k.axis, expr_str(p, k, k.root));
+        break;
+      case Kernel::Kind::MatMul:
+        s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul)\n", ki, loops_str(k.dims), k.out,
+                         affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map));
+        break;
+      case Kernel::Kind::CheckRange:
+        s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),
+                         expr_str(p, k, k.root), k.init, k.check_id);
+        break;
+    }
+  }
+  return s;
+}
+
+}  // namespace gradc

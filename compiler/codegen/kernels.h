@@ -1,0 +1,88 @@
+// The loop-level kernel IR: what the code generator turns into loops.
+//
+// A Program is the plan of one entry point: buffers (arguments or slices of
+// one arena) and kernels in order. Chains of elementwise ops, broadcasts,
+// transposes, slices and one_hot are fused into the expression of the one
+// kernel that consumes them (no intermediate buffer); a reduction evaluates
+// the fused expression of its operand inside its own loop nest; matrix
+// products read (possibly transposed, batch-broadcast) operands through
+// strides. Every index is an affine function of the kernel's loop indices.
+// Dims are compile-time constants of the specialization.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compiler/exec/entry.h"
+#include "compiler/ir/graph.h"
+
+namespace gradc {
+
+// offset + sum_d strides[d] * i_d, over a kernel's loop indices i.
+struct Affine {
+  int64_t offset = 0;
+  std::vector<int64_t> strides;
+};
+
+// A node of a kernel's per-element expression.
+struct KExpr {
+  enum class Kind : uint8_t { Load, Const, Index, Op } kind = Kind::Const;
+  Op op = Op::Constant;   // Kind::Op: an elementwise op (Unary, Binary, Compare, Select, Cast)
+  DType dtype = DType::F32;
+  int buffer = -1;        // Load
+  Affine map;             // Load: element index; Index: the index value
+  double value = 0;       // Const
+  std::vector<int> args;  // Kind::Op: operand expressions (indices in Kernel::exprs)
+};
+
+struct Buffer {
+  enum class Kind : uint8_t { Arg, Arena } kind = Kind::Arena;
+  DType dtype = DType::F32;
+  int64_t elems = 0;
+  int arg = -1;         // Arg: index into the entry's argument array
+  int64_t offset = 0;   // Arena: byte offset
+  NodeId node = kNoNode;
+  std::string name;     // for printouts
+  int first = -1, last = -1;  // kernels that write it first and read it last
+};
+
+struct Kernel {
+  enum class Kind : uint8_t {
+    Elementwise,  // out[out_map(i)] = expr(i) over dims
+    Reduce,       // out[out_map(i)] = op(out[...], expr(i)); out first set to `init`
+    ArgMax,       // out[out_map(i without axis)] = first index of the max of expr along `axis`
+    MatMul,       // out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]
+    CheckRange,   // fails the entry when a class id read by expr is outside [0, value)
+  } kind = Kind::Elementwise;
+  std::vector<int64_t> dims;  // the loop nest (MatMul: batch dims, then M, N, K)
+  std::vector<KExpr> exprs;
+  int root = -1;
+  int out = -1;
+  Affine out_map;
+  Op reduce_op = Op::ReduceSum;
+  double init = 0;
+  int axis = -1;              // ArgMax
+  int a = -1, b = -1;         // MatMul operand buffers
+  Affine a_map, b_map;        // over (batch..., m, n, k)
+  NodeId node = kNoNode;
+  SourceLoc loc;
+  int check_id = 0;           // CheckRange: the status the entry returns on failure
+};
+
+struct Program {
+  EntrySignature sig;
+  std::vector<Buffer> buffers;
+  std::vector<Kernel> kernels;
+  int64_t arena_bytes = 0;
+  int64_t peak_bytes = 0;    // largest sum of live arena buffers at one kernel
+  std::vector<SourceLoc> check_locs;  // CheckRange status k -> location (index k - 1)
+  std::vector<std::string> check_messages;
+};
+
+// Plans an entry point of a model (fusion, kernels, memory plan).
+Program plan_program(const ModelIR& m, EntryKind kind);
+
+// `gradc dump --stage loops`: the kernels as loop nests, and the memory plan.
+std::string print_program(const Program& p);
+
+}  // namespace gradc

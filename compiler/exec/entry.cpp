@@ -1,0 +1,96 @@
+// Entry signatures and the interpreter executor.
+#include "compiler/exec/entry.h"
+
+#include <fmt/format.h>
+
+#include "compiler/support/diagnostics.h"
+#include "runtime/interpreter.h"
+
+namespace gradc {
+
+const char* entry_name(EntryKind k) {
+  switch (k) {
+    case EntryKind::Forward: return "forward";
+    case EntryKind::Evaluate: return "evaluate";
+    case EntryKind::Grad: return "grad";
+    case EntryKind::TrainStep: return "train_step";
+  }
+  return "?";
+}
+
+EntrySignature entry_signature(const ModelIR& m, EntryKind kind) {
+  EntrySignature sig{kind, {}, {}};
+  auto value = [&](std::string name, NodeId id) {
+    const Node& n = m.graph[id];
+    return EntryValue{std::move(name), id, n.dtype, sizes(n.shape)};
+  };
+  auto& out = sig.produces;
+  switch (kind) {
+    case EntryKind::Forward:
+      for (const NamedNode& o : m.outputs) out.push_back(value("out." + o.name, o.node));
+      break;
+    case EntryKind::Evaluate:
+      for (const NamedNode& o : m.outputs) out.push_back(value("out." + o.name, o.node));
+      out.push_back(value("loss", m.loss.node));
+      for (const NamedNode& o : m.metrics) out.push_back(value("metric." + o.name, o.node));
+      break;
+    case EntryKind::Grad:
+      out.push_back(value("loss", m.loss.node));
+      for (const NamedNode& g : m.grads) out.push_back(value("grad." + g.name, g.node));
+      for (const NamedNode& o : m.outputs) out.push_back(value("out." + o.name, o.node));
+      break;
+    case EntryKind::TrainStep:
+      GRADC_ASSERT(m.train.built(), "train_step was not built");
+      out.push_back(value("loss", m.loss.node));
+      for (size_t i = 0; i < m.params.size(); ++i) out.push_back(value(m.params[i].name, m.train.new_params[i]));
+      for (const StateSlot& s : m.train.slots)
+        out.push_back(value(fmt::format("opt.{}.{}", s.slot, m.params[s.param].name), s.out));
+      out.push_back(value("opt.step", m.train.step_out));
+      break;
+  }
+  // The leaves those roots need, in graph order.
+  std::vector<bool> need(m.graph.size(), false);
+  for (const EntryValue& v : out) need[v.node] = true;
+  for (size_t i = m.graph.size(); i-- > 0;)
+    if (need[i])
+      for (NodeId o : m.graph[static_cast<NodeId>(i)].operands) need[o] = true;
+  for (NodeId i = 0; i < m.graph.size(); ++i) {
+    const Node& n = m.graph[i];
+    if (need[i] && (n.op == Op::Input || n.op == Op::Param)) sig.reads.push_back(value(n.attrs.name, i));
+  }
+  return sig;
+}
+
+namespace {
+
+class InterpreterExecutor : public Executor {
+ public:
+  InterpreterExecutor(const ModelIR& m, const SourceManager& sm) : m_(m), sm_(sm) {}
+
+  void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    Interpreter interp(m_.graph);
+    for (size_t i = 0; i < sig.reads.size(); ++i) interp.bind(sig.reads[i].node, *in[i]);
+    std::vector<NodeId> roots;
+    for (const EntryValue& v : sig.produces) roots.push_back(v.node);
+    try {
+      interp.run(roots);
+    } catch (const EvalError& e) {
+      if (!e.loc.valid()) throw;
+      LineCol lc = sm_.line_col(e.loc.file, e.loc.begin);
+      throw DataError(fmt::format("{}:{}:{}: {}", sm_.name(e.loc.file), lc.line, lc.column, e.what()));
+    }
+    for (size_t i = 0; i < roots.size(); ++i) *out[i] = interp.result(roots[i]);
+  }
+
+ private:
+  const ModelIR& m_;
+  const SourceManager& sm_;
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> make_interpreter_executor(const ModelIR& m, const SourceManager& sm) {
+  return std::make_unique<InterpreterExecutor>(m, sm);
+}
+
+}  // namespace gradc

@@ -1,0 +1,77 @@
+// A training session: a compiled model's params and optimizer state, and
+// the entry points that use them (SPEC 2.6).
+//
+//   gradc::Model model = gradc::Model::compile_file("examples/xor.grad");
+//   gradc::Session s(model);                        // params from the initializers, seed 0
+//   for (int i = 0; i < 1000; ++i) s.train_step(batch);   // one fused forward+backward+update
+//   s.save("xor.ckpt.safetensors");
+//
+// The Model must outlive its sessions. A Session is not thread-safe: use one
+// session from one thread at a time (different sessions, even of the same
+// Model, may run on different threads at once).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gradc/gradc.h"
+#include "gradc/tensor.h"
+
+namespace gradc {
+
+enum class Backend {
+  Jit,          // native code through LLVM (the default)
+  Interpreter,  // the reference interpreter: slow, simple, the oracle
+};
+
+struct SessionOptions {
+  Backend backend = Backend::Jit;
+  uint64_t seed = 0;  // of the initializers
+};
+
+class Session {
+ public:
+  // Params from the model's initializers, optimizer state at its initial
+  // values, step 0. Throws DataError when the model did not compile.
+  explicit Session(const Model& model, const SessionOptions& opts = {});
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+
+  // ---- state, by name ----
+  const NamedTensors& params() const;
+  // A param by name, to read or write in place; throws DataError for an unknown name.
+  Tensor& param(std::string_view name);
+  // Optimizer state as "opt.SLOT.PARAM" (PyTorch's slot names), without the step.
+  const NamedTensors& optimizer_state() const;
+  // Optimizer steps taken so far.
+  int64_t step() const;
+  // Replaces every param (all must be given, with the declared dtypes and shapes).
+  void set_params(const NamedTensors& params);
+  // Loads a checkpoint: every param by name, and the optimizer state and
+  // "opt.step" when present. All or nothing: on an error nothing changes.
+  void load(const std::string& path);
+  // Writes params, optimizer state and "opt.step" as safetensors, atomically.
+  void save(const std::string& path) const;
+  // The same tensors as save() writes.
+  NamedTensors checkpoint() const;
+
+  // ---- entry points ----
+  // One optimizer step on a batch; returns the loss before the update.
+  double train_step(const NamedTensors& inputs);             // lr from the model file
+  double train_step(const NamedTensors& inputs, double lr);  // lr given at run time
+  // "out.NAME" for every output, plus "loss" and "metric.NAME" when the inputs they need are given.
+  NamedTensors forward(const NamedTensors& inputs) const;
+  // "loss", "grad.NAME" for every param (and CompileOptions::wrt), "out.NAME"; no update.
+  NamedTensors grad(const NamedTensors& inputs) const;
+
+  Backend backend() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gradc
