@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "compiler/autodiff/optimizers.h"
@@ -26,7 +28,7 @@ namespace gradc {
 // Largest model file accepted.
 constexpr uintmax_t kMaxSourceBytes = 16u << 20;
 
-Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
@@ -122,15 +124,45 @@ void run_pipeline(Impl& m, std::string source, std::string file_name, const Comp
 
 }  // namespace
 
+namespace {
+
+std::string cache_key(const std::string& file_name, const std::string& source, const CompileOptions& opts) {
+  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f", file_name, source.size(), opts.optimize);
+  for (const auto& [d, v] : opts.dims) key += fmt::format("{}={};", d, v);
+  key += "\x1f";
+  for (const std::string& w : opts.wrt) key += w + ";";
+  return key + "\x1f" + source;
+}
+
+}  // namespace
+
+std::shared_ptr<Model::Impl> Model::compile_cached(std::string source, std::string file_name,
+                                                   const CompileOptions& opts) {
+  // Compiled specializations by (file name, source, options), kept while some
+  // Model or Session holds them: a recompile of a live model is free, and
+  // code is freed with the last user.
+  static std::mutex cache_mutex;
+  static std::map<std::string, std::weak_ptr<Impl>> cache;
+  std::string key = cache_key(file_name, source, opts);
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    if (auto it = cache.find(key); it != cache.end())
+      if (auto hit = it->second.lock()) return hit;
+  }
+  auto impl = std::make_shared<Impl>();
+  run_with_large_stack([&] { run_pipeline(*impl, std::move(source), std::move(file_name), opts); });
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  for (auto it = cache.begin(); it != cache.end();) it = it->second.expired() ? cache.erase(it) : std::next(it);
+  cache[key] = impl;
+  return impl;
+}
+
 Model Model::compile_source(std::string_view source, std::string file_name, const CompileOptions& opts) {
-  auto impl = std::make_unique<Impl>();
-  std::string text(source);
-  run_with_large_stack([&] { run_pipeline(*impl, std::move(text), std::move(file_name), opts); });
-  return Model(std::move(impl));
+  return Model(compile_cached(std::string(source), std::move(file_name), opts));
 }
 
 Model Model::compile_file(const std::string& path, const CompileOptions& opts) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_shared<Impl>();
   std::error_code ec;
   auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) {
@@ -152,7 +184,7 @@ Model Model::compile_file(const std::string& path, const CompileOptions& opts) {
       impl->diags.push_back(plain_error(fmt::format("'{}' is larger than the limit of {} MiB for model files", path,
                                                     kMaxSourceBytes >> 20)));
     } else {
-      run_with_large_stack([&] { run_pipeline(*impl, std::move(text), path, opts); });
+      return Model(compile_cached(std::move(text), path, opts));
     }
   }
   return Model(std::move(impl));

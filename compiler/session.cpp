@@ -23,7 +23,7 @@ Executor& Model::Impl::executor(Backend backend) {
 }
 
 struct Session::Impl {
-  Model::Impl* model = nullptr;
+  std::shared_ptr<Model::Impl> model;  // keeps the model and its code alive
   const ModelIR* ir = nullptr;
   Backend backend = Backend::Jit;
   NamedTensors params;
@@ -89,7 +89,7 @@ void check_complete(const NamedTensors& like, const NamedTensors& from, const ch
 
 Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
   if (!model.ok()) throw DataError("cannot create a session: the model did not compile");
-  impl_->model = model.impl_.get();
+  impl_->model = model.impl_;
   impl_->ir = &*model.impl_->runnable();
   impl_->backend = opts.backend;
   const ModelIR& m = *impl_->ir;
@@ -135,9 +135,10 @@ NamedTensors Session::checkpoint() const {
 
 void Session::save(const std::string& path) const { write_safetensors(path, checkpoint()); }
 
-void Session::load(const std::string& path) {
-  NamedTensors file = read_safetensors(path);
-  std::string what = path;
+void Session::load(const std::string& path) { restore(read_safetensors(path), path); }
+
+void Session::restore(const NamedTensors& file, const std::string& what) {
+  const std::string& path = what;
   check_complete(impl_->params, file, what.c_str());
   bool has_state = find_tensor(file, "opt.step") != nullptr;
   if (has_state) check_complete(impl_->state, file, what.c_str());

@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 
 #include "compiler/driver/options.h"
 #include "gradc/gradc.h"
+#include "gradc/session.h"
 #include "runtime/tensor_io.h"
 
 namespace {
@@ -81,12 +83,51 @@ int data_error(const std::string& verb, const std::string& msg) {
   return 1;
 }
 
+// A session with the backend, seed and params the options ask for.
+Session make_session(const Options& o, const Model& m) {
+  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed});
+  if (!o.params.empty()) s.restore(read_safetensors(o.params), o.params);
+  return s;
+}
+
 int cmd_grad(const Options& o, const Model& m) {
   NamedTensors inputs = read_safetensors(o.inputs);
-  NamedTensors params = o.params.empty() ? m.initial_params(o.seed) : read_safetensors(o.params);
-  NamedTensors out = m.grad(inputs, params);
+  Session s = make_session(o, m);
+  NamedTensors out = s.grad(inputs);
   write_safetensors(o.output, out);
   std::cout << fmt::format("loss {}  ->  {} ({} tensors)\n", out.front().second.get(0), o.output, out.size());
+  return 0;
+}
+
+int cmd_step(const Options& o, const Model& m) {
+  NamedTensors inputs = read_safetensors(o.inputs);
+  Session s = make_session(o, m);
+  Tensor losses(DType::F64, {o.steps});
+  for (int64_t i = 0; i < o.steps; ++i) {
+    double loss = o.lr ? s.train_step(inputs, *o.lr) : s.train_step(inputs);
+    losses.set(i, loss);
+    if (!std::isfinite(loss))
+      std::cerr << fmt::format("gradc step: warning: the loss is {} at step {}\n", loss, i + 1);
+  }
+  // The loss has the dtype of the model's loss.
+  DType loss_dtype = DType::F32;
+  for (const auto& [name, t] : s.grad(inputs))
+    if (name == "loss") loss_dtype = t.dtype();
+  Tensor loss_out(loss_dtype, {o.steps});
+  for (int64_t i = 0; i < o.steps; ++i) loss_out.set(i, losses.get(i));
+  NamedTensors out = s.checkpoint();
+  out.emplace_back("loss", std::move(loss_out));
+  write_safetensors(o.output, out);
+  std::cout << fmt::format("{} steps: loss {} -> {}  ->  {}\n", o.steps, losses.get(0), losses.get(o.steps - 1), o.output);
+  return 0;
+}
+
+int cmd_run(const Options& o, const Model& m) {
+  NamedTensors inputs = read_safetensors(o.inputs);
+  Session s = make_session(o, m);
+  NamedTensors out = s.forward(inputs);
+  write_safetensors(o.output, out);
+  std::cout << fmt::format("{} tensors  ->  {}\n", out.size(), o.output);
   return 0;
 }
 
@@ -128,8 +169,10 @@ int run(int argc, char** argv) {
       return usage_error("dump", fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm, llvm-raw or asm)",
                                              opts->stage));
   }
-  if (opts->verb == "grad" && (opts->inputs.empty() || opts->output.empty()))
-    return usage_error("grad", "--inputs I and -o OUT are required");
+  if ((opts->verb == "grad" || opts->verb == "step" || opts->verb == "run") &&
+      (opts->inputs.empty() || opts->output.empty()))
+    return usage_error(opts->verb, "--inputs I and -o OUT are required");
+  if (opts->verb == "step" && opts->steps < 1) return usage_error("step", "--steps N is required");
   CompileOptions co;
   co.dims = opts->dims;
   co.wrt = opts->wrt;
@@ -153,6 +196,8 @@ int run(int argc, char** argv) {
   try {
     if (opts->verb == "grad") return cmd_grad(*opts, m);
     if (opts->verb == "gradcheck") return cmd_gradcheck(*opts, m);
+    if (opts->verb == "step") return cmd_step(*opts, m);
+    if (opts->verb == "run") return cmd_run(*opts, m);
   } catch (const DataError& e) {
     return data_error(opts->verb, e.what());
   }

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 namespace gradc::driver {
@@ -15,11 +17,13 @@ const std::vector<VerbInfo>& verbs() {
        "gradc dump MODEL --stage ast|graph|grad|opt|loops|llvm|llvm-raw|asm [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
        "print a stage of the compilation", true},
       {"grad",
-       "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend interp]",
+       "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend jit|interp]",
        "compute the loss, its gradient for every param, and the outputs", true},
-      {"step", "gradc step MODEL [--params P] --inputs I --steps N -o OUT [--lr X] [--set D=N ...] [--seed S]",
-       "run train_step N times", false},
-      {"run", "gradc run MODEL [--params P] --inputs I -o OUT", "run forward", false},
+      {"step",
+       "gradc step MODEL [--params P] --inputs I --steps N -o OUT [--lr X] [--set D=N ...] [--seed S] [--backend jit|interp]",
+       "run train_step N times on the same inputs", true},
+      {"run", "gradc run MODEL [--params P] --inputs I -o OUT [--set D=N ...] [--seed S] [--backend jit|interp]",
+       "run forward", true},
       {"train", "gradc train MODEL --data NAME=PATH ... --epochs N -o CKPT [...]", "train on data", false},
       {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
        "check gradients against central finite differences in f64", true},
@@ -66,7 +70,28 @@ std::string verb_help(const VerbInfo& v) {
          "  -o OUT        safetensors file to write: loss, grad.NAME, out.NAME\n"
          "  --wrt NAME    also the gradient for an input or named value NAME (repeatable)\n"
          "  --seed S      seed of the initializers (default 0)\n"
-         "  --backend B   interp (the reference interpreter; the default in this version)\n"
+         "  --backend B   jit (native code, the default) or interp (the reference interpreter)\n"
+         "  --set D=N     bind dim D to N instead of its declared size\n";
+  else if (std::strcmp(v.name, "step") == 0)
+    s += "\noptions:\n"
+         "  --inputs I    safetensors file with a tensor for every input\n"
+         "  --params P    params (and, when it has opt.step, the optimizer state) to start from\n"
+         "                (default: the initializers, seeded)\n"
+         "  --steps N     number of train steps, each on the same inputs\n"
+         "  --lr X        learning rate (default: the model file's)\n"
+         "  -o OUT        safetensors file to write: every param by name, opt.SLOT.NAME, opt.step,\n"
+         "                and loss, a [N] tensor of the loss before each step\n"
+         "  --seed S      seed of the initializers (default 0)\n"
+         "  --backend B   jit (default) or interp\n"
+         "  --set D=N     bind dim D to N instead of its declared size\n";
+  else if (std::strcmp(v.name, "run") == 0)
+    s += "\noptions:\n"
+         "  --inputs I    safetensors file with the inputs the outputs need\n"
+         "  --params P    params (default: the initializers, seeded)\n"
+         "  -o OUT        safetensors file to write: out.NAME, and loss and metric.NAME when\n"
+         "                the inputs they need are given\n"
+         "  --seed S      seed of the initializers (default 0)\n"
+         "  --backend B   jit (default) or interp\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "gradcheck") == 0)
     s += "\noptions:\n"
@@ -182,12 +207,28 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       }
       o.seed = s;
     } else if (arg == "--backend") {
-      if (!take("interp")) return std::nullopt;
+      if (!take("jit or interp")) return std::nullopt;
       o.backend = value;
-      if (o.backend != "interp") {
-        error = fmt::format("--backend must be interp in this version (the JIT comes later), got '{}'", value);
+      if (o.backend != "interp" && o.backend != "jit") {
+        error = fmt::format("--backend must be jit or interp, got '{}'", value);
         return std::nullopt;
       }
+    } else if (arg == "--steps") {
+      if (!take("a count")) return std::nullopt;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), o.steps);
+      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || o.steps < 1 || o.steps > 100000000) {
+        error = fmt::format("--steps must be a positive integer, got '{}'", value);
+        return std::nullopt;
+      }
+    } else if (arg == "--lr") {
+      if (!take("a number")) return std::nullopt;
+      char* end = nullptr;
+      double lr = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != 0 || !(lr >= 0) || !std::isfinite(lr)) {
+        error = fmt::format("--lr must be a non-negative number, got '{}'", value);
+        return std::nullopt;
+      }
+      o.lr = lr;
     } else if (arg.size() > 1 && arg[0] == '-') {
       error = fmt::format("unknown option '{}'", arg);
       return std::nullopt;

@@ -21,7 +21,9 @@ struct Options {
   std::string output;                                 // -o OUT
   std::vector<std::string> wrt;                       // --wrt NAME
   uint64_t seed = 0;                                  // --seed S
-  std::string backend = "interp";                     // --backend interp
+  std::string backend = "jit";                        // --backend jit|interp
+  int64_t steps = 0;                                  // step --steps N
+  std::optional<double> lr;                           // step --lr X
   bool help = false;
 };
 

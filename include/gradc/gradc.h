@@ -8,7 +8,9 @@
 //   std::cout << m.dump(gradc::Stage::Graph);
 //
 // A Model is immutable once compiled; distinct Models may be compiled on
-// different threads at the same time.
+// different threads at the same time. Compiling the same source with the same
+// options again while an earlier result is alive returns that result (an
+// in-memory cache of specializations), including its compiled code.
 #pragma once
 
 #include <cstdint>
@@ -114,8 +116,9 @@ class Model {
  private:
   struct Impl;
   friend class Session;
-  explicit Model(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  static std::shared_ptr<Impl> compile_cached(std::string source, std::string file_name, const CompileOptions& opts);
+  explicit Model(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;  // shared with sessions and the compilation cache
 };
 
 }  // namespace gradc

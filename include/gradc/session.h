@@ -6,9 +6,9 @@
 //   for (int i = 0; i < 1000; ++i) s.train_step(batch);   // one fused forward+backward+update
 //   s.save("xor.ckpt.safetensors");
 //
-// The Model must outlive its sessions. A Session is not thread-safe: use one
-// session from one thread at a time (different sessions, even of the same
-// Model, may run on different threads at once).
+// A session keeps its model's compiled code alive. A Session is not
+// thread-safe: use one session from one thread at a time (different sessions,
+// even of the same Model, may run on different threads at once).
 #pragma once
 
 #include <cstdint>
@@ -53,6 +53,8 @@ class Session {
   // Loads a checkpoint: every param by name, and the optimizer state and
   // "opt.step" when present. All or nothing: on an error nothing changes.
   void load(const std::string& path);
+  // The same from tensors in memory; `what` names their source in errors.
+  void restore(const NamedTensors& tensors, const std::string& what = "checkpoint");
   // Writes params, optimizer state and "opt.step" as safetensors, atomically.
   void save(const std::string& path) const;
   // The same tensors as save() writes.
