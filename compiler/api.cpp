@@ -228,7 +228,9 @@ ModelInfo Model::info() const {
   const ModelIR& m = *impl_->model;
   auto tensor = [&](const std::string& name, NodeId id) {
     const Node& n = m.graph[id];
-    return TensorInfo{name, std::string(dtype_name(n.dtype)), sizes(n.shape)};
+    std::vector<std::string> dims;
+    for (const Dim& d : n.shape) dims.push_back(d.name);
+    return TensorInfo{name, std::string(dtype_name(n.dtype)), sizes(n.shape), dims};
   };
   info.name = m.name;
   info.dims = m.dims;

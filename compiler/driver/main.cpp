@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "compiler/driver/options.h"
+#include "compiler/driver/train.h"
 #include "gradc/gradc.h"
 #include "gradc/session.h"
 #include "runtime/tensor_io.h"
@@ -173,6 +174,15 @@ int run(int argc, char** argv) {
       (opts->inputs.empty() || opts->output.empty()))
     return usage_error(opts->verb, "--inputs I and -o OUT are required");
   if (opts->verb == "step" && opts->steps < 1) return usage_error("step", "--steps N is required");
+  if (opts->verb == "train") {
+    if (opts->data.empty() || opts->epochs < 1 || opts->output.empty())
+      return usage_error("train", "--data NAME=PATH, --epochs N and -o CKPT are required");
+    try {
+      return cmd_train(*opts);
+    } catch (const DataError& e) {
+      return data_error("train", e.what());
+    }
+  }
   CompileOptions co;
   co.dims = opts->dims;
   co.wrt = opts->wrt;

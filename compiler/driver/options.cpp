@@ -24,7 +24,11 @@ const std::vector<VerbInfo>& verbs() {
        "run train_step N times on the same inputs", true},
       {"run", "gradc run MODEL [--params P] --inputs I -o OUT [--set D=N ...] [--seed S] [--backend jit|interp]",
        "run forward", true},
-      {"train", "gradc train MODEL --data NAME=PATH ... --epochs N -o CKPT [...]", "train on data", false},
+      {"train",
+       "gradc train MODEL --data NAME=PATH[:COLUMNS] ... [--eval NAME=PATH[:COLUMNS] ...] --epochs N [--batch N]\n"
+       "                   [--lr X] [--seed S] -o CKPT [--resume CKPT] [--save-every N] [--log F.csv] [--plot F.svg]\n"
+       "                   [--standardize NAME ...] [--set D=N ...] [--backend jit|interp] [--no-progress]",
+       "train on data in batches, evaluate every epoch, write checkpoints", true},
       {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
        "check gradients against central finite differences in f64", true},
       {"bench", "gradc bench MODEL [--set D=N ...]", "benchmark train_step", false},
@@ -93,6 +97,28 @@ std::string verb_help(const VerbInfo& v) {
          "  --seed S      seed of the initializers (default 0)\n"
          "  --backend B   jit (default) or interp\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
+  else if (std::strcmp(v.name, "train") == 0)
+    s += "\noptions:\n"
+         "  --data NAME=PATH[:COLUMNS]  training data for the input NAME: a .safetensors file (its tensor\n"
+         "                NAME), a .npy file, or a .csv file with a header line; COLUMNS picks CSV columns:\n"
+         "                names, 0-based indices, ranges a-b, or *, comma-separated; a leading ! means\n"
+         "                all but those (x=digits.csv:!label). Without COLUMNS, a CSV column named like\n"
+         "                the input, else every column but 'label'\n"
+         "  --eval NAME=PATH[:COLUMNS]  held-out data, evaluated after every epoch (loss and metrics)\n"
+         "  --epochs N    passes over the training data\n"
+         "  --batch N     rows per step (sets the dim of the inputs' first axis; default: its size)\n"
+         "  --lr X        learning rate (default: the model file's)\n"
+         "  --seed S      seed of the initializers and of the shuffle (default 0)\n"
+         "  -o CKPT       final checkpoint: params, optimizer state, opt.step, train.epoch, train.seed\n"
+         "  --resume CKPT continue a run; ends exactly where the uninterrupted run would\n"
+         "  --save-every N  also write CKPT every N epochs\n"
+         "  --log F.csv   one row per epoch; --plot F.svg  a chart of losses and metrics per epoch\n"
+         "  --standardize NAME  scale the float input NAME to zero mean and unit variance (statistics\n"
+         "                of the training data, applied to the eval data too)\n"
+         "  --no-progress no progress bar (it is shown only on a terminal anyway)\n"
+         "\nThe rows are shuffled each epoch (seeded); a last partial batch is dropped from training and\n"
+         "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
+         "written stay.\n";
   else if (std::strcmp(v.name, "gradcheck") == 0)
     s += "\noptions:\n"
          "  --inputs I    inputs to check at (default: seeded random values; class ids within range)\n"
@@ -229,6 +255,33 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         return std::nullopt;
       }
       o.lr = lr;
+    } else if (arg == "--data" || arg == "--eval") {
+      if (!take("NAME=PATH")) return std::nullopt;
+      auto eq = value.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == value.size()) {
+        error = fmt::format("{} expects NAME=PATH[:COLUMNS], got '{}'", arg, value);
+        return std::nullopt;
+      }
+      (arg == "--data" ? o.data : o.eval).emplace_back(value.substr(0, eq), value.substr(eq + 1));
+    } else if (arg == "--epochs" || arg == "--batch" || arg == "--save-every") {
+      if (!take("a positive integer")) return std::nullopt;
+      int64_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || n < 1 || n > 1000000000) {
+        error = fmt::format("{} must be a positive integer, got '{}'", arg, value);
+        return std::nullopt;
+      }
+      if (arg == "--epochs") o.epochs = n;
+      else if (arg == "--batch") o.batch = n;
+      else o.save_every = n;
+    } else if (arg == "--resume" || arg == "--log" || arg == "--plot") {
+      if (!take("a file path")) return std::nullopt;
+      (arg == "--resume" ? o.resume : arg == "--log" ? o.log : o.plot) = value;
+    } else if (arg == "--standardize") {
+      if (!take("an input name")) return std::nullopt;
+      o.standardize.push_back(value);
+    } else if (arg == "--no-progress") {
+      o.progress = false;
     } else if (arg.size() > 1 && arg[0] == '-') {
       error = fmt::format("unknown option '{}'", arg);
       return std::nullopt;

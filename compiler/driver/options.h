@@ -23,7 +23,15 @@ struct Options {
   uint64_t seed = 0;                                  // --seed S
   std::string backend = "jit";                        // --backend jit|interp
   int64_t steps = 0;                                  // step --steps N
-  std::optional<double> lr;                           // step --lr X
+  std::optional<double> lr;                           // step/train --lr X
+  // train
+  std::vector<std::pair<std::string, std::string>> data, eval;  // --data/--eval NAME=PATH[:COLUMNS]
+  int64_t epochs = 0;
+  std::optional<int64_t> batch;
+  std::string resume, log, plot;
+  int64_t save_every = 0;
+  std::vector<std::string> standardize;
+  bool progress = true;                               // --no-progress turns the bar off
   bool help = false;
 };
 

@@ -65,6 +65,7 @@ struct TensorInfo {
   std::string name;
   std::string dtype;           // "f32", "f64" or "i32"
   std::vector<int64_t> shape;  // empty for a scalar
+  std::vector<std::string> dim_names;  // per axis: the `dim` it was declared with, or ""
 };
 
 struct ModelInfo {

@@ -14,17 +14,22 @@
 // compares the returned loss (its value before the update), step(), every
 // param and every optimizer state slot (with PyTorch's names, and no others)
 // with the hand-computed values: to 1e-12 of each tensor's largest magnitude
-// in f64, 1e-5 in f32.
+// in f64, 1e-5 in f32. A resume test saves the session midway and continues
+// in a new session on the other back end (Session::save / load).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include "gradc/gradc.h"
 #include "gradc/session.h"
@@ -268,7 +273,8 @@ void check_tensor(const std::string& what, const Tensor* got, const Vec& want, D
   for (double v : want) scale = std::max(scale, std::fabs(v));
   for (size_t i = 0; i < want.size(); ++i) {
     double g = got->get(static_cast<int64_t>(i));
-    INFO("element " << i << ": gradc " << g << ", formula " << want[i] << ", tensor scale " << scale);
+    INFO("element " << i << ": gradc " << g << ", formula " << want[i] << ", difference " << std::fabs(g - want[i])
+                    << ", allowed " << tol * scale);
     CHECK(std::isfinite(g));
     CHECK(std::fabs(g - want[i]) <= tol * scale);
   }
@@ -292,10 +298,16 @@ double lr_factor(int t) {
 const Vec kW0 = {0.3, -0.45, 0.8};
 const Vec kB0 = {-0.25, 0.6};
 
-void run_config(const Config& c, DType dt, Backend backend) {
+const char* backend_name(Backend b) { return b == Backend::Jit ? "jit" : "interpreter"; }
+
+// Runs the 6 steps of `c` on `backend`. With resume_after = k > 0, the session
+// is saved after step k (Session::save) and the remaining steps run in a new
+// session on the other back end that loads the file (Session::load): the
+// optimizer state and step count must carry over exactly.
+void run_config(const Config& c, DType dt, Backend backend, int resume_after = 0) {
   const char* dts = dt == DType::F64 ? "f64" : "f32";
   const double tol = dt == DType::F64 ? 1e-12 : 1e-5;
-  INFO("optimizer " << label(c) << ", " << dts << ", backend " << (backend == Backend::Jit ? "jit" : "interpreter"));
+  INFO("optimizer " << label(c) << ", " << dts << ", backend " << backend_name(backend));
   std::string src = model_source(c, dts);
   Model model = Model::compile_source(src, "m.grad");
   INFO(src << render_all(model.diagnostics()));
@@ -304,25 +316,42 @@ void run_config(const Config& c, DType dt, Backend backend) {
   Hyper hp = hyper(c);
   Ref ref(hp, rounded(dt, kW0), rounded(dt, kB0));
 
-  Session s(model, {backend, 0});
-  s.set_params({{"w", make(dt, kW0)}, {"b", make(dt, kB0)}});
-  CHECK(s.step() == 0);
+  auto session = std::make_unique<Session>(model, SessionOptions{backend, 0});
+  Session& s0 = *session;
+  s0.set_params({{"w", make(dt, kW0)}, {"b", make(dt, kB0)}});
+  CHECK(s0.step() == 0);
 
   // The state slots: exactly PyTorch's, at their initial values.
   std::set<std::string> want_names;
   for (const std::string& slot : torch_slots(hp))
     for (const char* p : {"w", "b"}) want_names.insert("opt." + slot + "." + p);
   std::set<std::string> got_names;
-  for (const auto& [name, t] : s.optimizer_state()) got_names.insert(name);
+  for (const auto& [name, t] : s0.optimizer_state()) got_names.insert(name);
   CHECK(got_names == want_names);
   for (const RefParam& rp : ref.params)
     for (const auto& [slot, v] : rp.slots)
-      check_tensor("initial opt." + slot + "." + rp.name, find_tensor(s.optimizer_state(), "opt." + slot + "." + rp.name),
+      check_tensor("initial opt." + slot + "." + rp.name, find_tensor(s0.optimizer_state(), "opt." + slot + "." + rp.name),
                    v, dt, tol);
 
   bool clipped = false;
+  std::string running_on = backend_name(backend);
   for (int t = 1; t <= 6; ++t) {
     INFO("step " << t);
+    if (resume_after > 0 && t == resume_after + 1) {
+      Backend other = backend == Backend::Jit ? Backend::Interpreter : Backend::Jit;
+      std::string path = (std::filesystem::temp_directory_path() /
+                          ("gradc_optim_" + std::to_string(::getpid()) + "_resume.safetensors"))
+                             .string();
+      session->save(path);
+      session = std::make_unique<Session>(model, SessionOptions{other, 0});
+      session->load(path);
+      std::filesystem::remove(path);
+      running_on = std::string(backend_name(other)) + ", resumed from the checkpoint saved after step " +
+                   std::to_string(resume_after);
+      CHECK(session->step() == resume_after);
+    }
+    INFO("session: " << running_on);
+    Session& s = *session;
     Vec x = rounded(dt, inputs_x(t)), y = rounded(dt, inputs_y(t));
     NamedTensors in{{"x", make(dt, x)}, {"y", make(dt, y)}};
     double f = lr_factor(t);
@@ -444,6 +473,20 @@ TEST_CASE("optimizers in f32 follow the SPEC 2.5 formulas to 1e-5", "[optim][f32
           {"adagrad", {{"lr", "0.1"}, {"lr_decay", "0.3"}, {"initial_accumulator_value", "0.1"}}},
       },
       DType::F32);
+}
+
+TEST_CASE("optimizer state and step survive a checkpoint (save, load on the other back end)", "[optim][resume]") {
+  std::vector<Config> configs = {
+      {"sgd", {{"lr", "0.1"}, {"momentum", "0.9"}, {"dampening", "0.3"}}},
+      {"sgd", {{"lr", "0.1"}, {"momentum", "0.9"}, {"nesterov", "true"}, {"weight_decay", "0.1"}}},
+      {"adam", {{"lr", "0.1"}, {"weight_decay", "0.1"}, {"clip_grad_norm", "2"}}},
+      {"adamw", {{"lr", "0.1"}, {"weight_decay", "0.2"}}},
+      {"rmsprop", {{"lr", "0.01"}, {"centered", "true"}, {"momentum", "0.5"}}},
+      {"adagrad", {{"lr", "0.1"}, {"lr_decay", "0.5"}, {"initial_accumulator_value", "0.3"}}},
+  };
+  for (const Config& c : configs)
+    for (Backend b : {Backend::Jit, Backend::Interpreter})
+      for (int k : {1, 3}) run_config(c, DType::F64, b, k);
 }
 
 // The checks themselves can fail: a reference with a deliberately wrong

@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""Records torch.optim references for the models in tests/optim/models/.
+
+Run with an interpreter that has torch (1.13 or later) and numpy:
+
+    /usr/bin/python3 tests/optim/gen_optim_reference.py [NAME ...]
+
+For every model NAME.grad there is a hand-written PyTorch twin below (MODELS).
+The script draws seeded random inputs and initial params, builds the
+torch.optim optimizer that the model's `optimizer` line names (parsed from the
+.grad file; an option the line leaves out gets torch's own default, except
+sgd's lr, which torch 1.13 requires: 0.01 as in SPEC 2.5), and runs STEPS
+steps on the same inputs, as `gradc step --steps STEPS` does:
+
+    optimizer.zero_grad(); loss = twin(...); loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, MAX)   # when the line has clip_grad_norm
+    optimizer.step()
+
+It writes
+
+    data/NAME.inputs.safetensors    every input, in its declared dtype
+    data/NAME.params.safetensors    every initial param, in its declared dtype
+    data/NAME.expected.safetensors  every param after the steps; `loss` [STEPS],
+                                    the loss before each step; opt.SLOT.PARAM for
+                                    every tensor of optimizer.state (exp_avg, ...);
+                                    opt.step (i32 scalar) = STEPS
+
+A line `# cli: ARGS` in the model file gives extra `gradc step` arguments;
+only `--lr X` is understood here (torch then uses lr = X).
+
+Mapping: SPEC beta1/beta2 -> torch betas=(beta1, beta2); nesterov/centered
+1/0 -> True/False; gradc weights are [in, out] used as x @ W.
+
+Like tests/reference/gen_reference.py, the twin runs three times. The expected
+values come from the "exact" run (the f32-representable inputs and params,
+carried in f64, rounded at the end to each tensor's declared dtype). The
+"native" run (declared dtypes) must agree with it to a tenth of the test
+tolerance, and for f64 models an all-f32 run must agree to 1e-2 of scale;
+otherwise the model is too ill-conditioned for the comparison and the script
+fails. A model with clip_grad_norm must clip at its first step.
+
+The data files are committed; the tests (compare_optim) need no torch.
+"""
+
+import json
+import os
+import re
+import struct
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS_DIR = os.path.join(HERE, "models")
+DATA_DIR = os.path.join(HERE, "data")
+
+STEPS = 5
+
+# Test tolerances (must match compare_optim.cpp).
+TOL = {"f32": 1e-4, "f64": 1e-9, "i32": 0.0}
+
+# --------------------------------------------------------------------------
+# safetensors writer (SPEC 4), as in tests/reference/gen_reference.py.
+
+ST_DTYPE = {"f32": ("F32", "<f4"), "f64": ("F64", "<f8"), "i32": ("I32", "<i4")}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: list of (name, dtype 'f32'|'f64'|'i32', numpy array)."""
+    header = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    blobs = []
+    offset = 0
+    for name, dt, arr in tensors:
+        code, npdt = ST_DTYPE[dt]
+        data = np.ascontiguousarray(np.asarray(arr).astype(npdt)).tobytes()
+        header[name] = {"dtype": code, "shape": [int(d) for d in np.shape(arr)],
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------
+# The model file: optimizer line and `# cli:` arguments.
+
+SGD_DEFAULT_LR = 0.01  # SPEC 2.5 (torch 1.13's SGD has no default lr)
+
+
+def parse_model_file(path):
+    text = open(path).read()
+    opt_name, opts = "sgd", {}
+    m = re.search(r"^\s*optimizer\s+([A-Za-z_]\w*)\s*\(([^)]*)\)", text, re.M)
+    if m:
+        opt_name = m.group(1)
+        for item in filter(None, (s.strip() for s in m.group(2).split(","))):
+            k, v = (s.strip() for s in item.split("="))
+            opts[k] = {"true": 1.0, "false": 0.0}.get(v, None)
+            if opts[k] is None:
+                opts[k] = float(v)
+    cli = []
+    for line in text.splitlines():
+        if line.startswith("# cli:"):
+            cli += line[len("# cli:"):].split()
+    return opt_name, opts, cli
+
+
+def make_optimizer(name, opts, params, lr_override):
+    """torch.optim for the SPEC's optimizer line; returns (optimizer, clip max or None)."""
+    o = dict(opts)
+    clip = o.pop("clip_grad_norm", None)
+    if lr_override is not None:
+        o["lr"] = lr_override
+    kw = {}
+
+    def take(key, torch_key=None, conv=float):
+        if key in o:
+            kw[torch_key or key] = conv(o.pop(key))
+
+    if name == "sgd":
+        kw["lr"] = o.pop("lr", SGD_DEFAULT_LR)
+        take("momentum")
+        take("dampening")
+        take("weight_decay")
+        take("nesterov", conv=bool)
+        cls = torch.optim.SGD
+    elif name in ("adam", "adamw"):
+        take("lr")
+        if "beta1" in o or "beta2" in o:
+            kw["betas"] = (o.pop("beta1", 0.9), o.pop("beta2", 0.999))
+        take("eps")
+        take("weight_decay")
+        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    elif name == "rmsprop":
+        for k in ("lr", "alpha", "eps", "weight_decay", "momentum"):
+            take(k)
+        take("centered", conv=bool)
+        cls = torch.optim.RMSprop
+    elif name == "adagrad":
+        for k in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            take(k)
+        cls = torch.optim.Adagrad
+    else:
+        raise SystemExit(f"unknown optimizer {name}")
+    if o:
+        raise SystemExit(f"options {sorted(o)} of {name} are not mapped to torch")
+    return cls(params, **kw), clip
+
+
+# --------------------------------------------------------------------------
+# Data generators and the twins.
+
+
+def normal(std=1.0, mean=0.0):
+    return lambda rng, shape: rng.normal(mean, std, size=shape)
+
+
+def labels(n):
+    return lambda rng, shape: rng.randint(0, n, size=shape)
+
+
+def bits():
+    return lambda rng, shape: rng.randint(0, 2, size=shape).astype(np.float64)
+
+
+MODELS = {}
+
+
+def model(names, inputs, params):
+    """One twin for several model files (the same network, different optimizers)."""
+    def deco(fn):
+        for name, dtype in names:
+            sub = lambda d: {k: (dtype if dt == "F" else dt, shape, gen) for k, (dt, shape, gen) in d.items()}
+            MODELS[name] = dict(inputs=sub(inputs), params=sub(params), twin=fn)
+        return fn
+    return deco
+
+
+P = normal(0.5)  # the default param distribution
+
+# "F" stands for the model's float dtype.
+
+
+@model([("mlp_sgd_nesterov", "f32"), ("mlp_adam_clip", "f32"), ("mlp_adamw_f64", "f64"),
+        ("mlp_adamw_defaults", "f32"), ("mlp_rmsprop_momentum", "f32")],
+       inputs={"x": ("F", [8, 4], normal()), "label": ("i32", [8], labels(3))},
+       params={"W1": ("F", [4, 5], P), "b1": ("F", [5], P), "W2": ("F", [5, 3], P), "b2": ("F", [3], P)})
+def _(I, W):
+    h = torch.tanh(I["x"] @ W["W1"] + W["b1"])
+    logits = h @ W["W2"] + W["b2"]
+    return F.cross_entropy(logits, I["label"].long())
+
+
+@model([("regression_sgd_dampening", "f32"), ("regression_rmsprop_centered_f64", "f64"),
+        ("regression_adagrad", "f32"), ("regression_default_f64", "f64")],
+       inputs={"x": ("F", [10, 3], normal()), "t": ("F", [10, 2], normal())},
+       params={"W": ("F", [3, 2], P), "b": ("F", [2], P)})
+def _(I, W):
+    return F.mse_loss(I["x"] @ W["W"] + W["b"], I["t"])
+
+
+@model([("logreg_adam", "f32"), ("logreg_sgd_clip_f64", "f64"), ("logreg_rmsprop_clip", "f32"),
+        ("logreg_adagrad_f64", "f64")],
+       inputs={"x": ("F", [12, 4], normal()), "t": ("F", [12], bits())},
+       params={"w": ("F", [4], P), "b": ("F", [], P)})
+def _(I, W):
+    return F.binary_cross_entropy_with_logits(I["x"] @ W["w"] + W["b"], I["t"])
+
+
+# --------------------------------------------------------------------------
+# Running the steps.
+
+
+def run(spec, opt_name, opts, lr_override, inputs, params, mode):
+    """mode: 'native' (declared dtypes), 'exact' (every float f64) or 'low'
+    (every float f32). Returns (losses, {param: array}, {opt.SLOT.P: array},
+    gradient norms before clipping, torch's step counts)."""
+    def tdt(dt):
+        if dt == "i32":
+            return torch.int32
+        if mode == "exact":
+            return torch.float64
+        if mode == "low":
+            return torch.float32
+        return {"f32": torch.float32, "f64": torch.float64}[dt]
+
+    I = {k: torch.tensor(v, dtype=tdt(spec["inputs"][k][0])) for k, v in inputs.items()}
+    W = {k: torch.tensor(v, dtype=tdt(spec["params"][k][0]), requires_grad=True) for k, v in params.items()}
+    plist = list(W.values())
+    opt, clip = make_optimizer(opt_name, opts, plist, lr_override)
+    losses, norms = [], []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = spec["twin"](I, W)
+        losses.append(loss.item())
+        loss.backward()
+        norms.append(float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in plist))))
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(plist, clip)
+        opt.step()
+    out_params = {k: p.detach().double().numpy().copy() for k, p in W.items()}
+    state, steps = {}, []
+    for k, p in W.items():
+        for slot, v in opt.state[p].items():
+            if slot == "step":
+                steps.append(int(v.item() if torch.is_tensor(v) else v))
+            elif torch.is_tensor(v):
+                state[f"opt.{slot}.{k}"] = v.detach().double().numpy().copy()
+            elif v is not None:
+                raise SystemExit(f"unexpected state {slot} = {v!r}")
+    return np.array(losses), out_params, state, norms, steps
+
+
+def scale_of(name, arr):
+    """The comparer's scale: max(1, max |want|) for params and loss; max |want|
+    for optimizer state (relative to its own magnitude)."""
+    m = float(np.max(np.abs(arr))) if np.size(arr) else 0.0
+    return max(m, 1e-30) if name.startswith("opt.") else max(1.0, m)
+
+
+def agree(name, a, b, tol):
+    err = float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) if np.size(a) else 0.0
+    return err <= tol * scale_of(name, b), err
+
+
+def generate(name, spec):
+    path = os.path.join(MODELS_DIR, name + ".grad")
+    opt_name, opts, cli = parse_model_file(path)
+    lr_override = None
+    if cli:
+        if len(cli) != 2 or cli[0] != "--lr":
+            raise SystemExit(f"{name}: only '# cli: --lr X' is understood, got {cli}")
+        lr_override = float(cli[1])
+
+    rng = np.random.RandomState(zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+    def draw(decls):
+        out = {}
+        for k, (dt, shape, gen) in decls.items():
+            v = np.asarray(gen(rng, tuple(shape)))
+            if dt == "i32":
+                v = v.astype(np.int32)
+            elif dt == "f32":
+                v = v.astype(np.float32).astype(np.float64)  # f32-representable
+            out[k] = v
+        return out
+
+    inputs, params = draw(spec["inputs"]), draw(spec["params"])
+    float_dts = {dt for dt, _, _ in list(spec["params"].values())}
+    (model_dt,) = float_dts
+
+    exact = run(spec, opt_name, opts, lr_override, inputs, params, "exact")
+    losses, out_params, state, norms, steps = exact
+    if any(s != STEPS for s in steps):
+        raise SystemExit(f"{name}: torch's step counts {steps}, expected {STEPS}")
+    if "clip_grad_norm" in opts and not norms[0] > opts["clip_grad_norm"]:
+        raise SystemExit(f"{name}: clip_grad_norm {opts['clip_grad_norm']} does not clip at step 1 (norm {norms[0]})")
+
+    expected = [(k, spec["params"][k][0], v) for k, v in out_params.items()]
+    expected += [(k, model_dt, v) for k, v in state.items()]
+    expected += [("opt.step", "i32", np.array(STEPS, dtype=np.int32)), ("loss", model_dt, losses)]
+
+    # Conditioning checks.
+    checks = [("native", TOL[model_dt] / 10)]
+    if model_dt == "f64":
+        checks.append(("low", 1e-2))
+    for mode, tol in checks:
+        l2, p2, s2, _, _ = run(spec, opt_name, opts, lr_override, inputs, params, mode)
+        other = dict(p2, **s2, loss=l2)
+        if set(other) != {k for k, _, _ in expected if k != "opt.step"}:
+            raise SystemExit(f"{name}: the {mode} run has different tensors")
+        for k, dt, want in expected:
+            if k == "opt.step":
+                continue
+            ok, err = agree(k, other[k], want, tol)
+            if not ok:
+                raise SystemExit(f"{name}: {k}: the {mode} run differs by {err:.3e} (> {tol:g} x scale): ill-conditioned")
+
+    def tensors(vals, decls):
+        return [(k, decls[k][0], v) for k, v in vals.items()]
+
+    meta = {"optimizer": f"{opt_name}({', '.join(f'{k}={v:g}' for k, v in opts.items())})", "steps": STEPS}
+    if lr_override is not None:
+        meta["lr"] = repr(lr_override)
+    meta["grad_norms"] = " ".join(f"{n:.6g}" for n in norms)
+    write_safetensors(os.path.join(DATA_DIR, name + ".inputs.safetensors"), tensors(inputs, spec["inputs"]))
+    write_safetensors(os.path.join(DATA_DIR, name + ".params.safetensors"), tensors(params, spec["params"]))
+    write_safetensors(os.path.join(DATA_DIR, name + ".expected.safetensors"), expected, meta)
+    slots = sorted({k.split(".")[1] for k in state})
+    print(f"{name}: {meta['optimizer']}{' lr ' + meta['lr'] if lr_override is not None else ''}; "
+          f"loss {losses[0]:.6g} -> {losses[-1]:.6g}; grad norms {meta['grad_norms']}; state {slots}")
+
+
+def main(argv):
+    files = sorted(f[:-5] for f in os.listdir(MODELS_DIR) if f.endswith(".grad"))
+    missing = [f for f in files if f not in MODELS]
+    if missing:
+        raise SystemExit(f"models without a twin: {missing}")
+    names = argv or files
+    os.makedirs(DATA_DIR, exist_ok=True)
+    torch.set_num_threads(1)
+    for name in names:
+        if name not in MODELS:
+            raise SystemExit(f"unknown model {name}")
+        generate(name, MODELS[name])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

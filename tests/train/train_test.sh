@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End-to-end tests of `gradc train` on the examples' real data.
+# Usage: train_test.sh GRADC CASE
+set -uo pipefail
+G=$1 case=$2
+root=$(cd "$(dirname "$0")/../.." && pwd)
+E=$root/examples D=$root/examples/data
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+digits=(--data x=$D/digits_train.csv --data label=$D/digits_train.csv
+        --eval x=$D/digits_test.csv --eval label=$D/digits_test.csv --no-progress)
+# The last eval metric of a log (column 4: the first metric).
+last_metric() { tail -n 1 "$1" | cut -d, -f4; }
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+case $case in
+  digits_accuracy)  # the documented result: about 97 % held out, at least 95 %
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs 20 -o $tmp/c.st --log $tmp/log.csv > $tmp/out || fail "train failed: $(cat $tmp/out)"
+    acc=$(last_metric $tmp/log.csv)
+    at_least "$acc" 0.95 || fail "held-out accuracy $acc < 0.95"
+    echo "digits held-out accuracy $acc" ;;
+  iris_accuracy)
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv \
+      --eval x=$D/iris_test.csv --eval label=$D/iris_test.csv --standardize x --epochs 60 --no-progress \
+      -o $tmp/c.st --log $tmp/log.csv > $tmp/out || fail "train failed: $(cat $tmp/out)"
+    acc=$(last_metric $tmp/log.csv); at_least "$acc" 0.9 || fail "iris accuracy $acc < 0.9"; echo "iris $acc" ;;
+  logreg_accuracy)
+    "$G" train $E/logreg.grad --data x=$D/breast_cancer_train.csv --data y=$D/breast_cancer_train.csv:label \
+      --eval x=$D/breast_cancer_test.csv --eval y=$D/breast_cancer_test.csv:label --standardize x --epochs 30 \
+      --no-progress -o $tmp/c.st --log $tmp/log.csv > $tmp/out || fail "train failed: $(cat $tmp/out)"
+    acc=$(last_metric $tmp/log.csv); at_least "$acc" 0.95 || fail "breast cancer accuracy $acc < 0.95"; echo "logreg $acc" ;;
+  xor)
+    "$G" train $E/xor.grad --data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --epochs 2000 --no-progress \
+      -o $tmp/c.st > $tmp/out || fail "train failed: $(cat $tmp/out)"
+    loss=$(grep -o 'train loss [0-9.e-]*' $tmp/out | tail -n 1 | cut -d' ' -f3)
+    awk -v l="$loss" 'BEGIN { exit !(l < 0.02) }' || fail "xor loss $loss is not below 0.02"
+    echo "xor final loss $loss" ;;
+  resume_exact)  # 12 epochs == 6, stop, resume to 12, bit for bit (params, state, step, epoch)
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs 12 -o $tmp/full.st > /dev/null || fail "full run"
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs 6 -o $tmp/half.st > /dev/null || fail "half run"
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs 12 --resume $tmp/half.st -o $tmp/resumed.st > /dev/null || fail "resume"
+    cmp $tmp/full.st $tmp/resumed.st || fail "the resumed run differs from the uninterrupted one"
+    echo "resumed run identical" ;;
+  shuffle_deterministic)
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv --epochs 3 --seed 5 --no-progress -o $tmp/a.st > /dev/null || fail run
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv --epochs 3 --seed 5 --no-progress -o $tmp/b.st > /dev/null || fail run
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv --epochs 3 --seed 6 --no-progress -o $tmp/c.st > /dev/null || fail run
+    cmp -s $tmp/a.st $tmp/b.st || fail "the same seed gave different results"
+    cmp -s $tmp/a.st $tmp/c.st && fail "different seeds gave identical results"
+    echo "same seed, same result; other seed, other result" ;;
+  nan_stops)  # a diverging run stops with exit 1 naming epoch and step; the last checkpoint stays
+    sed 's/optimizer sgd(lr = 0.05, momentum = 0.9)/optimizer sgd(lr = 1e30)/' $E/digits_mlp.grad > $tmp/bad.grad
+    "$G" train $tmp/bad.grad "${digits[@]}" --epochs 3 -o $tmp/c.st > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "exit status $rc, expected 1"
+    grep -q 'the loss is .* at epoch 1, step [0-9]*' $tmp/err || fail "no message naming epoch and step: $(cat $tmp/err)"
+    [ ! -e $tmp/c.st ] || fail "a checkpoint was written for a diverged run"
+    echo "stopped: $(cat $tmp/err)" ;;
+  atomic_checkpoint)  # killing gradc while it writes checkpoints leaves the last complete one
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs 1 -o $tmp/c.st > /dev/null || fail "first run"
+    cp $tmp/c.st $tmp/before.st
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs 100000 --save-every 1 -o $tmp/c.st > /dev/null &
+    pid=$!
+    for i in 1 2 3 4 5 6 7 8; do sleep 0.05; kill -KILL $pid 2>/dev/null; done
+    wait $pid 2>/dev/null
+    # Whatever was left must be a complete checkpoint that loads (resuming
+    # with --epochs 1 loads it and trains no further epoch).
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs 1 --resume $tmp/c.st -o $tmp/d.st > /dev/null 2> $tmp/err ||
+      fail "the checkpoint is damaged: $(cat $tmp/err)"
+    ls $tmp | grep -q '\.tmp' && fail "a temporary file was left behind: $(ls $tmp)"
+    echo "checkpoint intact after kill -9" ;;
+  bad_csv_cell)  # a bad cell: exit 1, file:line:col
+    { head -n 3 $D/iris_train.csv; echo "5.0,abc,1.4,0.2,0"; } > $tmp/bad.csv
+    "$G" train $E/iris_mlp.grad --data x=$tmp/bad.csv --data label=$tmp/bad.csv --epochs 1 -o $tmp/c.st > /dev/null 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "exit status $rc, expected 1"
+    grep -q 'bad.csv:4:5' $tmp/err || fail "no file:line:col in: $(cat $tmp/err)"
+    echo "$(cat $tmp/err)" ;;
+  bad_data_shape)
+    "$G" train $E/iris_mlp.grad --data x=$D/digits_train.csv --data label=$D/digits_train.csv --epochs 1 -o $tmp/c.st > /dev/null 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "exit status $rc, expected 1"
+    grep -q "input 'x'" $tmp/err || fail "the message does not name the input: $(cat $tmp/err)"
+    echo "$(cat $tmp/err)" ;;
+  log_and_plot)
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv \
+      --eval x=$D/iris_test.csv --eval label=$D/iris_test.csv --epochs 4 --no-progress -o $tmp/c.st \
+      --log $tmp/log.csv --plot $tmp/p.svg > /dev/null || fail run
+    [ "$(wc -l < $tmp/log.csv)" = 5 ] || fail "the log has not 1 + 4 lines"
+    head -n 1 $tmp/log.csv | grep -q '^epoch,train_loss,eval_loss,eval_accuracy$' || fail "bad log header"
+    for s in "train loss" "eval loss" "eval accuracy"; do
+      grep -q "data-name=\"$s\"" $tmp/p.svg || fail "the plot has no series '$s'"
+    done
+    grep -q '</svg>' $tmp/p.svg || fail "the plot is not complete"
+    echo "log and plot ok" ;;
+  *) fail "unknown case $case" ;;
+esac
