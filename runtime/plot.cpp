@@ -128,8 +128,9 @@ Axis linear_axis(double lo, double hi) {
   return a;
 }
 
-// Whole decades around [lo, hi] (both > 0). With at most three decades the
-// ticks are 1, 2 and 5 times each power of ten; with more, every k-th decade.
+// A log axis around [lo, hi] (both > 0). Over at most three decades the ticks
+// are 1, 2 and 5 times each power of ten and the range ends at the ticks just
+// around the data; over more, the range is whole decades, ticked every k-th.
 Axis log_axis(double lo, double hi) {
   Axis a;
   a.log = true;
@@ -146,6 +147,15 @@ Axis log_axis(double lo, double hi) {
       if (mult > 1 && (decades > 3 || e == static_cast<int>(a.hi))) break;
       a.ticks.push_back({e + std::log10(mult), label(mult, e)});
     }
+  }
+  if (decades <= 3) {  // the range ends at the 1, 2 or 5 ticks around the data
+    double lo_at = std::log10(lo) + 1e-9, hi_at = std::log10(hi) - 1e-9;
+    size_t first = 0, last = a.ticks.size() - 1;
+    while (first + 1 < a.ticks.size() && a.ticks[first + 1].at <= lo_at) ++first;
+    while (last > first + 1 && a.ticks[last - 1].at >= hi_at) --last;
+    a.ticks = std::vector<Tick>(a.ticks.begin() + static_cast<ptrdiff_t>(first), a.ticks.begin() + static_cast<ptrdiff_t>(last) + 1);
+    a.lo = a.ticks.front().at;
+    a.hi = a.ticks.back().at;
   }
   return a;
 }

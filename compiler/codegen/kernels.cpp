@@ -113,6 +113,7 @@ class Planner {
   void decide() {
     mat_.assign(g_.size(), false);
     absorbed_.assign(g_.size(), false);
+    epilogued_.assign(g_.size(), false);
     std::vector<bool> root(g_.size(), false);
     for (const EntryValue& v : p_.sig.produces) root[v.node] = true;
     // A node with one user that can evaluate it inline is fused into that user.
@@ -301,7 +302,7 @@ class Planner {
     const Node& node = g_[n];
     OpKind kind = op_kind(node.op);
     if (node.op == Op::OneHot) emit_check(n);
-    if (!mat_[n] || kind == OpKind::Leaf) return;
+    if (!mat_[n] || kind == OpKind::Leaf || epilogued_[n]) return;
     int out = buffer_of(n);
     const std::vector<NodeId>& o = node.operands;
     switch (kind) {
@@ -381,7 +382,43 @@ class Planner {
     };
     k.a_map = operand(node.operands[0], batch, batch + 2, k.a);
     k.b_map = operand(node.operands[1], batch + 2, batch + 1, k.b);
+    fuse_epilogue(n, k);
     p_.kernels.push_back(std::move(k));
+  }
+
+  // Whether every buffer the fused expression of `u` reads (other than the
+  // product n itself) is ready before n's kernel runs.
+  bool ready_before(NodeId u, NodeId n) {
+    for (NodeId o : g_[u].operands) {
+      const Node& x = g_[o];
+      if (o == n || x.op == Op::Constant || op_kind(x.op) == OpKind::Leaf) continue;
+      if (mat_[o] ? o > n : !ready_before(o, n)) return false;
+    }
+    return true;
+  }
+
+  // A product's only user, when elementwise and of the product's shape, is
+  // computed in the product's kernel, tile by tile (bias adds, activations).
+  void fuse_epilogue(NodeId n, Kernel& k) {
+    if (users_[n] != 1) return;
+    NodeId u = kNoNode;
+    for (NodeId i = n + 1; i < g_.size() && u == kNoNode; ++i)
+      if (live_[i])
+        for (NodeId o : g_[i].operands)
+          if (o == n) u = i;
+    if (u == kNoNode || !mat_[u] || g_[u].shape != g_[n].shape) return;
+    OpKind kind = op_kind(g_[u].op);
+    if (kind != OpKind::Unary && kind != OpKind::Binary && kind != OpKind::Select && kind != OpKind::Cast) return;
+    if (!ready_before(u, n)) return;
+    size_t rank = g_[n].shape.size();
+    IdxMap map = IdxMap::identity(rank);
+    for (Sizes& row : map.a) row.push_back(0);  // the k loop does not move the output
+    k.epi_root = expr(k, u, map, /*as_root=*/true);
+    k.epi_out = buffer_of(u);
+    k.epi_map = Affine{0, row_major(shape(u))};
+    k.epi_map.strides.push_back(0);
+    k.epi_node = u;
+    epilogued_[u] = true;
   }
 
   // Class ids read by one_hot must lie in [0, n); the JIT cannot throw, so it returns a status.
@@ -420,6 +457,7 @@ class Planner {
     for (int ki = 0; ki < static_cast<int>(p_.kernels.size()); ++ki) {
       const Kernel& k = p_.kernels[ki];
       if (k.out >= 0) touch(k.out, ki);
+      if (k.epi_out >= 0) touch(k.epi_out, ki);
       if (k.a >= 0) touch(k.a, ki);
       if (k.b >= 0) touch(k.b, ki);
       for (const KExpr& e : k.exprs)
@@ -458,7 +496,7 @@ class Planner {
   const ModelIR& m_;
   const Graph& g_;
   Program p_;
-  std::vector<bool> live_, mat_, absorbed_;
+  std::vector<bool> live_, mat_, absorbed_, epilogued_;
   std::vector<int> users_, buf_;
   std::vector<int> root_bufs_, copies_;
 };
@@ -530,8 +568,11 @@ std::string print_program(const Program& p) {
                          affine_str(k.out_map), k.axis, expr_str(p, k, k.root));
         break;
       case Kernel::Kind::MatMul:
-        s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul)\n", ki, loops_str(k.dims), k.out,
+        s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, tiled)\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map));
+        if (k.epi_root >= 0)
+          s += fmt::format("      then per tile: b{}[{}] = {}   (epilogue)\n", k.epi_out, affine_str(k.epi_map),
+                           expr_str(p, k, k.epi_root));
         break;
       case Kernel::Kind::CheckRange:
         s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),

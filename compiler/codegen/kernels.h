@@ -64,6 +64,13 @@ struct Kernel {
   int axis = -1;              // ArgMax
   int a = -1, b = -1;         // MatMul operand buffers
   Affine a_map, b_map;        // over (batch..., m, n, k)
+  // MatMul epilogue: an elementwise consumer of the product (a bias add, an
+  // activation), evaluated per output tile right after the tile is complete:
+  // epi_out[epi_map(i)] = exprs[epi_root](i), over (batch..., m, n).
+  int epi_root = -1;
+  int epi_out = -1;
+  Affine epi_map;
+  NodeId epi_node = kNoNode;
   NodeId node = kNoNode;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure

@@ -271,19 +271,58 @@ class Emitter {
     });
   }
 
-  // C = 0; then for batch, m, k, n: C[b, m, n] += A[b, m, k] * B[b, k, n] (n innermost, contiguous).
+  // The largest divisor of n that is at most `limit` (tiles without remainders).
+  static int64_t tile(int64_t n, int64_t limit) {
+    for (int64_t t = std::min(n, limit); t > 1; --t)
+      if (n % t == 0) return t;
+    return 1;
+  }
+
+  // C = 0; then, tile by tile of columns (nt) and of the reduction (kt):
+  //   for each column tile, for each k tile, for m, for k in the tile, for n in the tile:
+  //     C[b, m, n] += A[b, m, k] * B[b, k, n]
+  // so a kt x nt block of B stays in cache while all rows of A stream past it,
+  // and the innermost loop is contiguous in B and C (it vectorizes). When the
+  // column tile is complete, the epilogue (bias, activation) runs over it.
   void matmul(const Kernel& k) {
     fill(k.out, 0);
     size_t batch = k.dims.size() - 3;
-    std::vector<size_t> order;
-    for (size_t d = 0; d < batch; ++d) order.push_back(d);
-    order.insert(order.end(), {batch, batch + 2, batch + 1});
+    int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
+    int64_t nt = tile(N, 256), kt = tile(K, 128);
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
-    nest(k, order, 0, [&] {
-      llvm::Value* a = b_.CreateLoad(ty, address(k.a, k.a_map));
-      llvm::Value* bv = b_.CreateLoad(ty, address(k.b, k.b_map));
-      llvm::Value* addr = address(k.out, k.out_map);
-      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), b_.CreateFMul(a, bv)), addr);
+    std::vector<size_t> batch_dims;
+    for (size_t d = 0; d < batch; ++d) batch_dims.push_back(d);
+    auto column = [&](llvm::Value* jt, llvm::Value* jj) {
+      ivs_[batch + 1] = b_.CreateAdd(b_.CreateMul(jt, b_.getInt64(nt), "", true, true), jj, "n", true, true);
+    };
+    nest(k, batch_dims, 0, [&] {
+      loop(N / nt, [&](llvm::Value* jt) {
+        loop(K / kt, [&](llvm::Value* ktile) {
+          loop(M, [&](llvm::Value* i) {
+            ivs_[batch] = i;
+            loop(kt, [&](llvm::Value* kk) {
+              ivs_[batch + 2] = b_.CreateAdd(b_.CreateMul(ktile, b_.getInt64(kt), "", true, true), kk, "k", true, true);
+              llvm::Value* a = b_.CreateLoad(ty, address(k.a, k.a_map));
+              loop(nt, [&](llvm::Value* jj) {
+                column(jt, jj);
+                llvm::Value* bv = b_.CreateLoad(ty, address(k.b, k.b_map));
+                llvm::Value* addr = address(k.out, k.out_map);
+                b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), b_.CreateFMul(a, bv)), addr);
+              });
+            });
+          });
+        });
+        if (k.epi_root < 0) return;
+        ivs_[batch + 2] = b_.getInt64(0);
+        loop(M, [&](llvm::Value* i) {
+          ivs_[batch] = i;
+          loop(nt, [&](llvm::Value* jj) {
+            column(jt, jj);
+            memo_.assign(k.exprs.size(), nullptr);
+            b_.CreateStore(value(k, k.epi_root), address(k.epi_out, k.epi_map));
+          });
+        });
+      });
     });
   }
 

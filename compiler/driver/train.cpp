@@ -41,13 +41,18 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 DType parse_dtype_name(const std::string& s) { return s == "f64" ? DType::F64 : s == "i32" ? DType::I32 : DType::F32; }
 
-// Converts between float dtypes (and i32 -> i32); int <-> float is an error.
+// Converts to the model's dtype: between float dtypes, i32 to float, and
+// float to i32 when every value is an integer in range (labels saved as floats).
 Tensor convert(const Tensor& t, DType to, const std::string& what) {
   if (t.dtype() == to) return t;
-  if ((t.dtype() == DType::I32) != (to == DType::I32))
-    throw DataError(fmt::format("{}: the data is {} but the model declares {}", what, dtype_name(t.dtype()), dtype_name(to)));
   Tensor r(to, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) r.set(i, t.get(i));
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = t.get(i);
+    if (to == DType::I32 && !(v == std::floor(v) && std::fabs(v) < 2147483648.0))
+      throw DataError(fmt::format("{}: element {} is {}, but the model declares i32 (class ids must be integers)", what,
+                                  i, v));
+    r.set(i, v);
+  }
   return r;
 }
 
