@@ -316,7 +316,8 @@ std::vector<size_t> select_columns(const CsvTable& t, const std::string& spec) {
       size_t shown = std::min<size_t>(t.cols(), 8);
       for (size_t c = 0; c < shown; ++c) names += fmt::format("{}'{}'", c ? ", " : "", show(t.header[c]));
       if (t.cols() > shown) names += fmt::format(" and {} more", t.cols() - shown);
-      fail(fmt::format("unknown column '{}'; the columns are {}", show(text), names));
+      std::string hint = text[0] == '!' ? " ('!' means \"all but\" only at the start of the whole selection)" : "";
+      fail(fmt::format("unknown column '{}'{}; the columns are {}", show(text), hint, names));
     }
   }
 

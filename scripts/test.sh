@@ -7,5 +7,5 @@ bash scripts/setup.sh
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if command -v clang++-19 >/dev/null; then
-  bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi

@@ -79,6 +79,8 @@ TEST_CASE("column selection errors") {
   CHECK(sel_error("a,,b") == "t.csv: column selection 'a,,b': empty item (two commas in a row, or a comma at an end)");
   CHECK(sel_error("a,") == "t.csv: column selection 'a,': empty item (two commas in a row, or a comma at an end)");
   CHECK(sel_error("\"a") == "t.csv: column selection '\"a': quoted cell has no closing quote on this line (character 1)");
+  CHECK(sel_error("a,!b") == "t.csv: column selection 'a,!b': unknown column '!b' ('!' means \"all but\" only at the start of "
+                             "the whole selection); the columns are 'a', 'b', 'label'");
   CHECK(sel_error("-1") == "t.csv: column selection '-1': unknown column '-1'; the columns are 'a', 'b', 'label'");
 }
 

@@ -194,6 +194,14 @@ TEST_CASE("csv survives random bytes") {
       REQUIRE(t.values.size() == t.rows() * t.cols());
       REQUIRE(t.cell_col.size() == t.values.size());
       for (double v : t.values) REQUIRE(std::isfinite(v));
+      for (const char* spec : {"*", "!0", "1-0", "a"}) {  // conversions of whatever the table holds
+        try {
+          Tensor x = csv_columns(t, spec, DType::I32, false);
+          REQUIRE(x.shape()[0] == static_cast<int64_t>(t.rows()));
+        } catch (const DataError& e) {
+          REQUIRE(std::string(e.what()).rfind("t.csv:", 0) == 0);
+        }
+      }
     } catch (const DataError& e) {
       ++failed;
       std::string msg = e.what();
