@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "gradc/gradc.h"
+#include "gradc/session.h"
 #include "gradc/tensor.h"
 #include "runtime/tensor_io.h"
 
@@ -145,14 +146,28 @@ int main(int argc, char** argv) {
       std::printf("reference MISMATCH: %s does not compile\n", model_path.c_str());
       return 1;
     }
-    NamedTensors got;
-    try {
-      got = model.grad(inputs, params);
-    } catch (const std::exception& e) {
-      std::printf("reference MISMATCH: model.grad() on %s threw: %s\n", model_path.c_str(), e.what());
-      return 1;
+    // The interpreter (Model::grad) and the JIT (a Session's grad entry point)
+    // must both match the reference.
+    int status = 0;
+    for (Backend backend : {Backend::Interpreter, Backend::Jit}) {
+      const char* name = backend == Backend::Jit ? "jit" : "interpreter";
+      NamedTensors got;
+      try {
+        if (backend == Backend::Interpreter) {
+          got = model.grad(inputs, params);
+        } else {
+          Session s(model, {Backend::Jit, 0});
+          s.set_params(params);
+          got = s.grad(inputs);
+        }
+      } catch (const std::exception& e) {
+        std::printf("reference MISMATCH: grad on %s (%s) threw: %s\n", model_path.c_str(), name, e.what());
+        return 1;
+      }
+      std::printf("-- %s\n", name);
+      status = std::max(status, finish(compare(got, expected, meta), model_path + " (" + name + ")"));
     }
-    return finish(compare(got, expected, meta), model_path);
+    return status;
   } catch (const std::exception& e) {
     std::cerr << "compare_reference: error: " << e.what() << "\n";
     return 2;
