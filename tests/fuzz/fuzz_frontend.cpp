@@ -30,25 +30,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return out.empty() ? 0 : 0;
 }
 
-#ifdef GRADC_FUZZ_REPLAY
-int main(int argc, char** argv) {
-  int count = 0;
-  auto run = [&](const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-    ++count;
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::filesystem::path p(argv[i]);
-    if (std::filesystem::is_directory(p)) {
-      for (const auto& e : std::filesystem::recursive_directory_iterator(p))
-        if (e.is_regular_file()) run(e.path());
-    } else {
-      run(p);
-    }
-  }
-  std::printf("fuzz_replay: %d inputs ran without a crash\n", count);
-  return count > 0 ? 0 : 1;
-}
-#endif
+#include "tests/fuzz/replay_main.h"

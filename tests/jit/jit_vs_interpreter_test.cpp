@@ -10,23 +10,12 @@
 #include <vector>
 
 #include "gradc/session.h"
-#include "runtime/random.h"
+#include "tests/common/test_inputs.h"
 
 using namespace gradc;
 
 namespace {
 
-NamedTensors random_inputs(const ModelInfo& info, uint64_t seed) {
-  NamedTensors ts;
-  for (const TensorInfo& t : info.inputs) {
-    DType dt = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
-    Tensor x(dt, t.shape);
-    RandomStream rng(seed, t.name);
-    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, dt == DType::I32 ? std::floor(rng.uniform() * 2) : rng.normal());
-    ts.emplace_back(t.name, std::move(x));
-  }
-  return ts;
-}
 
 void check_close(const NamedTensors& a, const NamedTensors& b) {
   REQUIRE(a.size() == b.size());
@@ -63,7 +52,7 @@ TEST_CASE("the JIT agrees with the interpreter on every model", "[jit]") {
     SECTION(path) {
       Model m = Model::compile_file(path);
       REQUIRE(m.ok());
-      NamedTensors in = random_inputs(m.info(), 11);
+      NamedTensors in = test::random_inputs(m.info(), 11);
       Session jit(m, {Backend::Jit, 5});
       Session interp(m, {Backend::Interpreter, 5});
       check_close(interp.grad(in), jit.grad(in));

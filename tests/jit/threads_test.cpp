@@ -9,23 +9,12 @@
 #include <vector>
 
 #include "gradc/session.h"
-#include "runtime/random.h"
+#include "tests/common/test_inputs.h"
 
 using namespace gradc;
 
 namespace {
 
-NamedTensors inputs_for(const ModelInfo& info) {
-  NamedTensors ts;
-  for (const TensorInfo& t : info.inputs) {
-    DType dt = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
-    Tensor x(dt, t.shape);
-    RandomStream rng(3, t.name);
-    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, dt == DType::I32 ? std::floor(rng.uniform() * 2) : rng.normal());
-    ts.emplace_back(t.name, std::move(x));
-  }
-  return ts;
-}
 
 // Compiles a model from its source text (a fresh compilation each time: the
 // text differs per call by a comment, so the cache cannot share it) and trains it.
@@ -41,7 +30,7 @@ std::vector<double> work(const std::string& path, int salt) {
   }(), path);
   if (!m.ok()) return {};
   Session s(m, {Backend::Jit, 1});
-  NamedTensors in = inputs_for(m.info());
+  NamedTensors in = test::random_inputs(m.info(), 3);
   std::vector<double> losses;
   for (int i = 0; i < 20; ++i) losses.push_back(s.train_step(in));
   return losses;
@@ -68,7 +57,7 @@ TEST_CASE("models compiled and trained on several threads at once", "[jit][threa
 TEST_CASE("two sessions of one model on two threads", "[jit][threads]") {
   Model m = Model::compile_file(GRADC_SOURCE_DIR "/examples/digits_mlp.grad");
   REQUIRE(m.ok());
-  NamedTensors in = inputs_for(m.info());
+  NamedTensors in = test::random_inputs(m.info(), 3);
   auto run = [&] {
     Session s(m, {Backend::Jit, 2});
     std::vector<double> losses;

@@ -8,24 +8,12 @@
 #include <string>
 
 #include "gradc/gradc.h"
-#include "runtime/random.h"
+#include "tests/common/test_inputs.h"
 
 using namespace gradc;
 
 namespace {
 
-// Seeded inputs for a model: normal floats, class ids in [0, 2).
-NamedTensors random_inputs(const ModelInfo& info, uint64_t seed) {
-  NamedTensors ts;
-  for (const TensorInfo& t : info.inputs) {
-    DType dt = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
-    Tensor x(dt, t.shape);
-    RandomStream rng(seed, t.name);
-    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, dt == DType::I32 ? std::floor(rng.uniform() * 2) : rng.normal());
-    ts.emplace_back(t.name, std::move(x));
-  }
-  return ts;
-}
 
 double max_scaled_diff(const Tensor& a, const Tensor& b) {
   double scale = 1, worst = 0;
@@ -47,7 +35,7 @@ TEST_CASE("passes preserve the values of every example model", "[passes]") {
     Model after = Model::compile_file(path);
     REQUIRE(before.ok());
     REQUIRE(after.ok());
-    NamedTensors inputs = random_inputs(after.info(), 7);
+    NamedTensors inputs = test::random_inputs(after.info(), 7);
     NamedTensors params = after.initial_params(3);
     NamedTensors a = before.grad(inputs, params);
     NamedTensors b = after.grad(inputs, params);

@@ -1,0 +1,24 @@
+// Seeded inputs for any model, shared by the tests that run models: normal
+// floats, and class ids in [0, 2) for i32 inputs.
+#pragma once
+
+#include <cmath>
+
+#include "gradc/gradc.h"
+#include "runtime/random.h"
+
+namespace gradc::test {
+
+inline NamedTensors random_inputs(const ModelInfo& info, uint64_t seed) {
+  NamedTensors ts;
+  for (const TensorInfo& t : info.inputs) {
+    DType dt = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
+    Tensor x(dt, t.shape);
+    RandomStream rng(seed, t.name);
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, dt == DType::I32 ? std::floor(rng.uniform() * 2) : rng.normal());
+    ts.emplace_back(t.name, std::move(x));
+  }
+  return ts;
+}
+
+}  // namespace gradc::test
