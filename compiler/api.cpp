@@ -14,6 +14,7 @@
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/autodiff/reverse.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/codegen/kernels.h"
 #include "compiler/frontend/parser.h"
 #include "compiler/frontend/sema.h"
 #include "compiler/ir/builder.h"
@@ -220,6 +221,23 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry) const {
   Roots roots = stage == Stage::Grad ? Roots::Grads : Roots::Model;
   return format == DumpFormat::Dot ? print_graph_dot(*impl_->model, roots) : print_graph(*impl_->model, impl_->sm, roots);
   return {};
+}
+
+EntryCost Model::cost(Entry entry) const {
+  EntryCost c;
+  if (!impl_->runnable()) return c;
+  EntryKind kind = entry == Entry::Forward ? EntryKind::Forward : entry == Entry::Grad ? EntryKind::Grad : EntryKind::TrainStep;
+  Program p = plan_program(*impl_->runnable(), kind);
+  c.kernels = static_cast<int>(p.kernels.size());
+  c.arena_bytes = p.arena_bytes;
+  c.peak_bytes = p.peak_bytes;
+  for (const Kernel& k : p.kernels)
+    if (k.kind == Kernel::Kind::MatMul) {
+      int64_t n = 2;
+      for (int64_t d : k.dims) n *= d;
+      c.matmul_flops += n;
+    }
+  return c;
 }
 
 ModelInfo Model::info() const {

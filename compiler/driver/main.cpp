@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iterator>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -132,6 +135,80 @@ int cmd_run(const Options& o, const Model& m) {
   return 0;
 }
 
+// Seeded inputs of the model's declared types: normal floats, class ids
+// within the range of the one_hot that reads them (else 0 or 1).
+NamedTensors bench_inputs(const ModelInfo& info, uint64_t seed) {
+  NamedTensors ts;
+  for (const TensorInfo& t : info.inputs) {
+    DType dt = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
+    Tensor x(dt, t.shape);
+    uint64_t state = seed * 0x9e3779b97f4a7c15ULL + std::hash<std::string>{}(t.name);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      double u = static_cast<double>(state >> 11) * 0x1.0p-53;
+      x.set(i, dt == DType::I32 ? 0.0 : 2 * u - 1);
+    }
+    ts.emplace_back(t.name, std::move(x));
+  }
+  return ts;
+}
+
+int cmd_bench(const Options& o) {
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  CompileOptions co;
+  co.dims = o.dims;
+  // Compile from the text with a unique first line, so the in-memory cache cannot answer.
+  std::ifstream in(o.model, std::ios::binary);
+  if (!in) throw DataError(fmt::format("cannot read '{}'", o.model));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto t0 = Clock::now();
+  Model m = Model::compile_source(fmt::format("# bench {}\n", t0.time_since_epoch().count()) + text, o.model, co);
+  auto t1 = Clock::now();
+  if (!m.ok()) {
+    std::cerr << render_all(m.diagnostics());
+    return 1;
+  }
+  ModelInfo info = m.info();
+  EntryCost cost = m.cost(Entry::TrainStep);
+  NamedTensors inputs = bench_inputs(info, o.seed);
+  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed});
+  auto t2 = Clock::now();
+  s.train_step(inputs);  // compiles train_step, then runs it once
+  auto t3 = Clock::now();
+  // Warm-up, then samples of at least 1 ms each for at least --seconds.
+  for (int i = 0; i < 3; ++i) s.train_step(inputs);
+  int per = 1;
+  while (true) {
+    auto a = Clock::now();
+    for (int i = 0; i < per; ++i) s.train_step(inputs);
+    if (ms(Clock::now() - a) >= 1.0 || per >= (1 << 20)) break;
+    per *= 2;
+  }
+  std::vector<double> samples;
+  auto begin = Clock::now();
+  while (samples.size() < 5 || std::chrono::duration<double>(Clock::now() - begin).count() < o.seconds) {
+    auto a = Clock::now();
+    for (int i = 0; i < per; ++i) s.train_step(inputs);
+    samples.push_back(ms(Clock::now() - a) / per);
+  }
+  std::sort(samples.begin(), samples.end());
+  auto pct = [&](double q) { return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))]; };
+  double median = pct(0.5);
+  std::cout << fmt::format("model {} ({}), backend {}\n", info.name, o.model, o.backend);
+  std::cout << fmt::format("compile   front end to optimized graph  {:9.2f} ms\n", ms(t1 - t0));
+  std::cout << fmt::format("          train_step code generation    {:9.2f} ms  (plan, LLVM IR, O3, machine code; first call)\n",
+                           ms(t3 - t2) - median);
+  std::cout << fmt::format("train_step median {:.4f} ms  (p10 {:.4f}, p90 {:.4f}; {} samples of {} steps)\n", median,
+                           pct(0.1), pct(0.9), samples.size(), per);
+  std::cout << fmt::format("          {:.0f} steps/s, {} kernels, arena {} bytes (peak live {})\n", 1000.0 / median,
+                           cost.kernels, cost.arena_bytes, cost.peak_bytes);
+  if (cost.matmul_flops > 0)
+    std::cout << fmt::format("          matrix products {:.3f} MFLOP per step, {:.2f} GFLOP/s\n", cost.matmul_flops / 1e6,
+                             cost.matmul_flops / (median * 1e6));
+  return 0;
+}
+
 int cmd_gradcheck(const Options& o, const Model& m) {
   GradcheckOptions go;
   go.seed = o.seed;
@@ -174,6 +251,13 @@ int run(int argc, char** argv) {
       (opts->inputs.empty() || opts->output.empty()))
     return usage_error(opts->verb, "--inputs I and -o OUT are required");
   if (opts->verb == "step" && opts->steps < 1) return usage_error("step", "--steps N is required");
+  if (opts->verb == "bench") {
+    try {
+      return cmd_bench(*opts);
+    } catch (const DataError& e) {
+      return data_error("bench", e.what());
+    }
+  }
   if (opts->verb == "train") {
     if (opts->data.empty() || opts->epochs < 1 || opts->output.empty())
       return usage_error("train", "--data NAME=PATH, --epochs N and -o CKPT are required");

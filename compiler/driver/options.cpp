@@ -31,7 +31,8 @@ const std::vector<VerbInfo>& verbs() {
        "train on data in batches, evaluate every epoch, write checkpoints", true},
       {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
        "check gradients against central finite differences in f64", true},
-      {"bench", "gradc bench MODEL [--set D=N ...]", "benchmark train_step", false},
+      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--seconds X]",
+       "measure compile latency and the steady-state time of train_step", true},
   };
   return v;
 }
@@ -119,6 +120,12 @@ std::string verb_help(const VerbInfo& v) {
          "\nThe rows are shuffled each epoch (seeded); a last partial batch is dropped from training and\n"
          "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
          "written stay.\n";
+  else if (std::strcmp(v.name, "bench") == 0)
+    s += "\nReports the compile latency (front end to optimized graph; code generation of\n"
+         "train_step on its first call), then runs train_step on seeded random inputs: after a\n"
+         "warm-up, for at least --seconds (default 1) it reports the median time per step and\n"
+         "its spread (10th to 90th percentile), steps/s, the arena bytes and the GFLOP/s of the\n"
+         "matrix products. Timings are of this machine now: compare ratios in one run.\n";
   else if (std::strcmp(v.name, "gradcheck") == 0)
     s += "\noptions:\n"
          "  --inputs I    inputs to check at (default: seeded random values; class ids within range)\n"
@@ -274,6 +281,14 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       if (arg == "--epochs") o.epochs = n;
       else if (arg == "--batch") o.batch = n;
       else o.save_every = n;
+    } else if (arg == "--seconds") {
+      if (!take("a number")) return std::nullopt;
+      char* end = nullptr;
+      o.seconds = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != 0 || !(o.seconds > 0 && o.seconds <= 3600)) {
+        error = fmt::format("--seconds must be a number in (0, 3600], got '{}'", value);
+        return std::nullopt;
+      }
     } else if (arg == "--resume" || arg == "--log" || arg == "--plot") {
       if (!take("a file path")) return std::nullopt;
       (arg == "--resume" ? o.resume : arg == "--log" ? o.log : o.plot) = value;

@@ -31,7 +31,8 @@ struct Options {
   std::string resume, log, plot;
   int64_t save_every = 0;
   std::vector<std::string> standardize;
-  bool progress = true;                               // --no-progress turns the bar off
+  bool progress = true;
+  double seconds = 1.0;                               // bench --seconds                               // --no-progress turns the bar off
   bool help = false;
 };
 

@@ -35,6 +35,14 @@ enum class Stage { Ast, Graph, Grad, Opt, Loops, LlvmRaw, Llvm, Asm };
 enum class Entry { Forward, Grad, TrainStep };
 enum class DumpFormat { Text, Dot };
 
+// What one entry point's generated code does, from its plan.
+struct EntryCost {
+  int kernels = 0;
+  int64_t arena_bytes = 0;     // working memory per call
+  int64_t peak_bytes = 0;      // the most of it live at once
+  int64_t matmul_flops = 0;    // 2 * M * N * K over its matrix products
+};
+
 struct CompileOptions {
   // Dim overrides, e.g. {{"B", 256}}; each must name a `dim` of the model.
   std::vector<std::pair<std::string, int64_t>> dims;
@@ -97,6 +105,8 @@ class Model {
   std::string dump(Stage stage, DumpFormat format = DumpFormat::Text, Entry entry = Entry::TrainStep) const;
   // The model's interface; valid only when ok().
   ModelInfo info() const;
+  // The plan of an entry point's generated code; valid only when ok().
+  EntryCost cost(Entry entry) const;
 
   // ---- evaluation with the reference interpreter (valid only when ok()) ----
   // Bad tensors (missing, wrong dtype or shape) throw DataError naming the tensor.
