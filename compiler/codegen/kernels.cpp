@@ -65,7 +65,7 @@ IdxMap broadcast_map(const IdxMap& m, const Sizes& out, const Sizes& in, size_t 
 
 class Planner {
  public:
-  Planner(const ModelIR& m, EntryKind kind) : m_(m), g_(m.graph) { p_.sig = entry_signature(m, kind); }
+  Planner(const ModelIR& m, EntryKind kind) : g_(m.graph) { p_.sig = entry_signature(m, kind); }
 
   Program run() {
     mark_live();
@@ -493,7 +493,6 @@ class Planner {
     }
   }
 
-  const ModelIR& m_;
   const Graph& g_;
   Program p_;
   std::vector<bool> live_, mat_, absorbed_, epilogued_;
