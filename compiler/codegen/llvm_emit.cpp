@@ -285,8 +285,12 @@ class Emitter {
   // and the innermost loop is contiguous in B and C (it vectorizes). When the
   // column tile is complete, the epilogue (bias, activation) runs over it.
   void matmul(const Kernel& k) {
-    fill(k.out, 0);
     size_t batch = k.dims.size() - 3;
+    // With B transposed (contiguous along k, strided along n) and A contiguous
+    // along k, each C element is a dot product of two contiguous rows.
+    if (k.a_map.strides[batch + 2] == 1 && k.b_map.strides[batch + 2] == 1 && k.b_map.strides[batch + 1] != 1)
+      return matmul_dot(k);
+    fill(k.out, 0);
     int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
     int64_t nt = tile(N, 256), kt = tile(K, 128);
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
@@ -323,6 +327,43 @@ class Emitter {
           });
         });
       });
+    });
+  }
+
+  // C[b, m, n] = sum_k A[b, m, k] B[b, k, n] as a dot product along k per
+  // element. The sum may be reassociated (so it vectorizes into partial sums);
+  // the code is fixed, so results are the same on every run.
+  void matmul_dot(const Kernel& k) {
+    size_t batch = k.dims.size() - 3;
+    int64_t K = k.dims[batch + 2];
+    llvm::Type* ty = type(p_.buffers[k.out].dtype);
+    std::vector<size_t> order;
+    for (size_t d = 0; d < batch + 2; ++d) order.push_back(d);
+    nest(k, order, 0, [&] {
+      llvm::BasicBlock* pre = b_.GetInsertBlock();
+      auto* header = llvm::BasicBlock::Create(ctx_, "dot", fn_);
+      auto* exit = llvm::BasicBlock::Create(ctx_, "dot.done", fn_);
+      b_.CreateBr(header);
+      b_.SetInsertPoint(header);
+      llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2);
+      llvm::PHINode* acc = b_.CreatePHI(ty, 2);
+      i->addIncoming(b_.getInt64(0), pre);
+      acc->addIncoming(fconst(ty, 0), pre);
+      ivs_[batch + 2] = i;
+      llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));
+      llvm::Value* sum = b_.CreateFAdd(acc, prod);
+      llvm::cast<llvm::Instruction>(sum)->setHasAllowReassoc(true);
+      llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
+      i->addIncoming(next, b_.GetInsertBlock());
+      acc->addIncoming(sum, b_.GetInsertBlock());
+      b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(K)), header, exit);
+      b_.SetInsertPoint(exit);
+      ivs_[batch + 2] = b_.getInt64(0);
+      b_.CreateStore(sum, address(k.out, k.out_map));
+      if (k.epi_root >= 0) {
+        memo_.assign(k.exprs.size(), nullptr);
+        b_.CreateStore(value(k, k.epi_root), address(k.epi_out, k.epi_map));
+      }
     });
   }
 
