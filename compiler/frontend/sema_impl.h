@@ -70,6 +70,13 @@ struct BuiltinSpec {
   std::function<Value(Sema&, CallArgs&)> lower;
 };
 
+// Limits of analysis (compilation runs on a large stack, support/stack.h).
+inline constexpr int kMaxFnNesting = 64;
+inline constexpr int kMaxEvalDepth = 20000;
+
+// "dim", "input", "param", "fn", "value", "metric": a declaration's kind in messages.
+std::string_view kind_name(StmtKind k);
+
 const BuiltinSpec* find_builtin(std::string_view name);
 bool is_reserved_builtin(std::string_view name);
 // Every builtin's name (for suggestions).

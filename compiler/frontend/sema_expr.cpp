@@ -1,0 +1,388 @@
+// Semantic analysis of expressions: operators with literal and dtype rules,
+// matrix products, builtin and fn calls (inlined, memoized), and the constant
+// arguments of builtins. Declarations, names and the model's roles are in
+// sema.cpp; the builtin table is in builtins.cpp.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "compiler/frontend/sema_impl.h"
+
+namespace gradc {
+
+// ---- expressions ----
+
+Value Sema::eval(const Expr& e) {
+  if (depth_ >= kMaxEvalDepth) {
+    error(e.loc, fmt::format("expression is too deeply nested after inlining fn calls (more than {} levels)",
+                             kMaxEvalDepth));
+    return Value::bad();
+  }
+  ++depth_;
+  Value v;
+  switch (e.kind) {
+    case ExprKind::Number: v = Value::num(e.number, e.is_int, e.loc); break;
+    case ExprKind::Bool: v = Value::num(e.bool_value ? 1 : 0, true, e.loc); break;
+    case ExprKind::Name: v = lookup(e); break;
+    case ExprKind::Call: v = eval_call(e); break;
+    case ExprKind::Binary: v = eval_binary(e); break;
+    case ExprKind::Unary: {
+      Value x = eval(*e.args[0]);
+      if (x.kind == Value::Kind::Number) {
+        v = Value::num(-x.number, x.is_int, e.loc);
+      } else if (x.kind == Value::Kind::Tensor) {
+        if (!is_float(g()[x.node].dtype)) {
+          error(e.op_loc, fmt::format("cannot negate an i32 value (shape {}); use cast(x, f32)", shape_str(g()[x.node].shape)));
+          break;
+        }
+        v = build(Op::Neg, {x.node}, {}, e.op_loc);
+      }
+      break;
+    }
+    case ExprKind::Transpose: {
+      Value x = eval(*e.args[0]);
+      if (x.poison()) break;
+      if (x.kind == Value::Kind::Number || g()[x.node].rank() < 2) {
+        error(e.op_loc, fmt::format("'.T' swaps the last two axes and needs a tensor of rank >= 2, got {}",
+                                    x.kind == Value::Kind::Number ? std::string("a number")
+                                                                  : "shape " + shape_str(g()[x.node].shape)));
+        note_operands({&x});
+        break;
+      }
+      SourceLoc old = b_.at(e.op_loc);
+      v = Value::tensor(b_.transpose_last2(x.node), e.loc);
+      b_.at(old);
+      break;
+    }
+    case ExprKind::List:
+      error(e.loc, "a list '[...]' is only allowed as a builtin argument (e.g. reshape(x, [B, 8]))");
+      break;
+    case ExprKind::Error: break;
+  }
+  --depth_;
+  v.loc = e.loc;
+  if (e.kind != ExprKind::Name) v.name = {};
+  return v;
+}
+
+NodeId Sema::materialize(const Value& v, DType dtype) {
+  if (v.kind == Value::Kind::Tensor) return v.node;
+  SourceLoc old = b_.at(v.loc);
+  NodeId n = b_.constant(v.number, dtype);
+  b_.at(old);
+  return n;
+}
+
+Value Sema::build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc loc) {
+  SourceLoc old = b_.at(loc);
+  NodeId n = b_.try_make(op, std::move(operands), std::move(attrs));
+  b_.at(old);
+  if (n == kNoNode) {
+    error(loc, b_.error());
+    return Value::bad();
+  }
+  return Value::tensor(n, loc);
+}
+
+Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc) {
+  if (a.poison() || b.poison()) return Value::bad();
+  bool compare = op_kind(op) == OpKind::Compare;
+  if (a.kind == Value::Kind::Number && b.kind == Value::Kind::Number) {
+    double x = a.number, y = b.number, r = 0;
+    switch (op) {
+      case Op::Add: r = x + y; break;
+      case Op::Sub: r = x - y; break;
+      case Op::Mul: r = x * y; break;
+      case Op::Div: r = x / y; break;
+      case Op::Pow: r = std::pow(x, y); break;
+      case Op::Maximum: r = std::max(x, y); break;
+      case Op::Minimum: r = std::min(x, y); break;
+      case Op::Lt: r = x < y; break;
+      case Op::Le: r = x <= y; break;
+      case Op::Gt: r = x > y; break;
+      case Op::Ge: r = x >= y; break;
+      case Op::Eq: r = x == y; break;
+      case Op::Ne: r = x != y; break;
+      default: break;
+    }
+    bool is_int = compare || (a.is_int && b.is_int && op != Op::Div && op != Op::Pow);
+    return Value::num(r, is_int, op_loc);
+  }
+  const Value& t = a.kind == Value::Kind::Tensor ? a : b;
+  const Value& lit = a.kind == Value::Kind::Tensor ? b : a;
+  DType dt = g()[t.node].dtype;
+  if (lit.kind == Value::Kind::Number && dt == DType::I32) {
+    if (!compare) {
+      error(op_loc, fmt::format("arithmetic on i32 values is not supported (i32 is for labels); use cast(x, f32)"));
+      note_operands({&t});
+      return Value::bad();
+    }
+    if (lit.number != std::floor(lit.number)) {
+      error(lit.loc, fmt::format("cannot compare an i32 value with the non-integer {}", lit.number));
+      return Value::bad();
+    }
+  }
+  NodeId x = materialize(a, dt), y = materialize(b, dt);
+  Value r = build(op, {x, y}, {}, op_loc);
+  if (r.poison()) note_operands({&a, &b});
+  return r;
+}
+
+Value Sema::matmul(const Value& a, const Value& b, SourceLoc op_loc) {
+  if (a.poison() || b.poison()) return Value::bad();
+  if (a.kind != Value::Kind::Tensor || b.kind != Value::Kind::Tensor) {
+    error(op_loc, "'@' multiplies tensors, not numbers (use '*' to scale)");
+    return Value::bad();
+  }
+  const Node& x = g()[a.node];
+  const Node& y = g()[b.node];
+  if (x.rank() == 0 || y.rank() == 0) {
+    error(op_loc, fmt::format("'@' needs operands of rank >= 1, got shapes {} and {} (use '*' to scale)",
+                              shape_str(x.shape), shape_str(y.shape)));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  if (x.dtype != y.dtype || !is_float(x.dtype)) {
+    error(op_loc, fmt::format("cannot matmul {} and {} values{}", dtype_name(x.dtype), dtype_name(y.dtype),
+                              is_float(x.dtype) && is_float(y.dtype) ? " (use cast to convert one of them)"
+                                                                     : " (matmul needs float tensors)"));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  const Dim& k1 = x.shape.back();
+  const Dim& k2 = y.rank() == 1 ? y.shape[0] : y.shape[y.rank() - 2];
+  if (k1.size != k2.size) {
+    error(op_loc, fmt::format("cannot matmul tensors of shapes {} and {}: inner dimensions {} and {} differ",
+                              shape_str(x.shape), shape_str(y.shape), k1.size, k2.size));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  // Vectors become matrices ([k] -> [1, k] on the left, [k] -> [k, 1] on the
+  // right) and the added axis is removed from the result, as in NumPy.
+  SourceLoc old = b_.at(op_loc);
+  NodeId l = a.node, r = b.node;
+  bool lvec = x.rank() == 1, rvec = y.rank() == 1;
+  if (lvec) l = b_.reshape(l, {1, x.shape[0].size});
+  if (rvec) r = b_.reshape(r, {y.shape[0].size, 1});
+  NodeId m = b_.try_make(Op::MatMul, {l, r});
+  b_.at(old);
+  if (m == kNoNode) {
+    error(op_loc, fmt::format("cannot matmul tensors of shapes {} and {}: {}", shape_str(x.shape), shape_str(y.shape),
+                              b_.error()));
+    note_operands({&a, &b});
+    return Value::bad();
+  }
+  if (lvec || rvec) {
+    Shape out = g()[m].shape;
+    if (rvec) out.erase(out.end() - 1);
+    if (lvec) out.erase(out.end() - (rvec ? 1 : 2));
+    old = b_.at(op_loc);
+    m = b_.reshape(m, sizes(out));
+    b_.at(old);
+  }
+  return Value::tensor(m, op_loc);
+}
+
+Value Sema::eval_binary(const Expr& e) {
+  Value a = eval(*e.args[0]);
+  Value b = eval(*e.args[1]);
+  switch (e.op) {
+    case Tok::Plus: return elementwise(Op::Add, a, b, e.op_loc);
+    case Tok::Minus: return elementwise(Op::Sub, a, b, e.op_loc);
+    case Tok::Star: return elementwise(Op::Mul, a, b, e.op_loc);
+    case Tok::Slash: return elementwise(Op::Div, a, b, e.op_loc);
+    case Tok::Caret: return elementwise(Op::Pow, a, b, e.op_loc);
+    case Tok::Lt: return elementwise(Op::Lt, a, b, e.op_loc);
+    case Tok::Le: return elementwise(Op::Le, a, b, e.op_loc);
+    case Tok::Gt: return elementwise(Op::Gt, a, b, e.op_loc);
+    case Tok::Ge: return elementwise(Op::Ge, a, b, e.op_loc);
+    case Tok::EqEq: return elementwise(Op::Eq, a, b, e.op_loc);
+    case Tok::NotEq: return elementwise(Op::Ne, a, b, e.op_loc);
+    case Tok::At: return matmul(a, b, e.op_loc);
+    default: GRADC_ASSERT(false, "unknown binary operator");
+  }
+  return Value::bad();
+}
+
+// ---- calls ----
+
+Value Sema::eval_call(const Expr& e) {
+  if (auto it = decls_.find(e.name); it != decls_.end()) {
+    const Stmt& s = *it->second.stmt;
+    if (s.kind == StmtKind::Fn) return call_fn(s, e);
+    error(e.op_loc, fmt::format("'{}' is a {}, not a function", e.name, kind_name(s.kind)));
+    note(s.name_loc, fmt::format("'{}' declared here", e.name));
+    return Value::bad();
+  }
+  if (const BuiltinSpec* spec = find_builtin(e.name)) return call_builtin(*spec, e);
+  if (is_reserved_builtin(e.name)) {
+    error(e.op_loc, fmt::format("'{}' is not yet supported in this version of gradc (it is reserved for a later one)", e.name));
+    return Value::bad();
+  }
+  if (broken_.count(e.name)) return Value::bad();
+  error(e.op_loc, fmt::format("unknown function '{}'{}", e.name, suggest(e.name, true)));
+  return Value::bad();
+}
+
+Value Sema::call_fn(const Stmt& fn, const Expr& call) {
+  for (const Scope& sc : scopes_)
+    if (sc.fn == &fn) {
+      error(call.op_loc, fmt::format("recursive call of fn '{}' (recursion is not allowed; fns are inlined)", fn.name));
+      note(fn.name_loc, fmt::format("fn '{}' declared here", fn.name));
+      return Value::bad();
+    }
+  if (!call.kwargs.empty()) {
+    error(call.kwargs[0].name_loc, fmt::format("fn '{}' takes positional arguments only", fn.name));
+    return Value::bad();
+  }
+  if (call.args.size() != fn.params.size()) {
+    error(call.loc, fmt::format("fn '{}' takes {} argument{}, got {}", fn.name, fn.params.size(),
+                                fn.params.size() == 1 ? "" : "s", call.args.size()));
+    note(fn.name_loc, fmt::format("fn '{}' declared here", fn.name));
+    return Value::bad();
+  }
+  if (scopes_.size() >= kMaxFnNesting) {
+    error(call.op_loc, fmt::format("fn calls are nested more than {} deep", kMaxFnNesting));
+    return Value::bad();
+  }
+  Scope scope;
+  scope.fn = &fn;
+  scope.call_loc = call.op_loc;
+  bool bad = false;
+  FnCallKey key{&fn, {}};
+  auto& key_args = key.second;
+  for (size_t i = 0; i < call.args.size(); ++i) {
+    Value v = eval(*call.args[i]);
+    bad = bad || v.poison();
+    v.name = fn.params[i].name;
+    v.decl_loc = fn.params[i].name_loc;
+    scope.names.emplace(fn.params[i].name, v);
+    key_args.emplace_back(v.kind == Value::Kind::Tensor ? static_cast<double>(v.node) : v.number,
+                          static_cast<int>(v.kind) * 2 + v.is_int);
+  }
+  if (bad) return Value::bad();
+  // The graph is hash-consed, so a fn applied to the same arguments yields the
+  // same nodes: reuse the result instead of inlining again (which would be
+  // exponential for fns that call a fn twice).
+  if (auto it = fn_cache_.find(key); it != fn_cache_.end()) {
+    Value r = it->second;
+    r.loc = call.loc;
+    return r;
+  }
+  scopes_.push_back(std::move(scope));
+  for (const Binding& local : fn.locals) {
+    Value v = eval(*local.value);
+    v.name = local.name;
+    v.decl_loc = local.name_loc;
+    scopes_.back().names.insert_or_assign(local.name, v);
+  }
+  Value r = eval(*fn.value);
+  scopes_.pop_back();
+  r.loc = call.loc;
+  r.name = {};
+  fn_cache_.emplace(std::move(key), r);
+  return r;
+}
+
+Value Sema::call_builtin(const BuiltinSpec& spec, const Expr& call) {
+  CallArgs args;
+  args.call = &call;
+  args.exprs.assign(spec.params.size(), nullptr);
+  args.values.assign(spec.params.size(), Value::bad());
+  std::string expected;
+  for (const ParamSpec& p : spec.params) expected += (expected.empty() ? "" : ", ") + std::string(p.name);
+  if (call.args.size() > spec.params.size()) {
+    error(call.args[spec.params.size()]->loc,
+          fmt::format("'{}' takes at most {} argument{} ({}), got {}", spec.name, spec.params.size(),
+                      spec.params.size() == 1 ? "" : "s", expected, call.args.size()));
+    return Value::bad();
+  }
+  for (size_t i = 0; i < call.args.size(); ++i) args.exprs[i] = call.args[i];
+  for (const KwArg& k : call.kwargs) {
+    auto it = std::find_if(spec.params.begin(), spec.params.end(), [&](const ParamSpec& p) { return p.name == k.name; });
+    if (it == spec.params.end()) {
+      error(k.name_loc, fmt::format("'{}' has no argument named '{}' (its arguments: {})", spec.name, k.name, expected));
+      return Value::bad();
+    }
+    size_t i = static_cast<size_t>(it - spec.params.begin());
+    if (args.exprs[i]) {
+      error(k.name_loc, fmt::format("argument '{}' of '{}' is given twice", k.name, spec.name));
+      return Value::bad();
+    }
+    args.exprs[i] = k.value;
+  }
+  for (size_t i = 0; i < spec.params.size(); ++i) {
+    const ParamSpec& p = spec.params[i];
+    if (!args.exprs[i]) {
+      if (p.required) {
+        error(call.loc, fmt::format("'{}' is missing its argument '{}' (its arguments: {})", spec.name, p.name, expected));
+        return Value::bad();
+      }
+      continue;
+    }
+    const Expr& a = *args.exprs[i];
+    if (p.kind == ArgKind::Tensor || p.kind == ArgKind::Name) {
+      if (p.kind == ArgKind::Name && a.kind != ExprKind::Name) {
+        error(a.loc, fmt::format("argument '{}' of '{}' must be a plain name (of an input, param or named value)",
+                                 p.name, spec.name));
+        return Value::bad();
+      }
+      args.values[i] = eval(a);
+      if (args.values[i].poison()) return Value::bad();
+    }
+  }
+  return spec.lower(*this, args);
+}
+
+// ---- constants in arguments ----
+
+std::optional<int64_t> Sema::const_int(const Expr& e, std::string_view what) {
+  if (e.kind == ExprKind::Number && e.is_int) return e.int_value;
+  if (e.kind == ExprKind::Unary && e.args[0]->kind == ExprKind::Number && e.args[0]->is_int)
+    return -e.args[0]->int_value;
+  if (e.kind == ExprKind::Name) {
+    if (auto it = dims_.find(e.name); it != dims_.end()) return it->second;
+    if (broken_.count(e.name)) return std::nullopt;
+  }
+  error(e.loc, fmt::format("{} must be an integer literal or a dim name", what));
+  return std::nullopt;
+}
+
+std::optional<double> Sema::const_float(const Expr& e, std::string_view what) {
+  if (e.kind == ExprKind::Number || e.kind == ExprKind::Bool) return e.number;
+  if (e.kind == ExprKind::Unary && e.args[0]->kind == ExprKind::Number) return -e.args[0]->number;
+  error(e.loc, fmt::format("{} must be a number literal", what));
+  return std::nullopt;
+}
+
+std::optional<int> Sema::axis_of(const Expr& e, int rank, std::string_view fn) {
+  auto v = const_int(e, "an axis");
+  if (!v) return std::nullopt;
+  auto a = normalize_axis(*v, rank);
+  if (!a && rank == 0) {
+    error(e.loc, fmt::format("axis {} is out of range: '{}' got a scalar, which has no axes", *v, fn));
+    return std::nullopt;
+  }
+  if (!a) {
+    error(e.loc, fmt::format("axis {} is out of range for '{}' of a tensor of rank {} (valid: {} to {})", *v, fn, rank,
+                             -rank, rank - 1));
+    return std::nullopt;
+  }
+  return a;
+}
+
+std::optional<NodeId> Sema::float_tensor(const Value& v, std::string_view fn, std::string_view what) {
+  if (v.poison()) return std::nullopt;
+  if (v.kind == Value::Kind::Number) return materialize(v, DType::F32);
+  const Node& n = g()[v.node];
+  if (!is_float(n.dtype)) {
+    error(v.loc, fmt::format("'{}' needs a float {}, got {}{}", fn, what, type_str(n.dtype, n.shape),
+                             " (use cast(x, f32))"));
+    note_operands({&v});
+    return std::nullopt;
+  }
+  return v.node;
+}
+
+}  // namespace gradc
