@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/codegen/jit.h"
@@ -29,6 +30,13 @@ struct Session::Impl {
   NamedTensors params;
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
+  mutable std::map<EntryKind, EntrySignature> signatures;  // computed once per entry
+
+  const EntrySignature& signature(EntryKind kind) const {
+    auto it = signatures.find(kind);
+    if (it == signatures.end()) it = signatures.emplace(kind, entry_signature(*ir, kind)).first;
+    return it->second;
+  }
 
   const Tensor* lookup(const std::string& name, const NamedTensors& inputs, Tensor& lr, Tensor& step_t) const {
     if (name == kLearningRate) return &lr;
@@ -40,21 +48,19 @@ struct Session::Impl {
 
   // Runs an entry with inputs by name; returns the produced tensors by name.
   NamedTensors run(EntryKind kind, const NamedTensors& inputs, double lr_value) const {
-    EntrySignature sig = entry_signature(*ir, kind);
+    const EntrySignature& sig = signature(kind);
     Tensor lr(DType::F64, {}), step_t(DType::F64, {});
     lr.set(0, lr_value);
     step_t.set(0, static_cast<double>(step));
     std::vector<const Tensor*> in;
     for (const EntryValue& v : sig.reads) {
       const Tensor* t = lookup(v.name, inputs, lr, step_t);
-      Tensor expected_type(v.dtype, {});
-      std::string want = std::string(dtype_name(v.dtype)) + "[";
-      for (size_t i = 0; i < v.shape.size(); ++i) want += fmt::format("{}{}", i ? ", " : "", v.shape[i]);
-      want += "]";
-      if (!t) throw DataError(fmt::format("{}: missing input tensor '{}' (expected {})", entry_name(kind), v.name, want));
-      if (t->dtype() != v.dtype || t->shape() != v.shape)
+      if (!t || t->dtype() != v.dtype || t->shape() != v.shape) {
+        std::string want = Tensor(v.dtype, v.shape).type_string();
+        if (!t) throw DataError(fmt::format("{}: missing input tensor '{}' (expected {})", entry_name(kind), v.name, want));
         throw DataError(fmt::format("{}: tensor '{}': expected {}, got {}", entry_name(kind), v.name, want,
                                     t->type_string()));
+      }
       in.push_back(t);
     }
     NamedTensors out;
@@ -175,7 +181,7 @@ double Session::train_step(const NamedTensors& inputs, double lr) {
 
 NamedTensors Session::forward(const NamedTensors& inputs) const {
   // With the inputs the loss needs, evaluate it and the metrics too.
-  EntrySignature eval = entry_signature(*impl_->ir, EntryKind::Evaluate);
+  const EntrySignature& eval = impl_->signature(EntryKind::Evaluate);
   bool all = true;
   for (const EntryValue& v : eval.reads)
     if (!find_tensor(impl_->params, v.name) && !find_tensor(inputs, v.name)) all = false;
