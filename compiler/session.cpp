@@ -99,6 +99,14 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
   impl_->ir = &*model.impl_->runnable();
   impl_->backend = opts.backend;
   const ModelIR& m = *impl_->ir;
+  // Refuse before allocating when params and optimizer state would not fit.
+  double bytes = 0;
+  for (const ParamDecl& p : m.params)
+    bytes += static_cast<double>(numel(m.graph[p.node].shape)) * static_cast<double>(dtype_size(m.graph[p.node].dtype));
+  bytes *= 1.0 + static_cast<double>(m.train.slots.size()) / std::max<size_t>(1, m.params.size());
+  if (bytes > static_cast<double>(kMaxSessionBytes))
+    throw DataError(fmt::format("the model's params and optimizer state need {:.1f} GiB; a session is limited to {} GiB",
+                                bytes / (1 << 30), kMaxSessionBytes >> 30));
   impl_->params = init_params(m, opts.seed);
   for (const StateSlot& s : m.train.slots) {
     const ParamDecl& p = m.params[s.param];

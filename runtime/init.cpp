@@ -4,6 +4,8 @@
 
 #include "runtime/random.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 namespace gradc {
@@ -39,6 +41,12 @@ Tensor init_param(const ParamDecl& p, const Node& node, uint64_t seed) {
 }
 
 NamedTensors init_params(const ModelIR& m, uint64_t seed) {
+  double bytes = 0;
+  for (const ParamDecl& p : m.params)
+    bytes += static_cast<double>(numel(m.graph[p.node].shape)) * static_cast<double>(dtype_size(m.graph[p.node].dtype));
+  if (bytes > kMaxParamBytes)
+    throw DataError(fmt::format("the model's params need {:.1f} GiB; the limit is {:.0f} GiB", bytes / (1 << 30),
+                                kMaxParamBytes / (1 << 30)));
   NamedTensors out;
   for (const ParamDecl& p : m.params) out.emplace_back(p.name, init_param(p, m.graph[p.node], seed));
   return out;

@@ -13,6 +13,8 @@
 namespace gradc {
 
 Tensor init_param(const ParamDecl& p, const Node& node, uint64_t seed);
+// Throws DataError, before allocating, when the params exceed kMaxParamBytes.
 NamedTensors init_params(const ModelIR& m, uint64_t seed);
+inline constexpr double kMaxParamBytes = 16.0 * (1 << 30);
 
 }  // namespace gradc

@@ -21,6 +21,7 @@
 #include "compiler/codegen/llvm_emit.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/source.h"
+#include "gradc/session.h"
 
 namespace gradc {
 namespace {
@@ -122,6 +123,9 @@ class JitExecutor : public Executor {
     for (const Tensor* t : in) args.push_back(const_cast<void*>(t->raw()));
     for (Tensor* t : out) args.push_back(t->raw());
     // A fresh arena per call, so sessions of one model may run on several threads.
+    if (ce.program.arena_bytes > kMaxSessionBytes)
+      throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(sig.kind),
+                                  static_cast<double>(ce.program.arena_bytes) / (1 << 30), kMaxSessionBytes >> 30));
     size_t bytes = static_cast<size_t>(std::max<int64_t>(ce.program.arena_bytes, 64));
     std::unique_ptr<uint8_t, decltype(&std::free)> arena(
         static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free);

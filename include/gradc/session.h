@@ -21,6 +21,11 @@
 
 namespace gradc {
 
+// Largest memory a session may hold for params and optimizer state (and the
+// largest working memory of one entry point): larger models are refused with
+// a DataError before anything is allocated.
+inline constexpr int64_t kMaxSessionBytes = int64_t{16} << 30;
+
 enum class Backend {
   Jit,          // native code through LLVM (the default)
   Interpreter,  // the reference interpreter: slow, simple, the oracle
