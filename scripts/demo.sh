@@ -18,16 +18,19 @@ $GRADC train examples/digits_mlp.grad \
   --data x=$DATA/digits_train.csv --data label=$DATA/digits_train.csv \
   --eval x=$DATA/digits_test.csv --eval label=$DATA/digits_test.csv \
   --epochs 20 --seed 0 -o $OUT/digits.safetensors --log $OUT/digits_log.csv --plot $OUT/digits_loss.svg
-acc=$(tail -n 1 $OUT/digits_log.csv | cut -d, -f4)
+acc=$(tail -n 1 $OUT/digits_log.csv | cut -d, -f4 | awk '{ printf "%.1f %%", 100 * $1 }')
 echo
 echo "held-out accuracy: $acc   (360 test digits never seen in training)"
 echo "loss plot:         $OUT/digits_loss.svg"
 echo "training log:      $OUT/digits_log.csv"
 echo "checkpoint:        $OUT/digits.safetensors"
 echo
-echo "== the fused train_step: kernels and memory plan (gradc dump --stage loops), first lines"
-$GRADC dump examples/digits_mlp.grad --stage loops --entry train_step | head -n 12
-echo "..."
+echo "== the fused train_step (gradc dump --stage loops): the plan and its first kernels"
+loops=$($GRADC dump examples/digits_mlp.grad --stage loops --entry train_step)
+head -n 1 <<<"$loops"
+grep -E '^  k[0-9]+ ' <<<"$loops" | head -n 6 | cut -c1-150
+echo "  ..."
 echo
-echo "== its LLVM IR after O3 for this CPU (gradc dump --stage llvm), a few vectorized lines"
-$GRADC dump examples/digits_mlp.grad --stage llvm --entry train_step | grep -m 6 -E 'fmul( fast)? <[0-9]+ x float>|fadd( fast)? <[0-9]+ x float>' || true
+echo "== its LLVM IR after O3 for this CPU (gradc dump --stage llvm): a few vectorized lines"
+$GRADC dump examples/digits_mlp.grad --stage llvm --entry train_step |
+  grep -E '(fmul|fadd|fsub)( [a-z]+)* <[0-9]+ x float>' | grep -v 'float [0-9]' | head -n 6 | cut -c1-150 || true
