@@ -8,6 +8,7 @@
 #include "compiler/codegen/jit.h"
 #include "compiler/model_impl.h"
 #include "runtime/init.h"
+#include "runtime/interpreter.h"
 #include "runtime/tensor_io.h"
 
 namespace gradc {
@@ -27,6 +28,7 @@ struct Session::Impl {
   std::shared_ptr<Model::Impl> model;  // keeps the model and its code alive
   const ModelIR* ir = nullptr;
   Backend backend = Backend::Jit;
+  bool check_numerics = false;
   NamedTensors params;
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
@@ -69,7 +71,50 @@ struct Session::Impl {
     std::vector<Tensor*> out_ptrs;
     for (auto& [name, t] : out) out_ptrs.push_back(&t);
     model->executor(backend).run(sig, in, out_ptrs);
+    if (check_numerics)
+      for (const auto& [name, t] : out)
+        for (int64_t i = 0; i < t.numel(); ++i)
+          if (!std::isfinite(t.get(i))) locate_non_finite(sig, in, name);
     return out;
+  }
+
+  // Re-runs the entry on the interpreter and reports the first node, in
+  // topological order, whose value has a NaN or infinity (its operands, being
+  // earlier, are finite), or the input that brought one in.
+  [[noreturn]] void locate_non_finite(const EntrySignature& sig, const std::vector<const Tensor*>& in,
+                                      const std::string& output) const {
+    Interpreter interp(ir->graph);
+    for (size_t i = 0; i < sig.reads.size(); ++i) interp.bind(sig.reads[i].node, *in[i]);
+    std::vector<NodeId> roots;
+    for (const EntryValue& v : sig.produces) roots.push_back(v.node);
+    try {
+      interp.run(roots);
+    } catch (const DataError&) {
+    }
+    const SourceManager& sm = model->sm;
+    for (NodeId id = 0; id < ir->graph.size(); ++id) {
+      if (!interp.evaluated(id) || !is_float(ir->graph[id].dtype)) continue;
+      const std::vector<double>& v = interp.values(id);
+      for (size_t e = 0; e < v.size(); ++e) {
+        if (std::isfinite(v[e])) continue;
+        const Node& n = ir->graph[id];
+        std::string where = "(no source location)";
+        if (n.loc.valid()) {
+          LineCol lc = sm.line_col(n.loc.file, n.loc.begin);
+          where = fmt::format("{}:{}:{}", sm.name(n.loc.file), lc.line, lc.column);
+        }
+        if (n.op == Op::Input || n.op == Op::Param)
+          throw DataError(fmt::format("check-numerics: {} '{}' holds {} at element {} ({}), in {}",
+                                      n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
+                                      type_str(n.dtype, n.shape), entry_name(sig.kind)));
+        throw DataError(fmt::format("{}: check-numerics: '{}' produced {} at element {} of its {} result, in {} "
+                                    "(first non-finite value of the step; it reached '{}')",
+                                    where, op_name(n.op), v[e], e, type_str(n.dtype, n.shape), entry_name(sig.kind),
+                                    output));
+      }
+    }
+    throw DataError(fmt::format("check-numerics: '{}' of {} is not finite, but the interpreter computes it finite "
+                                "(a rounding difference near the limits of the dtype)", output, entry_name(sig.kind)));
   }
 };
 
@@ -98,6 +143,7 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
   impl_->model = model.impl_;
   impl_->ir = &*model.impl_->runnable();
   impl_->backend = opts.backend;
+  impl_->check_numerics = opts.check_numerics;
   const ModelIR& m = *impl_->ir;
   // Refuse before allocating when params and optimizer state would not fit.
   double bytes = 0;

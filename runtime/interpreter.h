@@ -34,6 +34,7 @@ class Interpreter {
   // A computed node as a tensor of the node's dtype (f64 when promoted).
   Tensor result(NodeId id) const;
   const std::vector<double>& values(NodeId id) const { return vals_[id]; }
+  bool evaluated(NodeId id) const { return done_[id]; }
 
  private:
   void eval(NodeId id);

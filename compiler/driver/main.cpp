@@ -89,7 +89,7 @@ int data_error(const std::string& verb, const std::string& msg) {
 
 // A session with the backend, seed and params the options ask for.
 Session make_session(const Options& o, const Model& m) {
-  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed});
+  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics});
   if (!o.params.empty()) s.restore(read_safetensors(o.params), o.params);
   return s;
 }

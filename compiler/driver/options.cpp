@@ -135,6 +135,10 @@ std::string verb_help(const VerbInfo& v) {
          "\nCompares every param element (params of more than 1000 elements: 16 random directions)\n"
          "with central differences, eps 1e-6, in f64 throughout; passes when\n"
          "|analytic - numeric| <= 1e-5 + 1e-3 * |numeric| everywhere. Exit status 1 on failure.\n";
+  for (const char* n : {"grad", "step", "run", "train"})
+    if (std::strcmp(v.name, n) == 0)
+      s += "  --check-numerics  stop at the first NaN or infinity a call produces, naming the op and\n"
+           "                its line in the model (slower only when one appears)\n";
   if (!v.implemented) s += "\nThis verb is not implemented in this version of gradc yet.\n";
   return s;
 }
@@ -295,6 +299,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--standardize") {
       if (!take("an input name")) return std::nullopt;
       o.standardize.push_back(value);
+    } else if (arg == "--check-numerics") {
+      o.check_numerics = true;
     } else if (arg == "--no-progress") {
       o.progress = false;
     } else if (arg.size() > 1 && arg[0] == '-') {

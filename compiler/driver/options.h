@@ -32,6 +32,7 @@ struct Options {
   int64_t save_every = 0;
   std::vector<std::string> standardize;
   bool progress = true;
+  bool check_numerics = false;                        // --check-numerics
   double seconds = 1.0;                               // bench --seconds                               // --no-progress turns the bar off
   bool help = false;
 };

@@ -34,6 +34,11 @@ enum class Backend {
 struct SessionOptions {
   Backend backend = Backend::Jit;
   uint64_t seed = 0;  // of the initializers
+  // After every call, check the results for NaN and infinity; when one is
+  // found, find the first non-finite value the step produced (re-running it on
+  // the interpreter) and throw a DataError naming the op, its DSL source line
+  // and the entry point. The step is then not committed.
+  bool check_numerics = false;
 };
 
 class Session {

@@ -1,6 +1,7 @@
-// Threads: several threads compiling and training different models at once,
+// Sessions: several threads compiling and training different models at once,
 // and two sessions of one model on two threads, give exactly the results of
-// running the same work on one thread (docs/host_api.md, "Threads").
+// running the same work on one thread (docs/host_api.md, "Threads"); and
+// check_numerics finds the first non-finite value of a step.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -70,4 +71,32 @@ TEST_CASE("two sessions of one model on two threads", "[jit][threads]") {
   t2.join();
   CHECK(a == c);
   CHECK(b == c);
+}
+
+TEST_CASE("check_numerics names the op and line of the first NaN, and does not commit the step", "[jit][numerics]") {
+  Model m = Model::compile_source(
+      "dim B = 3\ninput x : [B, 2]\nparam w : [2] ~ uniform(-1, 1)\nh = log(x @ w)\nloss mean(h * h)\n", "nan.grad");
+  REQUIRE(m.ok());
+  Tensor x(DType::F32, {3, 2});
+  for (int i = 0; i < 6; ++i) x.set(i, i % 2 ? 1.0 : -1.0);  // x @ w has both signs for most w
+  Tensor w(DType::F32, {2});
+  w.set(0, 0.5);
+  w.set(1, -2.0);  // x @ w = -2.5 < 0 in every row: log gives NaN
+  for (Backend backend : {Backend::Jit, Backend::Interpreter}) {
+    Session s(m, {backend, 0, /*check_numerics=*/true});
+    s.set_params({{"w", w}});
+    try {
+      s.train_step({{"x", x}});
+      FAIL("no error for a NaN loss");
+    } catch (const DataError& e) {
+      std::string msg = e.what();
+      CHECK(msg.find("nan.grad:4:5: check-numerics: 'log' produced") != std::string::npos);
+      CHECK(msg.find("train_step") != std::string::npos);
+    }
+    CHECK(s.step() == 0);
+    CHECK(s.params()[0].second.get(1) == -2.0);  // unchanged
+    Session unchecked(m, {backend, 0, false});
+    unchecked.set_params({{"w", w}});
+    CHECK(std::isnan(unchecked.train_step({{"x", x}})));
+  }
 }
