@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite (unit, golden, diagnostics,
-# CLI, docs, fuzz corpus), then a short libFuzzer run when clang-19 is present.
+# gradients, JIT, optimizers, training, docs, fuzz corpora); then the same
+# suite again in an AddressSanitizer + UndefinedBehaviorSanitizer +
+# LeakSanitizer build (GRADC_SKIP_SANITIZERS=1 skips it); then a short
+# libFuzzer run of each fuzz target when clang-19 is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
+if [ "${GRADC_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== the test suite under ASan, UBSan and LSan"
+  BUILD_DIR=build-asan GRADC_CMAKE_ARGS="-DGRADC_SANITIZE=ON" bash scripts/build.sh
+  # The install test builds a separate project against the library, which
+  # would need the sanitizer runtime too; it ran in the plain build above.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -E '^install\.'
+fi
 if command -v clang++-19 >/dev/null; then
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
