@@ -26,75 +26,9 @@
 
 #include "gradc/tensor.h"
 #include "runtime/tensor_io.h"
+#include "tests/common/compare_tensors.h"
 
 using namespace gradc;
-
-namespace {
-
-double tol_for(DType t) {
-  switch (t) {
-    case DType::F32: return 1e-4;
-    case DType::F64: return 1e-9;
-    case DType::I32: return 0.0;
-  }
-  return 0.0;
-}
-
-int compare(const NamedTensors& got, const NamedTensors& expected) {
-  int failures = 0;
-  std::set<std::string> seen;
-  for (const auto& [name, want] : expected) {
-    seen.insert(name);
-    const Tensor* g = find_tensor(got, name);
-    if (!g) {
-      std::printf("FAIL %-22s missing: gradc did not write it (expected %s)\n", name.c_str(), want.type_string().c_str());
-      ++failures;
-      continue;
-    }
-    if (g->dtype() != want.dtype() || g->shape() != want.shape()) {
-      std::printf("FAIL %-22s type mismatch: gradc gives %s, expected %s\n", name.c_str(), g->type_string().c_str(),
-                  want.type_string().c_str());
-      ++failures;
-      continue;
-    }
-    bool state = name.rfind("opt.", 0) == 0;
-    double tol = tol_for(want.dtype());
-    double m = 0.0;
-    for (int64_t i = 0; i < want.numel(); ++i) m = std::max(m, std::fabs(want.get(i)));
-    double scale = state ? std::max(m, 1e-30) : std::max(1.0, m);
-    double max_err = 0.0;
-    int64_t worst = -1, bad = 0;
-    for (int64_t i = 0; i < want.numel(); ++i) {
-      double w = want.get(i), v = g->get(i);
-      double err = std::isfinite(v) && std::isfinite(w) ? std::fabs(v - w) : INFINITY;
-      if (!(err <= tol * scale)) ++bad;
-      if (worst < 0 || err > max_err) {
-        max_err = err;
-        worst = i;
-      }
-    }
-    bool ok = bad == 0;
-    std::printf("%s %-22s %-12s max abs err %.3e  (scale %.3g, tol %.1e x scale)", ok ? "ok  " : "FAIL", name.c_str(),
-                want.type_string().c_str(), max_err, scale, tol);
-    if (!ok && worst >= 0) {
-      std::printf("\n     %lld of %lld elements differ; worst at flat index %lld: gradc %.12g, torch %.12g",
-                  static_cast<long long>(bad), static_cast<long long>(want.numel()), static_cast<long long>(worst),
-                  g->get(worst), want.get(worst));
-    }
-    std::printf("\n");
-    if (!ok) ++failures;
-  }
-  for (const auto& [name, t] : got) {
-    if (!seen.count(name)) {
-      std::printf("FAIL %-22s written by gradc (%s) but PyTorch has no such tensor\n", name.c_str(),
-                  t.type_string().c_str());
-      ++failures;
-    }
-  }
-  return failures;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -106,7 +40,12 @@ int main(int argc, char** argv) {
     NamedTensors expected = read_safetensors(argv[2], &meta);
     NamedTensors got = read_safetensors(argv[1]);
     for (const auto& [k, v] : meta) std::printf("reference %s: %s\n", k.c_str(), v.c_str());
-    int failures = compare(got, expected);
+    test::CompareOptions o;
+    o.relative_state = true;
+    o.extra_is_failure = true;
+    o.reference = "torch";
+    o.width = 22;
+    int failures = test::compare_tensors(got, expected, o);
     if (failures) {
       std::printf("torch.optim MISMATCH: %d tensor(s) of %s disagree with %s\n", failures, argv[1], argv[2]);
       return 1;

@@ -29,76 +29,13 @@
 
 #include "gradc/gradc.h"
 #include "gradc/session.h"
+#include "tests/common/compare_tensors.h"
 #include "gradc/tensor.h"
 #include "runtime/tensor_io.h"
 
 using namespace gradc;
 
 namespace {
-
-double default_tol(DType t) {
-  switch (t) {
-    case DType::F32: return 1e-4;
-    case DType::F64: return 1e-9;
-    case DType::I32: return 0.0;
-  }
-  return 0.0;
-}
-
-// Compares `got` against every tensor of `expected`; prints one line per tensor.
-// Returns the number of failures.
-int compare(const NamedTensors& got, const NamedTensors& expected, const TensorFileMetadata& meta) {
-  std::map<std::string, double> tol_override;
-  for (const auto& [k, v] : meta) {
-    if (k.rfind("tol.", 0) == 0) tol_override[k.substr(4)] = std::stod(v);
-  }
-  int failures = 0;
-  std::set<std::string> seen;
-  for (const auto& [name, want] : expected) {
-    seen.insert(name);
-    const Tensor* g = find_tensor(got, name);
-    if (!g) {
-      std::printf("FAIL %-16s missing: gradc did not produce it (expected %s)\n", name.c_str(), want.type_string().c_str());
-      ++failures;
-      continue;
-    }
-    if (g->dtype() != want.dtype() || g->shape() != want.shape()) {
-      std::printf("FAIL %-16s type mismatch: gradc gives %s, expected %s\n", name.c_str(), g->type_string().c_str(),
-                  want.type_string().c_str());
-      ++failures;
-      continue;
-    }
-    auto it = tol_override.find(name);
-    double tol = it != tol_override.end() ? it->second : default_tol(want.dtype());
-    double scale = 1.0;
-    for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.get(i)));
-    double max_err = 0.0;
-    int64_t worst = -1, bad = 0;
-    for (int64_t i = 0; i < want.numel(); ++i) {
-      double w = want.get(i), v = g->get(i);
-      double err = std::isfinite(v) && std::isfinite(w) ? std::fabs(v - w) : INFINITY;
-      if (err > tol * scale) ++bad;
-      if (worst < 0 || err > max_err) {
-        max_err = err;
-        worst = i;
-      }
-    }
-    bool ok = bad == 0;
-    std::printf("%s %-16s %-12s max abs err %.3e  (scale %.3g, tol %.1e x scale)", ok ? "ok  " : "FAIL", name.c_str(),
-                want.type_string().c_str(), max_err, scale, tol);
-    if (!ok && worst >= 0) {
-      std::printf("\n     %lld of %lld elements differ; worst at flat index %lld: gradc %.10g, expected %.10g",
-                  static_cast<long long>(bad), static_cast<long long>(want.numel()), static_cast<long long>(worst),
-                  g->get(worst), want.get(worst));
-    }
-    std::printf("\n");
-    if (!ok) ++failures;
-  }
-  for (const auto& [name, t] : got) {
-    if (!seen.count(name)) std::printf("note %-16s produced by gradc, not in the reference (not compared)\n", name.c_str());
-  }
-  return failures;
-}
 
 int usage() {
   std::cerr << "usage: compare_reference MODEL INPUTS PARAMS EXPECTED\n"
@@ -113,6 +50,14 @@ int finish(int failures, const std::string& what) {
   }
   std::printf("reference matched: %s\n", what.c_str());
   return 0;
+}
+
+// The reference's tolerances: per dtype, or "tol.NAME" metadata for one tensor.
+int compare(const NamedTensors& got, const NamedTensors& expected, const TensorFileMetadata& meta) {
+  test::CompareOptions o;
+  for (const auto& [k, v] : meta)
+    if (k.rfind("tol.", 0) == 0) o.tolerance[k.substr(4)] = std::stod(v);
+  return test::compare_tensors(got, expected, o);
 }
 
 }  // namespace
