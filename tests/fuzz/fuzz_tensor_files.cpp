@@ -1,6 +1,7 @@
-// libFuzzer target over the tensor-file readers: safetensors, .npy and the
-// JSON reader behind safetensors headers. Any input must give either tensors
-// or a DataError, never a crash, hang, sanitizer report or other exception.
+// libFuzzer target over the data readers: safetensors, .npy, CSV (with
+// column selection) and the JSON reader behind safetensors headers. Any
+// input must give either tensors or a DataError, never a crash, hang,
+// sanitizer report or other exception.
 // A safetensors file that parses must survive a round trip through the
 // writer unchanged.
 //
@@ -15,6 +16,7 @@
 #include <iterator>
 #include <string>
 
+#include "runtime/csv.h"
 #include "runtime/json.h"
 #include "runtime/tensor_io.h"
 
@@ -49,6 +51,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     (void)gradc::json::parse(bytes);
+  } catch (const gradc::DataError&) {
+  }
+  try {
+    gradc::CsvTable t = gradc::parse_csv(bytes, "fuzz.csv");
+    (void)gradc::csv_columns(t, "*", gradc::DType::F32, false);
+    (void)gradc::csv_columns(t, "!0", gradc::DType::I32, false);
   } catch (const gradc::DataError&) {
   }
   return 0;
