@@ -11,6 +11,7 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
+#include <llvm/Transforms/Instrumentation/AddressSanitizer.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
 #include <cstdlib>
@@ -100,6 +101,29 @@ CompiledEntry compile_entry(const ModelIR& m, EntryKind kind, bool want_jit, std
     *asm_text = std::string(buf.begin(), buf.end());
   }
   if (!want_jit) return ce;
+#ifdef GRADC_SANITIZE_JIT
+  // The sanitizer build instruments the generated code too: every load and
+  // store of an entry point is checked by the process's AddressSanitizer
+  // runtime (no module constructor: the runtime is already initialized).
+  {
+    for (llvm::Function& f : *mod)
+      if (!f.isDeclaration()) f.addFnAttr(llvm::Attribute::SanitizeAddress);
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder pb(tm.get());
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::ModulePassManager mpm;
+    mpm.addPass(llvm::AddressSanitizerPass(llvm::AddressSanitizerOptions{}, false, false, llvm::AsanDtorKind::None,
+                                           llvm::AsanCtorKind::None));
+    mpm.run(*mod, mam);
+  }
+#endif
 
   ce.jit = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create(), "creating the JIT");
   // Math functions (expf, tanhf, ...) come from the process's libm.
