@@ -17,4 +17,4 @@ set -o pipefail
 ./fuzz_frontend -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
   -dict=../tests/fuzz/gradc.dict -artifact_prefix=./ corpus ../tests/fuzz/corpus 2>&1 | tail -n 3
 ./fuzz_tensor_files -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
-  -artifact_prefix=./ corpus_tensor ../tests/fuzz/corpus_tensor 2>&1 | tail -n 3
+  -dict=../tests/fuzz/tensor.dict -artifact_prefix=./ corpus_tensor ../tests/fuzz/corpus_tensor 2>&1 | tail -n 3
