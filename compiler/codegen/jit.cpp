@@ -49,6 +49,24 @@ std::string module_text(const llvm::Module& m) {
   return os.str();
 }
 
+// Runs the module pass pipeline that `build` makes, with every analysis
+// registered for the target machine.
+template <class Build>
+void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb(&tm);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = build(pb);
+  mpm.run(mod, mam);
+}
+
 // One entry point compiled for the host: its plan, its module, its code.
 struct CompiledEntry {
   Program program;
@@ -74,20 +92,7 @@ CompiledEntry compile_entry(const ModelIR& m, EntryKind kind, bool want_jit, std
   ce.raw_ir = module_text(*mod);
 
   // The new pass manager's O3 pipeline for the host (loops vectorize with its widest vectors).
-  {
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(tm.get());
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-    mpm.run(*mod, mam);
-  }
+  run_passes(*mod, *tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); });
   ce.opt_ir = module_text(*mod);
 
   if (asm_text) {
@@ -108,20 +113,12 @@ CompiledEntry compile_entry(const ModelIR& m, EntryKind kind, bool want_jit, std
   {
     for (llvm::Function& f : *mod)
       if (!f.isDeclaration()) f.addFnAttr(llvm::Attribute::SanitizeAddress);
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(tm.get());
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    llvm::ModulePassManager mpm;
-    mpm.addPass(llvm::AddressSanitizerPass(llvm::AddressSanitizerOptions{}, false, false, llvm::AsanDtorKind::None,
-                                           llvm::AsanCtorKind::None));
-    mpm.run(*mod, mam);
+    run_passes(*mod, *tm, [](llvm::PassBuilder&) {
+      llvm::ModulePassManager mpm;
+      mpm.addPass(llvm::AddressSanitizerPass(llvm::AddressSanitizerOptions{}, false, false, llvm::AsanDtorKind::None,
+                                             llvm::AsanCtorKind::None));
+      return mpm;
+    });
   }
 #endif
 
