@@ -29,6 +29,7 @@ struct Session::Impl {
   const ModelIR* ir = nullptr;
   Backend backend = Backend::Jit;
   bool check_numerics = false;
+  int threads = 0;
   NamedTensors params;
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
@@ -70,7 +71,7 @@ struct Session::Impl {
     for (const EntryValue& v : sig.produces) out.emplace_back(v.name, Tensor(v.dtype, v.shape));
     std::vector<Tensor*> out_ptrs;
     for (auto& [name, t] : out) out_ptrs.push_back(&t);
-    model->executor(backend).run(sig, in, out_ptrs);
+    model->executor(backend).run(sig, in, out_ptrs, threads);
     if (check_numerics)
       for (const auto& [name, t] : out)
         for (int64_t i = 0; i < t.numel(); ++i)
@@ -144,6 +145,7 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
   impl_->ir = &*model.impl_->runnable();
   impl_->backend = opts.backend;
   impl_->check_numerics = opts.check_numerics;
+  impl_->threads = opts.threads;
   const ModelIR& m = *impl_->ir;
   // Refuse before allocating when params and optimizer state would not fit.
   double bytes = 0;

@@ -23,6 +23,7 @@
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/source.h"
 #include "gradc/session.h"
+#include "runtime/thread_pool.h"
 
 namespace gradc {
 namespace {
@@ -72,7 +73,7 @@ struct CompiledEntry {
   Program program;
   std::string raw_ir, opt_ir;
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  int32_t (*fn)(void**, uint8_t*) = nullptr;
+  int32_t (*fn)(void**, uint8_t*, const GradcRuntime*) = nullptr;
 };
 
 // Plans, emits, verifies and optimizes one entry; with `want_jit` also compiles it.
@@ -130,7 +131,7 @@ CompiledEntry compile_entry(const ModelIR& m, EntryKind kind, bool want_jit, std
   if (auto err = ce.jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(mod), std::move(ctx))))
     internal_error(__FILE__, __LINE__, "adding the module to the JIT: " + llvm::toString(std::move(err)));
   auto addr = check(ce.jit->lookup(name), "looking up the entry point");
-  ce.fn = addr.toPtr<int32_t (*)(void**, uint8_t*)>();
+  ce.fn = addr.toPtr<int32_t (*)(void**, uint8_t*, const GradcRuntime*)>();
   return ce;
 }
 
@@ -138,7 +139,7 @@ class JitExecutor : public Executor {
  public:
   JitExecutor(const ModelIR& m, const SourceManager& sm) : m_(m), sm_(sm) {}
 
-  void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+  void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, int threads) override {
     CompiledEntry& ce = entry(sig.kind);
     std::vector<void*> args;
     for (const Tensor* t : in) args.push_back(const_cast<void*>(t->raw()));
@@ -151,7 +152,7 @@ class JitExecutor : public Executor {
     std::unique_ptr<uint8_t, decltype(&std::free)> arena(
         static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free);
     if (!arena) throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
-    int32_t status = ce.fn(args.data(), arena.get());
+    int32_t status = ce.fn(args.data(), arena.get(), runtime_for_threads(threads));
     if (status != 0) {
       size_t k = static_cast<size_t>(status) - 1;
       SourceLoc loc = ce.program.check_locs.at(k);

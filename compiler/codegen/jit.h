@@ -4,11 +4,11 @@
 // Each entry point of a model is planned (kernels.h), emitted as one LLVM
 // function with a C ABI,
 //
-//     int32_t gradc_<entry>(void** args, uint8_t* arena);
+//     int32_t gradc_<entry>(void** args, uint8_t* arena, const GradcRuntime* rt);
 //
 // (args: the entry's reads, then its outputs, each a pointer to contiguous
 // row-major data; the return value is 0, or the 1-based index of a failed
-// run-time check), verified, optimized for the host CPU at O3, and compiled
+// run-time check; rt: the thread pool, runtime/thread_pool.h), verified, optimized for the host CPU at O3, and compiled
 // on first use. Code lives as long as its executor (that is, its Model).
 #pragma once
 

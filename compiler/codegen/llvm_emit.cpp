@@ -20,13 +20,14 @@ class Emitter {
   Emitter(const Program& p, llvm::Module& m) : p_(p), m_(m), ctx_(m.getContext()), b_(ctx_) {}
 
   void run(const std::string& name, const std::string& cpu, const std::string& features) {
-    auto* fty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy()}, false);
+    auto* fty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy()}, false);
     fn_ = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, m_);
     fn_->addFnAttr(llvm::Attribute::NoUnwind);
     if (!cpu.empty()) fn_->addFnAttr("target-cpu", cpu);
     if (!features.empty()) fn_->addFnAttr("target-features", features);
     fn_->getArg(0)->setName("args");
     fn_->getArg(1)->setName("arena");
+    fn_->getArg(2)->setName("rt");
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
     // Base pointers of every buffer.
     for (const Buffer& buf : p_.buffers) {

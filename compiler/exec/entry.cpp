@@ -67,7 +67,7 @@ class InterpreterExecutor : public Executor {
  public:
   InterpreterExecutor(const ModelIR& m, const SourceManager& sm) : m_(m), sm_(sm) {}
 
-  void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+  void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, int) override {
     Interpreter interp(m_.graph);
     for (size_t i = 0; i < sig.reads.size(); ++i) interp.bind(sig.reads[i].node, *in[i]);
     std::vector<NodeId> roots;

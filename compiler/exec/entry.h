@@ -41,7 +41,9 @@ EntrySignature entry_signature(const ModelIR& m, EntryKind kind);
 class Executor {
  public:
   virtual ~Executor() = default;
-  virtual void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) = 0;
+  // `threads`: how many threads may run the entry's kernels (1: the calling thread only).
+  virtual void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
+                   int threads = 1) = 0;
 };
 
 class SourceManager;

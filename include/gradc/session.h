@@ -39,6 +39,11 @@ struct SessionOptions {
   // the interpreter) and throw a DataError naming the op, its DSL source line
   // and the entry point. The step is then not committed.
   bool check_numerics = false;
+  // Threads that run the large kernels (matrix products, big elementwise
+  // loops) of JIT entry points; 0 means one per hardware thread. Results are
+  // bit-identical for every thread count (each output element is computed by
+  // one thread, in the same order). The interpreter ignores it.
+  int threads = 0;
 };
 
 class Session {

@@ -1,0 +1,120 @@
+// A fork-join pool for generated code: the caller and up to threads-1
+// workers take indices of one parallel loop from a shared counter.
+#include "runtime/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace gradc {
+namespace {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int workers) {
+    for (int w = 0; w < workers; ++w) threads_.emplace_back([this, w] { work(w); });
+  }
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  int workers() const { return static_cast<int>(threads_.size()); }
+
+  // Runs body(ctx, i) for every i in [0, n) on the caller and `helpers` workers.
+  void run(void (*body)(void*, int64_t), void* ctx, int64_t n, int helpers) {
+    helpers = std::min<int64_t>({helpers, workers(), n - 1});
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (helpers <= 0 || !busy.owns_lock()) {
+      for (int64_t i = 0; i < n; ++i) body(ctx, i);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      body_ = body;
+      ctx_ = ctx;
+      n_ = n;
+      next_.store(0);
+      helpers_ = helpers;
+      pending_ = helpers;
+      ++generation_;
+    }
+    wake_.notify_all();
+    take(body, ctx, n);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return pending_ == 0; });
+  }
+
+ private:
+  void take(void (*body)(void*, int64_t), void* ctx, int64_t n) {
+    for (int64_t i; (i = next_.fetch_add(1)) < n;) body(ctx, i);
+  }
+
+  void work(int w) {
+    uint64_t seen = 0;
+    for (;;) {
+      void (*body)(void*, int64_t);
+      void* ctx;
+      int64_t n;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stop_ || (generation_ != seen && w < helpers_); });
+        if (stop_) return;
+        seen = generation_;
+        body = body_, ctx = ctx_, n = n_;
+      }
+      take(body, ctx, n);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> threads_;
+  std::mutex busy_;   // one parallel loop at a time
+  std::mutex mutex_;  // the fields below
+  std::condition_variable wake_, done_;
+  bool stop_ = false;
+  uint64_t generation_ = 0;
+  void (*body_)(void*, int64_t) = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0;
+  int helpers_ = 0, pending_ = 0;
+  std::atomic<int64_t> next_{0};
+};
+
+ThreadPool& pool() {
+  static ThreadPool p(hardware_threads() - 1);
+  return p;
+}
+
+void parallel_for(const GradcRuntime* rt, void (*body)(void*, int64_t), void* ctx, int64_t n) {
+  if (rt->threads <= 1 || n <= 1) {
+    for (int64_t i = 0; i < n; ++i) body(ctx, i);
+    return;
+  }
+  static_cast<ThreadPool*>(rt->pool)->run(body, ctx, n, rt->threads - 1);
+}
+
+}  // namespace
+
+int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+const GradcRuntime* runtime_for_threads(int threads) {
+  int n = threads <= 0 ? hardware_threads() : std::min(threads, hardware_threads());
+  static std::mutex mutex;
+  static std::map<int, std::unique_ptr<GradcRuntime>> runtimes;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::unique_ptr<GradcRuntime>& rt = runtimes[n];
+  if (!rt) rt.reset(new GradcRuntime{&parallel_for, n > 1 ? &pool() : nullptr, n});
+  return rt.get();
+}
+
+}  // namespace gradc
