@@ -9,6 +9,7 @@ PACKAGES=(
   clang-19                             # libFuzzer and sanitizers for the fuzz targets
   libfmt-dev                           # formatting
   catch2                               # unit tests (Catch2 v2)
+  libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
 )
 
 missing=()

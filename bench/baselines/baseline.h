@@ -1,0 +1,82 @@
+// Hand-written C++ train steps that the benchmark suite compares gradc with.
+//
+// Each workload is written out by hand (forward, backward, optimizer update)
+// exactly as SPEC 2.4/2.5 define its loss and optimizer, in two variants that
+// differ only in how matrix products are done: plain loops (Kind::Loops) or
+// OpenBLAS (Kind::Blas, cblas_sgemm / cblas_sgemv). Nothing here includes or
+// links gradc: the baselines are independent of the code they measure.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+enum class Kind { Loops, Blas };
+
+// A named float buffer: a param (named as in the .grad model) or an optimizer slot.
+struct Buffer {
+  std::string name;
+  std::vector<float> data;
+};
+
+// One workload's train step on a fixed batch. Not thread-safe.
+class Baseline {
+ public:
+  virtual ~Baseline() = default;
+
+  // One train step: forward, backward, optimizer update in place; returns
+  // the loss before the update (like gradc::Session::train_step).
+  virtual double step() = 0;
+
+  // The params by name, in the model's order; writable.
+  std::vector<Buffer>& params() { return params_; }
+  // Sets every param from `from` (matched by name; all must be present with
+  // the right size), zeroes the optimizer state and the step counter.
+  void set_params(const std::vector<Buffer>& from);
+
+  // Saves / restores params, optimizer state and step counter (the timing
+  // loop restarts every sample from the same state).
+  void snapshot();
+  void restore();
+
+ protected:
+  // Registers a param / an optimizer slot (zero at the start); returns its index.
+  size_t add_param(std::string name, size_t n);
+  size_t add_slot(size_t n);
+  float* param(size_t i) { return params_[i].data.data(); }
+  float* slot(size_t i) { return slots_[i].data(); }
+
+  std::vector<Buffer> params_;
+  std::vector<std::vector<float>> slots_;
+  int64_t t_ = 0;  // optimizer steps taken
+
+ private:
+  std::vector<Buffer> saved_params_;
+  std::vector<std::vector<float>> saved_slots_;
+  int64_t saved_t_ = 0;
+};
+
+// W1 xor: 2-8-1, tanh, sigmoid, mse, sgd(lr) ; x [4,2], y [4,1].
+std::unique_ptr<Baseline> make_xor(Kind kind, const std::vector<float>& x, const std::vector<float>& y, float lr);
+// W2 logreg: x [B,D] @ w [D] + b, bce_with_logits, sgd(lr); y [B].
+std::unique_ptr<Baseline> make_logreg(Kind kind, int B, int D, const std::vector<float>& x,
+                                      const std::vector<float>& y, float lr);
+// W3 mnist_mlp: D-H-C, relu, cross_entropy (i32 labels), sgd(lr, momentum).
+std::unique_ptr<Baseline> make_mnist_mlp(Kind kind, int B, int D, int H, int C, const std::vector<float>& x,
+                                         const std::vector<int32_t>& labels, float lr, float momentum);
+// W4 wide_mlp: D-H-H-C, relu, cross_entropy (i32 labels), adam(lr) with PyTorch's defaults.
+std::unique_ptr<Baseline> make_wide_mlp(Kind kind, int B, int D, int H, int C, const std::vector<float>& x,
+                                        const std::vector<int32_t>& labels, float lr);
+
+// C[M,N] = A[M,K] @ B[K,N] alone (the GEMM line), with either kind.
+void matmul(Kind kind, int M, int N, int K, const float* A, const float* B, float* C);
+
+// Makes OpenBLAS single-threaded (the suite measures one core).
+void blas_single_thread();
+// The OpenBLAS build's description (core, threading), for the report.
+std::string blas_config();
+
+}  // namespace bench

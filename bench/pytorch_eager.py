@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Eager PyTorch on the benchmark suite's four workloads, one thread.
+
+Optional (the tests never need it): scripts/bench.sh runs it when
+/usr/bin/python3 has torch, after run_bench, and passes run_bench's JSON so
+that gradc/pytorch ratios measured in the same run are printed.
+
+    /usr/bin/python3 bench/pytorch_eager.py [--only W1,W3] [--seconds X] [--quick] [--gradc-json FILE]
+
+Each workload is the same model, loss, optimizer and batch size as
+bench/models/*.grad, written the way a PyTorch user writes it (nn.Linear,
+the functional loss, torch.optim, zero_grad(set_to_none=True)); the data are
+seeded random tensors like run_bench's. The time per step is the median over
+samples of at least 2 ms, for at least --seconds per workload.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def w1_xor():
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1), nn.Sigmoid())
+    x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
+    return model, torch.optim.SGD(model.parameters(), lr=0.5), lambda: F.mse_loss(model(x), y)
+
+
+def w2_logreg():
+    model = nn.Linear(100, 1)
+    x = torch.rand(128, 100) * 2 - 1
+    y = (torch.rand(128) < 0.5).float()
+    return model, torch.optim.SGD(model.parameters(), lr=0.1), \
+        lambda: F.binary_cross_entropy_with_logits(model(x).squeeze(1), y)
+
+
+def w3_mnist_mlp():
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    x = torch.rand(64, 784)
+    label = torch.randint(0, 10, (64,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return model, opt, lambda: F.cross_entropy(model(x), label)
+
+
+def w4_wide_mlp():
+    model = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+    x = torch.rand(256, 1024) * 2 - 1
+    label = torch.randint(0, 10, (256,))
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), lambda: F.cross_entropy(model(x), label)
+
+
+WORKLOADS = [("W1", "xor", w1_xor), ("W2", "logreg", w2_logreg), ("W3", "mnist_mlp", w3_mnist_mlp),
+             ("W4", "wide_mlp", w4_wide_mlp)]
+
+
+def time_step(make, seconds, sample_ms=2.0, min_samples=5):
+    model, opt, loss_fn = make()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    per = 1
+    while True:
+        a = time.perf_counter()
+        for _ in range(per):
+            step()
+        if (time.perf_counter() - a) * 1e3 >= sample_ms or per >= 1 << 20:
+            break
+        per *= 2
+    samples, total = [], 0.0
+    while total < seconds or len(samples) < min_samples:
+        a = time.perf_counter()
+        for _ in range(per):
+            step()
+        dt = time.perf_counter() - a
+        total += dt
+        samples.append(dt * 1e3 / per)
+    return statistics.median(samples)
+
+
+def fmt_ms(ms):
+    return f"{ms * 1e3:.2f} us" if ms < 1 else f"{ms:.3f} ms"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--gradc-json", default=None, help="run_bench --json output: print gradc/pytorch ratios")
+    args, _ = ap.parse_known_args()  # run_bench's other options are accepted and ignored
+    seconds = args.seconds if args.seconds is not None else (0.05 if args.quick else 1.0)
+    only = {s for s in args.only.split(",") if s}
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    gradc = {}
+    if args.gradc_json:
+        with open(args.gradc_json) as f:
+            for w in json.load(f)["workloads"]:
+                gradc[w["id"]] = w["gradc"]["median_ms"]
+    print(f"eager PyTorch {torch.__version__}, {torch.get_num_threads()} thread: time per train step (median)\n")
+    print(f"{'workload':<14} {'pytorch':>11} {'gradc':>11} {'gradc/pytorch':>14}")
+    for wid, name, make in WORKLOADS:
+        if only and wid not in only and name not in only:
+            continue
+        ms = time_step(make, seconds)
+        g = gradc.get(wid)
+        print(f"{wid + ' ' + name:<14} {fmt_ms(ms):>11} {fmt_ms(g) if g else '-':>11} "
+              f"{f'{g / ms:.3f}' if g else '-':>14}")
+
+
+if __name__ == "__main__":
+    main()
