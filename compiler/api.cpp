@@ -16,7 +16,6 @@
 #include "compiler/codegen/jit.h"
 #include "compiler/codegen/kernels.h"
 #include "compiler/frontend/parser.h"
-#include "compiler/frontend/sema.h"
 #include "compiler/ir/builder.h"
 #include "compiler/ir/printer.h"
 #include "compiler/ir/verifier.h"
@@ -34,22 +33,21 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
-namespace {
-
 Diagnostic plain_error(std::string msg) {
   Diagnostic d;
   d.message = std::move(msg);
   return d;
 }
 
+namespace {
+
 std::string file_stem(const std::string& name) {
   std::string stem = std::filesystem::path(name).stem().string();
   return stem.empty() ? "model" : stem;
 }
 
-// Reverse mode on the loss: one gradient per param and per `wrt` name (an
-// input or a named value), kept as graph roots. Returns the problems with
-// the `wrt` names (they are option errors).
+}  // namespace
+
 std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<std::string>& wrt) {
   std::vector<std::string> problems;
   std::vector<NamedNode> targets;
@@ -78,53 +76,6 @@ std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<st
   return problems;
 }
 
-template <class Impl>
-void run_pipeline(Impl& m, std::string source, std::string file_name, const CompileOptions& opts) {
-  std::string stem = file_stem(file_name);
-  uint32_t file = m.sm.add(std::move(file_name), std::move(source));
-  DiagEngine diags(m.sm);
-  try {
-    parse(m.sm, file, m.ast, diags);
-    m.parsed = true;
-    // Dim overrides must name declared dims.
-    std::vector<std::string> dims = declared_dims(m.ast);
-    for (const auto& [name, value] : opts.dims) {
-      if (std::find(dims.begin(), dims.end(), name) == dims.end()) {
-        std::string known;
-        for (const std::string& d : dims) known += (known.empty() ? "" : ", ") + d;
-        m.diags.push_back(plain_error(fmt::format("--set {}={}: the model declares no dim '{}'{}", name, value, name,
-                                                  known.empty() ? " (it has no dims)" : " (its dims: " + known + ")")));
-        m.options_error = true;
-      } else if (value < 1) {
-        m.diags.push_back(plain_error(fmt::format("--set {}={}: dims must be positive", name, value)));
-        m.options_error = true;
-      }
-    }
-    if (m.options_error) return;
-    SemaOptions so{stem, opts.dims};
-    m.model = analyze(m.ast, m.sm, diags, so);
-    if (m.model) {
-      for (std::string& problem : differentiate_loss(*m.model, opts.wrt)) {
-        m.diags.push_back(plain_error(std::move(problem)));
-        m.options_error = true;
-      }
-      if (m.options_error) m.model.reset();
-      if (m.model) build_train_step(*m.model);
-      if (m.model && opts.optimize) m.optimized = optimize(*m.model, &m.pass_log);
-    }
-  } catch (const TooManyErrors&) {
-    m.model.reset();
-  } catch (const InternalError& e) {
-    m.model.reset();
-    m.diags.push_back(plain_error(e.what()));
-  }
-  std::vector<Diagnostic> found = diags.take();
-  m.diags.insert(m.diags.begin(), found.begin(), found.end());
-  if (m.diags.empty() == false && m.model) m.model.reset();
-}
-
-}  // namespace
-
 namespace {
 
 std::string cache_key(const std::string& file_name, const std::string& source, const CompileOptions& opts) {
@@ -151,7 +102,11 @@ std::shared_ptr<Model::Impl> Model::compile_cached(std::string source, std::stri
       if (auto hit = it->second.lock()) return hit;
   }
   auto impl = std::make_shared<Impl>();
-  run_with_large_stack([&] { run_pipeline(*impl, std::move(source), std::move(file_name), opts); });
+  run_with_large_stack([&] {
+    std::string stem = file_stem(file_name);
+    uint32_t file = impl->sm.add(std::move(file_name), std::move(source));
+    run_pipeline(*impl, stem, opts, [&](DiagEngine& diags) { parse(impl->sm, file, impl->ast, diags); });
+  });
   std::lock_guard<std::mutex> lock(cache_mutex);
   for (auto it = cache.begin(); it != cache.end();) it = it->second.expired() ? cache.erase(it) : std::next(it);
   cache[key] = impl;
@@ -195,7 +150,48 @@ bool Model::ok() const { return impl_->model.has_value(); }
 bool Model::options_error() const { return impl_->options_error; }
 const std::vector<Diagnostic>& Model::diagnostics() const { return impl_->diags; }
 
-std::string Model::dump(Stage stage, DumpFormat format, Entry entry) const {
+namespace {
+
+// A graph printout without the `@line:col` that ends a node's line: a line
+// "  %3 : f32[8] = param b1 ~ zeros        # h @19:7" keeps "# h", and one
+// whose note is only the position loses the note and its padding. Every other
+// line is kept as it is.
+std::string without_locations(const std::string& text) {
+  auto is_position = [](std::string_view s) {  // "@LINE:COL"
+    size_t colon = s.find(':');
+    if (s.size() < 4 || s[0] != '@' || colon == std::string_view::npos || colon < 2 || colon + 1 == s.size()) return false;
+    for (size_t i = 1; i < s.size(); ++i)
+      if (i != colon && (s[i] < '0' || s[i] > '9')) return false;
+    return true;
+  };
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    size_t hash = line.rfind("# ");
+    size_t at = line.rfind(' ');
+    if (line.rfind("  %", 0) == 0 && hash != std::string_view::npos && at != std::string_view::npos &&
+        at + 1 >= hash + 2 && is_position(line.substr(at + 1))) {
+      if (at + 1 == hash + 2) {  // only a position: drop the note and the padding before it
+        line = line.substr(0, hash);
+        while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+      } else {  // "# NAME @L:C" -> "# NAME"
+        line = line.substr(0, at);
+      }
+    }
+    out.append(line);
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations locations) const {
+  if (locations == Locations::Hide && format == DumpFormat::Text && (stage == Stage::Graph || stage == Stage::Grad || stage == Stage::Opt))
+    return without_locations(dump(stage, format, entry, Locations::Show));
   if (stage == Stage::Ast) {
     if (!impl_->parsed) return {};
     std::string text;  // the printers recurse once per level, like the parser
@@ -220,7 +216,6 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry) const {
   }
   Roots roots = stage == Stage::Grad ? Roots::Grads : Roots::Model;
   return format == DumpFormat::Dot ? print_graph_dot(*impl_->model, roots) : print_graph(*impl_->model, impl_->sm, roots);
-  return {};
 }
 
 EntryCost Model::cost(Entry entry) const {

@@ -1,12 +1,17 @@
 // The state behind gradc::Model, shared by the files that implement the API.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
 
+#include "compiler/autodiff/optimizers.h"
 #include "compiler/frontend/ast.h"
+#include "compiler/frontend/sema.h"
 #include "compiler/ir/graph.h"
 #include "compiler/exec/entry.h"
 #include "compiler/passes/pipeline.h"
@@ -34,5 +39,62 @@ struct Model::Impl {
   Executor& executor(Backend backend);
   std::vector<Diagnostic> diags;
 };
+
+// A diagnostic without a location (option errors, internal errors).
+Diagnostic plain_error(std::string msg);
+
+// Reverse mode on the loss: one gradient per param and per `wrt` name (an
+// input or a named value), kept as graph roots. Returns the problems with
+// the `wrt` names (they are option errors).
+std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<std::string>& wrt);
+
+// The compilation pipeline after the front end, shared by text models and
+// models defined in C++: `front(diags)` fills m.ast (the parser, or the
+// embedded definition's conversion); then the dim overrides are checked and
+// sema, autodiff, the optimizer step and the passes run. `default_name` is
+// the model's name when the tree has no `model` statement. (A template on
+// Impl because Model::Impl is private to Model's members.)
+template <class Impl, class Front>
+void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions& opts, Front&& front) {
+  DiagEngine diags(m.sm);
+  try {
+    front(diags);
+    m.parsed = true;
+    // Dim overrides must name declared dims.
+    std::vector<std::string> dims = declared_dims(m.ast);
+    for (const auto& [name, value] : opts.dims) {
+      if (std::find(dims.begin(), dims.end(), name) == dims.end()) {
+        std::string known;
+        for (const std::string& d : dims) known += (known.empty() ? "" : ", ") + d;
+        m.diags.push_back(plain_error(fmt::format("--set {}={}: the model declares no dim '{}'{}", name, value, name,
+                                                  known.empty() ? " (it has no dims)" : " (its dims: " + known + ")")));
+        m.options_error = true;
+      } else if (value < 1) {
+        m.diags.push_back(plain_error(fmt::format("--set {}={}: dims must be positive", name, value)));
+        m.options_error = true;
+      }
+    }
+    if (m.options_error) return;
+    SemaOptions so{default_name, opts.dims};
+    m.model = analyze(m.ast, m.sm, diags, so);
+    if (m.model) {
+      for (std::string& problem : differentiate_loss(*m.model, opts.wrt)) {
+        m.diags.push_back(plain_error(std::move(problem)));
+        m.options_error = true;
+      }
+      if (m.options_error) m.model.reset();
+      if (m.model) build_train_step(*m.model);
+      if (m.model && opts.optimize) m.optimized = optimize(*m.model, &m.pass_log);
+    }
+  } catch (const TooManyErrors&) {
+    m.model.reset();
+  } catch (const InternalError& e) {
+    m.model.reset();
+    m.diags.push_back(plain_error(e.what()));
+  }
+  std::vector<Diagnostic> found = diags.take();
+  m.diags.insert(m.diags.begin(), found.begin(), found.end());
+  if (m.diags.empty() == false && m.model) m.model.reset();
+}
 
 }  // namespace gradc

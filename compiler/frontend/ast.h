@@ -95,14 +95,20 @@ class Ast {
     e.loc = loc;
     return &e;
   }
+  // A stable copy of a name for the string_views of the tree, for trees that
+  // are not parsed from a file (the C++ embedded front end).
+  std::string_view intern(std::string_view name) { return names_.emplace_back(name); }
+
   std::vector<Stmt> stmts;
   // Names declared by statements that failed to parse: uses are not reported again.
   std::vector<std::string_view> broken_names;
   bool broken_loss = false;  // a `loss` statement failed to parse
   uint32_t file = 0;         // the SourceManager id of the parsed file
+  SourceLoc start;           // where model-wide errors point; invalid: the file's start
 
  private:
   std::deque<Expr> exprs_;
+  std::deque<std::string> names_;
 };
 
 // A deterministic indented printout (`gradc dump --stage ast`).

@@ -145,7 +145,7 @@ void Sema::declare_all() {
     }
   }
   if (!loss && !ast_.broken_loss)
-    diags_.error({ast_.file, 0, 0}, "the model has no 'loss' statement (exactly one is required)");
+    diags_.error(ast_.start.valid() ? ast_.start : SourceLoc{ast_.file, 0, 0}, "the model has no 'loss' statement (exactly one is required)");
 }
 
 void Sema::bind_dims() {

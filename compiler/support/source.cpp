@@ -32,4 +32,20 @@ std::string_view SourceManager::line_text(uint32_t file, int line) const {
   return s;
 }
 
+uint32_t SourceManager::offset_of(uint32_t file, int line, int column) const {
+  const File& f = files_.at(file - 1);
+  if (line < 1) return 0;
+  if (line > static_cast<int>(f.line_starts.size())) return static_cast<uint32_t>(f.text.size());
+  uint32_t begin = f.line_starts[line - 1];
+  uint32_t end = line < static_cast<int>(f.line_starts.size()) ? f.line_starts[line] - 1
+                                                                : static_cast<uint32_t>(f.text.size());
+  return std::min(end, begin + static_cast<uint32_t>(std::max(column, 1) - 1));
+}
+
+uint32_t SourceManager::find(std::string_view name) const {
+  for (size_t i = 0; i < files_.size(); ++i)
+    if (files_[i].name == name) return static_cast<uint32_t>(i + 1);
+  return 0;
+}
+
 }  // namespace gradc

@@ -41,6 +41,12 @@ class SourceManager {
   LineCol line_col(uint32_t file, uint32_t offset) const;
   // The text of a 1-based line, without its line terminator.
   std::string_view line_text(uint32_t file, int line) const;
+  // The byte offset of a 1-based line and column, clamped to the file (the
+  // inverse of line_col). Locations known as line:col, such as the C++ lines
+  // of an embedded model (std::source_location), become SourceLocs with it.
+  uint32_t offset_of(uint32_t file, int line, int column) const;
+  // The id of the file registered under `name`, or 0.
+  uint32_t find(std::string_view name) const;
 
  private:
   struct File {

@@ -25,6 +25,10 @@
 
 namespace gradc {
 
+namespace embed {
+struct ModelDef;  // gradc/embed_def.h: a model built in C++ (gradc/embed.h)
+}
+
 // The printable stages of compilation (SPEC section 1).
 // Ast: syntax tree; Graph: checked graph; Grad: plus d loss / d param;
 // Opt: forward, gradients and optimizer step after the optimization passes;
@@ -34,6 +38,11 @@ enum class Stage { Ast, Graph, Grad, Opt, Loops, LlvmRaw, Llvm, Asm };
 // The entry points (SPEC 2.6) whose back-end stages can be printed.
 enum class Entry { Forward, Grad, TrainStep };
 enum class DumpFormat { Text, Dot };
+// Whether text printouts of the graph stages end a node's line with its source
+// position (`# @line:col`). Hide prints the same text without positions (a
+// node's name stays), so a model written in C++ (gradc/embed.h) and the same
+// model written in the text language print identically.
+enum class Locations { Show, Hide };
 
 // What one entry point's generated code does, from its plan.
 struct EntryCost {
@@ -89,6 +98,11 @@ class Model {
   // Parses and checks a model. Never throws for bad input: problems are in diagnostics().
   static Model compile_source(std::string_view source, std::string file_name, const CompileOptions& opts = {});
   static Model compile_file(const std::string& path, const CompileOptions& opts = {});
+  // Compiles a model defined in C++ (gradc/embed.h). The definition becomes
+  // the same syntax tree a text model parses into, and goes through the same
+  // checks, autodiff, passes and code generation; diagnostics name the C++
+  // file and line that wrote the expression. Not cached (each call compiles).
+  static Model compile_def(const embed::ModelDef& def, const CompileOptions& opts = {});
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
@@ -102,7 +116,8 @@ class Model {
 
   // The text of a stage. Ast is available whenever the file could be read;
   // the others only when ok().
-  std::string dump(Stage stage, DumpFormat format = DumpFormat::Text, Entry entry = Entry::TrainStep) const;
+  std::string dump(Stage stage, DumpFormat format = DumpFormat::Text, Entry entry = Entry::TrainStep,
+                   Locations locations = Locations::Show) const;
   // The model's interface; valid only when ok().
   ModelInfo info() const;
   // The plan of an entry point's generated code; valid only when ok().
