@@ -32,6 +32,7 @@
 #include <deque>
 #include <initializer_list>
 #include <source_location>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -256,7 +257,7 @@ struct Env {
     double v = 0;
     int found = 0;
     std::apply([&](const auto&... b) { ((match<N>(b, v, found)), ...); }, binds);
-    if (found != 1) throw "eval: give every variable of the expression exactly one value";
+    if (found != 1) throw std::invalid_argument("gradc: eval() needs exactly one value for every variable of the expression");
     return v;
   }
 
@@ -666,7 +667,13 @@ constexpr auto argmax(const X& x, Axis a, Loc loc = Loc::current()) {
   static_assert(detail::rank_at_least(detail::rank_of<X>, 1), "gradc: argmax(x, axis(k)) needs rank >= 1");
   return detail::call<detail::minus(detail::rank_of<X>, 1), "argmax">(loc, {detail::kw_int("axis", a.value)}, x);
 }
-GRADC_EMBED_WRONG_ARGS(argmax, "argmax(x, axis(k))")
+template <Operand X, bool K>
+constexpr auto argmax(const X& x, Axis a, KeepDims<K>, Loc loc = Loc::current()) {
+  static_assert(detail::rank_at_least(detail::rank_of<X>, 1), "gradc: argmax(x, axis(k)) needs rank >= 1");
+  return detail::call<detail::minus(detail::rank_of<X>, K ? 0 : 1), "argmax">(
+      loc, {detail::kw_int("axis", a.value), detail::kw_bool("keepdims", K)}, x);
+}
+GRADC_EMBED_WRONG_ARGS(argmax, "argmax(x, axis(k)) or argmax(x, axis(k), keepdims<true>)")
 
 template <Operand X, int N>
 constexpr auto reshape(const X& x, const Shape<N>& s, Loc loc = Loc::current()) {
@@ -938,9 +945,9 @@ class FnScope {
 
  private:
   friend class ModelBuilder;
-  FnScope(ModelBuilder& m, DefStmt& s) : m_(m), s_(s) {}
+  FnScope(ModelBuilder& m, size_t stmt) : m_(m), stmt_(stmt) {}
   ModelBuilder& m_;
-  DefStmt& s_;
+  size_t stmt_;  // the fn statement's index in the definition
 };
 
 // Records a model's statements in order, like the lines of a .grad file.
@@ -1062,7 +1069,7 @@ class ModelBuilder {
 template <Expression E>
 Tensor<E::rank> FnScope::let(std::string_view name, const E& value, Loc loc) {
   int v = m_.emit(value, loc);
-  s_.locals.emplace_back(std::string(name), v);
+  m_.def_.stmts[stmt_].locals.emplace_back(std::string(name), v);
   return Tensor<E::rank>(m_.keep(name));
 }
 
@@ -1101,7 +1108,7 @@ Fn<N> ModelBuilder::fn(std::string_view name, const char* const (&params)[N], F 
   int v = std::apply(
       [&](const auto&... a) {
         if constexpr (std::is_invocable_v<F&, FnScope&, decltype(a)...>) {
-          FnScope scope(*this, def_.stmts[index]);
+          FnScope scope(*this, index);
           return emit(body(scope, a...), loc);
         } else {
           static_assert(std::is_invocable_v<F&, decltype(a)...>,

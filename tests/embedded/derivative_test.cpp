@@ -39,6 +39,12 @@ TEST_CASE("d() is an expression type built by the C++ compiler") {
   STATIC_REQUIRE(slope == 12.0);
 }
 
+TEST_CASE("eval() needs a value for every variable") {
+  CHECK_THROWS_AS((x * y).eval(x = 1.0), std::invalid_argument);
+  CHECK_THROWS_AS((x * y).eval(x = 1.0, y = 2.0, x = 3.0), std::invalid_argument);
+  CHECK((x * y).eval(y = 2.0, x = 1.5) == 3.0);
+}
+
 TEST_CASE("d() agrees with central finite differences") {
   auto fx = [](double a, double b) { return f().eval(x = a, y = b); };
   for (auto [x0, y0] : {std::pair{0.7, 1.3}, {1.9, 0.4}, {0.2, 2.5}}) {
