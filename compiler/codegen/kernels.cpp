@@ -184,6 +184,17 @@ class Planner {
     }
   }
 
+  // Working memory of a kernel that no node owns (packing buffers).
+  int scratch(DType dtype, int64_t elems, std::string name) {
+    Buffer b;
+    b.kind = Buffer::Kind::Arena;
+    b.dtype = dtype;
+    b.elems = elems;
+    b.name = std::move(name);
+    p_.buffers.push_back(b);
+    return static_cast<int>(p_.buffers.size()) - 1;
+  }
+
   int buffer_of(NodeId n) {
     if (buf_[n] == -1) buf_[n] = new_buffer(Buffer::Kind::Arena, n, fmt::format("%{}", n));
     return buf_[n];
@@ -382,6 +393,13 @@ class Planner {
     };
     k.a_map = operand(node.operands[0], batch, batch + 2, k.a);
     k.b_map = operand(node.operands[1], batch + 2, batch + 1, k.b);
+    // Products big enough to repay packing (and to split across threads).
+    if (is_float(node.dtype) && M >= 4 && N >= 16 && K >= 8 && M * N * K >= (int64_t{1} << 18)) {
+      // Room for the zero padding of the last panel with any tile up to the maximum.
+      k.packed = true;
+      k.pack_a = scratch(node.dtype, (M + kMaxTileRows - 1) * K, fmt::format("pack.a.%{}", n));
+      k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
+    }
     fuse_epilogue(n, k);
     p_.kernels.push_back(std::move(k));
   }
@@ -460,6 +478,8 @@ class Planner {
       if (k.epi_out >= 0) touch(k.epi_out, ki);
       if (k.a >= 0) touch(k.a, ki);
       if (k.b >= 0) touch(k.b, ki);
+      if (k.pack_a >= 0) touch(k.pack_a, ki);
+      if (k.pack_b >= 0) touch(k.pack_b, ki);
       for (const KExpr& e : k.exprs)
         if (e.kind == KExpr::Kind::Load) touch(e.buffer, ki);
     }
@@ -567,8 +587,10 @@ std::string print_program(const Program& p) {
                          affine_str(k.out_map), k.axis, expr_str(p, k, k.root));
         break;
       case Kernel::Kind::MatMul:
-        s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, tiled)\n", ki, loops_str(k.dims), k.out,
-                         affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map));
+        s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,
+                         affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map),
+                         k.packed ? fmt::format("packed into b{} and b{}, register-tiled, parallel blocks", k.pack_a, k.pack_b)
+                                  : "tiled");
         if (k.epi_root >= 0)
           s += fmt::format("      then per tile: b{}[{}] = {}   (epilogue)\n", k.epi_out, affine_str(k.epi_map),
                            expr_str(p, k, k.epi_root));

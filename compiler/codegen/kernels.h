@@ -71,10 +71,19 @@ struct Kernel {
   int epi_out = -1;
   Affine epi_map;
   NodeId epi_node = kNoNode;
+  // MatMul: large products are packed into panels (scratch buffers pack_a,
+  // pack_b) and computed by a register-tiled microkernel, in blocks that run
+  // on the thread pool; small ones are loops that LLVM vectorizes.
+  bool packed = false;
+  int pack_a = -1, pack_b = -1;
   NodeId node = kNoNode;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure
 };
+
+// Packed matrix products: the largest register tile any target uses (rows of
+// A, columns of B), which sizes the packing buffers in a target-independent plan.
+inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64;
 
 struct Program {
   EntrySignature sig;

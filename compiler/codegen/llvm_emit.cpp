@@ -15,6 +15,13 @@
 namespace gradc {
 namespace {
 
+// Elementwise kernels of at least this many elements run on the thread pool.
+constexpr int64_t kParallelElements = int64_t{1} << 16;
+// Packed matrix products: the k chunk, and the register tile with 512-bit
+// vectors (rows x vectors of columns).
+constexpr int64_t kKc = 256;
+constexpr int64_t kWideTileRows = 8, kWideTileVectors = 3;
+
 class Emitter {
  public:
   Emitter(const Program& p, llvm::Module& m) : p_(p), m_(m), ctx_(m.getContext()), b_(ctx_) {}
@@ -28,23 +35,113 @@ class Emitter {
     fn_->getArg(0)->setName("args");
     fn_->getArg(1)->setName("arena");
     fn_->getArg(2)->setName("rt");
+    cpu_ = cpu;
+    features_ = features;
+    wide_ = features.find("+avx512f") != std::string::npos;
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
-    // Base pointers of every buffer.
-    for (const Buffer& buf : p_.buffers) {
-      llvm::Value* base;
-      if (buf.kind == Buffer::Kind::Arg) {
-        base = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), fn_->getArg(0), buf.arg),
-                             fmt::format("arg.{}", buf.name));
-      } else {
-        base = b_.CreateConstGEP1_64(b_.getInt8Ty(), fn_->getArg(1), buf.offset);
-      }
-      bases_.push_back(base);
-    }
+    args_ = fn_->getArg(0);
+    arena_ = fn_->getArg(1);
+    rt_ = fn_->getArg(2);
+    load_bases();
     for (const Kernel& k : p_.kernels) kernel(k);
     b_.CreateRet(b_.getInt32(0));
   }
 
  private:
+  // Base pointers of every buffer, from the current function's args and arena.
+  void load_bases() {
+    bases_.clear();
+    for (const Buffer& buf : p_.buffers) {
+      llvm::Value* base;
+      if (buf.kind == Buffer::Kind::Arg) {
+        base = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, buf.arg),
+                             fmt::format("arg.{}", buf.name));
+      } else {
+        base = b_.CreateConstGEP1_64(b_.getInt8Ty(), arena_, buf.offset);
+      }
+      bases_.push_back(base);
+    }
+  }
+
+  // Runs body(task) for task in [0, n) through the runtime's thread pool:
+  // the body becomes a function `void (ctx, task)` of its own; ctx carries
+  // the args and arena pointers and the loop indices `captured` (dims of the
+  // current kernel whose ivs_ the body uses).
+  void parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body) {
+    llvm::Type* i64 = b_.getInt64Ty();
+    auto* ctx_ty = llvm::ArrayType::get(i64, 2 + captured.size());
+    // The context lives in the entry block's frame (allocas there are static).
+    llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+    llvm::Value* ctx = entry_b.CreateAlloca(ctx_ty, nullptr, "par.ctx");
+    auto slot = [&](llvm::IRBuilder<>& b, llvm::Value* base, size_t i) { return b.CreateConstGEP2_64(ctx_ty, base, 0, i); };
+    b_.CreateStore(args_, slot(b_, ctx, 0));
+    b_.CreateStore(arena_, slot(b_, ctx, 1));
+    for (size_t c = 0; c < captured.size(); ++c) b_.CreateStore(ivs_[captured[c]], slot(b_, ctx, 2 + c));
+
+    auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64}, false);
+    auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
+                                     fmt::format("{}.par{}", fn_->getName().str(), outlined_++), m_);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    if (!cpu_.empty()) f->addFnAttr("target-cpu", cpu_);
+    if (!features_.empty()) f->addFnAttr("target-features", features_);
+    // Switch to the new function, run the body, and switch back.
+    llvm::Function* saved_fn = fn_;
+    llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
+    std::vector<llvm::Value*> saved_bases = bases_, saved_ivs = ivs_;
+    llvm::Value *saved_args = args_, *saved_arena = arena_;
+    fn_ = f;
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+    llvm::Value* fctx = f->getArg(0);
+    args_ = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 0), "args");
+    arena_ = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 1), "arena");
+    load_bases();
+    for (size_t c = 0; c < captured.size(); ++c) ivs_[captured[c]] = b_.CreateLoad(i64, slot(b_, fctx, 2 + c));
+    body(f->getArg(1));
+    b_.CreateRetVoid();
+    fn_ = saved_fn;
+    b_.restoreIP(saved_ip);
+    bases_ = std::move(saved_bases);
+    ivs_ = std::move(saved_ivs);
+    args_ = saved_args;
+    arena_ = saved_arena;
+    // rt->parallel_for(rt, f, ctx, n)
+    auto* pf_ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy(), i64}, false);
+    llvm::Value* pf = b_.CreateLoad(b_.getPtrTy(), rt_, "parallel_for");
+    b_.CreateCall(pf_ty, pf, {rt_, f, ctx, b_.getInt64(n)});
+  }
+
+  // for (i = lo; i < hi; ++i) body(i), bounds known only at run time.
+  void loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ctx_, "range", fn_);
+    auto* exit = llvm::BasicBlock::Create(ctx_, "range.done", fn_);
+    b_.CreateCondBr(b_.CreateICmpSLT(lo, hi), header, exit);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+    i->addIncoming(lo, pre);
+    body(i);
+    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, hi), header, exit);
+    b_.SetInsertPoint(exit);
+  }
+
+  // if (cond) then();
+  void when(llvm::Value* cond, const std::function<void()>& then) {
+    auto* yes = llvm::BasicBlock::Create(ctx_, "then", fn_);
+    auto* done = llvm::BasicBlock::Create(ctx_, "endif", fn_);
+    b_.CreateCondBr(cond, yes, done);
+    b_.SetInsertPoint(yes);
+    then();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+
+  llvm::Value* smin(llvm::Value* a, llvm::Value* b) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b); }
+  llvm::Value* i64(int64_t v) { return b_.getInt64(v); }
+  llvm::Value* mul(llvm::Value* a, int64_t c) { return b_.CreateMul(a, i64(c), "", true, true); }
+  llvm::Value* add(llvm::Value* a, llvm::Value* c) { return b_.CreateAdd(a, c, "", true, true); }
+
   llvm::Type* type(DType t) {
     switch (t) {
       case DType::F32: return b_.getFloatTy();
@@ -211,12 +308,31 @@ class Emitter {
     llvm::Type* out_ty = k.out >= 0 ? type(p_.buffers[k.out].dtype) : nullptr;
     auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };
     switch (k.kind) {
-      case Kernel::Kind::Elementwise:
-        nest(k, all_dims(k), 0, [&] {
+      case Kernel::Kind::Elementwise: {
+        auto store = [&] {
           fresh();
           b_.CreateStore(value(k, k.root), address(k.out, k.out_map));
+        };
+        int64_t elems = 1;
+        for (int64_t d : k.dims) elems *= d;
+        if (elems < kParallelElements || k.dims[0] < 2) {
+          nest(k, all_dims(k), 0, store);
+          break;
+        }
+        // Large: blocks of the outermost dim run on the thread pool.
+        int64_t tasks = std::min<int64_t>(k.dims[0], 16), chunk = (k.dims[0] + tasks - 1) / tasks;
+        tasks = (k.dims[0] + chunk - 1) / chunk;
+        std::vector<size_t> inner = all_dims(k);
+        inner.erase(inner.begin());
+        parallel(tasks, {}, [&](llvm::Value* t) {
+          llvm::Value* lo = mul(t, chunk);
+          loop_range(lo, smin(add(lo, i64(chunk)), i64(k.dims[0])), [&](llvm::Value* i) {
+            ivs_[0] = i;
+            nest(k, inner, 0, store);
+          });
         });
         break;
+      }
       case Kernel::Kind::Reduce:
         fill(k.out, k.init);
         nest(k, all_dims(k), 0, [&] {
@@ -286,6 +402,7 @@ class Emitter {
   // and the innermost loop is contiguous in B and C (it vectorizes). When the
   // column tile is complete, the epilogue (bias, activation) runs over it.
   void matmul(const Kernel& k) {
+    if (k.packed) return matmul_packed(k);
     size_t batch = k.dims.size() - 3;
     // With B transposed (contiguous along k, strided along n) and A contiguous
     // along k, each C element is a dot product of two contiguous rows.
@@ -368,6 +485,235 @@ class Emitter {
     });
   }
 
+  // ---- packed matrix products ----
+  //
+  // C[b] = A[b] B[b] for large products, in the manner of BLIS/GotoBLAS:
+  //  1. A is packed into panels of MR rows, k-major (panel ip holds
+  //     A[ip*MR + r, k] at (ip*K + k)*MR + r), B into panels of NR columns
+  //     (B[k, jp*NR + j] at (jp*K + k)*NR + j), zero-padded at the edges;
+  //     transposed operands are read through their strides while packing.
+  //  2. The MR x NR microkernel keeps an MR x NR tile of C in vector registers
+  //     (MR * NR / VW accumulators) and, per k, loads NR/VW vectors of B and
+  //     broadcasts MR values of A into fused multiply-adds.
+  //  3. C is cut into blocks of whole panels (about 128 rows x 256 columns);
+  //     blocks are the tasks of the thread pool. Within a block, k runs in
+  //     chunks of KC so a KC x NR panel of B stays in L1 while the block's A
+  //     panels stream from L2. Every element of C is summed in the same order
+  //     whatever the thread count (k chunks in order, k within a chunk in order).
+  //  4. The epilogue (bias, activation) runs over each block once it is done.
+  struct GemmShape {
+    int64_t M, N, K, mr, nr, vw, pm, pn;  // pm, pn: panels of A rows and B columns
+  };
+
+  GemmShape gemm_shape(const Kernel& k) {
+    size_t batch = k.dims.size() - 3;
+    GemmShape s;
+    s.M = k.dims[batch];
+    s.N = k.dims[batch + 1];
+    s.K = k.dims[batch + 2];
+    bool f64 = p_.buffers[k.out].dtype == DType::F64;
+    s.vw = (wide_ ? 16 : 8) / (f64 ? 2 : 1);
+    // Accumulators: 8 x 3 vectors with 32 vector registers, 6 x 2 with 16.
+    s.mr = wide_ ? kWideTileRows : 6;
+    s.nr = (wide_ ? kWideTileVectors : 2) * s.vw;
+    s.pm = (s.M + s.mr - 1) / s.mr;
+    s.pn = (s.N + s.nr - 1) / s.nr;
+    return s;
+  }
+
+  void matmul_packed(const Kernel& k) {
+    size_t batch = k.dims.size() - 3;
+    GemmShape s = gemm_shape(k);
+    if (k.out_map.strides[batch + 1] != 1 || s.mr > kMaxTileRows || s.nr > kMaxTileCols)
+      internal_error(__FILE__, __LINE__, "a packed matrix product needs a row-major output");
+    std::vector<size_t> batch_dims;
+    for (size_t d = 0; d < batch; ++d) batch_dims.push_back(d);
+    nest(k, batch_dims, 0, [&] {
+      parallel(s.pm, batch_dims, [&](llvm::Value* ip) { pack_a(k, s, ip); });
+      parallel(s.pn, batch_dims, [&](llvm::Value* jp) { pack_b(k, s, jp); });
+      int64_t bmp = std::max<int64_t>(1, 128 / s.mr), bnp = std::max<int64_t>(1, 256 / s.nr);
+      int64_t tm = (s.pm + bmp - 1) / bmp, tn = (s.pn + bnp - 1) / bnp;
+      parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
+        llvm::Value* bm = b_.CreateUDiv(t, i64(tn));
+        llvm::Value* bn = b_.CreateURem(t, i64(tn));
+        llvm::Value* ip0 = mul(bm, bmp);
+        llvm::Value* jp0 = mul(bn, bnp);
+        llvm::Value* ip1 = smin(add(ip0, i64(bmp)), i64(s.pm));
+        llvm::Value* jp1 = smin(add(jp0, i64(bnp)), i64(s.pn));
+        loop((s.K + kKc - 1) / kKc, [&](llvm::Value* pc) {
+          llvm::Value* k0 = mul(pc, kKc);
+          llvm::Value* kc = smin(i64(kKc), b_.CreateSub(i64(s.K), k0));
+          llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
+          loop_range(jp0, jp1, [&](llvm::Value* jp) {
+            loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first); });
+          });
+        });
+        if (k.epi_root < 0) return;
+        ivs_[batch + 2] = i64(0);
+        llvm::Value* n_lo = mul(jp0, s.nr);
+        llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
+        loop_range(mul(ip0, s.mr), smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
+          ivs_[batch] = m;
+          loop_range(n_lo, n_hi, [&](llvm::Value* n) {
+            ivs_[batch + 1] = n;
+            memo_.assign(k.exprs.size(), nullptr);
+            b_.CreateStore(value(k, k.epi_root), address(k.epi_out, k.epi_map));
+          });
+        });
+      });
+    });
+  }
+
+  // Copies one panel of an operand into packed order. `rows` is the panel's
+  // loop dim in the kernel (m for A, n for B), `w` its width (MR or NR), `count`
+  // the operand's extent along it; the last panel is zero-padded.
+  void pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
+                  int64_t K, int64_t vw, llvm::Value* panel) {
+    size_t batch = k.dims.size() - 3;
+    llvm::Type* ty = type(p_.buffers[packed].dtype);
+    ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
+    llvm::Value* dst_base = b_.CreateInBoundsGEP(ty, bases_[packed], mul(mul(panel, K), w));
+    bool row_inner = map.strides[rows] == 1;  // contiguous along the panel's rows: copy them innermost
+    auto copy = [&](bool guarded) {
+      auto elem = [&](llvm::Value* r, llvm::Value* kk) {
+        llvm::Value* idx = add(mul(panel, w), r);
+        ivs_[rows] = guarded ? smin(idx, i64(count - 1)) : idx;
+        ivs_[batch + 2] = kk;
+        llvm::Value* v = b_.CreateLoad(ty, address(buffer, map));
+        if (guarded) v = b_.CreateSelect(b_.CreateICmpSLT(idx, i64(count)), v, llvm::ConstantFP::get(ty, 0.0));
+        b_.CreateStore(v, b_.CreateInBoundsGEP(ty, dst_base, add(mul(kk, w), r)));
+      };
+      if (row_inner && !guarded && w % vw == 0) {
+        // Whole vectors: w consecutive elements of the operand per k.
+        auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
+        llvm::Align align(dtype_size(p_.buffers[packed].dtype));
+        loop(K, [&](llvm::Value* kk) {
+          ivs_[rows] = mul(panel, w);
+          ivs_[batch + 2] = kk;
+          llvm::Value* src = address(buffer, map);
+          llvm::Value* dst = b_.CreateInBoundsGEP(ty, dst_base, mul(kk, w));
+          for (int64_t v = 0; v < w; v += vw)
+            b_.CreateAlignedStore(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, src, v), align),
+                                  b_.CreateConstInBoundsGEP1_64(ty, dst, v), align);
+        });
+      } else if (row_inner) {
+        loop(K, [&](llvm::Value* kk) { loop(w, [&](llvm::Value* r) { elem(r, kk); }); });
+      } else {
+        loop(w, [&](llvm::Value* r) { loop(K, [&](llvm::Value* kk) { elem(r, kk); }); });
+      }
+    };
+    int64_t full = count / w;
+    if (full == (count + w - 1) / w) return copy(false);
+    auto* guarded = llvm::BasicBlock::Create(ctx_, "pack.edge", fn_);
+    auto* plain = llvm::BasicBlock::Create(ctx_, "pack.full", fn_);
+    auto* done = llvm::BasicBlock::Create(ctx_, "pack.done", fn_);
+    b_.CreateCondBr(b_.CreateICmpSLT(panel, i64(full)), plain, guarded);
+    b_.SetInsertPoint(plain);
+    copy(false);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(guarded);
+    copy(true);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+
+  void pack_a(const Kernel& k, const GemmShape& s, llvm::Value* ip) {
+    size_t batch = k.dims.size() - 3;
+    pack_panel(k, k.a, k.a_map, k.pack_a, batch, s.mr, s.M, s.K, s.vw, ip);
+  }
+
+  void pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp) {
+    size_t batch = k.dims.size() - 3;
+    pack_panel(k, k.b, k.b_map, k.pack_b, batch + 1, s.nr, s.N, s.K, s.vw, jp);
+  }
+
+  // C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of the packed panels' product.
+  void microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
+                   llvm::Value* kc, llvm::Value* first) {
+    size_t batch = k.dims.size() - 3;
+    llvm::Type* ty = type(p_.buffers[k.out].dtype);
+    auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(s.vw));
+    int64_t nv = s.nr / s.vw;
+    llvm::Value* pa = b_.CreateInBoundsGEP(ty, bases_[k.pack_a], add(mul(mul(ip, s.K), s.mr), mul(k0, s.mr)));
+    llvm::Value* pb = b_.CreateInBoundsGEP(ty, bases_[k.pack_b], add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
+    llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
+    llvm::Align elem_align(dtype_size(p_.buffers[k.out].dtype));
+
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ctx_, "ukernel", fn_);
+    auto* exit = llvm::BasicBlock::Create(ctx_, "ukernel.done", fn_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* kk = b_.CreatePHI(b_.getInt64Ty(), 2, "kk");
+    kk->addIncoming(i64(0), pre);
+    std::vector<llvm::PHINode*> acc;
+    for (int64_t i = 0; i < s.mr * nv; ++i) {
+      acc.push_back(b_.CreatePHI(vty, 2, "acc"));
+      acc.back()->addIncoming(llvm::Constant::getNullValue(vty), pre);
+    }
+    std::vector<llvm::Value*> bv;
+    llvm::Value* brow = b_.CreateInBoundsGEP(ty, pb, mul(kk, s.nr));
+    for (int64_t v = 0; v < nv; ++v)
+      bv.push_back(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, brow, v * s.vw), elem_align));
+    llvm::Value* arow = b_.CreateInBoundsGEP(ty, pa, mul(kk, s.mr));
+    std::vector<llvm::Value*> next(acc.size());
+    for (int64_t r = 0; r < s.mr; ++r) {
+      llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(s.vw),
+                                            b_.CreateLoad(ty, b_.CreateConstInBoundsGEP1_64(ty, arow, r)));
+      for (int64_t v = 0; v < nv; ++v) next[r * nv + v] = b_.CreateCall(fma, {a, bv[v], acc[r * nv + v]});
+    }
+    llvm::Value* kn = b_.CreateAdd(kk, i64(1), "", true, true);
+    kk->addIncoming(kn, b_.GetInsertBlock());
+    for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(kn, kc), header, exit);
+    b_.SetInsertPoint(exit);
+
+    // Store the tile: C = acc on the first k chunk, C += acc after it; edge
+    // tiles store only their valid rows and columns (masked).
+    ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
+    llvm::Value* m0 = mul(ip, s.mr);
+    llvm::Value* n0 = mul(jp, s.nr);
+    llvm::Value* cbase = b_.CreateInBoundsGEP(ty, bases_[k.out], add(index(k.out_map), n0));
+    int64_t ldc = k.out_map.strides[batch];
+    auto tile_row = [&](int64_t r) { return b_.CreateInBoundsGEP(ty, cbase, mul(add(m0, i64(r)), ldc)); };
+    auto update = [&](llvm::Value* old, llvm::Value* a) { return b_.CreateSelect(first, a, b_.CreateFAdd(old, a)); };
+    llvm::Value* rows = smin(i64(s.mr), b_.CreateSub(i64(s.M), m0));
+    llvm::Value* cols = smin(i64(s.nr), b_.CreateSub(i64(s.N), n0));
+    llvm::Value* full = b_.CreateAnd(b_.CreateICmpEQ(rows, i64(s.mr)), b_.CreateICmpEQ(cols, i64(s.nr)));
+    auto* fast = llvm::BasicBlock::Create(ctx_, "tile.full", fn_);
+    auto* edge = llvm::BasicBlock::Create(ctx_, "tile.edge", fn_);
+    auto* done = llvm::BasicBlock::Create(ctx_, "tile.done", fn_);
+    b_.CreateCondBr(full, fast, edge);
+    b_.SetInsertPoint(fast);
+    for (int64_t r = 0; r < s.mr; ++r) {
+      llvm::Value* row = tile_row(r);
+      for (int64_t v = 0; v < nv; ++v) {
+        llvm::Value* addr = b_.CreateConstInBoundsGEP1_64(ty, row, v * s.vw);
+        llvm::Value* old = b_.CreateAlignedLoad(vty, addr, elem_align);
+        b_.CreateAlignedStore(update(old, next[r * nv + v]), addr, elem_align);
+      }
+    }
+    b_.CreateBr(done);
+    b_.SetInsertPoint(edge);
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < s.vw; ++l) lanes.push_back(b_.getInt64(l));
+    llvm::Value* iota = llvm::ConstantVector::get(lanes);
+    for (int64_t r = 0; r < s.mr; ++r) {
+      when(b_.CreateICmpSLT(i64(r), rows), [&] {
+        llvm::Value* row = tile_row(r);
+        for (int64_t v = 0; v < nv; ++v) {
+          llvm::Value* left = b_.CreateVectorSplat(static_cast<unsigned>(s.vw), b_.CreateSub(cols, i64(v * s.vw)));
+          llvm::Value* mask = b_.CreateICmpSLT(iota, left);
+          llvm::Value* addr = b_.CreateConstInBoundsGEP1_64(ty, row, v * s.vw);
+          llvm::Value* old = b_.CreateMaskedLoad(vty, addr, elem_align, mask, llvm::Constant::getNullValue(vty));
+          b_.CreateMaskedStore(update(old, next[r * nv + v]), addr, elem_align, mask);
+        }
+      });
+    }
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+
   // Returns check_id from the entry when a class id is outside [0, init).
   void check(const Kernel& k) {
     auto* fail = llvm::BasicBlock::Create(ctx_, "check.fail", fn_);
@@ -387,6 +733,10 @@ class Emitter {
   }
 
   const Program& p_;
+  std::string cpu_, features_;
+  bool wide_ = false;  // 512-bit vectors (AVX-512); else 256-bit
+  llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
+  int outlined_ = 0;
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;
