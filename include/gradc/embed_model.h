@@ -1,0 +1,244 @@
+// ModelBuilder: the statements of a model written in C++ (gradc/embed.h),
+// recorded in order like the lines of a .grad file into a ModelDef, which
+// Model::compile_def compiles through the text models' pipeline.
+#pragma once
+
+#include <array>
+#include <deque>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "gradc/embed_expr.h"
+#include "gradc/gradc.h"
+
+namespace gradc::embed {
+
+// ---- the model ----
+
+// A parameter initializer (SPEC 2.2): init::xavier_uniform, init::normal(0, 0.1), ...
+struct Init {
+  const char* name = "zeros";
+  int count = 0;  // arguments
+  Lit args[2] = {};
+};
+namespace init {
+inline constexpr Init zeros{"zeros"}, ones{"ones"}, xavier_uniform{"xavier_uniform"}, xavier_normal{"xavier_normal"},
+    he_uniform{"he_uniform"}, he_normal{"he_normal"};
+template <Operand V>
+constexpr Init constant(V v) { return {"constant", 1, {Lit(v), Lit()}}; }
+template <Operand A, Operand B>
+constexpr Init uniform(A lo, B hi) { return {"uniform", 2, {Lit(lo), Lit(hi)}}; }
+template <Operand A, Operand B>
+constexpr Init normal(A mean, B std) { return {"normal", 2, {Lit(mean), Lit(std)}}; }
+}  // namespace init
+
+// An optimizer option: {"lr", 0.5}, {"centered", true}.
+struct Option {
+  const char* key;
+  KwValue::Kind kind;
+  double value;
+  Option(const char* k, double v) : key(k), kind(KwValue::Kind::Float), value(v) {}
+  Option(const char* k, int v) : key(k), kind(KwValue::Kind::Int), value(v) {}
+  Option(const char* k, bool v) : key(k), kind(KwValue::Kind::Bool), value(v ? 1 : 0) {}
+};
+
+// A name for output(): any Tensor.
+struct OutputName {
+  const char* name;
+  template <int R>
+  OutputName(const Tensor<R>& t) : name(t.name) {}
+};
+
+template <size_t N>
+struct Fn;
+class ModelBuilder;
+
+// A block-form fn's scope: its local named values (fn f(a) { t = ...; return ... }).
+class FnScope {
+ public:
+  template <Expression E>
+  Tensor<E::rank> let(std::string_view name, const E& value, Loc loc = Loc::current());
+
+ private:
+  friend class ModelBuilder;
+  FnScope(ModelBuilder& m, size_t stmt) : m_(m), stmt_(stmt) {}
+  ModelBuilder& m_;
+  size_t stmt_;  // the fn statement's index in the definition
+};
+
+// Records a model's statements in order, like the lines of a .grad file.
+// Tensors it returns refer to names it keeps: use them while it lives.
+class ModelBuilder {
+ public:
+  // `name` is the model's name (a text model's `model NAME` or file stem).
+  explicit ModelBuilder(std::string name, Loc loc = Loc::current()) {
+    def_.name = std::move(name);
+    def_.loc = loc;
+  }
+  ModelBuilder(const ModelBuilder&) = delete;
+  ModelBuilder& operator=(const ModelBuilder&) = delete;
+
+  // dim NAME = SIZE
+  Dim dim(std::string_view name, int64_t size, Loc loc = Loc::current()) {
+    DefStmt& s = stmt(DefStmt::Kind::Dim, name, loc);
+    s.dim_value = size;
+    return {keep(name), size};
+  }
+  // input NAME : TYPE
+  template <int N>
+  Tensor<N> input(std::string_view name, const Shape<N>& type, Loc loc = Loc::current()) {
+    declare(stmt(DefStmt::Kind::Input, name, loc), type);
+    return Tensor<N>(keep(name));
+  }
+  // param NAME : TYPE [~ INIT]
+  template <int N>
+  Tensor<N> param(std::string_view name, const Shape<N>& type, Loc loc = Loc::current()) {
+    declare(stmt(DefStmt::Kind::Param, name, loc), type);
+    return Tensor<N>(keep(name));
+  }
+  template <int N>
+  Tensor<N> param(std::string_view name, const Shape<N>& type, const Init& init, Loc loc = Loc::current()) {
+    DefStmt& s = stmt(DefStmt::Kind::Param, name, loc);
+    declare(s, type);
+    detail::Emitter em{def_};
+    if (init.count == 0) {
+      s.value = em.name(init.name, loc);
+    } else {
+      DefExpr c = detail::Emitter::node(DefExpr::Kind::Call, init.name, loc);
+      for (int i = 0; i < init.count; ++i) c.args.push_back(init.args[i].emit(em, loc));
+      s.value = em.add(std::move(c));
+    }
+    return Tensor<N>(keep(name));
+  }
+  // NAME = EXPR
+  template <Expression E>
+  Tensor<E::rank> let(std::string_view name, const E& value, Loc loc = Loc::current()) {
+    int v = emit(value, loc);
+    stmt(DefStmt::Kind::Let, name, loc).value = v;
+    return Tensor<E::rank>(keep(name));
+  }
+  // loss EXPR
+  template <Expression E>
+  void loss(const E& value, Loc loc = Loc::current()) {
+    static_assert(detail::rank_is(E::rank, 0), "gradc: the loss must be a scalar (rank 0)");
+    int v = emit(value, loc);
+    stmt(DefStmt::Kind::Loss, "", loc).value = v;
+  }
+  // metric NAME = EXPR
+  template <Expression E>
+  void metric(std::string_view name, const E& value, Loc loc = Loc::current()) {
+    static_assert(detail::rank_is(E::rank, 0), "gradc: a metric must be a scalar (rank 0)");
+    int v = emit(value, loc);
+    stmt(DefStmt::Kind::Metric, name, loc).value = v;
+  }
+  // output NAME [, NAME ...]
+  void output(OutputName name, Loc loc = Loc::current()) { output({name}, loc); }
+  void output(std::initializer_list<OutputName> names, Loc loc = Loc::current()) {
+    DefStmt& s = stmt(DefStmt::Kind::Output, "", loc);
+    for (const OutputName& n : names) s.names.emplace_back(n.name);
+  }
+  // optimizer NAME(KEY = VALUE, ...)
+  void optimizer(std::string_view name, std::initializer_list<Option> options = {}, Loc loc = Loc::current()) {
+    detail::Emitter em{def_};
+    DefExpr c = detail::Emitter::node(DefExpr::Kind::Call, std::string(name), loc);
+    for (const Option& o : options)
+      c.kwargs.emplace_back(o.key, o.kind == KwValue::Kind::Bool ? em.boolean(o.value != 0, loc)
+                                                                 : em.number(o.value, o.kind == KwValue::Kind::Int, loc));
+    int v = em.add(std::move(c));
+    stmt(DefStmt::Kind::Optimizer, name, loc).value = v;
+  }
+  // fn NAME(p, ...) = EXPR, and the block form: body is called once with a
+  // Tensor<> per parameter (and, first, an FnScope& for local names) and
+  // returns the result expression. The returned Fn calls it.
+  template <size_t N, class F>
+  Fn<N> fn(std::string_view name, const char* const (&params)[N], F body, Loc loc = Loc::current());
+
+  // The definition recorded so far.
+  const ModelDef& def() const { return def_; }
+  // Compiles it: Model::compile_def(def(), opts).
+  gradc::Model compile(const CompileOptions& opts = {}) const { return gradc::Model::compile_def(def_, opts); }
+
+ private:
+  friend class FnScope;
+  const char* keep(std::string_view s) { return names_.emplace_back(s).c_str(); }
+  DefStmt& stmt(DefStmt::Kind kind, std::string_view name, const Loc& loc) {
+    DefStmt& s = def_.stmts.emplace_back();
+    s.kind = kind;
+    s.name = std::string(name);
+    s.loc = loc;
+    return s;
+  }
+  template <int N>
+  static void declare(DefStmt& s, const Shape<N>& type) {
+    s.dtype = type.dtype;
+    for (const Size& z : type.sizes) s.dims.push_back({z.dim ? z.dim : "", z.value});
+  }
+  template <class E>
+  int emit(const E& e, const Loc& loc) {
+    detail::Emitter em{def_};
+    return e.emit(em, loc);
+  }
+  ModelDef def_;
+  std::deque<std::string> names_;
+};
+
+template <Expression E>
+Tensor<E::rank> FnScope::let(std::string_view name, const E& value, Loc loc) {
+  int v = m_.emit(value, loc);
+  m_.def_.stmts[stmt_].locals.emplace_back(std::string(name), v);
+  return Tensor<E::rank>(m_.keep(name));
+}
+
+// A call of a fn: its rank is not known statically (fns are shape-polymorphic).
+template <class... A>
+struct FnCall : Expr<FnCall<A...>> {
+  static constexpr int rank = kDynamic;
+  const char* name;
+  std::tuple<A...> args;
+  int emit(detail::Emitter& em, const Loc& ctx) const {
+    DefExpr e = detail::Emitter::node(DefExpr::Kind::Call, name, ctx);
+    std::apply([&](const auto&... a) { (e.args.push_back(a.emit(em, ctx)), ...); }, args);
+    return em.add(std::move(e));
+  }
+};
+
+template <size_t N>
+struct Fn {
+  const char* name;
+  template <Operand... A>
+  constexpr auto operator()(const A&... a) const {
+    static_assert(sizeof...(A) == N, "gradc: a fn takes as many arguments as it has parameters");
+    return FnCall<ExprOf<A>...>{{}, name, {as_expr(a)...}};
+  }
+};
+
+template <size_t N, class F>
+Fn<N> ModelBuilder::fn(std::string_view name, const char* const (&params)[N], F body, Loc loc) {
+  size_t index = def_.stmts.size();
+  stmt(DefStmt::Kind::Fn, name, loc);
+  std::array<Tensor<>, N> args;
+  for (size_t i = 0; i < N; ++i) {
+    def_.stmts[index].names.emplace_back(params[i]);
+    args[i] = Tensor<>(keep(params[i]));
+  }
+  int v = std::apply(
+      [&](const auto&... a) {
+        if constexpr (std::is_invocable_v<F&, FnScope&, decltype(a)...>) {
+          FnScope scope(*this, index);
+          return emit(body(scope, a...), loc);
+        } else {
+          static_assert(std::is_invocable_v<F&, decltype(a)...>,
+                        "gradc: a fn body takes one Tensor<> per parameter (after an FnScope& in the block form)");
+          return emit(body(a...), loc);
+        }
+      },
+      args);
+  def_.stmts[index].value = v;
+  return Fn<N>{keep(name)};
+}
+
+}  // namespace gradc::embed
