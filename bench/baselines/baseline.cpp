@@ -2,11 +2,13 @@
 #include "baseline.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace bench {
 
 size_t Baseline::add_param(std::string name, size_t n) {
+  grads_.push_back({name, std::vector<float>(n, 0.0f)});
   params_.push_back({std::move(name), std::vector<float>(n, 0.0f)});
   return params_.size() - 1;
 }
@@ -14,6 +16,24 @@ size_t Baseline::add_param(std::string name, size_t n) {
 size_t Baseline::add_slot(size_t n) {
   slots_.emplace_back(n, 0.0f);
   return slots_.size() - 1;
+}
+
+void Baseline::note_relu_inputs(const float* z, size_t n) {
+  float lo = INFINITY, hi = 0;
+  for (size_t i = 0; i < n; ++i) lo = std::min(lo, std::fabs(z[i])), hi = std::max(hi, std::fabs(z[i]));
+  if (hi > 0) relu_margin_ = std::min(relu_margin_, double(lo) / hi);
+}
+
+double Baseline::compute_grads() {
+  relu_margin_ = 1;
+  const double loss = gradients();
+  if (grad_error_ != 0)
+    for (Buffer& g : grads_) {
+      float scale = 0;
+      for (float v : g.data) scale = std::max(scale, std::fabs(v));
+      g.data[g.data.size() / 2] += static_cast<float>(grad_error_) * scale;
+    }
+  return loss;
 }
 
 void Baseline::set_params(const std::vector<Buffer>& from) {

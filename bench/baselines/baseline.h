@@ -31,6 +31,20 @@ class Baseline {
   // the loss before the update (like gradc::Session::train_step).
   virtual double step() = 0;
 
+  // The loss and d loss / d param at the current params on the batch, into
+  // grads() (named and ordered as params()); no update, no change of state.
+  // The check compares these with gradc's Session::grad: unlike params after
+  // optimizer steps, gradients are well conditioned (see bench/README.md).
+  double compute_grads();
+  const std::vector<Buffer>& grads() const { return grads_; }
+  // A wrong baseline, to test the check itself: compute_grads() adds
+  // `rel * max|g|` to one element (the middle one) of every gradient.
+  void set_grad_error(double rel) { grad_error_ = rel; }
+  // After compute_grads(): the smallest |z| / max |z| over the ReLU inputs z
+  // of each layer (1 without ReLUs). A ReLU whose input is within rounding of
+  // 0 opens or closes by chance, and its whole row of the gradient with it.
+  double relu_margin() const { return relu_margin_; }
+
   // The params by name, in the model's order; writable.
   std::vector<Buffer>& params() { return params_; }
   // Sets every param from `from` (matched by name; all must be present with
@@ -47,16 +61,24 @@ class Baseline {
   size_t add_param(std::string name, size_t n);
   size_t add_slot(size_t n);
   float* param(size_t i) { return params_[i].data.data(); }
+  float* grad(size_t i) { return grads_[i].data.data(); }
+  // compute_grads() without the test perturbation: fills grad(i) for every param.
+  virtual double gradients() = 0;
+  // Folds a layer's ReLU inputs z[0..n) into relu_margin() (call before the ReLU).
+  void note_relu_inputs(const float* z, size_t n);
+  double relu_margin_ = 1;
   float* slot(size_t i) { return slots_[i].data(); }
 
   std::vector<Buffer> params_;
   std::vector<std::vector<float>> slots_;
+  std::vector<Buffer> grads_;  // one per param (add_param), same name and size
   int64_t t_ = 0;  // optimizer steps taken
 
  private:
   std::vector<Buffer> saved_params_;
   std::vector<std::vector<float>> saved_slots_;
   int64_t saved_t_ = 0;
+  double grad_error_ = 0;
 };
 
 // W1 xor: 2-8-1, tanh, sigmoid, mse, sgd(lr) ; x [4,2], y [4,1].

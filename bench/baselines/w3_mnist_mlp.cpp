@@ -48,6 +48,25 @@ class MnistMlp final : public Baseline {
     return loss;
   }
 
+  // The same forward and backward with the gradients kept (no update).
+  double gradients() override {
+    const float *W1 = param(0), *b1 = param(1), *W2 = param(2), *b2 = param(3);
+    gemm(kind_, false, false, B_, H_, D_, 1.0f, x_.data(), W1, 0.0f, h_.data());
+    add_bias_rows(B_, H_, b1, h_.data());
+    note_relu_inputs(h_.data(), h_.size());
+    for (float& v : h_) v = v > 0.0f ? v : 0.0f;
+    gemm(kind_, false, false, B_, C_, H_, 1.0f, h_.data(), W2, 0.0f, z_.data());
+    add_bias_rows(B_, C_, b2, z_.data());
+    const double loss = cross_entropy(B_, C_, z_.data(), labels_.data(), z_.data());
+    gemm(kind_, false, true, B_, H_, C_, 1.0f, z_.data(), W2, 0.0f, dh_.data());
+    gemm(kind_, true, false, H_, C_, B_, 1.0f, h_.data(), z_.data(), 0.0f, grad(2));
+    sum_rows(B_, C_, z_.data(), grad(3));
+    for (size_t i = 0; i < dh_.size(); ++i) dh_[i] = h_[i] > 0.0f ? dh_[i] : 0.0f;
+    gemm(kind_, true, false, D_, H_, B_, 1.0f, x_.data(), dh_.data(), 0.0f, grad(0));
+    sum_rows(B_, H_, dh_.data(), grad(1));
+    return loss;
+  }
+
  private:
   Kind kind_;
   int B_, D_, H_, C_;

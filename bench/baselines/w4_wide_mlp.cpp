@@ -21,42 +21,49 @@ class WideMlp final : public Baseline {
     for (const Buffer& p : params_) {
       add_slot(p.data.size());  // exp_avg
       add_slot(p.data.size());  // exp_avg_sq
-      grads_.emplace_back(p.data.size());
     }
   }
 
   double step() override {
     ++t_;
-    float *W1 = param(0), *b1 = param(1), *W2 = param(2), *b2 = param(3), *W3 = param(4), *b3 = param(5);
+    const double loss = backward(false);
+    for (size_t i = 0; i < params_.size(); ++i)
+      adam(int64_t(params_[i].data.size()), t_, lr_, grad(i), slot(2 * i), slot(2 * i + 1), param(i));
+    return loss;
+  }
+
+  // Forward and backward into the gradient buffers (step() then updates from them).
+  double gradients() override { return backward(true); }
+
+ private:
+  // Forward and backward into grad(i); `margin`: note the ReLU inputs (not in the timed step).
+  double backward(bool margin) {
+    const float *W1 = param(0), *b1 = param(1), *W2 = param(2), *b2 = param(3), *W3 = param(4), *b3 = param(5);
     // forward
     gemm(kind_, false, false, B_, H_, D_, 1.0f, x_.data(), W1, 0.0f, h1_.data());
     add_bias_rows(B_, H_, b1, h1_.data());
+    if (margin) note_relu_inputs(h1_.data(), h1_.size());
     for (float& v : h1_) v = v > 0.0f ? v : 0.0f;
     gemm(kind_, false, false, B_, H_, H_, 1.0f, h1_.data(), W2, 0.0f, h2_.data());
     add_bias_rows(B_, H_, b2, h2_.data());
+    if (margin) note_relu_inputs(h2_.data(), h2_.size());
     for (float& v : h2_) v = v > 0.0f ? v : 0.0f;
     gemm(kind_, false, false, B_, C_, H_, 1.0f, h2_.data(), W3, 0.0f, z_.data());
     add_bias_rows(B_, C_, b3, z_.data());
     const double loss = cross_entropy(B_, C_, z_.data(), labels_.data(), z_.data());  // z_ becomes dz
     // backward
-    gemm(kind_, true, false, H_, C_, B_, 1.0f, h2_.data(), z_.data(), 0.0f, g(4));
-    sum_rows(B_, C_, z_.data(), g(5));
+    gemm(kind_, true, false, H_, C_, B_, 1.0f, h2_.data(), z_.data(), 0.0f, grad(4));
+    sum_rows(B_, C_, z_.data(), grad(5));
     gemm(kind_, false, true, B_, H_, C_, 1.0f, z_.data(), W3, 0.0f, d2_.data());
     for (size_t i = 0; i < d2_.size(); ++i) d2_[i] = h2_[i] > 0.0f ? d2_[i] : 0.0f;
-    gemm(kind_, true, false, H_, H_, B_, 1.0f, h1_.data(), d2_.data(), 0.0f, g(2));
-    sum_rows(B_, H_, d2_.data(), g(3));
+    gemm(kind_, true, false, H_, H_, B_, 1.0f, h1_.data(), d2_.data(), 0.0f, grad(2));
+    sum_rows(B_, H_, d2_.data(), grad(3));
     gemm(kind_, false, true, B_, H_, H_, 1.0f, d2_.data(), W2, 0.0f, d1_.data());
     for (size_t i = 0; i < d1_.size(); ++i) d1_[i] = h1_[i] > 0.0f ? d1_[i] : 0.0f;
-    gemm(kind_, true, false, D_, H_, B_, 1.0f, x_.data(), d1_.data(), 0.0f, g(0));
-    sum_rows(B_, H_, d1_.data(), g(1));
-    // update
-    for (size_t i = 0; i < params_.size(); ++i)
-      adam(int64_t(params_[i].data.size()), t_, lr_, g(i), slot(2 * i), slot(2 * i + 1), param(i));
+    gemm(kind_, true, false, D_, H_, B_, 1.0f, x_.data(), d1_.data(), 0.0f, grad(0));
+    sum_rows(B_, H_, d1_.data(), grad(1));
     return loss;
   }
-
- private:
-  float* g(size_t i) { return grads_[i].data(); }
 
   Kind kind_;
   int B_, D_, H_, C_;
@@ -64,7 +71,6 @@ class WideMlp final : public Baseline {
   std::vector<int32_t> labels_;
   float lr_;
   std::vector<float> h1_, h2_, z_, d1_, d2_;
-  std::vector<std::vector<float>> grads_;
 };
 
 }  // namespace
