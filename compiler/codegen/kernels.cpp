@@ -71,8 +71,8 @@ class Planner {
     mark_live();
     decide();
     assign_args();
-    for (NodeId n = 0; n < g_.size(); ++n)
-      if (live_[n]) emit_node(n);
+    order_nodes();
+    for (NodeId n : order_) emit_node(n);
     emit_root_copies();
     plan_memory();
     return std::move(p_);
@@ -148,6 +148,27 @@ class Planner {
           }
         }
     }
+  }
+
+  // Kernels run in node order, except that small values computed from leaves
+  // alone (an optimizer's bias corrections from the step counter) run first,
+  // so that the updates that read them can fuse into the products that make
+  // the gradients.
+  void order_nodes() {
+    std::vector<bool> early(g_.size(), false);
+    for (NodeId n = 0; n < g_.size(); ++n) {
+      const Node& node = g_[n];
+      OpKind k = op_kind(node.op);
+      if (!live_[n] || k == OpKind::Leaf || node.op == Op::Constant || numel(node.shape) > 16) continue;
+      early[n] = true;
+      for (NodeId o : node.operands)
+        if (!early[o] && g_[o].op != Op::Constant && op_kind(g_[o].op) != OpKind::Leaf) early[n] = false;
+    }
+    for (bool pass : {true, false})
+      for (NodeId n = 0; n < g_.size(); ++n)
+        if (live_[n] && early[n] == pass) order_.push_back(n);
+    pos_.assign(g_.size(), 0);
+    for (size_t i = 0; i < order_.size(); ++i) pos_[order_[i]] = static_cast<int>(i);
   }
 
   void mark_mat(NodeId n) {
@@ -404,39 +425,56 @@ class Planner {
     p_.kernels.push_back(std::move(k));
   }
 
-  // Whether every buffer the fused expression of `u` reads (other than the
-  // product n itself) is ready before n's kernel runs.
-  bool ready_before(NodeId u, NodeId n) {
-    for (NodeId o : g_[u].operands) {
-      const Node& x = g_[o];
-      if (o == n || x.op == Op::Constant || op_kind(x.op) == OpKind::Leaf) continue;
-      if (mat_[o] ? o > n : !ready_before(o, n)) return false;
+  static bool elementwise(OpKind k) {
+    return k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Compare || k == OpKind::Select ||
+           k == OpKind::Cast;
+  }
+
+  // Whether the fused expression of x can be evaluated in product n's kernel,
+  // element by element of n's output block: members of the epilogue group
+  // (n and the epilogues before) are read only at the element being computed
+  // (`identity`: the index path from the root is the identity), and every
+  // other buffer it reads is ready before n's kernel runs. `reads` is set
+  // when it reads a group member.
+  bool block_ok(NodeId x, NodeId n, bool identity, bool root, bool& reads) {
+    const Node& node = g_[x];
+    if (!root && group_[x]) {
+      reads = true;
+      return identity;
     }
+    if (node.op == Op::Constant || op_kind(node.op) == OpKind::Leaf) return true;
+    if (!root && mat_[x]) return pos_[x] < pos_[n];
+    bool ew = elementwise(op_kind(node.op));
+    for (NodeId o : node.operands)
+      if (!block_ok(o, n, identity && ew && g_[o].shape == node.shape, false, reads)) return false;
     return true;
   }
 
-  // A product's only user, when elementwise and of the product's shape, is
-  // computed in the product's kernel, tile by tile (bias adds, activations).
+  // Elementwise consumers of a product, of its shape, computed in the
+  // product's kernel block by block while the block is in cache: bias adds
+  // and activations, and an optimizer's update of a weight from its gradient
+  // (new moments, then the new weight from them).
   void fuse_epilogue(NodeId n, Kernel& k) {
-    if (users_[n] != 1) return;
-    NodeId u = kNoNode;
-    for (NodeId i = n + 1; i < g_.size() && u == kNoNode; ++i)
-      if (live_[i])
-        for (NodeId o : g_[i].operands)
-          if (o == n) u = i;
-    if (u == kNoNode || !mat_[u] || g_[u].shape != g_[n].shape) return;
-    OpKind kind = op_kind(g_[u].op);
-    if (kind != OpKind::Unary && kind != OpKind::Binary && kind != OpKind::Select && kind != OpKind::Cast) return;
-    if (!ready_before(u, n)) return;
+    group_.assign(g_.size(), false);
+    group_[n] = true;
     size_t rank = g_[n].shape.size();
     IdxMap map = IdxMap::identity(rank);
     for (Sizes& row : map.a) row.push_back(0);  // the k loop does not move the output
-    k.epi_root = expr(k, u, map, /*as_root=*/true);
-    k.epi_out = buffer_of(u);
-    k.epi_map = Affine{0, row_major(shape(u))};
-    k.epi_map.strides.push_back(0);
-    k.epi_node = u;
-    epilogued_[u] = true;
+    for (NodeId u = n + 1; u < g_.size(); ++u) {
+      if (!live_[u] || !mat_[u] || epilogued_[u] || g_[u].shape != g_[n].shape) continue;
+      if (!elementwise(op_kind(g_[u].op))) continue;
+      bool reads = false;
+      if (!block_ok(u, n, true, true, reads) || !reads) continue;
+      Kernel::Epilogue e;
+      e.root = expr(k, u, map, /*as_root=*/true);
+      e.out = buffer_of(u);
+      e.map = Affine{0, row_major(shape(u))};
+      e.map.strides.push_back(0);
+      e.node = u;
+      k.epilogues.push_back(e);
+      epilogued_[u] = true;
+      group_[u] = true;
+    }
   }
 
   // Class ids read by one_hot must lie in [0, n); the JIT cannot throw, so it returns a status.
@@ -475,7 +513,7 @@ class Planner {
     for (int ki = 0; ki < static_cast<int>(p_.kernels.size()); ++ki) {
       const Kernel& k = p_.kernels[ki];
       if (k.out >= 0) touch(k.out, ki);
-      if (k.epi_out >= 0) touch(k.epi_out, ki);
+      for (const Kernel::Epilogue& e : k.epilogues) touch(e.out, ki);
       if (k.a >= 0) touch(k.a, ki);
       if (k.b >= 0) touch(k.b, ki);
       if (k.pack_a >= 0) touch(k.pack_a, ki);
@@ -515,8 +553,10 @@ class Planner {
 
   const Graph& g_;
   Program p_;
-  std::vector<bool> live_, mat_, absorbed_, epilogued_;
+  std::vector<bool> live_, mat_, absorbed_, epilogued_, group_;
   std::vector<int> users_, buf_;
+  std::vector<NodeId> order_;  // kernel order
+  std::vector<int> pos_;       // a node's place in it
   std::vector<int> root_bufs_, copies_;
 };
 
@@ -591,9 +631,9 @@ std::string print_program(const Program& p) {
                          affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map),
                          k.packed ? fmt::format("packed into b{} and b{}, register-tiled, parallel blocks", k.pack_a, k.pack_b)
                                   : "tiled");
-        if (k.epi_root >= 0)
-          s += fmt::format("      then per tile: b{}[{}] = {}   (epilogue)\n", k.epi_out, affine_str(k.epi_map),
-                           expr_str(p, k, k.epi_root));
+        for (const Kernel::Epilogue& e : k.epilogues)
+          s += fmt::format("      then per block: b{}[{}] = {}   (epilogue)\n", e.out, affine_str(e.map),
+                           expr_str(p, k, e.root));
         break;
       case Kernel::Kind::CheckRange:
         s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),

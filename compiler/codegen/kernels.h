@@ -64,13 +64,17 @@ struct Kernel {
   int axis = -1;              // ArgMax
   int a = -1, b = -1;         // MatMul operand buffers
   Affine a_map, b_map;        // over (batch..., m, n, k)
-  // MatMul epilogue: an elementwise consumer of the product (a bias add, an
-  // activation), evaluated per output tile right after the tile is complete:
-  // epi_out[epi_map(i)] = exprs[epi_root](i), over (batch..., m, n).
-  int epi_root = -1;
-  int epi_out = -1;
-  Affine epi_map;
-  NodeId epi_node = kNoNode;
+  // MatMul epilogues: elementwise consumers of the product of its shape (a
+  // bias add, an activation, the optimizer update of a weight from its
+  // gradient), evaluated per output block right after the block is complete,
+  // in order: out[map(i)] = exprs[root](i), over (batch..., m, n, k = 0).
+  struct Epilogue {
+    int root = -1;
+    int out = -1;
+    Affine map;
+    NodeId node = kNoNode;
+  };
+  std::vector<Epilogue> epilogues;
   // MatMul: large products are packed into panels (scratch buffers pack_a,
   // pack_b) and computed by a register-tiled microkernel, in blocks that run
   // on the thread pool; small ones are loops that LLVM vectorizes.

@@ -434,14 +434,13 @@ class Emitter {
             });
           });
         });
-        if (k.epi_root < 0) return;
+        if (k.epilogues.empty()) return;
         ivs_[batch + 2] = b_.getInt64(0);
         loop(M, [&](llvm::Value* i) {
           ivs_[batch] = i;
           loop(nt, [&](llvm::Value* jj) {
             column(jt, jj);
-            memo_.assign(k.exprs.size(), nullptr);
-            b_.CreateStore(value(k, k.epi_root), address(k.epi_out, k.epi_map));
+            epilogues(k);
           });
         });
       });
@@ -478,11 +477,14 @@ class Emitter {
       b_.SetInsertPoint(exit);
       ivs_[batch + 2] = b_.getInt64(0);
       b_.CreateStore(sum, address(k.out, k.out_map));
-      if (k.epi_root >= 0) {
-        memo_.assign(k.exprs.size(), nullptr);
-        b_.CreateStore(value(k, k.epi_root), address(k.epi_out, k.epi_map));
-      }
+      epilogues(k);
     });
+  }
+
+  // The product's epilogues at the element ivs_ points to, in order.
+  void epilogues(const Kernel& k) {
+    memo_.assign(k.exprs.size(), nullptr);
+    for (const Kernel::Epilogue& e : k.epilogues) b_.CreateStore(value(k, e.root), address(e.out, e.map));
   }
 
   // ---- packed matrix products ----
@@ -548,7 +550,7 @@ class Emitter {
             loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first); });
           });
         });
-        if (k.epi_root < 0) return;
+        if (k.epilogues.empty()) return;
         ivs_[batch + 2] = i64(0);
         llvm::Value* n_lo = mul(jp0, s.nr);
         llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
@@ -556,8 +558,7 @@ class Emitter {
           ivs_[batch] = m;
           loop_range(n_lo, n_hi, [&](llvm::Value* n) {
             ivs_[batch + 1] = n;
-            memo_.assign(k.exprs.size(), nullptr);
-            b_.CreateStore(value(k, k.epi_root), address(k.epi_out, k.epi_map));
+            epilogues(k);
           });
         });
       });
