@@ -2,7 +2,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
+#include <utility>
 
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/codegen/jit.h"
@@ -10,6 +12,7 @@
 #include "runtime/init.h"
 #include "runtime/interpreter.h"
 #include "runtime/tensor_io.h"
+#include "runtime/thread_pool.h"
 
 namespace gradc {
 
@@ -33,7 +36,38 @@ struct Session::Impl {
   NamedTensors params;
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
+
+  // ---- what repeated calls reuse (a Session runs one call at a time) ----
+  Executor* exec = nullptr;             // the model's executor for `backend`, owned by the model
+  const GradcRuntime* rt = nullptr;     // the thread pool with `threads` threads
   mutable std::map<EntryKind, EntrySignature> signatures;  // computed once per entry
+
+  // One entry point, ready to call: where each read comes from, the argument
+  // array of the native code, and (train_step) where each result goes.
+  struct Call {
+    enum class Src : uint8_t { Lr, Step, Param, State, Input };
+    struct Read {
+      Src src;
+      size_t index;  // Param, State: the position; Input: where it was found last time (a hint)
+    };
+    const EntrySignature* sig = nullptr;
+    const NativeEntry* native = nullptr;  // null: the interpreter
+    std::vector<Read> reads;
+    std::vector<const Tensor*> in;  // sig.reads, bound per call
+    std::vector<void*> args;        // native: the data of `in`, then of the outputs
+    Tensor lr, step;                // the scalars the entry reads
+    // train_step: the results' tensors (the loss, the back buffers of the
+    // params and the state, the step counter).
+    std::vector<Tensor*> out;
+    std::vector<std::pair<Tensor*, Tensor*>> commit;  // (param or state, its back buffer)
+    Tensor loss, new_step;
+  };
+  mutable std::unique_ptr<Call> calls[4];
+  // train_step writes new params and state here; they are swapped in when the step succeeded.
+  NamedTensors back_params, back_state;
+  // Working memory of native calls, kept between calls (64-byte aligned).
+  mutable std::unique_ptr<uint8_t, decltype(&std::free)> arena{nullptr, &std::free};
+  mutable size_t arena_size = 0;
 
   const EntrySignature& signature(EntryKind kind) const {
     auto it = signatures.find(kind);
@@ -41,42 +75,156 @@ struct Session::Impl {
     return it->second;
   }
 
-  const Tensor* lookup(const std::string& name, const NamedTensors& inputs, Tensor& lr, Tensor& step_t) const {
-    if (name == kLearningRate) return &lr;
-    if (name == kStepCounter) return &step_t;
-    if (const Tensor* t = find_tensor(params, name)) return t;
-    if (const Tensor* t = find_tensor(state, name)) return t;
-    return find_tensor(inputs, name);
+  Executor& executor() {
+    if (!exec) exec = &model->executor(backend);
+    return *exec;
+  }
+
+  // The prepared call of an entry; compiles it on first use.
+  Call& call(EntryKind kind) {
+    std::unique_ptr<Call>& c = calls[static_cast<int>(kind)];
+    if (c) return *c;
+    auto p = std::make_unique<Call>();
+    p->sig = &signature(kind);
+    p->native = executor().native(kind);
+    if (!rt) rt = runtime_for_threads(threads);
+    for (const EntryValue& v : p->sig->reads) {
+      auto position = [&](const NamedTensors& ts) {
+        for (size_t i = 0; i < ts.size(); ++i)
+          if (ts[i].first == v.name) return i;
+        return ts.size();
+      };
+      if (v.name == kLearningRate) {
+        p->reads.push_back({Call::Src::Lr, 0});
+        p->lr = Tensor(v.dtype, v.shape);
+      } else if (v.name == kStepCounter) {
+        p->reads.push_back({Call::Src::Step, 0});
+        p->step = Tensor(v.dtype, v.shape);
+      } else if (size_t i = position(params); i < params.size()) {
+        p->reads.push_back({Call::Src::Param, i});
+      } else if (size_t j = position(state); j < state.size()) {
+        p->reads.push_back({Call::Src::State, j});
+      } else {
+        p->reads.push_back({Call::Src::Input, 0});
+      }
+    }
+    p->in.resize(p->sig->reads.size());
+    p->args.resize(p->sig->reads.size() + p->sig->produces.size());
+    if (kind == EntryKind::TrainStep) {
+      // Back buffers of the declared types, and where each result goes.
+      if (back_params.empty())
+        for (const auto& [n, t] : params) back_params.emplace_back(n, Tensor());
+      if (back_state.empty())
+        for (const auto& [n, t] : state) back_state.emplace_back(n, Tensor());
+      for (const EntryValue& v : p->sig->produces) {
+        Tensor* t = nullptr;
+        for (auto [front, back] : {std::pair{&params, &back_params}, std::pair{&state, &back_state}})
+          for (size_t i = 0; i < front->size() && !t; ++i)
+            if ((*front)[i].first == v.name) {
+              t = &((*back)[i].second = Tensor(v.dtype, v.shape));
+              p->commit.emplace_back(&(*front)[i].second, t);
+            }
+        if (!t && v.name == "loss") t = &(p->loss = Tensor(v.dtype, v.shape));
+        if (!t) t = &(p->new_step = Tensor(v.dtype, v.shape));  // "opt.step": the session counts steps itself
+        p->out.push_back(t);
+      }
+    }
+    c = std::move(p);
+    return *c;
+  }
+
+  // Binds the reads of a call: params and state by position, the user's
+  // inputs by name (checked where they were last time first), every one
+  // checked against its declared dtype and shape.
+  void bind(Call& c, const NamedTensors& inputs, double lr_value) const {
+    const std::vector<EntryValue>& reads = c.sig->reads;
+    for (size_t k = 0; k < reads.size(); ++k) {
+      Call::Read& r = c.reads[k];
+      const EntryValue& v = reads[k];
+      const Tensor* t = nullptr;
+      switch (r.src) {
+        case Call::Src::Lr: c.lr.set(0, lr_value), t = &c.lr; break;
+        case Call::Src::Step: c.step.set(0, static_cast<double>(step)), t = &c.step; break;
+        case Call::Src::Param: t = &params[r.index].second; break;
+        case Call::Src::State: t = &state[r.index].second; break;
+        case Call::Src::Input:
+          if (r.index < inputs.size() && inputs[r.index].first == v.name) {
+            t = &inputs[r.index].second;
+          } else {
+            for (size_t i = 0; i < inputs.size(); ++i)
+              if (inputs[i].first == v.name) {
+                t = &inputs[i].second;
+                r.index = i;
+                break;
+              }
+          }
+          break;
+      }
+      if (!t || t->dtype() != v.dtype || t->shape() != v.shape) {
+        std::string want = Tensor(v.dtype, v.shape).type_string();
+        if (!t) throw DataError(fmt::format("{}: missing input tensor '{}' (expected {})", entry_name(c.sig->kind), v.name, want));
+        throw DataError(fmt::format("{}: tensor '{}': expected {}, got {}", entry_name(c.sig->kind), v.name, want,
+                                    t->type_string()));
+      }
+      c.in[k] = t;
+    }
+  }
+
+  // Working memory for a native call, reused while it is large enough.
+  uint8_t* arena_for(const Call& c) const {
+    int64_t need = c.native->arena_bytes();
+    if (need > kMaxSessionBytes)
+      throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(c.sig->kind),
+                                  static_cast<double>(need) / (1 << 30), kMaxSessionBytes >> 30));
+    size_t bytes = (static_cast<size_t>(std::max<int64_t>(need, 64)) + 63) / 64 * 64;
+    if (bytes > arena_size) {
+      arena.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+      arena_size = arena ? bytes : 0;
+      if (!arena) throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
+    }
+    return arena.get();
+  }
+
+  // Runs a bound call, writing sig.produces into `out`.
+  void execute(Call& c, const std::vector<Tensor*>& out) const {
+    if (c.native) {
+      size_t n = c.in.size();
+      for (size_t k = 0; k < n; ++k) c.args[k] = const_cast<void*>(c.in[k]->raw());
+      for (size_t k = 0; k < out.size(); ++k) c.args[n + k] = out[k]->raw();
+      c.native->call(c.args.data(), arena_for(c), rt);
+    } else {
+      exec->run(*c.sig, c.in, out, threads);
+    }
+    if (check_numerics)
+      for (size_t k = 0; k < out.size(); ++k)
+        if (!all_finite(*out[k])) locate_non_finite(*c.sig, c.in, c.sig->produces[k].name);
   }
 
   // Runs an entry with inputs by name; returns the produced tensors by name.
-  NamedTensors run(EntryKind kind, const NamedTensors& inputs, double lr_value) const {
-    const EntrySignature& sig = signature(kind);
-    Tensor lr(DType::F64, {}), step_t(DType::F64, {});
-    lr.set(0, lr_value);
-    step_t.set(0, static_cast<double>(step));
-    std::vector<const Tensor*> in;
-    for (const EntryValue& v : sig.reads) {
-      const Tensor* t = lookup(v.name, inputs, lr, step_t);
-      if (!t || t->dtype() != v.dtype || t->shape() != v.shape) {
-        std::string want = Tensor(v.dtype, v.shape).type_string();
-        if (!t) throw DataError(fmt::format("{}: missing input tensor '{}' (expected {})", entry_name(kind), v.name, want));
-        throw DataError(fmt::format("{}: tensor '{}': expected {}, got {}", entry_name(kind), v.name, want,
-                                    t->type_string()));
-      }
-      in.push_back(t);
-    }
+  NamedTensors run(EntryKind kind, const NamedTensors& inputs) {
+    Call& c = call(kind);
+    bind(c, inputs, 0);
     NamedTensors out;
-    out.reserve(sig.produces.size());
-    for (const EntryValue& v : sig.produces) out.emplace_back(v.name, Tensor(v.dtype, v.shape));
-    std::vector<Tensor*> out_ptrs;
-    for (auto& [name, t] : out) out_ptrs.push_back(&t);
-    model->executor(backend).run(sig, in, out_ptrs, threads);
-    if (check_numerics)
-      for (const auto& [name, t] : out)
-        for (int64_t i = 0; i < t.numel(); ++i)
-          if (!std::isfinite(t.get(i))) locate_non_finite(sig, in, name);
+    out.reserve(c.sig->produces.size());
+    std::vector<Tensor*> ptrs;
+    ptrs.reserve(c.sig->produces.size());
+    for (const EntryValue& v : c.sig->produces) ptrs.push_back(&out.emplace_back(v.name, Tensor(v.dtype, v.shape)).second);
+    execute(c, ptrs);
     return out;
+  }
+
+  static bool all_finite(const Tensor& t) {
+    auto check = [](const auto* p, int64_t n) {
+      for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(p[i])) return false;
+      return true;
+    };
+    switch (t.dtype()) {
+      case DType::F32: return check(t.data<float>(), t.numel());
+      case DType::F64: return check(t.data<double>(), t.numel());
+      case DType::I32: return true;
+    }
+    return true;
   }
 
   // Re-runs the entry on the interpreter and reports the first node, in
@@ -225,14 +373,15 @@ double Session::train_step(const NamedTensors& inputs) {
 
 double Session::train_step(const NamedTensors& inputs, double lr) {
   if (!(lr >= 0) || !std::isfinite(lr)) throw DataError(fmt::format("train_step: the learning rate must be finite and >= 0, got {}", lr));
-  NamedTensors out = impl_->run(EntryKind::TrainStep, inputs, lr);
-  // Commit the new params and state only after the whole step succeeded.
-  for (auto& [name, t] : out) {
-    if (Tensor* p = find_mut(impl_->params, name)) *p = std::move(t);
-    else if (Tensor* s = find_mut(impl_->state, name)) *s = std::move(t);
-  }
-  ++impl_->step;
-  return out.front().second.get(0);
+  Impl& s = *impl_;
+  Impl::Call& c = s.call(EntryKind::TrainStep);
+  s.bind(c, inputs, lr);
+  s.execute(c, c.out);
+  // Commit the new params and state only after the whole step succeeded:
+  // they were written into the back buffers, which now become the front ones.
+  for (auto [front, back] : c.commit) std::swap(*front, *back);
+  ++s.step;
+  return c.out.front()->get(0);
 }
 
 NamedTensors Session::forward(const NamedTensors& inputs) const {
@@ -240,10 +389,22 @@ NamedTensors Session::forward(const NamedTensors& inputs) const {
   const EntrySignature& eval = impl_->signature(EntryKind::Evaluate);
   bool all = true;
   for (const EntryValue& v : eval.reads)
-    if (!find_tensor(impl_->params, v.name) && !find_tensor(inputs, v.name)) all = false;
-  return impl_->run(all ? EntryKind::Evaluate : EntryKind::Forward, inputs, 0);
+    if (v.name != kLearningRate && v.name != kStepCounter && !find_tensor(impl_->params, v.name) &&
+        !find_tensor(impl_->state, v.name) && !find_tensor(inputs, v.name))
+      all = false;
+  return impl_->run(all ? EntryKind::Evaluate : EntryKind::Forward, inputs);
 }
 
-NamedTensors Session::grad(const NamedTensors& inputs) const { return impl_->run(EntryKind::Grad, inputs, 0); }
+NamedTensors Session::grad(const NamedTensors& inputs) const { return impl_->run(EntryKind::Grad, inputs); }
+
+namespace {
+EntryKind entry_kind(Entry e) {
+  return e == Entry::Forward ? EntryKind::Forward : e == Entry::Grad ? EntryKind::Grad : EntryKind::TrainStep;
+}
+}  // namespace
+
+void Session::prepare(Entry entry) { impl_->call(entry_kind(entry)); }
+
+CompileTimes Session::compile_times(Entry entry) const { return impl_->executor().compile_times(entry_kind(entry)); }
 
 }  // namespace gradc

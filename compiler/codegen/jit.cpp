@@ -1,23 +1,29 @@
-// The ORC JIT: optimizing emitted modules for the host CPU and running them.
+// The ORC JIT: optimizing emitted modules for the host CPU and running them,
+// with an on-disk cache of the machine code (code_cache.h).
 #include "compiler/codegen/jit.h"
 
 #include <fmt/format.h>
-#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
-#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Transforms/Instrumentation/AddressSanitizer.h>
-#include <llvm/Transforms/Utils/Cloning.h>
 
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 
+#include "compiler/codegen/code_cache.h"
 #include "compiler/codegen/kernels.h"
 #include "compiler/codegen/llvm_emit.h"
 #include "compiler/support/diagnostics.h"
@@ -28,19 +34,57 @@
 namespace gradc {
 namespace {
 
-void init_llvm() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    llvm::InitializeNativeTargetAsmParser();
-  });
-}
+// The version of the code generator in the code cache's key. Bump it whenever
+// kernels.cpp or llvm_emit.cpp change the code they generate for a plan whose
+// printout (print_program) stays the same.
+constexpr int kCodegenVersion = 1;
+
+// The optimization pipeline, part of the cache key.
+constexpr const char* kPipeline = "O3";
+
+#ifdef GRADC_SANITIZE_JIT
+constexpr bool kSanitize = true;
+#else
+constexpr bool kSanitize = false;
+#endif
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 template <class T>
 T check(llvm::Expected<T> v, const char* what) {
   if (!v) internal_error(__FILE__, __LINE__, fmt::format("{}: {}", what, llvm::toString(v.takeError())));
   return std::move(*v);
+}
+
+// The host CPU, detected once per process (detection reads /proc and CPUID: slow).
+struct Host {
+  llvm::orc::JITTargetMachineBuilder jtmb;
+  std::string cpu, features;
+};
+
+const Host& host() {
+  static const Host h = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+    auto jtmb = check(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
+    jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    std::string cpu = jtmb.getCPU(), features = jtmb.getFeatures().getString();
+    return Host{std::move(jtmb), std::move(cpu), std::move(features)};
+  }();
+  return h;
+}
+
+// A target machine for the calling thread: one is not safe to use from
+// several threads at once, and making one per compile costs time.
+llvm::TargetMachine& target_machine() {
+  thread_local std::unique_ptr<llvm::TargetMachine> tm;
+  if (!tm) {
+    llvm::orc::JITTargetMachineBuilder jtmb = host().jtmb;
+    tm = check(jtmb.createTargetMachine(), "creating the target machine");
+  }
+  return *tm;
 }
 
 std::string module_text(const llvm::Module& m) {
@@ -49,6 +93,8 @@ std::string module_text(const llvm::Module& m) {
   m.print(os, nullptr);
   return os.str();
 }
+
+std::string symbol_name(EntryKind kind) { return fmt::format("gradc_{}", entry_name(kind)); }
 
 // Runs the module pass pipeline that `build` makes, with every analysis
 // registered for the target machine.
@@ -68,111 +114,240 @@ void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build) {
   mpm.run(mod, mam);
 }
 
-// One entry point compiled for the host: its plan, its module, its code.
-struct CompiledEntry {
-  Program program;
-  std::string raw_ir, opt_ir;
-  std::unique_ptr<llvm::orc::LLJIT> jit;
-  int32_t (*fn)(void**, uint8_t*, const GradcRuntime*) = nullptr;
-};
-
-// Plans, emits, verifies and optimizes one entry; with `want_jit` also compiles it.
-CompiledEntry compile_entry(const ModelIR& m, EntryKind kind, bool want_jit, std::string* asm_text = nullptr) {
-  init_llvm();
-  CompiledEntry ce;
-  ce.program = plan_program(m, kind);
-  auto jtmb = check(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
-  jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto tm = check(jtmb.createTargetMachine(), "creating the target machine");
-  auto ctx = std::make_unique<llvm::LLVMContext>();
-  auto mod = std::make_unique<llvm::Module>(fmt::format("gradc.{}.{}", m.name, entry_name(kind)), *ctx);
-  mod->setDataLayout(tm->createDataLayout());
-  mod->setTargetTriple(tm->getTargetTriple().str());
-  std::string name = fmt::format("gradc_{}", entry_name(kind));
-  emit_program(ce.program, name, *mod, jtmb.getCPU(), jtmb.getFeatures().getString());
-  ce.raw_ir = module_text(*mod);
-
-  // The new pass manager's O3 pipeline for the host (loops vectorize with its widest vectors).
-  run_passes(*mod, *tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); });
-  ce.opt_ir = module_text(*mod);
-
-  if (asm_text) {
-    llvm::SmallVector<char, 0> buf;
-    llvm::raw_svector_ostream os(buf);
-    llvm::legacy::PassManager pm;
-    auto clone = llvm::CloneModule(*mod);
-    if (tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
-      internal_error(__FILE__, __LINE__, "the target cannot emit assembly");
-    pm.run(*clone);
-    *asm_text = std::string(buf.begin(), buf.end());
-  }
-  if (!want_jit) return ce;
-#ifdef GRADC_SANITIZE_JIT
-  // The sanitizer build instruments the generated code too: every load and
-  // store of an entry point is checked by the process's AddressSanitizer
-  // runtime (no module constructor: the runtime is already initialized).
-  {
-    for (llvm::Function& f : *mod)
-      if (!f.isDeclaration()) f.addFnAttr(llvm::Attribute::SanitizeAddress);
-    run_passes(*mod, *tm, [](llvm::PassBuilder&) {
-      llvm::ModulePassManager mpm;
-      mpm.addPass(llvm::AddressSanitizerPass(llvm::AddressSanitizerOptions{}, false, false, llvm::AsanDtorKind::None,
-                                             llvm::AsanCtorKind::None));
-      return mpm;
-    });
-  }
-#endif
-
-  ce.jit = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create(), "creating the JIT");
-  // Math functions (expf, tanhf, ...) come from the process's libm.
-  ce.jit->getMainJITDylib().addGenerator(check(
-      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(ce.jit->getDataLayout().getGlobalPrefix()),
-      "finding the process's symbols"));
-  if (auto err = ce.jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(mod), std::move(ctx))))
-    internal_error(__FILE__, __LINE__, "adding the module to the JIT: " + llvm::toString(std::move(err)));
-  auto addr = check(ce.jit->lookup(name), "looking up the entry point");
-  ce.fn = addr.toPtr<int32_t (*)(void**, uint8_t*, const GradcRuntime*)>();
-  return ce;
+// The entry's module, emitted from its plan for the host and verified.
+std::unique_ptr<llvm::Module> emit_module(const ModelIR& m, const Program& p, EntryKind kind, llvm::LLVMContext& ctx,
+                                          llvm::TargetMachine& tm) {
+  auto mod = std::make_unique<llvm::Module>(fmt::format("gradc.{}.{}", m.name, entry_name(kind)), ctx);
+  mod->setDataLayout(tm.createDataLayout());
+  mod->setTargetTriple(tm.getTargetTriple().str());
+  emit_program(p, symbol_name(kind), *mod, host().cpu, host().features);
+  return mod;
 }
+
+// The new pass manager's O3 pipeline for the host (loops vectorize with its widest vectors).
+void optimize_module(llvm::Module& mod, llvm::TargetMachine& tm) {
+  run_passes(mod, tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); });
+}
+
+// The sanitizer build instruments the generated code too: every load and
+// store of an entry point is checked by the process's AddressSanitizer
+// runtime (no module constructor: the runtime is already initialized).
+void sanitize_module([[maybe_unused]] llvm::Module& mod, [[maybe_unused]] llvm::TargetMachine& tm) {
+#ifdef GRADC_SANITIZE_JIT
+  for (llvm::Function& f : mod)
+    if (!f.isDeclaration()) f.addFnAttr(llvm::Attribute::SanitizeAddress);
+  run_passes(mod, tm, [](llvm::PassBuilder&) {
+    llvm::ModulePassManager mpm;
+    mpm.addPass(llvm::AddressSanitizerPass(llvm::AddressSanitizerOptions{}, false, false, llvm::AsanDtorKind::None,
+                                           llvm::AsanCtorKind::None));
+    return mpm;
+  });
+#endif
+}
+
+// Machine code for the module: an object file, or assembly text.
+std::string machine_code(llvm::Module& mod, llvm::TargetMachine& tm, llvm::CodeGenFileType type) {
+  llvm::SmallVector<char, 0> buf;
+  llvm::raw_svector_ostream os(buf);
+  llvm::legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, os, nullptr, type))
+    internal_error(__FILE__, __LINE__, "the target cannot emit machine code");
+  pm.run(mod);
+  return std::string(buf.begin(), buf.end());
+}
+
+// The file holding this code generator (the executable, or a shared
+// gradc library) by path, size and modification time: rebuilding gradc with
+// a changed code generator makes new cache keys even when kCodegenVersion
+// was not bumped.
+const std::string& build_identity() {
+  static const std::string id = [] {
+    Dl_info info;
+    struct stat st;
+    if (dladdr(reinterpret_cast<void*>(&build_identity), &info) == 0 || !info.dli_fname) return std::string("unknown");
+    // The executable may be named relative to a directory the process has left.
+    std::string path = info.dli_fname[0] == '/' ? info.dli_fname : "/proc/self/exe";
+    if (::stat(path.c_str(), &st) != 0) return std::string("unknown");
+    return fmt::format("{} {} {} {}.{:09}", path, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  }();
+  return id;
+}
+
+// Everything that determines an entry's machine code: the plan's printout
+// fixes the emitted IR (every dim is a constant of the specialization).
+std::string cache_key_material(const Program& p, EntryKind kind) {
+  return fmt::format(
+      "gradc code cache\ncodegen {}\nbuild {}\nllvm {}\ntriple {}\ncpu {}\nfeatures {}\npipeline {}\nsanitize {}\n"
+      "symbol {}\n",
+      kCodegenVersion, build_identity(), LLVM_VERSION_STRING, host().jtmb.getTargetTriple().str(), host().cpu,
+      host().features, kPipeline, kSanitize, symbol_name(kind)) +
+         print_program(p);
+}
+
+// One entry point compiled for the host: its plan and its code.
+class CompiledEntry final : public NativeEntry {
+ public:
+  CompiledEntry(Program program, const SourceManager& sm) : program_(std::move(program)), sm_(sm) {
+    arena_bytes_ = program_.arena_bytes;
+  }
+  void set_fn(Fn fn) { fn_ = fn; }
+  const Program& program() const { return program_; }
+  CompileTimes times;
+
+ protected:
+  [[noreturn]] void fail(int32_t status) const override {
+    size_t k = static_cast<size_t>(status) - 1;
+    SourceLoc loc = program_.check_locs.at(k);
+    LineCol lc = sm_.line_col(loc.file, loc.begin);
+    throw DataError(fmt::format("{}:{}:{}: {}", sm_.name(loc.file), lc.line, lc.column, program_.check_messages.at(k)));
+  }
+
+ private:
+  Program program_;
+  const SourceManager& sm_;
+};
 
 class JitExecutor : public Executor {
  public:
   JitExecutor(const ModelIR& m, const SourceManager& sm) : m_(m), sm_(sm) {}
 
   void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, int threads) override {
-    CompiledEntry& ce = entry(sig.kind);
+    const NativeEntry& e = *native(sig.kind);
     std::vector<void*> args;
     for (const Tensor* t : in) args.push_back(const_cast<void*>(t->raw()));
     for (Tensor* t : out) args.push_back(t->raw());
     // A fresh arena per call, so sessions of one model may run on several threads.
-    if (ce.program.arena_bytes > kMaxSessionBytes)
+    if (e.arena_bytes() > kMaxSessionBytes)
       throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(sig.kind),
-                                  static_cast<double>(ce.program.arena_bytes) / (1 << 30), kMaxSessionBytes >> 30));
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(ce.program.arena_bytes, 64));
+                                  static_cast<double>(e.arena_bytes()) / (1 << 30), kMaxSessionBytes >> 30));
+    size_t bytes = static_cast<size_t>(std::max<int64_t>(e.arena_bytes(), 64));
     std::unique_ptr<uint8_t, decltype(&std::free)> arena(
         static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free);
     if (!arena) throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
-    int32_t status = ce.fn(args.data(), arena.get(), runtime_for_threads(threads));
-    if (status != 0) {
-      size_t k = static_cast<size_t>(status) - 1;
-      SourceLoc loc = ce.program.check_locs.at(k);
-      LineCol lc = sm_.line_col(loc.file, loc.begin);
-      throw DataError(fmt::format("{}:{}:{}: {}", sm_.name(loc.file), lc.line, lc.column, ce.program.check_messages.at(k)));
-    }
+    e.call(args.data(), arena.get(), runtime_for_threads(threads));
+  }
+
+  const NativeEntry* native(EntryKind kind) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_ptr<CompiledEntry>& e = entries_[kind];
+    if (!e) e = compile(kind);
+    return e.get();
+  }
+
+  CompileTimes compile_times(EntryKind kind) const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(kind);
+    return it == entries_.end() || !it->second ? CompileTimes{} : it->second->times;
   }
 
  private:
-  CompiledEntry& entry(EntryKind kind) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = entries_.find(kind);
-    if (it == entries_.end()) it = entries_.emplace(kind, compile_entry(m_, kind, true)).first;
-    return it->second;
+  // The model's JIT, made on first use. Each entry gets a JITDylib of its own
+  // (their modules may define functions of the same names).
+  llvm::orc::LLJIT& jit() {
+    if (!jit_) {
+      jit_ = check(llvm::orc::LLJITBuilder()
+                       .setJITTargetMachineBuilder(host().jtmb)
+                       // Objects only: no IR is compiled by the JIT, so no target machine up front,
+                       .setCompileFunctionCreator([](llvm::orc::JITTargetMachineBuilder jtmb)
+                                                      -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                         return std::make_unique<llvm::orc::ConcurrentIRCompiler>(std::move(jtmb));
+                       })
+                       // and no static initializers to run. Math functions (expf,
+                       // tanhf, ...) come from the process's symbols.
+                       .setPlatformSetUp(llvm::orc::setUpInactivePlatform)
+                       .create(),
+                   "creating the JIT");
+    }
+    return *jit_;
+  }
+
+  // Loads an object file into a new JITDylib and resolves the entry point;
+  // on failure removes the JITDylib and returns the error's text.
+  std::string load(const std::string& object, EntryKind kind, CompiledEntry& e) {
+    llvm::orc::LLJIT& j = jit();
+    auto created = j.createJITDylib(fmt::format("{}.{}", entry_name(kind), dylibs_++));
+    if (!created) internal_error(__FILE__, __LINE__, "creating a JITDylib: " + llvm::toString(created.takeError()));
+    llvm::orc::JITDylib& jd = *created;
+    auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, symbol_name(kind));
+    llvm::Error err = j.addObjectFile(jd, std::move(buffer));
+    if (!err) {
+      auto addr = j.lookup(jd, symbol_name(kind));
+      if (addr) {
+        e.set_fn(addr->toPtr<NativeEntry::Fn>());
+        return {};
+      }
+      err = addr.takeError();
+    }
+    std::string why = llvm::toString(std::move(err));
+    llvm::consumeError(j.getExecutionSession().removeJITDylib(jd));
+    return why.empty() ? "unknown error" : why;
+  }
+
+  std::unique_ptr<CompiledEntry> compile(EntryKind kind) {
+    CompileTimes t;
+    auto t0 = Clock::now();
+    llvm::TargetMachine& tm = target_machine();
+    jit();
+    t.setup_ms = ms_since(t0);
+
+    t0 = Clock::now();
+    auto e = std::make_unique<CompiledEntry>(plan_program(m_, kind), sm_);
+    t.plan_ms = ms_since(t0);
+
+    // The on-disk cache: a well-formed file that the JIT loads is a hit.
+    t0 = Clock::now();
+    std::string dir = active_code_cache_dir();
+    CodeCacheKey key;
+    if (!dir.empty()) {
+      key = code_cache_key(cache_key_material(e->program(), kind));
+      if (std::optional<std::string> object = code_cache_load(dir, key)) {
+        t.cache_ms = ms_since(t0);
+        auto t1 = Clock::now();
+        if (load(*object, kind, *e).empty()) {
+          code_cache_count_hit();
+          t.link_ms = ms_since(t1);
+          t.cache_hit = t.compiled = true;
+          e->times = t;
+          return e;
+        }
+        code_cache_count_rejected();  // well-formed but not loadable: recompile and overwrite
+        t0 = t1;
+      }
+      code_cache_count_miss();
+    }
+    t.cache_ms += ms_since(t0);
+
+    t0 = Clock::now();
+    llvm::LLVMContext ctx;
+    std::unique_ptr<llvm::Module> mod = emit_module(m_, e->program(), kind, ctx, tm);
+    t.emit_ms = ms_since(t0);
+    t0 = Clock::now();
+    optimize_module(*mod, tm);
+    sanitize_module(*mod, tm);
+    t.optimize_ms = ms_since(t0);
+    t0 = Clock::now();
+    std::string object = machine_code(*mod, tm, llvm::CodeGenFileType::ObjectFile);
+    t.codegen_ms = ms_since(t0);
+    if (!dir.empty()) {
+      t0 = Clock::now();
+      code_cache_store(dir, key, object);
+      t.cache_ms += ms_since(t0);
+    }
+    t0 = Clock::now();
+    if (std::string why = load(object, kind, *e); !why.empty())
+      internal_error(__FILE__, __LINE__, "loading the compiled code into the JIT: " + why);
+    t.link_ms = ms_since(t0);
+    t.compiled = true;
+    e->times = t;
+    return e;
   }
 
   const ModelIR& m_;
   const SourceManager& sm_;
-  std::mutex mutex_;
-  std::map<EntryKind, CompiledEntry> entries_;
+  mutable std::mutex mutex_;
+  std::map<EntryKind, std::unique_ptr<CompiledEntry>> entries_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  int dylibs_ = 0;
 };
 
 }  // namespace
@@ -182,12 +357,15 @@ std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManage
 }
 
 std::string jit_stage_text(const ModelIR& m, EntryKind entry, const std::string& stage) {
-  if (stage == "loops") return print_program(plan_program(m, entry));
-  std::string asm_text;
-  CompiledEntry ce = compile_entry(m, entry, false, stage == "asm" ? &asm_text : nullptr);
-  if (stage == "llvm-raw") return ce.raw_ir;
-  if (stage == "asm") return asm_text;
-  return ce.opt_ir;
+  Program p = plan_program(m, entry);
+  if (stage == "loops") return print_program(p);
+  llvm::TargetMachine& tm = target_machine();
+  llvm::LLVMContext ctx;
+  std::unique_ptr<llvm::Module> mod = emit_module(m, p, entry, ctx, tm);
+  if (stage == "llvm-raw") return module_text(*mod);
+  optimize_module(*mod, tm);
+  if (stage == "asm") return machine_code(*mod, tm, llvm::CodeGenFileType::AssemblyFile);
+  return module_text(*mod);
 }
 
 }  // namespace gradc

@@ -8,8 +8,13 @@
 //
 // (args: the entry's reads, then its outputs, each a pointer to contiguous
 // row-major data; the return value is 0, or the 1-based index of a failed
-// run-time check; rt: the thread pool, runtime/thread_pool.h), verified, optimized for the host CPU at O3, and compiled
-// on first use. Code lives as long as its executor (that is, its Model).
+// run-time check; rt: the thread pool, runtime/thread_pool.h), verified,
+// optimized for the host CPU, compiled to an object file and linked into the
+// model's LLJIT on first use (Executor::native). Code lives as long as its
+// executor (that is, its Model). With a code cache directory
+// (set_code_cache_dir, GRADC_CACHE_DIR) the object file is kept on disk and a
+// later compile of the same plan loads it instead (code_cache.h). Each
+// compile records its per-stage times (CompileTimes).
 #pragma once
 
 #include <memory>

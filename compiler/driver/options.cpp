@@ -31,7 +31,7 @@ const std::vector<VerbInfo>& verbs() {
        "train on data in batches, evaluate every epoch, write checkpoints", true},
       {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
        "check gradients against central finite differences in f64", true},
-      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--seconds X]",
+      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--seconds X] [--cache-dir DIR | --no-cache]",
        "measure compile latency and the steady-state time of train_step", true},
   };
   return v;
@@ -121,11 +121,14 @@ std::string verb_help(const VerbInfo& v) {
          "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
          "written stay.\n";
   else if (std::strcmp(v.name, "bench") == 0)
-    s += "\nReports the compile latency (front end to optimized graph; code generation of\n"
-         "train_step on its first call), then runs train_step on seeded random inputs: after a\n"
-         "warm-up, for at least --seconds (default 1) it reports the median time per step and\n"
-         "its spread (10th to 90th percentile), steps/s, the arena bytes and the GFLOP/s of the\n"
-         "matrix products. Timings are of this machine now: compare ratios in one run.\n";
+    s += "\nReports the compile latency from source to a callable train_step, by stage (front end\n"
+         "to optimized graph; LLVM set-up, kernel plan, LLVM IR, optimization, machine code, code\n"
+         "cache, JIT link), then runs train_step on seeded random inputs: after a warm-up, for at\n"
+         "least --seconds (default 1) it reports the median time per step and its spread (10th to\n"
+         "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
+         "Timings are of this machine now: compare ratios in one run.\n\noptions:\n"
+         "  --seconds X   measure for at least X seconds (default 1)\n"
+         "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "gradcheck") == 0)
     s += "\noptions:\n"
          "  --inputs I    inputs to check at (default: seeded random values; class ids within range)\n"
@@ -139,6 +142,11 @@ std::string verb_help(const VerbInfo& v) {
     if (std::strcmp(v.name, n) == 0)
       s += "  --check-numerics  stop at the first NaN or infinity a call produces, naming the op and\n"
            "                its line in the model (slower only when one appears)\n";
+  for (const char* n : {"grad", "step", "run", "train", "bench"})
+    if (std::strcmp(v.name, n) == 0)
+      s += "  --cache-dir DIR   keep compiled code in DIR (default: $GRADC_CACHE_DIR, else\n"
+           "                $XDG_CACHE_HOME/gradc or ~/.cache/gradc); a second run skips code generation\n"
+           "  --no-cache    neither read nor write the code cache\n";
   if (!v.implemented) s += "\nThis verb is not implemented in this version of gradc yet.\n";
   return s;
 }
@@ -299,6 +307,15 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--standardize") {
       if (!take("an input name")) return std::nullopt;
       o.standardize.push_back(value);
+    } else if (arg == "--cache-dir") {
+      if (!take("a directory")) return std::nullopt;
+      if (value.empty()) {
+        error = "--cache-dir needs a directory (use --no-cache to turn the code cache off)";
+        return std::nullopt;
+      }
+      o.cache_dir = value;
+    } else if (arg == "--no-cache") {
+      o.no_cache = true;
     } else if (arg == "--check-numerics") {
       o.check_numerics = true;
     } else if (arg == "--no-progress") {

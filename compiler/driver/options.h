@@ -33,7 +33,9 @@ struct Options {
   std::vector<std::string> standardize;
   bool progress = true;
   bool check_numerics = false;                        // --check-numerics
-  double seconds = 1.0;                               // bench --seconds                               // --no-progress turns the bar off
+  double seconds = 1.0;                               // bench --seconds
+  std::string cache_dir;                              // --cache-dir DIR (the code cache)
+  bool no_cache = false;                              // --no-cache
   bool help = false;
 };
 

@@ -12,7 +12,10 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "gradc/session.h"
 #include "gradc/tensor.h"
+
+struct GradcRuntime;  // runtime/thread_pool.h
 
 namespace gradc {
 
@@ -36,14 +39,44 @@ struct EntrySignature {
 // gradients, outputs; TrainStep: loss, then new params, new state, new step.
 EntrySignature entry_signature(const ModelIR& m, EntryKind kind);
 
+// An entry point compiled to native code, called on buffers the caller owns:
+//
+//     int32_t fn(void** args, uint8_t* arena, const GradcRuntime* rt);
+//
+// args: the data of sig.reads, then of sig.produces (contiguous, row-major,
+// of the declared dtypes and shapes; no output may alias an input); arena: at
+// least arena_bytes of working memory, 64-byte aligned, used by one call at a
+// time. Lives as long as the executor that made it.
+class NativeEntry {
+ public:
+  using Fn = int32_t (*)(void** args, uint8_t* arena, const GradcRuntime* rt);
+  virtual ~NativeEntry() = default;
+  int64_t arena_bytes() const { return arena_bytes_; }
+  // Runs the entry; a failed run-time check throws DataError naming its DSL location.
+  void call(void** args, uint8_t* arena, const GradcRuntime* rt) const {
+    if (int32_t status = fn_(args, arena, rt)) fail(status);
+  }
+
+ protected:
+  [[noreturn]] virtual void fail(int32_t status) const = 0;
+  Fn fn_ = nullptr;
+  int64_t arena_bytes_ = 0;
+};
+
 // Runs entry points; `in` matches sig.reads and `out` sig.produces, element
 // for element, with the declared dtypes and shapes (checked by the caller).
+// Executors are thread-safe: sessions on several threads may share one.
 class Executor {
  public:
   virtual ~Executor() = default;
   // `threads`: how many threads may run the entry's kernels (1: the calling thread only).
   virtual void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
                    int threads = 1) = 0;
+  // The entry compiled to native code (compiled on first use), or nullptr
+  // when this executor does not compile (the interpreter).
+  virtual const NativeEntry* native(EntryKind kind) { return nullptr; }
+  // How long compiling the entry took, stage by stage (all zero before it is compiled).
+  virtual CompileTimes compile_times(EntryKind kind) const { return {}; }
 };
 
 class SourceManager;

@@ -46,6 +46,45 @@ struct SessionOptions {
   int threads = 0;
 };
 
+// How long compiling one entry point took, stage by stage, in milliseconds
+// (the front end, up to the optimized graph, is timed by the caller of
+// Model::compile_*). On a code-cache hit, emit, optimize and codegen are 0.
+struct CompileTimes {
+  bool compiled = false;    // false: not compiled yet, or the interpreter backend
+  bool cache_hit = false;   // the machine code came from the on-disk code cache
+  double setup_ms = 0;      // LLVM set-up: the host CPU (once per process), a target machine, the model's JIT
+  double plan_ms = 0;       // kernels and memory plan
+  double emit_ms = 0;       // LLVM IR, verified
+  double optimize_ms = 0;   // the LLVM pass pipeline
+  double codegen_ms = 0;    // machine code (an object file)
+  double cache_ms = 0;      // the cache key; reading, checking or writing the cache file
+  double link_ms = 0;       // loading the object into the JIT and resolving the entry point
+  double total_ms() const { return setup_ms + plan_ms + emit_ms + optimize_ms + codegen_ms + cache_ms + link_ms; }
+};
+
+// The on-disk cache of compiled code: one object file per entry point of a
+// specialization, keyed by a SHA-256 of its kernel plan (which fixes every
+// dim), the entry, the code generator's version, the LLVM version, the host
+// CPU and its features, the optimization pipeline and the sanitizer build. A
+// second start of the same model then skips code generation. Off by default
+// in the library; the environment variable GRADC_CACHE_DIR turns it on for a
+// process, and set_code_cache_dir() overrides both ("" turns it off). A
+// missing, unreadable, truncated or corrupt cache file is recompiled (and
+// rewritten); a cache that cannot be written is skipped; neither is an error.
+// Applies to entry points compiled after the call.
+void set_code_cache_dir(std::string dir);
+// The directory in use, or "" when the cache is off.
+std::string code_cache_dir();
+// What the code cache did in this process, for tests and tools.
+struct CodeCacheStats {
+  int64_t hits = 0;            // entries loaded from a cache file
+  int64_t misses = 0;          // entries compiled (no usable file)
+  int64_t rejected = 0;        // files found but truncated, corrupt or not loadable (then recompiled)
+  int64_t stores = 0;          // files written
+  int64_t store_failures = 0;  // files that could not be written (the run goes on)
+};
+CodeCacheStats code_cache_stats();
+
 class Session {
  public:
   // Params from the model's initializers, optimizer state at its initial
@@ -85,6 +124,14 @@ class Session {
   NamedTensors grad(const NamedTensors& inputs) const;
 
   Backend backend() const;
+
+  // ---- compiled code ----
+  // Compiles an entry point now, so that its first call does not pay for it
+  // (Entry::Forward: the outputs-only forward). Nothing with the interpreter.
+  void prepare(Entry entry);
+  // How long compiling the entry took (all zero before its first use, and
+  // with the interpreter). Compiled code is shared by every session of a Model.
+  CompileTimes compile_times(Entry entry) const;
 
  private:
   struct Impl;

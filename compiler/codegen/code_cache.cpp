@@ -1,0 +1,166 @@
+// The on-disk code cache: keys, the file format, and the process's settings.
+//
+// File "<key>.gco" in the cache directory:
+//   8 bytes  "gradcobj"
+//   4 bytes  format version (little-endian)
+//   4 bytes  header size in bytes (96)
+//   64 bytes the key (hex)
+//   8 bytes  the object's size
+//   8 bytes  the object's XXH3-64 checksum
+// then the object file (ELF for the host). Files are written to a temporary
+// name and renamed, so a reader sees a whole file or none; they are not
+// fsync'ed: a file torn by a crash fails its checksum and is recompiled.
+#include "compiler/codegen/code_cache.h"
+
+#include <fcntl.h>
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/SHA256.h>
+#include <llvm/Support/xxhash.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "gradc/session.h"
+
+namespace gradc {
+namespace {
+
+constexpr char kMagic[8] = {'g', 'r', 'a', 'd', 'c', 'o', 'b', 'j'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderSize = 8 + 4 + 4 + 64 + 8 + 8;
+constexpr uint64_t kMaxObjectBytes = uint64_t{1} << 30;  // larger files are not ours
+
+struct Settings {
+  std::mutex mutex;
+  bool set = false;  // set_code_cache_dir was called
+  std::string dir;
+};
+Settings& settings() {
+  static Settings s;
+  return s;
+}
+
+std::atomic<int64_t> hits{0}, misses{0}, rejected{0}, stores{0}, store_failures{0};
+
+void put_u32(std::string& s, uint32_t v) {
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+void put_u64(std::string& s, uint64_t v) {
+  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t get_le(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+CodeCacheKey code_cache_key(std::string_view material) {
+  llvm::SHA256 sha;
+  sha.update(llvm::StringRef(material.data(), material.size()));
+  std::array<uint8_t, 32> digest = sha.final();
+  return {llvm::toHex(digest, /*LowerCase=*/true)};
+}
+
+std::string code_cache_path(const std::string& dir, const CodeCacheKey& key) {
+  return (std::filesystem::path(dir) / (key.hex + ".gco")).string();
+}
+
+std::string active_code_cache_dir() {
+  Settings& s = settings();
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.set) return s.dir;
+  }
+  const char* env = std::getenv("GRADC_CACHE_DIR");
+  return env ? env : "";
+}
+
+std::optional<std::string> code_cache_load(const std::string& dir, const CodeCacheKey& key) {
+  std::ifstream in(code_cache_path(dir, key), std::ios::binary);
+  if (!in) return std::nullopt;  // no file: an ordinary miss
+  char header[kHeaderSize];
+  in.read(header, kHeaderSize);
+  auto reject = [] {
+    rejected.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  };
+  if (in.gcount() != static_cast<std::streamsize>(kHeaderSize) || std::memcmp(header, kMagic, 8) != 0 ||
+      get_le(header + 8, 4) != kFormatVersion || get_le(header + 12, 4) != kHeaderSize ||
+      std::string_view(header + 16, 64) != key.hex)
+    return reject();
+  uint64_t size = get_le(header + 80, 8), checksum = get_le(header + 88, 8);
+  if (size == 0 || size > kMaxObjectBytes) return reject();
+  std::string object(static_cast<size_t>(size), '\0');
+  in.read(object.data(), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size) || in.peek() != std::char_traits<char>::eof())
+    return reject();  // truncated, or longer than its header says
+  if (llvm::xxh3_64bits(llvm::StringRef(object)) != checksum) return reject();
+  return object;
+}
+
+bool code_cache_store(const std::string& dir, const CodeCacheKey& key, std::string_view object) {
+  std::string bytes(kMagic, 8);
+  put_u32(bytes, kFormatVersion);
+  put_u32(bytes, kHeaderSize);
+  bytes += key.hex;
+  put_u64(bytes, object.size());
+  put_u64(bytes, llvm::xxh3_64bits(llvm::StringRef(object.data(), object.size())));
+  bytes.append(object);
+
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string path = code_cache_path(dir, key);
+  static std::atomic<uint64_t> serial{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(serial.fetch_add(1)) + "." +
+                    std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  auto fail = [&] {
+    store_failures.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  };
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return fail();
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  bool ok = ::close(fd) == 0 && left == 0;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return fail();
+  }
+  stores.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+CodeCacheStats code_cache_stats() {
+  return {hits.load(), misses.load(), rejected.load(), stores.load(), store_failures.load()};
+}
+
+void code_cache_count_hit() { hits.fetch_add(1, std::memory_order_relaxed); }
+void code_cache_count_miss() { misses.fetch_add(1, std::memory_order_relaxed); }
+void code_cache_count_rejected() { rejected.fetch_add(1, std::memory_order_relaxed); }
+
+void set_code_cache_dir(std::string dir) {
+  Settings& s = settings();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.set = true;
+  s.dir = std::move(dir);
+}
+
+std::string code_cache_dir() { return active_code_cache_dir(); }
+
+}  // namespace gradc

@@ -1,0 +1,41 @@
+// The on-disk cache of compiled entry points (include/gradc/session.h,
+// set_code_cache_dir): one object file per key, in a file that starts with a
+// header holding a magic number, the format version, the key, the payload's
+// size and its checksum, so that a truncated, corrupt or foreign file is
+// recognized and recompiled instead of loaded.
+//
+// Plain C++ (LLVM stays in the .cpp files).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gradc {
+
+// A SHA-256 of everything that determines the machine code of an entry point,
+// as 64 hex digits.
+struct CodeCacheKey {
+  std::string hex;
+};
+CodeCacheKey code_cache_key(std::string_view material);
+
+// The cache directory in use ("" when off): set_code_cache_dir's, else $GRADC_CACHE_DIR.
+std::string active_code_cache_dir();
+
+// The object file stored under `key` in `dir`, when there is a well-formed one
+// (a missing file is a miss; a malformed one counts as rejected).
+std::optional<std::string> code_cache_load(const std::string& dir, const CodeCacheKey& key);
+// Stores `object` under `key` atomically; returns false (and counts a
+// failure) when the directory or file cannot be written. Never throws.
+bool code_cache_store(const std::string& dir, const CodeCacheKey& key, std::string_view object);
+// Counts a miss (a compile), or a file whose object the JIT could not load.
+void code_cache_count_miss();
+void code_cache_count_rejected();
+void code_cache_count_hit();
+
+// The path of the file for `key` (for tests and messages).
+std::string code_cache_path(const std::string& dir, const CodeCacheKey& key);
+
+}  // namespace gradc
