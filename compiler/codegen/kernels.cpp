@@ -415,7 +415,7 @@ class Planner {
     k.a_map = operand(node.operands[0], batch, batch + 2, k.a);
     k.b_map = operand(node.operands[1], batch + 2, batch + 1, k.b);
     // Products big enough to repay packing (and to split across threads).
-    if (is_float(node.dtype) && M >= 4 && N >= 16 && K >= 8 && M * N * K >= (int64_t{1} << 18)) {
+    if (is_float(node.dtype) && M >= 4 && N >= 16 && M * N * K >= (int64_t{1} << 16)) {
       // Room for the zero padding of the last panel with any tile up to the maximum.
       k.packed = true;
       k.pack_a = scratch(node.dtype, (M + kMaxTileRows - 1) * K, fmt::format("pack.a.%{}", n));
