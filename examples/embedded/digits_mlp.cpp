@@ -124,12 +124,7 @@ int main(int argc, char** argv) {
     gradc::CompileOptions whole;
     whole.dims = {{"B", static_cast<int64_t>(test.rows())}};
     gradc::Model eval_model = builder.compile(whole);
-    // One thread is plenty for one small batch. (With several threads, the JIT's
-    // forward of this B=360 specialization currently reports a wrong accuracy; the
-    // interpreter and one thread agree. Reported to the code generator's owners.)
-    gradc::SessionOptions one_thread;
-    one_thread.threads = 1;
-    gradc::Session eval(eval_model, one_thread);
+    gradc::Session eval(eval_model);
     eval.set_params(session.params());
     std::vector<size_t> all(test.rows());
     for (size_t i = 0; i < all.size(); ++i) all[i] = i;
