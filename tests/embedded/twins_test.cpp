@@ -3,11 +3,13 @@
 // positions left out (they are .grad lines in one and C++ lines in the other).
 #include <catch2/catch.hpp>
 #include <gradc/embed.h>
+#include <gradc/session.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <stdexcept>
 
 #include "tests/embedded/twins.h"
 
@@ -66,6 +68,48 @@ TEST_CASE("the location-free printout keeps names and drops only positions") {
   CHECK(hidden.find("%8 : f32[B=4, 8] = tanh %7                            # h\n") != std::string::npos);
   CHECK(hidden.find("%6 : f32[B=4, 8] = matmul %0, %2\n") != std::string::npos);
   CHECK(std::count(shown.begin(), shown.end(), '\n') == std::count(hidden.begin(), hidden.end(), '\n'));
+}
+
+}  // namespace
+
+namespace {
+
+const gradc::embed::twins::Twin& twin_of(const std::string& file) {
+  for (const auto& t : gradc::embed::twins::all())
+    if (t.file == file) return t;
+  throw std::logic_error("no twin " + file);
+}
+
+TEST_CASE("a C++ twin specializes to other dims like its text model") {
+  gradc::CompileOptions opts;
+  opts.dims = {{"B", 32}, {"H", 256}};
+  gradc::Model text = gradc::Model::compile_file(std::string(GRADC_SOURCE_DIR) + "/examples/digits_mlp.grad", opts);
+  gradc::embed::ModelBuilder m("digits_mlp");
+  twin_of("digits_mlp").define(m);
+  gradc::Model cpp = m.compile(opts);
+  REQUIRE(text.ok());
+  REQUIRE(cpp.ok());
+  CHECK(text.dump(Stage::Opt, gradc::DumpFormat::Text, gradc::Entry::TrainStep, Locations::Hide) ==
+        cpp.dump(Stage::Opt, gradc::DumpFormat::Text, gradc::Entry::TrainStep, Locations::Hide));
+  CHECK(cpp.info().params[0].shape == std::vector<int64_t>{64, 256});
+}
+
+TEST_CASE("a C++ twin trains exactly like its text model") {
+  gradc::Model text = gradc::Model::compile_file(std::string(GRADC_SOURCE_DIR) + "/examples/xor.grad");
+  gradc::embed::ModelBuilder m("xor");
+  twin_of("xor").define(m);
+  gradc::Model cpp = m.compile();
+  REQUIRE(text.ok());
+  REQUIRE(cpp.ok());
+  gradc::Tensor x(gradc::DType::F32, {4, 2}), y(gradc::DType::F32, {4, 1});
+  const float cases[4][3] = {{0, 0, 0}, {0, 1, 1}, {1, 0, 1}, {1, 1, 0}};
+  for (int i = 0; i < 4; ++i) x.set(2 * i, cases[i][0]), x.set(2 * i + 1, cases[i][1]), y.set(i, cases[i][2]);
+  gradc::NamedTensors batch = {{"x", x}, {"y", y}};
+  gradc::Session a(text, {gradc::Backend::Jit, 3}), b(cpp, {gradc::Backend::Jit, 3});
+  for (int step = 0; step < 50; ++step) REQUIRE(a.train_step(batch) == b.train_step(batch));
+  for (size_t i = 0; i < a.params().size(); ++i)
+    for (int64_t k = 0; k < a.params()[i].second.numel(); ++k)
+      REQUIRE(a.params()[i].second.get(k) == b.params()[i].second.get(k));
 }
 
 }  // namespace
