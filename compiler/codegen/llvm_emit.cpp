@@ -8,7 +8,10 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <llvm/Transforms/Utils/ModuleUtils.h>
+
 #include <functional>
+#include <set>
 
 #include "compiler/support/diagnostics.h"
 
@@ -47,6 +50,9 @@ class Emitter {
     load_bases();
     for (const Kernel& k : p_.kernels) kernel(k);
     b_.CreateRet(b_.getInt32(0));
+    // The loop vectorizer finds a call's vector variants by name in the module.
+    std::vector<llvm::GlobalValue*> keep(used_.begin(), used_.end());
+    if (!keep.empty()) llvm::appendToCompilerUsed(m_, keep);
   }
 
  private:
@@ -193,16 +199,35 @@ class Emitter {
     return b_.CreateUnaryIntrinsic(id, x);
   }
 
-  // A libm function of one argument (expm1f / expm1 ...).
+  // A libm function of one argument (expf / exp, tanhf / tanh ...). The call
+  // names glibc's vector versions (libmvec: 8 floats or 4 doubles with AVX2,
+  // 16 or 8 with AVX-512) as its vector variants, so loops that call it
+  // still vectorize.
   llvm::Value* libm(const char* name, llvm::Value* x) {
     bool f32 = x->getType()->isFloatTy();
     std::string fname = f32 ? std::string(name) + "f" : name;
     llvm::FunctionCallee f = m_.getOrInsertFunction(fname, x->getType(), x->getType());
+    // No errno: the calls are pure, so loops that make them can vectorize.
     if (auto* fn = llvm::dyn_cast<llvm::Function>(f.getCallee())) {
       fn->setDoesNotThrow();
-      fn->setOnlyAccessesInaccessibleMemory();
+      fn->setDoesNotAccessMemory();
     }
-    return b_.CreateCall(f, {x});
+    llvm::CallInst* call = b_.CreateCall(f, {x});
+    std::string variants;
+    for (auto [isa, lanes] : {std::pair{'d', f32 ? 8 : 4}, std::pair{'e', f32 ? 16 : 8}}) {
+      if (isa == 'e' && !wide_) continue;
+      std::string vname = fmt::format("_ZGV{}N{}v_{}", isa, lanes, fname);
+      auto* vty = llvm::FixedVectorType::get(x->getType(), static_cast<unsigned>(lanes));
+      llvm::FunctionCallee vf = m_.getOrInsertFunction(vname, vty, vty);
+      if (auto* vfn = llvm::dyn_cast<llvm::Function>(vf.getCallee())) {
+        vfn->setDoesNotThrow();
+        vfn->setDoesNotAccessMemory();
+        used_.insert(vfn);
+      }
+      variants += (variants.empty() ? "" : ",") + fmt::format("{}({})", vname, vname);
+    }
+    call->addFnAttr(llvm::Attribute::get(ctx_, "vector-function-abi-variant", variants));
+    return call;
   }
 
   llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
@@ -227,22 +252,22 @@ class Emitter {
     auto arg = [&](size_t i) { return value(k, x.args[i]); };
     switch (x.op) {
       case Op::Neg: return b_.CreateFNeg(arg(0));
-      case Op::Exp: return intrinsic(llvm::Intrinsic::exp, arg(0));
-      case Op::Log: return intrinsic(llvm::Intrinsic::log, arg(0));
+      case Op::Exp: return libm("exp", arg(0));
+      case Op::Log: return libm("log", arg(0));
       case Op::Sqrt: return intrinsic(llvm::Intrinsic::sqrt, arg(0));
       case Op::Abs: return intrinsic(llvm::Intrinsic::fabs, arg(0));
-      case Op::Sin: return intrinsic(llvm::Intrinsic::sin, arg(0));
-      case Op::Cos: return intrinsic(llvm::Intrinsic::cos, arg(0));
+      case Op::Sin: return libm("sin", arg(0));
+      case Op::Cos: return libm("cos", arg(0));
       case Op::Expm1: return libm("expm1", arg(0));
       case Op::Log1p: return libm("log1p", arg(0));
       case Op::Tanh: return libm("tanh", arg(0));
       case Op::Erf: return libm("erf", arg(0));
       case Op::Rsqrt: return b_.CreateFDiv(fconst(ty, 1), intrinsic(llvm::Intrinsic::sqrt, arg(0)));
       case Op::Sigmoid:  // 1 / (1 + exp(-x))
-        return b_.CreateFDiv(fconst(ty, 1), b_.CreateFAdd(fconst(ty, 1), intrinsic(llvm::Intrinsic::exp, b_.CreateFNeg(arg(0)))));
+        return b_.CreateFDiv(fconst(ty, 1), b_.CreateFAdd(fconst(ty, 1), libm("exp", b_.CreateFNeg(arg(0)))));
       case Op::Softplus: {  // x > 20 ? x : log1p(exp(x)), PyTorch's threshold
         llvm::Value* v = arg(0);
-        return b_.CreateSelect(b_.CreateFCmpOGT(v, fconst(ty, 20)), v, libm("log1p", intrinsic(llvm::Intrinsic::exp, v)));
+        return b_.CreateSelect(b_.CreateFCmpOGT(v, fconst(ty, 20)), v, libm("log1p", libm("exp", v)));
       }
       case Op::Sign: {  // 1, -1, 0, or NaN
         llvm::Value* v = arg(0);
@@ -773,6 +798,7 @@ class Emitter {
   bool wide_ = false;  // 512-bit vectors (AVX-512); else 256-bit
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   int outlined_ = 0;
+  std::set<llvm::Function*> used_;  // vector math declarations the optimizer must keep
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;
@@ -784,8 +810,14 @@ class Emitter {
 
 }  // namespace
 
+// One of glibc's vector math functions, referenced so that libmvec is linked
+// into every program that can run generated code (the JIT resolves the
+// calls from the process's symbols).
+extern "C" void _ZGVdN8v_expf();
+
 void emit_program(const Program& p, const std::string& name, llvm::Module& m, const std::string& cpu,
                   const std::string& features) {
+  [[maybe_unused]] static void (*volatile keep_libmvec)() = &_ZGVdN8v_expf;
   Emitter(p, m).run(name, cpu, features);
   std::string err;
   llvm::raw_string_ostream os(err);
