@@ -10,6 +10,8 @@
 // then the object file (ELF for the host). Files are written to a temporary
 // name and renamed, so a reader sees a whole file or none; they are not
 // fsync'ed: a file torn by a crash fails its checksum and is recompiled.
+// A hit touches its file; a directory of more than kMaxFiles cache files
+// loses its least recently used ones when the next file is written.
 #include "compiler/codegen/code_cache.h"
 
 #include <fcntl.h>
@@ -18,7 +20,11 @@
 #include <llvm/Support/xxhash.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +32,8 @@
 #include <fstream>
 #include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "gradc/session.h"
 
@@ -36,6 +44,7 @@ constexpr char kMagic[8] = {'g', 'r', 'a', 'd', 'c', 'o', 'b', 'j'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 64 + 8 + 8;
 constexpr uint64_t kMaxObjectBytes = uint64_t{1} << 30;  // larger files are not ours
+constexpr size_t kMaxFiles = 4096, kKeepFiles = 3072;     // tens of KiB each
 
 struct Settings {
   std::mutex mutex;
@@ -59,6 +68,28 @@ uint64_t get_le(const char* p, int bytes) {
   uint64_t v = 0;
   for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
   return v;
+}
+
+// Keeps the directory bounded: past kMaxFiles cache files, removes the least
+// recently used (written or hit) down to kKeepFiles; also removes temporary
+// files that a killed writer left, after an hour. Errors are ignored.
+void trim(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::pair<fs::file_time_type, fs::path>> files;
+  auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    std::error_code time_ec;
+    fs::file_time_type t = it->last_write_time(time_ec);
+    if (time_ec) continue;
+    if (p.extension() == ".gco") files.emplace_back(t, p);
+    else if (p.filename().string().find(".gco.tmp.") != std::string::npos && now - t > std::chrono::hours(1))
+      fs::remove(p, time_ec);
+  }
+  if (files.size() <= kMaxFiles) return;
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i + kKeepFiles < files.size(); ++i) fs::remove(files[i].second, ec);
 }
 
 }  // namespace
@@ -104,6 +135,7 @@ std::optional<std::string> code_cache_load(const std::string& dir, const CodeCac
   if (in.gcount() != static_cast<std::streamsize>(size) || in.peek() != std::char_traits<char>::eof())
     return reject();  // truncated, or longer than its header says
   if (llvm::xxh3_64bits(llvm::StringRef(object)) != checksum) return reject();
+  ::utimensat(AT_FDCWD, code_cache_path(dir, key).c_str(), nullptr, 0);  // recently used (a read-only cache is fine)
   return object;
 }
 
@@ -143,6 +175,7 @@ bool code_cache_store(const std::string& dir, const CodeCacheKey& key, std::stri
     return fail();
   }
   stores.fetch_add(1, std::memory_order_relaxed);
+  trim(dir);
   return true;
 }
 

@@ -200,3 +200,27 @@ TEST_CASE("a cache directory that cannot be written does not fail the run", "[ji
   check_same(reference, r);
   set_code_cache_dir("");
 }
+
+TEST_CASE("a full cache directory loses its least recently used files", "[jit][cache]") {
+  TempDir dir;
+  auto day_old = fs::file_time_type::clock::now() - std::chrono::hours(24);
+  for (int i = 0; i < 4100; ++i) {
+    fs::path p = dir.path / (std::to_string(i) + ".gco");
+    write_text(p.string(), "x");
+    fs::last_write_time(p, day_old);
+  }
+  fs::path leftover = dir.path / "0.gco.tmp.1.2.3";  // from a writer that was killed
+  write_text(leftover.string(), "partial");
+  fs::last_write_time(leftover, day_old);
+  set_code_cache_dir(dir.path.string());
+  Run r = train();
+  CHECK_FALSE(r.times.cache_hit);
+  std::vector<fs::path> files = dir.files();
+  CHECK(files.size() == 3072);
+  CHECK_FALSE(fs::exists(leftover));
+  size_t fresh = 0;
+  for (const fs::path& p : files) fresh += p.filename().string().size() == 64 + 4;
+  CHECK(fresh == 1);  // the new file stays
+  CHECK(train().times.cache_hit);
+  set_code_cache_dir("");
+}
