@@ -437,6 +437,9 @@ class Emitter {
         (k.b_map.strides[batch + 1] != 1 || k.dims[batch + 1] == 1))
       return matmul_dot(k);
     if (k.dims[batch + 1] == 1 && k.a_map.strides[batch] == 1) return matmul_axpy(k);
+    if (k.dims[batch + 1] <= (wide_ ? 16 : 8) && k.b_map.strides[batch + 1] == 1 && k.out_map.strides[batch + 1] == 1 &&
+        is_float(p_.buffers[k.out].dtype))
+      return matmul_rows(k);
     fill(k.out, 0);
     int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
     int64_t nt = tile(N, 256), kt = tile(K, 128);
@@ -473,6 +476,76 @@ class Emitter {
           });
         });
       });
+    });
+  }
+
+  // A product with few columns (N at most one vector: a classifier layer and
+  // its gradients): each row of C is one vector, kept in a register over k.
+  // Four rows at a time (independent accumulators); per k, the row of B is
+  // one masked vector load and each row of A one broadcast.
+  void matmul_rows(const Kernel& k) {
+    size_t batch = k.dims.size() - 3;
+    int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
+    DType dt = p_.buffers[k.out].dtype;
+    llvm::Type* ty = type(dt);
+    int64_t vw = (wide_ ? 16 : 8) / (dt == DType::F64 ? 2 : 1);
+    if (N > vw) vw *= 2;  // f64 with more columns than one vector: two vectors' worth of lanes
+    auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
+    llvm::Align align(dtype_size(dt));
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < vw; ++l) lanes.push_back(b_.getInt1(l < N));
+    llvm::Constant* mask = llvm::ConstantVector::get(lanes);
+    llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
+    std::vector<size_t> batch_dims;
+    for (size_t d = 0; d < batch; ++d) batch_dims.push_back(d);
+    constexpr int64_t R = 4;
+    // Rows [m0, m0 + rows) of C.
+    auto block = [&](llvm::Value* m0, int64_t rows) {
+      llvm::BasicBlock* pre = b_.GetInsertBlock();
+      auto* header = llvm::BasicBlock::Create(ctx_, "rows", fn_);
+      auto* exit = llvm::BasicBlock::Create(ctx_, "rows.done", fn_);
+      b_.CreateBr(header);
+      b_.SetInsertPoint(header);
+      llvm::PHINode* kk = b_.CreatePHI(b_.getInt64Ty(), 2, "k");
+      kk->addIncoming(i64(0), pre);
+      std::vector<llvm::PHINode*> acc;
+      for (int64_t r = 0; r < rows; ++r) {
+        acc.push_back(b_.CreatePHI(vty, 2, "acc"));
+        acc.back()->addIncoming(llvm::Constant::getNullValue(vty), pre);
+      }
+      ivs_[batch + 2] = kk;
+      ivs_[batch] = i64(0);
+      ivs_[batch + 1] = i64(0);
+      llvm::Value* brow = b_.CreateMaskedLoad(vty, address(k.b, k.b_map), align, mask, llvm::Constant::getNullValue(vty));
+      std::vector<llvm::Value*> next;
+      for (int64_t r = 0; r < rows; ++r) {
+        ivs_[batch] = add(m0, i64(r));
+        llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(vw), b_.CreateLoad(ty, address(k.a, k.a_map)));
+        next.push_back(b_.CreateCall(fma, {a, brow, acc[r]}));
+      }
+      llvm::Value* kn = b_.CreateAdd(kk, i64(1), "", true, true);
+      kk->addIncoming(kn, b_.GetInsertBlock());
+      for (int64_t r = 0; r < rows; ++r) acc[r]->addIncoming(next[r], b_.GetInsertBlock());
+      b_.CreateCondBr(b_.CreateICmpSLT(kn, i64(K)), header, exit);
+      b_.SetInsertPoint(exit);
+      ivs_[batch + 1] = i64(0);
+      ivs_[batch + 2] = i64(0);
+      for (int64_t r = 0; r < rows; ++r) {
+        ivs_[batch] = add(m0, i64(r));
+        b_.CreateMaskedStore(next[r], address(k.out, k.out_map), align, mask);
+      }
+      if (k.epilogues.empty()) return;
+      loop(rows, [&](llvm::Value* r) {
+        ivs_[batch] = add(m0, r);
+        loop(N, [&](llvm::Value* n) {
+          ivs_[batch + 1] = n;
+          epilogues(k);
+        });
+      });
+    };
+    nest(k, batch_dims, 0, [&] {
+      if (M >= R) loop(M / R, [&](llvm::Value* i) { block(mul(i, R), R); });
+      if (M % R) block(i64(M / R * R), M % R);
     });
   }
 
