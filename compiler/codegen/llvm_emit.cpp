@@ -766,19 +766,52 @@ class Emitter {
                    llvm::Value* kc, llvm::Value* first) {
     size_t batch = k.dims.size() - 3;
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
-    auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(s.vw));
-    int64_t nv = s.nr / s.vw;
     llvm::Value* pa = b_.CreateInBoundsGEP(ty, bases_[k.pack_a], add(mul(mul(ip, s.K), s.mr), mul(k0, s.mr)));
     llvm::Value* pb = b_.CreateInBoundsGEP(ty, bases_[k.pack_b], add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
-    llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
-    llvm::Align elem_align(dtype_size(p_.buffers[k.out].dtype));
+    ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
+    llvm::Value* m0 = mul(ip, s.mr);
+    llvm::Value* n0 = mul(jp, s.nr);
+    int64_t ldc = k.out_map.strides[batch];
+    llvm::Value* c = b_.CreateInBoundsGEP(ty, bases_[k.out], add(add(index(k.out_map), n0), mul(m0, ldc)));
+    llvm::Value* rows = smin(i64(s.mr), b_.CreateSub(i64(s.M), m0));
+    llvm::Value* cols = smin(i64(s.nr), b_.CreateSub(i64(s.N), n0));
+    b_.CreateCall(tile_function(ty, s), {pa, pb, kc, c, i64(ldc), rows, cols, first});
+  }
 
+  // One function per module and tile shape, shared by every packed product:
+  //   tile(pa, pb, kc, c, ldc, rows, cols, first)
+  // C[r, j] (+)= sum_k pa[k*MR + r] * pb[k*NR + j] for r < rows, j < cols, with
+  // C = acc on the first k chunk and C += acc after it. The MR x NR tile is
+  // held in MR * NR / VW vector registers; edge tiles store with masks.
+  llvm::Function* tile_function(llvm::Type* ty, const GemmShape& s) {
+    std::string name = fmt::format("gradc.tile.{}x{}.{}", s.mr, s.nr, ty->isDoubleTy() ? "f64" : "f32");
+    if (llvm::Function* f = m_.getFunction(name)) return f;
+    llvm::Type* i64t = b_.getInt64Ty();
+    llvm::Type* ptr = b_.getPtrTy();
+    auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {ptr, ptr, i64t, ptr, i64t, i64t, i64t, b_.getInt1Ty()}, false);
+    auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage, name, m_);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    f->addFnAttr(llvm::Attribute::NoInline);  // one copy of the register tile per module
+    if (!cpu_.empty()) f->addFnAttr("target-cpu", cpu_);
+    if (!features_.empty()) f->addFnAttr("target-features", features_);
+    for (unsigned a : {0u, 1u, 3u}) f->addParamAttr(a, llvm::Attribute::NoAlias);
+    llvm::Function* saved_fn = fn_;
+    llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
+    fn_ = f;
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+    llvm::Value *pa = f->getArg(0), *pb = f->getArg(1), *kc = f->getArg(2), *c = f->getArg(3), *ldc = f->getArg(4),
+                *rows = f->getArg(5), *cols = f->getArg(6), *first = f->getArg(7);
+
+    auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(s.vw));
+    int64_t nv = s.nr / s.vw;
+    llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
+    llvm::Align elem_align(ty->getPrimitiveSizeInBits() / 8);
     llvm::BasicBlock* pre = b_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ctx_, "ukernel", fn_);
-    auto* exit = llvm::BasicBlock::Create(ctx_, "ukernel.done", fn_);
+    auto* header = llvm::BasicBlock::Create(ctx_, "k", f);
+    auto* exit = llvm::BasicBlock::Create(ctx_, "k.done", f);
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
-    llvm::PHINode* kk = b_.CreatePHI(b_.getInt64Ty(), 2, "kk");
+    llvm::PHINode* kk = b_.CreatePHI(i64t, 2, "kk");
     kk->addIncoming(i64(0), pre);
     std::vector<llvm::PHINode*> acc;
     for (int64_t i = 0; i < s.mr * nv; ++i) {
@@ -802,21 +835,12 @@ class Emitter {
     b_.CreateCondBr(b_.CreateICmpSLT(kn, kc), header, exit);
     b_.SetInsertPoint(exit);
 
-    // Store the tile: C = acc on the first k chunk, C += acc after it; edge
-    // tiles store only their valid rows and columns (masked).
-    ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
-    llvm::Value* m0 = mul(ip, s.mr);
-    llvm::Value* n0 = mul(jp, s.nr);
-    llvm::Value* cbase = b_.CreateInBoundsGEP(ty, bases_[k.out], add(index(k.out_map), n0));
-    int64_t ldc = k.out_map.strides[batch];
-    auto tile_row = [&](int64_t r) { return b_.CreateInBoundsGEP(ty, cbase, mul(add(m0, i64(r)), ldc)); };
+    auto tile_row = [&](int64_t r) { return b_.CreateInBoundsGEP(ty, c, b_.CreateMul(i64(r), ldc)); };
     auto update = [&](llvm::Value* old, llvm::Value* a) { return b_.CreateSelect(first, a, b_.CreateFAdd(old, a)); };
-    llvm::Value* rows = smin(i64(s.mr), b_.CreateSub(i64(s.M), m0));
-    llvm::Value* cols = smin(i64(s.nr), b_.CreateSub(i64(s.N), n0));
     llvm::Value* full = b_.CreateAnd(b_.CreateICmpEQ(rows, i64(s.mr)), b_.CreateICmpEQ(cols, i64(s.nr)));
-    auto* fast = llvm::BasicBlock::Create(ctx_, "tile.full", fn_);
-    auto* edge = llvm::BasicBlock::Create(ctx_, "tile.edge", fn_);
-    auto* done = llvm::BasicBlock::Create(ctx_, "tile.done", fn_);
+    auto* fast = llvm::BasicBlock::Create(ctx_, "tile.full", f);
+    auto* edge = llvm::BasicBlock::Create(ctx_, "tile.edge", f);
+    auto* done = llvm::BasicBlock::Create(ctx_, "tile.done", f);
     b_.CreateCondBr(full, fast, edge);
     b_.SetInsertPoint(fast);
     for (int64_t r = 0; r < s.mr; ++r) {
@@ -846,6 +870,10 @@ class Emitter {
     }
     b_.CreateBr(done);
     b_.SetInsertPoint(done);
+    b_.CreateRetVoid();
+    fn_ = saved_fn;
+    b_.restoreIP(saved_ip);
+    return f;
   }
 
   // Returns check_id from the entry when a class id is outside [0, init).
