@@ -2,12 +2,11 @@
 # Structural checks on the generated code of a model's train_step (issue:
 # the LLVM back end): one exported function, gradc_train_step, plus internal
 # gradc_train_step.parN bodies that large kernels hand to the runtime's thread
-# pool, and the shared register tile of packed matrix products (gradc.tile.*); no calls but LLVM intrinsics, libm's math functions (and their
-# vector versions in glibc's libmvec) and the pool's
-# parallel_for (an indirect call through the runtime argument); with
-# --vector, the optimized IR
-# has vector types (loops were vectorized for the host CPU) and the assembly
-# prints.
+# pool and the register tile shared by packed matrix products (gradc.tile.*);
+# no calls but LLVM intrinsics, libm's math functions (and their vector
+# versions in glibc's libmvec) and the pool's parallel_for (an indirect call
+# through the runtime argument); with --vector, the optimized IR has vector
+# types (loops were vectorized for the host CPU) and the assembly prints.
 # Usage: ir_structure.sh GRADC MODEL [--vector]
 set -euo pipefail
 gradc=$1 model=$2 want_vector=${3:-}
