@@ -730,12 +730,6 @@ class Emitter {
             b_.CreateAlignedStore(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, src, v), align),
                                   b_.CreateConstInBoundsGEP1_64(ty, dst, v), align);
         });
-      } else if (w <= 16) {
-        // A panel of A: the w rows written out straight for each k (the
-        // optimizer does not unroll loops).
-        loop(K, [&](llvm::Value* kk) {
-          for (int64_t r = 0; r < w; ++r) elem(i64(r), kk);
-        });
       } else if (row_inner) {
         loop(K, [&](llvm::Value* kk) { loop(w, [&](llvm::Value* r) { elem(r, kk); }); });
       } else {
