@@ -322,6 +322,10 @@ const NamedTensors& Session::optimizer_state() const { return impl_->state; }
 int64_t Session::step() const { return impl_->step; }
 Backend Session::backend() const { return impl_->backend; }
 
+int Session::threads() const {
+  return impl_->backend == Backend::Interpreter ? 1 : runtime_for_threads(impl_->threads)->threads;
+}
+
 Tensor& Session::param(std::string_view name) {
   if (Tensor* t = find_mut(impl_->params, name)) return *t;
   std::string names;

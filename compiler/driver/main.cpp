@@ -90,7 +90,7 @@ int data_error(const std::string& verb, const std::string& msg) {
 
 // A session with the backend, seed and params the options ask for.
 Session make_session(const Options& o, const Model& m) {
-  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics});
+  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics, o.threads});
   if (!o.params.empty()) s.restore(read_safetensors(o.params), o.params);
   return s;
 }
@@ -173,7 +173,7 @@ int cmd_bench(const Options& o) {
   ModelInfo info = m.info();
   EntryCost cost = m.cost(Entry::TrainStep);
   NamedTensors inputs = bench_inputs(info, o.seed);
-  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed});
+  Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, false, o.threads});
   auto t2 = Clock::now();
   s.prepare(Entry::TrainStep);  // plan, LLVM IR, optimization, machine code (or the code cache), link
   auto t3 = Clock::now();
@@ -197,7 +197,8 @@ int cmd_bench(const Options& o) {
   std::sort(samples.begin(), samples.end());
   auto pct = [&](double q) { return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))]; };
   double median = pct(0.5);
-  std::cout << fmt::format("model {} ({}), backend {}\n", info.name, o.model, o.backend);
+  std::cout << fmt::format("model {} ({}), backend {}{}\n", info.name, o.model, o.backend,
+                           o.backend == "jit" ? fmt::format(", {} thread{}", s.threads(), s.threads() == 1 ? "" : "s") : "");
   CompileTimes ct = s.compile_times(Entry::TrainStep);
   std::string cache = code_cache_dir().empty() ? "code cache off" : ct.cache_hit ? "code cache hit" : "code cache miss";
   std::cout << fmt::format("compile   front end to optimized graph  {:9.2f} ms\n", ms(t1 - t0));

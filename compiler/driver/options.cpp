@@ -17,12 +17,12 @@ const std::vector<VerbInfo>& verbs() {
        "gradc dump MODEL --stage ast|graph|grad|opt|loops|llvm|llvm-raw|asm [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
        "print a stage of the compilation", true},
       {"grad",
-       "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend jit|interp]",
+       "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N]",
        "compute the loss, its gradient for every param, and the outputs", true},
       {"step",
-       "gradc step MODEL [--params P] --inputs I --steps N -o OUT [--lr X] [--set D=N ...] [--seed S] [--backend jit|interp]",
+       "gradc step MODEL [--params P] --inputs I --steps N -o OUT [--lr X] [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N]",
        "run train_step N times on the same inputs", true},
-      {"run", "gradc run MODEL [--params P] --inputs I -o OUT [--set D=N ...] [--seed S] [--backend jit|interp]",
+      {"run", "gradc run MODEL [--params P] --inputs I -o OUT [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N]",
        "run forward", true},
       {"train",
        "gradc train MODEL --data NAME=PATH[:COLUMNS] ... [--eval NAME=PATH[:COLUMNS] ...] --epochs N [--batch N]\n"
@@ -31,7 +31,7 @@ const std::vector<VerbInfo>& verbs() {
        "train on data in batches, evaluate every epoch, write checkpoints", true},
       {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
        "check gradients against central finite differences in f64", true},
-      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--seconds X] [--cache-dir DIR | --no-cache]",
+      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N] [--seconds X] [--cache-dir DIR | --no-cache]",
        "measure compile latency and the steady-state time of train_step", true},
   };
   return v;
@@ -76,6 +76,8 @@ std::string verb_help(const VerbInfo& v) {
          "  --wrt NAME    also the gradient for an input or named value NAME (repeatable)\n"
          "  --seed S      seed of the initializers (default 0)\n"
          "  --backend B   jit (native code, the default) or interp (the reference interpreter)\n"
+         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
+         "                are bit-identical for any N)\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "step") == 0)
     s += "\noptions:\n"
@@ -88,6 +90,8 @@ std::string verb_help(const VerbInfo& v) {
          "                and loss, a [N] tensor of the loss before each step\n"
          "  --seed S      seed of the initializers (default 0)\n"
          "  --backend B   jit (default) or interp\n"
+         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
+         "                are bit-identical for any N)\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "run") == 0)
     s += "\noptions:\n"
@@ -97,6 +101,8 @@ std::string verb_help(const VerbInfo& v) {
          "                the inputs they need are given\n"
          "  --seed S      seed of the initializers (default 0)\n"
          "  --backend B   jit (default) or interp\n"
+         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
+         "                are bit-identical for any N)\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "train") == 0)
     s += "\noptions:\n"
@@ -117,6 +123,9 @@ std::string verb_help(const VerbInfo& v) {
          "  --standardize NAME  scale the float input NAME to zero mean and unit variance (statistics\n"
          "                of the training data, applied to the eval data too)\n"
          "  --no-progress no progress bar (it is shown only on a terminal anyway)\n"
+         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
+         "                are bit-identical for any N)\n"
+
          "\nThe rows are shuffled each epoch (seeded); a last partial batch is dropped from training and\n"
          "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
          "written stay.\n";
@@ -128,6 +137,9 @@ std::string verb_help(const VerbInfo& v) {
          "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
          "Timings are of this machine now: compare ratios in one run.\n\noptions:\n"
          "  --seconds X   measure for at least X seconds (default 1)\n"
+         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
+         "                are bit-identical for any N)\n"
+
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "gradcheck") == 0)
     s += "\noptions:\n"
@@ -251,6 +263,13 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         return std::nullopt;
       }
       o.seed = s;
+    } else if (arg == "--threads") {
+      if (!take("a count")) return std::nullopt;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), o.threads);
+      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || o.threads < 0 || o.threads > 1024) {
+        error = fmt::format("--threads must be an integer in [0, 1024] (0: one per hardware thread), got '{}'", value);
+        return std::nullopt;
+      }
     } else if (arg == "--backend") {
       if (!take("jit or interp")) return std::nullopt;
       o.backend = value;

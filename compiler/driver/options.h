@@ -22,6 +22,7 @@ struct Options {
   std::vector<std::string> wrt;                       // --wrt NAME
   uint64_t seed = 0;                                  // --seed S
   std::string backend = "jit";                        // --backend jit|interp
+  int threads = 0;                                    // --threads N (0: one per hardware thread)
   int64_t steps = 0;                                  // step --steps N
   std::optional<double> lr;                           // step/train --lr X
   // train

@@ -271,7 +271,7 @@ int cmd_train(const Options& o) {
   Model model = compile(o, dim, batch);
   info = model.info();
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
-  Session session(model, {backend, o.seed, o.check_numerics});
+  Session session(model, {backend, o.seed, o.check_numerics, o.threads});
   int64_t steps_per_epoch = train.rows / batch;
   int64_t first_epoch = 1;
   if (!o.resume.empty()) {

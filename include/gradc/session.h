@@ -124,6 +124,9 @@ class Session {
   NamedTensors grad(const NamedTensors& inputs) const;
 
   Backend backend() const;
+  // The threads the JIT's large kernels use (SessionOptions::threads resolved:
+  // 0 becomes the hardware threads; at most that many); 1 for the interpreter.
+  int threads() const;
 
   // ---- compiled code ----
   // Compiles an entry point now, so that its first call does not pay for it

@@ -9,7 +9,7 @@
 # a status >= 128 is a crash and always fails. Bash only.
 set -u
 
-cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive
+cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive threads_option
   set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
   missing_file directory help verb_help binary_junk all_bytes)
 
@@ -156,6 +156,14 @@ case_set_changes_shapes() {
   stderr_has "fixed.grad:5:" "error:" "reshape"
   run 0 check ok.grad --set B=256
   stdout_has "B=256"
+}
+case_threads_option() {
+  run 2 step ok.grad --threads -1
+  stderr_has "error:" "--threads" "'-1'"
+  run 2 step ok.grad --threads two
+  stderr_has "error:" "--threads"
+  run 0 bench ok.grad --threads 1 --seconds 0.05 --no-cache
+  stdout_has "backend jit, 1 thread"
 }
 case_dump_no_stage() {
   run 2 dump ok.grad
