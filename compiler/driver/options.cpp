@@ -53,6 +53,11 @@ std::string main_help() {
   return s;
 }
 
+// The --threads line, shared by the verbs that run code.
+#define THREADS_HELP                                                                            \
+  "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n" \
+  "                are bit-identical for any N)\n"
+
 std::string verb_help(const VerbInfo& v) {
   std::string s = fmt::format("usage: {}\n\n{}\n", v.usage, v.summary);
   if (std::strcmp(v.name, "dump") == 0)
@@ -76,8 +81,7 @@ std::string verb_help(const VerbInfo& v) {
          "  --wrt NAME    also the gradient for an input or named value NAME (repeatable)\n"
          "  --seed S      seed of the initializers (default 0)\n"
          "  --backend B   jit (native code, the default) or interp (the reference interpreter)\n"
-         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
-         "                are bit-identical for any N)\n"
+         THREADS_HELP
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "step") == 0)
     s += "\noptions:\n"
@@ -90,8 +94,7 @@ std::string verb_help(const VerbInfo& v) {
          "                and loss, a [N] tensor of the loss before each step\n"
          "  --seed S      seed of the initializers (default 0)\n"
          "  --backend B   jit (default) or interp\n"
-         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
-         "                are bit-identical for any N)\n"
+         THREADS_HELP
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "run") == 0)
     s += "\noptions:\n"
@@ -101,8 +104,7 @@ std::string verb_help(const VerbInfo& v) {
          "                the inputs they need are given\n"
          "  --seed S      seed of the initializers (default 0)\n"
          "  --backend B   jit (default) or interp\n"
-         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
-         "                are bit-identical for any N)\n"
+         THREADS_HELP
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "train") == 0)
     s += "\noptions:\n"
@@ -123,8 +125,7 @@ std::string verb_help(const VerbInfo& v) {
          "  --standardize NAME  scale the float input NAME to zero mean and unit variance (statistics\n"
          "                of the training data, applied to the eval data too)\n"
          "  --no-progress no progress bar (it is shown only on a terminal anyway)\n"
-         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
-         "                are bit-identical for any N)\n"
+         THREADS_HELP
 
          "\nThe rows are shuffled each epoch (seeded); a last partial batch is dropped from training and\n"
          "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
@@ -137,8 +138,7 @@ std::string verb_help(const VerbInfo& v) {
          "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
          "Timings are of this machine now: compare ratios in one run.\n\noptions:\n"
          "  --seconds X   measure for at least X seconds (default 1)\n"
-         "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n"
-         "                are bit-identical for any N)\n"
+         THREADS_HELP
 
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "gradcheck") == 0)
@@ -162,6 +162,7 @@ std::string verb_help(const VerbInfo& v) {
   if (!v.implemented) s += "\nThis verb is not implemented in this version of gradc yet.\n";
   return s;
 }
+#undef THREADS_HELP
 
 namespace {
 
