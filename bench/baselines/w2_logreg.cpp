@@ -20,9 +20,28 @@ class Logreg final : public Baseline {
   double step() override {
     ++t_;
     float *w = param(0), *b = param(1);
+    float db = 0;
+    double loss = forward(db);
+    gemv(kind_, true, B_, D_, -lr_, x_.data(), z_.data(), 1.0f, w);  // w -= lr * x^T dz
+    b[0] -= lr_ * db;
+    return loss;
+  }
+
+  // The same forward and backward with the gradients kept (no update).
+  double gradients() override {
+    float db = 0;
+    double loss = forward(db);
+    gemv(kind_, true, B_, D_, 1.0f, x_.data(), z_.data(), 0.0f, grad(0));  // x^T dz
+    grad(1)[0] = db;
+    return loss;
+  }
+
+ private:
+  // z_ = d loss / d z at the current params, db its sum; returns the loss.
+  double forward(float& db) {
+    const float *w = param(0), *b = param(1);
     gemv(kind_, false, B_, D_, 1.0f, x_.data(), w, 0.0f, z_.data());
     double loss = 0;
-    float db = 0;
     const float inv_b = 1.0f / static_cast<float>(B_);
     for (int r = 0; r < B_; ++r) {
       const float z = z_[r] + b[0], y = y_[r];
@@ -32,32 +51,9 @@ class Logreg final : public Baseline {
       z_[r] = (sig - y) * inv_b;  // now d loss / d z
       db += z_[r];
     }
-    gemv(kind_, true, B_, D_, -lr_, x_.data(), z_.data(), 1.0f, w);  // w -= lr * x^T dz
-    b[0] -= lr_ * db;
     return loss / B_;
   }
 
-  // The same forward and backward with the gradients kept (no update).
-  double gradients() override {
-    const float *w = param(0), *b = param(1);
-    gemv(kind_, false, B_, D_, 1.0f, x_.data(), w, 0.0f, z_.data());
-    double loss = 0;
-    float db = 0;
-    const float inv_b = 1.0f / static_cast<float>(B_);
-    for (int r = 0; r < B_; ++r) {
-      const float z = z_[r] + b[0], y = y_[r];
-      const float e = std::exp(-std::fabs(z));
-      loss += static_cast<double>(std::max(z, 0.0f) - z * y + std::log1p(e));
-      const float sig = z >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-      z_[r] = (sig - y) * inv_b;
-      db += z_[r];
-    }
-    gemv(kind_, true, B_, D_, 1.0f, x_.data(), z_.data(), 0.0f, grad(0));  // x^T dz
-    grad(1)[0] = db;
-    return loss / B_;
-  }
-
- private:
   Kind kind_;
   int B_, D_;
   std::vector<float> x_, y_;
