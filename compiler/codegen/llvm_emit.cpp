@@ -316,11 +316,13 @@ class Emitter {
     }
   }
 
-  std::vector<size_t> all_dims(const Kernel& k) {
-    std::vector<size_t> order(k.dims.size());
-    for (size_t d = 0; d < order.size(); ++d) order[d] = d;
+  // Dims 0 .. n-1 of a kernel's loop nest, outermost first.
+  static std::vector<size_t> first_dims(size_t n) {
+    std::vector<size_t> order(n);
+    for (size_t d = 0; d < n; ++d) order[d] = d;
     return order;
   }
+  static std::vector<size_t> all_dims(const Kernel& k) { return first_dims(k.dims.size()); }
 
   void fill(int buffer, double v) {
     const Buffer& buf = p_.buffers[buffer];
@@ -444,8 +446,7 @@ class Emitter {
     int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
     int64_t nt = tile(N, 256), kt = tile(K, 128);
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
-    std::vector<size_t> batch_dims;
-    for (size_t d = 0; d < batch; ++d) batch_dims.push_back(d);
+    std::vector<size_t> batch_dims = first_dims(batch);
     auto column = [&](llvm::Value* jt, llvm::Value* jj) {
       ivs_[batch + 1] = b_.CreateAdd(b_.CreateMul(jt, b_.getInt64(nt), "", true, true), jj, "n", true, true);
     };
@@ -496,8 +497,7 @@ class Emitter {
     for (int64_t l = 0; l < vw; ++l) lanes.push_back(b_.getInt1(l < N));
     llvm::Constant* mask = llvm::ConstantVector::get(lanes);
     llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
-    std::vector<size_t> batch_dims;
-    for (size_t d = 0; d < batch; ++d) batch_dims.push_back(d);
+    std::vector<size_t> batch_dims = first_dims(batch);
     constexpr int64_t R = 4;
     // Rows [m0, m0 + rows) of C.
     auto block = [&](llvm::Value* m0, int64_t rows) {
@@ -556,8 +556,7 @@ class Emitter {
     size_t batch = k.dims.size() - 3;
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
     fill(k.out, 0);
-    std::vector<size_t> batch_dims;
-    for (size_t d = 0; d < batch; ++d) batch_dims.push_back(d);
+    std::vector<size_t> batch_dims = first_dims(batch);
     ivs_[batch + 1] = i64(0);
     nest(k, batch_dims, 0, [&] {
       loop(k.dims[batch + 2], [&](llvm::Value* kk) {
@@ -587,8 +586,7 @@ class Emitter {
     size_t batch = k.dims.size() - 3;
     int64_t K = k.dims[batch + 2];
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
-    std::vector<size_t> order;
-    for (size_t d = 0; d < batch + 2; ++d) order.push_back(d);
+    std::vector<size_t> order = first_dims(batch + 2);
     nest(k, order, 0, [&] {
       llvm::BasicBlock* pre = b_.GetInsertBlock();
       auto* header = llvm::BasicBlock::Create(ctx_, "dot", fn_);
@@ -661,8 +659,7 @@ class Emitter {
     GemmShape s = gemm_shape(k);
     if (k.out_map.strides[batch + 1] != 1 || s.mr > kMaxTileRows || s.nr > kMaxTileCols)
       internal_error(__FILE__, __LINE__, "a packed matrix product needs a row-major output");
-    std::vector<size_t> batch_dims;
-    for (size_t d = 0; d < batch; ++d) batch_dims.push_back(d);
+    std::vector<size_t> batch_dims = first_dims(batch);
     nest(k, batch_dims, 0, [&] {
       parallel(s.pm, batch_dims, [&](llvm::Value* ip) { pack_a(k, s, ip); });
       parallel(s.pn, batch_dims, [&](llvm::Value* jp) { pack_b(k, s, jp); });
