@@ -414,12 +414,18 @@ class Planner {
     };
     k.a_map = operand(node.operands[0], batch, batch + 2, k.a);
     k.b_map = operand(node.operands[1], batch + 2, batch + 1, k.b);
-    // Products big enough to repay packing (and to split across threads).
+    // Products big enough for the register-tiled kernel (and to split across threads).
     if (is_float(node.dtype) && M >= 4 && N >= 16 && M * N * K >= (int64_t{1} << 16)) {
-      // Room for the zero padding of the last panel with any tile up to the maximum.
       k.packed = true;
-      k.pack_a = scratch(node.dtype, (M + kMaxTileRows - 1) * K, fmt::format("pack.a.%{}", n));
-      k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
+      // B is read in place when a tile's columns are contiguous, no tile is
+      // ragged, and a panel of kPanelDepth rows spans at most 256 KiB (64
+      // pages: wider rows cost more in TLB misses than packing, measured on
+      // the wide MLP's 1024-column weights). Otherwise it is packed, with room
+      // for the zero padding of the last panel with any tile up to the maximum.
+      int64_t ldb = k.b_map.strides[batch + 2];
+      bool in_place = k.b_map.strides[batch + 1] == 1 && N % kMaxTileCols == 0 &&
+                      ldb * dtype_size(node.dtype) * kPanelDepth <= (int64_t{256} << 10);
+      if (!in_place) k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
     }
     fuse_epilogue(n, k);
     p_.kernels.push_back(std::move(k));
@@ -516,7 +522,6 @@ class Planner {
       for (const Kernel::Epilogue& e : k.epilogues) touch(e.out, ki);
       if (k.a >= 0) touch(k.a, ki);
       if (k.b >= 0) touch(k.b, ki);
-      if (k.pack_a >= 0) touch(k.pack_a, ki);
       if (k.pack_b >= 0) touch(k.pack_b, ki);
       for (const KExpr& e : k.exprs)
         if (e.kind == KExpr::Kind::Load) touch(e.buffer, ki);
@@ -629,8 +634,9 @@ std::string print_program(const Program& p) {
       case Kernel::Kind::MatMul:
         s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map),
-                         k.packed ? fmt::format("packed into b{} and b{}, register-tiled, parallel blocks", k.pack_a, k.pack_b)
-                                  : "tiled");
+                         !k.packed         ? std::string("tiled")
+                         : k.pack_b >= 0 ? fmt::format("register-tiled, B packed into b{}, parallel blocks", k.pack_b)
+                                         : std::string("register-tiled, operands read in place, parallel blocks"));
         for (const Kernel::Epilogue& e : k.epilogues)
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue)\n", e.out, affine_str(e.map),
                            expr_str(p, k, e.root));

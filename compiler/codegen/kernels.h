@@ -75,19 +75,24 @@ struct Kernel {
     NodeId node = kNoNode;
   };
   std::vector<Epilogue> epilogues;
-  // MatMul: large products are packed into panels (scratch buffers pack_a,
-  // pack_b) and computed by a register-tiled microkernel, in blocks that run
-  // on the thread pool; small ones are loops that LLVM vectorizes.
+  // MatMul: large products are computed by a register-tiled microkernel, in
+  // blocks that run on the thread pool (`packed`); small ones are loops that
+  // LLVM vectorizes. The microkernel reads A in place; B is copied into
+  // panels (scratch buffer pack_b) unless it can be read in place too
+  // (pack_b < 0: row-major along n, whole tiles, and short rows, see
+  // plan_program).
   bool packed = false;
-  int pack_a = -1, pack_b = -1;
+  int pack_b = -1;
   NodeId node = kNoNode;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure
 };
 
 // Packed matrix products: the largest register tile any target uses (rows of
-// A, columns of B), which sizes the packing buffers in a target-independent plan.
-inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64;
+// A, columns of B; every target's tile width divides kMaxTileCols), which
+// sizes the packing buffers in a target-independent plan, and the depth of
+// the k chunks.
+inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64, kPanelDepth = 128;
 
 struct Program {
   EntrySignature sig;

@@ -24,7 +24,7 @@ constexpr int64_t kParallelElements = int64_t{1} << 16;
 // vectors (rows x vectors of columns).
 // (6 x 64 beat 8 x 48, 12 x 32 and 14 x 32 on the MNIST MLP's products here,
 // and a 128-deep panel of B, 32 KiB, stays in L1.)
-constexpr int64_t kKc = 128;
+constexpr int64_t kKc = kPanelDepth;
 constexpr int64_t kWideTileRows = 6, kWideTileVectors = 4;
 
 class Emitter {
@@ -621,21 +621,25 @@ class Emitter {
   // ---- packed matrix products ----
   //
   // C[b] = A[b] B[b] for large products, in the manner of BLIS/GotoBLAS:
-  //  1. A is packed into panels of MR rows, k-major (panel ip holds
-  //     A[ip*MR + r, k] at (ip*K + k)*MR + r), B into panels of NR columns
-  //     (B[k, jp*NR + j] at (jp*K + k)*NR + j), zero-padded at the edges;
-  //     transposed operands are read through their strides while packing.
+  //  1. B is packed into panels of NR columns (B[k, jp*NR + j] at
+  //     (jp*K + k)*NR + j), zero-padded at the edge and read through its
+  //     strides when transposed, unless the plan lets the microkernel read it
+  //     in place (its rows contiguous, whole panels, short rows). A is read in
+  //     place through its strides: its MR rows of a k step are MR scalars to
+  //     broadcast, from one cache line when A is transposed and from MR lines
+  //     that each serve 16 k steps otherwise (packing A measured 5-10 % slower
+  //     on the MLP products, with its extra pass over A).
   //  2. The MR x NR microkernel keeps an MR x NR tile of C in vector registers
   //     (MR * NR / VW accumulators) and, per k, loads NR/VW vectors of B and
   //     broadcasts MR values of A into fused multiply-adds.
   //  3. C is cut into blocks of whole panels (about 128 rows x 256 columns);
   //     blocks are the tasks of the thread pool. Within a block, k runs in
   //     chunks of KC so a KC x NR panel of B stays in L1 while the block's A
-  //     panels stream from L2. Every element of C is summed in the same order
+  //     rows stream from L2. Every element of C is summed in the same order
   //     whatever the thread count (k chunks in order, k within a chunk in order).
   //  4. The epilogue (bias, activation) runs over each block once it is done.
   struct GemmShape {
-    int64_t M, N, K, mr, nr, vw, pm, pn;  // pm, pn: panels of A rows and B columns
+    int64_t M, N, K, mr, nr, vw, pm, pn;  // pm, pn: tiles of rows of A and of columns of B
   };
 
   GemmShape gemm_shape(const Kernel& k) {
@@ -659,10 +663,11 @@ class Emitter {
     GemmShape s = gemm_shape(k);
     if (k.out_map.strides[batch + 1] != 1 || s.mr > kMaxTileRows || s.nr > kMaxTileCols)
       internal_error(__FILE__, __LINE__, "a packed matrix product needs a row-major output");
+    if (k.pack_b < 0 && (k.b_map.strides[batch + 1] != 1 || s.N % s.nr != 0))
+      internal_error(__FILE__, __LINE__, "B read in place needs contiguous rows and whole tiles");
     std::vector<size_t> batch_dims = first_dims(batch);
     nest(k, batch_dims, 0, [&] {
-      parallel(s.pm, batch_dims, [&](llvm::Value* ip) { pack_a(k, s, ip); });
-      parallel(s.pn, batch_dims, [&](llvm::Value* jp) { pack_b(k, s, jp); });
+      if (k.pack_b >= 0) parallel(s.pn, batch_dims, [&](llvm::Value* jp) { pack_b(k, s, jp); });
       int64_t bmp = std::max<int64_t>(1, 128 / s.mr), bnp = std::max<int64_t>(1, 256 / s.nr);
       int64_t tm = (s.pm + bmp - 1) / bmp, tn = (s.pn + bnp - 1) / bnp;
       parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
@@ -748,36 +753,42 @@ class Emitter {
     b_.SetInsertPoint(done);
   }
 
-  void pack_a(const Kernel& k, const GemmShape& s, llvm::Value* ip) {
-    size_t batch = k.dims.size() - 3;
-    pack_panel(k, k.a, k.a_map, k.pack_a, batch, s.mr, s.M, s.K, s.vw, ip);
-  }
-
   void pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp) {
     size_t batch = k.dims.size() - 3;
     pack_panel(k, k.b, k.b_map, k.pack_b, batch + 1, s.nr, s.N, s.K, s.vw, jp);
   }
 
-  // C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of the packed panels' product.
+  // C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of A's rows and
+  // B's panel (packed or in place).
   void microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
                    llvm::Value* kc, llvm::Value* first) {
     size_t batch = k.dims.size() - 3;
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
-    llvm::Value* pa = b_.CreateInBoundsGEP(ty, bases_[k.pack_a], add(mul(mul(ip, s.K), s.mr), mul(k0, s.mr)));
-    llvm::Value* pb = b_.CreateInBoundsGEP(ty, bases_[k.pack_b], add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
-    ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
     llvm::Value* m0 = mul(ip, s.mr);
     llvm::Value* n0 = mul(jp, s.nr);
+    ivs_[batch] = m0, ivs_[batch + 1] = i64(0), ivs_[batch + 2] = k0;
+    llvm::Value* pa = address(k.a, k.a_map);
+    int64_t sa_r = k.a_map.strides[batch], sa_k = k.a_map.strides[batch + 2];
+    llvm::Value* pb;
+    int64_t sb_k = s.nr;
+    if (k.pack_b < 0) {
+      ivs_[batch] = i64(0), ivs_[batch + 1] = n0, ivs_[batch + 2] = k0;
+      pb = address(k.b, k.b_map);
+      sb_k = k.b_map.strides[batch + 2];
+    } else {
+      pb = b_.CreateInBoundsGEP(ty, bases_[k.pack_b], add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
+    }
+    ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
     int64_t ldc = k.out_map.strides[batch];
     llvm::Value* c = b_.CreateInBoundsGEP(ty, bases_[k.out], add(add(index(k.out_map), n0), mul(m0, ldc)));
     llvm::Value* rows = smin(i64(s.mr), b_.CreateSub(i64(s.M), m0));
     llvm::Value* cols = smin(i64(s.nr), b_.CreateSub(i64(s.N), n0));
-    b_.CreateCall(tile_function(ty, s), {pa, pb, kc, c, i64(ldc), rows, cols, first});
+    b_.CreateCall(tile_function(ty, s), {pa, i64(sa_r), i64(sa_k), pb, i64(sb_k), kc, c, i64(ldc), rows, cols, first});
   }
 
   // One function per module and tile shape, shared by every packed product:
-  //   tile(pa, pb, kc, c, ldc, rows, cols, first)
-  // C[r, j] (+)= sum_k pa[k*MR + r] * pb[k*NR + j] for r < rows, j < cols, with
+  //   tile(pa, sa_r, sa_k, pb, sb_k, kc, c, ldc, rows, cols, first)
+  // C[r, j] (+)= sum_k pa[r*sa_r + k*sa_k] * pb[k*sb_k + j] for r < rows, j < cols, with
   // C = acc on the first k chunk and C += acc after it. The MR x NR tile is
   // held in MR * NR / VW vector registers; edge tiles store with masks.
   llvm::Function* tile_function(llvm::Type* ty, const GemmShape& s) {
@@ -785,24 +796,31 @@ class Emitter {
     if (llvm::Function* f = m_.getFunction(name)) return f;
     llvm::Type* i64t = b_.getInt64Ty();
     llvm::Type* ptr = b_.getPtrTy();
-    auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {ptr, ptr, i64t, ptr, i64t, i64t, i64t, b_.getInt1Ty()}, false);
+    auto* fty = llvm::FunctionType::get(
+        b_.getVoidTy(), {ptr, i64t, i64t, ptr, i64t, i64t, ptr, i64t, i64t, i64t, b_.getInt1Ty()}, false);
     auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage, name, m_);
     f->addFnAttr(llvm::Attribute::NoUnwind);
     f->addFnAttr(llvm::Attribute::NoInline);  // one copy of the register tile per module
     if (!cpu_.empty()) f->addFnAttr("target-cpu", cpu_);
     if (!features_.empty()) f->addFnAttr("target-features", features_);
-    for (unsigned a : {0u, 1u, 3u}) f->addParamAttr(a, llvm::Attribute::NoAlias);
+    for (unsigned a : {0u, 3u, 6u}) f->addParamAttr(a, llvm::Attribute::NoAlias);
     llvm::Function* saved_fn = fn_;
     llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
     fn_ = f;
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
-    llvm::Value *pa = f->getArg(0), *pb = f->getArg(1), *kc = f->getArg(2), *c = f->getArg(3), *ldc = f->getArg(4),
-                *rows = f->getArg(5), *cols = f->getArg(6), *first = f->getArg(7);
+    llvm::Value *pa = f->getArg(0), *sa_r = f->getArg(1), *sa_k = f->getArg(2), *pb = f->getArg(3),
+                *sb_k = f->getArg(4), *kc = f->getArg(5), *c = f->getArg(6), *ldc = f->getArg(7), *rows = f->getArg(8),
+                *cols = f->getArg(9), *first = f->getArg(10);
 
     auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(s.vw));
     int64_t nv = s.nr / s.vw;
     llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
     llvm::Align elem_align(ty->getPrimitiveSizeInBits() / 8);
+    // Rows past the edge read the last row (in bounds) and are not stored.
+    std::vector<llvm::Value*> arows;
+    llvm::Value* last_row = b_.CreateSub(rows, i64(1));
+    for (int64_t r = 0; r < s.mr; ++r)
+      arows.push_back(b_.CreateInBoundsGEP(ty, pa, b_.CreateMul(smin(i64(r), last_row), sa_r)));
     llvm::BasicBlock* pre = b_.GetInsertBlock();
     auto* header = llvm::BasicBlock::Create(ctx_, "k", f);
     auto* exit = llvm::BasicBlock::Create(ctx_, "k.done", f);
@@ -816,14 +834,14 @@ class Emitter {
       acc.back()->addIncoming(llvm::Constant::getNullValue(vty), pre);
     }
     std::vector<llvm::Value*> bv;
-    llvm::Value* brow = b_.CreateInBoundsGEP(ty, pb, mul(kk, s.nr));
+    llvm::Value* brow = b_.CreateInBoundsGEP(ty, pb, b_.CreateMul(kk, sb_k));
     for (int64_t v = 0; v < nv; ++v)
       bv.push_back(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, brow, v * s.vw), elem_align));
-    llvm::Value* arow = b_.CreateInBoundsGEP(ty, pa, mul(kk, s.mr));
+    llvm::Value* ak = b_.CreateMul(kk, sa_k);
     std::vector<llvm::Value*> next(acc.size());
     for (int64_t r = 0; r < s.mr; ++r) {
       llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(s.vw),
-                                            b_.CreateLoad(ty, b_.CreateConstInBoundsGEP1_64(ty, arow, r)));
+                                            b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, arows[r], ak)));
       for (int64_t v = 0; v < nv; ++v) next[r * nv + v] = b_.CreateCall(fma, {a, bv[v], acc[r * nv + v]});
     }
     llvm::Value* kn = b_.CreateAdd(kk, i64(1), "", true, true);

@@ -1,8 +1,9 @@
-// Large matrix products take the packed, register-tiled path of the code
-// generator (and run on the thread pool). These tests compare it with the
-// reference interpreter on shapes with ragged edges in every dimension,
-// transposed operands, f64, batch dims and fused epilogues, and check that
-// results are bit-identical for every thread count.
+// Large matrix products take the register-tiled path of the code generator
+// (and run on the thread pool), with B packed into panels or read in place.
+// These tests compare it with the reference interpreter on shapes with ragged
+// edges in every dimension, transposed operands, f64, batch dims and fused
+// epilogues, both ways of reading B, and check that results are bit-identical
+// for every thread count.
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -24,6 +25,7 @@ struct Case {
   bool a_transposed = false;  // the input is stored [K, M] and used as a.T
   bool w_transposed = false;  // the param is stored [N, K] and used as w.T
   int64_t batch = 0;          // > 0: the input has a leading batch dim
+  bool b_in_place = false;    // expected: the forward product reads w in place (not packed)
 };
 
 std::string model_source(const Case& c) {
@@ -75,23 +77,31 @@ bool bit_identical(const NamedTensors& a, const NamedTensors& b) {
 
 TEST_CASE("packed matrix products agree with the interpreter", "[codegen]") {
   const Case cases[] = {
-      {64, 784, 256},                          // a layer of the MNIST MLP: whole tiles
-      {37, 150, 53},                           // ragged in M, N and K
-      {129, 65, 97},                           // one row and one column past a tile
-      {70, 300, 40, "", true},                 // A transposed (the weight-gradient shape)
-      {50, 90, 130, "", false, true},          // B transposed (the input-gradient shape)
-      {45, 120, 70, "f64"},                    // f64 tiles
-      {24, 64, 200, "", false, false, 3},      // a batch dim, the weight broadcast over it
-      {24, 64, 200, "", true, false, 2},       // batched and transposed
+      {64, 784, 256, "", false, false, 0, true},   // a layer of the MNIST MLP: whole tiles, w read in place
+      {37, 150, 53},                               // ragged in M, N and K
+      {129, 65, 97},                               // one row and one column past a tile
+      {37, 150, 128, "", false, false, 0, true},   // ragged M and K, w in place
+      {32, 200, 1024},                             // whole tiles, but rows too long to read in place
+      {70, 300, 40, "", true},                     // A transposed (the weight-gradient shape)
+      {70, 300, 64, "", true, false, 0, true},     // A transposed, w in place
+      {50, 90, 130, "", false, true},              // B transposed (the input-gradient shape)
+      {45, 120, 70, "f64"},                        // f64 tiles
+      {45, 120, 128, "f64", false, false, 0, true},  // f64, w in place
+      {24, 64, 200, "", false, false, 3},          // a batch dim, the weight broadcast over it
+      {24, 64, 192, "", false, false, 3, true},    // the same with w in place
+      {24, 64, 200, "", true, false, 2},           // batched and transposed
   };
   for (const Case& c : cases) {
     std::string src = model_source(c);
-    SECTION(fmt::format("M={} K={} N={} {}{}{}{}", c.m, c.k, c.n, c.dtype, c.a_transposed ? " a.T" : "",
-                        c.w_transposed ? " w.T" : "", c.batch ? " batched" : "")) {
+    SECTION(fmt::format("M={} K={} N={} {}{}{}{}{}", c.m, c.k, c.n, c.dtype, c.a_transposed ? " a.T" : "",
+                        c.w_transposed ? " w.T" : "", c.batch ? " batched" : "", c.b_in_place ? " in place" : "")) {
       Model m = Model::compile_source(src, "packed.grad");
       INFO(src);
       REQUIRE(m.ok());
-      REQUIRE(m.dump(Stage::Loops, DumpFormat::Text, Entry::Forward).find("packed into") != std::string::npos);
+      std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+      INFO(loops);
+      REQUIRE(loops.find("register-tiled") != std::string::npos);
+      CHECK((loops.find("operands read in place") != std::string::npos) == c.b_in_place);
       NamedTensors in = test::random_inputs(m.info(), 3);
       Session jit(m, {Backend::Jit, 7});
       Session interp(m, {Backend::Interpreter, 7});
