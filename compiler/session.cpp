@@ -56,10 +56,12 @@ struct Session::Impl {
     std::vector<const Tensor*> in;  // sig.reads, bound per call
     std::vector<void*> args;        // native: the data of `in`, then of the outputs
     Tensor lr, step;                // the scalars the entry reads
-    // train_step: the results' tensors (the loss, the back buffers of the
-    // params and the state, the step counter).
+    // train_step: the results' tensors (the loss, the params and state
+    // updated in place, the back buffers of the others, the step counter).
     std::vector<Tensor*> out;
     std::vector<std::pair<Tensor*, Tensor*>> commit;  // (param or state, its back buffer)
+    std::vector<Tensor*> in_place;                    // params and state the native code updates in place
+    mutable std::vector<Tensor> saved;                // check_numerics: their values before the call
     Tensor loss, new_step;
   };
   mutable std::unique_ptr<Call> calls[4];
@@ -116,11 +118,16 @@ struct Session::Impl {
         for (const auto& [n, t] : params) back_params.emplace_back(n, Tensor());
       if (back_state.empty())
         for (const auto& [n, t] : state) back_state.emplace_back(n, Tensor());
-      for (const EntryValue& v : p->sig->produces) {
+      for (size_t k = 0; k < p->sig->produces.size(); ++k) {
+        const EntryValue& v = p->sig->produces[k];
+        bool in_place = p->native && p->native->in_place()[k];
         Tensor* t = nullptr;
         for (auto [front, back] : {std::pair{&params, &back_params}, std::pair{&state, &back_state}})
           for (size_t i = 0; i < front->size() && !t; ++i)
-            if ((*front)[i].first == v.name) {
+            if ((*front)[i].first == v.name && in_place) {
+              t = &(*front)[i].second;  // its argument is not used
+              p->in_place.push_back(t);
+            } else if ((*front)[i].first == v.name) {
               t = &((*back)[i].second = Tensor(v.dtype, v.shape));
               p->commit.emplace_back(&(*front)[i].second, t);
             }
@@ -187,6 +194,12 @@ struct Session::Impl {
 
   // Runs a bound call, writing sig.produces into `out`.
   void execute(Call& c, const std::vector<Tensor*>& out) const {
+    // check_numerics: a step with a non-finite result is not committed, so
+    // what the step updates in place is saved first (and restored then).
+    if (check_numerics) {
+      c.saved.resize(c.in_place.size());
+      for (size_t k = 0; k < c.in_place.size(); ++k) c.saved[k] = *c.in_place[k];
+    }
     if (c.native) {
       size_t n = c.in.size();
       for (size_t k = 0; k < n; ++k) c.args[k] = const_cast<void*>(c.in[k]->raw());
@@ -197,7 +210,10 @@ struct Session::Impl {
     }
     if (check_numerics)
       for (size_t k = 0; k < out.size(); ++k)
-        if (!all_finite(*out[k])) locate_non_finite(*c.sig, c.in, c.sig->produces[k].name);
+        if (!all_finite(*out[k])) {
+          for (size_t j = 0; j < c.in_place.size(); ++j) std::swap(*c.in_place[j], c.saved[j]);
+          locate_non_finite(*c.sig, c.in, c.sig->produces[k].name);
+        }
   }
 
   // Runs an entry with inputs by name; returns the produced tensors by name.
@@ -382,7 +398,9 @@ double Session::train_step(const NamedTensors& inputs, double lr) {
   s.bind(c, inputs, lr);
   s.execute(c, c.out);
   // Commit the new params and state only after the whole step succeeded:
-  // they were written into the back buffers, which now become the front ones.
+  // those not updated in place (the plan decides, kernels.cpp) were written
+  // into the back buffers, which now become the front ones. (A failed
+  // run-time check returns before anything is updated in place.)
   for (auto [front, back] : c.commit) std::swap(*front, *back);
   ++s.step;
   return c.out.front()->get(0);

@@ -37,7 +37,7 @@ namespace {
 // The version of the code generator in the code cache's key. Bump it whenever
 // kernels.cpp or llvm_emit.cpp change the code they generate for a plan whose
 // printout (print_program) stays the same.
-constexpr int kCodegenVersion = 2;
+constexpr int kCodegenVersion = 3;
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product
@@ -198,6 +198,7 @@ class CompiledEntry final : public NativeEntry {
  public:
   CompiledEntry(Program program, const SourceManager& sm) : program_(std::move(program)), sm_(sm) {
     arena_bytes_ = program_.arena_bytes;
+    in_place_ = program_.in_place;
   }
   void set_fn(Fn fn) { fn_ = fn; }
   const Program& program() const { return program_; }
@@ -225,6 +226,15 @@ class JitExecutor : public Executor {
     std::vector<void*> args;
     for (const Tensor* t : in) args.push_back(const_cast<void*>(t->raw()));
     for (Tensor* t : out) args.push_back(t->raw());
+    // Values updated in place: the old value is copied into the output, which is updated there.
+    for (size_t k = 0; k < out.size(); ++k) {
+      if (!e.in_place()[k]) continue;
+      for (size_t i = 0; i < in.size(); ++i)
+        if (sig.reads[i].name == sig.produces[k].name) {
+          std::memcpy(out[k]->raw(), in[i]->raw(), out[k]->nbytes());
+          args[i] = out[k]->raw();
+        }
+    }
     // A fresh arena per call, so sessions of one model may run on several threads.
     if (e.arena_bytes() > kMaxSessionBytes)
       throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(sig.kind),

@@ -63,6 +63,47 @@ IdxMap broadcast_map(const IdxMap& m, const Sizes& out, const Sizes& in, size_t 
   return r;
 }
 
+bool same_map(const Affine& a, const Affine& b) { return a.offset == b.offset && a.strides == b.strides; }
+
+// Whether expression e of kernel k reads buffer b somewhere other than at `at`.
+bool reads_elsewhere(const Kernel& k, int e, int b, const Affine* at) {
+  const KExpr& x = k.exprs[e];
+  if (x.kind == KExpr::Kind::Load && x.buffer == b) return !at || !same_map(x.map, *at);
+  for (int a : x.args)
+    if (reads_elsewhere(k, a, b, at)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool can_update_in_place(const Program& p, int old_b, int new_b) {
+  int writer = -1;
+  for (int ki = 0; ki < static_cast<int>(p.kernels.size()); ++ki) {
+    const Kernel& k = p.kernels[ki];
+    bool writes = k.out == new_b;
+    for (const Kernel::Epilogue& e : k.epilogues) writes = writes || e.out == new_b;
+    if (writes && writer >= 0) return false;
+    if (writes) writer = ki;
+  }
+  if (writer < 0) return false;
+  for (size_t ki = static_cast<size_t>(writer) + 1; ki < p.kernels.size(); ++ki) {
+    const Kernel& k = p.kernels[ki];
+    if (k.kind == Kernel::Kind::CheckRange || k.a == old_b || k.b == old_b) return false;
+    for (const KExpr& e : k.exprs)
+      if (e.kind == KExpr::Kind::Load && e.buffer == old_b) return false;
+  }
+  const Kernel& w = p.kernels[writer];
+  if (w.kind == Kernel::Kind::Elementwise) return !reads_elsewhere(w, w.root, old_b, &w.out_map);
+  if (w.kind != Kernel::Kind::MatMul || w.out == new_b || w.a == old_b || w.b == old_b) return false;
+  size_t j = 0;
+  while (w.epilogues[j].out != new_b) ++j;
+  for (size_t e = 0; e < w.epilogues.size(); ++e)
+    if (reads_elsewhere(w, w.epilogues[e].root, old_b, e <= j ? &w.epilogues[j].map : nullptr)) return false;
+  return true;
+}
+
+namespace {
+
 class Planner {
  public:
   Planner(const ModelIR& m, EntryKind kind) : g_(m.graph) { p_.sig = entry_signature(m, kind); }
@@ -74,6 +115,7 @@ class Planner {
     order_nodes();
     for (NodeId n : order_) emit_node(n);
     emit_root_copies();
+    plan_in_place();
     plan_memory();
     return std::move(p_);
   }
@@ -509,6 +551,32 @@ class Planner {
     }
   }
 
+  // train_step: each new param and optimizer state is written over the old
+  // one (the read of the same name) where can_update_in_place allows it, so
+  // a step moves less memory (no second copy to write) and a session holds
+  // its state once. Otherwise the value keeps its own output buffer (and the
+  // session double-buffers it).
+  void plan_in_place() {
+    p_.in_place.assign(p_.sig.produces.size(), false);
+    if (p_.sig.kind != EntryKind::TrainStep) return;
+    for (size_t r = 0; r < p_.sig.produces.size(); ++r) {
+      for (size_t i = 0; i < p_.sig.reads.size(); ++i) {
+        if (p_.sig.reads[i].name != p_.sig.produces[r].name) continue;
+        int old_b = static_cast<int>(i), new_b = root_bufs_[r];  // read i is buffer i (assign_args)
+        if (!can_update_in_place(p_, old_b, new_b)) break;
+        for (Kernel& k : p_.kernels) {
+          if (k.out == new_b) k.out = old_b;
+          for (Kernel::Epilogue& e : k.epilogues)
+            if (e.out == new_b) e.out = old_b;
+          for (KExpr& e : k.exprs)
+            if (e.kind == KExpr::Kind::Load && e.buffer == new_b) e.buffer = old_b;
+        }
+        p_.in_place[r] = true;
+        break;
+      }
+    }
+  }
+
   // Arena buffers get offsets by liveness: first fit among buffers alive at the same time.
   void plan_memory() {
     auto touch = [&](int b, int k) {
@@ -611,9 +679,14 @@ std::string print_program(const Program& p) {
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const Buffer& buf = p.buffers[b];
     if (buf.first < 0 && buf.kind == Buffer::Kind::Arena) continue;
-    s += fmt::format("  b{:<3} {} x {:<8} {}\n", b, dtype_name(buf.dtype), buf.elems,
-                     buf.kind == Buffer::Kind::Arg ? fmt::format("arg {} '{}'", buf.arg, buf.name)
-                                                   : fmt::format("arena @{} ({})", buf.offset, buf.name));
+    std::string where = buf.kind == Buffer::Kind::Arg ? fmt::format("arg {} '{}'", buf.arg, buf.name)
+                                                      : fmt::format("arena @{} ({})", buf.offset, buf.name);
+    size_t reads = p.sig.reads.size();
+    if (buf.kind == Buffer::Kind::Arg && static_cast<size_t>(buf.arg) >= reads && !p.in_place.empty() &&
+        p.in_place[buf.arg - reads])
+      for (size_t i = 0; i < reads; ++i)
+        if (p.sig.reads[i].name == buf.name) where += fmt::format(" (not used: updated in place in b{})", i);
+    s += fmt::format("  b{:<3} {} x {:<8} {}\n", b, dtype_name(buf.dtype), buf.elems, where);
   }
   for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
     const Kernel& k = p.kernels[ki];

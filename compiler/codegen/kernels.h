@@ -102,7 +102,21 @@ struct Program {
   int64_t peak_bytes = 0;    // largest sum of live arena buffers at one kernel
   std::vector<SourceLoc> check_locs;  // CheckRange status k -> location (index k - 1)
   std::vector<std::string> check_messages;
+  // train_step: produced value k is written over the read of the same name
+  // (a param or optimizer state updated in place; its own argument is not
+  // used). Only where that is safe: see plan_in_place in kernels.cpp.
+  std::vector<bool> in_place;
 };
+
+// Whether the kernels may write produced buffer new_b over read buffer old_b
+// (a param or optimizer state and its new value): exactly one kernel writes
+// new_b, elementwise, and
+//  - no kernel after it reads old_b, and no run-time check runs after it (a
+//    failed check must leave every param as it was);
+//  - in that kernel, old_b is read only at the element being written: by its
+//    expression, or by a product's epilogues up to the one that writes new_b
+//    (not by later epilogues, and not as an operand of the product).
+bool can_update_in_place(const Program& p, int old_b, int new_b);
 
 // Plans an entry point of a model (fusion, kernels, memory plan).
 Program plan_program(const ModelIR& m, EntryKind kind);

@@ -46,12 +46,17 @@ EntrySignature entry_signature(const ModelIR& m, EntryKind kind);
 // args: the data of sig.reads, then of sig.produces (contiguous, row-major,
 // of the declared dtypes and shapes; no output may alias an input); arena: at
 // least arena_bytes of working memory, 64-byte aligned, used by one call at a
-// time. Lives as long as the executor that made it.
+// time. A produced value with in_place()[k] (train_step's new params and
+// optimizer state, where the plan allows it) is written over the read of the
+// same name instead, and its own argument is not used. A failed run-time
+// check returns before anything is written in place. Lives as long as the
+// executor that made it.
 class NativeEntry {
  public:
   using Fn = int32_t (*)(void** args, uint8_t* arena, const GradcRuntime* rt);
   virtual ~NativeEntry() = default;
   int64_t arena_bytes() const { return arena_bytes_; }
+  const std::vector<bool>& in_place() const { return in_place_; }
   // Runs the entry; a failed run-time check throws DataError naming its DSL location.
   void call(void** args, uint8_t* arena, const GradcRuntime* rt) const {
     if (int32_t status = fn_(args, arena, rt)) fail(status);
@@ -61,6 +66,7 @@ class NativeEntry {
   [[noreturn]] virtual void fail(int32_t status) const = 0;
   Fn fn_ = nullptr;
   int64_t arena_bytes_ = 0;
+  std::vector<bool> in_place_;  // per sig.produces
 };
 
 // Runs entry points; `in` matches sig.reads and `out` sig.produces, element
