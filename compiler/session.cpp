@@ -179,7 +179,7 @@ struct Session::Impl {
 
   // Working memory for a native call, reused while it is large enough.
   uint8_t* arena_for(const Call& c) const {
-    int64_t need = c.native->arena_bytes();
+    int64_t need = c.native->arena_bytes(rt->threads);
     if (need > kMaxSessionBytes)
       throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(c.sig->kind),
                                   static_cast<double>(need) / (1 << 30), kMaxSessionBytes >> 30));

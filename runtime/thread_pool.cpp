@@ -14,6 +14,8 @@
 namespace gradc {
 namespace {
 
+using Body = void (*)(void* ctx, int64_t i, int64_t slot);
+
 class ThreadPool {
  public:
   explicit ThreadPool(int workers) {
@@ -29,12 +31,13 @@ class ThreadPool {
   }
   int workers() const { return static_cast<int>(threads_.size()); }
 
-  // Runs body(ctx, i) for every i in [0, n) on the caller and `helpers` workers.
-  void run(void (*body)(void*, int64_t), void* ctx, int64_t n, int helpers) {
+  // Runs body(ctx, i, slot) for every i in [0, n) on the caller (slot 0) and
+  // `helpers` workers (worker w: slot w + 1).
+  void run(Body body, void* ctx, int64_t n, int helpers) {
     helpers = std::min<int64_t>({helpers, workers(), n - 1});
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (helpers <= 0 || !busy.owns_lock()) {
-      for (int64_t i = 0; i < n; ++i) body(ctx, i);
+      for (int64_t i = 0; i < n; ++i) body(ctx, i, 0);
       return;
     }
     {
@@ -48,20 +51,20 @@ class ThreadPool {
       ++generation_;
     }
     wake_.notify_all();
-    take(body, ctx, n);
+    take(body, ctx, n, 0);
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return pending_ == 0; });
   }
 
  private:
-  void take(void (*body)(void*, int64_t), void* ctx, int64_t n) {
-    for (int64_t i; (i = next_.fetch_add(1)) < n;) body(ctx, i);
+  void take(Body body, void* ctx, int64_t n, int64_t slot) {
+    for (int64_t i; (i = next_.fetch_add(1)) < n;) body(ctx, i, slot);
   }
 
   void work(int w) {
     uint64_t seen = 0;
     for (;;) {
-      void (*body)(void*, int64_t);
+      Body body;
       void* ctx;
       int64_t n;
       {
@@ -71,7 +74,7 @@ class ThreadPool {
         seen = generation_;
         body = body_, ctx = ctx_, n = n_;
       }
-      take(body, ctx, n);
+      take(body, ctx, n, w + 1);
       std::lock_guard<std::mutex> lock(mutex_);
       if (--pending_ == 0) done_.notify_one();
     }
@@ -83,7 +86,7 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   bool stop_ = false;
   uint64_t generation_ = 0;
-  void (*body_)(void*, int64_t) = nullptr;
+  Body body_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0;
   int helpers_ = 0, pending_ = 0;
@@ -95,9 +98,9 @@ ThreadPool& pool() {
   return p;
 }
 
-void parallel_for(const GradcRuntime* rt, void (*body)(void*, int64_t), void* ctx, int64_t n) {
+void parallel_for(const GradcRuntime* rt, Body body, void* ctx, int64_t n) {
   if (rt->threads <= 1 || n <= 1) {
-    for (int64_t i = 0; i < n; ++i) body(ctx, i);
+    for (int64_t i = 0; i < n; ++i) body(ctx, i, 0);
     return;
   }
   static_cast<ThreadPool*>(rt->pool)->run(body, ctx, n, rt->threads - 1);

@@ -5,16 +5,18 @@
 //     int32_t gradc_<entry>(void** args, uint8_t* arena, const GradcRuntime* rt);
 //
 // and run a large kernel by outlining its outermost parallel loop into a
-// function `body(ctx, i)` and calling rt->parallel_for(rt, body, ctx, n).
+// function `body(ctx, i, slot)` and calling rt->parallel_for(rt, body, ctx, n).
 // Every i is computed by exactly one thread with the same code, so results do
-// not depend on the thread count.
+// not depend on the thread count. `slot` (in [0, threads)) tells apart the
+// threads of one parallel_for: the caller is 0, and no two threads run with
+// the same slot at once, so a body may use per-slot scratch memory.
 #pragma once
 
 #include <cstdint>
 
 extern "C" {
 struct GradcRuntime {
-  void (*parallel_for)(const GradcRuntime* rt, void (*body)(void* ctx, int64_t i), void* ctx, int64_t n);
+  void (*parallel_for)(const GradcRuntime* rt, void (*body)(void* ctx, int64_t i, int64_t slot), void* ctx, int64_t n);
   void* pool;       // the ThreadPool behind it
   int32_t threads;  // how many threads parallel_for may use (>= 1)
 };

@@ -37,7 +37,7 @@ namespace {
 // The version of the code generator in the code cache's key. Bump it whenever
 // kernels.cpp or llvm_emit.cpp change the code they generate for a plan whose
 // printout (print_program) stays the same.
-constexpr int kCodegenVersion = 3;
+constexpr int kCodegenVersion = 4;
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product
@@ -198,6 +198,7 @@ class CompiledEntry final : public NativeEntry {
  public:
   CompiledEntry(Program program, const SourceManager& sm) : program_(std::move(program)), sm_(sm) {
     arena_bytes_ = program_.arena_bytes;
+    worker_bytes_ = program_.worker_bytes;
     in_place_ = program_.in_place;
   }
   void set_fn(Fn fn) { fn_ = fn; }
@@ -236,14 +237,16 @@ class JitExecutor : public Executor {
         }
     }
     // A fresh arena per call, so sessions of one model may run on several threads.
-    if (e.arena_bytes() > kMaxSessionBytes)
+    const GradcRuntime* rt = runtime_for_threads(threads);
+    int64_t need = e.arena_bytes(rt->threads);
+    if (need > kMaxSessionBytes)
       throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(sig.kind),
-                                  static_cast<double>(e.arena_bytes()) / (1 << 30), kMaxSessionBytes >> 30));
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(e.arena_bytes(), 64));
+                                  static_cast<double>(need) / (1 << 30), kMaxSessionBytes >> 30));
+    size_t bytes = static_cast<size_t>(std::max<int64_t>(need, 64));
     std::unique_ptr<uint8_t, decltype(&std::free)> arena(
         static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free);
     if (!arena) throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
-    e.call(args.data(), arena.get(), runtime_for_threads(threads));
+    e.call(args.data(), arena.get(), rt);
   }
 
   const NativeEntry* native(EntryKind kind) override {

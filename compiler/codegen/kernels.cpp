@@ -116,6 +116,7 @@ class Planner {
     for (NodeId n : order_) emit_node(n);
     emit_root_copies();
     plan_in_place();
+    plan_product_blocks();
     plan_memory();
     return std::move(p_);
   }
@@ -577,6 +578,29 @@ class Planner {
     }
   }
 
+  // Register-tiled products whose result only their own epilogues read (a
+  // bias and activation, an optimizer update) keep C in per-thread blocks
+  // (Kernel::c_blocks).
+  void plan_product_blocks() {
+    for (size_t ki = 0; ki < p_.kernels.size(); ++ki) {
+      Kernel& k = p_.kernels[ki];
+      if (!k.packed || k.epilogues.empty() || p_.buffers[k.out].kind != Buffer::Kind::Arena) continue;
+      bool elsewhere = false;
+      for (size_t kj = 0; kj < p_.kernels.size() && !elsewhere; ++kj) {
+        const Kernel& o = p_.kernels[kj];
+        if (kj == ki) continue;
+        elsewhere = o.out == k.out || o.a == k.out || o.b == k.out;
+        for (const Kernel::Epilogue& e : o.epilogues) elsewhere = elsewhere || e.out == k.out;
+        for (const KExpr& e : o.exprs) elsewhere = elsewhere || (e.kind == KExpr::Kind::Load && e.buffer == k.out);
+      }
+      for (const Kernel::Epilogue& e : k.epilogues) elsewhere = elsewhere || e.out == k.out;
+      if (elsewhere) continue;
+      k.c_blocks = true;
+      int64_t block = kBlockRows * kBlockCols * dtype_size(p_.buffers[k.out].dtype);
+      p_.worker_bytes = std::max(p_.worker_bytes, block);
+    }
+  }
+
   // Arena buffers get offsets by liveness: first fit among buffers alive at the same time.
   void plan_memory() {
     auto touch = [&](int b, int k) {
@@ -586,13 +610,13 @@ class Planner {
     };
     for (int ki = 0; ki < static_cast<int>(p_.kernels.size()); ++ki) {
       const Kernel& k = p_.kernels[ki];
-      if (k.out >= 0) touch(k.out, ki);
+      if (k.out >= 0 && !k.c_blocks) touch(k.out, ki);
       for (const Kernel::Epilogue& e : k.epilogues) touch(e.out, ki);
       if (k.a >= 0) touch(k.a, ki);
       if (k.b >= 0) touch(k.b, ki);
       if (k.pack_b >= 0) touch(k.pack_b, ki);
       for (const KExpr& e : k.exprs)
-        if (e.kind == KExpr::Kind::Load) touch(e.buffer, ki);
+        if (e.kind == KExpr::Kind::Load && !(k.c_blocks && e.buffer == k.out)) touch(e.buffer, ki);
     }
     std::vector<int> arena;
     for (int b = 0; b < static_cast<int>(p_.buffers.size()); ++b)
@@ -674,8 +698,9 @@ std::string loops_str(const Sizes& dims) {
 Program plan_program(const ModelIR& m, EntryKind kind) { return Planner(m, kind).run(); }
 
 std::string print_program(const Program& p) {
-  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes\n",
-                              entry_name(p.sig.kind), p.kernels.size(), p.buffers.size(), p.arena_bytes, p.peak_bytes);
+  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes{}\n",
+                              entry_name(p.sig.kind), p.kernels.size(), p.buffers.size(), p.arena_bytes, p.peak_bytes,
+                              p.worker_bytes ? fmt::format(", {} bytes per thread", p.worker_bytes) : "");
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const Buffer& buf = p.buffers[b];
     if (buf.first < 0 && buf.kind == Buffer::Kind::Arena) continue;
@@ -708,8 +733,10 @@ std::string print_program(const Program& p) {
         s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map),
                          !k.packed         ? std::string("tiled")
-                         : k.pack_b >= 0 ? fmt::format("register-tiled, B packed into b{}, parallel blocks", k.pack_b)
-                                         : std::string("register-tiled, operands read in place, parallel blocks"));
+                         : fmt::format("register-tiled, {}, parallel blocks{}",
+                                       k.pack_b >= 0 ? fmt::format("B packed into b{}", k.pack_b)
+                                                     : std::string("operands read in place"),
+                                       k.c_blocks ? ", C in per-thread blocks" : ""));
         for (const Kernel::Epilogue& e : k.epilogues)
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue)\n", e.out, affine_str(e.map),
                            expr_str(p, k, e.root));

@@ -83,6 +83,11 @@ struct Kernel {
   // plan_program).
   bool packed = false;
   int pack_b = -1;
+  // A register-tiled product that only its own epilogues read computes each
+  // block of C into per-thread scratch (Program::worker_bytes) instead of
+  // buffer `out`, which then takes no memory: the block stays in L2 from the
+  // tile to the epilogue, and the product's full result never goes to memory.
+  bool c_blocks = false;
   NodeId node = kNoNode;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure
@@ -93,6 +98,9 @@ struct Kernel {
 // sizes the packing buffers in a target-independent plan, and the depth of
 // the k chunks.
 inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64, kPanelDepth = 128;
+// Blocks of C, the tasks of a register-tiled product: at most kBlockRows x
+// kBlockCols (whole tiles; every target's tile width divides kBlockCols).
+inline constexpr int64_t kBlockRows = 128, kBlockCols = 256;
 
 struct Program {
   EntrySignature sig;
@@ -100,6 +108,9 @@ struct Program {
   std::vector<Kernel> kernels;
   int64_t arena_bytes = 0;
   int64_t peak_bytes = 0;    // largest sum of live arena buffers at one kernel
+  // Scratch per thread after the arena (at arena_bytes rounded up to 64, one
+  // worker_bytes slot per thread of the runtime, see thread_pool.h).
+  int64_t worker_bytes = 0;
   std::vector<SourceLoc> check_locs;  // CheckRange status k -> location (index k - 1)
   std::vector<std::string> check_messages;
   // train_step: produced value k is written over the read of the same name

@@ -11,6 +11,7 @@
 #include <llvm/Transforms/Utils/ModuleUtils.h>
 
 #include <functional>
+#include <optional>
 #include <set>
 
 #include "compiler/support/diagnostics.h"
@@ -72,9 +73,10 @@ class Emitter {
   }
 
   // Runs body(task) for task in [0, n) through the runtime's thread pool:
-  // the body becomes a function `void (ctx, task)` of its own; ctx carries
-  // the args and arena pointers and the loop indices `captured` (dims of the
-  // current kernel whose ivs_ the body uses).
+  // the body becomes a function `void (ctx, task, slot)` of its own; ctx
+  // carries the args and arena pointers and the loop indices `captured` (dims
+  // of the current kernel whose ivs_ the body uses). slot_ is the thread's
+  // slot (thread_pool.h) while the body is emitted.
   void parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body) {
     llvm::Type* i64 = b_.getInt64Ty();
     auto* ctx_ty = llvm::ArrayType::get(i64, 2 + captured.size());
@@ -86,7 +88,7 @@ class Emitter {
     b_.CreateStore(arena_, slot(b_, ctx, 1));
     for (size_t c = 0; c < captured.size(); ++c) b_.CreateStore(ivs_[captured[c]], slot(b_, ctx, 2 + c));
 
-    auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64}, false);
+    auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64, i64}, false);
     auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
                                      fmt::format("{}.par{}", fn_->getName().str(), outlined_++), m_);
     f->addFnAttr(llvm::Attribute::NoUnwind);
@@ -96,7 +98,7 @@ class Emitter {
     llvm::Function* saved_fn = fn_;
     llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
     std::vector<llvm::Value*> saved_bases = bases_, saved_ivs = ivs_;
-    llvm::Value *saved_args = args_, *saved_arena = arena_;
+    llvm::Value *saved_args = args_, *saved_arena = arena_, *saved_slot = slot_;
     fn_ = f;
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     llvm::Value* fctx = f->getArg(0);
@@ -104,6 +106,7 @@ class Emitter {
     arena_ = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 1), "arena");
     load_bases();
     for (size_t c = 0; c < captured.size(); ++c) ivs_[captured[c]] = b_.CreateLoad(i64, slot(b_, fctx, 2 + c));
+    slot_ = f->getArg(2);
     body(f->getArg(1));
     b_.CreateRetVoid();
     fn_ = saved_fn;
@@ -112,6 +115,7 @@ class Emitter {
     ivs_ = std::move(saved_ivs);
     args_ = saved_args;
     arena_ = saved_arena;
+    slot_ = saved_slot;
     // rt->parallel_for(rt, f, ctx, n)
     auto* pf_ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy(), i64}, false);
     llvm::Value* pf = b_.CreateLoad(b_.getPtrTy(), rt_, "parallel_for");
@@ -666,10 +670,20 @@ class Emitter {
     if (k.pack_b < 0 && (k.b_map.strides[batch + 1] != 1 || s.N % s.nr != 0))
       internal_error(__FILE__, __LINE__, "B read in place needs contiguous rows and whole tiles");
     std::vector<size_t> batch_dims = first_dims(batch);
+    int64_t bmp = std::max<int64_t>(1, kBlockRows / s.mr), bnp = std::max<int64_t>(1, kBlockCols / s.nr);
+    int64_t tm = (s.pm + bmp - 1) / bmp, tn = (s.pn + bnp - 1) / bnp;
+    // With C in per-thread blocks, the epilogues read C at the block's row-major layout.
+    int64_t ldcb = bnp * s.nr;
+    Kernel kb = k;
+    if (k.c_blocks) {
+      Affine block{0, std::vector<int64_t>(k.dims.size(), 0)};
+      block.strides[batch] = ldcb;
+      block.strides[batch + 1] = 1;
+      for (KExpr& e : kb.exprs)
+        if (e.kind == KExpr::Kind::Load && e.buffer == k.out) e.map = block;
+    }
     nest(k, batch_dims, 0, [&] {
       if (k.pack_b >= 0) parallel(s.pn, batch_dims, [&](llvm::Value* jp) { pack_b(k, s, jp); });
-      int64_t bmp = std::max<int64_t>(1, 128 / s.mr), bnp = std::max<int64_t>(1, 256 / s.nr);
-      int64_t tm = (s.pm + bmp - 1) / bmp, tn = (s.pn + bnp - 1) / bnp;
       parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
         llvm::Value* bm = b_.CreateUDiv(t, i64(tn));
         llvm::Value* bn = b_.CreateURem(t, i64(tn));
@@ -677,23 +691,33 @@ class Emitter {
         llvm::Value* jp0 = mul(bn, bnp);
         llvm::Value* ip1 = smin(add(ip0, i64(bmp)), i64(s.pm));
         llvm::Value* jp1 = smin(add(jp0, i64(bnp)), i64(s.pn));
+        llvm::Value* m_lo = mul(ip0, s.mr);
+        llvm::Value* n_lo = mul(jp0, s.nr);
+        std::optional<CBlock> cb;
+        if (k.c_blocks) {
+          llvm::Type* ty = type(p_.buffers[k.out].dtype);
+          int64_t at = (p_.arena_bytes + 63) / 64 * 64;
+          llvm::Value* scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, add(i64(at), mul(slot_, p_.worker_bytes)));
+          cb = CBlock{scratch, ip0, jp0, ldcb};
+          // The epilogues find C[m, n] at scratch[(m - m_lo) * ldcb + (n - n_lo)].
+          bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(m_lo, ldcb), n_lo)));
+        }
         loop((s.K + kKc - 1) / kKc, [&](llvm::Value* pc) {
           llvm::Value* k0 = mul(pc, kKc);
           llvm::Value* kc = smin(i64(kKc), b_.CreateSub(i64(s.K), k0));
           llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
           loop_range(jp0, jp1, [&](llvm::Value* jp) {
-            loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first); });
+            loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb); });
           });
         });
         if (k.epilogues.empty()) return;
         ivs_[batch + 2] = i64(0);
-        llvm::Value* n_lo = mul(jp0, s.nr);
         llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
-        loop_range(mul(ip0, s.mr), smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
+        loop_range(m_lo, smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
           ivs_[batch] = m;
           loop_range(n_lo, n_hi, [&](llvm::Value* n) {
             ivs_[batch + 1] = n;
-            epilogues(k);
+            epilogues(kb);
           });
         });
       });
@@ -760,8 +784,14 @@ class Emitter {
 
   // C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of A's rows and
   // B's panel (packed or in place).
+  // A block of C in per-thread scratch: tile (ip0, jp0) at `base`, rows `ld` apart.
+  struct CBlock {
+    llvm::Value *base, *ip0, *jp0;
+    int64_t ld;
+  };
+
   void microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
-                   llvm::Value* kc, llvm::Value* first) {
+                   llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb) {
     size_t batch = k.dims.size() - 3;
     llvm::Type* ty = type(p_.buffers[k.out].dtype);
     llvm::Value* m0 = mul(ip, s.mr);
@@ -779,8 +809,10 @@ class Emitter {
       pb = b_.CreateInBoundsGEP(ty, bases_[k.pack_b], add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
     }
     ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
-    int64_t ldc = k.out_map.strides[batch];
-    llvm::Value* c = b_.CreateInBoundsGEP(ty, bases_[k.out], add(add(index(k.out_map), n0), mul(m0, ldc)));
+    int64_t ldc = cb ? cb->ld : k.out_map.strides[batch];
+    llvm::Value* c =
+        cb ? b_.CreateInBoundsGEP(ty, cb->base, add(mul(b_.CreateSub(ip, cb->ip0), s.mr * ldc), mul(b_.CreateSub(jp, cb->jp0), s.nr)))
+           : b_.CreateInBoundsGEP(ty, bases_[k.out], add(add(index(k.out_map), n0), mul(m0, ldc)));
     llvm::Value* rows = smin(i64(s.mr), b_.CreateSub(i64(s.M), m0));
     llvm::Value* cols = smin(i64(s.nr), b_.CreateSub(i64(s.N), n0));
     b_.CreateCall(tile_function(ty, s), {pa, i64(sa_r), i64(sa_k), pb, i64(sb_k), kc, c, i64(ldc), rows, cols, first});
@@ -913,6 +945,7 @@ class Emitter {
   std::string cpu_, features_;
   bool wide_ = false;  // 512-bit vectors (AVX-512); else 256-bit
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
+  llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
   int outlined_ = 0;
   std::set<llvm::Function*> used_;  // vector math declarations the optimizer must keep
   llvm::Module& m_;

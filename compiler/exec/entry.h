@@ -46,7 +46,7 @@ EntrySignature entry_signature(const ModelIR& m, EntryKind kind);
 // args: the data of sig.reads, then of sig.produces (contiguous, row-major,
 // of the declared dtypes and shapes; no output may alias an input); arena: at
 // least arena_bytes of working memory, 64-byte aligned, used by one call at a
-// time. A produced value with in_place()[k] (train_step's new params and
+// time (arena_bytes(rt->threads)). A produced value with in_place()[k] (train_step's new params and
 // optimizer state, where the plan allows it) is written over the read of the
 // same name instead, and its own argument is not used. A failed run-time
 // check returns before anything is written in place. Lives as long as the
@@ -55,7 +55,9 @@ class NativeEntry {
  public:
   using Fn = int32_t (*)(void** args, uint8_t* arena, const GradcRuntime* rt);
   virtual ~NativeEntry() = default;
-  int64_t arena_bytes() const { return arena_bytes_; }
+  // Working memory for a call on a runtime with `threads` threads: the
+  // arena, then a scratch slot per thread.
+  int64_t arena_bytes(int threads) const { return (arena_bytes_ + 63) / 64 * 64 + threads * worker_bytes_; }
   const std::vector<bool>& in_place() const { return in_place_; }
   // Runs the entry; a failed run-time check throws DataError naming its DSL location.
   void call(void** args, uint8_t* arena, const GradcRuntime* rt) const {
@@ -65,7 +67,7 @@ class NativeEntry {
  protected:
   [[noreturn]] virtual void fail(int32_t status) const = 0;
   Fn fn_ = nullptr;
-  int64_t arena_bytes_ = 0;
+  int64_t arena_bytes_ = 0, worker_bytes_ = 0;
   std::vector<bool> in_place_;  // per sig.produces
 };
 

@@ -2,8 +2,8 @@
 // (and run on the thread pool), with B packed into panels or read in place.
 // These tests compare it with the reference interpreter on shapes with ragged
 // edges in every dimension, transposed operands, f64, batch dims and fused
-// epilogues, both ways of reading B, and check that results are bit-identical
-// for every thread count.
+// epilogues, both ways of reading B, C kept in per-thread blocks, and check
+// that results are bit-identical for every thread count.
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -102,6 +102,8 @@ TEST_CASE("packed matrix products agree with the interpreter", "[codegen]") {
       INFO(loops);
       REQUIRE(loops.find("register-tiled") != std::string::npos);
       CHECK((loops.find("operands read in place") != std::string::npos) == c.b_in_place);
+      // Only the bias-and-relu epilogue reads the product: its C stays in per-thread blocks.
+      CHECK(loops.find("C in per-thread blocks") != std::string::npos);
       NamedTensors in = test::random_inputs(m.info(), 3);
       Session jit(m, {Backend::Jit, 7});
       Session interp(m, {Backend::Interpreter, 7});
