@@ -116,6 +116,38 @@ TEST_CASE("packed matrix products agree with the interpreter", "[codegen]") {
   }
 }
 
+TEST_CASE("narrow products (N at most one vector) agree with the interpreter", "[codegen]") {
+  // The "rows" form: a row of C in one register; A transposed takes 16 rows at
+  // a time, row-major A 4; large ones run on the thread pool.
+  const Case cases[] = {
+      {1000, 300, 10, "", true},   // a classifier's weight gradient: parallel, 1000 = 62 * 16 + 8
+      {300, 1000, 10},             // a classifier layer: parallel, 4 rows at a time
+      {37, 50, 7, "", true},       // small: serial, a ragged last group
+      {45, 120, 5, "f64", true},   // f64
+      {24, 64, 9, "", true, false, 3},  // batched and transposed
+  };
+  for (const Case& c : cases) {
+    SECTION(fmt::format("M={} K={} N={} {}{}{}", c.m, c.k, c.n, c.dtype, c.a_transposed ? " a.T" : "",
+                        c.batch ? " batched" : "")) {
+      Model m = Model::compile_source(model_source(c), "narrow.grad");
+      REQUIRE(m.ok());
+      NamedTensors in = test::random_inputs(m.info(), 3);
+      for (int threads : {1, 2}) {
+        SessionOptions o;
+        o.seed = 7;
+        o.threads = threads;
+        Session jit(m, o);
+        Session interp(m, {Backend::Interpreter, 7});
+        check_close(interp.forward(in), jit.forward(in), 2e-5);
+        check_close(interp.grad(in), jit.grad(in), 2e-5);
+        jit.train_step(in);
+        interp.train_step(in);
+        check_close(interp.params(), jit.params(), 2e-5);
+      }
+    }
+  }
+}
+
 TEST_CASE("results are bit-identical for every thread count", "[codegen][threads]") {
   // Packed products and large elementwise kernels (the update of a 512 x 300 weight).
   Model m = Model::compile_source(model_source({96, 512, 300}), "threads.grad");
