@@ -1,6 +1,7 @@
 // gradc::Session: params, optimizer state and the entry points that use them.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -33,6 +34,7 @@ struct Session::Impl {
   Backend backend = Backend::Jit;
   bool check_numerics = false;
   int threads = 0;
+  bool profile = false;
   NamedTensors params;
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
@@ -62,6 +64,11 @@ struct Session::Impl {
     std::vector<std::pair<Tensor*, Tensor*>> commit;  // (param or state, its back buffer)
     std::vector<Tensor*> in_place;                    // params and state the native code updates in place
     mutable std::vector<Tensor> saved;                // check_numerics: their values before the call
+    // SessionOptions::profile: cycles per kernel and of whole calls (the
+    // entry's last argument), and the successful calls' count and wall time.
+    std::vector<int64_t> counters;
+    int64_t calls = 0;
+    double seconds = 0;
     Tensor loss, new_step;
   };
   mutable std::unique_ptr<Call> calls[4];
@@ -88,7 +95,7 @@ struct Session::Impl {
     if (c) return *c;
     auto p = std::make_unique<Call>();
     p->sig = &signature(kind);
-    p->native = executor().native(kind);
+    p->native = executor().native(kind, profile);
     if (!rt) rt = runtime_for_threads(threads);
     for (const EntryValue& v : p->sig->reads) {
       auto position = [&](const NamedTensors& ts) {
@@ -112,6 +119,10 @@ struct Session::Impl {
     }
     p->in.resize(p->sig->reads.size());
     p->args.resize(p->sig->reads.size() + p->sig->produces.size());
+    if (p->native && p->native->profiled()) {
+      p->counters.assign(p->native->kernels().size() + 1, 0);
+      p->args.push_back(p->counters.data());
+    }
     if (kind == EntryKind::TrainStep) {
       // Back buffers of the declared types, and where each result goes.
       if (back_params.empty())
@@ -204,7 +215,12 @@ struct Session::Impl {
       size_t n = c.in.size();
       for (size_t k = 0; k < n; ++k) c.args[k] = const_cast<void*>(c.in[k]->raw());
       for (size_t k = 0; k < out.size(); ++k) c.args[n + k] = out[k]->raw();
+      auto t0 = std::chrono::steady_clock::now();
       c.native->call(c.args.data(), arena_for(c), rt);
+      if (!c.counters.empty()) {
+        ++c.calls;
+        c.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
     } else {
       exec->run(*c.sig, c.in, out, threads);
     }
@@ -310,6 +326,7 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
   impl_->backend = opts.backend;
   impl_->check_numerics = opts.check_numerics;
   impl_->threads = opts.threads;
+  impl_->profile = opts.profile;
   const ModelIR& m = *impl_->ir;
   // Refuse before allocating when params and optimizer state would not fit.
   double bytes = 0;
@@ -428,5 +445,33 @@ EntryKind entry_kind(Entry e) {
 void Session::prepare(Entry entry) { impl_->call(entry_kind(entry)); }
 
 CompileTimes Session::compile_times(Entry entry) const { return impl_->executor().compile_times(entry_kind(entry)); }
+
+std::vector<KernelProfile> Session::profile(Entry entry) const {
+  std::vector<KernelProfile> out;
+  const std::unique_ptr<Impl::Call>& c = impl_->calls[static_cast<int>(entry_kind(entry))];
+  if (!c || c->counters.empty() || c->calls == 0) return out;
+  // Cycles to seconds: the calls' wall time over their cycles.
+  int64_t total = c->counters.back();
+  double per_cycle = total > 0 ? c->seconds / static_cast<double>(total) : 0;
+  const auto& kernels = c->native->kernels();
+  for (size_t k = 0; k < kernels.size(); ++k)
+    out.push_back({static_cast<int>(k), kernels[k].what, kernels[k].source, c->calls,
+                   static_cast<double>(c->counters[k]) * per_cycle});
+  return out;
+}
+
+double Session::profiled_seconds(Entry entry) const {
+  const std::unique_ptr<Impl::Call>& c = impl_->calls[static_cast<int>(entry_kind(entry))];
+  return c && !c->counters.empty() ? c->seconds : 0;
+}
+
+void Session::reset_profile() {
+  for (const std::unique_ptr<Impl::Call>& c : impl_->calls)
+    if (c) {
+      std::fill(c->counters.begin(), c->counters.end(), 0);
+      c->calls = 0;
+      c->seconds = 0;
+    }
+}
 
 }  // namespace gradc

@@ -200,6 +200,16 @@ class CompiledEntry final : public NativeEntry {
     arena_bytes_ = program_.arena_bytes;
     worker_bytes_ = program_.worker_bytes;
     in_place_ = program_.in_place;
+    profiled_ = program_.profile;
+    for (size_t k = 0; k < program_.kernels.size(); ++k) {
+      SourceLoc loc = program_.kernels[k].loc;
+      std::string where;
+      if (loc.valid()) {
+        LineCol lc = sm_.line_col(loc.file, loc.begin);
+        where = fmt::format("{}:{}:{}", sm_.name(loc.file), lc.line, lc.column);
+      }
+      kernels_.push_back({kernel_summary(program_, k), where});
+    }
   }
   void set_fn(Fn fn) { fn_ = fn; }
   const Program& program() const { return program_; }
@@ -223,7 +233,7 @@ class JitExecutor : public Executor {
   JitExecutor(const ModelIR& m, const SourceManager& sm) : m_(m), sm_(sm) {}
 
   void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, int threads) override {
-    const NativeEntry& e = *native(sig.kind);
+    const NativeEntry& e = *native(sig.kind, false);
     std::vector<void*> args;
     for (const Tensor* t : in) args.push_back(const_cast<void*>(t->raw()));
     for (Tensor* t : out) args.push_back(t->raw());
@@ -249,16 +259,16 @@ class JitExecutor : public Executor {
     e.call(args.data(), arena.get(), rt);
   }
 
-  const NativeEntry* native(EntryKind kind) override {
+  const NativeEntry* native(EntryKind kind, bool profile) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    std::unique_ptr<CompiledEntry>& e = entries_[kind];
-    if (!e) e = compile(kind);
+    std::unique_ptr<CompiledEntry>& e = entries_[{kind, profile}];
+    if (!e) e = compile(kind, profile);
     return e.get();
   }
 
   CompileTimes compile_times(EntryKind kind) const override {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = entries_.find(kind);
+    auto it = entries_.find({kind, false});
     return it == entries_.end() || !it->second ? CompileTimes{} : it->second->times;
   }
 
@@ -305,7 +315,7 @@ class JitExecutor : public Executor {
     return why.empty() ? "unknown error" : why;
   }
 
-  std::unique_ptr<CompiledEntry> compile(EntryKind kind) {
+  std::unique_ptr<CompiledEntry> compile(EntryKind kind, bool profile) {
     CompileTimes t;
     auto t0 = Clock::now();
     llvm::TargetMachine& tm = target_machine();
@@ -313,7 +323,7 @@ class JitExecutor : public Executor {
     t.setup_ms = ms_since(t0);
 
     t0 = Clock::now();
-    auto e = std::make_unique<CompiledEntry>(plan_program(m_, kind), sm_);
+    auto e = std::make_unique<CompiledEntry>(plan_program(m_, kind, profile), sm_);
     t.plan_ms = ms_since(t0);
 
     // The on-disk cache: a well-formed file that the JIT loads is a hit.
@@ -367,7 +377,7 @@ class JitExecutor : public Executor {
   const ModelIR& m_;
   const SourceManager& sm_;
   mutable std::mutex mutex_;
-  std::map<EntryKind, std::unique_ptr<CompiledEntry>> entries_;
+  std::map<std::pair<EntryKind, bool>, std::unique_ptr<CompiledEntry>> entries_;  // (entry, profiled)
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   int dylibs_ = 0;
 };

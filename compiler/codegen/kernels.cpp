@@ -695,12 +695,37 @@ std::string loops_str(const Sizes& dims) {
 
 }  // namespace
 
-Program plan_program(const ModelIR& m, EntryKind kind) { return Planner(m, kind).run(); }
+Program plan_program(const ModelIR& m, EntryKind kind, bool profile) {
+  Program p = Planner(m, kind).run();
+  p.profile = profile;
+  return p;
+}
+
+std::string kernel_summary(const Program& p, size_t ki) {
+  const Kernel& k = p.kernels.at(ki);
+  std::string dims;
+  for (int64_t d : k.dims) dims += (dims.empty() ? "" : "x") + std::to_string(d);
+  if (dims.empty()) dims = "1";
+  switch (k.kind) {
+    case Kernel::Kind::Elementwise: return "elementwise " + dims;
+    case Kernel::Kind::Reduce:
+      return fmt::format("reduce {} {}", k.reduce_op == Op::ReduceSum ? "sum" : k.reduce_op == Op::ReduceMax ? "max" : "min", dims);
+    case Kernel::Kind::ArgMax: return "argmax " + dims;
+    case Kernel::Kind::CheckRange: return "class-id check " + dims;
+    case Kernel::Kind::MatMul: {
+      std::string s = "matmul " + dims;
+      if (!k.epilogues.empty()) s += fmt::format(", {} epilogue{}", k.epilogues.size(), k.epilogues.size() > 1 ? "s" : "");
+      return s;
+    }
+  }
+  return dims;
+}
 
 std::string print_program(const Program& p) {
-  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes{}\n",
+  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes{}{}\n",
                               entry_name(p.sig.kind), p.kernels.size(), p.buffers.size(), p.arena_bytes, p.peak_bytes,
-                              p.worker_bytes ? fmt::format(", {} bytes per thread", p.worker_bytes) : "");
+                              p.worker_bytes ? fmt::format(", {} bytes per thread", p.worker_bytes) : "",
+                              p.profile ? ", timed per kernel" : "");
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const Buffer& buf = p.buffers[b];
     if (buf.first < 0 && buf.kind == Buffer::Kind::Arena) continue;

@@ -117,6 +117,11 @@ struct Program {
   // (a param or optimizer state updated in place; its own argument is not
   // used). Only where that is safe: see plan_in_place in kernels.cpp.
   std::vector<bool> in_place;
+  // Timed: the entry takes one more argument after the produced values,
+  // int64_t counters[kernels + 1]; each kernel adds the cycles it took
+  // (llvm.readcyclecounter) to its counter, and a successful call its own
+  // cycles to the last one (Session::profile turns them into seconds).
+  bool profile = false;
 };
 
 // Whether the kernels may write produced buffer new_b over read buffer old_b
@@ -129,8 +134,12 @@ struct Program {
 //    (not by later epilogues, and not as an operand of the product).
 bool can_update_in_place(const Program& p, int old_b, int new_b);
 
-// Plans an entry point of a model (fusion, kernels, memory plan).
-Program plan_program(const ModelIR& m, EntryKind kind);
+// Plans an entry point of a model (fusion, kernels, memory plan), timed
+// kernel by kernel with `profile`.
+Program plan_program(const ModelIR& m, EntryKind kind, bool profile = false);
+
+// What kernel k computes, in a few words ("matmul 64x256x784, 3 epilogues").
+std::string kernel_summary(const Program& p, size_t k);
 
 // `gradc dump --stage loops`: the kernels as loop nests, and the memory plan.
 std::string print_program(const Program& p);

@@ -51,7 +51,25 @@ class Emitter {
     arena_ = fn_->getArg(1);
     rt_ = fn_->getArg(2);
     load_bases();
-    for (const Kernel& k : p_.kernels) kernel(k);
+    if (!p_.profile) {
+      for (const Kernel& k : p_.kernels) kernel(k);
+    } else {
+      // counters[k] += the cycles of kernel k; counters[kernels] += those of the call.
+      size_t slot = p_.sig.reads.size() + p_.sig.produces.size();
+      llvm::Value* counters = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, slot), "counters");
+      auto clock = [&] { return b_.CreateIntrinsic(llvm::Intrinsic::readcyclecounter, {}, {}); };
+      auto count = [&](size_t i, llvm::Value* since) {
+        llvm::Value* at = b_.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), counters, i);
+        b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), at), b_.CreateSub(clock(), since)), at);
+      };
+      llvm::Value* start = clock();
+      for (size_t i = 0; i < p_.kernels.size(); ++i) {
+        llvm::Value* t0 = clock();
+        kernel(p_.kernels[i]);
+        count(i, t0);
+      }
+      count(p_.kernels.size(), start);
+    }
     b_.CreateRet(b_.getInt32(0));
     // The loop vectorizer finds a call's vector variants by name in the module.
     std::vector<llvm::GlobalValue*> keep(used_.begin(), used_.end());

@@ -31,7 +31,7 @@ const std::vector<VerbInfo>& verbs() {
        "train on data in batches, evaluate every epoch, write checkpoints", true},
       {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
        "check gradients against central finite differences in f64", true},
-      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N] [--seconds X] [--cache-dir DIR | --no-cache]",
+      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N] [--seconds X] [--profile] [--cache-dir DIR | --no-cache]",
        "measure compile latency and the steady-state time of train_step", true},
   };
   return v;
@@ -138,6 +138,8 @@ std::string verb_help(const VerbInfo& v) {
          "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
          "Timings are of this machine now: compare ratios in one run.\n\noptions:\n"
          "  --seconds X   measure for at least X seconds (default 1)\n"
+         "  --profile     then time every kernel of train_step (as in `gradc dump --stage loops`)\n"
+         "                for as long again, and print where the time goes\n"
          THREADS_HELP
 
          "  --set D=N     bind dim D to N instead of its declared size\n";
@@ -336,6 +338,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       o.cache_dir = value;
     } else if (arg == "--no-cache") {
       o.no_cache = true;
+    } else if (arg == "--profile") {
+      o.profile = true;
     } else if (arg == "--check-numerics") {
       o.check_numerics = true;
     } else if (arg == "--no-progress") {

@@ -35,6 +35,7 @@ struct Options {
   bool progress = true;
   bool check_numerics = false;                        // --check-numerics
   double seconds = 1.0;                               // bench --seconds
+  bool profile = false;                               // bench --profile
   std::string cache_dir;                              // --cache-dir DIR (the code cache)
   bool no_cache = false;                              // --no-cache
   bool help = false;

@@ -59,6 +59,14 @@ class NativeEntry {
   // arena, then a scratch slot per thread.
   int64_t arena_bytes(int threads) const { return (arena_bytes_ + 63) / 64 * 64 + threads * worker_bytes_; }
   const std::vector<bool>& in_place() const { return in_place_; }
+  // Compiled with timers (Program::profile): the call takes one more
+  // argument after the produced values, int64_t counters[kernels().size() + 1].
+  bool profiled() const { return profiled_; }
+  struct KernelInfo {
+    std::string what;    // kernel_summary
+    std::string source;  // the DSL location of the op it computes ("model.grad:12:5"), or ""
+  };
+  const std::vector<KernelInfo>& kernels() const { return kernels_; }
   // Runs the entry; a failed run-time check throws DataError naming its DSL location.
   void call(void** args, uint8_t* arena, const GradcRuntime* rt) const {
     if (int32_t status = fn_(args, arena, rt)) fail(status);
@@ -69,6 +77,8 @@ class NativeEntry {
   Fn fn_ = nullptr;
   int64_t arena_bytes_ = 0, worker_bytes_ = 0;
   std::vector<bool> in_place_;  // per sig.produces
+  bool profiled_ = false;
+  std::vector<KernelInfo> kernels_;
 };
 
 // Runs entry points; `in` matches sig.reads and `out` sig.produces, element
@@ -80,9 +90,10 @@ class Executor {
   // `threads`: how many threads may run the entry's kernels (1: the calling thread only).
   virtual void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
                    int threads = 1) = 0;
-  // The entry compiled to native code (compiled on first use), or nullptr
-  // when this executor does not compile (the interpreter).
-  virtual const NativeEntry* native(EntryKind kind) { return nullptr; }
+  // The entry compiled to native code (compiled on first use; with timers
+  // per kernel when `profile`), or nullptr when this executor does not
+  // compile (the interpreter).
+  virtual const NativeEntry* native(EntryKind kind, bool profile = false) { return nullptr; }
   // How long compiling the entry took, stage by stage (all zero before it is compiled).
   virtual CompileTimes compile_times(EntryKind kind) const { return {}; }
 };

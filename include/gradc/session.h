@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gradc/gradc.h"
 #include "gradc/tensor.h"
@@ -44,6 +45,20 @@ struct SessionOptions {
   // bit-identical for every thread count (each output element is computed by
   // one thread, in the same order). The interpreter ignores it.
   int threads = 0;
+  // Time every kernel of the JIT's entry points (Session::profile). The
+  // entries are compiled once more with a cycle counter around each kernel;
+  // the timers cost well under a microsecond per kernel.
+  bool profile = false;
+};
+
+// The time one kernel of an entry point took, over the calls since the
+// session started or since reset_profile() (SessionOptions::profile).
+struct KernelProfile {
+  int index = 0;       // k<index> in `gradc dump MODEL --stage loops --entry ...`
+  std::string what;    // "matmul 64x256x784, 3 epilogues", "elementwise 64x10", ...
+  std::string source;  // the model line of the op it computes ("mlp.grad:12:5"), or ""
+  int64_t calls = 0;
+  double seconds = 0;  // in all those calls
 };
 
 // How long compiling one entry point took, stage by stage, in milliseconds
@@ -135,6 +150,16 @@ class Session {
   // How long compiling the entry took (all zero before its first use, and
   // with the interpreter). Compiled code is shared by every session of a Model.
   CompileTimes compile_times(Entry entry) const;
+
+  // ---- profiling (SessionOptions::profile) ----
+  // Time per kernel of an entry point, in kernel order, over the successful
+  // calls so far; empty without SessionOptions::profile, with the
+  // interpreter, or before the first call. (Cycle counts, converted to
+  // seconds by the calls' wall-clock time.)
+  std::vector<KernelProfile> profile(Entry entry) const;
+  // How long those calls took in all (wall clock, seconds).
+  double profiled_seconds(Entry entry) const;
+  void reset_profile();
 
  private:
   struct Impl;
