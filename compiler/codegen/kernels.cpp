@@ -116,6 +116,7 @@ class Planner {
     for (NodeId n : order_) emit_node(n);
     emit_root_copies();
     plan_in_place();
+    plan_internal_epilogues();
     plan_product_blocks();
     plan_memory();
     return std::move(p_);
@@ -578,6 +579,32 @@ class Planner {
     }
   }
 
+  // An epilogue value that only later epilogues of its kernel read (and no
+  // other kernel) is internal: it never goes to memory.
+  void plan_internal_epilogues() {
+    for (size_t ki = 0; ki < p_.kernels.size(); ++ki) {
+      Kernel& k = p_.kernels[ki];
+      for (size_t i = 0; i < k.epilogues.size(); ++i) {
+        int b = k.epilogues[i].out;
+        if (p_.buffers[b].kind != Buffer::Kind::Arena || k.a == b || k.b == b || k.out == b) continue;
+        bool elsewhere = false;
+        for (size_t kj = 0; kj < p_.kernels.size() && !elsewhere; ++kj) {
+          if (kj == ki) continue;
+          const Kernel& o = p_.kernels[kj];
+          elsewhere = o.out == b || o.a == b || o.b == b;
+          for (const Kernel::Epilogue& e : o.epilogues) elsewhere = elsewhere || e.out == b;
+          for (const KExpr& e : o.exprs) elsewhere = elsewhere || (e.kind == KExpr::Kind::Load && e.buffer == b);
+        }
+        // In its own kernel: no other epilogue writes it, and none up to it reads it.
+        for (size_t j = 0; j < k.epilogues.size() && !elsewhere; ++j)
+          if (j != i && k.epilogues[j].out == b) elsewhere = true;
+        for (size_t j = 0; j <= i && !elsewhere; ++j)
+          if (reads_elsewhere(k, k.epilogues[j].root, b, nullptr)) elsewhere = true;
+        k.epilogues[i].internal = !elsewhere;
+      }
+    }
+  }
+
   // Register-tiled products whose result only their own epilogues read (a
   // bias and activation, an optimizer update) keep C in per-thread blocks
   // (Kernel::c_blocks).
@@ -611,12 +638,18 @@ class Planner {
     for (int ki = 0; ki < static_cast<int>(p_.kernels.size()); ++ki) {
       const Kernel& k = p_.kernels[ki];
       if (k.out >= 0 && !k.c_blocks) touch(k.out, ki);
-      for (const Kernel::Epilogue& e : k.epilogues) touch(e.out, ki);
+      for (const Kernel::Epilogue& e : k.epilogues)
+        if (!e.internal) touch(e.out, ki);
+      auto internal = [&](int b) {
+        for (const Kernel::Epilogue& e : k.epilogues)
+          if (e.internal && e.out == b) return true;
+        return false;
+      };
       if (k.a >= 0) touch(k.a, ki);
       if (k.b >= 0) touch(k.b, ki);
       if (k.pack_b >= 0) touch(k.pack_b, ki);
       for (const KExpr& e : k.exprs)
-        if (e.kind == KExpr::Kind::Load && !(k.c_blocks && e.buffer == k.out)) touch(e.buffer, ki);
+        if (e.kind == KExpr::Kind::Load && !(k.c_blocks && e.buffer == k.out) && !internal(e.buffer)) touch(e.buffer, ki);
     }
     std::vector<int> arena;
     for (int b = 0; b < static_cast<int>(p_.buffers.size()); ++b)
@@ -763,8 +796,8 @@ std::string print_program(const Program& p) {
                                                      : std::string("operands read in place"),
                                        k.c_blocks ? ", C in per-thread blocks" : ""));
         for (const Kernel::Epilogue& e : k.epilogues)
-          s += fmt::format("      then per block: b{}[{}] = {}   (epilogue)\n", e.out, affine_str(e.map),
-                           expr_str(p, k, e.root));
+          s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
+                           expr_str(p, k, e.root), e.internal ? ", in registers" : "");
         break;
       case Kernel::Kind::CheckRange:
         s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),

@@ -73,6 +73,9 @@ struct Kernel {
     int out = -1;
     Affine map;
     NodeId node = kNoNode;
+    // Read only by the later epilogues of this kernel (a pre-activation):
+    // kept in registers for them, never stored; `out` takes no memory.
+    bool internal = false;
   };
   std::vector<Epilogue> epilogues;
   // MatMul: large products are computed by a register-tiled microkernel, in

@@ -265,7 +265,9 @@ class Emitter {
       case KExpr::Kind::Const:
         r = x.dtype == DType::I32 ? static_cast<llvm::Value*>(b_.getInt32(static_cast<int32_t>(x.value))) : fconst(ty, x.value);
         break;
-      case KExpr::Kind::Load: r = b_.CreateLoad(ty, address(x.buffer, x.map)); break;
+      case KExpr::Kind::Load:
+        r = !held_.empty() && held_[x.buffer] ? held_[x.buffer] : b_.CreateLoad(ty, address(x.buffer, x.map));
+        break;
       case KExpr::Kind::Index: r = b_.CreateTrunc(index(x.map), b_.getInt32Ty()); break;
       case KExpr::Kind::Op: r = op(k, x, ty); break;
     }
@@ -651,9 +653,19 @@ class Emitter {
   }
 
   // The product's epilogues at the element ivs_ points to, in order.
+  // The epilogues at one element, in order. Later ones read earlier ones'
+  // values (always at this element) from registers; internal ones are not
+  // stored at all. (A value updated in place is read back only as its new
+  // value: can_update_in_place.)
   void epilogues(const Kernel& k) {
     memo_.assign(k.exprs.size(), nullptr);
-    for (const Kernel::Epilogue& e : k.epilogues) b_.CreateStore(value(k, e.root), address(e.out, e.map));
+    held_.assign(p_.buffers.size(), nullptr);
+    for (const Kernel::Epilogue& e : k.epilogues) {
+      llvm::Value* v = value(k, e.root);
+      if (!e.internal) b_.CreateStore(v, address(e.out, e.map));
+      held_[e.out] = v;
+    }
+    held_.clear();
   }
 
   // ---- packed matrix products ----
@@ -980,6 +992,7 @@ class Emitter {
   bool wide_ = false;  // 512-bit vectors (AVX-512); else 256-bit
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
+  std::vector<llvm::Value*> held_;  // in epilogues(): internal epilogue values by buffer
   int outlined_ = 0;
   std::set<llvm::Function*> used_;  // vector math declarations the optimizer must keep
   llvm::Module& m_;

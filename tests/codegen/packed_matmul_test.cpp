@@ -102,8 +102,10 @@ TEST_CASE("packed matrix products agree with the interpreter", "[codegen]") {
       INFO(loops);
       REQUIRE(loops.find("register-tiled") != std::string::npos);
       CHECK((loops.find("operands read in place") != std::string::npos) == c.b_in_place);
-      // Only the bias-and-relu epilogue reads the product: its C stays in per-thread blocks.
+      // Only the bias-and-relu epilogue reads the product: its C stays in per-thread blocks,
+      // and the pre-activation, read only by the relu, in registers.
       CHECK(loops.find("C in per-thread blocks") != std::string::npos);
+      CHECK(loops.find("(epilogue, in registers)") != std::string::npos);
       NamedTensors in = test::random_inputs(m.info(), 3);
       Session jit(m, {Backend::Jit, 7});
       Session interp(m, {Backend::Interpreter, 7});
