@@ -706,10 +706,12 @@ void print_table(const std::vector<Result>& rs, const GemmResult& g, const Threa
                              !g.correct ? "WRONG" : status(ratio >= 0.9));
   }
   if (th.measured) {
-    double sp = th.one.median_ms / th.two.median_ms;
-    std::cout << fmt::format("W4 threads: 1 thread {}, 2 threads {}: speedup {:.2f} (target >= 1.70) {}; params after "
-                             "2 steps differ by {:.2g}\n",
-                             fmt_time(th.one.median_ms), fmt_time(th.two.median_ms), sp, status(sp >= 1.7),
+    // The target is judged on the medians; the 10th percentiles (the fastest
+    // tenth of the samples) show what two vCPUs give when the host lends both.
+    double sp = th.one.median_ms / th.two.median_ms, sp10 = th.one.p10_ms / th.two.p10_ms;
+    std::cout << fmt::format("W4 threads: 1 thread {}, 2 threads {}: speedup {:.3f} (target >= 1.70) {}; of the "
+                             "10th percentiles {:.3f}; params after 2 steps differ by {:.2g}\n",
+                             fmt_time(th.one.median_ms), fmt_time(th.two.median_ms), sp, status(sp >= 1.7), sp10,
                              th.max_abs_diff);
   }
   if (c.measured)
