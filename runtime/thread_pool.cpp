@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -16,6 +17,13 @@ namespace {
 
 using Body = void (*)(void* ctx, int64_t i, int64_t slot);
 
+// One parallel loop at a time. The caller opens a loop and takes indices
+// itself at once; workers join while the loop is open. When every index is
+// taken the caller closes the loop and waits only for the workers that
+// joined, so a worker that wakes late costs the loop nothing. Workers spin
+// for a while after a loop before they sleep: generated code runs its
+// parallel loops close together, and waking a sleeping thread of a virtual
+// machine can take tens of microseconds.
 class ThreadPool {
  public:
   explicit ThreadPool(int workers) {
@@ -25,6 +33,7 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
+      generation_.fetch_add(1);
     }
     wake_.notify_all();
     for (std::thread& t : threads_) t.join();
@@ -32,7 +41,7 @@ class ThreadPool {
   int workers() const { return static_cast<int>(threads_.size()); }
 
   // Runs body(ctx, i, slot) for every i in [0, n) on the caller (slot 0) and
-  // `helpers` workers (worker w: slot w + 1).
+  // up to `helpers` workers (worker w: slot w + 1).
   void run(Body body, void* ctx, int64_t n, int helpers) {
     helpers = std::min<int64_t>({helpers, workers(), n - 1});
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
@@ -47,13 +56,14 @@ class ThreadPool {
       n_ = n;
       next_.store(0);
       helpers_ = helpers;
-      pending_ = helpers;
-      ++generation_;
+      open_ = true;
+      generation_.fetch_add(1);
     }
     wake_.notify_all();
     take(body, ctx, n, 0);
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    open_ = false;
+    done_.wait(lock, [&] { return joined_ == 0; });
   }
 
  private:
@@ -64,32 +74,42 @@ class ThreadPool {
   void work(int w) {
     uint64_t seen = 0;
     for (;;) {
+      // Spin about 100 microseconds for the next loop, then sleep.
+      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+      for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
+        if ((spins & 63) == 0 && std::chrono::steady_clock::now() > until) break;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
       Body body;
       void* ctx;
       int64_t n;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || (generation_ != seen && w < helpers_); });
+        wake_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
         if (stop_) return;
-        seen = generation_;
+        seen = generation_.load();
+        if (!open_ || w >= helpers_) continue;  // closed before this worker came, or not needed
+        ++joined_;
         body = body_, ctx = ctx_, n = n_;
       }
       take(body, ctx, n, w + 1);
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      if (--joined_ == 0) done_.notify_one();
     }
   }
 
   std::vector<std::thread> threads_;
   std::mutex busy_;   // one parallel loop at a time
-  std::mutex mutex_;  // the fields below
+  std::mutex mutex_;  // the fields below (generation_ is also read while spinning)
   std::condition_variable wake_, done_;
-  bool stop_ = false;
-  uint64_t generation_ = 0;
+  bool stop_ = false, open_ = false;
+  std::atomic<uint64_t> generation_{0};
   Body body_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0;
-  int helpers_ = 0, pending_ = 0;
+  int helpers_ = 0, joined_ = 0;
   std::atomic<int64_t> next_{0};
 };
 
