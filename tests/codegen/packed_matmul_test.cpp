@@ -63,6 +63,21 @@ void check_close(const NamedTensors& want, const NamedTensors& got, double f32_t
   }
 }
 
+// forward, grad and one train_step of the JIT (on `threads` threads, 0: all) against the interpreter.
+void agrees_with_interpreter(const Model& m, int threads) {
+  NamedTensors in = test::random_inputs(m.info(), 3);
+  SessionOptions o;
+  o.seed = 7;
+  o.threads = threads;
+  Session jit(m, o);
+  Session interp(m, {Backend::Interpreter, 7});
+  check_close(interp.forward(in), jit.forward(in), 2e-5);
+  check_close(interp.grad(in), jit.grad(in), 2e-5);
+  jit.train_step(in);
+  interp.train_step(in);
+  check_close(interp.params(), jit.params(), 2e-5);
+}
+
 bool bit_identical(const NamedTensors& a, const NamedTensors& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -106,14 +121,7 @@ TEST_CASE("packed matrix products agree with the interpreter", "[codegen]") {
       // and the pre-activation, read only by the relu, in registers.
       CHECK(loops.find("C in per-thread blocks") != std::string::npos);
       CHECK(loops.find("(epilogue, in registers)") != std::string::npos);
-      NamedTensors in = test::random_inputs(m.info(), 3);
-      Session jit(m, {Backend::Jit, 7});
-      Session interp(m, {Backend::Interpreter, 7});
-      check_close(interp.forward(in), jit.forward(in), 2e-5);
-      check_close(interp.grad(in), jit.grad(in), 2e-5);
-      jit.train_step(in);
-      interp.train_step(in);
-      check_close(interp.params(), jit.params(), 2e-5);
+      agrees_with_interpreter(m, 0);  // every hardware thread
     }
   }
 }
@@ -133,19 +141,7 @@ TEST_CASE("narrow products (N at most one vector) agree with the interpreter", "
                         c.batch ? " batched" : "")) {
       Model m = Model::compile_source(model_source(c), "narrow.grad");
       REQUIRE(m.ok());
-      NamedTensors in = test::random_inputs(m.info(), 3);
-      for (int threads : {1, 2}) {
-        SessionOptions o;
-        o.seed = 7;
-        o.threads = threads;
-        Session jit(m, o);
-        Session interp(m, {Backend::Interpreter, 7});
-        check_close(interp.forward(in), jit.forward(in), 2e-5);
-        check_close(interp.grad(in), jit.grad(in), 2e-5);
-        jit.train_step(in);
-        interp.train_step(in);
-        check_close(interp.params(), jit.params(), 2e-5);
-      }
+      for (int threads : {1, 2}) agrees_with_interpreter(m, threads);
     }
   }
 }
