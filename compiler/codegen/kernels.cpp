@@ -579,6 +579,20 @@ class Planner {
     }
   }
 
+  // Whether a kernel other than kernel ki writes or reads buffer b.
+  bool used_outside(int b, size_t ki) const {
+    for (size_t kj = 0; kj < p_.kernels.size(); ++kj) {
+      const Kernel& o = p_.kernels[kj];
+      if (kj == ki) continue;
+      if (o.out == b || o.a == b || o.b == b) return true;
+      for (const Kernel::Epilogue& e : o.epilogues)
+        if (e.out == b) return true;
+      for (const KExpr& e : o.exprs)
+        if (e.kind == KExpr::Kind::Load && e.buffer == b) return true;
+    }
+    return false;
+  }
+
   // An epilogue value that only later epilogues of its kernel read (and no
   // other kernel) is internal: it never goes to memory.
   void plan_internal_epilogues() {
@@ -587,14 +601,7 @@ class Planner {
       for (size_t i = 0; i < k.epilogues.size(); ++i) {
         int b = k.epilogues[i].out;
         if (p_.buffers[b].kind != Buffer::Kind::Arena || k.a == b || k.b == b || k.out == b) continue;
-        bool elsewhere = false;
-        for (size_t kj = 0; kj < p_.kernels.size() && !elsewhere; ++kj) {
-          if (kj == ki) continue;
-          const Kernel& o = p_.kernels[kj];
-          elsewhere = o.out == b || o.a == b || o.b == b;
-          for (const Kernel::Epilogue& e : o.epilogues) elsewhere = elsewhere || e.out == b;
-          for (const KExpr& e : o.exprs) elsewhere = elsewhere || (e.kind == KExpr::Kind::Load && e.buffer == b);
-        }
+        bool elsewhere = used_outside(b, ki);
         // In its own kernel: no other epilogue writes it, and none up to it reads it.
         for (size_t j = 0; j < k.epilogues.size() && !elsewhere; ++j)
           if (j != i && k.epilogues[j].out == b) elsewhere = true;
@@ -612,14 +619,7 @@ class Planner {
     for (size_t ki = 0; ki < p_.kernels.size(); ++ki) {
       Kernel& k = p_.kernels[ki];
       if (!k.packed || k.epilogues.empty() || p_.buffers[k.out].kind != Buffer::Kind::Arena) continue;
-      bool elsewhere = false;
-      for (size_t kj = 0; kj < p_.kernels.size() && !elsewhere; ++kj) {
-        const Kernel& o = p_.kernels[kj];
-        if (kj == ki) continue;
-        elsewhere = o.out == k.out || o.a == k.out || o.b == k.out;
-        for (const Kernel::Epilogue& e : o.epilogues) elsewhere = elsewhere || e.out == k.out;
-        for (const KExpr& e : o.exprs) elsewhere = elsewhere || (e.kind == KExpr::Kind::Load && e.buffer == k.out);
-      }
+      bool elsewhere = used_outside(k.out, ki);
       for (const Kernel::Epilogue& e : k.epilogues) elsewhere = elsewhere || e.out == k.out;
       if (elsewhere) continue;
       k.c_blocks = true;
