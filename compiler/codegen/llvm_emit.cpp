@@ -992,7 +992,7 @@ class Emitter {
   bool wide_ = false;  // 512-bit vectors (AVX-512); else 256-bit
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
-  std::vector<llvm::Value*> held_;  // in epilogues(): internal epilogue values by buffer
+  std::vector<llvm::Value*> held_;  // in epilogues(): the values of the earlier epilogues, by buffer
   int outlined_ = 0;
   std::set<llvm::Function*> used_;  // vector math declarations the optimizer must keep
   llvm::Module& m_;
