@@ -260,9 +260,14 @@ class Planner {
     return static_cast<int>(p_.buffers.size()) - 1;
   }
 
+  // A node's buffer. A reshape is a view: it shares its operand's (contiguous,
+  // row-major) buffer, unless it is produced (then it has an output of its own).
   int buffer_of(NodeId n) {
-    if (buf_[n] == -1) buf_[n] = new_buffer(Buffer::Kind::Arena, n, fmt::format("%{}", n));
-    return buf_[n];
+    if (buf_[n] != -1) return buf_[n];
+    const Node& node = g_[n];
+    if (node.op == Op::Reshape && g_[node.operands[0]].op != Op::Constant)
+      return buf_[n] = buffer_of(node.operands[0]);
+    return buf_[n] = new_buffer(Buffer::Kind::Arena, n, fmt::format("%{}", n));
   }
 
   // ---- expressions ----
@@ -381,6 +386,7 @@ class Planner {
     if (!mat_[n] || kind == OpKind::Leaf || epilogued_[n]) return;
     int out = buffer_of(n);
     const std::vector<NodeId>& o = node.operands;
+    if (node.op == Op::Reshape && out == buffer_of(o[0])) return;  // a view, nothing to copy
     switch (kind) {
       case OpKind::Reduce:
       case OpKind::ArgMax: {

@@ -146,6 +146,29 @@ TEST_CASE("narrow products (N at most one vector) agree with the interpreter", "
   }
 }
 
+TEST_CASE("a reshape is a view of its operand's buffer, not a copy", "[codegen]") {
+  // x @ w with w a vector multiplies by w reshaped to [D, 1] (and the gradient
+  // by a reshape of dlogits): both read the same buffers, with no copy kernel.
+  Model m = Model::compile_source(R"(dim B = 16
+dim D = 12
+input x : [B, D]
+input y : [B]
+param w : [D] ~ normal(0, 0.5)
+param b : []
+logits = x @ w + b
+loss bce_with_logits(logits, y)
+optimizer sgd(lr = 0.1)
+)",
+                                  "view.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  // A copy kernel would read one buffer and write another element for element: "bN[i0 + i1] = bM[i0 + i1]".
+  CHECK(loops.find("] = b2[i0 + i1]") == std::string::npos);
+  CHECK(loops.find(": b2[i0] = sub(b2[i0]") != std::string::npos);  // w still updated in place
+  agrees_with_interpreter(m, 1);
+}
+
 TEST_CASE("results are bit-identical for every thread count", "[codegen][threads]") {
   // Packed products and large elementwise kernels (the update of a 512 x 300 weight).
   Model m = Model::compile_source(model_source({96, 512, 300}), "threads.grad");
