@@ -38,7 +38,7 @@ namespace {
 // The version of the code generator in the code cache's key. Bump it whenever
 // kernels.cpp or llvm_emit.cpp change the code they generate for a plan whose
 // printout (print_program) stays the same.
-constexpr int kCodegenVersion = 8;
+constexpr int kCodegenVersion = 9;
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product

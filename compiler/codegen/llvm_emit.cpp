@@ -199,6 +199,27 @@ class Emitter {
     b_.SetInsertPoint(exit);
   }
 
+  // acc = init; for (i = 0; i < n; ++i) acc = step(i, acc); returns acc.
+  llvm::Value* loop_acc(int64_t n, llvm::Value* init,
+                        const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step) {
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ctx_, "acc", fn_);
+    auto* exit = llvm::BasicBlock::Create(ctx_, "acc.done", fn_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+    llvm::PHINode* acc = b_.CreatePHI(init->getType(), 2, "acc");
+    i->addIncoming(b_.getInt64(0), pre);
+    acc->addIncoming(init, pre);
+    llvm::Value* r = step(i, acc);
+    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    acc->addIncoming(r, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(n)), header, exit);
+    b_.SetInsertPoint(exit);
+    return r;
+  }
+
   // Loops over `order` (dims of k), innermost last; ivs_[d] holds dim d's index.
   void nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body) {
     if (level == order.size()) return body();
@@ -388,19 +409,40 @@ class Emitter {
         });
         break;
       }
-      case Kernel::Kind::Reduce:
+      case Kernel::Kind::Reduce: {
         fill(k.out, k.init);
-        nest(k, all_dims(k), 0, [&] {
-          fresh();
+        auto combine = [&](llvm::Value* acc, llvm::Value* v) {
+          return k.reduce_op == Op::ReduceSum   ? b_.CreateFAdd(acc, v)
+                 : k.reduce_op == Op::ReduceMax ? b_.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, acc, v)
+                                                : b_.CreateBinaryIntrinsic(llvm::Intrinsic::minimum, acc, v);
+        };
+        std::vector<size_t> order = all_dims(k);
+        size_t inner = order.back();
+        if (k.out_map.strides[inner] != 0) {
+          nest(k, order, 0, [&] {
+            fresh();
+            llvm::Value* addr = address(k.out, k.out_map);
+            b_.CreateStore(combine(b_.CreateLoad(out_ty, addr), value(k, k.root)), addr);
+          });
+          break;
+        }
+        // The innermost loop reduces into one element: its partial result
+        // stays in a register (same order of operations), stored after the
+        // loop, so the loop body has no store and what it reads that does not
+        // depend on the inner index (a row's log-sum) is hoisted out of it.
+        order.pop_back();
+        nest(k, order, 0, [&] {
+          ivs_[inner] = i64(0);
           llvm::Value* addr = address(k.out, k.out_map);
-          llvm::Value* acc = b_.CreateLoad(out_ty, addr);
-          llvm::Value* v = value(k, k.root);
-          llvm::Value* r = k.reduce_op == Op::ReduceSum ? b_.CreateFAdd(acc, v)
-                           : k.reduce_op == Op::ReduceMax ? b_.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, acc, v)
-                                                          : b_.CreateBinaryIntrinsic(llvm::Intrinsic::minimum, acc, v);
+          llvm::Value* r = loop_acc(k.dims[inner], b_.CreateLoad(out_ty, addr), [&](llvm::Value* i, llvm::Value* acc) {
+            ivs_[inner] = i;
+            fresh();
+            return combine(acc, value(k, k.root));
+          });
           b_.CreateStore(r, addr);
         });
         break;
+      }
       case Kernel::Kind::ArgMax: argmax(k); break;
       case Kernel::Kind::MatMul: matmul(k); break;
       case Kernel::Kind::CheckRange: check(k); break;
