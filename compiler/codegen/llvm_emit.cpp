@@ -185,6 +185,25 @@ class Emitter {
 
   // for (i = 0; i < n; ++i) body(i); n >= 1, so a do-while loop.
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body) {
+    loop_carry(n, {}, [&](llvm::Value* i, const std::vector<llvm::Value*>&) {
+      body(i);
+      return std::vector<llvm::Value*>{};
+    });
+  }
+
+  // acc = init; for (i = 0; i < n; ++i) acc = step(i, acc); returns acc.
+  llvm::Value* loop_acc(int64_t n, llvm::Value* init,
+                        const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step) {
+    return loop_carry(n, {init}, [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
+      return std::vector<llvm::Value*>{step(i, acc[0])};
+    })[0];
+  }
+
+  // The loop both are made of: values carried from one iteration to the next
+  // (PHIs starting at `init`); returns their values after the last iteration.
+  std::vector<llvm::Value*> loop_carry(
+      int64_t n, const std::vector<llvm::Value*>& init,
+      const std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>& step) {
     llvm::BasicBlock* pre = b_.GetInsertBlock();
     auto* header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
     auto* exit = llvm::BasicBlock::Create(ctx_, "after", fn_);
@@ -192,32 +211,20 @@ class Emitter {
     b_.SetInsertPoint(header);
     llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
     i->addIncoming(b_.getInt64(0), pre);
-    body(i);
+    std::vector<llvm::PHINode*> phis;
+    std::vector<llvm::Value*> carried;
+    for (llvm::Value* v : init) {
+      phis.push_back(b_.CreatePHI(v->getType(), 2, "acc"));
+      phis.back()->addIncoming(v, pre);
+      carried.push_back(phis.back());
+    }
+    std::vector<llvm::Value*> next_values = step(i, carried);
     llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
     i->addIncoming(next, b_.GetInsertBlock());
+    for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next_values[k], b_.GetInsertBlock());
     b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(n)), header, exit);
     b_.SetInsertPoint(exit);
-  }
-
-  // acc = init; for (i = 0; i < n; ++i) acc = step(i, acc); returns acc.
-  llvm::Value* loop_acc(int64_t n, llvm::Value* init,
-                        const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step) {
-    llvm::BasicBlock* pre = b_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ctx_, "acc", fn_);
-    auto* exit = llvm::BasicBlock::Create(ctx_, "acc.done", fn_);
-    b_.CreateBr(header);
-    b_.SetInsertPoint(header);
-    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
-    llvm::PHINode* acc = b_.CreatePHI(init->getType(), 2, "acc");
-    i->addIncoming(b_.getInt64(0), pre);
-    acc->addIncoming(init, pre);
-    llvm::Value* r = step(i, acc);
-    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
-    i->addIncoming(next, b_.GetInsertBlock());
-    acc->addIncoming(r, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(n)), header, exit);
-    b_.SetInsertPoint(exit);
-    return r;
+    return next_values;
   }
 
   // Loops over `order` (dims of k), innermost last; ivs_[d] holds dim d's index.
@@ -572,33 +579,21 @@ class Emitter {
     int64_t R = k.a_map.strides[batch] == 1 ? (wide_ ? 16 : 8) : 4;
     // Rows [m0, m0 + rows) of C.
     auto block = [&](llvm::Value* m0, int64_t rows) {
-      llvm::BasicBlock* pre = b_.GetInsertBlock();
-      auto* header = llvm::BasicBlock::Create(ctx_, "rows", fn_);
-      auto* exit = llvm::BasicBlock::Create(ctx_, "rows.done", fn_);
-      b_.CreateBr(header);
-      b_.SetInsertPoint(header);
-      llvm::PHINode* kk = b_.CreatePHI(b_.getInt64Ty(), 2, "k");
-      kk->addIncoming(i64(0), pre);
-      std::vector<llvm::PHINode*> acc;
-      for (int64_t r = 0; r < rows; ++r) {
-        acc.push_back(b_.CreatePHI(vty, 2, "acc"));
-        acc.back()->addIncoming(llvm::Constant::getNullValue(vty), pre);
-      }
-      ivs_[batch + 2] = kk;
-      ivs_[batch] = i64(0);
-      ivs_[batch + 1] = i64(0);
-      llvm::Value* brow = b_.CreateMaskedLoad(vty, address(k.b, k.b_map), align, mask, llvm::Constant::getNullValue(vty));
-      std::vector<llvm::Value*> next;
-      for (int64_t r = 0; r < rows; ++r) {
-        ivs_[batch] = add(m0, i64(r));
-        llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(vw), b_.CreateLoad(ty, address(k.a, k.a_map)));
-        next.push_back(b_.CreateCall(fma, {a, brow, acc[r]}));
-      }
-      llvm::Value* kn = b_.CreateAdd(kk, i64(1), "", true, true);
-      kk->addIncoming(kn, b_.GetInsertBlock());
-      for (int64_t r = 0; r < rows; ++r) acc[r]->addIncoming(next[r], b_.GetInsertBlock());
-      b_.CreateCondBr(b_.CreateICmpSLT(kn, i64(K)), header, exit);
-      b_.SetInsertPoint(exit);
+      std::vector<llvm::Value*> zeros(static_cast<size_t>(rows), llvm::Constant::getNullValue(vty));
+      std::vector<llvm::Value*> next = loop_carry(K, zeros, [&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
+        ivs_[batch + 2] = kk;
+        ivs_[batch] = i64(0);
+        ivs_[batch + 1] = i64(0);
+        llvm::Value* brow =
+            b_.CreateMaskedLoad(vty, address(k.b, k.b_map), align, mask, llvm::Constant::getNullValue(vty));
+        std::vector<llvm::Value*> sums;
+        for (int64_t r = 0; r < rows; ++r) {
+          ivs_[batch] = add(m0, i64(r));
+          llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(vw), b_.CreateLoad(ty, address(k.a, k.a_map)));
+          sums.push_back(b_.CreateCall(fma, {a, brow, acc[static_cast<size_t>(r)]}));
+        }
+        return sums;
+      });
       ivs_[batch + 1] = i64(0);
       ivs_[batch + 2] = i64(0);
       for (int64_t r = 0; r < rows; ++r) {
