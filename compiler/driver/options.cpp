@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <string_view>
 
 namespace gradc::driver {
 
@@ -168,6 +170,16 @@ std::string verb_help(const VerbInfo& v) {
 
 namespace {
 
+// Whether `text` is, as a whole, an integer in [lo, hi]; then it is stored in `out`.
+template <class T>
+bool whole_integer(std::string_view text, T lo, T hi, T& out) {
+  T v{};
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v < lo || v > hi) return false;
+  out = v;
+  return true;
+}
+
 bool parse_set(const std::string& text, Options& o, std::string& error) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -177,8 +189,7 @@ bool parse_set(const std::string& text, Options& o, std::string& error) {
   std::string name = text.substr(0, eq);
   std::string num = text.substr(eq + 1);
   int64_t v = 0;
-  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
-  if (num.empty() || ec != std::errc() || p != num.data() + num.size() || v < 1) {
+  if (!whole_integer(num, int64_t{1}, std::numeric_limits<int64_t>::max(), v)) {
     error = fmt::format("--set {}: '{}' is not a positive integer", name, num);
     return false;
   }
@@ -260,16 +271,14 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--seed") {
       if (!take("an integer")) return std::nullopt;
       uint64_t s = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), s);
-      if (value.empty() || ec != std::errc() || p != value.data() + value.size()) {
+      if (!whole_integer(value, uint64_t{0}, std::numeric_limits<uint64_t>::max(), s)) {
         error = fmt::format("--seed must be a non-negative integer, got '{}'", value);
         return std::nullopt;
       }
       o.seed = s;
     } else if (arg == "--threads") {
       if (!take("a count")) return std::nullopt;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), o.threads);
-      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || o.threads < 0 || o.threads > 1024) {
+      if (!whole_integer(value, 0, 1024, o.threads)) {
         error = fmt::format("--threads must be an integer in [0, 1024] (0: one per hardware thread), got '{}'", value);
         return std::nullopt;
       }
@@ -282,8 +291,7 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       }
     } else if (arg == "--steps") {
       if (!take("a count")) return std::nullopt;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), o.steps);
-      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || o.steps < 1 || o.steps > 100000000) {
+      if (!whole_integer(value, int64_t{1}, int64_t{100000000}, o.steps)) {
         error = fmt::format("--steps must be a positive integer, got '{}'", value);
         return std::nullopt;
       }
@@ -307,8 +315,7 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--epochs" || arg == "--batch" || arg == "--save-every") {
       if (!take("a positive integer")) return std::nullopt;
       int64_t n = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || n < 1 || n > 1000000000) {
+      if (!whole_integer(value, int64_t{1}, int64_t{1000000000}, n)) {
         error = fmt::format("{} must be a positive integer, got '{}'", arg, value);
         return std::nullopt;
       }
