@@ -96,9 +96,9 @@ struct Kernel {
   int check_id = 0;           // CheckRange: the status the entry returns on failure
 };
 
-// Packed matrix products: the largest register tile any target uses (rows of
-// A, columns of B; every target's tile width divides kMaxTileCols), which
-// sizes the packing buffers in a target-independent plan, and the depth of
+// Register-tiled products: the largest register tile any target uses (rows of
+// A, columns of B; every target's tile width divides kMaxTileCols, which
+// sizes B's packing buffer in a target-independent plan), and the depth of
 // the k chunks.
 inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64, kPanelDepth = 128;
 // Blocks of C, the tasks of a register-tiled product: at most kBlockRows x
