@@ -7,6 +7,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN=${1:-60}
+# clang links libFuzzer and the sanitizers from compiler-rt's archives, which
+# Debian ships apart from the compiler: link a trivial fuzz target first, and
+# name the missing package rather than fail later with a linker error.
+probe_dir=$(mktemp -d)
+trap 'rm -rf "$probe_dir"' EXIT
+printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n' > "$probe_dir/probe.c"
+if ! clang-19 -fsanitize=fuzzer,address,undefined "$probe_dir/probe.c" -o "$probe_dir/probe" 2> "$probe_dir/err"; then
+  echo "fuzz: clang-19 cannot link a libFuzzer target with ASan and UBSan:" >&2
+  grep -m 3 -E 'cannot find|error' "$probe_dir/err" >&2 || true
+  echo "fuzz: the runtimes come from Debian's libclang-rt-19-dev; install it (scripts/setup.sh does)" >&2
+  exit 1
+fi
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
   -DGRADC_FUZZ=ON -DGRADC_BUILD_TESTS=OFF >/dev/null

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build g++ git            # build tools
   llvm-19-dev libzstd-dev libedit-dev zlib1g-dev  # LLVM 19 (code generator) and what its CMake config needs
-  clang-19                             # libFuzzer and sanitizers for the fuzz targets
+  clang-19 libclang-rt-19-dev          # the fuzz targets: clang 19 and its libFuzzer and sanitizer runtimes
   libfmt-dev                           # formatting
   catch2                               # unit tests (Catch2 v2)
   libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
