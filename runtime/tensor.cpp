@@ -5,17 +5,6 @@
 
 namespace gradc {
 
-std::string_view dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::I32: return "i32";
-  }
-  return "?";
-}
-
-size_t dtype_size(DType t) { return t == DType::F64 ? 8 : 4; }
-
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(std::move(shape)) {
   constexpr int64_t kMax = int64_t{1} << 40;
   numel_ = 1;

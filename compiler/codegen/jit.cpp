@@ -228,9 +228,7 @@ class CompiledEntry final : public NativeEntry {
  protected:
   [[noreturn]] void fail(int32_t status) const override {
     size_t k = static_cast<size_t>(status) - 1;
-    SourceLoc loc = program_.check_locs.at(k);
-    LineCol lc = sm_.line_col(loc.file, loc.begin);
-    throw DataError(fmt::format("{}:{}:{}: {}", sm_.name(loc.file), lc.line, lc.column, program_.check_messages.at(k)));
+    throw_model_error(sm_, program_.check_locs.at(k), program_.check_messages.at(k));
   }
 
  private:

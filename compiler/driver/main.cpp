@@ -88,6 +88,16 @@ int data_error(const std::string& verb, const std::string& msg) {
   return 1;
 }
 
+// A run-time error that a model line explains renders as compile-time errors
+// do (file:line:col, the source line, a caret); others name the verb.
+int data_error(const std::string& verb, const DataError& e) {
+  if (const auto* me = dynamic_cast<const ModelError*>(&e)) {
+    std::cerr << me->diagnostic.render();
+    return 1;
+  }
+  return data_error(verb, std::string(e.what()));
+}
+
 // A session with the backend, seed and params the options ask for.
 Session make_session(const Options& o, const Model& m) {
   Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics, o.threads});
@@ -319,7 +329,7 @@ int run(int argc, char** argv) {
     try {
       return cmd_bench(*opts);
     } catch (const DataError& e) {
-      return data_error("bench", e.what());
+      return data_error("bench", e);
     }
   }
   if (opts->verb == "train") {
@@ -328,7 +338,7 @@ int run(int argc, char** argv) {
     try {
       return cmd_train(*opts);
     } catch (const DataError& e) {
-      return data_error("train", e.what());
+      return data_error("train", e);
     }
   }
   CompileOptions co;
@@ -357,7 +367,7 @@ int run(int argc, char** argv) {
     if (opts->verb == "step") return cmd_step(*opts, m);
     if (opts->verb == "run") return cmd_run(*opts, m);
   } catch (const DataError& e) {
-    return data_error(opts->verb, e.what());
+    return data_error(opts->verb, e);
   }
   return opts->verb == "check" ? cmd_check(*opts, m) : cmd_dump(*opts, m);
 }

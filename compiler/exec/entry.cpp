@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "compiler/support/diagnostics.h"
-#include "runtime/interpreter.h"
+#include "compiler/exec/interpreter.h"
 
 namespace gradc {
 
@@ -76,8 +76,7 @@ class InterpreterExecutor : public Executor {
       interp.run(roots);
     } catch (const EvalError& e) {
       if (!e.loc.valid()) throw;
-      LineCol lc = sm_.line_col(e.loc.file, e.loc.begin);
-      throw DataError(fmt::format("{}:{}:{}: {}", sm_.name(e.loc.file), lc.line, lc.column, e.what()));
+      throw_model_error(sm_, e.loc, e.what());
     }
     for (size_t i = 0; i < roots.size(); ++i) *out[i] = interp.result(roots[i]);
   }

@@ -143,4 +143,11 @@ struct ModelIR {
   TrainStep train;
 };
 
+// Which roots liveness (and a printout) counts: the model's own (loss,
+// outputs, metrics), plus the gradients, plus the optimizer step.
+enum class Roots { Model, Grads, All };
+
+// Nodes reachable from the model's roots, in id (topological) order.
+std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots = Roots::Model);
+
 }  // namespace gradc

@@ -44,36 +44,6 @@ std::string node_str(const Graph& g, NodeId id, const std::vector<int>& numberin
   return s;
 }
 
-std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots) {
-  const Graph& g = m.graph;
-  std::vector<bool> live(g.size(), false);
-  auto mark = [&](NodeId id) {
-    if (id != kNoNode) live[id] = true;
-  };
-  mark(m.loss.node);
-  for (const NamedNode& o : m.outputs) mark(o.node);
-  for (const NamedNode& o : m.metrics) mark(o.node);
-  for (const NamedNode& o : m.inputs) mark(o.node);
-  for (const ParamDecl& p : m.params) mark(p.node);
-  if (roots != Roots::Model)
-    for (const NamedNode& gr : m.grads) mark(gr.node);
-  if (roots == Roots::All && m.train.built()) {
-    mark(m.train.lr);
-    mark(m.train.step_in);
-    mark(m.train.step_out);
-    for (NodeId p : m.train.new_params) mark(p);
-    for (const StateSlot& sl : m.train.slots) mark(sl.in), mark(sl.out);
-  }
-  // Operands precede users, so one backward sweep closes the set.
-  for (size_t i = g.size(); i-- > 0;)
-    if (live[i])
-      for (NodeId o : g[static_cast<NodeId>(i)].operands) live[o] = true;
-  std::vector<NodeId> out;
-  for (NodeId i = 0; i < g.size(); ++i)
-    if (live[i]) out.push_back(i);
-  return out;
-}
-
 std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) {
   const Graph& g = m.graph;
   std::vector<NodeId> order = live_nodes(m, roots);

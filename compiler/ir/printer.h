@@ -11,15 +11,9 @@
 
 namespace gradc {
 
-// Which roots a printout (and liveness) counts: the model's own (loss,
-// outputs, metrics), plus the gradients, plus the optimizer step.
-enum class Roots { Model, Grads, All };
-
 std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots = Roots::Model);
 std::string print_graph_dot(const ModelIR& m, Roots roots = Roots::Model);
 // One node's op, attributes and operands, as in the text printout: "reduce_sum[axes=[1]] %3".
 std::string node_str(const Graph& g, NodeId id, const std::vector<int>& numbering);
-// Nodes reachable from the model's roots, in id (topological) order.
-std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots = Roots::Model);
 
 }  // namespace gradc

@@ -9,7 +9,7 @@ void internal_error(const char* file, int line, const std::string& msg) {
   throw InternalError(fmt::format("{} ({}:{})", msg, file, line));
 }
 
-Diagnostic DiagEngine::make(Severity sev, SourceLoc loc, std::string message) const {
+Diagnostic make_diagnostic(const SourceManager& sm_, Severity sev, SourceLoc loc, std::string message) {
   Diagnostic d;
   d.severity = sev;
   d.message = std::move(message);
@@ -24,6 +24,11 @@ Diagnostic DiagEngine::make(Severity sev, SourceLoc loc, std::string message) co
     d.length = std::max(1, std::min(len, rest));
   }
   return d;
+}
+
+void throw_model_error(const SourceManager& sm, SourceLoc loc, std::string message) {
+  if (!loc.valid()) throw DataError(std::move(message));
+  throw ModelError(make_diagnostic(sm, Severity::Error, loc, std::move(message)));
 }
 
 void DiagEngine::error(SourceLoc loc, std::string message) {

@@ -26,6 +26,15 @@ struct InternalError : std::logic_error {
     if (!(cond)) ::gradc::internal_error(__FILE__, __LINE__, (msg)); \
   } while (0)
 
+// A diagnostic at `loc` with its source line and the span to underline (no
+// location when `loc` is invalid). Every user-facing error that refers to the
+// model, at compile time or at run time, is made here.
+Diagnostic make_diagnostic(const SourceManager& sm, Severity sev, SourceLoc loc, std::string message);
+
+// A run-time error at `loc` (gradc::ModelError; a plain DataError when the
+// location is unknown).
+[[noreturn]] void throw_model_error(const SourceManager& sm, SourceLoc loc, std::string message);
+
 // Thrown (and caught by the compilation driver) when the error limit is hit.
 struct TooManyErrors {};
 
@@ -45,7 +54,9 @@ class DiagEngine {
   std::vector<Diagnostic> take() { return std::move(diags_); }
 
  private:
-  Diagnostic make(Severity sev, SourceLoc loc, std::string message) const;
+  Diagnostic make(Severity sev, SourceLoc loc, std::string message) const {
+    return make_diagnostic(sm_, sev, loc, std::move(message));
+  }
 
   const SourceManager& sm_;
   std::vector<Diagnostic> diags_;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "gradc/tensor.h"
+
 namespace gradc {
 
 enum class Severity { Error, Warning, Note, Fatal };  // Fatal: compilation stopped (error limit)
@@ -28,5 +30,14 @@ struct Diagnostic {
 
 // Renders every diagnostic, in order.
 std::string render_all(const std::vector<Diagnostic>& diags);
+
+// A run-time error that a line of the model explains (a class id out of
+// range, a non-finite value under check_numerics): a DataError whose
+// diagnostic points at that line, rendered as compile-time errors are.
+// what() is the rendered diagnostic.
+struct ModelError : DataError {
+  explicit ModelError(Diagnostic d) : DataError(d.render()), diagnostic(std::move(d)) {}
+  Diagnostic diagnostic;
+};
 
 }  // namespace gradc

@@ -15,10 +15,17 @@ namespace gradc {
 
 enum class DType : uint8_t { F32, F64, I32 };
 
-// "f32", "f64", "i32"
-std::string_view dtype_name(DType t);
+// "f32", "f64", "i32". Inline, so that the compiler's IR needs no runtime library.
+inline std::string_view dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::F64: return "f64";
+    case DType::I32: return "i32";
+  }
+  return "?";
+}
 // Bytes per element.
-size_t dtype_size(DType t);
+inline size_t dtype_size(DType t) { return t == DType::F64 ? 8 : 4; }
 
 // An error in data the user gave (a tensor file, a shape, a name): the message
 // names the file and tensor involved. Distinct from compiler bugs.

@@ -88,15 +88,47 @@ TEST_CASE("check_numerics names the op and line of the first NaN, and does not c
     try {
       s.train_step({{"x", x}});
       FAIL("no error for a NaN loss");
-    } catch (const DataError& e) {
+    } catch (const ModelError& e) {
+      // Rendered like a compile-time error: location, source line, caret.
       std::string msg = e.what();
-      CHECK(msg.find("nan.grad:4:5: check-numerics: 'log' produced") != std::string::npos);
+      CHECK(msg.find("nan.grad:4:5: error: check-numerics: 'log' produced") != std::string::npos);
       CHECK(msg.find("train_step") != std::string::npos);
+      CHECK(e.diagnostic.line == 4);
+      CHECK(e.diagnostic.column == 5);
+      CHECK(e.diagnostic.source_line.find("log(") != std::string::npos);
+      CHECK(msg.find("\n    h = log(x @ w)\n        ^") != std::string::npos);
     }
     CHECK(s.step() == 0);
     CHECK(s.params()[0].second.get(1) == -2.0);  // unchanged
     Session unchecked(m, {backend, 0, false});
     unchecked.set_params({{"w", w}});
     CHECK(std::isnan(unchecked.train_step({{"x", x}})));
+  }
+}
+
+TEST_CASE("a class id out of range is a run-time error at the model line that reads it, on both backends",
+          "[jit][diagnostics]") {
+  Model m = Model::compile_source(
+      "dim B = 2\ninput x : [B, 3]\ninput label : i32[B]\nparam W : [3, 4]\n"
+      "loss cross_entropy(x @ W, label)\n",
+      "ids.grad");
+  REQUIRE(m.ok());
+  Tensor x(DType::F32, {2, 3});
+  Tensor label(DType::I32, {2});
+  label.set(0, 1);
+  label.set(1, 4);  // C = 4: out of range
+  for (Backend backend : {Backend::Jit, Backend::Interpreter}) {
+    Session s(m, {backend, 0});
+    try {
+      s.train_step({{"x", x}, {"label", label}});
+      FAIL("no error for a class id out of range");
+    } catch (const ModelError& e) {
+      CHECK(e.diagnostic.file == "ids.grad");
+      CHECK(e.diagnostic.line == 5);
+      CHECK(e.diagnostic.column == 6);
+      CHECK(e.diagnostic.message.find("outside [0, 4)") != std::string::npos);
+      CHECK(std::string(e.what()).find("ids.grad:5:6: error: ") == 0);
+      CHECK(std::string(e.what()).find("\n    loss cross_entropy(x @ W, label)\n         ^") != std::string::npos);
+    }
   }
 }

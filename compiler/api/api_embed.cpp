@@ -12,7 +12,7 @@
 #include <fstream>
 #include <map>
 
-#include "compiler/model_impl.h"
+#include "compiler/api/model_impl.h"
 #include "compiler/support/stack.h"
 #include "gradc/embed_def.h"
 #include "gradc/gradc.h"

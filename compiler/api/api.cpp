@@ -19,7 +19,7 @@
 #include "compiler/ir/builder.h"
 #include "compiler/ir/printer.h"
 #include "compiler/ir/verifier.h"
-#include "compiler/model_impl.h"
+#include "compiler/api/model_impl.h"
 #include "compiler/support/stack.h"
 #include "gradc/gradc.h"
 
@@ -47,34 +47,6 @@ std::string file_stem(const std::string& name) {
 }
 
 }  // namespace
-
-std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<std::string>& wrt) {
-  std::vector<std::string> problems;
-  std::vector<NamedNode> targets;
-  for (const ParamDecl& p : model.params) targets.push_back({p.name, p.node, p.loc});
-  for (const std::string& name : wrt) {
-    const NamedNode* found = nullptr;
-    for (const auto* list : {&model.inputs, &model.values})
-      for (const NamedNode& v : *list)
-        if (v.name == name) found = &v;
-    if (!found) {
-      problems.push_back(fmt::format("--wrt {}: the model has no input or named value '{}'", name, name));
-    } else if (!is_float(model.graph[found->node].dtype)) {
-      problems.push_back(fmt::format("--wrt {}: '{}' is i32; gradients exist only for float values", name, name));
-    } else if (std::none_of(targets.begin(), targets.end(), [&](const NamedNode& t) { return t.name == name; })) {
-      targets.push_back(*found);
-    }
-  }
-  if (!problems.empty()) return problems;
-  Builder b(model.graph);
-  b.at(model.loss.loc);
-  std::vector<NodeId> xs;
-  for (const NamedNode& t : targets) xs.push_back(t.node);
-  std::vector<NodeId> grads = gradients(b, model.loss.node, xs);
-  for (size_t i = 0; i < grads.size(); ++i) model.grads.push_back({targets[i].name, grads[i], targets[i].loc});
-  verify_model(model);
-  return problems;
-}
 
 namespace {
 

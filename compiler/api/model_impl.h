@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "compiler/autodiff/model_gradients.h"
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/frontend/ast.h"
 #include "compiler/frontend/sema.h"
@@ -42,11 +43,6 @@ struct Model::Impl {
 
 // A diagnostic without a location (option errors, internal errors).
 Diagnostic plain_error(std::string msg);
-
-// Reverse mode on the loss: one gradient per param and per `wrt` name (an
-// input or a named value), kept as graph roots. Returns the problems with
-// the `wrt` names (they are option errors).
-std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<std::string>& wrt);
 
 // The compilation pipeline after the front end, shared by text models and
 // models defined in C++: `front(diags)` fills m.ast (the parser, or the

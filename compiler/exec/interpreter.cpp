@@ -1,5 +1,5 @@
 // The reference interpreter: one straightforward loop nest per op kind.
-#include "runtime/interpreter.h"
+#include "compiler/exec/interpreter.h"
 
 #include <fmt/format.h>
 

@@ -9,9 +9,9 @@
 
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/codegen/jit.h"
-#include "compiler/model_impl.h"
-#include "runtime/init.h"
-#include "runtime/interpreter.h"
+#include "compiler/api/model_impl.h"
+#include "compiler/exec/init.h"
+#include "compiler/exec/interpreter.h"
 #include "runtime/tensor_io.h"
 #include "runtime/thread_pool.h"
 
@@ -279,19 +279,15 @@ struct Session::Impl {
       for (size_t e = 0; e < v.size(); ++e) {
         if (std::isfinite(v[e])) continue;
         const Node& n = ir->graph[id];
-        std::string where = "(no source location)";
-        if (n.loc.valid()) {
-          LineCol lc = sm.line_col(n.loc.file, n.loc.begin);
-          where = fmt::format("{}:{}:{}", sm.name(n.loc.file), lc.line, lc.column);
-        }
         if (n.op == Op::Input || n.op == Op::Param)
           throw DataError(fmt::format("check-numerics: {} '{}' holds {} at element {} ({}), in {}",
                                       n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
                                       type_str(n.dtype, n.shape), entry_name(sig.kind)));
-        throw DataError(fmt::format("{}: check-numerics: '{}' produced {} at element {} of its {} result, in {} "
-                                    "(first non-finite value of the step; it reached '{}')",
-                                    where, op_name(n.op), v[e], e, type_str(n.dtype, n.shape), entry_name(sig.kind),
-                                    output));
+        throw_model_error(sm, n.loc,
+                          fmt::format("check-numerics: '{}' produced {} at element {} of its {} result, in {} "
+                                      "(first non-finite value of the step; it reached '{}')",
+                                      op_name(n.op), v[e], e, type_str(n.dtype, n.shape), entry_name(sig.kind),
+                                      output));
       }
     }
     throw DataError(fmt::format("check-numerics: '{}' of {} is not finite, but the interpreter computes it finite "

@@ -1,6 +1,6 @@
 // Initializers: zeros, ones, constant, uniform, normal, and the fan-based
 // xavier/he schemes of torch.nn.init, with gradc's [in, out] weight layout.
-#include "runtime/init.h"
+#include "compiler/exec/init.h"
 
 #include "runtime/random.h"
 

@@ -6,9 +6,10 @@
 #include <cmath>
 
 #include "compiler/ir/printer.h"
-#include "compiler/model_impl.h"
-#include "runtime/init.h"
-#include "runtime/interpreter.h"
+#include "compiler/api/model_impl.h"
+#include "compiler/support/diagnostics.h"
+#include "compiler/exec/init.h"
+#include "compiler/exec/interpreter.h"
 #include "runtime/random.h"
 
 namespace gradc {
@@ -54,8 +55,7 @@ void run_roots(Interpreter& interp, const SourceManager& sm, const std::vector<N
     interp.run(roots);
   } catch (const EvalError& e) {
     if (!e.loc.valid()) throw;
-    LineCol lc = sm.line_col(e.loc.file, e.loc.begin);
-    throw DataError(fmt::format("{}:{}:{}: {}", sm.name(e.loc.file), lc.line, lc.column, e.what()));
+    throw_model_error(sm, e.loc, e.what());
   }
 }
 
