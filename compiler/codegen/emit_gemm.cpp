@@ -243,34 +243,23 @@ llvm::Function* KernelEmitter::tile_function(llvm::Type* ty, const GemmShape& s)
   llvm::Value* last_row = b_.CreateSub(rows, i64(1));
   for (int64_t r = 0; r < s.mr; ++r)
     arows.push_back(b_.CreateInBoundsGEP(ty, pa, b_.CreateMul(smin(i64(r), last_row), sa_r)));
-  llvm::BasicBlock* pre = b_.GetInsertBlock();
-  auto* header = llvm::BasicBlock::Create(ctx_, "k", f);
-  auto* exit = llvm::BasicBlock::Create(ctx_, "k.done", f);
-  b_.CreateBr(header);
-  b_.SetInsertPoint(header);
-  llvm::PHINode* kk = b_.CreatePHI(i64t, 2, "kk");
-  kk->addIncoming(i64(0), pre);
-  std::vector<llvm::PHINode*> acc;
-  for (int64_t i = 0; i < s.mr * nv; ++i) {
-    acc.push_back(b_.CreatePHI(vty, 2, "acc"));
-    acc.back()->addIncoming(llvm::Constant::getNullValue(vty), pre);
-  }
-  std::vector<llvm::Value*> bv;
-  llvm::Value* brow = b_.CreateInBoundsGEP(ty, pb, b_.CreateMul(kk, sb_k));
-  for (int64_t v = 0; v < nv; ++v)
-    bv.push_back(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, brow, v * s.vw), elem_align));
-  llvm::Value* ak = b_.CreateMul(kk, sa_k);
-  std::vector<llvm::Value*> next(acc.size());
-  for (int64_t r = 0; r < s.mr; ++r) {
-    llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(s.vw),
-                                          b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, arows[r], ak)));
-    for (int64_t v = 0; v < nv; ++v) next[r * nv + v] = b_.CreateCall(fma, {a, bv[v], acc[r * nv + v]});
-  }
-  llvm::Value* kn = b_.CreateAdd(kk, i64(1), "", true, true);
-  kk->addIncoming(kn, b_.GetInsertBlock());
-  for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], b_.GetInsertBlock());
-  b_.CreateCondBr(b_.CreateICmpSLT(kn, kc), header, exit);
-  b_.SetInsertPoint(exit);
+  // The tile's accumulators, carried over k in [0, kc) (kc >= 1).
+  std::vector<llvm::Value*> zeros(static_cast<size_t>(s.mr * nv), llvm::Constant::getNullValue(vty));
+  std::vector<llvm::Value*> next =
+      loop_carry(kc, zeros, [&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
+        std::vector<llvm::Value*> bv;
+        llvm::Value* brow = b_.CreateInBoundsGEP(ty, pb, b_.CreateMul(kk, sb_k));
+        for (int64_t v = 0; v < nv; ++v)
+          bv.push_back(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, brow, v * s.vw), elem_align));
+        llvm::Value* ak = b_.CreateMul(kk, sa_k);
+        std::vector<llvm::Value*> sums(acc.size());
+        for (int64_t r = 0; r < s.mr; ++r) {
+          llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(s.vw),
+                                                b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, arows[r], ak)));
+          for (int64_t v = 0; v < nv; ++v) sums[r * nv + v] = b_.CreateCall(fma, {a, bv[v], acc[r * nv + v]});
+        }
+        return sums;
+      });
 
   auto tile_row = [&](int64_t r) { return b_.CreateInBoundsGEP(ty, c, b_.CreateMul(i64(r), ldc)); };
   auto update = [&](llvm::Value* old, llvm::Value* a) { return b_.CreateSelect(first, a, b_.CreateFAdd(old, a)); };

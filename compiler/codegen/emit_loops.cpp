@@ -105,9 +105,14 @@ llvm::Value* KernelEmitter::loop_acc(int64_t n, llvm::Value* init,
 
 // The loop both are made of: values carried from one iteration to the next
 // (PHIs starting at `init`); returns their values after the last iteration.
-std::vector<llvm::Value*> KernelEmitter::loop_carry(
-    int64_t n, const std::vector<llvm::Value*>& init,
-    const std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>& step) {
+std::vector<llvm::Value*> KernelEmitter::loop_carry(int64_t n, const std::vector<llvm::Value*>& init,
+                                                    const CarryStep& step) {
+  return loop_carry(i64(n), init, step);
+}
+
+// The same with a trip count known only at run time (at least 1).
+std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init,
+                                                    const CarryStep& step) {
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   auto* header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
   auto* exit = llvm::BasicBlock::Create(ctx_, "after", fn_);
@@ -126,7 +131,7 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(
   llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
   i->addIncoming(next, b_.GetInsertBlock());
   for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next_values[k], b_.GetInsertBlock());
-  b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(n)), header, exit);
+  b_.CreateCondBr(b_.CreateICmpSLT(next, n), header, exit);
   b_.SetInsertPoint(exit);
   return next_values;
 }

@@ -189,25 +189,14 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
   std::vector<size_t> order = first_dims(batch + 2);
   nest(k, order, 0, [&] {
-    llvm::BasicBlock* pre = b_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ctx_, "dot", fn_);
-    auto* exit = llvm::BasicBlock::Create(ctx_, "dot.done", fn_);
-    b_.CreateBr(header);
-    b_.SetInsertPoint(header);
-    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2);
-    llvm::PHINode* acc = b_.CreatePHI(ty, 2);
-    i->addIncoming(b_.getInt64(0), pre);
-    acc->addIncoming(fconst(ty, 0), pre);
-    ivs_[batch + 2] = i;
-    llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));
-    llvm::Value* sum = b_.CreateFAdd(acc, prod);
-    llvm::cast<llvm::Instruction>(sum)->setHasAllowReassoc(true);
-    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
-    i->addIncoming(next, b_.GetInsertBlock());
-    acc->addIncoming(sum, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(K)), header, exit);
-    b_.SetInsertPoint(exit);
-    ivs_[batch + 2] = b_.getInt64(0);
+    llvm::Value* sum = loop_acc(K, fconst(ty, 0), [&](llvm::Value* i, llvm::Value* acc) {
+      ivs_[batch + 2] = i;
+      llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));
+      llvm::Value* s = b_.CreateFAdd(acc, prod);
+      llvm::cast<llvm::Instruction>(s)->setHasAllowReassoc(true);
+      return s;
+    });
+    ivs_[batch + 2] = i64(0);
     b_.CreateStore(sum, address(k.out, k.out_map));
     epilogues(k);
   });

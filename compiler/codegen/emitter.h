@@ -42,9 +42,9 @@ class KernelEmitter {
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body);
   llvm::Value* loop_acc(int64_t n, llvm::Value* init,
                         const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step);
-  std::vector<llvm::Value*> loop_carry(
-      int64_t n, const std::vector<llvm::Value*>& init,
-      const std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>& step);
+  using CarryStep = std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>;
+  std::vector<llvm::Value*> loop_carry(int64_t n, const std::vector<llvm::Value*>& init, const CarryStep& step);
+  std::vector<llvm::Value*> loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init, const CarryStep& step);
   void nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body);
   llvm::Value* index(const Affine& a);
   llvm::Value* address(int buffer, const Affine& a);

@@ -166,32 +166,19 @@ void KernelEmitter::argmax(const Kernel& k) {
     if (static_cast<int>(d) != k.axis) outer.push_back(d);
   nest(k, outer, 0, [&] {
     llvm::Type* ty = type(k.exprs[k.root].dtype);
-    llvm::BasicBlock* pre = b_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ctx_, "argmax", fn_);
-    auto* exit = llvm::BasicBlock::Create(ctx_, "argmax.done", fn_);
-    b_.CreateBr(header);
-    b_.SetInsertPoint(header);
-    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2);
-    llvm::PHINode* best = b_.CreatePHI(ty, 2);
-    llvm::PHINode* best_i = b_.CreatePHI(b_.getInt64Ty(), 2);
-    i->addIncoming(b_.getInt64(0), pre);
-    best->addIncoming(fconst(ty, -std::numeric_limits<double>::infinity()), pre);
-    best_i->addIncoming(b_.getInt64(0), pre);
-    ivs_[k.axis] = i;
-    memo_.assign(k.exprs.size(), nullptr);
-    llvm::Value* v = value(k, k.root);
-    llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, best),
-                                    b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(best, best)));
-    llvm::Value* nb = b_.CreateSelect(take, v, best);
-    llvm::Value* ni = b_.CreateSelect(take, i, best_i);
-    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
-    i->addIncoming(next, b_.GetInsertBlock());
-    best->addIncoming(nb, b_.GetInsertBlock());
-    best_i->addIncoming(ni, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(k.dims[k.axis])), header, exit);
-    b_.SetInsertPoint(exit);
-    ivs_[k.axis] = b_.getInt64(0);  // the output map ignores the axis
-    b_.CreateStore(b_.CreateTrunc(ni, b_.getInt32Ty()), address(k.out, k.out_map));
+    // Carried: the best value so far and its index.
+    llvm::Value* lowest = fconst(ty, -std::numeric_limits<double>::infinity());
+    std::vector<llvm::Value*> best =
+        loop_carry(k.dims[k.axis], {lowest, i64(0)}, [&](llvm::Value* i, const std::vector<llvm::Value*>& at) {
+          ivs_[k.axis] = i;
+          memo_.assign(k.exprs.size(), nullptr);
+          llvm::Value* v = value(k, k.root);
+          llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, at[0]),
+                                          b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
+          return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), b_.CreateSelect(take, i, at[1])};
+        });
+    ivs_[k.axis] = i64(0);  // the output map ignores the axis
+    b_.CreateStore(b_.CreateTrunc(best[1], b_.getInt32Ty()), address(k.out, k.out_map));
   });
 }
 
