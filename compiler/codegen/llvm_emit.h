@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "compiler/codegen/kernels.h"
+#include "compiler/codegen/loop_ir.h"
 
 namespace gradc {
 

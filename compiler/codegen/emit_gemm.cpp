@@ -1,0 +1,305 @@
+// Matrix products, the register-tiled form for large products: packing of
+// B, blocks of C on the thread pool, the microkernel call per tile, and the
+// tile function (an MR x NR tile of C in vector registers) itself.
+#include "compiler/codegen/emitter.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "compiler/support/diagnostics.h"
+
+namespace gradc {
+namespace {
+
+// Packed matrix products: the k chunk, and the register tile with 512-bit
+// vectors (rows x vectors of columns).
+// (6 x 64 beat 8 x 48, 12 x 32 and 14 x 32 on the MNIST MLP's products here,
+// and a 128-deep panel of B, 32 KiB, stays in L1.)
+constexpr int64_t kKc = kPanelDepth;
+constexpr int64_t kWideTileRows = 6, kWideTileVectors = 4;
+
+}  // namespace
+
+// C[b] = A[b] B[b] for large products, in the manner of BLIS/GotoBLAS:
+//  1. B is packed into panels of NR columns (B[k, jp*NR + j] at
+//     (jp*K + k)*NR + j), zero-padded at the edge and read through its
+//     strides when transposed, unless the plan lets the microkernel read it
+//     in place (its rows contiguous, whole panels, short rows). A is read in
+//     place through its strides: its MR rows of a k step are MR scalars to
+//     broadcast, from one cache line when A is transposed and from MR lines
+//     that each serve 16 k steps otherwise (packing A measured 5-10 % slower
+//     on the MLP products, with its extra pass over A).
+//  2. The MR x NR microkernel keeps an MR x NR tile of C in vector registers
+//     (MR * NR / VW accumulators) and, per k, loads NR/VW vectors of B and
+//     broadcasts MR values of A into fused multiply-adds.
+//  3. C is cut into blocks of whole panels (about 128 rows x 256 columns);
+//     blocks are the tasks of the thread pool. Within a block, k runs in
+//     chunks of KC so a KC x NR panel of B stays in L1 while the block's A
+//     rows stream from L2. Every element of C is summed in the same order
+//     whatever the thread count (k chunks in order, k within a chunk in order).
+//  4. The epilogue (bias, activation) runs over each block once it is done.
+
+KernelEmitter::GemmShape KernelEmitter::gemm_shape(const Kernel& k) {
+  size_t batch = k.dims.size() - 3;
+  GemmShape s;
+  s.M = k.dims[batch];
+  s.N = k.dims[batch + 1];
+  s.K = k.dims[batch + 2];
+  bool f64 = p_.buffers[k.out].dtype == DType::F64;
+  s.vw = (wide_ ? 16 : 8) / (f64 ? 2 : 1);
+  // Accumulators: 6 x 4 vectors with 32 vector registers, 6 x 2 with 16.
+  s.mr = wide_ ? kWideTileRows : 6;
+  s.nr = (wide_ ? kWideTileVectors : 2) * s.vw;
+  s.pm = (s.M + s.mr - 1) / s.mr;
+  s.pn = (s.N + s.nr - 1) / s.nr;
+  return s;
+}
+
+void KernelEmitter::matmul_packed(const Kernel& k) {
+  size_t batch = k.dims.size() - 3;
+  GemmShape s = gemm_shape(k);
+  if (k.out_map.strides[batch + 1] != 1 || s.mr > kMaxTileRows || s.nr > kMaxTileCols)
+    internal_error(__FILE__, __LINE__, "a packed matrix product needs a row-major output");
+  if (k.pack_b < 0 && (k.b_map.strides[batch + 1] != 1 || s.N % s.nr != 0))
+    internal_error(__FILE__, __LINE__, "B read in place needs contiguous rows and whole tiles");
+  std::vector<size_t> batch_dims = first_dims(batch);
+  int64_t bmp = std::max<int64_t>(1, kBlockRows / s.mr), bnp = std::max<int64_t>(1, kBlockCols / s.nr);
+  int64_t tm = (s.pm + bmp - 1) / bmp, tn = (s.pn + bnp - 1) / bnp;
+  // With C in per-thread blocks, the epilogues read C at the block's row-major layout.
+  int64_t ldcb = bnp * s.nr;
+  Kernel kb = k;
+  if (k.c_blocks) {
+    Affine block{0, std::vector<int64_t>(k.dims.size(), 0)};
+    block.strides[batch] = ldcb;
+    block.strides[batch + 1] = 1;
+    for (KExpr& e : kb.exprs)
+      if (e.kind == KExpr::Kind::Load && e.buffer == k.out) e.map = block;
+  }
+  nest(k, batch_dims, 0, [&] {
+    if (k.pack_b >= 0) parallel(s.pn, batch_dims, [&](llvm::Value* jp) { pack_b(k, s, jp); });
+    parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
+      llvm::Value* bm = b_.CreateUDiv(t, i64(tn));
+      llvm::Value* bn = b_.CreateURem(t, i64(tn));
+      llvm::Value* ip0 = mul(bm, bmp);
+      llvm::Value* jp0 = mul(bn, bnp);
+      llvm::Value* ip1 = smin(add(ip0, i64(bmp)), i64(s.pm));
+      llvm::Value* jp1 = smin(add(jp0, i64(bnp)), i64(s.pn));
+      llvm::Value* m_lo = mul(ip0, s.mr);
+      llvm::Value* n_lo = mul(jp0, s.nr);
+      std::optional<CBlock> cb;
+      if (k.c_blocks) {
+        llvm::Type* ty = type(p_.buffers[k.out].dtype);
+        int64_t at = (p_.arena_bytes + 63) / 64 * 64;
+        llvm::Value* scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, add(i64(at), mul(slot_, p_.worker_bytes)));
+        cb = CBlock{scratch, ip0, jp0, ldcb};
+        // The epilogues find C[m, n] at scratch[(m - m_lo) * ldcb + (n - n_lo)].
+        bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(m_lo, ldcb), n_lo)));
+      }
+      loop((s.K + kKc - 1) / kKc, [&](llvm::Value* pc) {
+        llvm::Value* k0 = mul(pc, kKc);
+        llvm::Value* kc = smin(i64(kKc), b_.CreateSub(i64(s.K), k0));
+        llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
+        loop_range(jp0, jp1, [&](llvm::Value* jp) {
+          loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb); });
+        });
+      });
+      if (k.epilogues.empty()) return;
+      ivs_[batch + 2] = i64(0);
+      llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
+      loop_range(m_lo, smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
+        ivs_[batch] = m;
+        loop_range(n_lo, n_hi, [&](llvm::Value* n) {
+          ivs_[batch + 1] = n;
+          epilogues(kb);
+        });
+      });
+    });
+  });
+}
+
+// Copies one panel of an operand into packed order. `rows` is the panel's
+// loop dim in the kernel (m for A, n for B), `w` its width (MR or NR), `count`
+// the operand's extent along it; the last panel is zero-padded.
+void KernelEmitter::pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
+                int64_t K, int64_t vw, llvm::Value* panel) {
+  size_t batch = k.dims.size() - 3;
+  llvm::Type* ty = type(p_.buffers[packed].dtype);
+  ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
+  llvm::Value* dst_base = b_.CreateInBoundsGEP(ty, bases_[packed], mul(mul(panel, K), w));
+  bool row_inner = map.strides[rows] == 1;  // contiguous along the panel's rows: copy them innermost
+  auto copy = [&](bool guarded) {
+    auto elem = [&](llvm::Value* r, llvm::Value* kk) {
+      llvm::Value* idx = add(mul(panel, w), r);
+      ivs_[rows] = guarded ? smin(idx, i64(count - 1)) : idx;
+      ivs_[batch + 2] = kk;
+      llvm::Value* v = b_.CreateLoad(ty, address(buffer, map));
+      if (guarded) v = b_.CreateSelect(b_.CreateICmpSLT(idx, i64(count)), v, llvm::ConstantFP::get(ty, 0.0));
+      b_.CreateStore(v, b_.CreateInBoundsGEP(ty, dst_base, add(mul(kk, w), r)));
+    };
+    if (row_inner && !guarded && w % vw == 0) {
+      // Whole vectors: w consecutive elements of the operand per k.
+      auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
+      llvm::Align align(dtype_size(p_.buffers[packed].dtype));
+      loop(K, [&](llvm::Value* kk) {
+        ivs_[rows] = mul(panel, w);
+        ivs_[batch + 2] = kk;
+        llvm::Value* src = address(buffer, map);
+        llvm::Value* dst = b_.CreateInBoundsGEP(ty, dst_base, mul(kk, w));
+        for (int64_t v = 0; v < w; v += vw)
+          b_.CreateAlignedStore(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, src, v), align),
+                                b_.CreateConstInBoundsGEP1_64(ty, dst, v), align);
+      });
+    } else if (row_inner) {
+      loop(K, [&](llvm::Value* kk) { loop(w, [&](llvm::Value* r) { elem(r, kk); }); });
+    } else {
+      loop(w, [&](llvm::Value* r) { loop(K, [&](llvm::Value* kk) { elem(r, kk); }); });
+    }
+  };
+  int64_t full = count / w;
+  if (full == (count + w - 1) / w) return copy(false);
+  auto* guarded = llvm::BasicBlock::Create(ctx_, "pack.edge", fn_);
+  auto* plain = llvm::BasicBlock::Create(ctx_, "pack.full", fn_);
+  auto* done = llvm::BasicBlock::Create(ctx_, "pack.done", fn_);
+  b_.CreateCondBr(b_.CreateICmpSLT(panel, i64(full)), plain, guarded);
+  b_.SetInsertPoint(plain);
+  copy(false);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(guarded);
+  copy(true);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
+void KernelEmitter::pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp) {
+  size_t batch = k.dims.size() - 3;
+  pack_panel(k, k.b, k.b_map, k.pack_b, batch + 1, s.nr, s.N, s.K, s.vw, jp);
+}
+
+// C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of A's rows and
+// B's panel (packed or in place).
+void KernelEmitter::microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
+                 llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb) {
+  size_t batch = k.dims.size() - 3;
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  llvm::Value* m0 = mul(ip, s.mr);
+  llvm::Value* n0 = mul(jp, s.nr);
+  ivs_[batch] = m0, ivs_[batch + 1] = i64(0), ivs_[batch + 2] = k0;
+  llvm::Value* pa = address(k.a, k.a_map);
+  int64_t sa_r = k.a_map.strides[batch], sa_k = k.a_map.strides[batch + 2];
+  llvm::Value* pb;
+  int64_t sb_k = s.nr;
+  if (k.pack_b < 0) {
+    ivs_[batch] = i64(0), ivs_[batch + 1] = n0, ivs_[batch + 2] = k0;
+    pb = address(k.b, k.b_map);
+    sb_k = k.b_map.strides[batch + 2];
+  } else {
+    pb = b_.CreateInBoundsGEP(ty, bases_[k.pack_b], add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
+  }
+  ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
+  int64_t ldc = cb ? cb->ld : k.out_map.strides[batch];
+  llvm::Value* c =
+      cb ? b_.CreateInBoundsGEP(ty, cb->base, add(mul(b_.CreateSub(ip, cb->ip0), s.mr * ldc), mul(b_.CreateSub(jp, cb->jp0), s.nr)))
+         : b_.CreateInBoundsGEP(ty, bases_[k.out], add(add(index(k.out_map), n0), mul(m0, ldc)));
+  llvm::Value* rows = smin(i64(s.mr), b_.CreateSub(i64(s.M), m0));
+  llvm::Value* cols = smin(i64(s.nr), b_.CreateSub(i64(s.N), n0));
+  b_.CreateCall(tile_function(ty, s), {pa, i64(sa_r), i64(sa_k), pb, i64(sb_k), kc, c, i64(ldc), rows, cols, first});
+}
+
+// One function per module and tile shape, shared by every packed product:
+//   tile(pa, sa_r, sa_k, pb, sb_k, kc, c, ldc, rows, cols, first)
+// C[r, j] (+)= sum_k pa[r*sa_r + k*sa_k] * pb[k*sb_k + j] for r < rows, j < cols, with
+// C = acc on the first k chunk and C += acc after it. The MR x NR tile is
+// held in MR * NR / VW vector registers; edge tiles store with masks.
+llvm::Function* KernelEmitter::tile_function(llvm::Type* ty, const GemmShape& s) {
+  std::string name = fmt::format("gradc.tile.{}x{}.{}", s.mr, s.nr, ty->isDoubleTy() ? "f64" : "f32");
+  if (llvm::Function* f = m_.getFunction(name)) return f;
+  llvm::Type* i64t = b_.getInt64Ty();
+  llvm::Type* ptr = b_.getPtrTy();
+  auto* fty = llvm::FunctionType::get(
+      b_.getVoidTy(), {ptr, i64t, i64t, ptr, i64t, i64t, ptr, i64t, i64t, i64t, b_.getInt1Ty()}, false);
+  auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage, name, m_);
+  f->addFnAttr(llvm::Attribute::NoUnwind);
+  f->addFnAttr(llvm::Attribute::NoInline);  // one copy of the register tile per module
+  if (!cpu_.empty()) f->addFnAttr("target-cpu", cpu_);
+  if (!features_.empty()) f->addFnAttr("target-features", features_);
+  for (unsigned a : {0u, 3u, 6u}) f->addParamAttr(a, llvm::Attribute::NoAlias);
+  llvm::Function* saved_fn = fn_;
+  llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
+  fn_ = f;
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+  llvm::Value *pa = f->getArg(0), *sa_r = f->getArg(1), *sa_k = f->getArg(2), *pb = f->getArg(3),
+              *sb_k = f->getArg(4), *kc = f->getArg(5), *c = f->getArg(6), *ldc = f->getArg(7), *rows = f->getArg(8),
+              *cols = f->getArg(9), *first = f->getArg(10);
+
+  auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(s.vw));
+  int64_t nv = s.nr / s.vw;
+  llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
+  llvm::Align elem_align(ty->getPrimitiveSizeInBits() / 8);
+  // Rows past the edge read the last row (in bounds) and are not stored.
+  std::vector<llvm::Value*> arows;
+  llvm::Value* last_row = b_.CreateSub(rows, i64(1));
+  for (int64_t r = 0; r < s.mr; ++r)
+    arows.push_back(b_.CreateInBoundsGEP(ty, pa, b_.CreateMul(smin(i64(r), last_row), sa_r)));
+  // The tile's accumulators, carried over k in [0, kc) (kc >= 1).
+  std::vector<llvm::Value*> zeros(static_cast<size_t>(s.mr * nv), llvm::Constant::getNullValue(vty));
+  std::vector<llvm::Value*> next =
+      loop_carry(kc, zeros, [&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
+        std::vector<llvm::Value*> bv;
+        llvm::Value* brow = b_.CreateInBoundsGEP(ty, pb, b_.CreateMul(kk, sb_k));
+        for (int64_t v = 0; v < nv; ++v)
+          bv.push_back(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, brow, v * s.vw), elem_align));
+        llvm::Value* ak = b_.CreateMul(kk, sa_k);
+        std::vector<llvm::Value*> sums(acc.size());
+        for (int64_t r = 0; r < s.mr; ++r) {
+          llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(s.vw),
+                                                b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, arows[r], ak)));
+          for (int64_t v = 0; v < nv; ++v) sums[r * nv + v] = b_.CreateCall(fma, {a, bv[v], acc[r * nv + v]});
+        }
+        return sums;
+      });
+
+  auto tile_row = [&](int64_t r) { return b_.CreateInBoundsGEP(ty, c, b_.CreateMul(i64(r), ldc)); };
+  auto update = [&](llvm::Value* old, llvm::Value* a) { return b_.CreateSelect(first, a, b_.CreateFAdd(old, a)); };
+  llvm::Value* full = b_.CreateAnd(b_.CreateICmpEQ(rows, i64(s.mr)), b_.CreateICmpEQ(cols, i64(s.nr)));
+  auto* fast = llvm::BasicBlock::Create(ctx_, "tile.full", f);
+  auto* edge = llvm::BasicBlock::Create(ctx_, "tile.edge", f);
+  auto* done = llvm::BasicBlock::Create(ctx_, "tile.done", f);
+  b_.CreateCondBr(full, fast, edge);
+  b_.SetInsertPoint(fast);
+  for (int64_t r = 0; r < s.mr; ++r) {
+    llvm::Value* row = tile_row(r);
+    for (int64_t v = 0; v < nv; ++v) {
+      llvm::Value* addr = b_.CreateConstInBoundsGEP1_64(ty, row, v * s.vw);
+      llvm::Value* old = b_.CreateAlignedLoad(vty, addr, elem_align);
+      b_.CreateAlignedStore(update(old, next[r * nv + v]), addr, elem_align);
+    }
+  }
+  b_.CreateBr(done);
+  b_.SetInsertPoint(edge);
+  std::vector<llvm::Constant*> lanes;
+  for (int64_t l = 0; l < s.vw; ++l) lanes.push_back(b_.getInt64(l));
+  llvm::Value* iota = llvm::ConstantVector::get(lanes);
+  for (int64_t r = 0; r < s.mr; ++r) {
+    when(b_.CreateICmpSLT(i64(r), rows), [&] {
+      llvm::Value* row = tile_row(r);
+      for (int64_t v = 0; v < nv; ++v) {
+        llvm::Value* left = b_.CreateVectorSplat(static_cast<unsigned>(s.vw), b_.CreateSub(cols, i64(v * s.vw)));
+        llvm::Value* mask = b_.CreateICmpSLT(iota, left);
+        llvm::Value* addr = b_.CreateConstInBoundsGEP1_64(ty, row, v * s.vw);
+        llvm::Value* old = b_.CreateMaskedLoad(vty, addr, elem_align, mask, llvm::Constant::getNullValue(vty));
+        b_.CreateMaskedStore(update(old, next[r * nv + v]), addr, elem_align, mask);
+      }
+    });
+  }
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  b_.CreateRetVoid();
+  fn_ = saved_fn;
+  b_.restoreIP(saved_ip);
+  return f;
+}
+
+}  // namespace gradc

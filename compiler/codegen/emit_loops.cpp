@@ -1,0 +1,159 @@
+// The loops every kernel is made of: counted loops (with values carried
+// from one iteration to the next), loops with run-time bounds, loop nests
+// over a kernel's dims, conditionals, the bodies that run on the thread pool,
+// and the affine indices and addresses inside them. Every loop the emitter
+// makes comes from here, so they all have the same shape for LLVM's passes.
+#include "compiler/codegen/emitter.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/Intrinsics.h>
+
+namespace gradc {
+
+// Runs body(task) for task in [0, n) through the runtime's thread pool:
+// the body becomes a function `void (ctx, task, slot)` of its own; ctx
+// carries the args and arena pointers and the loop indices `captured` (dims
+// of the current kernel whose ivs_ the body uses). slot_ is the thread's
+// slot (thread_pool.h) while the body is emitted.
+void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body) {
+  llvm::Type* i64 = b_.getInt64Ty();
+  auto* ctx_ty = llvm::ArrayType::get(i64, 2 + captured.size());
+  // The context lives in the entry block's frame (allocas there are static).
+  llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+  llvm::Value* ctx = entry_b.CreateAlloca(ctx_ty, nullptr, "par.ctx");
+  auto slot = [&](llvm::IRBuilder<>& b, llvm::Value* base, size_t i) { return b.CreateConstGEP2_64(ctx_ty, base, 0, i); };
+  b_.CreateStore(args_, slot(b_, ctx, 0));
+  b_.CreateStore(arena_, slot(b_, ctx, 1));
+  for (size_t c = 0; c < captured.size(); ++c) b_.CreateStore(ivs_[captured[c]], slot(b_, ctx, 2 + c));
+
+  auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64, i64}, false);
+  auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
+                                   fmt::format("{}.par{}", fn_->getName().str(), outlined_++), m_);
+  f->addFnAttr(llvm::Attribute::NoUnwind);
+  if (!cpu_.empty()) f->addFnAttr("target-cpu", cpu_);
+  if (!features_.empty()) f->addFnAttr("target-features", features_);
+  // Switch to the new function, run the body, and switch back.
+  llvm::Function* saved_fn = fn_;
+  llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
+  std::vector<llvm::Value*> saved_bases = bases_, saved_ivs = ivs_;
+  llvm::Value *saved_args = args_, *saved_arena = arena_, *saved_slot = slot_;
+  fn_ = f;
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+  llvm::Value* fctx = f->getArg(0);
+  args_ = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 0), "args");
+  arena_ = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 1), "arena");
+  load_bases();
+  for (size_t c = 0; c < captured.size(); ++c) ivs_[captured[c]] = b_.CreateLoad(i64, slot(b_, fctx, 2 + c));
+  slot_ = f->getArg(2);
+  body(f->getArg(1));
+  b_.CreateRetVoid();
+  fn_ = saved_fn;
+  b_.restoreIP(saved_ip);
+  bases_ = std::move(saved_bases);
+  ivs_ = std::move(saved_ivs);
+  args_ = saved_args;
+  arena_ = saved_arena;
+  slot_ = saved_slot;
+  // rt->parallel_for(rt, f, ctx, n)
+  auto* pf_ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy(), i64}, false);
+  llvm::Value* pf = b_.CreateLoad(b_.getPtrTy(), rt_, "parallel_for");
+  b_.CreateCall(pf_ty, pf, {rt_, f, ctx, b_.getInt64(n)});
+}
+
+// for (i = lo; i < hi; ++i) body(i), bounds known only at run time.
+void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
+  llvm::BasicBlock* pre = b_.GetInsertBlock();
+  auto* header = llvm::BasicBlock::Create(ctx_, "range", fn_);
+  auto* exit = llvm::BasicBlock::Create(ctx_, "range.done", fn_);
+  b_.CreateCondBr(b_.CreateICmpSLT(lo, hi), header, exit);
+  b_.SetInsertPoint(header);
+  llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+  i->addIncoming(lo, pre);
+  body(i);
+  llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
+  i->addIncoming(next, b_.GetInsertBlock());
+  b_.CreateCondBr(b_.CreateICmpSLT(next, hi), header, exit);
+  b_.SetInsertPoint(exit);
+}
+
+// if (cond) then();
+void KernelEmitter::when(llvm::Value* cond, const std::function<void()>& then) {
+  auto* yes = llvm::BasicBlock::Create(ctx_, "then", fn_);
+  auto* done = llvm::BasicBlock::Create(ctx_, "endif", fn_);
+  b_.CreateCondBr(cond, yes, done);
+  b_.SetInsertPoint(yes);
+  then();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
+// for (i = 0; i < n; ++i) body(i); n >= 1, so a do-while loop.
+void KernelEmitter::loop(int64_t n, const std::function<void(llvm::Value*)>& body) {
+  loop_carry(n, {}, [&](llvm::Value* i, const std::vector<llvm::Value*>&) {
+    body(i);
+    return std::vector<llvm::Value*>{};
+  });
+}
+
+// acc = init; for (i = 0; i < n; ++i) acc = step(i, acc); returns acc.
+llvm::Value* KernelEmitter::loop_acc(int64_t n, llvm::Value* init,
+                      const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step) {
+  return loop_carry(n, {init}, [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
+    return std::vector<llvm::Value*>{step(i, acc[0])};
+  })[0];
+}
+
+// The loop both are made of: values carried from one iteration to the next
+// (PHIs starting at `init`); returns their values after the last iteration.
+std::vector<llvm::Value*> KernelEmitter::loop_carry(int64_t n, const std::vector<llvm::Value*>& init,
+                                                    const CarryStep& step) {
+  return loop_carry(i64(n), init, step);
+}
+
+// The same with a trip count known only at run time (at least 1).
+std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init,
+                                                    const CarryStep& step) {
+  llvm::BasicBlock* pre = b_.GetInsertBlock();
+  auto* header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
+  auto* exit = llvm::BasicBlock::Create(ctx_, "after", fn_);
+  b_.CreateBr(header);
+  b_.SetInsertPoint(header);
+  llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+  i->addIncoming(b_.getInt64(0), pre);
+  std::vector<llvm::PHINode*> phis;
+  std::vector<llvm::Value*> carried;
+  for (llvm::Value* v : init) {
+    phis.push_back(b_.CreatePHI(v->getType(), 2, "acc"));
+    phis.back()->addIncoming(v, pre);
+    carried.push_back(phis.back());
+  }
+  std::vector<llvm::Value*> next_values = step(i, carried);
+  llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
+  i->addIncoming(next, b_.GetInsertBlock());
+  for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next_values[k], b_.GetInsertBlock());
+  b_.CreateCondBr(b_.CreateICmpSLT(next, n), header, exit);
+  b_.SetInsertPoint(exit);
+  return next_values;
+}
+
+// Loops over `order` (dims of k), innermost last; ivs_[d] holds dim d's index.
+void KernelEmitter::nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body) {
+  if (level == order.size()) return body();
+  loop(k.dims[order[level]], [&](llvm::Value* i) {
+    ivs_[order[level]] = i;
+    nest(k, order, level + 1, body);
+  });
+}
+
+llvm::Value* KernelEmitter::index(const Affine& a) {
+  llvm::Value* v = b_.getInt64(a.offset);
+  for (size_t d = 0; d < a.strides.size(); ++d)
+    if (a.strides[d] != 0) v = b_.CreateAdd(v, b_.CreateMul(ivs_[d], b_.getInt64(a.strides[d]), "", true, true), "", true, true);
+  return v;
+}
+
+llvm::Value* KernelEmitter::address(int buffer, const Affine& a) {
+  return b_.CreateInBoundsGEP(type(p_.buffers[buffer].dtype), bases_[buffer], index(a));
+}
+
+}  // namespace gradc

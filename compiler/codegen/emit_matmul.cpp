@@ -1,0 +1,220 @@
+// Matrix products, the small forms: which form a product takes (register
+// tiled in emit_gemm.cpp, or one of the loop forms here: a dot product per
+// element, an axpy over a transposed operand, rows of C in registers, or a
+// tiled loop nest that LLVM vectorizes), and the epilogues after a product.
+#include "compiler/codegen/emitter.h"
+
+#include <llvm/IR/Intrinsics.h>
+
+#include <algorithm>
+
+namespace gradc {
+namespace {
+
+// Products of the "rows" form with at least this many multiply-adds run on the thread pool.
+constexpr int64_t kParallelMacs = int64_t{1} << 18;
+
+// The largest divisor of n that is at most `limit` (tiles without remainders).
+int64_t tile(int64_t n, int64_t limit) {
+  for (int64_t t = std::min(n, limit); t > 1; --t)
+    if (n % t == 0) return t;
+  return 1;
+}
+
+}  // namespace
+
+// C = 0; then, tile by tile of columns (nt) and of the reduction (kt):
+//   for each column tile, for each k tile, for m, for k in the tile, for n in the tile:
+//     C[b, m, n] += A[b, m, k] * B[b, k, n]
+// so a kt x nt block of B stays in cache while all rows of A stream past it,
+// and the innermost loop is contiguous in B and C (it vectorizes). When the
+// column tile is complete, the epilogue (bias, activation) runs over it.
+void KernelEmitter::matmul(const Kernel& k) {
+  if (k.packed) return matmul_packed(k);
+  size_t batch = k.dims.size() - 3;
+  // With B transposed (contiguous along k, strided along n) and A contiguous
+  // along k, each C element is a dot product of two contiguous rows.
+  if (k.a_map.strides[batch + 2] == 1 && k.b_map.strides[batch + 2] == 1 &&
+      (k.b_map.strides[batch + 1] != 1 || k.dims[batch + 1] == 1))
+    return matmul_dot(k);
+  if (k.dims[batch + 1] == 1 && k.a_map.strides[batch] == 1) return matmul_axpy(k);
+  if (k.dims[batch + 1] <= (wide_ ? 16 : 8) && k.b_map.strides[batch + 1] == 1 && k.out_map.strides[batch + 1] == 1 &&
+      is_float(p_.buffers[k.out].dtype))
+    return matmul_rows(k);
+  fill(k.out, 0);
+  int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
+  int64_t nt = tile(N, 256), kt = tile(K, 128);
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  std::vector<size_t> batch_dims = first_dims(batch);
+  auto column = [&](llvm::Value* jt, llvm::Value* jj) {
+    ivs_[batch + 1] = b_.CreateAdd(b_.CreateMul(jt, b_.getInt64(nt), "", true, true), jj, "n", true, true);
+  };
+  nest(k, batch_dims, 0, [&] {
+    loop(N / nt, [&](llvm::Value* jt) {
+      loop(K / kt, [&](llvm::Value* ktile) {
+        loop(M, [&](llvm::Value* i) {
+          ivs_[batch] = i;
+          loop(kt, [&](llvm::Value* kk) {
+            ivs_[batch + 2] = b_.CreateAdd(b_.CreateMul(ktile, b_.getInt64(kt), "", true, true), kk, "k", true, true);
+            llvm::Value* a = b_.CreateLoad(ty, address(k.a, k.a_map));
+            loop(nt, [&](llvm::Value* jj) {
+              column(jt, jj);
+              llvm::Value* bv = b_.CreateLoad(ty, address(k.b, k.b_map));
+              llvm::Value* addr = address(k.out, k.out_map);
+              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), b_.CreateFMul(a, bv)), addr);
+            });
+          });
+        });
+      });
+      if (k.epilogues.empty()) return;
+      ivs_[batch + 2] = b_.getInt64(0);
+      loop(M, [&](llvm::Value* i) {
+        ivs_[batch] = i;
+        loop(nt, [&](llvm::Value* jj) {
+          column(jt, jj);
+          epilogues(k);
+        });
+      });
+    });
+  });
+}
+
+// A product with few columns (N at most one vector: a classifier layer and
+// its gradients): each row of C is one vector, kept in a register over k.
+// Four rows at a time (independent accumulators); per k, the row of B is
+// one masked vector load and each row of A one broadcast.
+void KernelEmitter::matmul_rows(const Kernel& k) {
+  size_t batch = k.dims.size() - 3;
+  int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
+  DType dt = p_.buffers[k.out].dtype;
+  llvm::Type* ty = type(dt);
+  int64_t vw = (wide_ ? 16 : 8) / (dt == DType::F64 ? 2 : 1);
+  if (N > vw) vw *= 2;  // f64 with more columns than one vector: two vectors' worth of lanes
+  auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
+  llvm::Align align(dtype_size(dt));
+  std::vector<llvm::Constant*> lanes;
+  for (int64_t l = 0; l < vw; ++l) lanes.push_back(b_.getInt1(l < N));
+  llvm::Constant* mask = llvm::ConstantVector::get(lanes);
+  llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
+  std::vector<size_t> batch_dims = first_dims(batch);
+  // R rows at a time: 4 keep the FMA unit busy (latency 4); with A
+  // transposed, R consecutive rows share one cache line of A per k, so more
+  // rows mean fewer lines and pages touched (16 with 32 vector registers).
+  int64_t R = k.a_map.strides[batch] == 1 ? (wide_ ? 16 : 8) : 4;
+  // Rows [m0, m0 + rows) of C.
+  auto block = [&](llvm::Value* m0, int64_t rows) {
+    std::vector<llvm::Value*> zeros(static_cast<size_t>(rows), llvm::Constant::getNullValue(vty));
+    std::vector<llvm::Value*> next = loop_carry(K, zeros, [&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
+      ivs_[batch + 2] = kk;
+      ivs_[batch] = i64(0);
+      ivs_[batch + 1] = i64(0);
+      llvm::Value* brow =
+          b_.CreateMaskedLoad(vty, address(k.b, k.b_map), align, mask, llvm::Constant::getNullValue(vty));
+      std::vector<llvm::Value*> sums;
+      for (int64_t r = 0; r < rows; ++r) {
+        ivs_[batch] = add(m0, i64(r));
+        llvm::Value* a = b_.CreateVectorSplat(static_cast<unsigned>(vw), b_.CreateLoad(ty, address(k.a, k.a_map)));
+        sums.push_back(b_.CreateCall(fma, {a, brow, acc[static_cast<size_t>(r)]}));
+      }
+      return sums;
+    });
+    ivs_[batch + 1] = i64(0);
+    ivs_[batch + 2] = i64(0);
+    for (int64_t r = 0; r < rows; ++r) {
+      ivs_[batch] = add(m0, i64(r));
+      b_.CreateMaskedStore(next[r], address(k.out, k.out_map), align, mask);
+    }
+    if (k.epilogues.empty()) return;
+    loop(rows, [&](llvm::Value* r) {
+      ivs_[batch] = add(m0, r);
+      loop(N, [&](llvm::Value* n) {
+        ivs_[batch + 1] = n;
+        epilogues(k);
+      });
+    });
+  };
+  int64_t groups = M / R;
+  nest(k, batch_dims, 0, [&] {
+    if (groups >= 2 && M * N * K >= kParallelMacs) {
+      // Large: runs of groups are the tasks of the thread pool.
+      int64_t tasks = std::min<int64_t>(groups, 16), per = (groups + tasks - 1) / tasks;
+      tasks = (groups + per - 1) / per;
+      parallel(tasks, batch_dims, [&](llvm::Value* t) {
+        llvm::Value* g0 = mul(t, per);
+        loop_range(g0, smin(add(g0, i64(per)), i64(groups)), [&](llvm::Value* g) { block(mul(g, R), R); });
+      });
+    } else if (groups > 0) {
+      loop(groups, [&](llvm::Value* g) { block(mul(g, R), R); });
+    }
+    if (M % R) block(i64(groups * R), M % R);
+  });
+}
+
+// A matrix-vector product whose matrix is contiguous along m (a transposed
+// operand, as in the gradient of a linear layer): C = 0, then for each k,
+// C[b, :, 0] += A[b, :, k] * B[b, k, 0], a contiguous loop that vectorizes.
+void KernelEmitter::matmul_axpy(const Kernel& k) {
+  size_t batch = k.dims.size() - 3;
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  fill(k.out, 0);
+  std::vector<size_t> batch_dims = first_dims(batch);
+  ivs_[batch + 1] = i64(0);
+  nest(k, batch_dims, 0, [&] {
+    loop(k.dims[batch + 2], [&](llvm::Value* kk) {
+      ivs_[batch + 2] = kk;
+      ivs_[batch] = i64(0);
+      llvm::Value* bv = b_.CreateLoad(ty, address(k.b, k.b_map));
+      loop(k.dims[batch], [&](llvm::Value* m) {
+        ivs_[batch] = m;
+        llvm::Value* addr = address(k.out, k.out_map);
+        llvm::Value* a = b_.CreateLoad(ty, address(k.a, k.a_map));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), b_.CreateFMul(a, bv)), addr);
+      });
+    });
+    if (k.epilogues.empty()) return;
+    ivs_[batch + 2] = i64(0);
+    loop(k.dims[batch], [&](llvm::Value* m) {
+      ivs_[batch] = m;
+      epilogues(k);
+    });
+  });
+}
+
+// C[b, m, n] = sum_k A[b, m, k] B[b, k, n] as a dot product along k per
+// element. The sum may be reassociated (so it vectorizes into partial sums);
+// the code is fixed, so results are the same on every run.
+void KernelEmitter::matmul_dot(const Kernel& k) {
+  size_t batch = k.dims.size() - 3;
+  int64_t K = k.dims[batch + 2];
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  std::vector<size_t> order = first_dims(batch + 2);
+  nest(k, order, 0, [&] {
+    llvm::Value* sum = loop_acc(K, fconst(ty, 0), [&](llvm::Value* i, llvm::Value* acc) {
+      ivs_[batch + 2] = i;
+      llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));
+      llvm::Value* s = b_.CreateFAdd(acc, prod);
+      llvm::cast<llvm::Instruction>(s)->setHasAllowReassoc(true);
+      return s;
+    });
+    ivs_[batch + 2] = i64(0);
+    b_.CreateStore(sum, address(k.out, k.out_map));
+    epilogues(k);
+  });
+}
+
+// The epilogues at one element, in order. Later ones read earlier ones'
+// values (always at this element) from registers; internal ones are not
+// stored at all. (A value updated in place is read back only as its new
+// value: can_update_in_place.)
+void KernelEmitter::epilogues(const Kernel& k) {
+  memo_.assign(k.exprs.size(), nullptr);
+  held_.assign(p_.buffers.size(), nullptr);
+  for (const Kernel::Epilogue& e : k.epilogues) {
+    llvm::Value* v = value(k, e.root);
+    if (!e.internal) b_.CreateStore(v, address(e.out, e.map));
+    held_[e.out] = v;
+  }
+  held_.clear();
+}
+
+}  // namespace gradc

@@ -1,0 +1,114 @@
+// The LLVM emitter's state and its parts, shared by the files that emit one
+// concern each: llvm_emit.cpp (the entry function, elementwise kernels,
+// reductions, argmax, checks), emit_loops.cpp (loops, thread-pool bodies,
+// addresses), emit_scalar.cpp (expressions), emit_matmul.cpp (the small
+// product forms, epilogues) and emit_gemm.cpp (register-tiled products).
+// Internal to the code generator: it includes LLVM.
+#pragma once
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "compiler/codegen/loop_ir.h"
+
+namespace gradc {
+
+// Emits one Program's entry function into a module (see llvm_emit.h).
+class KernelEmitter {
+ public:
+  KernelEmitter(const Program& p, llvm::Module& m) : p_(p), m_(m), ctx_(m.getContext()), b_(ctx_) {}
+
+  void run(const std::string& name, const std::string& cpu, const std::string& features);
+
+ private:
+  // ---- llvm_emit.cpp ----
+  void load_bases();
+  void fill(int buffer, double v);
+  void kernel(const Kernel& k);
+  void argmax(const Kernel& k);
+  void check(const Kernel& k);
+
+  // ---- emit_loops.cpp ----
+  void parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body);
+  void loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+  void when(llvm::Value* cond, const std::function<void()>& then);
+  void loop(int64_t n, const std::function<void(llvm::Value*)>& body);
+  llvm::Value* loop_acc(int64_t n, llvm::Value* init,
+                        const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step);
+  using CarryStep = std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>;
+  std::vector<llvm::Value*> loop_carry(int64_t n, const std::vector<llvm::Value*>& init, const CarryStep& step);
+  std::vector<llvm::Value*> loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init, const CarryStep& step);
+  void nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body);
+  llvm::Value* index(const Affine& a);
+  llvm::Value* address(int buffer, const Affine& a);
+
+  llvm::Value* smin(llvm::Value* a, llvm::Value* b) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b); }
+  llvm::Value* i64(int64_t v) { return b_.getInt64(v); }
+  llvm::Value* mul(llvm::Value* a, int64_t c) { return b_.CreateMul(a, i64(c), "", true, true); }
+  llvm::Value* add(llvm::Value* a, llvm::Value* c) { return b_.CreateAdd(a, c, "", true, true); }
+  // Dims 0 .. n-1 of a kernel's loop nest, outermost first.
+  static std::vector<size_t> first_dims(size_t n) {
+    std::vector<size_t> order(n);
+    for (size_t d = 0; d < n; ++d) order[d] = d;
+    return order;
+  }
+  static std::vector<size_t> all_dims(const Kernel& k) { return first_dims(k.dims.size()); }
+
+  // ---- emit_scalar.cpp ----
+  llvm::Type* type(DType t);
+  llvm::Value* intrinsic(llvm::Intrinsic::ID id, llvm::Value* x);
+  llvm::Value* libm(const char* name, llvm::Value* x);
+  llvm::Value* value(const Kernel& k, int e);
+  llvm::Value* op(const Kernel& k, const KExpr& x, llvm::Type* ty);
+  llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
+
+  // ---- emit_matmul.cpp ----
+  void matmul(const Kernel& k);
+  void matmul_rows(const Kernel& k);
+  void matmul_axpy(const Kernel& k);
+  void matmul_dot(const Kernel& k);
+  void epilogues(const Kernel& k);
+
+  // ---- emit_gemm.cpp ----
+  struct GemmShape {
+    int64_t M, N, K, mr, nr, vw, pm, pn;  // pm, pn: tiles of rows of A and of columns of B
+  };
+  // A block of C in per-thread scratch: tile (ip0, jp0) at `base`, rows `ld` apart.
+  struct CBlock {
+    llvm::Value *base, *ip0, *jp0;
+    int64_t ld;
+  };
+  GemmShape gemm_shape(const Kernel& k);
+  void matmul_packed(const Kernel& k);
+  void pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
+                  int64_t K, int64_t vw, llvm::Value* panel);
+  void pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp);
+  void microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
+                   llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb);
+  llvm::Function* tile_function(llvm::Type* ty, const GemmShape& s);
+
+  const Program& p_;
+  std::string cpu_, features_;
+  bool wide_ = false;  // 512-bit vectors (AVX-512); else 256-bit
+  llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
+  llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
+  std::vector<llvm::Value*> held_;  // in epilogues(): the values of the earlier epilogues, by buffer
+  int outlined_ = 0;
+  std::set<llvm::Function*> used_;  // vector math declarations the optimizer must keep
+  llvm::Module& m_;
+  llvm::LLVMContext& ctx_;
+  llvm::IRBuilder<> b_;
+  llvm::Function* fn_ = nullptr;
+  std::vector<llvm::Value*> bases_;
+  std::vector<llvm::Value*> ivs_;
+  std::vector<llvm::Value*> memo_;
+};
+
+}  // namespace gradc

@@ -1,0 +1,112 @@
+// Fusion decisions and kernel order (see fusion.h).
+#include "compiler/codegen/fusion.h"
+
+namespace gradc {
+namespace {
+
+// Whether a node of this kind can evaluate an operand inline.
+bool fusable_user(OpKind k) {
+  switch (k) {
+    case OpKind::Unary: case OpKind::Cast: case OpKind::Binary: case OpKind::Compare: case OpKind::Select:
+    case OpKind::BroadcastTo: case OpKind::Transpose: case OpKind::Slice: case OpKind::Reduce:
+    case OpKind::ArgMax: case OpKind::Concat: case OpKind::Pad:
+      return true;
+    case OpKind::Leaf: case OpKind::MatMul: case OpKind::Reshape: case OpKind::OneHot:
+      return false;
+  }
+  return false;
+}
+
+bool swaps_last_two(const Node& t) {
+  int r = t.rank();
+  if (t.op != Op::Transpose || r < 2) return false;
+  for (int i = 0; i < r - 2; ++i)
+    if (t.attrs.ints[i] != i) return false;
+  return t.attrs.ints[r - 2] == r - 1 && t.attrs.ints[r - 1] == r - 2;
+}
+
+void mark_live(const Graph& g, const EntrySignature& sig, Fusion& f) {
+  f.live.assign(g.size(), false);
+  f.users.assign(g.size(), 0);
+  for (const EntryValue& v : sig.produces) f.live[v.node] = true;
+  for (size_t i = g.size(); i-- > 0;)
+    if (f.live[i])
+      for (NodeId o : g[static_cast<NodeId>(i)].operands) f.live[o] = true, ++f.users[o];
+  for (const EntryValue& v : sig.produces) ++f.users[v.node];
+}
+
+// Which nodes get a buffer of their own.
+void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
+  f.mat.assign(g.size(), false);
+  f.absorbed.assign(g.size(), false);
+  auto mark_mat = [&](NodeId n) {
+    if (g[n].op != Op::Constant) f.mat[n] = true;
+  };
+  std::vector<bool> root(g.size(), false);
+  for (const EntryValue& v : sig.produces) root[v.node] = true;
+  // A node with one user that can evaluate it inline is fused into that user.
+  std::vector<NodeId> only_user(g.size(), kNoNode);
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (f.live[n])
+      for (NodeId o : g[n].operands) only_user[o] = n;
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (!f.live[n]) continue;
+    const Node& node = g[n];
+    OpKind k = op_kind(node.op);
+    if (node.op == Op::Constant) continue;
+    if (k == OpKind::Leaf || k == OpKind::Reduce || k == OpKind::ArgMax || k == OpKind::MatMul ||
+        k == OpKind::Concat || k == OpKind::Pad || root[n]) {
+      f.mat[n] = true;
+      continue;
+    }
+    f.mat[n] = f.users[n] != 1 || !fusable_user(op_kind(g[only_user[n]].op));
+  }
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (!f.live[n]) continue;
+    const Node& node = g[n];
+    if (node.op == Op::Reshape || node.op == Op::OneHot) mark_mat(node.operands[0]);
+    if (node.op == Op::MatMul)
+      for (NodeId o : node.operands) {
+        if (swaps_last_two(g[o]) && f.users[o] == 1 && !root[o]) {
+          f.absorbed[o] = true;
+          f.mat[o] = false;
+          mark_mat(g[o].operands[0]);
+        } else {
+          mark_mat(o);
+        }
+      }
+  }
+}
+
+// Kernels run in node order, except that small values computed from leaves
+// alone (an optimizer's bias corrections from the step counter) run first,
+// so that the updates that read them can fuse into the products that make
+// the gradients.
+void order_nodes(const Graph& g, Fusion& f) {
+  std::vector<bool> early(g.size(), false);
+  for (NodeId n = 0; n < g.size(); ++n) {
+    const Node& node = g[n];
+    OpKind k = op_kind(node.op);
+    if (!f.live[n] || k == OpKind::Leaf || node.op == Op::Constant || numel(node.shape) > 16) continue;
+    early[n] = true;
+    for (NodeId o : node.operands)
+      if (!early[o] && g[o].op != Op::Constant && op_kind(g[o].op) != OpKind::Leaf) early[n] = false;
+  }
+  for (bool pass : {true, false})
+    for (NodeId n = 0; n < g.size(); ++n)
+      if (f.live[n] && early[n] == pass) f.order.push_back(n);
+  f.pos.assign(g.size(), 0);
+  for (size_t i = 0; i < f.order.size(); ++i) f.pos[f.order[i]] = static_cast<int>(i);
+}
+
+}  // namespace
+
+Fusion decide_fusion(const Graph& g, const EntrySignature& sig) {
+  Fusion f;
+  mark_live(g, sig, f);
+  decide(g, sig, f);
+  order_nodes(g, f);
+  return f;
+}
+
+}  // namespace gradc

@@ -1,0 +1,31 @@
+// Fusion decisions, the kernel planner's first step: which graph nodes get a
+// buffer of their own and which are evaluated inline by the one kernel that
+// reads them, and the order the kernels run in. Kept apart from lowering so
+// that the decisions are made once, over the whole graph, before any kernel
+// exists.
+#pragma once
+
+#include <vector>
+
+#include "compiler/exec/entry.h"
+#include "compiler/ir/graph.h"
+
+namespace gradc {
+
+struct Fusion {
+  std::vector<bool> live;      // needed by a produced value
+  std::vector<int> users;      // live users, plus one per produced value it is
+  std::vector<bool> mat;       // materialized: computed into a buffer of its own
+  std::vector<bool> absorbed;  // a transpose that its matrix product reads through strides
+  std::vector<NodeId> order;   // the live nodes in kernel order
+  std::vector<int> pos;        // a node's place in `order`
+};
+
+// Decides fusion for the entry point with signature `sig` over graph `g`:
+// a node with one user that can evaluate it inline is fused into that user;
+// leaves, reductions, products, concatenations, pads and produced values are
+// materialized, and so are the operands of reshapes, one_hot and products
+// (a product absorbs a transpose of its last two axes instead).
+Fusion decide_fusion(const Graph& g, const EntrySignature& sig);
+
+}  // namespace gradc

@@ -1,0 +1,136 @@
+// The loop-level kernel IR: what the kernel planner produces and the LLVM
+// emitter turns into loops. Its own header so that each planning step, the
+// printer and the emitter share the types without sharing each other.
+//
+// A Program is the plan of one entry point: buffers (arguments or slices of
+// one arena) and kernels in order. Chains of elementwise ops, broadcasts,
+// transposes, slices and one_hot are fused into the expression of the one
+// kernel that consumes them (no intermediate buffer); a reduction evaluates
+// the fused expression of its operand inside its own loop nest; matrix
+// products read (possibly transposed, batch-broadcast) operands through
+// strides. Every index is an affine function of the kernel's loop indices.
+// Dims are compile-time constants of the specialization.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compiler/exec/entry.h"
+#include "compiler/ir/graph.h"
+
+namespace gradc {
+
+// offset + sum_d strides[d] * i_d, over a kernel's loop indices i.
+struct Affine {
+  int64_t offset = 0;
+  std::vector<int64_t> strides;
+};
+
+// A node of a kernel's per-element expression.
+struct KExpr {
+  enum class Kind : uint8_t { Load, Const, Index, Op } kind = Kind::Const;
+  Op op = Op::Constant;   // Kind::Op: an elementwise op (Unary, Binary, Compare, Select, Cast)
+  DType dtype = DType::F32;
+  int buffer = -1;        // Load
+  Affine map;             // Load: element index; Index: the index value
+  double value = 0;       // Const
+  std::vector<int> args;  // Kind::Op: operand expressions (indices in Kernel::exprs)
+};
+
+struct Buffer {
+  enum class Kind : uint8_t { Arg, Arena } kind = Kind::Arena;
+  DType dtype = DType::F32;
+  int64_t elems = 0;
+  int arg = -1;         // Arg: index into the entry's argument array
+  int64_t offset = 0;   // Arena: byte offset
+  NodeId node = kNoNode;
+  std::string name;     // for printouts
+  int first = -1, last = -1;  // kernels that write it first and read it last
+};
+
+struct Kernel {
+  enum class Kind : uint8_t {
+    Elementwise,  // out[out_map(i)] = expr(i) over dims
+    Reduce,       // out[out_map(i)] = op(out[...], expr(i)); out first set to `init`
+    ArgMax,       // out[out_map(i without axis)] = first index of the max of expr along `axis`
+    MatMul,       // out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]
+    CheckRange,   // fails the entry when a class id read by expr is outside [0, value)
+  } kind = Kind::Elementwise;
+  std::vector<int64_t> dims;  // the loop nest (MatMul: batch dims, then M, N, K)
+  std::vector<KExpr> exprs;
+  int root = -1;
+  int out = -1;
+  Affine out_map;
+  Op reduce_op = Op::ReduceSum;
+  double init = 0;
+  int axis = -1;              // ArgMax
+  int a = -1, b = -1;         // MatMul operand buffers
+  Affine a_map, b_map;        // over (batch..., m, n, k)
+  // MatMul epilogues: elementwise consumers of the product of its shape (a
+  // bias add, an activation, the optimizer update of a weight from its
+  // gradient), evaluated per output block right after the block is complete,
+  // in order: out[map(i)] = exprs[root](i), over (batch..., m, n, k = 0).
+  struct Epilogue {
+    int root = -1;
+    int out = -1;
+    Affine map;
+    NodeId node = kNoNode;
+    // Read only by the later epilogues of this kernel (a pre-activation):
+    // kept in registers for them, never stored; `out` takes no memory.
+    bool internal = false;
+  };
+  std::vector<Epilogue> epilogues;
+  // MatMul: large products are computed by a register-tiled microkernel, in
+  // blocks that run on the thread pool (`packed`); small ones are loops that
+  // LLVM vectorizes. The microkernel reads A in place; B is copied into
+  // panels (scratch buffer pack_b) unless it can be read in place too
+  // (pack_b < 0: row-major along n, whole tiles, and short rows, see
+  // lowering.cpp).
+  bool packed = false;
+  int pack_b = -1;
+  // A register-tiled product that only its own epilogues read computes each
+  // block of C into per-thread scratch (Program::worker_bytes) instead of
+  // buffer `out`, which then takes no memory: the block stays in L2 from the
+  // tile to the epilogue, and the product's full result never goes to memory.
+  bool c_blocks = false;
+  NodeId node = kNoNode;
+  SourceLoc loc;
+  int check_id = 0;           // CheckRange: the status the entry returns on failure
+};
+
+// Register-tiled products: the largest register tile any target uses (rows of
+// A, columns of B; every target's tile width divides kMaxTileCols, which
+// sizes B's packing buffer in a target-independent plan), and the depth of
+// the k chunks.
+inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64, kPanelDepth = 128;
+// Blocks of C, the tasks of a register-tiled product: at most kBlockRows x
+// kBlockCols (whole tiles; every target's tile width divides kBlockCols).
+inline constexpr int64_t kBlockRows = 128, kBlockCols = 256;
+
+struct Program {
+  EntrySignature sig;
+  std::vector<Buffer> buffers;
+  std::vector<Kernel> kernels;
+  // Set by the arena plan, the planner's last step: before it, arena buffers
+  // have no offsets and no live ranges (Buffer::first, last), and the
+  // printer shows them all as not placed yet.
+  bool placed = false;
+  int64_t arena_bytes = 0;
+  int64_t peak_bytes = 0;    // largest sum of live arena buffers at one kernel
+  // Scratch per thread after the arena (at arena_bytes rounded up to 64, one
+  // worker_bytes slot per thread of the runtime, see thread_pool.h).
+  int64_t worker_bytes = 0;
+  std::vector<SourceLoc> check_locs;  // CheckRange status k -> location (index k - 1)
+  std::vector<std::string> check_messages;
+  // train_step: produced value k is written over the read of the same name
+  // (a param or optimizer state updated in place; its own argument is not
+  // used). Only where that is safe: see plan_in_place in memory_plan.h.
+  std::vector<bool> in_place;
+  // Timed: the entry takes one more argument after the produced values,
+  // int64_t counters[kernels + 1]; each kernel adds the cycles it took
+  // (llvm.readcyclecounter) to its counter, and a successful call its own
+  // cycles to the last one (Session::profile turns them into seconds).
+  bool profile = false;
+};
+
+}  // namespace gradc

@@ -1,0 +1,122 @@
+// The loops printer (see loops_printer.h).
+#include "compiler/codegen/loops_printer.h"
+
+#include <fmt/format.h>
+
+namespace gradc {
+namespace {
+
+using Sizes = std::vector<int64_t>;
+
+std::string affine_str(const Affine& a) {
+  std::string s;
+  for (size_t d = 0; d < a.strides.size(); ++d) {
+    if (a.strides[d] == 0) continue;
+    if (!s.empty()) s += " + ";
+    s += a.strides[d] == 1 ? fmt::format("i{}", d) : fmt::format("{}*i{}", a.strides[d], d);
+  }
+  if (a.offset != 0 || s.empty()) s += (s.empty() ? "" : " + ") + fmt::format("{}", a.offset);
+  return s;
+}
+
+std::string expr_str(const Program& p, const Kernel& k, int e) {
+  const KExpr& x = k.exprs[e];
+  switch (x.kind) {
+    case KExpr::Kind::Load: return fmt::format("b{}[{}]", x.buffer, affine_str(x.map));
+    case KExpr::Kind::Const: return fmt::format("{}", x.value);
+    case KExpr::Kind::Index: return fmt::format("({})", affine_str(x.map));
+    case KExpr::Kind::Op: {
+      std::string s = fmt::format("{}(", op_name(x.op));
+      if (x.op == Op::Cast) s = fmt::format("cast<{}>(", dtype_name(x.dtype));
+      for (size_t i = 0; i < x.args.size(); ++i) s += (i ? ", " : "") + expr_str(p, k, x.args[i]);
+      return s + ")";
+    }
+  }
+  return "?";
+}
+
+std::string loops_str(const Sizes& dims) {
+  if (dims.empty()) return "once";
+  std::string s = "for ";
+  for (size_t d = 0; d < dims.size(); ++d) s += fmt::format("{}i{} < {}", d ? ", " : "", d, dims[d]);
+  return s;
+}
+
+}  // namespace
+
+std::string kernel_summary(const Program& p, size_t ki) {
+  const Kernel& k = p.kernels.at(ki);
+  std::string dims;
+  for (int64_t d : k.dims) dims += (dims.empty() ? "" : "x") + std::to_string(d);
+  if (dims.empty()) dims = "1";
+  switch (k.kind) {
+    case Kernel::Kind::Elementwise: return "elementwise " + dims;
+    case Kernel::Kind::Reduce:
+      return fmt::format("reduce {} {}", k.reduce_op == Op::ReduceSum ? "sum" : k.reduce_op == Op::ReduceMax ? "max" : "min", dims);
+    case Kernel::Kind::ArgMax: return "argmax " + dims;
+    case Kernel::Kind::CheckRange: return "class-id check " + dims;
+    case Kernel::Kind::MatMul: {
+      std::string s = "matmul " + dims;
+      if (!k.epilogues.empty()) s += fmt::format(", {} epilogue{}", k.epilogues.size(), k.epilogues.size() > 1 ? "s" : "");
+      return s;
+    }
+  }
+  return dims;
+}
+
+std::string print_program(const Program& p) {
+  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes{}{}\n",
+                              entry_name(p.sig.kind), p.kernels.size(), p.buffers.size(), p.arena_bytes, p.peak_bytes,
+                              p.worker_bytes ? fmt::format(", {} bytes per thread", p.worker_bytes) : "",
+                              p.profile ? ", timed per kernel" : "");
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const Buffer& buf = p.buffers[b];
+    if (p.placed && buf.first < 0 && buf.kind == Buffer::Kind::Arena) continue;  // never used
+    std::string where = buf.kind == Buffer::Kind::Arg ? fmt::format("arg {} '{}'", buf.arg, buf.name)
+                        : p.placed                    ? fmt::format("arena @{} ({})", buf.offset, buf.name)
+                                                      : fmt::format("arena, not placed yet ({})", buf.name);
+    size_t reads = p.sig.reads.size();
+    if (buf.kind == Buffer::Kind::Arg && static_cast<size_t>(buf.arg) >= reads && !p.in_place.empty() &&
+        p.in_place[buf.arg - reads])
+      for (size_t i = 0; i < reads; ++i)
+        if (p.sig.reads[i].name == buf.name) where += fmt::format(" (not used: updated in place in b{})", i);
+    s += fmt::format("  b{:<3} {} x {:<8} {}\n", b, dtype_name(buf.dtype), buf.elems, where);
+  }
+  for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
+    const Kernel& k = p.kernels[ki];
+    switch (k.kind) {
+      case Kernel::Kind::Elementwise:
+        s += fmt::format("  k{} {}: b{}[{}] = {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
+                         expr_str(p, k, k.root));
+        break;
+      case Kernel::Kind::Reduce:
+        s += fmt::format("  k{} {}: b{}[{}] {}= {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
+                         k.reduce_op == Op::ReduceSum ? "+" : k.reduce_op == Op::ReduceMax ? "max" : "min",
+                         expr_str(p, k, k.root));
+        break;
+      case Kernel::Kind::ArgMax:
+        s += fmt::format("  k{} {}: b{}[{}] = argmax over i{} of {}\n", ki, loops_str(k.dims), k.out,
+                         affine_str(k.out_map), k.axis, expr_str(p, k, k.root));
+        break;
+      case Kernel::Kind::MatMul:
+        s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,
+                         affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map),
+                         !k.packed         ? std::string("tiled")
+                         : fmt::format("register-tiled, {}, parallel blocks{}",
+                                       k.pack_b >= 0 ? fmt::format("B packed into b{}", k.pack_b)
+                                                     : std::string("operands read in place"),
+                                       k.c_blocks ? ", C in per-thread blocks" : ""));
+        for (const Kernel::Epilogue& e : k.epilogues)
+          s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
+                           expr_str(p, k, e.root), e.internal ? ", in registers" : "");
+        break;
+      case Kernel::Kind::CheckRange:
+        s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),
+                         expr_str(p, k, k.root), k.init, k.check_id);
+        break;
+    }
+  }
+  return s;
+}
+
+}  // namespace gradc

@@ -1,0 +1,450 @@
+// Lowering the graph to kernels (see lowering.h).
+#include "compiler/codegen/lowering.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "compiler/support/diagnostics.h"
+
+namespace gradc {
+namespace {
+
+using Sizes = std::vector<int64_t>;
+
+Sizes row_major(const Sizes& shape) {
+  Sizes s(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+// A node's multi-index as affine functions of a kernel's loop indices:
+// index[k] = c[k] + sum_d a[k][d] * i_d.
+struct IdxMap {
+  std::vector<Sizes> a;
+  Sizes c;
+
+  static IdxMap identity(size_t rank) {
+    IdxMap m;
+    m.a.assign(rank, Sizes(rank, 0));
+    m.c.assign(rank, 0);
+    for (size_t k = 0; k < rank; ++k) m.a[k][k] = 1;
+    return m;
+  }
+  size_t loop_rank() const { return a.empty() ? 0 : a[0].size(); }
+};
+
+// The element index, in a row-major buffer of `shape`, of the map's position.
+Affine flatten(const IdxMap& m, const Sizes& shape, size_t loop_rank) {
+  Sizes st = row_major(shape);
+  Affine r;
+  r.strides.assign(loop_rank, 0);
+  for (size_t k = 0; k < shape.size(); ++k) {
+    r.offset += st[k] * m.c[k];
+    for (size_t d = 0; d < loop_rank; ++d) r.strides[d] += st[k] * m.a[k][d];
+  }
+  return r;
+}
+
+// NumPy broadcasting: the operand's index from the result's.
+IdxMap broadcast_map(const IdxMap& m, const Sizes& out, const Sizes& in, size_t loop_rank) {
+  IdxMap r;
+  size_t lead = out.size() - in.size();
+  for (size_t k = 0; k < in.size(); ++k) {
+    if (in[k] == 1 && out[lead + k] != 1) {
+      r.a.push_back(Sizes(loop_rank, 0));
+      r.c.push_back(0);
+    } else {
+      r.a.push_back(m.a[lead + k]);
+      r.c.push_back(m.c[lead + k]);
+    }
+  }
+  return r;
+}
+
+class Lowering {
+ public:
+  Lowering(const Graph& g, const Fusion& f, Program& p) : g_(g), f_(f), p_(p) {}
+
+  void run() {
+    epilogued_.assign(g_.size(), false);
+    assign_args();
+    for (NodeId n : f_.order) emit_node(n);
+    emit_root_copies();
+  }
+
+ private:
+  Sizes shape(NodeId n) const { return sizes(g_[n].shape); }
+
+  int new_buffer(Buffer::Kind kind, NodeId n, std::string name) {
+    Buffer b;
+    b.kind = kind;
+    b.dtype = g_[n].dtype;
+    b.elems = numel(g_[n].shape);
+    b.node = n;
+    b.name = std::move(name);
+    p_.buffers.push_back(b);
+    return static_cast<int>(p_.buffers.size()) - 1;
+  }
+
+  // Arguments: the reads in order, then the produced values in order.
+  void assign_args() {
+    buf_.assign(g_.size(), -1);
+    int arg = 0;
+    for (const EntryValue& v : p_.sig.reads) {
+      int b = new_buffer(Buffer::Kind::Arg, v.node, v.name);
+      p_.buffers[b].arg = arg++;
+      buf_[v.node] = b;
+    }
+    for (const EntryValue& v : p_.sig.produces) {
+      int b = new_buffer(Buffer::Kind::Arg, v.node, v.name);
+      p_.buffers[b].arg = arg++;
+      root_bufs_.push_back(b);
+      // The node is computed straight into its output, unless something else holds it.
+      if (buf_[v.node] == -1 && g_[v.node].op != Op::Constant) buf_[v.node] = b;
+      else copies_.push_back(static_cast<int>(root_bufs_.size()) - 1);
+    }
+  }
+
+  // Working memory of a kernel that no node owns (packing buffers).
+  int scratch(DType dtype, int64_t elems, std::string name) {
+    Buffer b;
+    b.kind = Buffer::Kind::Arena;
+    b.dtype = dtype;
+    b.elems = elems;
+    b.name = std::move(name);
+    p_.buffers.push_back(b);
+    return static_cast<int>(p_.buffers.size()) - 1;
+  }
+
+  // A node's buffer. A reshape is a view: it shares its operand's (contiguous,
+  // row-major) buffer, unless it is produced (then it has an output of its own).
+  int buffer_of(NodeId n) {
+    if (buf_[n] != -1) return buf_[n];
+    const Node& node = g_[n];
+    if (node.op == Op::Reshape && g_[node.operands[0]].op != Op::Constant)
+      return buf_[n] = buffer_of(node.operands[0]);
+    return buf_[n] = new_buffer(Buffer::Kind::Arena, n, fmt::format("%{}", n));
+  }
+
+  // ---- expressions ----
+
+  int add_expr(Kernel& k, KExpr e) {
+    k.exprs.push_back(std::move(e));
+    return static_cast<int>(k.exprs.size()) - 1;
+  }
+
+  int load(Kernel& k, NodeId n, const IdxMap& map) {
+    KExpr e;
+    e.kind = KExpr::Kind::Load;
+    e.dtype = g_[n].dtype;
+    e.buffer = buffer_of(n);
+    e.map = flatten(map, shape(n), map.loop_rank());
+    return add_expr(k, e);
+  }
+
+  // The value of node n at the position `map`, fused where possible.
+  int expr(Kernel& k, NodeId n, const IdxMap& map, bool as_root = false) {
+    const Node& node = g_[n];
+    size_t lr = map.loop_rank();
+    if (node.op == Op::Constant) {
+      KExpr e;
+      e.kind = KExpr::Kind::Const;
+      e.dtype = node.dtype;
+      e.value = node.attrs.value;
+      return add_expr(k, e);
+    }
+    if (f_.mat[n] && !as_root) return load(k, n, map);
+    const std::vector<NodeId>& o = node.operands;
+    switch (op_kind(node.op)) {
+      case OpKind::Unary:
+      case OpKind::Cast:
+      case OpKind::Binary:
+      case OpKind::Compare:
+      case OpKind::Select: {
+        KExpr e;
+        e.kind = KExpr::Kind::Op;
+        e.op = node.op;
+        e.dtype = node.dtype;
+        for (NodeId x : o) e.args.push_back(expr(k, x, broadcast_map(map, shape(n), shape(x), lr)));
+        return add_expr(k, e);
+      }
+      case OpKind::BroadcastTo: return expr(k, o[0], broadcast_map(map, shape(n), shape(o[0]), lr));
+      case OpKind::Transpose: {
+        IdxMap in = map;
+        for (size_t j = 0; j < node.attrs.ints.size(); ++j) {
+          in.a[node.attrs.ints[j]] = map.a[j];
+          in.c[node.attrs.ints[j]] = map.c[j];
+        }
+        return expr(k, o[0], in);
+      }
+      case OpKind::Slice: {
+        IdxMap in = map;
+        in.c[node.attrs.ints[0]] += node.attrs.ints[1];
+        return expr(k, o[0], in);
+      }
+      case OpKind::Reshape: {
+        if (g_[o[0]].op == Op::Constant) return expr(k, o[0], map);
+        // The operand is a contiguous buffer: read it at the flat index.
+        KExpr e;
+        e.kind = KExpr::Kind::Load;
+        e.dtype = node.dtype;
+        e.buffer = buffer_of(o[0]);
+        e.map = flatten(map, shape(n), lr);
+        return add_expr(k, e);
+      }
+      case OpKind::OneHot: {
+        // one_hot(labels)[..., c] = (labels[...] == c)
+        IdxMap lab = map;
+        lab.a.pop_back();
+        lab.c.pop_back();
+        KExpr idx;
+        idx.kind = KExpr::Kind::Index;
+        idx.dtype = DType::I32;
+        idx.map = Affine{map.c.back(), map.a.back()};
+        KExpr eq;
+        eq.kind = KExpr::Kind::Op;
+        eq.op = Op::Eq;
+        eq.dtype = DType::F32;
+        eq.args = {load(k, o[0], lab), add_expr(k, idx)};
+        return add_expr(k, eq);
+      }
+      // Materialized by fusion.cpp, so never evaluated inline.
+      case OpKind::Leaf:
+      case OpKind::Reduce:
+      case OpKind::ArgMax:
+      case OpKind::MatMul:
+      case OpKind::Concat:
+      case OpKind::Pad:
+        break;
+    }
+    internal_error(__FILE__, __LINE__, fmt::format("cannot fuse a '{}' node", op_name(node.op)));
+  }
+
+  Kernel kernel(Kernel::Kind kind, NodeId n, Sizes dims) {
+    Kernel k;
+    k.kind = kind;
+    k.node = n;
+    k.loc = g_[n].loc;
+    k.dims = std::move(dims);
+    return k;
+  }
+
+  // Writes node n (fully fused) into buffer `out` at `offset` + the given strides.
+  void emit_elementwise(NodeId n, NodeId value, int out, Affine out_map) {
+    Kernel k = kernel(Kernel::Kind::Elementwise, n, shape(value));
+    k.out = out;
+    k.out_map = std::move(out_map);
+    k.root = expr(k, value, IdxMap::identity(k.dims.size()), value == n);
+    p_.kernels.push_back(std::move(k));
+  }
+
+  Affine row_major_map(NodeId n) {
+    return Affine{0, row_major(shape(n))};
+  }
+
+  void emit_node(NodeId n) {
+    const Node& node = g_[n];
+    OpKind kind = op_kind(node.op);
+    if (node.op == Op::OneHot) emit_check(n);
+    if (!f_.mat[n] || kind == OpKind::Leaf || epilogued_[n]) return;
+    int out = buffer_of(n);
+    const std::vector<NodeId>& o = node.operands;
+    if (node.op == Op::Reshape && out == buffer_of(o[0])) return;  // a view, nothing to copy
+    switch (kind) {
+      case OpKind::Reduce:
+      case OpKind::ArgMax: {
+        Sizes in = shape(o[0]);
+        bool argmax = kind == OpKind::ArgMax;
+        Kernel k = kernel(argmax ? Kernel::Kind::ArgMax : Kernel::Kind::Reduce, n, in);
+        k.out = out;
+        Sizes kept = in;
+        for (int64_t a : node.attrs.ints) kept[a] = 1;
+        k.out_map = Affine{0, row_major(kept)};
+        for (int64_t a : node.attrs.ints) k.out_map.strides[a] = 0;
+        k.reduce_op = node.op;
+        k.init = node.op == Op::ReduceSum   ? 0.0
+                 : node.op == Op::ReduceMax ? -std::numeric_limits<double>::infinity()
+                                            : std::numeric_limits<double>::infinity();
+        if (argmax) k.axis = static_cast<int>(node.attrs.ints[0]);
+        k.root = expr(k, o[0], IdxMap::identity(in.size()));
+        p_.kernels.push_back(std::move(k));
+        break;
+      }
+      case OpKind::MatMul: emit_matmul(n, out); break;
+      case OpKind::Concat: {
+        Sizes os = row_major(shape(n));
+        int64_t axis = node.attrs.ints[0], start = 0;
+        for (NodeId x : o) {
+          emit_elementwise(n, x, out, Affine{start * os[axis], os});
+          start += g_[x].shape[axis].size;
+        }
+        break;
+      }
+      case OpKind::Pad: {
+        Sizes os = row_major(shape(n));
+        Kernel fill = kernel(Kernel::Kind::Elementwise, n, shape(n));
+        fill.out = out;
+        fill.out_map = Affine{0, os};
+        KExpr zero;
+        zero.dtype = node.dtype;
+        fill.root = add_expr(fill, zero);
+        p_.kernels.push_back(std::move(fill));
+        emit_elementwise(n, o[0], out, Affine{node.attrs.ints[1] * os[node.attrs.ints[0]], os});
+        break;
+      }
+      case OpKind::Leaf:  // (leaves have no kernel: returned above)
+      case OpKind::Unary:
+      case OpKind::Cast:
+      case OpKind::Binary:
+      case OpKind::Compare:
+      case OpKind::Select:
+      case OpKind::Reshape:
+      case OpKind::Transpose:
+      case OpKind::BroadcastTo:
+      case OpKind::Slice:
+      case OpKind::OneHot:
+        emit_elementwise(n, n, out, row_major_map(n));
+        break;
+    }
+  }
+
+  // C[batch, m, n] = sum_k A[batch, m, k] B[batch, k, n]; loops (batch..., m, n, k).
+  void emit_matmul(NodeId n, int out) {
+    const Node& node = g_[n];
+    Sizes cs = shape(n);
+    size_t batch = cs.size() - 2;
+    int64_t M = cs[batch], N = cs[batch + 1], K = g_[node.operands[0]].shape.back().size;
+    Sizes dims(cs.begin(), cs.begin() + static_cast<long>(batch));
+    dims.insert(dims.end(), {M, N, K});
+    Kernel k = kernel(Kernel::Kind::MatMul, n, dims);
+    k.out = out;
+    Sizes crm = row_major(cs);
+    k.out_map = Affine{0, crm};
+    k.out_map.strides.push_back(0);  // k does not move C
+    // An operand's strides over (batch..., m, n, k); `rows` and `cols` are the loop dims of its two axes.
+    auto operand = [&](NodeId x, size_t rows, size_t cols, int& buffer) {
+      bool transposed = f_.absorbed[x];
+      NodeId src = transposed ? g_[x].operands[0] : x;
+      buffer = buffer_of(src);
+      Sizes xs = shape(src), st = row_major(xs);
+      size_t r = xs.size();
+      Affine a{0, Sizes(dims.size(), 0)};
+      // Batch axes broadcast from the right.
+      size_t lead = batch - (r - 2);
+      for (size_t j = 0; j + 2 < r; ++j)
+        if (xs[j] != 1) a.strides[lead + j] = st[j];
+      a.strides[rows] = transposed ? st[r - 1] : st[r - 2];
+      a.strides[cols] = transposed ? st[r - 2] : st[r - 1];
+      return a;
+    };
+    k.a_map = operand(node.operands[0], batch, batch + 2, k.a);
+    k.b_map = operand(node.operands[1], batch + 2, batch + 1, k.b);
+    // Products big enough for the register-tiled kernel (and to split across threads).
+    if (is_float(node.dtype) && M >= 4 && N >= 16 && M * N * K >= (int64_t{1} << 16)) {
+      k.packed = true;
+      // B is read in place when a tile's columns are contiguous, no tile is
+      // ragged, and a panel of kPanelDepth rows spans at most 256 KiB (64
+      // pages: wider rows cost more in TLB misses than packing, measured on
+      // the wide MLP's 1024-column weights). Otherwise it is packed, with room
+      // for the zero padding of the last panel with any tile up to the maximum.
+      int64_t ldb = k.b_map.strides[batch + 2];
+      bool in_place = k.b_map.strides[batch + 1] == 1 && N % kMaxTileCols == 0 &&
+                      ldb * dtype_size(node.dtype) * kPanelDepth <= (int64_t{256} << 10);
+      if (!in_place) k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
+    }
+    fuse_epilogue(n, k);
+    p_.kernels.push_back(std::move(k));
+  }
+
+  static bool elementwise(OpKind k) {
+    return k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Compare || k == OpKind::Select ||
+           k == OpKind::Cast;
+  }
+
+  // Whether the fused expression of x can be evaluated in product n's kernel,
+  // element by element of n's output block: members of the epilogue group
+  // (n and the epilogues before) are read only at the element being computed
+  // (`identity`: the index path from the root is the identity), and every
+  // other buffer it reads is ready before n's kernel runs. `reads` is set
+  // when it reads a group member.
+  bool block_ok(NodeId x, NodeId n, bool identity, bool root, bool& reads) {
+    const Node& node = g_[x];
+    if (!root && group_[x]) {
+      reads = true;
+      return identity;
+    }
+    if (node.op == Op::Constant || op_kind(node.op) == OpKind::Leaf) return true;
+    if (!root && f_.mat[x]) return f_.pos[x] < f_.pos[n];
+    bool ew = elementwise(op_kind(node.op));
+    for (NodeId o : node.operands)
+      if (!block_ok(o, n, identity && ew && g_[o].shape == node.shape, false, reads)) return false;
+    return true;
+  }
+
+  // Elementwise consumers of a product, of its shape, computed in the
+  // product's kernel block by block while the block is in cache: bias adds
+  // and activations, and an optimizer's update of a weight from its gradient
+  // (new moments, then the new weight from them).
+  void fuse_epilogue(NodeId n, Kernel& k) {
+    group_.assign(g_.size(), false);
+    group_[n] = true;
+    size_t rank = g_[n].shape.size();
+    IdxMap map = IdxMap::identity(rank);
+    for (Sizes& row : map.a) row.push_back(0);  // the k loop does not move the output
+    for (NodeId u = n + 1; u < g_.size(); ++u) {
+      if (!f_.live[u] || !f_.mat[u] || epilogued_[u] || g_[u].shape != g_[n].shape) continue;
+      if (!elementwise(op_kind(g_[u].op))) continue;
+      bool reads = false;
+      if (!block_ok(u, n, true, true, reads) || !reads) continue;
+      Kernel::Epilogue e;
+      e.root = expr(k, u, map, /*as_root=*/true);
+      e.out = buffer_of(u);
+      e.map = Affine{0, row_major(shape(u))};
+      e.map.strides.push_back(0);
+      e.node = u;
+      k.epilogues.push_back(e);
+      epilogued_[u] = true;
+      group_[u] = true;
+    }
+  }
+
+  // Class ids read by one_hot must lie in [0, n); the JIT cannot throw, so it returns a status.
+  void emit_check(NodeId n) {
+    NodeId labels = g_[n].operands[0];
+    Kernel k = kernel(Kernel::Kind::CheckRange, n, shape(labels));
+    k.root = load(k, labels, IdxMap::identity(k.dims.size()));
+    KExpr limit;
+    limit.value = static_cast<double>(g_[n].attrs.ints[0]);
+    k.init = limit.value;
+    p_.check_locs.push_back(g_[n].loc);
+    p_.check_messages.push_back(fmt::format("a class id read by one_hot is outside [0, {})", g_[n].attrs.ints[0]));
+    k.check_id = static_cast<int>(p_.check_locs.size());
+    p_.kernels.push_back(std::move(k));
+  }
+
+  // Produced values whose node lives elsewhere (a leaf, a constant, another output) are copied.
+  void emit_root_copies() {
+    for (int r : copies_) {
+      const EntryValue& v = p_.sig.produces[r];
+      Kernel k = kernel(Kernel::Kind::Elementwise, v.node, v.shape);
+      k.out = root_bufs_[r];
+      k.out_map = Affine{0, row_major(v.shape)};
+      k.root = expr(k, v.node, IdxMap::identity(v.shape.size()), g_[v.node].op == Op::Constant);
+      p_.kernels.push_back(std::move(k));
+    }
+  }
+
+  const Graph& g_;
+  const Fusion& f_;
+  Program& p_;
+  std::vector<bool> epilogued_, group_;
+  std::vector<int> buf_;
+  std::vector<int> root_bufs_, copies_;
+};
+
+}  // namespace
+
+void lower_to_kernels(const Graph& g, const Fusion& f, Program& p) { Lowering(g, f, p).run(); }
+
+}  // namespace gradc

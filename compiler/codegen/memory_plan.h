@@ -1,0 +1,42 @@
+// Memory planning, the kernel planner's last steps: which produced values
+// overwrite the values they replace, which epilogue values and product
+// results never go to memory, and the offsets of the arena's buffers. Each
+// step reads and rewrites the lowered Program (lowering.h) alone, so each
+// is a function of its own, printable after it runs.
+#pragma once
+
+#include "compiler/codegen/loop_ir.h"
+
+namespace gradc {
+
+// Whether the kernels may write produced buffer new_b over read buffer old_b
+// (a param or optimizer state and its new value): exactly one kernel writes
+// new_b, elementwise, and
+//  - no kernel after it reads old_b, and no run-time check runs after it (a
+//    failed check must leave every param as it was);
+//  - in that kernel, old_b is read only at the element being written: by its
+//    expression, or by a product's epilogues up to the one that writes new_b
+//    (not by later epilogues, and not as an operand of the product).
+bool can_update_in_place(const Program& p, int old_b, int new_b);
+
+// train_step: each new param and optimizer state is written over the old
+// one (the read of the same name) where can_update_in_place allows it, so
+// a step moves less memory (no second copy to write) and a session holds
+// its state once (Program::in_place).
+void plan_in_place(Program& p);
+
+// An epilogue value that only later epilogues of its kernel read (and no
+// other kernel) is internal: kept in registers, never stored.
+void plan_internal_epilogues(Program& p);
+
+// Register-tiled products whose result only their own epilogues read (a
+// bias and activation, an optimizer update) keep C in per-thread blocks
+// (Kernel::c_blocks, Program::worker_bytes).
+void plan_product_blocks(Program& p);
+
+// Arena buffers get offsets by liveness: first fit among the buffers alive
+// at the same time (Buffer::first, last, offset; Program::arena_bytes,
+// peak_bytes, placed).
+void plan_arena(Program& p);
+
+}  // namespace gradc
