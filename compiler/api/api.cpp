@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/autodiff/reverse.h"
@@ -159,7 +160,43 @@ std::string without_locations(const std::string& text) {
   return out;
 }
 
+// The header of one step's printout under DumpOptions::print_after_all.
+std::string step_header(std::string_view step) { return fmt::format("# *** after {} ***\n", step); }
+
 }  // namespace
+
+bool stage_has_steps(Stage stage) {
+  // Loops joins when the kernel planner reports its steps (an observer like
+  // optimize()'s); the back-end stages below it are one LLVM pipeline each.
+  return stage == Stage::Opt;
+}
+
+std::string Model::dump(Stage stage, const DumpOptions& opts) const {
+  if (!opts.print_after_all) return dump(stage, opts.format, opts.entry, opts.locations);
+  if (!stage_has_steps(stage))
+    throw std::invalid_argument("Model::dump: print_after_all needs a stage made of steps (see stage_has_steps)");
+  if (opts.locations == Locations::Hide && opts.format == DumpFormat::Text) {
+    DumpOptions shown = opts;
+    shown.locations = Locations::Show;
+    return without_locations(dump(stage, shown));
+  }
+  std::string text;
+  auto after = [&](std::string_view step, const std::string& printout) { text += step_header(step) + printout; };
+  // (A stage added to stage_has_steps gets its branch here.)
+  if (stage == Stage::Opt) {
+    if (!impl_->model || !impl_->optimized) return {};  // not ok(), or compiled without the passes
+    // The passes again, this time printing the graph after each: they are
+    // deterministic, so the last printout is the `opt` stage's graph.
+    if (opts.format == DumpFormat::Text)
+      text = fmt::format("# {} nodes before the passes\n", live_nodes(*impl_->model, Roots::All).size());
+    run_with_large_stack([&] {
+      optimize(*impl_->model, nullptr, [&](std::string_view pass, const ModelIR& g) {
+        after(pass, opts.format == DumpFormat::Dot ? print_graph_dot(g, Roots::All) : print_graph(g, impl_->sm, Roots::All));
+      });
+    });
+  }
+  return text;
+}
 
 std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations locations) const {
   if (locations == Locations::Hide && format == DumpFormat::Text && (stage == Stage::Graph || stage == Stage::Grad || stage == Stage::Opt))

@@ -63,22 +63,36 @@ int cmd_check(const Options& o, const Model& m) {
   return 0;
 }
 
+// The stages of `dump --stage`, by name.
+constexpr std::pair<const char*, Stage> kStages[] = {
+    {"ast", Stage::Ast},     {"graph", Stage::Graph}, {"grad", Stage::Grad},         {"opt", Stage::Opt},
+    {"loops", Stage::Loops}, {"llvm", Stage::Llvm},   {"llvm-raw", Stage::LlvmRaw}, {"asm", Stage::Asm},
+};
+
+Stage stage_named(const std::string& name) {
+  for (const auto& [n, s] : kStages)
+    if (name == n) return s;
+  return Stage::Graph;
+}
+
+// "--print-after-all works with --stage opt ... not with --stage S", naming
+// the stages the API can print step by step.
+std::string print_after_all_error(const std::string& stage) {
+  std::string with;
+  for (const auto& [n, s] : kStages)
+    if (stage_has_steps(s)) with += fmt::format("{}--stage {}", with.empty() ? "" : " or ", n);
+  return fmt::format("--print-after-all prints a stage after each of its steps and works with {}, not with --stage {}",
+                     with, stage);
+}
+
 int cmd_dump(const Options& o, const Model& m) {
-  DumpFormat fmt = o.format == "dot" ? DumpFormat::Dot : DumpFormat::Text;
-  Stage stage = o.stage == "ast"        ? Stage::Ast
-                : o.stage == "grad"     ? Stage::Grad
-                : o.stage == "opt"      ? Stage::Opt
-                : o.stage == "loops"    ? Stage::Loops
-                : o.stage == "llvm"     ? Stage::Llvm
-                : o.stage == "llvm-raw" ? Stage::LlvmRaw
-                : o.stage == "asm"      ? Stage::Asm
-                                        : Stage::Graph;
-  Entry entry = o.entry == "forward" ? Entry::Forward : o.entry == "grad" ? Entry::Grad : Entry::TrainStep;
-  if (stage == Stage::Loops || stage == Stage::Llvm || stage == Stage::LlvmRaw || stage == Stage::Asm) {
-    std::cout << m.dump(stage, DumpFormat::Text, entry);
-    return 0;
-  }
-  std::cout << m.dump(stage, fmt);
+  DumpOptions d;
+  Stage stage = stage_named(o.stage);
+  d.entry = o.entry == "forward" ? Entry::Forward : o.entry == "grad" ? Entry::Grad : Entry::TrainStep;
+  bool backend = stage == Stage::Loops || stage == Stage::Llvm || stage == Stage::LlvmRaw || stage == Stage::Asm;
+  d.format = o.format == "dot" && !backend ? DumpFormat::Dot : DumpFormat::Text;
+  d.print_after_all = o.print_after_all;
+  std::cout << m.dump(stage, d);
   return 0;
 }
 
@@ -316,10 +330,11 @@ int run(int argc, char** argv) {
     return usage_error(opts->verb, fmt::format("'{}' is not implemented in this version of gradc yet", opts->verb));
   if (opts->verb == "dump") {
     if (opts->stage.empty()) return usage_error("dump", "--stage is required (ast, graph, grad, opt, loops, llvm, llvm-raw or asm)");
-    static const char* kStages[] = {"ast", "graph", "grad", "opt", "loops", "llvm", "llvm-raw", "asm"};
-    if (std::find(std::begin(kStages), std::end(kStages), opts->stage) == std::end(kStages))
+    if (std::none_of(std::begin(kStages), std::end(kStages), [&](const auto& st) { return opts->stage == st.first; }))
       return usage_error("dump", fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm, llvm-raw or asm)",
                                              opts->stage));
+    if (opts->print_after_all && !stage_has_steps(stage_named(opts->stage)))
+      return usage_error("dump", print_after_all_error(opts->stage));
   }
   if ((opts->verb == "grad" || opts->verb == "step" || opts->verb == "run") &&
       (opts->inputs.empty() || opts->output.empty()))

@@ -5,6 +5,6 @@
 
 namespace gradc {
 
-ModelIR eliminate_dead_and_common(const ModelIR& m) { return rebuild(m); }
+ModelIR eliminate_dead_and_common(const ModelIR& m, size_t* rewrites) { return rebuild(m, nullptr, rewrites); }
 
 }  // namespace gradc

@@ -10,6 +10,8 @@
 
 namespace gradc {
 
-ModelIR eliminate_dead_and_common(const ModelIR& m);
+// `rewrites` (if given) is set to 0: copying applies no rule (the signature is
+// that of the other passes, for the pipeline's table).
+ModelIR eliminate_dead_and_common(const ModelIR& m, size_t* rewrites = nullptr);
 
 }  // namespace gradc

@@ -6,7 +6,7 @@
 
 namespace gradc {
 
-ModelIR fold_constants(const ModelIR& m) {
+ModelIR fold_constants(const ModelIR& m, size_t* folded) {
   return rebuild(m, [](Builder& b, const Node& n) -> NodeId {
     OpKind k = op_kind(n.op);
     bool elementwise = k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Compare || k == OpKind::Cast ||
@@ -22,7 +22,7 @@ ModelIR fold_constants(const ModelIR& m) {
     else v = eval_binary(n.op, c(0), c(1));
     if (n.dtype == DType::F32) v = static_cast<double>(static_cast<float>(v));
     return b.constant(v, n.dtype);
-  });
+  }, folded);
 }
 
 }  // namespace gradc

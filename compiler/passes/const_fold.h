@@ -7,6 +7,7 @@
 
 namespace gradc {
 
-ModelIR fold_constants(const ModelIR& m);
+// `folded` (if given) receives the number of nodes that became constants.
+ModelIR fold_constants(const ModelIR& m, size_t* folded = nullptr);
 
 }  // namespace gradc

@@ -1,5 +1,5 @@
-// The pass order: fold constants and simplify until the graph stops
-// shrinking, then remove dead and duplicate nodes.
+// The pass order: remove dead and duplicate nodes, then fold constants and
+// simplify, round after round, until a round applies no rewrite.
 #include "compiler/passes/pipeline.h"
 
 #include "compiler/ir/verifier.h"
@@ -9,22 +9,51 @@
 #include "compiler/passes/simplify.h"
 
 namespace gradc {
+namespace {
 
-ModelIR optimize(const ModelIR& m, std::vector<PassRecord>* log) {
-  auto record = [&](const char* pass, const ModelIR& r) {
-    verify_model(r);
-    if (log) log->push_back({pass, live_node_count(r)});
+// A pass: the graph in, the graph out; `rewrites` receives how many rules it
+// applied (every pass also removes dead and duplicate nodes, by rebuilding).
+struct Pass {
+  const char* name;
+  ModelIR (*run)(const ModelIR& m, size_t* rewrites);
+};
+
+// Run once, first: autodiff leaves dead and duplicate nodes.
+constexpr Pass kFirst[] = {
+    {"cleanup", eliminate_dead_and_common},
+};
+
+// Run in this order, round after round, until a round applies no rewrite:
+// folding makes constants the simplifier's rules look for, and simplifying
+// (for example unbroadcasting a scalar) makes nodes that fold.
+constexpr Pass kRounds[] = {
+    {"const_fold", fold_constants},
+    {"simplify", simplify_once},
+};
+
+// A bound on the rounds, in case two rules ever undo each other; every
+// example model reaches the fixed point in two.
+constexpr int kMaxRounds = 16;
+
+}  // namespace
+
+ModelIR optimize(const ModelIR& m, std::vector<PassRecord>* log, const PassObserver& observe) {
+  ModelIR cur;
+  const ModelIR* in = &m;
+  auto run = [&](const Pass& p) {
+    size_t rewrites = 0;
+    cur = p.run(*in, &rewrites);
+    in = &cur;
+    verify_model(cur);
+    if (log) log->push_back({p.name, live_node_count(cur)});
+    if (observe) observe(p.name, cur);
+    return rewrites;
   };
-  ModelIR cur = eliminate_dead_and_common(m);
-  record("cleanup", cur);
-  constexpr int kMaxRounds = 16;
+  for (const Pass& p : kFirst) run(p);
   for (int round = 0; round < kMaxRounds; ++round) {
-    size_t before = live_node_count(cur);
-    cur = fold_constants(cur);
-    record("const_fold", cur);
-    cur = simplify_once(cur);
-    record("simplify", cur);
-    if (live_node_count(cur) >= before) break;  // fixed point
+    size_t rewrites = 0;
+    for (const Pass& p : kRounds) rewrites += run(p);
+    if (rewrites == 0) break;  // the fixed point: the next round would change nothing
   }
   return cur;
 }

@@ -6,7 +6,8 @@
 
 namespace gradc {
 
-ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite) {
+ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
+  if (rewrites) *rewrites = 0;
   ModelIR out;
   out.name = m.name;
   out.dims = m.dims;
@@ -21,6 +22,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite) {
     }
     b.at(n.loc);
     NodeId r = rewrite ? rewrite(b, n) : kNoNode;
+    if (r != kNoNode && rewrites) ++*rewrites;
     if (r == kNoNode) {
       if (op_kind(n.op) == OpKind::Leaf) {
         r = n.op == Op::Constant ? b.constant(n.attrs.value, n.dtype) : b.leaf(n.op, n.attrs.name, n.dtype, n.shape);

@@ -17,7 +17,9 @@ namespace gradc {
 // replacement in the new graph, or kNoNode to copy it unchanged.
 using RewriteFn = std::function<NodeId(Builder& b, const Node& n)>;
 
-ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite = nullptr);
+// `rewrites` (if given) receives the number of nodes the hook replaced: 0 means
+// the hook applied no rule, so the result is the input up to numbering.
+ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite = nullptr, size_t* rewrites = nullptr);
 
 // Number of live nodes (what printouts count).
 size_t live_node_count(const ModelIR& m);

@@ -119,6 +119,6 @@ NodeId rule(Builder& b, const Node& n) {
 
 }  // namespace
 
-ModelIR simplify_once(const ModelIR& m) { return rebuild(m, rule); }
+ModelIR simplify_once(const ModelIR& m, size_t* rewrites) { return rebuild(m, rule, rewrites); }
 
 }  // namespace gradc

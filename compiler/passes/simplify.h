@@ -11,7 +11,8 @@
 
 namespace gradc {
 
-// One sweep of the rules over the graph.
-ModelIR simplify_once(const ModelIR& m);
+// One sweep of the rules over the graph; `rewrites` (if given) receives the
+// number of rules applied (0: the graph is at the rules' fixed point).
+ModelIR simplify_once(const ModelIR& m, size_t* rewrites = nullptr);
 
 }  // namespace gradc

@@ -44,6 +44,22 @@ enum class DumpFormat { Text, Dot };
 // model written in the text language print identically.
 enum class Locations { Show, Hide };
 
+// How Model::dump prints a stage.
+struct DumpOptions {
+  DumpFormat format = DumpFormat::Text;  // Dot: Ast, Graph, Grad and Opt only
+  Entry entry = Entry::TrainStep;        // the entry point of Loops, LlvmRaw, Llvm and Asm
+  Locations locations = Locations::Show;
+  // The stage after each of its steps, in order, each printout headed by
+  // "# *** after STEP ***" (as LLVM's -print-after-all and Halide's lowering
+  // log): for Opt, the graph after every pass run. Only for the stages
+  // stage_has_steps() names; others make dump() throw std::invalid_argument.
+  bool print_after_all = false;
+};
+
+// Whether a stage is made of steps that DumpOptions::print_after_all prints
+// after (today Opt, made of the optimization passes).
+bool stage_has_steps(Stage stage);
+
 // What one entry point's generated code does, from its plan.
 struct EntryCost {
   int kernels = 0;
@@ -118,6 +134,7 @@ class Model {
   // the others only when ok().
   std::string dump(Stage stage, DumpFormat format = DumpFormat::Text, Entry entry = Entry::TrainStep,
                    Locations locations = Locations::Show) const;
+  std::string dump(Stage stage, const DumpOptions& opts) const;
   // The model's interface; valid only when ok().
   ModelInfo info() const;
   // The plan of an entry point's generated code; valid only when ok().

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `gradc dump --print-after-all`: the graph after each pass of xor, compared
+# with tests/golden/xor.opt.print-after-all.txt, and exit status 2 with a
+# message naming the flag for every stage that is not made of steps.
+# Regenerate the golden with: GRADC_UPDATE_GOLDEN=1 ctest --test-dir build -R print_after_all
+# Usage: print_after_all.sh GRADC
+set -uo pipefail
+gradc=$1
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../.."
+expected="$here/xor.opt.print-after-all.txt"
+actual=$("$gradc" dump examples/xor.grad --stage opt --print-after-all) || { echo "FAIL: exit status $?"; exit 1; }
+if [ "${GRADC_UPDATE_GOLDEN:-0}" = 1 ]; then
+  printf '%s\n' "$actual" > "$expected"
+  echo "updated $expected"
+elif ! diff -u "$expected" <(printf '%s\n' "$actual"); then
+  echo "FAIL: golden mismatch for xor --stage opt --print-after-all (regenerate with GRADC_UPDATE_GOLDEN=1 if intended)"
+  exit 1
+fi
+fail=0
+for stage in ast graph grad loops llvm llvm-raw asm; do
+  err=$("$gradc" dump examples/xor.grad --stage "$stage" --print-after-all 2>&1 >/dev/null)
+  status=$?
+  if [ "$status" != 2 ] || ! grep -q -- "--print-after-all .*works with --stage opt, not with --stage $stage\$" <<< "$err"; then
+    echo "FAIL: --stage $stage --print-after-all: exit status $status (expected 2), stderr:"
+    echo "$err"
+    fail=1
+  fi
+done
+exit $fail
