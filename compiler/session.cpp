@@ -425,13 +425,19 @@ double Session::train_step(const NamedTensors& inputs, double lr) {
 
 NamedTensors Session::forward(const NamedTensors& inputs) const {
   // With the inputs the loss needs, evaluate it and the metrics too.
-  const EntrySignature& eval = impl_->signature(EntryKind::Evaluate);
   bool all = true;
-  for (const EntryValue& v : eval.reads)
-    if (v.name != kLearningRate && v.name != kStepCounter && !find_tensor(impl_->params, v.name) &&
-        !find_tensor(impl_->state, v.name) && !find_tensor(inputs, v.name))
-      all = false;
+  for (const std::string& name : evaluation_inputs())
+    if (!find_tensor(inputs, name)) all = false;
   return impl_->run(all ? EntryKind::Evaluate : EntryKind::Forward, inputs);
+}
+
+std::vector<std::string> Session::evaluation_inputs() const {
+  std::vector<std::string> names;
+  for (const EntryValue& v : impl_->signature(EntryKind::Evaluate).reads)
+    if (v.name != kLearningRate && v.name != kStepCounter && !find_tensor(impl_->params, v.name) &&
+        !find_tensor(impl_->state, v.name))
+      names.push_back(v.name);
+  return names;
 }
 
 NamedTensors Session::grad(const NamedTensors& inputs) const { return impl_->run(EntryKind::Grad, inputs); }

@@ -5,10 +5,12 @@
 #include "compiler/driver/train.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -220,6 +222,31 @@ std::string batch_dim(const ModelInfo& info, const Dataset& ds) {
   return dim;
 }
 
+// Checks that a file can be written at `path` the way write_file_atomic
+// writes it (a new file in the same directory, renamed over `path`), so that a
+// mistyped -o, --log or --plot fails before training rather than after every
+// epoch. A probe file is created and removed; an existing file at `path` is
+// not touched.
+void check_writable(const std::string& path, const char* flag) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw DataError(fmt::format("{} {}: cannot write the file: it is a directory", flag, path));
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string probe = dir + "/.gradc-write-check-XXXXXX";
+  int fd = mkstemp(probe.data());
+  if (fd >= 0) {
+    close(fd);
+    unlink(probe.c_str());
+    return;
+  }
+  int err = errno;
+  std::string why = fmt::format("cannot create a file in the directory '{}': {}", dir, std::strerror(err));
+  if (stat(dir.c_str(), &st) != 0 && errno == ENOENT) why = fmt::format("the directory '{}' does not exist", dir);
+  else if (stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) why = fmt::format("'{}' is not a directory", dir);
+  throw DataError(fmt::format("{} {}: cannot write the file: {}", flag, path, why));
+}
+
 Model compile(const Options& o, const std::string& dim, int64_t batch) {
   CompileOptions co;
   co.dims = o.dims;
@@ -236,6 +263,9 @@ Model compile(const Options& o, const std::string& dim, int64_t batch) {
 
 int cmd_train(const Options& o) {
   auto start_time = Clock::now();
+  check_writable(o.output, "-o");
+  if (!o.log.empty()) check_writable(o.log, "--log");
+  if (!o.plot.empty()) check_writable(o.plot, "--plot");
   // A first compile for the model's interface; the batch size is bound below.
   CompileOptions probe_opts;
   probe_opts.dims = o.dims;
@@ -268,10 +298,27 @@ int cmd_train(const Options& o) {
       if (n == name) apply_standardizer(st, tt);
   }
 
+
   Model model = compile(o, dim, batch);
   info = model.info();
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
+  // Without every input the loss and metrics read, forward() returns neither,
+  // and the epochs would report an eval loss of 0: refuse before training.
+  if (!o.eval.empty()) {
+    std::vector<std::string> missing;
+    for (const std::string& name : session.evaluation_inputs())
+      if (!find_tensor(eval.columns, name)) missing.push_back(name);
+    if (!missing.empty()) {
+      std::string names, flags;
+      for (const std::string& n : missing) {
+        names += fmt::format("{}'{}'", names.empty() ? "" : ", ", n);
+        flags += fmt::format("{}--eval {}=PATH", flags.empty() ? "" : " ", n);
+      }
+      throw DataError(fmt::format("--eval: no data for the input{} {} that the loss and metrics read; add {}",
+                                  missing.size() == 1 ? "" : "s", names, flags));
+    }
+  }
   int64_t steps_per_epoch = train.rows / batch;
   int64_t first_epoch = 1;
   if (!o.resume.empty()) {
@@ -285,6 +332,15 @@ int cmd_train(const Options& o) {
       throw DataError(fmt::format("{}: the checkpoint was written with --seed {} --batch {}; resume with the same",
                                   o.resume, static_cast<uint64_t>(s->get(0)), static_cast<int64_t>(b->get(0))));
     first_epoch = static_cast<int64_t>(e->get(0)) + 1;
+    // --epochs is the total of the run, not a count to add: a checkpoint at or
+    // past it is a finished run. Writing it again with the smaller count would
+    // rewind train.epoch, so nothing is trained or written.
+    if (first_epoch > o.epochs) {
+      std::cout << fmt::format("{}: the run is already complete: the checkpoint is at epoch {} and --epochs is {}; "
+                               "nothing was trained or written (raise --epochs to train further)\n",
+                               o.resume, first_epoch - 1, o.epochs);
+      return 0;
+    }
   }
   if (train.rows % batch != 0 && first_epoch == 1)
     std::cout << fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "

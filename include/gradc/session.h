@@ -135,6 +135,9 @@ class Session {
   double train_step(const NamedTensors& inputs, double lr);  // lr given at run time
   // "out.NAME" for every output, plus "loss" and "metric.NAME" when the inputs they need are given.
   NamedTensors forward(const NamedTensors& inputs) const;
+  // The model inputs that forward() needs for "loss" and "metric.NAME" (the
+  // outputs' inputs and those the loss and metrics read), in a fixed order.
+  std::vector<std::string> evaluation_inputs() const;
   // "loss", "grad.NAME" for every param (and CompileOptions::wrt), "out.NAME"; no update.
   NamedTensors grad(const NamedTensors& inputs) const;
 

@@ -94,5 +94,48 @@ case $case in
     done
     grep -q '</svg>' $tmp/p.svg || fail "the plot is not complete"
     echo "log and plot ok" ;;
+  eval_missing_input)  # --eval without the label the loss reads: exit 1 before training, naming it
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv \
+      --eval x=$D/iris_test.csv --epochs 2 --no-progress -o $tmp/c.st > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "exit status $rc, expected 1"
+    grep -q "'label'" $tmp/err || fail "the message does not name the input: $(cat $tmp/err)"
+    grep -q -- "--eval label=" $tmp/err || fail "the message does not name the flag to add: $(cat $tmp/err)"
+    grep -q epoch $tmp/out && fail "it trained before failing: $(cat $tmp/out)"
+    [ ! -e $tmp/c.st ] || fail "a checkpoint was written"
+    echo "$(cat $tmp/err)" ;;
+  resume_complete)  # resuming a finished run writes nothing and never rewinds train.epoch
+    iris=(--data x=$D/iris_train.csv --data label=$D/iris_train.csv --no-progress)
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 3 -o $tmp/c.st > /dev/null || fail "first run"
+    cp $tmp/c.st $tmp/before.st
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 3 --resume $tmp/c.st -o $tmp/d.st > $tmp/out || fail "resume at --epochs"
+    grep -q "already complete" $tmp/out || fail "no 'already complete' message: $(cat $tmp/out)"
+    [ ! -e $tmp/d.st ] || fail "a checkpoint was written for a complete run"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 2 --resume $tmp/c.st -o $tmp/c.st > $tmp/out || fail "resume past --epochs"
+    cmp -s $tmp/c.st $tmp/before.st || fail "the checkpoint changed (rewound) on a resume past --epochs"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 4 --resume $tmp/c.st -o $tmp/e.st > $tmp/out || fail "resume to 4"
+    grep -q "^epoch 4/4" $tmp/out || fail "the resumed run did not train epoch 4: $(cat $tmp/out)"
+    echo "$(head -n 1 $tmp/out)" ;;
+  output_paths_checked)  # unwritable -o, --log, --plot: exit 1 before the first step; existing files kept
+    iris=(--data x=$D/iris_train.csv --data label=$D/iris_train.csv --epochs 2 --no-progress)
+    echo keep > $tmp/log.csv; echo keep > $tmp/c.st
+    "$G" train $E/iris_mlp.grad "${iris[@]}" -o $tmp/nonexistent/dir/c.st --log $tmp/log.csv > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "-o in a missing directory: exit status $rc, expected 1"
+    grep -q "$tmp/nonexistent/dir/c.st" $tmp/err || fail "the message does not name the path: $(cat $tmp/err)"
+    grep -q "does not exist" $tmp/err || fail "the message does not give the reason: $(cat $tmp/err)"
+    grep -q epoch $tmp/out && fail "it trained before failing: $(cat $tmp/out)"
+    mkdir $tmp/adir
+    "$G" train $E/iris_mlp.grad "${iris[@]}" -o $tmp/c.st --log $tmp/adir > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "--log naming a directory: exit status $rc, expected 1"
+    grep -q -- "--log $tmp/adir: .*directory" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" -o $tmp/c.st --plot $tmp/c.st/p.svg > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "--plot under a file: exit status $rc, expected 1"
+    grep -q "not a directory" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    [ "$(cat $tmp/log.csv)" = keep ] && [ "$(cat $tmp/c.st)" = keep ] || fail "an existing file was changed by the check"
+    ls -A $tmp | grep -q gradc-write-check && fail "a probe file was left behind"
+    echo "$(cat $tmp/err)" ;;
   *) fail "unknown case $case" ;;
 esac
