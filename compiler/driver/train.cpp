@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "gradc/gradc.h"
+#include "gradc/preprocess.h"
 #include "gradc/session.h"
 #include "runtime/csv.h"
 #include "runtime/plot.h"
@@ -286,18 +287,46 @@ int cmd_train(const Options& o) {
   if (batch > train.rows)
     throw DataError(fmt::format("--batch {} is larger than the {} training rows", batch, train.rows));
 
-  for (const std::string& name : o.standardize) {
-    Tensor* t = nullptr;
-    for (auto& [n, tt] : train.columns)
-      if (n == name) t = &tt;
-    if (!t || t->dtype() == DType::I32)
-      throw DataError(fmt::format("--standardize {}: no float training data for an input of that name", name));
-    Standardizer st = fit_standardizer(*t);
-    apply_standardizer(st, *t);
-    for (auto& [n, tt] : eval.columns)
-      if (n == name) apply_standardizer(st, tt);
+  // Standardization: fit on the training data, or, when resuming, the
+  // statistics the checkpoint stored (so the resumed run sees the same numbers
+  // and --standardize may be left out); a different set of inputs is an error.
+  NamedTensors ckpt;
+  Preprocessing pre;
+  for (size_t i = 0; i < o.standardize.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (o.standardize[i] == o.standardize[j])
+        throw DataError(fmt::format("--standardize {} is given twice", o.standardize[i]));
+  if (!o.resume.empty()) {
+    TensorFileMetadata meta;
+    ckpt = read_safetensors(o.resume, &meta);
+    pre = Preprocessing::from_checkpoint(ckpt, meta, o.resume);
+    bool same = o.standardize.size() == pre.standardize.size();
+    for (const std::string& name : o.standardize) same = same && pre.find(name);
+    if (!o.standardize.empty() && !same) {
+      std::string given;
+      for (const std::string& name : o.standardize) given += (given.empty() ? "" : ",") + name;
+      throw DataError(fmt::format("--resume {}: the run was trained {}, but this command gives --standardize {}; "
+                                  "resume without --standardize to use the statistics stored in the checkpoint",
+                                  o.resume,
+                                  pre.empty() ? std::string("without --standardize")
+                                              : fmt::format("with --standardize {}", pre.inputs_text()),
+                                  given));
+    }
+  } else {
+    for (const std::string& name : o.standardize) {
+      const Tensor* t = find_tensor(train.columns, name);
+      if (!t || t->dtype() == DType::I32)
+        throw DataError(fmt::format("--standardize {}: no float training data for an input of that name", name));
+      Standardizer st = fit_standardizer(*t);
+      pre.standardize.push_back({name, st.mean, st.std});
+    }
   }
-
+  for (const Standardization& st : pre.standardize)
+    if (!find_tensor(train.columns, st.input))
+      throw DataError(fmt::format("--resume {}: the checkpoint standardizes the input '{}', but --data gives none",
+                                  o.resume, st.input));
+  pre.apply(train.columns);
+  pre.apply(eval.columns);
 
   Model model = compile(o, dim, batch);
   info = model.info();
@@ -322,7 +351,6 @@ int cmd_train(const Options& o) {
   int64_t steps_per_epoch = train.rows / batch;
   int64_t first_epoch = 1;
   if (!o.resume.empty()) {
-    NamedTensors ckpt = read_safetensors(o.resume);
     session.restore(ckpt, o.resume);
     const Tensor* e = find_tensor(ckpt, "train.epoch");
     const Tensor* s = find_tensor(ckpt, "train.seed");
@@ -342,6 +370,7 @@ int cmd_train(const Options& o) {
       return 0;
     }
   }
+  session.set_preprocessing(pre);  // the checkpoints record it
   if (train.rows % batch != 0 && first_epoch == 1)
     std::cout << fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
                              "trained on\n", train.rows, batch, train.rows % batch);
@@ -369,7 +398,7 @@ int cmd_train(const Options& o) {
     ck.emplace_back("train.epoch", std::move(e));
     ck.emplace_back("train.seed", std::move(s));
     ck.emplace_back("train.batch", std::move(b));
-    write_safetensors(o.output, ck);
+    write_safetensors(o.output, ck, session.preprocessing().metadata());
   };
   bool tty = o.progress && isatty(STDERR_FILENO);
   int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch, done_steps = 0;
