@@ -38,6 +38,7 @@ struct Session::Impl {
   NamedTensors params;
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
+  Preprocessing preprocessing;  // what the params expect of raw inputs (a checkpoint records it)
 
   // ---- what repeated calls reuse (a Session runs one call at a time) ----
   Executor* exec = nullptr;             // the model's executor for `backend`, owned by the model
@@ -373,12 +374,23 @@ NamedTensors Session::checkpoint() const {
   Tensor step(DType::I32, {});
   step.set(0, static_cast<double>(impl_->step));
   out.emplace_back("opt.step", std::move(step));
+  for (auto& t : impl_->preprocessing.tensors()) out.push_back(std::move(t));
   return out;
 }
 
-void Session::save(const std::string& path) const { write_safetensors(path, checkpoint()); }
+void Session::save(const std::string& path) const {
+  write_safetensors(path, checkpoint(), impl_->preprocessing.metadata());
+}
 
-void Session::load(const std::string& path) { restore(read_safetensors(path), path); }
+void Session::load(const std::string& path) {
+  TensorFileMetadata meta;
+  NamedTensors file = read_safetensors(path, &meta);
+  Preprocessing::from_checkpoint(file, meta, path);  // the metadata names only tensors that are there
+  restore(file, path);
+}
+
+const Preprocessing& Session::preprocessing() const { return impl_->preprocessing; }
+void Session::set_preprocessing(Preprocessing p) { impl_->preprocessing = std::move(p); }
 
 void Session::restore(const NamedTensors& file, const std::string& what) {
   const std::string& path = what;
@@ -392,12 +404,14 @@ void Session::restore(const NamedTensors& file, const std::string& what) {
       throw DataError(fmt::format("{}: tensor 'opt.step' must be a non-negative scalar", path));
     step = static_cast<int64_t>(st.get(0));
   }
+  Preprocessing pre = Preprocessing::from_tensors(file, what);
   // All checked: now change the session.
   for (auto& [name, t] : impl_->params) t = *find_tensor(file, name);
   if (has_state) {
     for (auto& [name, t] : impl_->state) t = *find_tensor(file, name);
     impl_->step = step;
   }
+  impl_->preprocessing = std::move(pre);
 }
 
 double Session::train_step(const NamedTensors& inputs) {
@@ -421,13 +435,19 @@ double Session::train_step(const NamedTensors& inputs, double lr) {
 
 NamedTensors Session::forward(const NamedTensors& inputs) const {
   // With the inputs the loss needs, evaluate it and the metrics too.
-  const EntrySignature& eval = impl_->signature(EntryKind::Evaluate);
   bool all = true;
-  for (const EntryValue& v : eval.reads)
-    if (v.name != kLearningRate && v.name != kStepCounter && !find_tensor(impl_->params, v.name) &&
-        !find_tensor(impl_->state, v.name) && !find_tensor(inputs, v.name))
-      all = false;
+  for (const std::string& name : evaluation_inputs())
+    if (!find_tensor(inputs, name)) all = false;
   return impl_->run(all ? EntryKind::Evaluate : EntryKind::Forward, inputs);
+}
+
+std::vector<std::string> Session::evaluation_inputs() const {
+  std::vector<std::string> names;
+  for (const EntryValue& v : impl_->signature(EntryKind::Evaluate).reads)
+    if (v.name != kLearningRate && v.name != kStepCounter && !find_tensor(impl_->params, v.name) &&
+        !find_tensor(impl_->state, v.name))
+      names.push_back(v.name);
+  return names;
 }
 
 NamedTensors Session::grad(const NamedTensors& inputs) const { return impl_->run(EntryKind::Grad, inputs); }

@@ -112,16 +112,19 @@ int data_error(const std::string& verb, const DataError& e) {
   return data_error(verb, std::string(e.what()));
 }
 
-// A session with the backend, seed and params the options ask for.
-Session make_session(const Options& o, const Model& m) {
+// A session with the backend, seed and params the options ask for. When
+// --params is a checkpoint of `train --standardize`, `inputs` are raw data:
+// the statistics it stores are applied to them, as training applied them.
+Session make_session(const Options& o, const Model& m, NamedTensors& inputs) {
   Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics, o.threads});
-  if (!o.params.empty()) s.restore(read_safetensors(o.params), o.params);
+  if (!o.params.empty()) s.load(o.params);
+  s.preprocessing().apply(inputs);
   return s;
 }
 
 int cmd_grad(const Options& o, const Model& m) {
   NamedTensors inputs = read_safetensors(o.inputs);
-  Session s = make_session(o, m);
+  Session s = make_session(o, m, inputs);
   NamedTensors out = s.grad(inputs);
   write_safetensors(o.output, out);
   std::cout << fmt::format("loss {}  ->  {} ({} tensors)\n", out.front().second.get(0), o.output, out.size());
@@ -130,7 +133,7 @@ int cmd_grad(const Options& o, const Model& m) {
 
 int cmd_step(const Options& o, const Model& m) {
   NamedTensors inputs = read_safetensors(o.inputs);
-  Session s = make_session(o, m);
+  Session s = make_session(o, m, inputs);
   Tensor losses(DType::F64, {o.steps});
   for (int64_t i = 0; i < o.steps; ++i) {
     double loss = o.lr ? s.train_step(inputs, *o.lr) : s.train_step(inputs);
@@ -146,14 +149,14 @@ int cmd_step(const Options& o, const Model& m) {
   for (int64_t i = 0; i < o.steps; ++i) loss_out.set(i, losses.get(i));
   NamedTensors out = s.checkpoint();
   out.emplace_back("loss", std::move(loss_out));
-  write_safetensors(o.output, out);
+  write_safetensors(o.output, out, s.preprocessing().metadata());
   std::cout << fmt::format("{} steps: loss {} -> {}  ->  {}\n", o.steps, losses.get(0), losses.get(o.steps - 1), o.output);
   return 0;
 }
 
 int cmd_run(const Options& o, const Model& m) {
   NamedTensors inputs = read_safetensors(o.inputs);
-  Session s = make_session(o, m);
+  Session s = make_session(o, m, inputs);
   NamedTensors out = s.forward(inputs);
   write_safetensors(o.output, out);
   std::cout << fmt::format("{} tensors  ->  {}\n", out.size(), o.output);

@@ -1,4 +1,6 @@
-// Command-line parsing: verbs, options, --help texts.
+// Command-line parsing: verbs, options, --help texts. One table of options
+// (option_table) gives each verb's usage line, its help and the options it
+// accepts, so the three cannot disagree.
 #include "compiler/driver/options.h"
 
 #include <fmt/format.h>
@@ -6,7 +8,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <string_view>
 
@@ -14,27 +15,27 @@ namespace gradc::driver {
 
 const std::vector<VerbInfo>& verbs() {
   static const std::vector<VerbInfo> v = {
-      {"check", "gradc check MODEL [--set D=N ...]", "parse and check a model; print a summary", true},
-      {"dump",
-       "gradc dump MODEL --stage ast|graph|grad|opt|loops|llvm|llvm-raw|asm [--format text|dot] [--entry forward|grad|train_step] [--print-after-all] [--set D=N ...]",
-       "print a stage of the compilation", true},
-      {"grad",
-       "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N]",
-       "compute the loss, its gradient for every param, and the outputs", true},
-      {"step",
-       "gradc step MODEL [--params P] --inputs I --steps N -o OUT [--lr X] [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N]",
-       "run train_step N times on the same inputs", true},
-      {"run", "gradc run MODEL [--params P] --inputs I -o OUT [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N]",
-       "run forward", true},
-      {"train",
-       "gradc train MODEL --data NAME=PATH[:COLUMNS] ... [--eval NAME=PATH[:COLUMNS] ...] --epochs N [--batch N]\n"
-       "                   [--lr X] [--seed S] -o CKPT [--resume CKPT] [--save-every N] [--log F.csv] [--plot F.svg]\n"
-       "                   [--standardize NAME ...] [--set D=N ...] [--backend jit|interp] [--no-progress]",
-       "train on data in batches, evaluate every epoch, write checkpoints", true},
-      {"gradcheck", "gradc gradcheck MODEL [--set D=N ...] [--params P] [--inputs I] [--seed S]",
-       "check gradients against central finite differences in f64", true},
-      {"bench", "gradc bench MODEL [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N] [--seconds X] [--profile] [--cache-dir DIR | --no-cache]",
-       "measure compile latency and the steady-state time of train_step", true},
+      {"check", "parse and check a model; print a summary", true, nullptr, nullptr},
+      {"dump", "print a stage of the compilation", true, nullptr, nullptr},
+      {"grad", "compute the loss, its gradient for every param, and the outputs", true, nullptr, nullptr},
+      {"step", "run train_step N times on the same inputs", true, nullptr, nullptr},
+      {"run", "run forward", true, nullptr, nullptr},
+      {"train", "train on data in batches, evaluate every epoch, write checkpoints", true, nullptr,
+       "The rows are shuffled each epoch (seeded); a last partial batch is dropped from training and\n"
+       "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
+       "written stay.\n"},
+      {"gradcheck", "check gradients against central finite differences in f64", true, nullptr,
+       "Compares every param element (params of more than 1000 elements: 16 random directions)\n"
+       "with central differences, eps 1e-6, in f64 throughout; passes when\n"
+       "|analytic - numeric| <= 1e-5 + 1e-3 * |numeric| everywhere. Exit status 1 on failure.\n"},
+      {"bench", "measure compile latency and the steady-state time of train_step", true,
+       "Reports the compile latency from source to a callable train_step, by stage (front end\n"
+       "to optimized graph; LLVM set-up, kernel plan, LLVM IR, optimization, machine code, code\n"
+       "cache, JIT link), then runs train_step on seeded random inputs: after a warm-up, for at\n"
+       "least --seconds (default 1) it reports the median time per step and its spread (10th to\n"
+       "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
+       "Timings are of this machine now: compare ratios in one run.\n",
+       nullptr},
   };
   return v;
 }
@@ -43,6 +44,177 @@ const VerbInfo* find_verb(const std::string& name) {
   for (const VerbInfo& v : verbs())
     if (name == v.name) return &v;
   return nullptr;
+}
+
+// Every option of every verb, in the order the usage lines and help texts
+// list them. An option whose help differs between verbs (--inputs, -o) has a
+// row per group of verbs; a verb accepts exactly the options that have a row
+// naming it. To add an option: a row here, a field in Options and a branch in
+// apply_option() below.
+const std::vector<OptionRow>& option_table() {
+  static const std::vector<OptionRow> t = {
+      // dump
+      {"--stage", "S", "dump",
+       "ast (the syntax tree), graph (the checked graph) or grad (with the\n"
+       "gradient of the loss for every param, by reverse mode) or opt (after the\n"
+       "optimization passes, with node counts), and for one entry point:\n"
+       "loops (kernels and memory plan), llvm (optimized LLVM IR),\n"
+       "llvm-raw (LLVM IR before optimization), asm (host assembly)",
+       kRequired, "ast|graph|grad|opt|loops|llvm|llvm-raw|asm"},
+      {"--format", "F", "dump", "text (default) or dot (Graphviz)", 0, "text|dot"},
+      {"--entry", "E", "dump",
+       "forward, grad or train_step (default): the entry point of loops,\n"
+       "llvm, llvm-raw and asm",
+       0, "forward|grad|train_step"},
+      {"--print-after-all", nullptr, "dump",
+       "print the stage after each of its steps (opt: every pass;\n"
+       "loops: every step of the kernel planner)"},
+      // train's data
+      {"--data", "NAME=PATH[:COLUMNS]", "train",
+       "training data for the input NAME: a .safetensors file (its tensor\n"
+       "NAME), a .npy file, or a .csv file with a header line; COLUMNS picks CSV columns:\n"
+       "names, 0-based indices, ranges a-b, or *, comma-separated; a leading ! means\n"
+       "all but those (x=digits.csv:!label). Without COLUMNS, a CSV column named like\n"
+       "the input, else every column but 'label'",
+       kRequired | kRepeated},
+      {"--eval", "NAME=PATH[:COLUMNS]", "train",
+       "held-out data, evaluated after every epoch (loss and metrics);\n"
+       "it must give every input that the loss and metrics read",
+       kRepeated},
+      {"--epochs", "N", "train", "passes over the training data (in all, counting those of --resume)", kRequired},
+      {"--batch", "N", "train", "rows per step (sets the dim of the inputs' first axis; default: its size)"},
+      // inputs and params of the verbs that run the model once
+      {"--inputs", "I", "grad", "safetensors file with a tensor for every input the loss and outputs need", kRequired},
+      {"--inputs", "I", "step", "safetensors file with a tensor for every input", kRequired},
+      {"--inputs", "I", "run", "safetensors file with the inputs the outputs need", kRequired},
+      {"--inputs", "I", "gradcheck", "inputs to check at (default: seeded random values; class ids within range)"},
+      {"--params", "P", "grad",
+       "safetensors file with every param (default: the initializers, seeded); a\n"
+       "checkpoint of train --standardize also standardizes the inputs"},
+      {"--params", "P", "step",
+       "params (and, when it has opt.step, the optimizer state) to start from\n"
+       "(default: the initializers, seeded); a checkpoint of train --standardize\n"
+       "also standardizes the inputs, and OUT keeps its statistics"},
+      {"--params", "P", "run",
+       "params (default: the initializers, seeded); a checkpoint of\n"
+       "train --standardize also standardizes the inputs"},
+      {"--params", "P", "gradcheck", "params to check at (default: the initializers, seeded)"},
+      {"--steps", "N", "step", "number of train steps, each on the same inputs", kRequired},
+      {"--lr", "X", "step train", "learning rate (default: the model file's)"},
+      // train's outputs
+      {"--seed", "S", "train", "seed of the initializers and of the shuffle (default 0)"},
+      {"-o", "CKPT", "train",
+       "final checkpoint: params, optimizer state, opt.step, train.epoch, train.seed,\n"
+       "train.batch and the --standardize statistics (pre.standardize.NAME.mean, .std)",
+       kRequired},
+      {"-o", "OUT", "grad", "safetensors file to write: loss, grad.NAME, out.NAME", kRequired},
+      {"-o", "OUT", "step",
+       "safetensors file to write: every param by name, opt.SLOT.NAME, opt.step,\n"
+       "and loss, a [N] tensor of the loss before each step",
+       kRequired},
+      {"-o", "OUT", "run",
+       "safetensors file to write: out.NAME, and loss and metric.NAME when\n"
+       "the inputs they need are given",
+       kRequired},
+      {"--resume", "CKPT", "train",
+       "continue a run; ends exactly where the uninterrupted run would (a\n"
+       "checkpoint already at --epochs is a finished run: nothing is written)"},
+      {"--save-every", "N", "train", "also write CKPT every N epochs"},
+      {"--log", "F.csv", "train", "one row per epoch"},
+      {"--plot", "F.svg", "train", "a chart of losses and metrics per epoch"},
+      {"--standardize", "NAME", "train",
+       "scale the float input NAME to zero mean and unit variance (statistics\n"
+       "of the training data, applied to the eval data too, stored in CKPT)",
+       kRepeated},
+      {"--no-progress", nullptr, "train", "no progress bar (it is shown only on a terminal anyway)"},
+      {"--wrt", "NAME", "grad", "also the gradient for an input or named value NAME (repeatable)", kRepeated},
+      {"--seed", "S", "grad step run", "seed of the initializers (default 0)"},
+      {"--seed", "S", "gradcheck bench", "seed (default 0)"},
+      // bench
+      {"--seconds", "X", "bench", "measure for at least X seconds (default 1)"},
+      {"--profile", nullptr, "bench",
+       "then time every kernel of train_step (as in `gradc dump --stage loops`)\n"
+       "for as long again, and print where the time goes"},
+      // how the code runs
+      {"--backend", "B", "grad step run train bench",
+       "jit (native code, the default) or interp (the reference interpreter)", 0, "jit|interp"},
+      {"--threads", "N", "grad step run train bench",
+       "threads for the large kernels (default 0: one per hardware thread; results\n"
+       "are bit-identical for any N)"},
+      {"--set", "D=N", "*", "bind dim D to N instead of its declared size", kRepeated},
+      {"--check-numerics", nullptr, "grad step run train",
+       "stop at the first NaN or infinity a call produces, naming the op and\n"
+       "its line in the model (slower only when one appears)"},
+      {"--cache-dir", "DIR", "grad step run train bench",
+       "keep compiled code in DIR (default: $GRADC_CACHE_DIR, else\n"
+       "$XDG_CACHE_HOME/gradc or ~/.cache/gradc); a second run skips code generation"},
+      {"--no-cache", nullptr, "grad step run train bench", "neither read nor write the code cache"},
+      {"--help", nullptr, "*", "print this help", kHidden},
+  };
+  return t;
+}
+
+bool OptionRow::accepts(std::string_view verb) const {
+  std::string_view list = verbs;
+  if (list == "*") return true;
+  while (!list.empty()) {
+    size_t space = list.find(' ');
+    if (list.substr(0, space) == verb) return true;
+    list = space == std::string_view::npos ? std::string_view() : list.substr(space + 1);
+  }
+  return false;
+}
+
+namespace {
+
+// Other spellings of an option.
+std::string_view canonical_name(std::string_view name) {
+  if (name == "--output") return "-o";
+  if (name == "-h") return "--help";
+  return name;
+}
+
+// The row of `name` for `verb`; else (unknown) nullptr, with `known` telling
+// whether some other verb accepts it.
+const OptionRow* find_option(std::string_view name, std::string_view verb, bool& known) {
+  known = false;
+  for (const OptionRow& r : option_table())
+    if (name == r.name) {
+      known = true;
+      if (r.accepts(verb)) return &r;
+    }
+  return nullptr;
+}
+
+// "--set D=N ...", "[--lr X]", "--stage ast|graph|...": one option in a usage line.
+std::string usage_item(const OptionRow& r) {
+  std::string s = r.name;
+  if (r.arg) s += fmt::format(" {}", r.usage_arg ? r.usage_arg : r.arg);
+  if (r.flags & kRepeated) s += " ...";
+  return r.flags & kRequired ? s : "[" + s + "]";
+}
+
+}  // namespace
+
+std::string verb_usage(const VerbInfo& v) {
+  // Lines of at most 100 columns (counting "usage: "); continuation lines
+  // start under "MODEL".
+  std::string head = fmt::format("gradc {} ", v.name);
+  size_t indent = 7 + head.size();  // 7: "usage: "
+  std::string s = head + "MODEL";
+  size_t line = 7 + s.size();
+  for (const OptionRow& r : option_table()) {
+    if (!r.accepts(v.name) || (r.flags & kHidden)) continue;
+    std::string item = usage_item(r);
+    if (line + 1 + item.size() > 100) {
+      s += "\n" + std::string(indent, ' ') + item;
+      line = indent + item.size();
+    } else {
+      s += " " + item;
+      line += 1 + item.size();
+    }
+  }
+  return s;
 }
 
 std::string main_help() {
@@ -55,119 +227,23 @@ std::string main_help() {
   return s;
 }
 
-// The --threads line, shared by the verbs that run code.
-#define THREADS_HELP                                                                            \
-  "  --threads N   threads for the large kernels (default 0: one per hardware thread; results\n" \
-  "                are bit-identical for any N)\n"
-
 std::string verb_help(const VerbInfo& v) {
-  std::string s = fmt::format("usage: {}\n\n{}\n", v.usage, v.summary);
-  if (std::strcmp(v.name, "dump") == 0)
-    s += "\noptions:\n"
-         "  --stage S     ast (the syntax tree), graph (the checked graph) or grad (with the\n"
-         "                gradient of the loss for every param, by reverse mode) or opt (after the\n"
-         "                optimization passes, with node counts), and for one entry point:\n"
-         "                loops (kernels and memory plan), llvm (optimized LLVM IR),\n"
-         "                llvm-raw (LLVM IR before optimization), asm (host assembly)\n"
-         "  --format F    text (default) or dot (Graphviz)\n"
-         "  --entry E     forward, grad or train_step (default): the entry point of loops,\n"
-         "                llvm, llvm-raw and asm\n"
-         "  --print-after-all  print the stage after each of its steps (opt: every pass)\n"
-         "  --set D=N     bind dim D to N instead of its declared size\n";
-  else if (std::strcmp(v.name, "check") == 0)
-    s += "\noptions:\n  --set D=N     bind dim D to N instead of its declared size\n";
-  else if (std::strcmp(v.name, "grad") == 0)
-    s += "\noptions:\n"
-         "  --inputs I    safetensors file with a tensor for every input the loss and outputs need\n"
-         "  --params P    safetensors file with every param (default: the initializers, seeded)\n"
-         "  -o OUT        safetensors file to write: loss, grad.NAME, out.NAME\n"
-         "  --wrt NAME    also the gradient for an input or named value NAME (repeatable)\n"
-         "  --seed S      seed of the initializers (default 0)\n"
-         "  --backend B   jit (native code, the default) or interp (the reference interpreter)\n"
-         THREADS_HELP
-         "  --set D=N     bind dim D to N instead of its declared size\n";
-  else if (std::strcmp(v.name, "step") == 0)
-    s += "\noptions:\n"
-         "  --inputs I    safetensors file with a tensor for every input\n"
-         "  --params P    params (and, when it has opt.step, the optimizer state) to start from\n"
-         "                (default: the initializers, seeded)\n"
-         "  --steps N     number of train steps, each on the same inputs\n"
-         "  --lr X        learning rate (default: the model file's)\n"
-         "  -o OUT        safetensors file to write: every param by name, opt.SLOT.NAME, opt.step,\n"
-         "                and loss, a [N] tensor of the loss before each step\n"
-         "  --seed S      seed of the initializers (default 0)\n"
-         "  --backend B   jit (default) or interp\n"
-         THREADS_HELP
-         "  --set D=N     bind dim D to N instead of its declared size\n";
-  else if (std::strcmp(v.name, "run") == 0)
-    s += "\noptions:\n"
-         "  --inputs I    safetensors file with the inputs the outputs need\n"
-         "  --params P    params (default: the initializers, seeded)\n"
-         "  -o OUT        safetensors file to write: out.NAME, and loss and metric.NAME when\n"
-         "                the inputs they need are given\n"
-         "  --seed S      seed of the initializers (default 0)\n"
-         "  --backend B   jit (default) or interp\n"
-         THREADS_HELP
-         "  --set D=N     bind dim D to N instead of its declared size\n";
-  else if (std::strcmp(v.name, "train") == 0)
-    s += "\noptions:\n"
-         "  --data NAME=PATH[:COLUMNS]  training data for the input NAME: a .safetensors file (its tensor\n"
-         "                NAME), a .npy file, or a .csv file with a header line; COLUMNS picks CSV columns:\n"
-         "                names, 0-based indices, ranges a-b, or *, comma-separated; a leading ! means\n"
-         "                all but those (x=digits.csv:!label). Without COLUMNS, a CSV column named like\n"
-         "                the input, else every column but 'label'\n"
-         "  --eval NAME=PATH[:COLUMNS]  held-out data, evaluated after every epoch (loss and metrics)\n"
-         "  --epochs N    passes over the training data\n"
-         "  --batch N     rows per step (sets the dim of the inputs' first axis; default: its size)\n"
-         "  --lr X        learning rate (default: the model file's)\n"
-         "  --seed S      seed of the initializers and of the shuffle (default 0)\n"
-         "  -o CKPT       final checkpoint: params, optimizer state, opt.step, train.epoch, train.seed\n"
-         "  --resume CKPT continue a run; ends exactly where the uninterrupted run would\n"
-         "  --save-every N  also write CKPT every N epochs\n"
-         "  --log F.csv   one row per epoch; --plot F.svg  a chart of losses and metrics per epoch\n"
-         "  --standardize NAME  scale the float input NAME to zero mean and unit variance (statistics\n"
-         "                of the training data, applied to the eval data too)\n"
-         "  --no-progress no progress bar (it is shown only on a terminal anyway)\n"
-         THREADS_HELP
-
-         "\nThe rows are shuffled each epoch (seeded); a last partial batch is dropped from training and\n"
-         "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
-         "written stay.\n";
-  else if (std::strcmp(v.name, "bench") == 0)
-    s += "\nReports the compile latency from source to a callable train_step, by stage (front end\n"
-         "to optimized graph; LLVM set-up, kernel plan, LLVM IR, optimization, machine code, code\n"
-         "cache, JIT link), then runs train_step on seeded random inputs: after a warm-up, for at\n"
-         "least --seconds (default 1) it reports the median time per step and its spread (10th to\n"
-         "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
-         "Timings are of this machine now: compare ratios in one run.\n\noptions:\n"
-         "  --seconds X   measure for at least X seconds (default 1)\n"
-         "  --profile     then time every kernel of train_step (as in `gradc dump --stage loops`)\n"
-         "                for as long again, and print where the time goes\n"
-         THREADS_HELP
-
-         "  --set D=N     bind dim D to N instead of its declared size\n";
-  else if (std::strcmp(v.name, "gradcheck") == 0)
-    s += "\noptions:\n"
-         "  --inputs I    inputs to check at (default: seeded random values; class ids within range)\n"
-         "  --params P    params to check at (default: the initializers, seeded)\n"
-         "  --seed S      seed (default 0)\n"
-         "  --set D=N     bind dim D to N instead of its declared size\n"
-         "\nCompares every param element (params of more than 1000 elements: 16 random directions)\n"
-         "with central differences, eps 1e-6, in f64 throughout; passes when\n"
-         "|analytic - numeric| <= 1e-5 + 1e-3 * |numeric| everywhere. Exit status 1 on failure.\n";
-  for (const char* n : {"grad", "step", "run", "train"})
-    if (std::strcmp(v.name, n) == 0)
-      s += "  --check-numerics  stop at the first NaN or infinity a call produces, naming the op and\n"
-           "                its line in the model (slower only when one appears)\n";
-  for (const char* n : {"grad", "step", "run", "train", "bench"})
-    if (std::strcmp(v.name, n) == 0)
-      s += "  --cache-dir DIR   keep compiled code in DIR (default: $GRADC_CACHE_DIR, else\n"
-           "                $XDG_CACHE_HOME/gradc or ~/.cache/gradc); a second run skips code generation\n"
-           "  --no-cache    neither read nor write the code cache\n";
+  std::string s = fmt::format("usage: {}\n\n{}\n", verb_usage(v), v.summary);
+  if (v.intro) s += fmt::format("\n{}", v.intro);
+  std::string options;
+  for (const OptionRow& r : option_table()) {
+    if (!r.accepts(v.name) || (r.flags & kHidden)) continue;
+    // The name column is 14 wide; a longer name is followed by two spaces.
+    std::string name = r.arg ? fmt::format("{} {}", r.name, r.arg) : r.name;
+    options += "  " + (name.size() <= 13 ? fmt::format("{:<14}", name) : name + "  ");
+    for (char c : std::string_view(r.help)) options += c == '\n' ? std::string("\n") + std::string(16, ' ') : std::string(1, c);
+    options += "\n";
+  }
+  if (!options.empty()) s += "\noptions:\n" + options;
+  if (v.notes) s += fmt::format("\n{}", v.notes);
   if (!v.implemented) s += "\nThis verb is not implemented in this version of gradc yet.\n";
   return s;
 }
-#undef THREADS_HELP
 
 namespace {
 
@@ -242,6 +318,27 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       value = argv[++i];
       return true;
     };
+    // The table decides which options the verb accepts; the branches below
+    // read their values.
+    if (arg.size() > 1 && arg[0] == '-') {
+      bool known = false;
+      std::string_view name = canonical_name(arg);
+      if (!find_option(name, o.verb, known)) {
+        if (!known) {
+          error = fmt::format("unknown option '{}'", arg);
+        } else {
+          std::string takers;
+          for (const VerbInfo& v : verbs())
+            for (const OptionRow& r : option_table())
+              if (name == r.name && r.accepts(v.name)) {
+                takers += fmt::format("{}{}", takers.empty() ? "" : ", ", v.name);
+                break;
+              }
+          error = fmt::format("option '{}' does not apply to 'gradc {}' (it does to: {})", arg, o.verb, takers);
+        }
+        return std::nullopt;
+      }
+    }
     if (arg == "-h" || arg == "--help") {
       o.help = true;
     } else if (arg == "--set") {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,17 +46,38 @@ struct Options {
 // The verbs of SPEC section 3 and whether this build implements them.
 struct VerbInfo {
   const char* name;
-  const char* usage;
   const char* summary;
   bool implemented;
+  const char* intro;  // help text before the options, or nullptr
+  const char* notes;  // help text after the options, or nullptr
 };
 const std::vector<VerbInfo>& verbs();
 const VerbInfo* find_verb(const std::string& name);
+
+// OptionRow::flags
+inline constexpr unsigned kRequired = 1;  // the verb needs it (shown without brackets in the usage line)
+inline constexpr unsigned kRepeated = 2;  // may be given more than once ("..." in the usage line)
+inline constexpr unsigned kHidden = 4;    // in neither the usage line nor the help
+
+// One row of the option table: the usage lines, the help texts and the check
+// of which verb accepts which option all come from it.
+struct OptionRow {
+  const char* name;   // "--set", "-o"
+  const char* arg;    // its value as the help names it ("D=N"), or nullptr for a flag
+  const char* verbs;  // the verbs that accept it (and show this help), space-separated; "*": every verb
+  const char* help;   // lines after the name column, '\n' between them
+  unsigned flags = 0;
+  const char* usage_arg = nullptr;  // its value in the usage line, when not `arg` ("jit|interp")
+  bool accepts(std::string_view verb) const;
+};
+const std::vector<OptionRow>& option_table();
 
 // Parses argv; on a usage error returns nullopt and sets `error`.
 std::optional<Options> parse_options(int argc, char** argv, std::string& error);
 
 std::string main_help();
+// "gradc VERB MODEL --opt X [--opt Y] ...", wrapped (without "usage: ").
+std::string verb_usage(const VerbInfo& v);
 std::string verb_help(const VerbInfo& v);
 
 }  // namespace gradc::driver

@@ -5,10 +5,12 @@
 #include "compiler/driver/train.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include <sstream>
 
 #include "gradc/gradc.h"
+#include "gradc/preprocess.h"
 #include "gradc/session.h"
 #include "runtime/csv.h"
 #include "runtime/plot.h"
@@ -220,6 +223,31 @@ std::string batch_dim(const ModelInfo& info, const Dataset& ds) {
   return dim;
 }
 
+// Checks that a file can be written at `path` the way write_file_atomic
+// writes it (a new file in the same directory, renamed over `path`), so that a
+// mistyped -o, --log or --plot fails before training rather than after every
+// epoch. A probe file is created and removed; an existing file at `path` is
+// not touched.
+void check_writable(const std::string& path, const char* flag) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw DataError(fmt::format("{} {}: cannot write the file: it is a directory", flag, path));
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string probe = dir + "/.gradc-write-check-XXXXXX";
+  int fd = mkstemp(probe.data());
+  if (fd >= 0) {
+    close(fd);
+    unlink(probe.c_str());
+    return;
+  }
+  int err = errno;
+  std::string why = fmt::format("cannot create a file in the directory '{}': {}", dir, std::strerror(err));
+  if (stat(dir.c_str(), &st) != 0 && errno == ENOENT) why = fmt::format("the directory '{}' does not exist", dir);
+  else if (stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) why = fmt::format("'{}' is not a directory", dir);
+  throw DataError(fmt::format("{} {}: cannot write the file: {}", flag, path, why));
+}
+
 Model compile(const Options& o, const std::string& dim, int64_t batch) {
   CompileOptions co;
   co.dims = o.dims;
@@ -236,6 +264,9 @@ Model compile(const Options& o, const std::string& dim, int64_t batch) {
 
 int cmd_train(const Options& o) {
   auto start_time = Clock::now();
+  check_writable(o.output, "-o");
+  if (!o.log.empty()) check_writable(o.log, "--log");
+  if (!o.plot.empty()) check_writable(o.plot, "--plot");
   // A first compile for the model's interface; the batch size is bound below.
   CompileOptions probe_opts;
   probe_opts.dims = o.dims;
@@ -256,26 +287,70 @@ int cmd_train(const Options& o) {
   if (batch > train.rows)
     throw DataError(fmt::format("--batch {} is larger than the {} training rows", batch, train.rows));
 
-  for (const std::string& name : o.standardize) {
-    Tensor* t = nullptr;
-    for (auto& [n, tt] : train.columns)
-      if (n == name) t = &tt;
-    if (!t || t->dtype() == DType::I32)
-      throw DataError(fmt::format("--standardize {}: no float training data for an input of that name", name));
-    Standardizer st = fit_standardizer(*t);
-    apply_standardizer(st, *t);
-    for (auto& [n, tt] : eval.columns)
-      if (n == name) apply_standardizer(st, tt);
+  // Standardization: fit on the training data, or, when resuming, the
+  // statistics the checkpoint stored (so the resumed run sees the same numbers
+  // and --standardize may be left out); a different set of inputs is an error.
+  NamedTensors ckpt;
+  Preprocessing pre;
+  for (size_t i = 0; i < o.standardize.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (o.standardize[i] == o.standardize[j])
+        throw DataError(fmt::format("--standardize {} is given twice", o.standardize[i]));
+  if (!o.resume.empty()) {
+    TensorFileMetadata meta;
+    ckpt = read_safetensors(o.resume, &meta);
+    pre = Preprocessing::from_checkpoint(ckpt, meta, o.resume);
+    bool same = o.standardize.size() == pre.standardize.size();
+    for (const std::string& name : o.standardize) same = same && pre.find(name);
+    if (!o.standardize.empty() && !same) {
+      std::string given;
+      for (const std::string& name : o.standardize) given += (given.empty() ? "" : ",") + name;
+      throw DataError(fmt::format("--resume {}: the run was trained {}, but this command gives --standardize {}; "
+                                  "resume without --standardize to use the statistics stored in the checkpoint",
+                                  o.resume,
+                                  pre.empty() ? std::string("without --standardize")
+                                              : fmt::format("with --standardize {}", pre.inputs_text()),
+                                  given));
+    }
+  } else {
+    for (const std::string& name : o.standardize) {
+      const Tensor* t = find_tensor(train.columns, name);
+      if (!t || t->dtype() == DType::I32)
+        throw DataError(fmt::format("--standardize {}: no float training data for an input of that name", name));
+      Standardizer st = fit_standardizer(*t);
+      pre.standardize.push_back({name, st.mean, st.std});
+    }
   }
+  for (const Standardization& st : pre.standardize)
+    if (!find_tensor(train.columns, st.input))
+      throw DataError(fmt::format("--resume {}: the checkpoint standardizes the input '{}', but --data gives none",
+                                  o.resume, st.input));
+  pre.apply(train.columns);
+  pre.apply(eval.columns);
 
   Model model = compile(o, dim, batch);
   info = model.info();
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
+  // Without every input the loss and metrics read, forward() returns neither,
+  // and the epochs would report an eval loss of 0: refuse before training.
+  if (!o.eval.empty()) {
+    std::vector<std::string> missing;
+    for (const std::string& name : session.evaluation_inputs())
+      if (!find_tensor(eval.columns, name)) missing.push_back(name);
+    if (!missing.empty()) {
+      std::string names, flags;
+      for (const std::string& n : missing) {
+        names += fmt::format("{}'{}'", names.empty() ? "" : ", ", n);
+        flags += fmt::format("{}--eval {}=PATH", flags.empty() ? "" : " ", n);
+      }
+      throw DataError(fmt::format("--eval: no data for the input{} {} that the loss and metrics read; add {}",
+                                  missing.size() == 1 ? "" : "s", names, flags));
+    }
+  }
   int64_t steps_per_epoch = train.rows / batch;
   int64_t first_epoch = 1;
   if (!o.resume.empty()) {
-    NamedTensors ckpt = read_safetensors(o.resume);
     session.restore(ckpt, o.resume);
     const Tensor* e = find_tensor(ckpt, "train.epoch");
     const Tensor* s = find_tensor(ckpt, "train.seed");
@@ -285,7 +360,17 @@ int cmd_train(const Options& o) {
       throw DataError(fmt::format("{}: the checkpoint was written with --seed {} --batch {}; resume with the same",
                                   o.resume, static_cast<uint64_t>(s->get(0)), static_cast<int64_t>(b->get(0))));
     first_epoch = static_cast<int64_t>(e->get(0)) + 1;
+    // --epochs is the total of the run, not a count to add: a checkpoint at or
+    // past it is a finished run. Writing it again with the smaller count would
+    // rewind train.epoch, so nothing is trained or written.
+    if (first_epoch > o.epochs) {
+      std::cout << fmt::format("{}: the run is already complete: the checkpoint is at epoch {} and --epochs is {}; "
+                               "nothing was trained or written (raise --epochs to train further)\n",
+                               o.resume, first_epoch - 1, o.epochs);
+      return 0;
+    }
   }
+  session.set_preprocessing(pre);  // the checkpoints record it
   if (train.rows % batch != 0 && first_epoch == 1)
     std::cout << fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
                              "trained on\n", train.rows, batch, train.rows % batch);
@@ -313,7 +398,7 @@ int cmd_train(const Options& o) {
     ck.emplace_back("train.epoch", std::move(e));
     ck.emplace_back("train.seed", std::move(s));
     ck.emplace_back("train.batch", std::move(b));
-    write_safetensors(o.output, ck);
+    write_safetensors(o.output, ck, session.preprocessing().metadata());
   };
   bool tty = o.progress && isatty(STDERR_FILENO);
   int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch, done_steps = 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gradc/gradc.h"
+#include "gradc/preprocess.h"
 #include "gradc/tensor.h"
 
 namespace gradc {
@@ -119,15 +120,22 @@ class Session {
   int64_t step() const;
   // Replaces every param (all must be given, with the declared dtypes and shapes).
   void set_params(const NamedTensors& params);
-  // Loads a checkpoint: every param by name, and the optimizer state and
-  // "opt.step" when present. All or nothing: on an error nothing changes.
+  // Loads a checkpoint: every param by name, the optimizer state and
+  // "opt.step" when present, and the preprocessing it records (gradc/preprocess.h;
+  // none when it records none). All or nothing: on an error nothing changes.
   void load(const std::string& path);
   // The same from tensors in memory; `what` names their source in errors.
   void restore(const NamedTensors& tensors, const std::string& what = "checkpoint");
-  // Writes params, optimizer state and "opt.step" as safetensors, atomically.
+  // Writes params, optimizer state, "opt.step" and the preprocessing's tensors
+  // as safetensors (with the metadata naming them), atomically.
   void save(const std::string& path) const;
   // The same tensors as save() writes.
   NamedTensors checkpoint() const;
+  // The preprocessing the inputs of this session's params expect: from the
+  // last load() or restore(), or set_preprocessing(). The entry points do not
+  // apply it; call preprocessing().apply(inputs) on raw inputs first.
+  const Preprocessing& preprocessing() const;
+  void set_preprocessing(Preprocessing p);
 
   // ---- entry points ----
   // One optimizer step on a batch; returns the loss before the update.
@@ -135,6 +143,9 @@ class Session {
   double train_step(const NamedTensors& inputs, double lr);  // lr given at run time
   // "out.NAME" for every output, plus "loss" and "metric.NAME" when the inputs they need are given.
   NamedTensors forward(const NamedTensors& inputs) const;
+  // The model inputs that forward() needs for "loss" and "metric.NAME" (the
+  // outputs' inputs and those the loss and metrics read), in a fixed order.
+  std::vector<std::string> evaluation_inputs() const;
   // "loss", "grad.NAME" for every param (and CompileOptions::wrt), "out.NAME"; no update.
   NamedTensors grad(const NamedTensors& inputs) const;
 

@@ -11,7 +11,7 @@ set -u
 
 cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive threads_option
   set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
-  missing_file directory help verb_help binary_junk all_bytes)
+  missing_file directory help verb_help binary_junk all_bytes option_not_for_verb help_lists_usage)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${cases[@]}"
@@ -214,6 +214,28 @@ case_all_bytes() {
   done
   run 1 check bytes.grad
   stderr_has "bytes.grad:1:1: error:" "generated."
+}
+
+case_option_not_for_verb() {
+  # The option table says which verb takes which option: another verb's option is a usage error.
+  run 2 run ok.grad --wrt x --inputs i.st -o o.st
+  stderr_has "error:" "'--wrt'" "gradc run" "grad"
+  run 2 check ok.grad --seed 3
+  stderr_has "error:" "'--seed'"
+  run 2 dump ok.grad --stage graph --epochs 3
+  stderr_has "error:" "'--epochs'" "train"
+  run 0 check ok.grad --set B=8
+}
+case_help_lists_usage() {
+  # Usage line and option list come from one table: every option of the usage has a help line.
+  local verb opt
+  for verb in check dump grad step run train gradcheck bench; do
+    run 0 "$verb" --help
+    local usage=${out%%$'\n\n'*}
+    for opt in $(grep -oE -- '(^| |\[)(--[a-z-]+|-o)' <<<"$usage" | tr -d ' ['); do
+      if ! grep -qE -- "^  $opt( |$)" <<<"$out"; then fail "gradc $verb --help: $opt is in the usage but has no help line"; fi
+    done
+  done
 }
 
 selected=("$@")

@@ -94,5 +94,98 @@ case $case in
     done
     grep -q '</svg>' $tmp/p.svg || fail "the plot is not complete"
     echo "log and plot ok" ;;
+  eval_missing_input)  # --eval without the label the loss reads: exit 1 before training, naming it
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv \
+      --eval x=$D/iris_test.csv --epochs 2 --no-progress -o $tmp/c.st > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "exit status $rc, expected 1"
+    grep -q "'label'" $tmp/err || fail "the message does not name the input: $(cat $tmp/err)"
+    grep -q -- "--eval label=" $tmp/err || fail "the message does not name the flag to add: $(cat $tmp/err)"
+    grep -q epoch $tmp/out && fail "it trained before failing: $(cat $tmp/out)"
+    [ ! -e $tmp/c.st ] || fail "a checkpoint was written"
+    echo "$(cat $tmp/err)" ;;
+  resume_complete)  # resuming a finished run writes nothing and never rewinds train.epoch
+    iris=(--data x=$D/iris_train.csv --data label=$D/iris_train.csv --no-progress)
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 3 -o $tmp/c.st > /dev/null || fail "first run"
+    cp $tmp/c.st $tmp/before.st
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 3 --resume $tmp/c.st -o $tmp/d.st > $tmp/out || fail "resume at --epochs"
+    grep -q "already complete" $tmp/out || fail "no 'already complete' message: $(cat $tmp/out)"
+    [ ! -e $tmp/d.st ] || fail "a checkpoint was written for a complete run"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 2 --resume $tmp/c.st -o $tmp/c.st > $tmp/out || fail "resume past --epochs"
+    cmp -s $tmp/c.st $tmp/before.st || fail "the checkpoint changed (rewound) on a resume past --epochs"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 4 --resume $tmp/c.st -o $tmp/e.st > $tmp/out || fail "resume to 4"
+    grep -q "^epoch 4/4" $tmp/out || fail "the resumed run did not train epoch 4: $(cat $tmp/out)"
+    echo "$(head -n 1 $tmp/out)" ;;
+  output_paths_checked)  # unwritable -o, --log, --plot: exit 1 before the first step; existing files kept
+    iris=(--data x=$D/iris_train.csv --data label=$D/iris_train.csv --epochs 2 --no-progress)
+    echo keep > $tmp/log.csv; echo keep > $tmp/c.st
+    "$G" train $E/iris_mlp.grad "${iris[@]}" -o $tmp/nonexistent/dir/c.st --log $tmp/log.csv > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "-o in a missing directory: exit status $rc, expected 1"
+    grep -q "$tmp/nonexistent/dir/c.st" $tmp/err || fail "the message does not name the path: $(cat $tmp/err)"
+    grep -q "does not exist" $tmp/err || fail "the message does not give the reason: $(cat $tmp/err)"
+    grep -q epoch $tmp/out && fail "it trained before failing: $(cat $tmp/out)"
+    mkdir $tmp/adir
+    "$G" train $E/iris_mlp.grad "${iris[@]}" -o $tmp/c.st --log $tmp/adir > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "--log naming a directory: exit status $rc, expected 1"
+    grep -q -- "--log $tmp/adir: .*directory" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" -o $tmp/c.st --plot $tmp/c.st/p.svg > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "--plot under a file: exit status $rc, expected 1"
+    grep -q "not a directory" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    [ "$(cat $tmp/log.csv)" = keep ] && [ "$(cat $tmp/c.st)" = keep ] || fail "an existing file was changed by the check"
+    ls -A $tmp | grep -q gradc-write-check && fail "a probe file was left behind"
+    echo "$(cat $tmp/err)" ;;
+  standardize_stored)  # the statistics travel in the checkpoint: run on raw data, resume without the flag
+    PY=/usr/bin/python3
+    iris=(--data x=$D/iris_train.csv --data label=$D/iris_train.csv --no-progress)
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --eval x=$D/iris_test.csv --eval label=$D/iris_test.csv \
+      --standardize x --epochs 40 -o $tmp/c.st --log $tmp/log.csv > /dev/null || fail "train failed"
+    acc=$(last_metric $tmp/log.csv)
+    # The checkpoint names its statistics in the metadata; raw test rows as run's inputs.
+    $PY - "$tmp" "$D/iris_test.csv" <<'PYEOF' || fail "checkpoint metadata or test inputs"
+import json, struct, sys
+tmp, csv = sys.argv[1], sys.argv[2]
+raw = open(f"{tmp}/c.st", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+meta = header.get("__metadata__", {})
+assert meta.get("pre.standardize.x") == "(x - pre.standardize.x.mean) / pre.standardize.x.std", meta
+for t in ("pre.standardize.x.mean", "pre.standardize.x.std"):
+    assert header[t]["dtype"] == "F64" and header[t]["shape"] == [4], header.get(t)
+rows = [[float(c) for c in line.split(",")] for line in open(csv).read().split("\n")[1:] if line.strip()]
+x = struct.pack(f"<{4 * len(rows)}f", *[v for r in rows for v in r[:4]])
+label = struct.pack(f"<{len(rows)}i", *[int(r[4]) for r in rows])
+head = {"x": {"dtype": "F32", "shape": [len(rows), 4], "data_offsets": [0, len(x)]},
+        "label": {"dtype": "I32", "shape": [len(rows)], "data_offsets": [len(x), len(x) + len(label)]}}
+h = json.dumps(head).encode()
+h += b" " * (-len(h) % 8)
+open(f"{tmp}/test_in.st", "wb").write(struct.pack("<Q", len(h)) + h + x + label)
+PYEOF
+    "$G" run $E/iris_mlp.grad --set B=30 --params $tmp/c.st --inputs $tmp/test_in.st -o $tmp/out.st > /dev/null ||
+      fail "gradc run failed"
+    run_acc=$($PY -c "
+import json, struct
+raw = open('$tmp/out.st', 'rb').read(); n = struct.unpack('<Q', raw[:8])[0]; h = json.loads(raw[8:8 + n])
+e = h['metric.accuracy']; a, b = e['data_offsets']
+print(struct.unpack({'F32': '<f', 'F64': '<d'}[e['dtype']], raw[8 + n + a:8 + n + b])[0])")
+    awk -v a="$acc" -v b="$run_acc" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }' ||
+      fail "run on the raw test data gives accuracy $run_acc, training reported $acc"
+    at_least "$run_acc" 0.9 || fail "accuracy $run_acc < 0.9"
+    # Resuming without --standardize uses the stored statistics: bit-identical to the uninterrupted run.
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --standardize x --epochs 6 -o $tmp/full.st > /dev/null || fail "full run"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --standardize x --epochs 3 -o $tmp/half.st > /dev/null || fail "half run"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 6 --resume $tmp/half.st -o $tmp/res.st > /dev/null || fail "resume"
+    cmp -s $tmp/full.st $tmp/res.st || fail "resuming without --standardize differs from the uninterrupted run"
+    # A different set of standardized inputs on --resume is an error.
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 4 --resume $tmp/c.st --standardize label -o $tmp/x.st > /dev/null 2> $tmp/err
+    [ $? = 1 ] || fail "a conflicting --standardize on --resume was accepted"
+    grep -q "with --standardize x" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 4 -o $tmp/plain.st > /dev/null || fail "plain run"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 5 --resume $tmp/plain.st --standardize x -o $tmp/x.st > /dev/null 2> $tmp/err
+    [ $? = 1 ] || fail "--standardize on resuming a run trained without it was accepted"
+    grep -q "without --standardize" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    echo "trained accuracy $acc, run on raw test data $run_acc" ;;
   *) fail "unknown case $case" ;;
 esac
