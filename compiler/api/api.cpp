@@ -166,9 +166,9 @@ std::string step_header(std::string_view step) { return fmt::format("# *** after
 }  // namespace
 
 bool stage_has_steps(Stage stage) {
-  // Loops joins when the kernel planner reports its steps (an observer like
-  // optimize()'s); the back-end stages below it are one LLVM pipeline each.
-  return stage == Stage::Opt;
+  // The passes and the kernel planner report their steps to an observer; the
+  // back-end stages below them are one LLVM pipeline each.
+  return stage == Stage::Opt || stage == Stage::Loops;
 }
 
 std::string Model::dump(Stage stage, const DumpOptions& opts) const {
@@ -183,6 +183,14 @@ std::string Model::dump(Stage stage, const DumpOptions& opts) const {
   std::string text;
   auto after = [&](std::string_view step, const std::string& printout) { text += step_header(step) + printout; };
   // (A stage added to stage_has_steps gets its branch here.)
+  if (stage == Stage::Loops) {
+    if (!impl_->runnable()) return {};
+    if (opts.format == DumpFormat::Dot) throw std::invalid_argument("Model::dump: the loops stage has no DOT form");
+    // The planner's steps, each printed as the plan stands after it: the last
+    // printout is the `loops` stage.
+    plan_program(*impl_->runnable(), entry_kind(opts.entry), false,
+                 [&](std::string_view step, const Program& p) { after(step, print_program(p)); });
+  }
   if (stage == Stage::Opt) {
     if (!impl_->model || !impl_->optimized) return {};  // not ok(), or compiled without the passes
     // The passes again, this time printing the graph after each: they are
@@ -212,7 +220,7 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations l
   if (!impl_->model) return {};
   if (stage == Stage::Loops || stage == Stage::LlvmRaw || stage == Stage::Llvm || stage == Stage::Asm) {
     if (!impl_->runnable()) return {};
-    EntryKind kind = entry == Entry::Forward ? EntryKind::Forward : entry == Entry::Grad ? EntryKind::Grad : EntryKind::TrainStep;
+    EntryKind kind = entry_kind(entry);
     const char* name = stage == Stage::Loops ? "loops" : stage == Stage::LlvmRaw ? "llvm-raw" : stage == Stage::Llvm ? "llvm" : "asm";
     return jit_stage_text(*impl_->runnable(), kind, name);
   }
@@ -230,7 +238,7 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations l
 EntryCost Model::cost(Entry entry) const {
   EntryCost c;
   if (!impl_->runnable()) return c;
-  EntryKind kind = entry == Entry::Forward ? EntryKind::Forward : entry == Entry::Grad ? EntryKind::Grad : EntryKind::TrainStep;
+  EntryKind kind = entry_kind(entry);
   Program p = plan_program(*impl_->runnable(), kind);
   c.kernels = static_cast<int>(p.kernels.size());
   c.arena_bytes = p.arena_bytes;

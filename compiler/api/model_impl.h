@@ -41,6 +41,11 @@ struct Model::Impl {
   std::vector<Diagnostic> diags;
 };
 
+// The executor's name for a public entry point.
+inline EntryKind entry_kind(Entry e) {
+  return e == Entry::Forward ? EntryKind::Forward : e == Entry::Grad ? EntryKind::Grad : EntryKind::TrainStep;
+}
+
 // A diagnostic without a location (option errors, internal errors).
 Diagnostic plain_error(std::string msg);
 

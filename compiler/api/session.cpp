@@ -452,11 +452,6 @@ std::vector<std::string> Session::evaluation_inputs() const {
 
 NamedTensors Session::grad(const NamedTensors& inputs) const { return impl_->run(EntryKind::Grad, inputs); }
 
-namespace {
-EntryKind entry_kind(Entry e) {
-  return e == Entry::Forward ? EntryKind::Forward : e == Entry::Grad ? EntryKind::Grad : EntryKind::TrainStep;
-}
-}  // namespace
 
 void Session::prepare(Entry entry) { impl_->call(entry_kind(entry)); }
 

@@ -76,7 +76,8 @@ TEST_CASE("print_after_all: locations hidden, and Graphviz", "[passes][print]") 
 
 TEST_CASE("print_after_all: only stages made of steps; nothing for a model without passes", "[passes][print]") {
   CHECK(stage_has_steps(Stage::Opt));
-  for (Stage s : {Stage::Ast, Stage::Graph, Stage::Grad, Stage::Loops, Stage::LlvmRaw, Stage::Llvm, Stage::Asm})
+  CHECK(stage_has_steps(Stage::Loops));
+  for (Stage s : {Stage::Ast, Stage::Graph, Stage::Grad, Stage::LlvmRaw, Stage::Llvm, Stage::Asm})
     CHECK_FALSE(stage_has_steps(s));
   Model m = Model::compile_file(GRADC_SOURCE_DIR "/examples/xor.grad");
   REQUIRE(m.ok());
@@ -90,4 +91,19 @@ TEST_CASE("print_after_all: only stages made of steps; nothing for a model witho
   Model raw = Model::compile_file(GRADC_SOURCE_DIR "/examples/xor.grad", no_passes);
   REQUIRE(raw.ok());
   CHECK(raw.dump(Stage::Opt, after_all()).empty());
+}
+
+TEST_CASE("print_after_all on loops: the planner's steps in order, the last printout the loops stage", "[passes][print]") {
+  Model m = Model::compile_file(GRADC_SOURCE_DIR "/examples/digits_mlp.grad");
+  REQUIRE(m.ok());
+  for (Entry e : {Entry::Forward, Entry::Grad, Entry::TrainStep}) {
+    DumpOptions o = after_all();
+    o.entry = e;
+    std::string text = m.dump(Stage::Loops, o);
+    CHECK(lines_starting(text, "# *** after ") ==
+          std::vector<std::string>{"# *** after lowering ***", "# *** after in-place ***",
+                                   "# *** after internal-epilogues ***", "# *** after product-blocks ***",
+                                   "# *** after arena ***"});
+    CHECK(after_last(text, "# *** after ") == m.dump(Stage::Loops, DumpFormat::Text, e));
+  }
 }
