@@ -1,4 +1,5 @@
-// The update rules of SPEC 2.5, step for step as torch.optim computes them.
+// The optimizer table and the update rules of SPEC 2.5, step for step as
+// torch.optim computes them.
 // Scalar coefficients (bias corrections, decayed learning rates) are computed
 // in f64 from the run-time lr and step, like PyTorch's Python floats, then
 // rounded to the param's dtype where they meet tensors.
@@ -12,118 +13,181 @@
 
 namespace gradc {
 
-std::vector<std::string> optimizer_slots(const OptimizerSpec& opt) {
-  if (opt.name == "sgd") return opt.option("momentum") != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
-  if (opt.name == "adam" || opt.name == "adamw") return {"exp_avg", "exp_avg_sq"};
-  if (opt.name == "rmsprop") {
-    std::vector<std::string> s{"square_avg"};
-    if (opt.option("momentum") != 0) s.push_back("momentum_buffer");
-    if (opt.option("centered") != 0) s.push_back("grad_avg");
-    return s;
-  }
-  if (opt.name == "adagrad") return {"sum"};
-  internal_error(__FILE__, __LINE__, "unknown optimizer " + opt.name);
-}
+// What every update rule uses: scalar helpers, the learning rate rounded to
+// the param's dtype, and the param's state slots.
+class Updater {
+ public:
+  using SlotIn = std::function<NodeId(const std::string&)>;
+  using SlotOut = std::function<void(const std::string&, NodeId)>;
+  Updater(Builder& b, const OptimizerSpec& opt, NodeId lr, NodeId t) : b(b), opt(opt), lr_in(lr), t(t) {}
 
-double slot_initial_value(const OptimizerSpec& opt, const std::string& slot) {
-  return opt.name == "adagrad" && slot == "sum" ? opt.option("initial_accumulator_value") : 0.0;
-}
+  Builder& b;
+  const OptimizerSpec& opt;
+  NodeId lr_in;        // the run-time learning rate (f64)
+  NodeId t;            // the step number, from 1 (f64)
+  NodeId lr = kNoNode;  // lr_in rounded to the param's dtype
+  SlotIn slot_in;       // a slot's value before the step
+  SlotOut slot_out;     // records a slot's value after the step
+
+  double option(std::string_view key) const { return opt.option(key); }
+  // An f64 scalar constant.
+  NodeId d(double v) { return b.constant(v, DType::F64); }
+  // An f64 scalar rounded to the dtype of x (where scalars meet tensors).
+  NodeId as(NodeId s, NodeId x) { return b.cast(s, b[x].dtype); }
+  NodeId c(double v, NodeId x) { return b.scalar_like(v, x); }
+  NodeId mul(NodeId a, NodeId x) { return b.mul(a, x); }
+  NodeId add(NodeId a, NodeId x) { return b.add(a, x); }
+  NodeId sub(NodeId a, NodeId x) { return b.sub(a, x); }
+  NodeId sqrt(NodeId x) { return b.unary(Op::Sqrt, x); }
+
+  NodeId run(const OptimizerRule& rule, NodeId p, NodeId g) {
+    lr = as(lr_in, p);
+    return rule.update(*this, p, g);
+  }
+};
 
 namespace {
 
-// Builds one param's update; `slot_in(name)` gives a slot's value before the
-// step and `slot_out(name, v)` records its value after.
-class Updater {
- public:
-  Updater(Builder& b, const OptimizerSpec& opt, NodeId lr, NodeId t) : b_(b), opt_(opt), lr_(lr), t_(t) {}
-
-  // An f64 scalar constant.
-  NodeId d(double v) { return b_.constant(v, DType::F64); }
-  // An f64 scalar rounded to the dtype of x (where scalars meet tensors).
-  NodeId as(NodeId s, NodeId x) { return b_.cast(s, b_[x].dtype); }
-  NodeId c(double v, NodeId x) { return b_.scalar_like(v, x); }
-
-  template <class SlotIn, class SlotOut>
-  NodeId update(NodeId p, NodeId g, SlotIn slot_in, SlotOut slot_out) {
-    const std::string& name = opt_.name;
-    double wd = opt_.option("weight_decay");
-    auto mul = [&](NodeId a, NodeId x) { return b_.mul(a, x); };
-    auto add = [&](NodeId a, NodeId x) { return b_.add(a, x); };
-    auto sub = [&](NodeId a, NodeId x) { return b_.sub(a, x); };
-    auto sqrt = [&](NodeId x) { return b_.unary(Op::Sqrt, x); };
-    NodeId lr = as(lr_, p);
-    if (name == "sgd") {
-      // g += wd*p; buf = g at t=1 else momentum*buf + (1-dampening)*g;
-      // g = nesterov ? g + momentum*buf : buf; p -= lr*g
-      if (wd != 0) g = add(g, mul(c(wd, p), p));
-      double mom = opt_.option("momentum");
-      if (mom != 0) {
-        NodeId buf = slot_in("momentum_buffer");
-        NodeId later = add(mul(c(mom, p), buf), mul(c(1 - opt_.option("dampening"), p), g));
-        buf = b_.where(b_.binary(Op::Eq, t_, d(1)), g, later);
-        slot_out("momentum_buffer", buf);
-        g = opt_.option("nesterov") != 0 ? add(g, mul(c(mom, p), buf)) : buf;
-      }
-      return sub(p, mul(lr, g));
-    }
-    if (name == "adam" || name == "adamw") {
-      double b1 = opt_.option("beta1"), b2 = opt_.option("beta2"), eps = opt_.option("eps");
-      // adamw: p *= 1 - lr*wd first; adam: g += wd*p
-      if (name == "adamw" && wd != 0) p = mul(p, as(b_.sub(d(1), b_.mul(lr_, d(wd))), p));
-      if (name == "adam" && wd != 0) g = add(g, mul(c(wd, p), p));
-      // m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
-      NodeId m = add(mul(c(b1, p), slot_in("exp_avg")), mul(c(1 - b1, p), g));
-      NodeId v = add(mul(c(b2, p), slot_in("exp_avg_sq")), mul(c(1 - b2, p), mul(g, g)));
-      slot_out("exp_avg", m);
-      slot_out("exp_avg_sq", v);
-      // p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-      NodeId bc1 = b_.sub(d(1), b_.binary(Op::Pow, d(b1), t_));
-      NodeId bc2_sqrt = b_.unary(Op::Sqrt, b_.sub(d(1), b_.binary(Op::Pow, d(b2), t_)));
-      NodeId step_size = as(b_.div(lr_, bc1), p);
-      NodeId denom = add(b_.div(sqrt(v), as(bc2_sqrt, p)), c(eps, p));
-      return sub(p, mul(step_size, b_.div(m, denom)));
-    }
-    if (name == "rmsprop") {
-      double alpha = opt_.option("alpha"), eps = opt_.option("eps"), mom = opt_.option("momentum");
-      // g += wd*p; s = alpha*s + (1-alpha)*g^2
-      if (wd != 0) g = add(g, mul(c(wd, p), p));
-      NodeId s = add(mul(c(alpha, p), slot_in("square_avg")), mul(c(1 - alpha, p), mul(g, g)));
-      slot_out("square_avg", s);
-      NodeId dnm;
-      if (opt_.option("centered") != 0) {
-        // a = alpha*a + (1-alpha)*g;  d = sqrt(s - a^2) + eps
-        NodeId a = add(mul(c(alpha, p), slot_in("grad_avg")), mul(c(1 - alpha, p), g));
-        slot_out("grad_avg", a);
-        dnm = add(sqrt(sub(s, mul(a, a))), c(eps, p));
-      } else {
-        dnm = add(sqrt(s), c(eps, p));  // d = sqrt(s) + eps
-      }
-      if (mom != 0) {
-        // buf = momentum*buf + g/d;  p -= lr*buf
-        NodeId buf = add(mul(c(mom, p), slot_in("momentum_buffer")), b_.div(g, dnm));
-        slot_out("momentum_buffer", buf);
-        return sub(p, mul(lr, buf));
-      }
-      return sub(p, mul(lr, b_.div(g, dnm)));  // p -= lr*g/d
-    }
-    if (name == "adagrad") {
-      // g += wd*p; clr = lr/(1+(t-1)*lr_decay); sum += g^2; p -= clr*g/(sqrt(sum)+eps)
-      if (wd != 0) g = add(g, mul(c(wd, p), p));
-      NodeId clr = b_.div(lr_, b_.add(d(1), b_.mul(b_.sub(t_, d(1)), d(opt_.option("lr_decay")))));
-      NodeId sum = add(slot_in("sum"), mul(g, g));
-      slot_out("sum", sum);
-      return sub(p, mul(as(clr, p), b_.div(g, add(sqrt(sum), c(opt_.option("eps"), p)))));
-    }
-    internal_error(__FILE__, __LINE__, "unknown optimizer " + name);
+NodeId sgd_update(Updater& u, NodeId p, NodeId g) {
+  // g += wd*p; buf = g at t=1 else momentum*buf + (1-dampening)*g;
+  // g = nesterov ? g + momentum*buf : buf; p -= lr*g
+  double wd = u.option("weight_decay");
+  if (wd != 0) g = u.add(g, u.mul(u.c(wd, p), p));
+  double mom = u.option("momentum");
+  if (mom != 0) {
+    NodeId buf = u.slot_in("momentum_buffer");
+    NodeId later = u.add(u.mul(u.c(mom, p), buf), u.mul(u.c(1 - u.option("dampening"), p), g));
+    buf = u.b.where(u.b.binary(Op::Eq, u.t, u.d(1)), g, later);
+    u.slot_out("momentum_buffer", buf);
+    g = u.option("nesterov") != 0 ? u.add(g, u.mul(u.c(mom, p), buf)) : buf;
   }
+  return u.sub(p, u.mul(u.lr, g));
+}
 
- private:
-  Builder& b_;
-  const OptimizerSpec& opt_;
-  NodeId lr_, t_;
-};
+// adam and adamw differ only in how weight decay enters.
+NodeId adam_update(Updater& u, NodeId p, NodeId g, bool decoupled) {
+  Builder& b = u.b;
+  double wd = u.option("weight_decay");
+  double b1 = u.option("beta1"), b2 = u.option("beta2"), eps = u.option("eps");
+  // adamw: p *= 1 - lr*wd first; adam: g += wd*p
+  if (decoupled && wd != 0) p = u.mul(p, u.as(b.sub(u.d(1), b.mul(u.lr_in, u.d(wd))), p));
+  if (!decoupled && wd != 0) g = u.add(g, u.mul(u.c(wd, p), p));
+  // m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
+  NodeId m = u.add(u.mul(u.c(b1, p), u.slot_in("exp_avg")), u.mul(u.c(1 - b1, p), g));
+  NodeId v = u.add(u.mul(u.c(b2, p), u.slot_in("exp_avg_sq")), u.mul(u.c(1 - b2, p), u.mul(g, g)));
+  u.slot_out("exp_avg", m);
+  u.slot_out("exp_avg_sq", v);
+  // p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+  NodeId bc1 = b.sub(u.d(1), b.binary(Op::Pow, u.d(b1), u.t));
+  NodeId bc2_sqrt = b.unary(Op::Sqrt, b.sub(u.d(1), b.binary(Op::Pow, u.d(b2), u.t)));
+  NodeId step_size = u.as(b.div(u.lr_in, bc1), p);
+  NodeId denom = u.add(b.div(u.sqrt(v), u.as(bc2_sqrt, p)), u.c(eps, p));
+  return u.sub(p, u.mul(step_size, b.div(m, denom)));
+}
+
+NodeId rmsprop_update(Updater& u, NodeId p, NodeId g) {
+  double wd = u.option("weight_decay");
+  double alpha = u.option("alpha"), eps = u.option("eps"), mom = u.option("momentum");
+  // g += wd*p; s = alpha*s + (1-alpha)*g^2
+  if (wd != 0) g = u.add(g, u.mul(u.c(wd, p), p));
+  NodeId s = u.add(u.mul(u.c(alpha, p), u.slot_in("square_avg")), u.mul(u.c(1 - alpha, p), u.mul(g, g)));
+  u.slot_out("square_avg", s);
+  NodeId dnm;
+  if (u.option("centered") != 0) {
+    // a = alpha*a + (1-alpha)*g;  d = sqrt(s - a^2) + eps
+    NodeId a = u.add(u.mul(u.c(alpha, p), u.slot_in("grad_avg")), u.mul(u.c(1 - alpha, p), g));
+    u.slot_out("grad_avg", a);
+    dnm = u.add(u.sqrt(u.sub(s, u.mul(a, a))), u.c(eps, p));
+  } else {
+    dnm = u.add(u.sqrt(s), u.c(eps, p));  // d = sqrt(s) + eps
+  }
+  if (mom != 0) {
+    // buf = momentum*buf + g/d;  p -= lr*buf
+    NodeId buf = u.add(u.mul(u.c(mom, p), u.slot_in("momentum_buffer")), u.b.div(g, dnm));
+    u.slot_out("momentum_buffer", buf);
+    return u.sub(p, u.mul(u.lr, buf));
+  }
+  return u.sub(p, u.mul(u.lr, u.b.div(g, dnm)));  // p -= lr*g/d
+}
+
+NodeId adagrad_update(Updater& u, NodeId p, NodeId g) {
+  Builder& b = u.b;
+  // g += wd*p; clr = lr/(1+(t-1)*lr_decay); sum += g^2; p -= clr*g/(sqrt(sum)+eps)
+  double wd = u.option("weight_decay");
+  if (wd != 0) g = u.add(g, u.mul(u.c(wd, p), p));
+  NodeId clr = b.div(u.lr_in, b.add(u.d(1), b.mul(b.sub(u.t, u.d(1)), u.d(u.option("lr_decay")))));
+  NodeId sum = u.add(u.slot_in("sum"), u.mul(g, g));
+  u.slot_out("sum", sum);
+  return u.sub(p, u.mul(u.as(clr, p), b.div(g, u.add(u.sqrt(sum), u.c(u.option("eps"), p)))));
+}
+
+using R = OptimizerOption::Range;
+
+std::vector<OptimizerRule> make_table() {
+  return {
+      {"sgd",
+       {{"lr", 0.01}, {"momentum", 0}, {"dampening", 0}, {"weight_decay", 0}, {"nesterov", 0, R::Bool}},
+       {{"momentum_buffer", "momentum", ""}},
+       // torch.optim.SGD rejects nesterov without momentum or with dampening.
+       {{[](const OptimizerSpec& o) {
+           return o.option("nesterov") != 0 && (o.option("momentum") <= 0 || o.option("dampening") != 0);
+         },
+         "nesterov", "sgd with nesterov = true needs momentum > 0 and dampening = 0"}},
+       sgd_update},
+      {"adam",
+       {{"lr", 0.001}, {"beta1", 0.9, R::Unit}, {"beta2", 0.999, R::Unit}, {"eps", 1e-8}, {"weight_decay", 0}},
+       {{"exp_avg", "", ""}, {"exp_avg_sq", "", ""}},
+       {},
+       [](Updater& u, NodeId p, NodeId g) { return adam_update(u, p, g, false); }},
+      {"adamw",
+       {{"lr", 0.001}, {"beta1", 0.9, R::Unit}, {"beta2", 0.999, R::Unit}, {"eps", 1e-8}, {"weight_decay", 0.01}},
+       {{"exp_avg", "", ""}, {"exp_avg_sq", "", ""}},
+       {},
+       [](Updater& u, NodeId p, NodeId g) { return adam_update(u, p, g, true); }},
+      {"rmsprop",
+       {{"lr", 0.01}, {"alpha", 0.99}, {"eps", 1e-8}, {"weight_decay", 0}, {"momentum", 0}, {"centered", 0, R::Bool}},
+       {{"square_avg", "", ""}, {"momentum_buffer", "momentum", ""}, {"grad_avg", "centered", ""}},
+       {},
+       rmsprop_update},
+      {"adagrad",
+       {{"lr", 0.01}, {"lr_decay", 0}, {"weight_decay", 0}, {"initial_accumulator_value", 0}, {"eps", 1e-10}},
+       {{"sum", "", "initial_accumulator_value"}},
+       {},
+       adagrad_update},
+  };
+}
+
+const OptimizerRule& rule_of(const OptimizerSpec& opt) {
+  const OptimizerRule* r = find_optimizer(opt.name);
+  if (!r) internal_error(__FILE__, __LINE__, "unknown optimizer " + opt.name);
+  return *r;
+}
 
 }  // namespace
+
+const std::vector<OptimizerRule>& optimizer_table() {
+  static const std::vector<OptimizerRule> t = make_table();
+  return t;
+}
+
+const OptimizerRule* find_optimizer(std::string_view name) {
+  for (const OptimizerRule& r : optimizer_table())
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+std::vector<std::string> optimizer_slots(const OptimizerSpec& opt) {
+  std::vector<std::string> out;
+  for (const OptimizerSlot& s : rule_of(opt).slots)
+    if (s.present_when.empty() || opt.option(s.present_when) != 0) out.emplace_back(s.name);
+  return out;
+}
+
+double slot_initial_value(const OptimizerSpec& opt, const std::string& slot) {
+  for (const OptimizerSlot& s : rule_of(opt).slots)
+    if (s.name == slot && !s.initial_from.empty()) return opt.option(s.initial_from);
+  return 0.0;
+}
 
 void build_train_step(ModelIR& m) {
   GRADC_ASSERT(m.grads.size() >= m.params.size(), "build_train_step needs the param gradients");
@@ -151,21 +215,22 @@ void build_train_step(ModelIR& m) {
     for (NodeId& g : grads) g = b.mul(g, b.cast(coef, b[g].dtype));
   }
 
+  const OptimizerRule& rule = rule_of(m.optimizer);
   Updater up(b, m.optimizer, ts.lr, t);
   for (size_t i = 0; i < m.params.size(); ++i) {
     const ParamDecl& p = m.params[i];
-    auto slot_in = [&](const std::string& slot) {
+    up.slot_in = [&](const std::string& slot) {
       for (const StateSlot& s : ts.slots)
         if (s.param == i && s.slot == slot) return s.in;
       NodeId in = b.leaf(Op::Input, fmt::format("opt.{}.{}", slot, p.name), b[p.node].dtype, b[p.node].shape);
       ts.slots.push_back({slot, i, in, kNoNode});
       return in;
     };
-    auto slot_out = [&](const std::string& slot, NodeId v) {
+    up.slot_out = [&](const std::string& slot, NodeId v) {
       for (StateSlot& s : ts.slots)
         if (s.param == i && s.slot == slot) s.out = v;
     };
-    ts.new_params.push_back(up.update(p.node, grads[i], slot_in, slot_out));
+    ts.new_params.push_back(up.run(rule, p.node, grads[i]));
   }
   verify_model(m);
 }

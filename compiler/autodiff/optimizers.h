@@ -1,4 +1,10 @@
-// Optimizer update rules (SPEC 2.5) as graph: the train_step stage.
+// The optimizers of SPEC 2.5: one table, and their update rules as graph.
+//
+// Each row of optimizer_table() holds everything about one optimizer: its
+// name, its options with defaults and ranges (the front end checks the
+// `optimizer` statement against them, optimizer_spec.cpp), its state slots,
+// its extra consistency check and its update rule. Adding an optimizer is a
+// row and its update function, in optimizers.cpp.
 //
 // build_train_step() adds to a model with gradients the nodes of one
 // optimizer step: optional clip_grad_norm, then the update of every param
@@ -8,16 +14,57 @@
 // it as the oracle and the code generator fuses it like anything else.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compiler/ir/graph.h"
 
 namespace gradc {
 
+class Builder;
+
 // The inputs of a train_step beyond the model's own.
 inline constexpr const char* kLearningRate = "@lr";  // f64 scalar
 inline constexpr const char* kStepCounter = "@step";  // f64 scalar: steps taken so far
+
+struct OptimizerOption {
+  std::string_view name;
+  double default_value;  // torch.optim's
+  enum class Range : uint8_t { NonNegative, Unit, Bool } range = Range::NonNegative;
+};
+
+// A state tensor kept per param.
+struct OptimizerSlot {
+  std::string_view name;          // PyTorch's name, e.g. "exp_avg"
+  std::string_view present_when;  // an option that must be nonzero for the slot to exist; empty: always
+  std::string_view initial_from;  // the option it starts from; empty: it starts at 0
+};
+
+// What an update rule is given: the run-time scalars and the param's slots.
+class Updater;
+
+struct OptimizerRule {
+  std::string_view name;
+  std::vector<OptimizerOption> options;  // SPEC 2.5's order
+  std::vector<OptimizerSlot> slots;      // storage order
+  // A check across options beyond their ranges: the message when `invalid`
+  // holds, reported at the option `at` when it was given.
+  struct Constraint {
+    std::function<bool(const OptimizerSpec&)> invalid;
+    std::string_view at;
+    std::string_view message;
+  };
+  std::vector<Constraint> constraints;
+  // The param's value after one step, given its gradient (SPEC 2.5).
+  NodeId (*update)(Updater& u, NodeId p, NodeId g);
+};
+
+// Every optimizer; the first is the default (no `optimizer` statement).
+const std::vector<OptimizerRule>& optimizer_table();
+// nullptr when there is none of that name.
+const OptimizerRule* find_optimizer(std::string_view name);
 
 // The state slot names of an optimizer, in the order they are stored per
 // param (PyTorch's names): e.g. {"exp_avg", "exp_avg_sq"} for adam.

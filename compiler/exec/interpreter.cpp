@@ -140,14 +140,12 @@ void Interpreter::eval(NodeId id) {
       for (int64_t a : at.ints) kept[a] = 1;
       Sizes st = row_major_strides(kept);
       for (int64_t a : at.ints) st[a] = 0;
-      double init = n.op == Op::ReduceSum ? 0.0
-                    : n.op == Op::ReduceMax ? -std::numeric_limits<double>::infinity()
-                                            : std::numeric_limits<double>::infinity();
-      std::fill(out.begin(), out.end(), init);
+      ReduceRule rule = reduce_rule(n.op);
+      std::fill(out.begin(), out.end(), rule.identity);
       const auto& x = in(0);
       walk<1>(xs, {st}, [&](int64_t i, const std::array<int64_t, 1>& o) {
         double& r = out[o[0]];
-        r = n.op == Op::ReduceSum ? r + x[i] : n.op == Op::ReduceMax ? eval_binary(Op::Maximum, r, x[i]) : eval_binary(Op::Minimum, r, x[i]);
+        r = eval_binary(rule.combine, r, x[i]);
       });
       break;
     }

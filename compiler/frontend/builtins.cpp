@@ -122,6 +122,7 @@ std::optional<std::vector<int64_t>> sizes_arg(Sema& s, const Expr& e, std::strin
 
 // ---- unary ----
 
+// A Dsl Fn row of one operand: a float tensor.
 Value lower_unary(Sema& s, CallArgs& a, Op op) {
   auto x = ftensor(s, a, 0);
   if (!x) return Value::bad();
@@ -162,7 +163,8 @@ Value lower_composite_unary(Sema& s, CallArgs& a) {
 
 // ---- binary ----
 
-Value lower_minmax(Sema& s, CallArgs& a, Op op) {
+// A Dsl Fn row of two operands: two float tensors of one dtype.
+Value lower_binary(Sema& s, CallArgs& a, Op op) {
   NodeId x, y;
   if (!float_pair(s, a, x, y)) return Value::bad();
   Value r = s.build(op, {x, y}, {}, loc(a));
@@ -566,47 +568,65 @@ Value lower_grad(Sema& s, CallArgs& a) {
   return Value::tensor(gradients(s.b(), e.node, {x.node})[0], loc(a));
 }
 
-Value lower_stop_gradient(Sema& s, CallArgs& a) { return lower_unary(s, a, Op::StopGradient); }
-
 // ---- the table ----
 
+// One table of every builtin. The ops that are plain DSL functions (Dsl Fn in
+// ops.def) come first, made from their rows; then the builtins with
+// arguments of their own (Dsl Own rows, named by their op so the table
+// cannot drift from ops.def) and the composites that expand to several ops.
 std::vector<BuiltinSpec> make_table() {
   std::vector<BuiltinSpec> t;
-  const std::vector<ParamSpec> x1 = {{"x", K::Tensor}};
-  struct Prim {
-    std::string_view name;
-    Op op;
-  };
-  for (Prim p : {Prim{"exp", Op::Exp}, {"log", Op::Log}, {"log1p", Op::Log1p}, {"sqrt", Op::Sqrt},
-                 {"rsqrt", Op::Rsqrt}, {"abs", Op::Abs}, {"sign", Op::Sign}, {"sin", Op::Sin}, {"cos", Op::Cos},
-                 {"tanh", Op::Tanh}, {"sigmoid", Op::Sigmoid}, {"softplus", Op::Softplus}}) {
-    Op op = p.op;
-    t.push_back({p.name, x1, [op](Sema& s, CallArgs& a) { return lower_unary(s, a, op); }});
+  for (const OpInfo& row : all_ops()) {
+    if (row.dsl != OpDsl::Fn) continue;
+    Op op = row.op;
+    if (row.kind == OpKind::Unary)
+      t.push_back({row.dsl_name, {{"x", K::Tensor}}, [op](Sema& s, CallArgs& a) { return lower_unary(s, a, op); }, &row});
+    else
+      t.push_back({row.dsl_name, {{"a", K::Tensor}, {"b", K::Tensor}},
+                   [op](Sema& s, CallArgs& a) { return lower_binary(s, a, op); }, &row});
   }
-  for (std::string_view n : {"square", "relu", "silu", "gelu"}) t.push_back({n, x1, lower_composite_unary});
-  t.push_back({"leaky_relu", {{"x", K::Tensor}, {"slope", K::Float, false}}, lower_composite_unary});
-  t.push_back({"elu", {{"x", K::Tensor}, {"alpha", K::Float, false}}, lower_composite_unary});
-  t.push_back({"maximum", {{"a", K::Tensor}, {"b", K::Tensor}}, [](Sema& s, CallArgs& a) { return lower_minmax(s, a, Op::Maximum); }});
-  t.push_back({"minimum", {{"a", K::Tensor}, {"b", K::Tensor}}, [](Sema& s, CallArgs& a) { return lower_minmax(s, a, Op::Minimum); }});
-  t.push_back({"where", {{"cond", K::Tensor}, {"a", K::Tensor}, {"b", K::Tensor}}, lower_where});
-  for (std::string_view n : {"sum", "mean", "max", "min", "logsumexp"})
-    t.push_back({n, {{"x", K::Tensor}, {"axis", K::IntOrList, false}, {"keepdims", K::Float, false}}, lower_reduce});
-  t.push_back({"argmax", {{"x", K::Tensor}, {"axis", K::Int}, {"keepdims", K::Float, false}}, lower_argmax});
-  t.push_back({"reshape", {{"x", K::Tensor}, {"shape", K::IntList}}, lower_reshape});
-  t.push_back({"transpose", {{"x", K::Tensor}, {"perm", K::IntList, false}}, lower_transpose});
-  t.push_back({"concat", {{"tensors", K::TensorList}, {"axis", K::Int, false}}, lower_concat});
-  t.push_back({"slice", {{"x", K::Tensor}, {"axis", K::Int}, {"start", K::Int, false}, {"stop", K::Int, false}}, lower_slice});
-  t.push_back({"broadcast_to", {{"x", K::Tensor}, {"shape", K::IntList}}, lower_broadcast_to});
-  t.push_back({"cast", {{"x", K::Tensor}, {"dtype", K::DType}}, lower_cast});
-  t.push_back({"softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax});
-  t.push_back({"log_softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax});
-  t.push_back({"one_hot", {{"labels", K::Tensor}, {"n", K::Int}}, lower_one_hot});
-  t.push_back({"mse", {{"pred", K::Tensor}, {"target", K::Tensor}}, lower_mse});
-  t.push_back({"bce", {{"prob", K::Tensor}, {"target", K::Tensor}}, lower_bce});
-  t.push_back({"bce_with_logits", {{"logits", K::Tensor}, {"target", K::Tensor}}, lower_bce_with_logits});
-  t.push_back({"cross_entropy", {{"logits", K::Tensor}, {"labels", K::Tensor}}, lower_cross_entropy});
-  t.push_back({"grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad});
-  t.push_back({"stop_gradient", x1, lower_stop_gradient});
+  auto own = [&](Op op, std::vector<ParamSpec> params, std::function<Value(Sema&, CallArgs&)> lower) {
+    const OpInfo& row = op_info(op);
+    GRADC_ASSERT(row.dsl == OpDsl::Own, fmt::format("op '{}' is not marked Own in ops.def", row.spelling));
+    t.push_back({row.dsl_name, std::move(params), std::move(lower), &row});
+  };
+  auto composite = [&](std::string_view name, std::vector<ParamSpec> params,
+                       std::function<Value(Sema&, CallArgs&)> lower) {
+    t.push_back({name, std::move(params), std::move(lower), nullptr});
+  };
+  const std::vector<ParamSpec> x1 = {{"x", K::Tensor}};
+  for (std::string_view n : {"square", "relu", "silu", "gelu"}) composite(n, x1, lower_composite_unary);
+  composite("leaky_relu", {{"x", K::Tensor}, {"slope", K::Float, false}}, lower_composite_unary);
+  composite("elu", {{"x", K::Tensor}, {"alpha", K::Float, false}}, lower_composite_unary);
+  own(Op::Where, {{"cond", K::Tensor}, {"a", K::Tensor}, {"b", K::Tensor}}, lower_where);
+  const std::vector<ParamSpec> reduce = {{"x", K::Tensor}, {"axis", K::IntOrList, false}, {"keepdims", K::Float, false}};
+  own(Op::ReduceSum, reduce, lower_reduce);
+  composite("mean", reduce, lower_reduce);
+  own(Op::ReduceMax, reduce, lower_reduce);
+  own(Op::ReduceMin, reduce, lower_reduce);
+  composite("logsumexp", reduce, lower_reduce);
+  own(Op::ArgMax, {{"x", K::Tensor}, {"axis", K::Int}, {"keepdims", K::Float, false}}, lower_argmax);
+  own(Op::Reshape, {{"x", K::Tensor}, {"shape", K::IntList}}, lower_reshape);
+  own(Op::Transpose, {{"x", K::Tensor}, {"perm", K::IntList, false}}, lower_transpose);
+  own(Op::Concat, {{"tensors", K::TensorList}, {"axis", K::Int, false}}, lower_concat);
+  own(Op::Slice, {{"x", K::Tensor}, {"axis", K::Int}, {"start", K::Int, false}, {"stop", K::Int, false}}, lower_slice);
+  own(Op::BroadcastTo, {{"x", K::Tensor}, {"shape", K::IntList}}, lower_broadcast_to);
+  own(Op::Cast, {{"x", K::Tensor}, {"dtype", K::DType}}, lower_cast);
+  composite("softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax);
+  composite("log_softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax);
+  own(Op::OneHot, {{"labels", K::Tensor}, {"n", K::Int}}, lower_one_hot);
+  composite("mse", {{"pred", K::Tensor}, {"target", K::Tensor}}, lower_mse);
+  composite("bce", {{"prob", K::Tensor}, {"target", K::Tensor}}, lower_bce);
+  composite("bce_with_logits", {{"logits", K::Tensor}, {"target", K::Tensor}}, lower_bce_with_logits);
+  composite("cross_entropy", {{"logits", K::Tensor}, {"labels", K::Tensor}}, lower_cross_entropy);
+  composite("grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad);
+  // Every row that the language reaches by name has exactly one entry.
+  for (const OpInfo& row : all_ops()) {
+    size_t n = std::count_if(t.begin(), t.end(), [&](const BuiltinSpec& b) { return b.row == &row; });
+    GRADC_ASSERT(n == (row.dsl == OpDsl::None ? 0u : 1u),
+                 fmt::format("op '{}' has {} builtin entries; ops.def says {}", row.spelling, n,
+                             row.dsl == OpDsl::None ? "none" : "one"));
+  }
   return t;
 }
 

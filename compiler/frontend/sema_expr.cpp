@@ -104,7 +104,14 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
       case Op::Ge: r = x >= y; break;
       case Op::Eq: r = x == y; break;
       case Op::Ne: r = x != y; break;
-      default: break;
+      // not a binary operator: never reaches here
+      case Op::Input: case Op::Param: case Op::Constant: case Op::Cast:
+      case Op::Neg: case Op::Exp: case Op::Expm1: case Op::Log: case Op::Log1p: case Op::Sqrt: case Op::Rsqrt:
+      case Op::Abs: case Op::Sign: case Op::Sin: case Op::Cos: case Op::Tanh: case Op::Sigmoid: case Op::Softplus:
+      case Op::Erf: case Op::StopGradient:
+      case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
+      case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
+      case Op::OneHot: break;
     }
     bool is_int = compare || (a.is_int && b.is_int && op != Op::Div && op != Op::Pow);
     return Value::num(r, is_int, op_loc);

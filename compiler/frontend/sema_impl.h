@@ -68,6 +68,7 @@ struct BuiltinSpec {
   std::string_view name;
   std::vector<ParamSpec> params;
   std::function<Value(Sema&, CallArgs&)> lower;
+  const OpInfo* row = nullptr;  // the op-table row it lowers to; null for composites
 };
 
 // Limits of analysis (compilation runs on a large stack, support/stack.h).

@@ -1,9 +1,12 @@
 // Scalar semantics of the elementwise ops (NaN-propagating maximum/minimum,
-// PyTorch's softplus threshold, sign(0) = 0).
+// PyTorch's softplus threshold, sign(0) = 0). Each switch names every op and
+// has no default, so a new row of ops.def does not compile until it has its
+// case here (-Werror=switch).
 #include "compiler/ir/scalar_eval.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "compiler/support/diagnostics.h"
 
@@ -33,8 +36,15 @@ double eval_unary(Op op, double x) {
     case Op::Softplus: return x > 20 ? x : std::log1p(std::exp(x));  // PyTorch's threshold
     case Op::Erf: return std::erf(x);
     case Op::StopGradient: return x;
-    default: GRADC_ASSERT(false, "not a unary op");
+    // not unary: a caller's bug
+    case Op::Input: case Op::Param: case Op::Constant: case Op::Cast:
+    case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Pow: case Op::Maximum: case Op::Minimum:
+    case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
+    case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
+    case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
+    case Op::OneHot: break;
   }
+  GRADC_ASSERT(false, "not a unary op");
   return 0;
 }
 
@@ -53,9 +63,38 @@ double eval_binary(Op op, double a, double b) {
     case Op::Ge: return a >= b;
     case Op::Eq: return a == b;
     case Op::Ne: return a != b;
-    default: GRADC_ASSERT(false, "not a binary op");
+    // not binary: a caller's bug
+    case Op::Input: case Op::Param: case Op::Constant: case Op::Cast:
+    case Op::Neg: case Op::Exp: case Op::Expm1: case Op::Log: case Op::Log1p: case Op::Sqrt: case Op::Rsqrt:
+    case Op::Abs: case Op::Sign: case Op::Sin: case Op::Cos: case Op::Tanh: case Op::Sigmoid: case Op::Softplus:
+    case Op::Erf: case Op::StopGradient:
+    case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
+    case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
+    case Op::OneHot: break;
   }
+  GRADC_ASSERT(false, "not a binary op");
   return 0;
+}
+
+ReduceRule reduce_rule(Op op) {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  switch (op) {
+    case Op::ReduceSum: return {Op::Add, 0.0};
+    case Op::ReduceMax: return {Op::Maximum, -inf};
+    case Op::ReduceMin: return {Op::Minimum, inf};
+    // not a reduction: a caller's bug
+    case Op::Input: case Op::Param: case Op::Constant: case Op::Cast:
+    case Op::Neg: case Op::Exp: case Op::Expm1: case Op::Log: case Op::Log1p: case Op::Sqrt: case Op::Rsqrt:
+    case Op::Abs: case Op::Sign: case Op::Sin: case Op::Cos: case Op::Tanh: case Op::Sigmoid: case Op::Softplus:
+    case Op::Erf: case Op::StopGradient:
+    case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Pow: case Op::Maximum: case Op::Minimum:
+    case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
+    case Op::Where: case Op::ArgMax: case Op::MatMul:
+    case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
+    case Op::OneHot: break;
+  }
+  GRADC_ASSERT(false, "not a reduction");
+  return {Op::Add, 0.0};
 }
 
 }  // namespace gradc

@@ -10,20 +10,6 @@
 namespace gradc {
 namespace {
 
-// The verb used in "cannot VERB tensors of shapes ...".
-std::string_view verb(Op op) {
-  switch (op) {
-    case Op::Add: return "add";
-    case Op::Sub: return "subtract";
-    case Op::Mul: return "multiply";
-    case Op::Div: return "divide";
-    case Op::Pow: return "raise to the power";
-    case Op::Maximum: return "take the maximum of";
-    case Op::Minimum: return "take the minimum of";
-    default: return "compare";
-  }
-}
-
 InferResult fail(std::string msg) {
   InferResult r;
   r.error = std::move(msg);
@@ -65,13 +51,13 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       const Node& y = g[operands[1]];
       bool compare = info.kind == OpKind::Compare;
       if (x->dtype != y.dtype)
-        return fail(fmt::format("cannot {} {} and {} values (use cast(x, {}) to convert)", verb(op),
+        return fail(fmt::format("cannot {} {} and {} values (use cast(x, {}) to convert)", info.verb,
                                 dtype_name(x->dtype), dtype_name(y.dtype),
                                 dtype_name(x->dtype == DType::I32 ? y.dtype : x->dtype)));
       if (!compare && !is_float(x->dtype))
-        return fail(fmt::format("cannot {} i32 values (i32 is only for labels; use cast(x, f32))", verb(op)));
+        return fail(fmt::format("cannot {} i32 values (i32 is only for labels; use cast(x, f32))", info.verb));
       auto s = broadcast_shapes(x->shape, y.shape);
-      if (!s) return fail(fmt::format("cannot {} tensors of shapes {} and {}", verb(op), shape_str(x->shape), shape_str(y.shape)));
+      if (!s) return fail(fmt::format("cannot {} tensors of shapes {} and {}", info.verb, shape_str(x->shape), shape_str(y.shape)));
       return check_elements(ok(compare && x->dtype == DType::I32 ? DType::F32 : x->dtype, *s));
     }
 

@@ -1,0 +1,59 @@
+// Every builtin of the language has a C++ function in the embedded front end
+// (include/gradc/embed_*.h), or an entry in kNotEmbedded saying why not.
+//
+// The list below names each covered builtin once; for each, a generic lambda
+// calls gradc::embed::NAME, a qualified name that the compiler looks up where
+// the lambda is written, so a name the headers lack does not compile. The
+// test then compares the list with the front end's builtin table (built from
+// compiler/ir/ops.def), so a new DSL builtin fails here until it is embedded.
+#include <catch2/catch.hpp>
+#include <gradc/embed.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "compiler/frontend/sema_impl.h"
+
+namespace {
+
+#define GRADC_EMBEDDED_BUILTINS(X)                                                                      \
+  X(exp) X(log) X(log1p) X(sqrt) X(rsqrt) X(abs) X(sign) X(sin) X(cos) X(tanh) X(sigmoid) X(softplus)   \
+  X(stop_gradient) X(maximum) X(minimum) X(square) X(relu) X(silu) X(gelu) X(leaky_relu) X(elu)         \
+  X(where) X(sum) X(mean) X(max) X(min) X(logsumexp) X(argmax) X(reshape) X(transpose) X(concat)        \
+  X(slice) X(broadcast_to) X(cast) X(softmax) X(log_softmax) X(one_hot) X(mse) X(bce)                   \
+  X(bce_with_logits) X(cross_entropy) X(grad)
+
+#define GRADC_PROBE(NAME) \
+  [[maybe_unused]] constexpr auto probe_##NAME = [](const auto&... a) { return gradc::embed::NAME(a...); };
+GRADC_EMBEDDED_BUILTINS(GRADC_PROBE)
+#undef GRADC_PROBE
+
+// Builtins the embedded front end deliberately lacks: name -> why.
+const std::map<std::string, std::string> kNotEmbedded = {};
+
+TEST_CASE("every builtin of the language has an embedded C++ function") {
+  std::set<std::string> embedded = {
+#define GRADC_NAME(NAME) #NAME,
+      GRADC_EMBEDDED_BUILTINS(GRADC_NAME)
+#undef GRADC_NAME
+  };
+  std::set<std::string> builtins;
+  for (std::string_view n : gradc::builtin_names()) builtins.emplace(n);
+  for (const std::string& n : builtins) {
+    INFO("builtin '" << n << "': add a function to include/gradc/embed_builtins.h and X(" << n
+                     << ") to this test, or an entry in kNotEmbedded saying why not");
+    CHECK((embedded.count(n) + kNotEmbedded.count(n)) == 1);
+  }
+  for (const std::string& n : embedded) {
+    INFO("'" << n << "' is listed as embedded but is no builtin of the language");
+    CHECK(builtins.count(n) == 1);
+  }
+  for (const auto& [n, why] : kNotEmbedded) {
+    INFO("kNotEmbedded: '" << n << "'");
+    CHECK(builtins.count(n) == 1);
+    CHECK(!why.empty());
+  }
+}
+
+}  // namespace
