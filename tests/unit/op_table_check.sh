@@ -5,16 +5,16 @@
 # -Werror=switch, naming the fake op. A control run with the real ops.def
 # must compile, and ops.cpp must accept the fake row itself, so a broken
 # harness cannot pass for the property.
-# Usage: op_table_check.sh CXX SOURCE_DIR
+# Usage: op_table_check.sh CXX SOURCE_DIR LLVM_INCLUDE_DIR
 set -uo pipefail
-cxx=$1 src=$2
+cxx=$1 src=$2 llvm_include=$3
 # The files with a switch over every op (ops.def's header lists them).
-# compiler/codegen joins this list once its switches have no default.
 rule_files=(
   compiler/ir/scalar_eval.cpp
   compiler/autodiff/vjp_rules.cpp
   compiler/passes/simplify.cpp
   compiler/frontend/sema_expr.cpp
+  compiler/codegen/emit_scalar.cpp
 )
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -27,7 +27,7 @@ grep -q FakeUnary "$tmp/compiler/ir/ops.def" || { echo "FAIL: could not add the 
 compile() {  # compile FILE [extra flags...]: syntax only, with this build's switch warning as an error
   local f=$1
   shift
-  "$cxx" -std=c++20 -fsyntax-only -Wall -Werror=switch "$@" -I "$src/include" -I "$src" "$src/$f" 2>&1
+  "$cxx" -std=c++20 -fsyntax-only -Wall -Werror=switch "$@" -I "$src/include" -I "$src" -isystem "$llvm_include" "$src/$f" 2>&1
 }
 status=0
 # Quote includes look in -iquote directories before -I ones, so the copy
