@@ -7,6 +7,8 @@
 // Layout: u64 little-endian header length n | n bytes of JSON | data section.
 // JSON: {"NAME": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...,
 //        "__metadata__": {"key": "value"}}; offsets are relative to the data section.
+// The JSON is read by nlohmann::json's SAX parser (Debian's nlohmann-json3-dev,
+// header-only, private to this file); HeaderReader checks the grammar.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -280,7 +282,8 @@ class HeaderReader final : public nlohmann::json_sax<nlohmann::json> {
       size_t q = msg.rfind("'; expected ");
       msg = msg.substr(0, p) + (q != std::string::npos && q > p ? msg.substr(q + 1) : "");
     }
-    const char* inside = depth_ == 0 ? "" : state_ == State::ShapeItems || state_ == State::OffsetsItems ? " inside an array" : " inside an object";
+    bool in_array = state_ == State::ShapeItems || state_ == State::OffsetsItems;
+    const char* inside = depth_ == 0 ? "" : in_array ? " inside an array" : " inside an object";
     if (msg.rfind("unexpected end of input", 0) == 0) return fmt::format("end of input{}", inside);
     if (msg.find("; expected end of input") != std::string::npos) return "unexpected text after the json value";
     if (msg.find("ill-formed UTF-8") != std::string::npos) return "invalid utf-8 in a string";
