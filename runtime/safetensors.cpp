@@ -7,6 +7,8 @@
 // Layout: u64 little-endian header length n | n bytes of JSON | data section.
 // JSON: {"NAME": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...,
 //        "__metadata__": {"key": "value"}}; offsets are relative to the data section.
+// The JSON is read by nlohmann::json's SAX parser (Debian's nlohmann-json3-dev,
+// header-only, private to this file); HeaderReader checks the grammar.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -19,12 +21,12 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
 #include <system_error>
 #include <unordered_set>
 
-#include "runtime/json.h"
 #include "runtime/tensor_io.h"
 
 static_assert(std::endian::native == std::endian::little, "tensor files are little-endian; gradc assumes a little-endian host");
@@ -37,7 +39,23 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 [[noreturn]] void fail(const std::string& what, const std::string& msg) { throw DataError(what + ": " + msg); }
 
-std::string tensor_label(std::string_view name) { return fmt::format("tensor '{}'", json::escape(name)); }
+// `s` as JSON spells it, without the quotes: escaped, on one line, invalid
+// UTF-8 replaced (for messages).
+std::string show(std::string_view s) {
+  std::string q = nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return q.substr(1, q.size() - 2);
+}
+
+// `s` as a JSON string literal, or nullopt when it is not valid UTF-8.
+std::optional<std::string> json_quoted(std::string_view s) {
+  try {
+    return nlohmann::json(std::string(s)).dump();
+  } catch (const nlohmann::json::type_error&) {
+    return std::nullopt;
+  }
+}
+
+std::string tensor_label(std::string_view name) { return fmt::format("tensor '{}'", show(name)); }
 
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -80,114 +98,216 @@ std::string_view file_dtype(DType t) {
   return "?";
 }
 
-// uints = "[" [ uint *( "," uint ) ] "]", each a non-negative integer that fits int64.
-std::vector<int64_t> read_uints(json::Reader& r, const std::string& what, const std::string& label, const char* field) {
-  if (r.peek() != json::Kind::Array)
-    fail(what, fmt::format("{}: {} must be an array of non-negative integers, not {}", label, field, json::kind_name(r.peek())));
-  std::vector<int64_t> out;
-  r.begin_array();
-  while (r.next_item()) {
-    if (r.peek() != json::Kind::Number)
-      fail(what, fmt::format("{}: {} must hold non-negative integers, not {}", label, field, json::kind_name(r.peek())));
-    json::Number n = r.read_number();
-    if (!n.integral) fail(what, fmt::format("{}: {} entry {} is not an integer", label, field, n.text));
-    if (n.text[0] == '-' && n.text != "-0") fail(what, fmt::format("{}: {} entry {} is negative", label, field, n.text));
-    if (!n.in_range) fail(what, fmt::format("{}: {} entry {} is too large", label, field, n.text));
-    out.push_back(n.integer);
-  }
-  return out;
-}
+// The header grammar, checked event by event as nlohmann::json's SAX parser
+// reads the text (no tree is built; the parser itself does not recurse):
+//   header   = "{" [ member *( "," member ) ] "}"
+//   member   = name ":" entry / "__metadata__" ":" metadata
+//   entry    = "{" "dtype": string "," "shape": uints "," "data_offsets": "[" uint "," uint "]" "}"
+//              (in any order; other keys are rejected: they are typos, no writer emits them)
+//   uints    = "[" [ uint *( "," uint ) ] "]", each a non-negative integer that fits int64
+//   metadata = "{" [ string ":" string *( "," string ":" string ) ] "}" / null
+// A violation throws a DataError at once. Syntax errors (and invalid UTF-8,
+// lone surrogates, control characters in strings, which the parser rejects)
+// arrive in parse_error() and are reworded in the house style.
+class HeaderReader final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  HeaderReader(const std::string& what, std::vector<Entry>& entries, TensorFileMetadata& meta)
+      : what_(what), entries_(entries), meta_(meta) {}
 
-// entry = "{" "dtype": string "," "shape": uints "," "data_offsets": "[" uint "," uint "]" "}"
-// in any order; other keys are rejected (they are typos: no writer emits them).
-Entry read_entry(json::Reader& r, const std::string& what, const std::string& name) {
-  const std::string label = tensor_label(name);
-  if (r.peek() != json::Kind::Object)
-    fail(what,
-         fmt::format("{}: entry must be an object with dtype, shape and data_offsets, not {}", label, json::kind_name(r.peek())));
-  Entry e;
-  e.name = name;
-  bool has_dtype = false, has_shape = false, has_offsets = false;
-  auto once = [&](bool& seen, const char* key) {
-    if (seen) fail(what, fmt::format("{}: key '{}' appears twice", label, key));
-    seen = true;
-  };
-  r.begin_object();
-  std::string key;
-  while (r.next_member(key)) {
-    if (key == "dtype") {
-      once(has_dtype, "dtype");
-      if (r.peek() != json::Kind::String)
-        fail(what, fmt::format("{}: dtype must be a string, not {}", label, json::kind_name(r.peek())));
-      e.dtype = r.read_string();
-    } else if (key == "shape") {
-      once(has_shape, "shape");
-      e.shape = read_uints(r, what, label, "shape");
-    } else if (key == "data_offsets") {
-      once(has_offsets, "data_offsets");
-      std::vector<int64_t> o = read_uints(r, what, label, "data_offsets");
-      if (o.size() != 2) fail(what, fmt::format("{}: data_offsets must be [begin, end], not {} numbers", label, o.size()));
-      e.begin = static_cast<uint64_t>(o[0]);
-      e.end = static_cast<uint64_t>(o[1]);
-    } else {
-      fail(what, fmt::format("{}: unknown key '{}' (expected dtype, shape and data_offsets)", label, json::escape(key)));
+  bool null() override { return value("null"); }
+  bool boolean(bool) override { return value("a boolean"); }
+  bool number_integer(number_integer_t v) override {
+    if (v < 0) return bad_number(fmt::format("{}", v), "is negative");
+    return number(uint64_t(v));
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (v > uint64_t(INT64_MAX)) return bad_number(fmt::format("{}", v), "is too large");
+    return number(v);
+  }
+  // Integers beyond uint64 arrive here as well, spelled without '.', 'e' or 'E'.
+  bool number_float(number_float_t, const string_t& text) override {
+    if (text.find_first_of(".eE") != std::string::npos) return bad_number(text, "is not an integer");
+    return bad_number(text, text[0] == '-' ? "is negative" : "is too large");
+  }
+  bool string(string_t& s) override {
+    if (state_ == State::Dtype) {
+      entries_.back().dtype = std::move(s);
+      state_ = State::Entry;
+      return true;
     }
+    if (state_ == State::MetaValue) {
+      if (!meta_keys_.insert(key_).second) fail(fmt::format("__metadata__ key '{}' appears twice", show(key_)));
+      meta_.emplace_back(std::move(key_), std::move(s));
+      state_ = State::Meta;
+      return true;
+    }
+    return value("a string");
   }
-  if (!has_dtype) fail(what, label + ": missing key 'dtype'");
-  if (!has_shape) fail(what, label + ": missing key 'shape'");
-  if (!has_offsets) fail(what, label + ": missing key 'data_offsets'");
-  return e;
-}
-
-// metadata = "{" [ string ":" string *( "," string ":" string ) ] "}" / null
-void read_metadata(json::Reader& r, const std::string& what, TensorFileMetadata& meta) {
-  if (r.peek() == json::Kind::Null) {
-    r.read_null();
-    return;
+  bool binary(binary_t&) override { return value("binary data"); }  // never from JSON text
+  bool start_object(std::size_t) override {
+    ++depth_;
+    if (state_ == State::Start) return state_ = State::Top, true;
+    if (state_ == State::TopValue) return state_ = State::Entry, true;
+    if (state_ == State::MetaTop) return state_ = State::Meta, true;
+    return value("an object");
   }
-  if (r.peek() != json::Kind::Object)
-    fail(what, fmt::format("__metadata__ must be an object of strings, not {}", json::kind_name(r.peek())));
-  std::unordered_set<std::string> keys;
-  r.begin_object();
-  std::string key;
-  while (r.next_member(key)) {
-    if (r.peek() != json::Kind::String)
-      fail(what,
-           fmt::format("__metadata__ value of '{}' must be a string, not {}", json::escape(key), json::kind_name(r.peek())));
-    if (!keys.insert(key).second) fail(what, fmt::format("__metadata__ key '{}' appears twice", json::escape(key)));
-    meta.emplace_back(key, r.read_string());
+  bool start_array(std::size_t) override {
+    ++depth_;
+    if (state_ == State::Shape || state_ == State::Offsets) return state_ = State(int(state_) + 1), true;
+    return value("an array");
   }
-}
-
-// header = "{" [ member *( "," member ) ] "}"; member = name ":" entry / "__metadata__" ":" metadata
-void read_header(std::string_view header, const std::string& what, std::vector<Entry>& entries, TensorFileMetadata& meta) {
-  json::Reader r(header);
-  std::string current;  // the tensor being read, named in syntax errors
-  try {
-    if (r.peek() != json::Kind::Object)
-      fail(what, fmt::format("header must be a json object, not {}", json::kind_name(r.peek())));
-    r.begin_object();
-    std::unordered_set<std::string> names;
-    bool has_meta = false;
-    std::string key;
-    while (r.next_member(key)) {
-      if (key == "__metadata__") {
-        if (has_meta) fail(what, "__metadata__ appears twice");
-        has_meta = true;
-        read_metadata(r, what, meta);
-        continue;
+  bool end_array() override {
+    --depth_;
+    if (state_ == State::OffsetsItems) {
+      if (offsets_.size() != 2)
+        fail(fmt::format("{}: data_offsets must be [begin, end], not {} numbers", label_, offsets_.size()));
+      entries_.back().begin = offsets_[0];
+      entries_.back().end = offsets_[1];
+    }
+    state_ = State::Entry;
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    if (state_ == State::Entry) {
+      if (!has_dtype_) fail(label_ + ": missing key 'dtype'");
+      if (!has_shape_) fail(label_ + ": missing key 'shape'");
+      if (!has_offsets_) fail(label_ + ": missing key 'data_offsets'");
+      label_.clear();
+    }
+    state_ = State::Top;  // after an entry or the metadata; the header's own '}' ends the parse
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (state_ == State::Top) {
+      if (k == "__metadata__") {
+        if (has_meta_) fail("__metadata__ appears twice");
+        has_meta_ = true;
+        state_ = State::MetaTop;
+        return true;
       }
-      if (key.empty()) fail(what, "a tensor has an empty name");
-      if (!names.insert(key).second) fail(what, tensor_label(key) + ": name appears twice in the header");
-      current = key;
-      entries.push_back(read_entry(r, what, key));
-      current.clear();
+      if (k.empty()) fail("a tensor has an empty name");
+      if (!names_.insert(k).second) fail(tensor_label(k) + ": name appears twice in the header");
+      label_ = tensor_label(k);
+      entries_.push_back(Entry{std::move(k), {}, {}, 0, 0});
+      has_dtype_ = has_shape_ = has_offsets_ = false;
+      state_ = State::TopValue;
+    } else if (state_ == State::Entry) {
+      if (k == "dtype") {
+        once(has_dtype_, "dtype");
+        state_ = State::Dtype;
+      } else if (k == "shape") {
+        once(has_shape_, "shape");
+        state_ = State::Shape;
+      } else if (k == "data_offsets") {
+        once(has_offsets_, "data_offsets");
+        offsets_.clear();
+        state_ = State::Offsets;
+      } else {
+        fail(fmt::format("{}: unknown key '{}' (expected dtype, shape and data_offsets)", label_, show(k)));
+      }
+    } else {  // State::Meta
+      key_ = std::move(k);
+      state_ = State::MetaValue;
     }
-    r.finish();
-  } catch (const json::ParseError& e) {
-    std::string where = current.empty() ? "" : tensor_label(current) + ": ";
-    fail(what, fmt::format("{}invalid json in the header at byte {}: {}", where, 8 + e.offset(), e.detail()));
+    return true;
   }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    // position counts the bytes read, the offending one included.
+    size_t offset = position > 0 ? position - 1 : 0;
+    std::string where = label_.empty() ? "" : label_ + ": ";
+    fail(fmt::format("{}invalid json in the header at byte {}: {}", where, 8 + offset, syntax_detail(e.what())));
+  }
+
+ private:
+  enum class State { Start, Top, TopValue, Entry, Dtype, Shape, ShapeItems, Offsets, OffsetsItems, MetaTop, Meta, MetaValue };
+
+  [[noreturn]] void fail(const std::string& msg) const { gradc::fail(what_, msg); }
+  void once(bool& seen, const char* key) {
+    if (seen) fail(fmt::format("{}: key '{}' appears twice", label_, key));
+    seen = true;
+  }
+  const char* field() const { return state_ == State::Shape || state_ == State::ShapeItems ? "shape" : "data_offsets"; }
+
+  // A value that the state does not expect: `kind` says what was found.
+  bool value(const char* kind) {
+    switch (state_) {
+      case State::Start:
+        fail(fmt::format("header must be a json object, not {}", kind));
+      case State::TopValue:
+        fail(fmt::format("{}: entry must be an object with dtype, shape and data_offsets, not {}", label_, kind));
+      case State::Dtype:
+        fail(fmt::format("{}: dtype must be a string, not {}", label_, kind));
+      case State::Shape:
+      case State::Offsets:
+        fail(fmt::format("{}: {} must be an array of non-negative integers, not {}", label_, field(), kind));
+      case State::ShapeItems:
+      case State::OffsetsItems:
+        fail(fmt::format("{}: {} must hold non-negative integers, not {}", label_, field(), kind));
+      case State::MetaTop:
+        if (std::string_view(kind) == "null") return state_ = State::Top, true;
+        fail(fmt::format("__metadata__ must be an object of strings, not {}", kind));
+      case State::MetaValue:
+        fail(fmt::format("__metadata__ value of '{}' must be a string, not {}", show(key_), kind));
+      case State::Top:
+      case State::Entry:
+      case State::Meta:
+        break;  // a key comes first: the parser never calls here
+    }
+    fail("internal error: unexpected json value");
+  }
+  // A valid number (a non-negative int64) for a uints array.
+  bool number(uint64_t v) {
+    if (state_ == State::ShapeItems) return entries_.back().shape.push_back(int64_t(v)), true;
+    if (state_ == State::OffsetsItems) return offsets_.push_back(v), true;
+    return value("a number");
+  }
+  // A number that no uints array accepts, as spelled or printed; `problem` says why.
+  bool bad_number(const std::string& text, const char* problem) {
+    if (state_ != State::ShapeItems && state_ != State::OffsetsItems) return value("a number");
+    fail(fmt::format("{}: {} entry {} {}", label_, field(), text, problem));
+  }
+
+  // nlohmann's message without its prefix and the raw bytes it last read
+  // (which may not be printable), with the common cases in gradc's words.
+  std::string syntax_detail(std::string msg) const {
+    if (size_t p = msg.find("column "); p != std::string::npos) msg = msg.substr(msg.find(": ", p) + 2);
+    std::string context;
+    if (msg.rfind("syntax error while parsing ", 0) == 0) {
+      size_t dash = msg.find(" - ");
+      context = msg.substr(27, dash - 27);
+      msg = dash == std::string::npos ? "" : msg.substr(dash + 3);
+    }
+    if (size_t p = msg.find("; last read: '"); p != std::string::npos) {
+      size_t q = msg.rfind("'; expected ");
+      msg = msg.substr(0, p) + (q != std::string::npos && q > p ? msg.substr(q + 1) : "");
+    }
+    bool in_array = state_ == State::ShapeItems || state_ == State::OffsetsItems;
+    const char* inside = depth_ == 0 ? "" : in_array ? " inside an array" : " inside an object";
+    if (msg.rfind("unexpected end of input", 0) == 0) return fmt::format("end of input{}", inside);
+    if (msg.find("; expected end of input") != std::string::npos) return "unexpected text after the json value";
+    if (msg.find("ill-formed UTF-8") != std::string::npos) return "invalid utf-8 in a string";
+    if (context == "object key" && msg.rfind("unexpected '}'", 0) == 0) return "trailing comma before '}'";
+    if (context == "value" && msg.rfind("unexpected ']'", 0) == 0) return "trailing comma before ']'";
+    return msg;
+  }
+
+  const std::string& what_;
+  std::vector<Entry>& entries_;
+  TensorFileMetadata& meta_;
+  State state_ = State::Start;
+  int depth_ = 0;
+  std::string label_;  // "tensor 'NAME'" while inside its entry
+  bool has_dtype_ = false, has_shape_ = false, has_offsets_ = false, has_meta_ = false;
+  std::vector<uint64_t> offsets_;
+  std::unordered_set<std::string> names_, meta_keys_;
+  std::string key_;  // the metadata key whose value comes next
+};
+
+void read_header(std::string_view header, const std::string& what, std::vector<Entry>& entries, TensorFileMetadata& meta) {
+  HeaderReader reader(what, entries, meta);
+  nlohmann::json::sax_parse(header.data(), header.data() + header.size(), &reader, nlohmann::json::input_format_t::json,
+                            /*strict=*/true);
 }
 
 // Checks each entry against the data section (bounds, dtype, size), then that
@@ -199,7 +319,7 @@ std::vector<DTypeInfo> check_layout(const std::vector<Entry>& entries, uint64_t 
     const std::string label = tensor_label(e.name);
     std::optional<DTypeInfo> t = lookup_dtype(e.dtype);
     if (!t)
-      fail(what, fmt::format("{}: dtype '{}' is not supported (supported: F32, F64, I32, I64)", label, json::escape(e.dtype)));
+      fail(what, fmt::format("{}: dtype '{}' is not supported (supported: F32, F64, I32, I64)", label, show(e.dtype)));
     types.push_back(*t);
     std::string offsets = fmt::format("data_offsets [{}, {}]", e.begin, e.end);
     if (e.begin > e.end) fail(what, fmt::format("{}: {} end before they begin", label, offsets));
@@ -300,18 +420,23 @@ NamedTensors read_safetensors(const std::string& path, TensorFileMetadata* metad
 
 std::string serialize_safetensors(const NamedTensors& ts, const TensorFileMetadata& metadata) {
   std::unordered_set<std::string_view> names;
+  std::vector<std::string> json_names;
+  json_names.reserve(ts.size());
   for (const auto& [name, t] : ts) {
     if (name.empty()) throw DataError("cannot save a tensor with an empty name");
     if (name == "__metadata__") throw DataError("cannot save a tensor named '__metadata__': the name is reserved");
-    if (!json::is_valid_utf8(name))
-      throw DataError(fmt::format("cannot save {}: the name is not valid utf-8", tensor_label(name)));
+    std::optional<std::string> q = json_quoted(name);
+    if (!q) throw DataError(fmt::format("cannot save {}: the name is not valid utf-8", tensor_label(name)));
     if (!names.insert(name).second) throw DataError(fmt::format("cannot save {} twice", tensor_label(name)));
+    json_names.push_back(std::move(*q));
   }
   std::unordered_set<std::string_view> keys;
+  std::vector<std::string> json_meta;
   for (const auto& [k, v] : metadata) {
-    if (!json::is_valid_utf8(k) || !json::is_valid_utf8(v))
-      throw DataError(fmt::format("metadata entry '{}' is not valid utf-8", json::escape(k)));
-    if (!keys.insert(k).second) throw DataError(fmt::format("metadata key '{}' appears twice", json::escape(k)));
+    std::optional<std::string> qk = json_quoted(k), qv = json_quoted(v);
+    if (!qk || !qv) throw DataError(fmt::format("metadata entry '{}' is not valid utf-8", show(k)));
+    if (!keys.insert(k).second) throw DataError(fmt::format("metadata key '{}' appears twice", show(k)));
+    json_meta.push_back(fmt::format("{}:{}", *qk, *qv));
   }
 
   // Data order: 8-byte dtypes first, each group in the given order, so that
@@ -332,8 +457,7 @@ std::string serialize_safetensors(const NamedTensors& ts, const TensorFileMetada
   std::string header = "{";
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
-    for (size_t i = 0; i < metadata.size(); ++i)
-      header += fmt::format("{}{}:{}", i ? "," : "", json::quote(metadata[i].first), json::quote(metadata[i].second));
+    for (size_t i = 0; i < json_meta.size(); ++i) header += (i ? "," : "") + json_meta[i];
     header += "}";
   }
   for (size_t i = 0; i < ts.size(); ++i) {
@@ -341,7 +465,7 @@ std::string serialize_safetensors(const NamedTensors& ts, const TensorFileMetada
     std::string shape;
     for (size_t d = 0; d < t.shape().size(); ++d) shape += fmt::format("{}{}", d ? "," : "", t.shape()[d]);
     header += fmt::format("{}{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}", header.size() > 1 ? "," : "",
-                          json::quote(ts[i].first), file_dtype(t.dtype()), shape, begin[i], begin[i] + t.nbytes());
+                          json_names[i], file_dtype(t.dtype()), shape, begin[i], begin[i] + t.nbytes());
   }
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');  // as the Python library pads

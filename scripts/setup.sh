@@ -8,6 +8,7 @@ PACKAGES=(
   llvm-19-dev libzstd-dev libedit-dev zlib1g-dev  # LLVM 19 (code generator) and what its CMake config needs
   clang-19 libclang-rt-19-dev          # the fuzz targets: clang 19 and its libFuzzer and sanitizer runtimes
   libfmt-dev                           # formatting
+  nlohmann-json3-dev                   # JSON: the safetensors header (header-only, build time only)
   catch2                               # unit tests (Catch2 v2)
   libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
 )

@@ -42,16 +42,17 @@ fails. A model with clip_grad_norm must clip at its first step.
 The data files are committed; the tests (compare_optim) need no torch.
 """
 
-import json
 import os
 import re
-import struct
 import sys
 import zlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from safetensors_writer import write_safetensors  # noqa: E402  (the shared writer)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS_DIR = os.path.join(HERE, "models")
@@ -61,37 +62,6 @@ STEPS = 5
 
 # Test tolerances (must match compare_optim.cpp).
 TOL = {"f32": 1e-4, "f64": 1e-9, "i32": 0.0}
-
-# --------------------------------------------------------------------------
-# safetensors writer (SPEC 4), as in tests/reference/gen_reference.py.
-
-ST_DTYPE = {"f32": ("F32", "<f4"), "f64": ("F64", "<f8"), "i32": ("I32", "<i4")}
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """tensors: list of (name, dtype 'f32'|'f64'|'i32', numpy array)."""
-    header = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs = []
-    offset = 0
-    for name, dt, arr in tensors:
-        code, npdt = ST_DTYPE[dt]
-        data = np.ascontiguousarray(np.asarray(arr).astype(npdt)).tobytes()
-        header[name] = {"dtype": code, "shape": [int(d) for d in np.shape(arr)],
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-
 
 # --------------------------------------------------------------------------
 # The model file: optimizer line and `# cli:` arguments.

@@ -29,15 +29,15 @@ or its data).
 The data files are committed; the tests (compare_reference) need no torch.
 """
 
-import json
 import os
-import struct
 import sys
 import zlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from safetensors_writer import write_safetensors  # the shared writer, next to this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS_DIR = os.path.join(HERE, "models")
@@ -46,37 +46,6 @@ DATA_DIR = os.path.join(HERE, "data")
 # Test tolerances (must match compare_reference.cpp): |got - want| <= tol * scale
 # with scale = max(1, max |want|) over the tensor.
 TOL = {"f32": 1e-4, "f64": 1e-9, "i32": 0.0}
-
-# --------------------------------------------------------------------------
-# safetensors writer (SPEC 4): 8-byte LE header length, JSON header, data.
-
-ST_DTYPE = {"f32": ("F32", "<f4"), "f64": ("F64", "<f8"), "i32": ("I32", "<i4")}
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """tensors: list of (name, dtype 'f32'|'f64'|'i32', numpy array)."""
-    header = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs = []
-    offset = 0
-    for name, dt, arr in tensors:
-        code, npdt = ST_DTYPE[dt]
-        data = np.ascontiguousarray(np.asarray(arr).astype(npdt)).tobytes()
-        header[name] = {"dtype": code, "shape": [int(d) for d in np.shape(arr)],
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-
 
 # --------------------------------------------------------------------------
 # Helpers with gradc's semantics (SPEC 2.4).

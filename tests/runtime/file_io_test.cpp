@@ -2,6 +2,7 @@
 // file), bounded reads, and read_tensor_file's dispatch on the extension.
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -125,22 +126,66 @@ TEST_CASE("a write that fails part way leaves the old file intact") {
   CHECK(dir.entries() == std::vector<std::string>{"ckpt.safetensors"});
 }
 
-TEST_CASE("a write into a read-only directory leaves the old file intact") {
-  if (::geteuid() == 0) {
-    WARN("running as root, which may write anywhere: the read-only case is covered by the file-size-limit test");
-    return;
+// Lowers the limit on open files, for the scope, to the lowest free descriptor,
+// so that the next open() fails with EMFILE: the temporary file cannot be
+// created, as in a read-only directory, and unlike that case also as root.
+class NoFreeDescriptors {
+ public:
+  NoFreeDescriptors() {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &old_) == 0);
+    int lowest = ::dup(0);
+    REQUIRE(lowest >= 0);
+    ::close(lowest);
+    rlimit lim = old_;
+    lim.rlim_cur = static_cast<rlim_t>(lowest);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &lim) == 0);
   }
+  ~NoFreeDescriptors() { ::setrlimit(RLIMIT_NOFILE, &old_); }
+
+ private:
+  rlimit old_{};
+};
+
+// The failure: no temporary file can be created next to the target. The old
+// file stays, nothing else appears, and the message names the path and cause.
+TEST_CASE("a write whose temporary file cannot be created leaves the old file intact") {
   TempDir dir;
   std::string path = dir / "ckpt.safetensors";
   write_safetensors(path, sample(7.0f));
   std::string before = test::file_bytes(path);
-  REQUIRE(::chmod(dir.path().c_str(), 0555) == 0);
-  std::string msg = error_of([&] { write_safetensors(path, sample(8.0f)); });
-  ::chmod(dir.path().c_str(), 0755);
+  std::string msg;
+  SECTION("no file descriptor is free (EMFILE; also as root)") {
+    {
+      NoFreeDescriptors limit;
+      msg = error_of([&] { write_safetensors(path, sample(8.0f)); });
+    }
+    CHECK_THAT(msg, Catch::Contains("cannot write: too many open files"));
+  }
+  SECTION("the directory is read-only (EACCES; root may write anyway)") {
+    if (::geteuid() == 0) return;  // the EMFILE section covers this failure as root
+    REQUIRE(::chmod(dir.path().c_str(), 0555) == 0);
+    msg = error_of([&] { write_safetensors(path, sample(8.0f)); });
+    ::chmod(dir.path().c_str(), 0755);
+    CHECK_THAT(msg, Catch::Contains("cannot write: permission denied"));
+  }
   check_style(msg, path);
-  CHECK_THAT(msg, Catch::Contains("permission denied"));
   CHECK(test::file_bytes(path) == before);
   CHECK(dir.entries() == std::vector<std::string>{"ckpt.safetensors"});
+}
+
+TEST_CASE("a path under a regular file cannot be written or read (ENOTDIR; also as root)") {
+  TempDir dir;
+  std::string file = dir / "plain";
+  test::write_bytes(file, "keep me");
+  std::string path = file + "/ckpt.safetensors";
+  std::string msg = error_of([&] { write_safetensors(path, sample(1.0f)); });
+  check_style(msg, path);
+  CHECK_THAT(msg, Catch::Contains("cannot write: not a directory"));
+  msg = error_of([&] { read_safetensors(path); });
+  check_style(msg, path);
+  CHECK_THAT(msg, Catch::Contains("cannot open: not a directory"));
+  CHECK(test::file_bytes(file) == "keep me");
+  CHECK(dir.entries() == std::vector<std::string>{"plain"});
 }
 
 TEST_CASE("write_safetensors rejects bad names before touching the disk") {
@@ -179,10 +224,16 @@ TEST_CASE("read_binary_file errors name the path") {
   CHECK_THAT(msg, Catch::Contains("/dev/zero: file is larger than the limit of 100000 bytes"));
   CHECK(read_binary_file("/dev/null").empty());
 
-  if (::geteuid() != 0) {
+  if (::geteuid() != 0) {  // as root, the ENOTDIR and EMFILE cases above fail open() instead
     REQUIRE(::chmod(small.c_str(), 0) == 0);
     CHECK_THAT(error_of([&] { read_binary_file(small); }), Catch::Contains("permission denied"));
   }
+  {
+    NoFreeDescriptors limit;
+    msg = error_of([&] { read_binary_file(small); });
+  }
+  check_style(msg, small);
+  CHECK_THAT(msg, Catch::Contains("cannot open: too many open files"));
 }
 
 TEST_CASE("read_tensor_file dispatches on the extension") {

@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 
-#include "runtime/json.h"
 #include "runtime/tensor_io.h"
 #include "tests/runtime/test_util.h"
 
@@ -79,11 +79,11 @@ TEST_CASE("safetensors round trip of f32, f64 and i32 tensors of several shapes"
     CHECK(got_meta == (with_meta ? meta : TensorFileMetadata{}));
 
     // Every tensor starts at a multiple of its element size.
-    json::Value header = json::parse(std::string_view(bytes).substr(8, n));
-    for (const json::Member& m : header.members) {
-      if (m.key == "__metadata__") continue;
-      int64_t begin = m.value.find("data_offsets")->items[0].number.integer;
-      int64_t elem = m.value.find("dtype")->string == "F64" ? 8 : 4;
+    nlohmann::json header = nlohmann::json::parse(std::string_view(bytes).substr(8, n));
+    for (const auto& [key, entry] : header.items()) {
+      if (key == "__metadata__") continue;
+      int64_t begin = entry.at("data_offsets").at(0).get<int64_t>();
+      int64_t elem = entry.at("dtype").get<std::string>() == "F64" ? 8 : 4;
       CHECK(begin % elem == 0);
     }
   }
@@ -169,6 +169,37 @@ TEST_CASE("safetensors rejects invalid json and utf-8 in the header") {
   expect_bad(st_file("\"text\"", ""), {"header must be a json object, not a string"});
   expect_bad(one(std::string(100000, '['), ""), {"tensor 'x': entry must be an object", "not an array"});
   expect_bad(st_file(R"({"__metadata__":{"a":"\ud800"}})", ""), {"surrogate"});
+}
+
+TEST_CASE("safetensors header json: escapes, surrogate pairs, exact integers, whitespace") {
+  // Names with escapes and \u escapes (a surrogate pair included) read as UTF-8.
+  std::string e = R"({"dtype":"I32","shape":[1],"data_offsets":[0,4]})";
+  NamedTensors ts = parse(st_file(R"({"a\"b\\c\n\u00e9\ud83d\ude00":)" + e + "}", bytes_of<int32_t>({7})));
+  REQUIRE(ts.size() == 1);
+  CHECK(ts[0].first == "a\"b\\c\n\xc3\xa9\xf0\x9f\x98\x80");
+  // Whitespace anywhere JSON allows it; -0 is zero; the largest int64 is exact.
+  CHECK(parse(st_file(" {\t\"x\" :\n{ \"dtype\" : \"F32\" , \"shape\" : [ -0 ] , \"data_offsets\" : [ 0 , 0 ] } }\r\n", ""))
+            .size() == 1);
+  expect_bad(one(R"({"dtype":"F32","shape":[],"data_offsets":[9223372036854775807,9223372036854775807]})", "abcd"),
+             {"data_offsets [9223372036854775807, 9223372036854775807] lie outside"});
+  expect_bad(one(R"({"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,4]})", "abcd"),
+             {"shape entry 9223372036854775808 is too large"});
+  expect_bad(one(R"({"dtype":"F32","shape":[-99999999999999999999],"data_offsets":[0,4]})", "abcd"),
+             {"shape entry -99999999999999999999 is negative"});
+  // What strict JSON forbids.
+  expect_bad(st_file("{\"a\nb\":{}}", ""), {"invalid json in the header", "control character"});
+  expect_bad(st_file(R"({"x":1,})", ""), {"entry must be an object"});
+  expect_bad(one(R"({"dtype":"F32","shape":[1,],"data_offsets":[0,4]})", "abcd"), {"trailing comma before ']'"});
+  expect_bad(one(R"({"dtype":"F32","shape":[01],"data_offsets":[0,4]})", "abcd"), {"invalid json in the header"});
+  expect_bad(one(R"({"dtype":"F32","shape":[NaN],"data_offsets":[0,4]})", "abcd"), {"invalid json in the header"});
+  expect_bad(one(R"({"dtype":'F32',"shape":[],"data_offsets":[0,4]})", "abcd"), {"invalid json in the header"});
+  expect_bad(st_file("/* c */ {}", ""), {"invalid json in the header at byte 8"});
+  expect_bad(st_file("{} {}", ""), {"at byte 11", "after the json value"});
+  expect_bad(st_file(R"({"__metadata__":{"a":"\udc00"}})", ""), {"surrogate"});
+  expect_bad(st_file(R"({"__metadata__":{"a":"\u12g4"}})", ""), {"invalid json in the header"});
+  // Deep nesting is rejected by the grammar before the parser goes deep.
+  expect_bad(st_file(R"({"__metadata__":{"a":)" + std::string(100000, '['), ""), {"__metadata__ value of 'a'", "not an array"});
+  expect_bad(st_file(std::string(100000, '['), ""), {"header must be a json object, not an array"});
 }
 
 TEST_CASE("safetensors entries must have exactly dtype, shape and data_offsets of the right types") {
