@@ -9,6 +9,7 @@ PACKAGES=(
   clang-19 libclang-rt-19-dev          # the fuzz targets: clang 19 and its libFuzzer and sanitizer runtimes
   libfmt-dev                           # formatting
   catch2                               # unit tests (Catch2 v2)
+  gdb                                  # tests/debug: gdb sees JIT-compiled code by its model lines
   libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
 )
 

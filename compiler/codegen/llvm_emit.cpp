@@ -32,7 +32,8 @@ constexpr int64_t kWideTileRows = 6, kWideTileVectors = 4;
 
 class Emitter {
  public:
-  Emitter(const Program& p, llvm::Module& m) : p_(p), m_(m), ctx_(m.getContext()), b_(ctx_) {}
+  Emitter(const Program& p, llvm::Module& m, const KernelHook& at_kernel)
+      : p_(p), m_(m), ctx_(m.getContext()), b_(ctx_), at_kernel_(at_kernel) {}
 
   void run(const std::string& name, const std::string& cpu, const std::string& features) {
     auto* fty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy()}, false);
@@ -386,6 +387,7 @@ class Emitter {
   }
 
   void kernel(const Kernel& k) {
+    if (at_kernel_) at_kernel_(b_, static_cast<size_t>(&k - p_.kernels.data()));  // debug_info.h
     memo_.assign(k.exprs.size(), nullptr);
     ivs_.assign(k.dims.size(), nullptr);
     llvm::Type* out_ty = k.out >= 0 ? type(p_.buffers[k.out].dtype) : nullptr;
@@ -1035,6 +1037,7 @@ class Emitter {
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;
+  const KernelHook& at_kernel_;
   llvm::Function* fn_ = nullptr;
   std::vector<llvm::Value*> bases_;
   std::vector<llvm::Value*> ivs_;
@@ -1049,9 +1052,9 @@ class Emitter {
 extern "C" void _ZGVdN8v_expf();
 
 void emit_program(const Program& p, const std::string& name, llvm::Module& m, const std::string& cpu,
-                  const std::string& features) {
+                  const std::string& features, const KernelHook& at_kernel) {
   [[maybe_unused]] static void (*volatile keep_libmvec)() = &_ZGVdN8v_expf;
-  Emitter(p, m).run(name, cpu, features);
+  Emitter(p, m, at_kernel).run(name, cpu, features);
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(m, &os)) internal_error(__FILE__, __LINE__, "generated LLVM IR is invalid: " + os.str());

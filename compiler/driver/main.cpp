@@ -75,7 +75,7 @@ int cmd_dump(const Options& o, const Model& m) {
                                         : Stage::Graph;
   Entry entry = o.entry == "forward" ? Entry::Forward : o.entry == "grad" ? Entry::Grad : Entry::TrainStep;
   if (stage == Stage::Loops || stage == Stage::Llvm || stage == Stage::LlvmRaw || stage == Stage::Asm) {
-    std::cout << m.dump(stage, DumpFormat::Text, entry);
+    std::cout << m.dump(stage, o.annotate ? DumpFormat::Annotated : DumpFormat::Text, entry);
     return 0;
   }
   std::cout << m.dump(stage, fmt);

@@ -16,7 +16,7 @@ const std::vector<VerbInfo>& verbs() {
   static const std::vector<VerbInfo> v = {
       {"check", "gradc check MODEL [--set D=N ...]", "parse and check a model; print a summary", true},
       {"dump",
-       "gradc dump MODEL --stage ast|graph|grad|opt|loops|llvm|llvm-raw|asm [--format text|dot] [--entry forward|grad|train_step] [--set D=N ...]",
+       "gradc dump MODEL --stage ast|graph|grad|opt|loops|llvm|llvm-raw|asm [--format text|dot] [--entry forward|grad|train_step] [--annotate] [--set D=N ...]",
        "print a stage of the compilation", true},
       {"grad",
        "gradc grad MODEL [--params P] --inputs I -o OUT [--wrt NAME ...] [--set D=N ...] [--seed S] [--backend jit|interp] [--threads N]",
@@ -72,6 +72,7 @@ std::string verb_help(const VerbInfo& v) {
          "  --format F    text (default) or dot (Graphviz)\n"
          "  --entry E     forward, grad or train_step (default): the entry point of loops,\n"
          "                llvm, llvm-raw and asm\n"
+         "  --annotate    llvm, llvm-raw and asm: each kernel's model lines above its code\n"
          "  --set D=N     bind dim D to N instead of its declared size\n";
   else if (std::strcmp(v.name, "check") == 0)
     s += "\noptions:\n  --set D=N     bind dim D to N instead of its declared size\n";
@@ -345,6 +346,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       o.cache_dir = value;
     } else if (arg == "--no-cache") {
       o.no_cache = true;
+    } else if (arg == "--annotate") {
+      o.annotate = true;
     } else if (arg == "--profile") {
       o.profile = true;
     } else if (arg == "--check-numerics") {

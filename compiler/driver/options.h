@@ -16,6 +16,7 @@ struct Options {
   std::string stage;                                  // dump --stage
   std::string format = "text";                        // dump --format
   std::string entry = "train_step";                   // dump --entry
+  bool annotate = false;                              // dump --annotate
   std::string params;                                 // --params P
   std::string inputs;                                 // --inputs I
   std::string output;                                 // -o OUT
