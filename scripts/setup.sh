@@ -10,6 +10,7 @@ PACKAGES=(
   libfmt-dev                           # formatting
   nlohmann-json3-dev                   # JSON: the safetensors header (header-only, build time only)
   catch2                               # unit tests (Catch2 v2)
+  gdb                                  # tests/debug: gdb sees JIT-compiled code by its model lines
   libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
 )
 

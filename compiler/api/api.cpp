@@ -52,7 +52,8 @@ std::string file_stem(const std::string& name) {
 namespace {
 
 std::string cache_key(const std::string& file_name, const std::string& source, const CompileOptions& opts) {
-  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f", file_name, source.size(), opts.optimize);
+  std::string key = fmt::format("{}\x1f{}\x1f{}{}{}\x1f", file_name, source.size(), opts.optimize, opts.debug_info,
+                                opts.perf_map);
   for (const auto& [d, v] : opts.dims) key += fmt::format("{}={};", d, v);
   key += "\x1f";
   for (const std::string& w : opts.wrt) key += w + ";";
@@ -207,6 +208,8 @@ std::string Model::dump(Stage stage, const DumpOptions& opts) const {
 }
 
 std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations locations) const {
+  bool backend_stage = stage == Stage::Loops || stage == Stage::LlvmRaw || stage == Stage::Llvm || stage == Stage::Asm;
+  if (format == DumpFormat::Annotated && !backend_stage) format = DumpFormat::Text;
   if (locations == Locations::Hide && format == DumpFormat::Text && (stage == Stage::Graph || stage == Stage::Grad || stage == Stage::Opt))
     return without_locations(dump(stage, format, entry, Locations::Show));
   if (stage == Stage::Ast) {
@@ -222,7 +225,7 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations l
     if (!impl_->runnable()) return {};
     EntryKind kind = entry_kind(entry);
     const char* name = stage == Stage::Loops ? "loops" : stage == Stage::LlvmRaw ? "llvm-raw" : stage == Stage::Llvm ? "llvm" : "asm";
-    return jit_stage_text(*impl_->runnable(), kind, name);
+    return jit_stage_text(*impl_->runnable(), kind, name, &impl_->sm, format == DumpFormat::Annotated);
   }
   if (stage == Stage::Opt) {
     if (!impl_->optimized) return {};

@@ -37,6 +37,7 @@ struct Model::Impl {
   std::mutex exec_mutex;
   std::unique_ptr<Executor> interpreter;
   std::unique_ptr<Executor> jit;
+  bool debug_info = false, perf_map = false;  // CompileOptions' (for the JIT)
   Executor& executor(Backend backend);
   std::vector<Diagnostic> diags;
 };
@@ -58,6 +59,8 @@ Diagnostic plain_error(std::string msg);
 template <class Impl, class Front>
 void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions& opts, Front&& front) {
   DiagEngine diags(m.sm);
+  m.debug_info = opts.debug_info;
+  m.perf_map = opts.perf_map;
   try {
     front(diags);
     m.parsed = true;

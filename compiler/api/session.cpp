@@ -24,7 +24,7 @@ Executor& Model::Impl::executor(Backend backend) {
     if (!interpreter) interpreter = make_interpreter_executor(m, sm);
     return *interpreter;
   }
-  if (!jit) jit = make_jit_executor(m, sm);
+  if (!jit) jit = make_jit_executor(m, sm, {debug_info, perf_map});
   return *jit;
 }
 

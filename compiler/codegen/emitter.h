@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/llvm_emit.h"
 #include "compiler/codegen/loop_ir.h"
 
 namespace gradc {
@@ -23,7 +24,8 @@ namespace gradc {
 // Emits one Program's entry function into a module (see llvm_emit.h).
 class KernelEmitter {
  public:
-  KernelEmitter(const Program& p, llvm::Module& m) : p_(p), m_(m), ctx_(m.getContext()), b_(ctx_) {}
+  KernelEmitter(const Program& p, llvm::Module& m, const KernelHook& at_kernel)
+      : p_(p), m_(m), ctx_(m.getContext()), b_(ctx_), at_kernel_(at_kernel) {}
 
   void run(const std::string& name, const std::string& cpu, const std::string& features);
 
@@ -105,6 +107,7 @@ class KernelEmitter {
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;
+  const KernelHook& at_kernel_;  // called where each kernel's code starts (debug_info.h)
   llvm::Function* fn_ = nullptr;
   std::vector<llvm::Value*> bases_;
   std::vector<llvm::Value*> ivs_;

@@ -9,6 +9,7 @@
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/MC/MCAsmInfo.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
@@ -25,6 +26,9 @@
 #include <mutex>
 
 #include "compiler/codegen/code_cache.h"
+#include "compiler/codegen/debug_info.h"
+#include "compiler/codegen/dump_marks.h"
+#include "compiler/codegen/jit_debug.h"
 #include "compiler/codegen/kernels.h"
 #include "compiler/codegen/llvm_emit.h"
 #include "compiler/support/diagnostics.h"
@@ -129,14 +133,36 @@ void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build,
   mpm.run(mod, mam);
 }
 
-// The entry's module, emitted from its plan for the host and verified.
-std::unique_ptr<llvm::Module> emit_module(const ModelIR& m, const Program& p, EntryKind kind, llvm::LLVMContext& ctx,
-                                          llvm::TargetMachine& tm) {
-  auto mod = std::make_unique<llvm::Module>(fmt::format("gradc.{}.{}", m.name, entry_name(kind)), ctx);
-  mod->setDataLayout(tm.createDataLayout());
-  mod->setTargetTriple(tm.getTargetTriple().str());
-  emit_program(p, symbol_name(kind), *mod, host().cpu, host().features);
-  return mod;
+// An entry's module, and with the model's source its kernel marks (debug_info.h).
+struct Emitted {
+  std::unique_ptr<llvm::Module> mod;
+  std::unique_ptr<KernelMarks> marks;  // destroyed first: it refers to mod
+};
+
+// The entry's module, emitted from its plan for the host and verified; with
+// `sm`, marked kernel by kernel, and with `debug_locs` with DWARF too.
+Emitted emit_module(const ModelIR& m, const Program& p, EntryKind kind, llvm::LLVMContext& ctx,
+                    llvm::TargetMachine& tm, const SourceManager* sm = nullptr, bool debug_locs = false) {
+  Emitted e;
+  e.mod = std::make_unique<llvm::Module>(fmt::format("gradc.{}.{}", m.name, entry_name(kind)), ctx);
+  e.mod->setDataLayout(tm.createDataLayout());
+  e.mod->setTargetTriple(tm.getTargetTriple().str());
+  if (sm) e.marks = std::make_unique<KernelMarks>(m, p, *sm, *e.mod, symbol_name(kind), debug_locs);
+  emit_program(p, symbol_name(kind), *e.mod, host().cpu, host().features, e.marks ? e.marks->hook() : KernelHook());
+  if (e.marks) e.marks->finish();
+  return e;
+}
+
+// The names of an entry's functions in perf's map file: the symbol, then the
+// model, the entry and (for a kernel's outlined body) the kernel.
+std::map<std::string, std::string> perf_names(const ModelIR& m, EntryKind kind, const KernelMarks& marks) {
+  std::map<std::string, std::string> names;
+  std::string entry = fmt::format("{} {}", m.name, entry_name(kind));
+  names[marks.entry_symbol()] = fmt::format("{} [{}]", marks.entry_symbol(), entry);
+  for (const auto& [fn, k] : marks.functions())
+    names[fn] = k < 0 ? fmt::format("{} [{}]", fn, entry)
+                      : fmt::format("{} [{} {}]", fn, entry, marks.label(static_cast<size_t>(k)));
+  return names;
 }
 
 // The new pass manager's O3 pipeline for the host (loops vectorize with its
@@ -194,12 +220,12 @@ const std::string& build_identity() {
 
 // Everything that determines an entry's machine code: the plan's printout
 // fixes the emitted IR (every dim is a constant of the specialization).
-std::string cache_key_material(const Program& p, EntryKind kind) {
+std::string cache_key_material(const Program& p, EntryKind kind, bool debug_info) {
   return fmt::format(
       "gradc code cache\ncodegen {}\nbuild {}\nllvm {}\ntriple {}\ncpu {}\nfeatures {}\npipeline {}\nsanitize {}\n"
-      "symbol {}\n",
+      "symbol {}\ndebug info {}\n",
       kCodegenVersion, build_identity(), LLVM_VERSION_STRING, host().jtmb.getTargetTriple().str(), host().cpu,
-      host().features, kPipeline, kSanitize, symbol_name(kind)) +
+      host().features, kPipeline, kSanitize, symbol_name(kind), debug_info) +
          print_program(p);
 }
 
@@ -238,7 +264,7 @@ class CompiledEntry final : public NativeEntry {
 
 class JitExecutor : public Executor {
  public:
-  JitExecutor(const ModelIR& m, const SourceManager& sm) : m_(m), sm_(sm) {}
+  JitExecutor(const ModelIR& m, const SourceManager& sm, JitOptions opts) : m_(m), sm_(sm), opts_(opts) {}
 
   void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, int threads) override {
     const NativeEntry& e = *native(sig.kind, false);
@@ -297,18 +323,27 @@ class JitExecutor : public Executor {
                        .setPlatformSetUp(llvm::orc::setUpInactivePlatform)
                        .create(),
                    "creating the JIT");
+      // Tools' view of the code (jit_debug.h), when asked for.
+      if (opts_.debug_info)
+        if (std::string why = add_gdb_registration(*jit_); !why.empty())
+          std::fprintf(stderr, "gradc: warning: the debug info cannot be registered with gdb: %s\n", why.c_str());
+      if (opts_.perf_map) perf_map_ = add_perf_map(*jit_);
     }
     return *jit_;
   }
 
   // Loads an object file into a new JITDylib and resolves the entry point;
   // on failure removes the JITDylib and returns the error's text.
-  std::string load(const std::string& object, EntryKind kind, CompiledEntry& e) {
+  // `names`: its functions' names in perf's map file.
+  std::string load(const std::string& object, EntryKind kind, CompiledEntry& e,
+                   std::map<std::string, std::string> names = {}) {
     llvm::orc::LLJIT& j = jit();
-    auto created = j.createJITDylib(fmt::format("{}.{}", entry_name(kind), dylibs_++));
+    std::string id = fmt::format("{}.{}", entry_name(kind), dylibs_++);
+    auto created = j.createJITDylib(id);
     if (!created) internal_error(__FILE__, __LINE__, "creating a JITDylib: " + llvm::toString(created.takeError()));
     llvm::orc::JITDylib& jd = *created;
-    auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, symbol_name(kind));
+    if (perf_map_) perf_map_->name_functions(id, std::move(names));
+    auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, id);
     llvm::Error err = j.addObjectFile(jd, std::move(buffer));
     if (!err) {
       auto addr = j.lookup(jd, symbol_name(kind));
@@ -339,11 +374,17 @@ class JitExecutor : public Executor {
     std::string dir = active_code_cache_dir();
     CodeCacheKey key;
     if (!dir.empty()) {
-      key = code_cache_key(cache_key_material(e->program(), kind));
+      key = code_cache_key(cache_key_material(e->program(), kind, opts_.debug_info));
       if (std::optional<std::string> object = code_cache_load(dir, key)) {
         t.cache_ms = ms_since(t0);
         auto t1 = Clock::now();
-        if (load(*object, kind, *e).empty()) {
+        std::map<std::string, std::string> names;
+        if (opts_.perf_map) {  // the names come from the emitted module
+          llvm::LLVMContext ctx;
+          Emitted em = emit_module(m_, e->program(), kind, ctx, tm, &sm_);
+          names = perf_names(m_, kind, *em.marks);
+        }
+        if (load(*object, kind, *e, std::move(names)).empty()) {
           code_cache_count_hit();
           t.link_ms = ms_since(t1);
           t.cache_hit = t.compiled = true;
@@ -359,7 +400,12 @@ class JitExecutor : public Executor {
 
     t0 = Clock::now();
     llvm::LLVMContext ctx;
-    std::unique_ptr<llvm::Module> mod = emit_module(m_, e->program(), kind, ctx, tm);
+    // Kernel marks only for tools (jit_debug.h): none by default.
+    bool marked = opts_.debug_info || opts_.perf_map;
+    Emitted em = emit_module(m_, e->program(), kind, ctx, tm, marked ? &sm_ : nullptr, opts_.debug_info);
+    std::unique_ptr<llvm::Module>& mod = em.mod;
+    std::map<std::string, std::string> names;
+    if (opts_.perf_map) names = perf_names(m_, kind, *em.marks);
     t.emit_ms = ms_since(t0);
     t0 = Clock::now();
     optimize_module(*mod, tm);
@@ -374,7 +420,7 @@ class JitExecutor : public Executor {
       t.cache_ms += ms_since(t0);
     }
     t0 = Clock::now();
-    if (std::string why = load(object, kind, *e); !why.empty())
+    if (std::string why = load(object, kind, *e, std::move(names)); !why.empty())
       internal_error(__FILE__, __LINE__, "loading the compiled code into the JIT: " + why);
     t.link_ms = ms_since(t0);
     t.compiled = true;
@@ -384,6 +430,8 @@ class JitExecutor : public Executor {
 
   const ModelIR& m_;
   const SourceManager& sm_;
+  const JitOptions opts_;
+  PerfMap* perf_map_ = nullptr;  // owned by jit_'s linker
   mutable std::mutex mutex_;
   std::map<std::pair<EntryKind, bool>, std::unique_ptr<CompiledEntry>> entries_;  // (entry, profiled)
   std::unique_ptr<llvm::orc::LLJIT> jit_;
@@ -392,20 +440,28 @@ class JitExecutor : public Executor {
 
 }  // namespace
 
-std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm) {
-  return std::make_unique<JitExecutor>(m, sm);
+std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm, JitOptions opts) {
+  opts.debug_info = opts.debug_info || env_flag("GRADC_DEBUG_INFO");
+  opts.perf_map = opts.perf_map || env_flag("GRADC_PERF_MAP");
+  return std::make_unique<JitExecutor>(m, sm, opts);
 }
 
-std::string jit_stage_text(const ModelIR& m, EntryKind entry, const std::string& stage) {
+std::string jit_stage_text(const ModelIR& m, EntryKind entry, const std::string& stage, const SourceManager* sm,
+                           bool annotate) {
   Program p = plan_program(m, entry);
   if (stage == "loops") return print_program(p);
   llvm::TargetMachine& tm = target_machine();
   llvm::LLVMContext ctx;
-  std::unique_ptr<llvm::Module> mod = emit_module(m, p, entry, ctx, tm);
-  if (stage == "llvm-raw") return module_text(*mod);
-  optimize_module(*mod, tm);
-  if (stage == "asm") return machine_code(*mod, tm, llvm::CodeGenFileType::AssemblyFile);
-  return module_text(*mod);
+  // Marked dumps are made from the module with debug locations (dump_marks.h).
+  Emitted em = emit_module(m, p, entry, ctx, tm, sm, sm != nullptr);
+  auto ir = [&] { return em.marks ? marked_ir_text(*em.mod, *em.marks, annotate) : module_text(*em.mod); };
+  if (stage == "llvm-raw") return ir();
+  optimize_module(*em.mod, tm);
+  if (stage == "asm") {
+    std::string text = machine_code(*em.mod, tm, llvm::CodeGenFileType::AssemblyFile);
+    return em.marks ? marked_asm_text(text, *em.marks, annotate, tm.getMCAsmInfo()->getCommentString().str()) : text;
+  }
+  return ir();
 }
 
 }  // namespace gradc

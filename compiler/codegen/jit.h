@@ -26,11 +26,26 @@ namespace gradc {
 
 class SourceManager;
 
-std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm);
+// What compiled code carries for tools (jit_debug.h). Off by default; the
+// environment variables GRADC_DEBUG_INFO=1 and GRADC_PERF_MAP=1 turn them on
+// for every model of the process.
+struct JitOptions {
+  // DWARF (a compile unit for the model file, a subprogram per function, a
+  // location per kernel: debug_info.h), registered with gdb's JIT interface.
+  // Part of the code cache's key.
+  bool debug_info = false;
+  // A line per function in perf's map file /tmp/perf-PID.map.
+  bool perf_map = false;
+};
+
+std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm, JitOptions opts = {});
 
 // The text of a back-end stage of one entry point:
 // "loops" (kernels and memory plan), "llvm" (optimized IR), "llvm-raw"
-// (IR before optimization) or "asm" (host assembly).
-std::string jit_stage_text(const ModelIR& m, EntryKind entry, const std::string& stage);
+// (IR before optimization) or "asm" (host assembly). With the model's source
+// `sm`, the code of each kernel is marked with its index and model lines,
+// and with `annotate` the model lines' text is interleaved (dump_marks.h).
+std::string jit_stage_text(const ModelIR& m, EntryKind entry, const std::string& stage,
+                           const SourceManager* sm = nullptr, bool annotate = false);
 
 }  // namespace gradc

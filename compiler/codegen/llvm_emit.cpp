@@ -62,7 +62,10 @@ void KernelEmitter::run(const std::string& name, const std::string& cpu, const s
   }
   b_.CreateRet(b_.getInt32(0));
   // The loop vectorizer finds a call's vector variants by name in the module.
+  // In name order, so the printed IR does not depend on pointer values.
   std::vector<llvm::GlobalValue*> keep(used_.begin(), used_.end());
+  std::sort(keep.begin(), keep.end(),
+            [](const llvm::GlobalValue* a, const llvm::GlobalValue* b) { return a->getName() < b->getName(); });
   if (!keep.empty()) llvm::appendToCompilerUsed(m_, keep);
 }
 
@@ -89,6 +92,7 @@ void KernelEmitter::fill(int buffer, double v) {
 }
 
 void KernelEmitter::kernel(const Kernel& k) {
+  if (at_kernel_) at_kernel_(b_, static_cast<size_t>(&k - p_.kernels.data()));
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
   llvm::Type* out_ty = k.out >= 0 ? type(p_.buffers[k.out].dtype) : nullptr;
@@ -206,9 +210,9 @@ void KernelEmitter::check(const Kernel& k) {
 extern "C" void _ZGVdN8v_expf();
 
 void emit_program(const Program& p, const std::string& name, llvm::Module& m, const std::string& cpu,
-                  const std::string& features) {
+                  const std::string& features, const KernelHook& at_kernel) {
   [[maybe_unused]] static void (*volatile keep_libmvec)() = &_ZGVdN8v_expf;
-  KernelEmitter(p, m).run(name, cpu, features);
+  KernelEmitter(p, m, at_kernel).run(name, cpu, features);
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(m, &os)) internal_error(__FILE__, __LINE__, "generated LLVM IR is invalid: " + os.str());

@@ -91,6 +91,7 @@ int cmd_dump(const Options& o, const Model& m) {
   d.entry = o.entry == "forward" ? Entry::Forward : o.entry == "grad" ? Entry::Grad : Entry::TrainStep;
   bool backend = stage == Stage::Loops || stage == Stage::Llvm || stage == Stage::LlvmRaw || stage == Stage::Asm;
   d.format = o.format == "dot" && !backend ? DumpFormat::Dot : DumpFormat::Text;
+  if (o.annotate && backend) d.format = DumpFormat::Annotated;
   d.print_after_all = o.print_after_all;
   std::cout << m.dump(stage, d);
   return 0;

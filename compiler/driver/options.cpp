@@ -66,6 +66,7 @@ const std::vector<OptionRow>& option_table() {
        "forward, grad or train_step (default): the entry point of loops,\n"
        "llvm, llvm-raw and asm",
        0, "forward|grad|train_step"},
+      {"--annotate", nullptr, "dump", "llvm, llvm-raw and asm: each kernel's model lines above its code"},
       {"--print-after-all", nullptr, "dump",
        "print the stage after each of its steps (opt: every pass;\n"
        "loops: every step of the kernel planner)"},
@@ -443,6 +444,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       o.cache_dir = value;
     } else if (arg == "--no-cache") {
       o.no_cache = true;
+    } else if (arg == "--annotate") {
+      o.annotate = true;
     } else if (arg == "--print-after-all") {
       o.print_after_all = true;
     } else if (arg == "--profile") {

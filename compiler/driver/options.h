@@ -18,6 +18,7 @@ struct Options {
   std::string format = "text";                        // dump --format
   std::string entry = "train_step";                   // dump --entry
   bool print_after_all = false;                       // dump --print-after-all
+  bool annotate = false;                              // dump --annotate
   std::string params;                                 // --params P
   std::string inputs;                                 // --inputs I
   std::string output;                                 // -o OUT

@@ -37,7 +37,11 @@ struct ModelDef;  // gradc/embed_def.h: a model built in C++ (gradc/embed.h)
 enum class Stage { Ast, Graph, Grad, Opt, Loops, LlvmRaw, Llvm, Asm };
 // The entry points (SPEC 2.6) whose back-end stages can be printed.
 enum class Entry { Forward, Grad, TrainStep };
-enum class DumpFormat { Text, Dot };
+// Annotated: the LlvmRaw, Llvm and Asm stages with the model lines of each
+// kernel interleaved with its code, as `objdump -S` does (other stages print
+// Text). Text marks each kernel's code with a comment line naming it
+// (k<index> of the Loops stage, what it computes, its model positions).
+enum class DumpFormat { Text, Dot, Annotated };
 // Whether text printouts of the graph stages end a node's line with its source
 // position (`# @line:col`). Hide prints the same text without positions (a
 // node's name stays), so a model written in C++ (gradc/embed.h) and the same
@@ -75,6 +79,16 @@ struct CompileOptions {
   std::vector<std::string> wrt;
   // Run the optimization passes (evaluation uses the optimized graph).
   bool optimize = true;
+  // For debuggers and profilers (off by default; no cost when off). With
+  // debug_info, the JIT's code carries DWARF (a compile unit for the model
+  // file, a subprogram per function, the model line of each kernel) and is
+  // registered with gdb's JIT interface, so a backtrace inside an entry point
+  // shows `model.grad:LINE`. With perf_map, each compiled entry point writes
+  // a line per function (address, size, model, entry and kernel) to perf's
+  // map file /tmp/perf-PID.map. The environment variables GRADC_DEBUG_INFO=1
+  // and GRADC_PERF_MAP=1 turn them on for every model of the process.
+  bool debug_info = false;
+  bool perf_map = false;
 };
 
 // Per-param result of Model::gradcheck().

@@ -1,0 +1,123 @@
+// Kernel marks in the IR and assembly dumps (compiler/codegen/dump_marks.h):
+// every kernel's code is marked with its index and model position; the marks
+// are comment lines only, so that without them the dumps are, byte for byte,
+// those of the module emitted without debug locations (the locations that
+// find the kernels change no code); DumpFormat::Annotated adds the model
+// lines' text below each mark.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "compiler/codegen/jit.h"
+#include "compiler/codegen/kernels.h"
+#include "compiler/frontend/parser.h"
+#include "compiler/frontend/sema.h"
+#include "compiler/model_impl.h"
+#include "compiler/support/diagnostics.h"
+#include "gradc/gradc.h"
+
+using namespace gradc;
+
+namespace {
+
+// A model through the same steps as Model::compile_file, keeping the IR.
+struct Compiled {
+  SourceManager sm;
+  std::optional<ModelIR> ir;
+};
+
+std::unique_ptr<Compiled> compile(const std::string& path) {
+  auto c = std::make_unique<Compiled>();
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  uint32_t file = c->sm.add(path, text);
+  DiagEngine diags(c->sm);
+  Ast ast;
+  parse(c->sm, file, ast, diags);
+  std::optional<ModelIR> m = analyze(ast, c->sm, diags, SemaOptions{"model", {}});
+  REQUIRE(m);
+  REQUIRE(differentiate_loss(*m, {}).empty());
+  build_train_step(*m);
+  c->ir = optimize(*m);
+  return c;
+}
+
+const std::regex kMark(R"(^(  ;|\t#) (k[0-9]+: .*|  *[0-9]+ \| .*)$)");
+
+// The text without mark lines, and the kernels the marks name.
+std::string without_marks(const std::string& text, std::set<int>* kernels = nullptr) {
+  std::istringstream in(text);
+  std::string line, out;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_match(line, m, kMark)) {
+      if (kernels && m[2].str()[0] == 'k') kernels->insert(std::stoi(m[2].str().substr(1)));
+      continue;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+// The emitter lists the vector math functions of @llvm.compiler.used in the
+// order of their addresses (a std::set of pointers), which differs from one
+// emission to the next: sorted here.
+std::string sorted_used(std::string text) {
+  std::smatch m;
+  static const std::regex used(R"(@llvm\.compiler\.used = appending global \[[0-9]+ x ptr\] \[([^\]]*)\])");
+  if (!std::regex_search(text, m, used)) return text;
+  std::vector<std::string> items;
+  std::istringstream in(m[1].str());
+  for (std::string item; std::getline(in, item, ',');) items.push_back(item.substr(item.find_first_not_of(' ')));
+  std::sort(items.begin(), items.end());
+  std::string list;
+  for (const std::string& item : items) list += (list.empty() ? "" : ", ") + item;
+  return text.replace(static_cast<size_t>(m.position(1)), static_cast<size_t>(m.length(1)), list);
+}
+
+}  // namespace
+
+TEST_CASE("dump marks: every kernel marked, and nothing else changes", "[debug]") {
+  for (const char* name : {"xor", "iris_mlp", "digits_mlp", "regression_f64", "all_builtins"}) {
+    auto c = compile(fmt::format("{}/examples/{}.grad", GRADC_SOURCE_DIR, name));
+    size_t kernels = plan_program(*c->ir, EntryKind::TrainStep).kernels.size();
+    for (const char* stage : {"llvm-raw", "llvm", "asm"}) {
+      INFO(name << " " << stage);
+      std::string plain = sorted_used(jit_stage_text(*c->ir, EntryKind::TrainStep, stage));
+      std::string marked = sorted_used(jit_stage_text(*c->ir, EntryKind::TrainStep, stage, &c->sm));
+      std::string annotated = sorted_used(jit_stage_text(*c->ir, EntryKind::TrainStep, stage, &c->sm, true));
+      std::set<int> seen;
+      CHECK(without_marks(marked, &seen) == plain);
+      CHECK(without_marks(annotated) == plain);
+      CHECK(annotated.size() > marked.size());
+      for (size_t k = 0; k < kernels; ++k) {
+        INFO("kernel k" << k);
+        CHECK(seen.count(static_cast<int>(k)));
+      }
+    }
+  }
+}
+
+TEST_CASE("dump marks: annotated assembly interleaves the model line", "[debug]") {
+  std::string path = fmt::format("{}/examples/xor.grad", GRADC_SOURCE_DIR);
+  Model m = Model::compile_file(path);
+  REQUIRE(m.ok());
+  std::string text = m.dump(Stage::Asm, DumpFormat::Text);
+  CHECK(text.find(fmt::format("\t# k2: matmul 4x8x2, 1 epilogue ({}:23:12)\n", path)) != std::string::npos);
+  std::string annotated = m.dump(Stage::Asm, DumpFormat::Annotated);
+  CHECK(annotated.find(fmt::format("\t# k2: matmul 4x8x2, 1 epilogue ({}:23:12)\n"
+                                   "\t#    23 | h = tanh(x @ W1 + b1)           # [B, 8]",
+                                   path)) != std::string::npos);
+  std::string ir = m.dump(Stage::Llvm, DumpFormat::Annotated);
+  CHECK(ir.find("  ;    23 | h = tanh(x @ W1 + b1)") != std::string::npos);
+  // Other stages print text.
+  CHECK(m.dump(Stage::Opt, DumpFormat::Annotated) == m.dump(Stage::Opt));
+}
