@@ -12,12 +12,6 @@ namespace {
 
 using Sizes = std::vector<int64_t>;
 
-Sizes row_major(const Sizes& shape) {
-  Sizes s(shape.size(), 1);
-  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
 // A node's multi-index as affine functions of a kernel's loop indices:
 // index[k] = c[k] + sum_d a[k][d] * i_d.
 struct IdxMap {
@@ -36,7 +30,7 @@ struct IdxMap {
 
 // The element index, in a row-major buffer of `shape`, of the map's position.
 Affine flatten(const IdxMap& m, const Sizes& shape, size_t loop_rank) {
-  Sizes st = row_major(shape);
+  Sizes st = row_major_strides(shape);
   Affine r;
   r.strides.assign(loop_rank, 0);
   for (size_t k = 0; k < shape.size(); ++k) {
@@ -240,7 +234,7 @@ class Lowering {
   }
 
   Affine row_major_map(NodeId n) {
-    return Affine{0, row_major(shape(n))};
+    return Affine{0, row_major_strides(shape(n))};
   }
 
   void emit_node(NodeId n) {
@@ -260,7 +254,7 @@ class Lowering {
         k.out = out;
         Sizes kept = in;
         for (int64_t a : node.attrs.ints) kept[a] = 1;
-        k.out_map = Affine{0, row_major(kept)};
+        k.out_map = Affine{0, row_major_strides(kept)};
         for (int64_t a : node.attrs.ints) k.out_map.strides[a] = 0;
         k.reduce_op = node.op;
         k.init = node.op == Op::ReduceSum   ? 0.0
@@ -273,7 +267,7 @@ class Lowering {
       }
       case OpKind::MatMul: emit_matmul(n, out); break;
       case OpKind::Concat: {
-        Sizes os = row_major(shape(n));
+        Sizes os = row_major_strides(shape(n));
         int64_t axis = node.attrs.ints[0], start = 0;
         for (NodeId x : o) {
           emit_elementwise(n, x, out, Affine{start * os[axis], os});
@@ -282,7 +276,7 @@ class Lowering {
         break;
       }
       case OpKind::Pad: {
-        Sizes os = row_major(shape(n));
+        Sizes os = row_major_strides(shape(n));
         Kernel fill = kernel(Kernel::Kind::Elementwise, n, shape(n));
         fill.out = out;
         fill.out_map = Affine{0, os};
@@ -319,7 +313,7 @@ class Lowering {
     dims.insert(dims.end(), {M, N, K});
     Kernel k = kernel(Kernel::Kind::MatMul, n, dims);
     k.out = out;
-    Sizes crm = row_major(cs);
+    Sizes crm = row_major_strides(cs);
     k.out_map = Affine{0, crm};
     k.out_map.strides.push_back(0);  // k does not move C
     // An operand's strides over (batch..., m, n, k); `rows` and `cols` are the loop dims of its two axes.
@@ -327,7 +321,7 @@ class Lowering {
       bool transposed = f_.absorbed[x];
       NodeId src = transposed ? g_[x].operands[0] : x;
       buffer = buffer_of(src);
-      Sizes xs = shape(src), st = row_major(xs);
+      Sizes xs = shape(src), st = row_major_strides(xs);
       size_t r = xs.size();
       Affine a{0, Sizes(dims.size(), 0)};
       // Batch axes broadcast from the right.
@@ -400,7 +394,7 @@ class Lowering {
       Kernel::Epilogue e;
       e.root = expr(k, u, map, /*as_root=*/true);
       e.out = buffer_of(u);
-      e.map = Affine{0, row_major(shape(u))};
+      e.map = Affine{0, row_major_strides(shape(u))};
       e.map.strides.push_back(0);
       e.node = u;
       k.epilogues.push_back(e);
@@ -429,7 +423,7 @@ class Lowering {
       const EntryValue& v = p_.sig.produces[r];
       Kernel k = kernel(Kernel::Kind::Elementwise, v.node, v.shape);
       k.out = root_bufs_[r];
-      k.out_map = Affine{0, row_major(v.shape)};
+      k.out_map = Affine{0, row_major_strides(v.shape)};
       k.root = expr(k, v.node, IdxMap::identity(v.shape.size()), g_[v.node].op == Op::Constant);
       p_.kernels.push_back(std::move(k));
     }

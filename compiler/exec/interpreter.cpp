@@ -16,12 +16,6 @@ namespace {
 
 using Sizes = std::vector<int64_t>;
 
-Sizes row_major_strides(const Sizes& shape) {
-  Sizes s(shape.size(), 1);
-  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
 // Strides to read an operand of shape `in` while walking `out` (NumPy
 // broadcasting: a missing or size-1 axis gets stride 0).
 Sizes broadcast_strides(const Sizes& in, const Sizes& out) {

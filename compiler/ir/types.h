@@ -34,6 +34,9 @@ inline constexpr int64_t kMaxElements = int64_t{1} << 40;
 
 Shape make_shape(std::initializer_list<int64_t> sizes);
 std::vector<int64_t> sizes(const Shape& s);
+// Element strides of a contiguous row-major tensor of these sizes (the last
+// axis 1), as the interpreter and the code generator index buffers.
+std::vector<int64_t> row_major_strides(const std::vector<int64_t>& sizes);
 // Number of elements, or nullopt when it exceeds kMaxElements.
 std::optional<int64_t> element_count(const Shape& s);
 int64_t numel(const Shape& s);  // element_count that asserts it fits

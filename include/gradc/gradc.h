@@ -50,18 +50,19 @@ enum class Locations { Show, Hide };
 
 // How Model::dump prints a stage.
 struct DumpOptions {
-  DumpFormat format = DumpFormat::Text;  // Dot: Ast, Graph, Grad and Opt only
+  DumpFormat format = DumpFormat::Text;  // Dot: Ast, Graph, Grad and Opt only; Annotated: LlvmRaw, Llvm, Asm
   Entry entry = Entry::TrainStep;        // the entry point of Loops, LlvmRaw, Llvm and Asm
   Locations locations = Locations::Show;
   // The stage after each of its steps, in order, each printout headed by
   // "# *** after STEP ***" (as LLVM's -print-after-all and Halide's lowering
-  // log): for Opt, the graph after every pass run. Only for the stages
+  // log): for Opt, the graph after every pass run; for Loops, the entry
+  // point's plan after every step of the kernel planner. Only for the stages
   // stage_has_steps() names; others make dump() throw std::invalid_argument.
   bool print_after_all = false;
 };
 
 // Whether a stage is made of steps that DumpOptions::print_after_all prints
-// after (today Opt, made of the optimization passes).
+// after: Opt (the optimization passes) and Loops (the kernel planner's steps).
 bool stage_has_steps(Stage stage);
 
 // What one entry point's generated code does, from its plan.
