@@ -20,7 +20,7 @@
 #include "compiler/codegen/kernels.h"
 #include "compiler/frontend/parser.h"
 #include "compiler/frontend/sema.h"
-#include "compiler/model_impl.h"
+#include "compiler/api/model_impl.h"
 #include "compiler/support/diagnostics.h"
 #include "gradc/gradc.h"
 
