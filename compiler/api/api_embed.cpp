@@ -178,7 +178,7 @@ Model Model::compile_def(const embed::ModelDef& def, const CompileOptions& opts)
       try {
         DefConverter(def, impl->sm, impl->ast).run();
       } catch (const BadDef& bad) {
-        throw InternalError("malformed embedded model definition: " + bad.what);
+        internal_error(__FILE__, __LINE__, "malformed embedded model definition: " + bad.what);
       }
     });
   });

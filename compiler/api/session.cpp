@@ -12,6 +12,7 @@
 #include "compiler/api/model_impl.h"
 #include "compiler/exec/init.h"
 #include "compiler/exec/interpreter.h"
+#include "compiler/support/messages.h"
 #include "runtime/tensor_io.h"
 #include "runtime/thread_pool.h"
 
@@ -281,18 +282,14 @@ struct Session::Impl {
         if (std::isfinite(v[e])) continue;
         const Node& n = ir->graph[id];
         if (n.op == Op::Input || n.op == Op::Param)
-          throw DataError(fmt::format("check-numerics: {} '{}' holds {} at element {} ({}), in {}",
-                                      n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
+          throw DataError(diag::check_numerics_leaf(n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
                                       type_str(n.dtype, n.shape), entry_name(sig.kind)));
         throw_model_error(sm, n.loc,
-                          fmt::format("check-numerics: '{}' produced {} at element {} of its {} result, in {} "
-                                      "(first non-finite value of the step; it reached '{}')",
-                                      op_name(n.op), v[e], e, type_str(n.dtype, n.shape), entry_name(sig.kind),
+                          diag::check_numerics_op(op_name(n.op), v[e], e, type_str(n.dtype, n.shape), entry_name(sig.kind),
                                       output));
       }
     }
-    throw DataError(fmt::format("check-numerics: '{}' of {} is not finite, but the interpreter computes it finite "
-                                "(a rounding difference near the limits of the dtype)", output, entry_name(sig.kind)));
+    throw DataError(diag::check_numerics_rounding(output, entry_name(sig.kind)));
   }
 };
 

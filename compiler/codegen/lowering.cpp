@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "compiler/support/diagnostics.h"
+#include "compiler/support/messages.h"
 
 namespace gradc {
 namespace {
@@ -412,7 +413,7 @@ class Lowering {
     limit.value = static_cast<double>(g_[n].attrs.ints[0]);
     k.init = limit.value;
     p_.check_locs.push_back(g_[n].loc);
-    p_.check_messages.push_back(fmt::format("a class id read by one_hot is outside [0, {})", g_[n].attrs.ints[0]));
+    p_.check_messages.push_back(diag::check_class_id_range(g_[n].attrs.ints[0]));
     k.check_id = static_cast<int>(p_.check_locs.size());
     p_.kernels.push_back(std::move(k));
   }

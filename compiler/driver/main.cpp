@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include "compiler/driver/options.h"
 #include "compiler/driver/train.h"
@@ -397,7 +398,12 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "gradc: internal compiler error: " << e.what() << "\n";
+    // A bug in gradc. The library's InternalError (compiler/support/diagnostics.h, which
+    // the CLI cannot see) already reads "internal compiler error: ..."; anything else
+    // escaping the driver gets the same wording, once.
+    constexpr std::string_view kPrefix = "internal compiler error: ";
+    std::string_view what = e.what();
+    std::cerr << "gradc: " << (what.starts_with(kPrefix) ? "" : kPrefix) << what << "\n";
     return 1;
   }
 }

@@ -10,6 +10,7 @@
 
 #include "compiler/ir/scalar_eval.h"
 #include "compiler/support/diagnostics.h"
+#include "compiler/support/messages.h"
 
 namespace gradc {
 namespace {
@@ -226,7 +227,7 @@ void Interpreter::eval(NodeId id) {
       for (size_t i = 0; i < x.size(); ++i) {
         double c = x[i];
         if (c < 0 || c >= static_cast<double>(classes))
-          throw EvalError(fmt::format("class id {} at position {} is outside [0, {})", c, i, classes), n.loc);
+          throw EvalError(diag::check_class_id_at(c, i, classes), n.loc);
         out[i * classes + static_cast<int64_t>(c)] = 1.0;
       }
       break;

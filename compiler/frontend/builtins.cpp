@@ -10,6 +10,7 @@
 
 #include "compiler/autodiff/reverse.h"
 #include "compiler/frontend/sema_impl.h"
+#include "compiler/support/messages.h"
 
 namespace gradc {
 namespace {
@@ -47,12 +48,12 @@ bool float_pair(Sema& s, CallArgs& a, NodeId& x, NodeId& y) {
   for (const Value* v : {&va, &vb}) {
     NodeId n = v == &va ? x : y;
     if (!is_float(s.g()[n].dtype)) {
-      s.error(v->loc, fmt::format("'{}' needs float tensors, got {}", fn_name(a), type_str(s.g()[n].dtype, s.g()[n].shape)));
+      s.error(v->loc, diag::err_builtin_needs_float(fn_name(a), type_str(s.g()[n].dtype, s.g()[n].shape)));
       return false;
     }
   }
   if (s.g()[x].dtype != s.g()[y].dtype) {
-    s.error(loc(a), fmt::format("'{}' got {} and {} tensors (use cast(x, {}) to convert)", fn_name(a),
+    s.error(loc(a), diag::err_builtin_mixed_dtypes(fn_name(a),
                                 dtype_name(s.g()[x].dtype), dtype_name(s.g()[y].dtype), dtype_name(s.g()[x].dtype)));
     s.note_operands({&va, &vb});
     return false;
@@ -62,7 +63,7 @@ bool float_pair(Sema& s, CallArgs& a, NodeId& x, NodeId& y) {
 
 bool same_shape(Sema& s, CallArgs& a, NodeId x, NodeId y, std::string_view what) {
   if (s.g()[x].shape == s.g()[y].shape) return true;
-  s.error(loc(a), fmt::format("'{}' needs {} of the same shape, got {} and {}", fn_name(a), what,
+  s.error(loc(a), diag::err_builtin_same_shape(fn_name(a), what,
                               shape_str(s.g()[x].shape), shape_str(s.g()[y].shape)));
   s.note_operands({&a.values[0], &a.values[1]});
   return false;
@@ -73,7 +74,7 @@ std::optional<bool> flag(Sema& s, CallArgs& a, size_t i) {
   const Expr& e = *a.exprs[i];
   if (e.kind == ExprKind::Bool) return e.bool_value;
   if (e.kind == ExprKind::Number && (e.number == 0 || e.number == 1)) return e.number != 0;
-  s.error(e.loc, fmt::format("'{}' must be true or false", a.call->kwargs.empty() ? "flag" : "keepdims"));
+  s.error(e.loc, diag::err_not_a_flag(a.call->kwargs.empty() ? "flag" : "keepdims"));
   return std::nullopt;
 }
 
@@ -92,7 +93,7 @@ std::optional<std::vector<int64_t>> axes_arg(Sema& s, CallArgs& a, size_t i, int
     auto ax = s.axis_of(*it, rank, fn_name(a));
     if (!ax) return std::nullopt;
     if (std::find(axes.begin(), axes.end(), *ax) != axes.end()) {
-      s.error(it->loc, fmt::format("axis {} is given twice", *ax));
+      s.error(it->loc, diag::err_axis_twice(*ax));
       return std::nullopt;
     }
     axes.push_back(*ax);
@@ -104,7 +105,7 @@ std::optional<std::vector<int64_t>> axes_arg(Sema& s, CallArgs& a, size_t i, int
 // A list of sizes (integers or dim names); -1 allowed when `allow_infer`.
 std::optional<std::vector<int64_t>> sizes_arg(Sema& s, const Expr& e, std::string_view fn, bool allow_infer) {
   if (e.kind != ExprKind::List) {
-    s.error(e.loc, fmt::format("'{}' needs a list of sizes, e.g. [B, 8]", fn));
+    s.error(e.loc, diag::err_sizes_not_list(fn));
     return std::nullopt;
   }
   std::vector<int64_t> out;
@@ -112,7 +113,7 @@ std::optional<std::vector<int64_t>> sizes_arg(Sema& s, const Expr& e, std::strin
     auto v = s.const_int(*it, "a size");
     if (!v) return std::nullopt;
     if (*v < 1 && !(allow_infer && *v == -1)) {
-      s.error(it->loc, fmt::format("sizes in '{}' must be positive{}, got {}", fn, allow_infer ? " (or one -1)" : "", *v));
+      s.error(it->loc, diag::err_sizes_nonpositive(fn, allow_infer ? " (or one -1)" : "", *v));
       return std::nullopt;
     }
     out.push_back(*v);
@@ -249,13 +250,12 @@ Value lower_reshape(Sema& s, CallArgs& a) {
   for (size_t i = 0; i < sz->size(); ++i) {
     if ((*sz)[i] == -1) {
       if (infer >= 0) {
-        s.error(loc(a), "reshape allows at most one -1");
+        s.error(loc(a), diag::err_reshape_two_infer());
         return Value::bad();
       }
       infer = static_cast<int>(i);
     } else if (known > kMaxElements / (*sz)[i]) {
-      s.error(loc(a), fmt::format("cannot reshape a tensor of shape {}: the sizes multiply to more than 2^40 elements",
-                                  shape_str(s.g()[x].shape)));
+      s.error(loc(a), diag::err_reshape_too_large(shape_str(s.g()[x].shape)));
       return Value::bad();
     } else {
       known *= (*sz)[i];
@@ -266,9 +266,7 @@ Value lower_reshape(Sema& s, CallArgs& a) {
     if (known == 0 || total % known != 0) {
       std::string want = "[";
       for (size_t i = 0; i < sz->size(); ++i) want += (i ? ", " : "") + std::to_string((*sz)[i]);
-      s.error(loc(a), fmt::format("cannot reshape a tensor of shape {} ({} elements) into {}]: "
-                                           "{} is not a multiple of {}",
-                                           shape_str(s.g()[x].shape), total, want, total, known));
+      s.error(loc(a), diag::err_reshape_infer( shape_str(s.g()[x].shape), total, want, total, known));
       return Value::bad();
     }
     (*sz)[infer] = total / known;
@@ -287,7 +285,7 @@ Value lower_transpose(Sema& s, CallArgs& a) {
   } else {
     const Expr& e = *a.exprs[1];
     if (e.kind != ExprKind::List) {
-      s.error(e.loc, "transpose needs a permutation list, e.g. transpose(x, [1, 0])");
+      s.error(e.loc, diag::err_transpose_needs_list());
       return Value::bad();
     }
     for (const Expr* it : e.args) {
@@ -300,7 +298,7 @@ Value lower_transpose(Sema& s, CallArgs& a) {
     bool is_perm = static_cast<int>(perm.size()) == rank;
     for (int i = 0; is_perm && i < rank; ++i) is_perm = sorted[i] == i;
     if (!is_perm) {
-      s.error(e.loc, fmt::format("transpose: {} is not a permutation of the {} axes of a tensor of shape {}",
+      s.error(e.loc, diag::err_transpose_permutation(
                                  [&] {
                                    std::string t = "[";
                                    for (size_t i = 0; i < perm.size(); ++i) t += (i ? ", " : "") + std::to_string(perm[i]);
@@ -319,7 +317,7 @@ Value lower_transpose(Sema& s, CallArgs& a) {
 Value lower_concat(Sema& s, CallArgs& a) {
   const Expr& list = *a.exprs[0];
   if (list.kind != ExprKind::List || list.args.empty()) {
-    s.error(list.loc, "concat needs a non-empty list of tensors, e.g. concat([a, b], axis=0)");
+    s.error(list.loc, diag::err_concat_needs_list());
     return Value::bad();
   }
   std::vector<Value> vals;
@@ -330,7 +328,7 @@ Value lower_concat(Sema& s, CallArgs& a) {
   for (size_t i = 0; i < vals.size(); ++i) {
     const Value& v = vals[i];
     if (v.kind != Value::Kind::Tensor || s.g()[v.node].rank() == 0) {
-      s.error(v.loc, fmt::format("concat joins tensors of rank >= 1, but element {} is {} (reshape it to [1] first)",
+      s.error(v.loc, diag::err_concat_scalar(
                                  i + 1, v.kind == Value::Kind::Tensor ? "a scalar" : "a number"));
       return Value::bad();
     }
@@ -354,7 +352,7 @@ Value lower_slice(Sema& s, CallArgs& a) {
   NodeId x = any_tensor(s, a.values[0]);
   int rank = s.g()[x].rank();
   if (rank == 0) {
-    s.error(loc(a), "slice needs a tensor of rank >= 1, got a scalar");
+    s.error(loc(a), diag::err_slice_scalar());
     return Value::bad();
   }
   auto axis = s.axis_of(*a.exprs[1], rank, "slice");
@@ -367,14 +365,14 @@ Value lower_slice(Sema& s, CallArgs& a) {
     if (!v) return Value::bad();
     int64_t p = *v < 0 ? *v + size : *v;  // negative counts from the end, as in Python
     if (p < 0 || p > size) {
-      s.error(a.exprs[2 + k]->loc, fmt::format("slice {} {} is outside axis {} of size {} (shape {})",
+      s.error(a.exprs[2 + k]->loc, diag::err_slice_bound(
                                                k == 0 ? "start" : "stop", *v, *axis, size, shape_str(s.g()[x].shape)));
       return Value::bad();
     }
     bounds[k] = p;
   }
   if (bounds[0] >= bounds[1]) {
-    s.error(loc(a), fmt::format("slice [{}, {}) of axis {} is empty (stop must be greater than start)", bounds[0],
+    s.error(loc(a), diag::err_slice_empty(bounds[0],
                                 bounds[1], *axis));
     return Value::bad();
   }
@@ -398,8 +396,7 @@ Value lower_cast(Sema& s, CallArgs& a) {
   const Expr& d = *a.exprs[1];
   std::optional<DType> to = d.kind == ExprKind::Name ? parse_dtype(d.name) : std::nullopt;
   if (!to || *to == DType::I32) {
-    s.error(d.loc, to ? "cast to i32 is not supported (argmax already returns i32)"
-                      : "cast needs a target dtype: f32 or f64");
+    s.error(d.loc, to ? diag::err_cast_to_i32() : diag::err_cast_target());
     return Value::bad();
   }
   NodeId x = s.materialize(a.values[0], *to);
@@ -414,7 +411,7 @@ Value lower_softmax(Sema& s, CallArgs& a) {
   if (!xo) return Value::bad();
   NodeId x = *xo;
   if (s.g()[x].rank() == 0) {
-    s.error(loc(a), fmt::format("'{}' needs a tensor of rank >= 1, got a scalar", fn_name(a)));
+    s.error(loc(a), diag::err_needs_rank1(fn_name(a)));
     return Value::bad();
   }
   int axis = s.g()[x].rank() - 1;
@@ -433,7 +430,7 @@ Value lower_softmax(Sema& s, CallArgs& a) {
 Value lower_one_hot(Sema& s, CallArgs& a) {
   const Value& v = a.values[0];
   if (v.kind != Value::Kind::Tensor || s.g()[v.node].dtype != DType::I32) {
-    s.error(v.loc, fmt::format("one_hot needs i32 class ids, got {}",
+    s.error(v.loc, diag::err_one_hot_ids_value(
                                v.kind == Value::Kind::Tensor ? type_str(s.g()[v.node].dtype, s.g()[v.node].shape)
                                                              : std::string("a number")));
     s.note_operands({&v});
@@ -442,7 +439,7 @@ Value lower_one_hot(Sema& s, CallArgs& a) {
   auto n = s.const_int(*a.exprs[1], "the class count of one_hot");
   if (!n) return Value::bad();
   if (*n < 1) {
-    s.error(a.exprs[1]->loc, fmt::format("one_hot needs a positive class count, got {}", *n));
+    s.error(a.exprs[1]->loc, diag::err_one_hot_count_value(*n));
     return Value::bad();
   }
   Attrs at;
@@ -508,13 +505,13 @@ Value lower_cross_entropy(Sema& s, CallArgs& a) {
   NodeId x = *xo;
   const Node& xn = s.g()[x];
   if (xn.rank() != 2) {
-    s.error(a.values[0].loc, fmt::format("cross_entropy needs logits of shape [N, C], got {}", shape_str(xn.shape)));
+    s.error(a.values[0].loc, diag::err_cross_entropy_logits(shape_str(xn.shape)));
     s.note_operands({&a.values[0]});
     return Value::bad();
   }
   const Value& lv = a.values[1];
   if (lv.kind != Value::Kind::Tensor) {
-    s.error(lv.loc, "cross_entropy needs i32 class ids [N] or class probabilities [N, C] as its second argument");
+    s.error(lv.loc, diag::err_cross_entropy_target());
     return Value::bad();
   }
   const Node& ln = s.g()[lv.node];
@@ -524,7 +521,7 @@ Value lower_cross_entropy(Sema& s, CallArgs& a) {
   Builder& b = s.b();
   if (ln.dtype == DType::I32) {
     if (ln.rank() != 1 || ln.shape[0].size != n) {
-      s.error(lv.loc, fmt::format("cross_entropy: class ids must have shape {} to match logits {}, got {}",
+      s.error(lv.loc, diag::err_cross_entropy_ids(
                                   shape_str(Shape{xn.shape[0]}), shape_str(xn.shape), shape_str(ln.shape)));
       s.note_operands({&a.values[0], &lv});
       return Value::bad();
@@ -534,7 +531,7 @@ Value lower_cross_entropy(Sema& s, CallArgs& a) {
     target = b.cast(b.make(Op::OneHot, {lv.node}, oh), xn.dtype);
   } else {
     if (ln.dtype != xn.dtype || ln.shape != xn.shape) {
-      s.error(lv.loc, fmt::format("cross_entropy: class probabilities must have the logits' type {}, got {}",
+      s.error(lv.loc, diag::err_cross_entropy_probs(
                                   type_str(xn.dtype, xn.shape), type_str(ln.dtype, ln.shape)));
       s.note_operands({&a.values[0], &lv});
       return Value::bad();
@@ -553,13 +550,13 @@ Value lower_grad(Sema& s, CallArgs& a) {
   const Value& e = a.values[0];
   const Value& x = a.values[1];
   if (e.kind != Value::Kind::Tensor || !s.g()[e.node].shape.empty() || !is_float(s.g()[e.node].dtype)) {
-    s.error(e.loc, fmt::format("grad(e, x) needs a float scalar e, got {}",
+    s.error(e.loc, diag::err_grad_of(
                                e.kind == Value::Kind::Tensor ? type_str(s.g()[e.node].dtype, s.g()[e.node].shape)
                                                              : std::string("a number")));
     return Value::bad();
   }
   if (x.kind != Value::Kind::Tensor || !is_float(s.g()[x.node].dtype)) {
-    s.error(x.loc, fmt::format("grad(e, x) differentiates with respect to a float tensor; '{}' is {}", x.name,
+    s.error(x.loc, diag::err_grad_wrt(x.name,
                                x.kind == Value::Kind::Tensor ? type_str(s.g()[x.node].dtype, s.g()[x.node].shape)
                                                              : std::string("a number")));
     return Value::bad();

@@ -1,5 +1,6 @@
 // The lexer (SPEC 2.1): comments, identifiers and keywords, numbers, operators.
 #include "compiler/frontend/lexer.h"
+#include "compiler/support/messages.h"
 
 #include <fmt/format.h>
 
@@ -139,14 +140,13 @@ class Lexer {
         while (pos_ < src_.size() && is_digit(src_[pos_])) ++pos_;
       } else {
         pos_ = p;
-        error(b, pos_, fmt::format("malformed number '{}': exponent has no digits",
-                                   std::string_view(src_).substr(b, pos_ - b)));
+        error(b, pos_, diag::err_number_no_exponent_digits(std::string_view(src_).substr(b, pos_ - b)));
         return;
       }
     }
     if (pos_ < src_.size() && is_ident_start(src_[pos_])) {
       while (pos_ < src_.size() && is_ident(src_[pos_])) ++pos_;
-      error(b, pos_, fmt::format("malformed number '{}'", std::string_view(src_).substr(b, pos_ - b)));
+      error(b, pos_, diag::err_malformed_number(std::string_view(src_).substr(b, pos_ - b)));
       return;
     }
     push(is_float ? Tok::Float : Tok::Int, b, pos_);
@@ -202,14 +202,14 @@ class Lexer {
         ok = (static_cast<unsigned char>(src_[pos_ + k]) & 0xC0) == 0x80;
       if (ok) {
         n = len;
-        msg = fmt::format("unexpected character '{}' in model source", std::string_view(src_).substr(pos_, n));
+        msg = diag::err_unexpected_char_in_source(std::string_view(src_).substr(pos_, n));
       } else {
-        msg = fmt::format("invalid UTF-8 byte 0x{:02x} in model source", c);
+        msg = diag::err_invalid_utf8(c);
       }
     } else if (c < 0x20 || c == 0x7f) {
-      msg = fmt::format("unexpected control character 0x{:02x} in model source", c);
+      msg = diag::err_control_char(c);
     } else {
-      msg = fmt::format("unexpected character '{}'", static_cast<char>(c));
+      msg = diag::err_unexpected_char(static_cast<char>(c));
     }
     pos_ += n;
     if (last_bad_end_ != b) error(b, pos_, msg);  // one report per run of junk

@@ -6,6 +6,7 @@
 
 #include "compiler/autodiff/optimizers.h"
 #include "compiler/frontend/sema_impl.h"
+#include "compiler/support/messages.h"
 
 namespace gradc {
 namespace {
@@ -28,7 +29,7 @@ void Sema::resolve_optimizer(const Stmt* s) {
   if (s) {
     def = find_optimizer(s->name);
     if (!def) {
-      error(s->name_loc, fmt::format("unknown optimizer '{}' (expected {})", s->name, optimizer_names()));
+      error(s->name_loc, diag::err_unknown_optimizer(s->name, optimizer_names()));
       return;
     }
     spec.loc = s->loc;
@@ -39,7 +40,7 @@ void Sema::resolve_optimizer(const Stmt* s) {
   if (!s) return;
   const Expr& call = *s->value;
   if (!call.args.empty()) {
-    error(call.args[0]->loc, fmt::format("optimizer options are given by name, e.g. {}(lr = 0.1)", def->name));
+    error(call.args[0]->loc, diag::err_optimizer_positional(def->name));
     return;
   }
   std::string names;
@@ -49,11 +50,11 @@ void Sema::resolve_optimizer(const Stmt* s) {
     auto v = const_float(*k.value, fmt::format("option '{}'", k.name));
     if (!v) continue;
     if (!std::isfinite(*v)) {
-      error(k.value->loc, fmt::format("option '{}' must be finite, got {}", k.name, *v));
+      error(k.value->loc, diag::err_option_not_finite(k.name, *v));
       continue;
     }
     if (k.name == "clip_grad_norm") {
-      if (*v <= 0) error(k.value->loc, fmt::format("clip_grad_norm must be positive, got {}", *v));
+      if (*v <= 0) error(k.value->loc, diag::err_clip_nonpositive(*v));
       else spec.options.emplace_back("clip_grad_norm", *v);
       continue;
     }
@@ -61,12 +62,12 @@ void Sema::resolve_optimizer(const Stmt* s) {
     for (const OptimizerOption& c : def->options)
       if (c.name == k.name) o = &c;
     if (!o) {
-      error(k.name_loc, fmt::format("optimizer '{}' has no option '{}' (its options: {})", def->name, k.name, names));
+      error(k.name_loc, diag::err_unknown_option(def->name, k.name, names));
       continue;
     }
     bool ok = o->range == R::Bool ? (*v == 0 || *v == 1) : o->range == R::Unit ? (*v >= 0 && *v < 1) : *v >= 0;
     if (!ok) {
-      error(k.value->loc, fmt::format("option '{}' of '{}' must be {}, got {}", k.name, def->name,
+      error(k.value->loc, diag::err_option_range(k.name, def->name,
                                       o->range == R::Bool   ? "true or false"
                                       : o->range == R::Unit ? "in [0, 1)"
                                                             : "non-negative",

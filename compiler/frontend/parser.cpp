@@ -4,6 +4,7 @@
 #include "compiler/frontend/parser.h"
 
 #include "compiler/frontend/lexer.h"
+#include "compiler/support/messages.h"
 
 #include <fmt/format.h>
 
@@ -61,7 +62,7 @@ class Parser {
     return true;
   }
   const Token& expect(Tok k, std::string_view what) {
-    if (peek() != k) fail(cur().loc, fmt::format("expected {}, found {}", what, describe(cur())));
+    if (peek() != k) fail(cur().loc, diag::err_expected(what, describe(cur())));
     return advance();
   }
   void skip_line() {
@@ -103,7 +104,7 @@ class Parser {
         bool neg = accept(Tok::Minus);
         const Token& v = cur();
         if (v.kind == Tok::Float)
-          fail(v.loc, fmt::format("dim size must be an integer, found '{}'", v.text));
+          fail(v.loc, diag::err_dim_size_not_integer(v.text));
         expect(Tok::Int, "an integer dim size");
         s.value_loc = v.loc;
         s.dim_value = int_literal(v) * (neg ? -1 : 1);
@@ -164,27 +165,26 @@ class Parser {
         s.kind = StmtKind::Let;
         name_into(s, "a name");
         if (peek() != Tok::Assign)
-          fail(cur().loc, fmt::format("expected '=' after '{}' (a statement is a declaration or 'NAME = EXPR'), found {}",
-                                      s.name, describe(cur())));
+          fail(cur().loc, diag::err_expected_assign_after_name(s.name, describe(cur())));
         advance();
         s.value = expr();
         break;
       }
       case Tok::KwReturn:
-        fail(t.loc, "'return' outside of a fn block");
+        fail(t.loc, diag::err_return_outside_fn());
       case Tok::Error:
         fail(t.loc, "");
       default:
-        fail(t.loc, fmt::format("expected a statement, found {}", describe(t)));
+        fail(t.loc, diag::err_expected_statement(describe(t)));
     }
     // The whole line must be consumed before the statement counts.
-    if (peek() != Tok::Newline) fail(cur().loc, fmt::format("expected end of line after statement, found {}", describe(cur())));
+    if (peek() != Tok::Newline) fail(cur().loc, diag::err_expected_eol_after_statement(describe(cur())));
     ast_.stmts.push_back(std::move(s));
   }
 
   void name_into(Stmt& s, std::string_view what) {
     if (peek() >= Tok::KwModel && peek() <= Tok::KwFalse)
-      fail(cur().loc, fmt::format("'{}' is a keyword and cannot be used as a name", cur().text));
+      fail(cur().loc, diag::err_keyword_as_name(cur().text));
     const Token& n = expect(Tok::Ident, what);
     s.name = n.text;
     s.name_loc = n.loc;
@@ -200,7 +200,7 @@ class Parser {
     if (peek() != Tok::RParen) {
       do {
         if (peek() >= Tok::KwModel && peek() <= Tok::KwFalse)
-          fail(cur().loc, fmt::format("'{}' is a keyword and cannot be used as a parameter name", cur().text));
+          fail(cur().loc, diag::err_keyword_as_param(cur().text));
         const Token& p = expect(Tok::Ident, "a parameter name");
         s.params.push_back({p.text, p.loc, nullptr});
       } while (accept(Tok::Comma));
@@ -211,7 +211,7 @@ class Parser {
       return;
     }
     if (!accept(Tok::LBrace))
-      fail(cur().loc, fmt::format("expected '=' or '{{' after 'fn {}(...)', found {}", s.name, describe(cur())));
+      fail(cur().loc, diag::err_expected_fn_body(s.name, describe(cur())));
     // Block body: one assignment per line, then 'return'. After an error the
     // whole block is skipped, up to its '}' or the next top-level statement.
     try {
@@ -229,8 +229,8 @@ class Parser {
       while (accept(Tok::Newline)) {
       }
       if (peek() == Tok::Eof)
-        fail(cur().loc, fmt::format("expected 'return' and '}}' to end fn '{}'", s.name));
-      if (peek() == Tok::RBrace) fail(cur().loc, fmt::format("fn '{}' has no 'return'", s.name));
+        fail(cur().loc, diag::err_fn_unterminated(s.name));
+      if (peek() == Tok::RBrace) fail(cur().loc, diag::err_fn_no_return(s.name));
       if (accept(Tok::KwReturn)) {
         s.value = expr();
         while (accept(Tok::Newline)) {
@@ -239,12 +239,12 @@ class Parser {
         return;
       }
       if (peek() >= Tok::KwModel && peek() <= Tok::KwOptimizer && peek() != Tok::KwReturn)
-        fail(cur().loc, fmt::format("{} is not allowed inside a fn block (only 'NAME = EXPR' and 'return')", describe(cur())));
+        fail(cur().loc, diag::err_not_allowed_in_fn(describe(cur())));
       const Token& n = expect(Tok::Ident, "'NAME = EXPR' or 'return' in fn block");
       expect(Tok::Assign, fmt::format("'=' after '{}'", n.text));
       Expr* v = expr();
       s.locals.push_back({n.text, n.loc, v});
-      if (peek() != Tok::Newline) fail(cur().loc, fmt::format("expected end of line, found {}", describe(cur())));
+      if (peek() != Tok::Newline) fail(cur().loc, diag::err_expected_eol(describe(cur())));
     }
   }
 
@@ -257,7 +257,7 @@ class Parser {
       ty.dtype = d.text;
       ty.dtype_loc = d.loc;
       if (d.text != "f32" && d.text != "f64" && d.text != "i32")
-        fail(d.loc, fmt::format("unknown dtype '{}' (expected f32, f64 or i32)", d.text));
+        fail(d.loc, diag::err_unknown_dtype(d.text));
     }
     expect(Tok::LBracket, "'[' to begin the shape (for example [B, 784])");
     if (peek() != Tok::RBracket) {
@@ -274,7 +274,7 @@ class Parser {
           dr.loc = SourceLoc::span(dr.loc, v.loc);
           dr.value = -int_literal(v);
         } else {
-          fail(cur().loc, fmt::format("expected a dim name or an integer size, found {}", describe(cur())));
+          fail(cur().loc, diag::err_expected_dim(describe(cur())));
         }
         ty.dims.push_back(dr);
       } while (accept(Tok::Comma));
@@ -288,7 +288,7 @@ class Parser {
     int64_t v = 0;
     auto [p, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
     if (ec != std::errc() || p != t.text.data() + t.text.size() || v > (int64_t{1} << 62))
-      fail(t.loc, fmt::format("integer literal '{}' is too large", t.text));
+      fail(t.loc, diag::err_integer_too_large(t.text));
     return v;
   }
 
@@ -301,7 +301,7 @@ class Parser {
       e->depth = std::max(e->depth, a->depth + 1);
     }
     if (e->depth > kMaxDepth)
-      fail(loc, fmt::format("expression is too deeply nested (more than {} levels of operators)", kMaxDepth));
+      fail(loc, diag::err_too_deep_operators(kMaxDepth));
     return e;
   }
 
@@ -311,8 +311,7 @@ class Parser {
     Nest(Parser& parser, SourceLoc loc) : p(parser) {
       if (++p.nesting_ > kMaxNesting) {
         --p.nesting_;
-        p.fail(loc, fmt::format("expression is too deeply nested (more than {} levels of brackets, calls or unary minus)",
-                                kMaxNesting));
+        p.fail(loc, diag::err_too_deep_brackets(kMaxNesting));
       }
     }
     ~Nest() { --p.nesting_; }
@@ -328,7 +327,7 @@ class Parser {
       Expr* rhs = additive();
       lhs = binary(op, lhs, rhs);
       if (is_comparison(peek()))
-        fail(cur().loc, fmt::format("comparisons cannot be chained; use parentheses, e.g. '(a {} b) {} c'", op.text,
+        fail(cur().loc, diag::err_chained_comparison(op.text,
                                     cur().text));
     }
     return lhs;
@@ -392,7 +391,7 @@ class Parser {
     while (peek() == Tok::Dot) {
       const Token& dot = advance();
       if (peek() != Tok::Ident || cur().text != "T")
-        fail(cur().loc, fmt::format("expected 'T' after '.' (the only postfix is '.T'), found {}", describe(cur())));
+        fail(cur().loc, diag::err_expected_T(describe(cur())));
       const Token& t = advance();
       Expr* tr = node(ExprKind::Transpose, SourceLoc::span(e->loc, t.loc), {e});
       tr->op_loc = SourceLoc::span(dot.loc, t.loc);
@@ -414,7 +413,7 @@ class Parser {
         errno = 0;
         e->number = std::strtod(text.c_str(), nullptr);
         if (errno == ERANGE && std::abs(e->number) > 1)
-          fail(t.loc, fmt::format("number '{}' is out of range", t.text));
+          fail(t.loc, diag::err_number_out_of_range(t.text));
         if (e->is_int) e->int_value = int_literal(t);
         return e;
       }
@@ -457,17 +456,17 @@ class Parser {
       }
       default:
         if (t.kind >= Tok::KwModel && t.kind <= Tok::KwOptimizer)
-          fail(t.loc, fmt::format("expected an expression, found keyword {}", tok_name(t.kind)));
-        fail(t.loc, fmt::format("expected an expression, found {}", describe(t)));
+          fail(t.loc, diag::err_expected_expr_keyword(tok_name(t.kind)));
+        fail(t.loc, diag::err_expected_expr(describe(t)));
     }
   }
 
   const Token& expect_close(Tok k, const Token& open) {
     if (peek() != k) {
       if (peek() == Tok::Error) throw SyntaxError{};  // already reported by the lexer
-      diags_.error(cur().loc, fmt::format("expected {} to match this {}, found {}", tok_name(k), tok_name(open.kind),
+      diags_.error(cur().loc, diag::err_expected_close(tok_name(k), tok_name(open.kind),
                                           describe(cur())));
-      diags_.note(open.loc, fmt::format("{} opened here", tok_name(open.kind)));
+      diags_.note(open.loc, diag::note_opened_here(tok_name(open.kind)));
       throw SyntaxError{};
     }
     return advance();
@@ -487,8 +486,8 @@ class Parser {
           advance();
           for (const KwArg& prev : e->kwargs)
             if (prev.name == k.text) {
-              diags_.error(k.loc, fmt::format("keyword argument '{}' given twice", k.text));
-              diags_.note(prev.name_loc, "first given here");
+              diags_.error(k.loc, diag::err_kwarg_twice(k.text));
+              diags_.note(prev.name_loc, diag::note_first_given_here());
               throw SyntaxError{};
             }
           Expr* v = expr();
@@ -496,7 +495,7 @@ class Parser {
           e->depth = std::max(e->depth, v->depth + 1);
         } else {
           if (!e->kwargs.empty())
-            fail(cur().loc, "positional argument follows keyword argument");
+            fail(cur().loc, diag::err_positional_after_keyword());
           Expr* v = expr();
           e->args.push_back(v);
           e->depth = std::max(e->depth, v->depth + 1);
@@ -506,7 +505,7 @@ class Parser {
     const Token& close = expect_close(Tok::RParen, open);
     e->loc = SourceLoc::span(callee.loc, close.loc);
     if (e->depth > kMaxDepth)
-      fail(e->loc, fmt::format("expression is too deeply nested (more than {} levels of operators)", kMaxDepth));
+      fail(e->loc, diag::err_too_deep_operators(kMaxDepth));
     return e;
   }
 

@@ -9,6 +9,7 @@
 
 #include "compiler/frontend/sema_impl.h"
 #include "compiler/ir/verifier.h"
+#include "compiler/support/messages.h"
 
 namespace gradc {
 
@@ -63,7 +64,7 @@ void Sema::error(SourceLoc loc, std::string msg) {
   if (last_error_suppressed_) return;
   diags_.error(loc, std::move(msg));
   for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
-    diags_.note(it->call_loc, fmt::format("in the call of fn '{}' here", it->fn->name));
+    diags_.note(it->call_loc, diag::note_in_fn_call(it->fn->name));
 }
 
 void Sema::note(SourceLoc loc, std::string msg) {
@@ -73,7 +74,7 @@ void Sema::note(SourceLoc loc, std::string msg) {
 void Sema::note_operands(std::initializer_list<const Value*> vals) {
   for (const Value* v : vals)
     if (v->kind == Value::Kind::Tensor && !v->name.empty() && v->decl_loc.valid())
-      note(v->decl_loc, fmt::format("'{}' declared here with shape {}{}", v->name, shape_str(g()[v->node].shape),
+      note(v->decl_loc, diag::note_declared_with_shape(v->name, shape_str(g()[v->node].shape),
                                     g()[v->node].dtype == DType::F32 ? "" : fmt::format(" ({})", dtype_name(g()[v->node].dtype))));
 }
 
@@ -110,20 +111,20 @@ void Sema::declare_all() {
     const Stmt& s = ast_.stmts[i];
     switch (s.kind) {
       case StmtKind::Model:
-        if (i != 0) error(s.loc, "'model' must be the first statement of the file");
+        if (i != 0) error(s.loc, diag::err_model_not_first());
         else model_.name = s.name;
         continue;
       case StmtKind::Loss:
         if (loss) {
-          error(s.loc, "a model has exactly one 'loss'; this is the second");
-          note(loss->loc, "the first 'loss' is here");
+          error(s.loc, diag::err_second_loss());
+          note(loss->loc, diag::note_first_loss());
         }
         loss = loss ? loss : &s;
         continue;
       case StmtKind::Optimizer:
         if (opt) {
-          error(s.loc, "a model has at most one 'optimizer'; this is the second");
-          note(opt->loc, "the first 'optimizer' is here");
+          error(s.loc, diag::err_second_optimizer());
+          note(opt->loc, diag::note_first_optimizer());
         }
         opt = opt ? opt : &s;
         continue;
@@ -131,21 +132,21 @@ void Sema::declare_all() {
       default: break;
     }
     if (s.kind == StmtKind::Fn && (find_builtin(s.name) || is_reserved_builtin(s.name))) {
-      error(s.name_loc, fmt::format("'{}' is a builtin function and cannot be redefined", s.name));
+      error(s.name_loc, diag::err_redefine_builtin(s.name));
       broken_.insert(s.name);
       continue;
     }
     auto [it, fresh] = decls_.try_emplace(s.name, Decl{&s, i, Decl::State::Pending, Value{}});
     if (!fresh) {
       const Stmt& prev = *it->second.stmt;
-      error(s.name_loc, fmt::format("redefinition of '{}' (each name is assigned once)", s.name));
+      error(s.name_loc, diag::err_redefinition(s.name));
       std::string_view kind = kind_name(prev.kind);
-      note(prev.name_loc, fmt::format("'{}' was first defined here as {} {}", s.name,
+      note(prev.name_loc, diag::note_first_defined_as(s.name,
                                       kind == "input" ? "an" : "a", kind));
     }
   }
   if (!loss && !ast_.broken_loss)
-    diags_.error(ast_.start.valid() ? ast_.start : SourceLoc{ast_.file, 0, 0}, "the model has no 'loss' statement (exactly one is required)");
+    diags_.error(ast_.start.valid() ? ast_.start : SourceLoc{ast_.file, 0, 0}, diag::err_no_loss());
 }
 
 void Sema::bind_dims() {
@@ -157,14 +158,14 @@ void Sema::bind_dims() {
       if (k == name) v = ov, overridden = true;
     if (v < 1) {
       error(overridden ? d.stmt->name_loc : d.stmt->value_loc,
-            overridden ? fmt::format("dim '{}' is set to {}, but dims must be positive", name, v)
-                       : fmt::format("dim '{}' must be positive, got {}", name, v));
+            overridden ? diag::err_dim_set_nonpositive(name, v)
+                       : diag::err_dim_nonpositive(name, v));
       broken_.insert(name);
       d.state = Decl::State::Done;
       continue;
     }
     if (v > kMaxElements) {
-      error(d.stmt->value_loc, fmt::format("dim '{}' = {} is too large (at most 2^40)", name, v));
+      error(d.stmt->value_loc, diag::err_dim_too_large(name, v));
       broken_.insert(name);
       d.state = Decl::State::Done;
       continue;
@@ -184,7 +185,7 @@ std::optional<Shape> Sema::resolve_type(const TypeRef& t, DType& dtype) {
   for (const DimRef& d : t.dims) {
     if (d.name.empty()) {
       if (d.value < 1) {
-        error(d.loc, fmt::format("dimension sizes must be positive, got {}", d.value));
+        error(d.loc, diag::err_dimension_nonpositive(d.value));
         ok = false;
       }
       shape.push_back({d.value, {}});
@@ -201,16 +202,16 @@ std::optional<Shape> Sema::resolve_type(const TypeRef& t, DType& dtype) {
       std::string_view best;
       for (const auto& [name, v] : dims_)
         if (edit_distance(name, d.name) <= std::max<size_t>(1, d.name.size() / 3)) best = name;
-      error(d.loc, best.empty() ? fmt::format("unknown dim '{}' (declare it with 'dim {} = SIZE')", d.name, d.name)
-                                : fmt::format("unknown dim '{}'; did you mean '{}'?", d.name, best));
+      error(d.loc, best.empty() ? diag::err_unknown_dim(d.name, d.name)
+                                : diag::err_unknown_dim_suggest(d.name, best));
     } else {
-      error(d.loc, fmt::format("'{}' is a {}, not a dim", d.name, kind_name(decl->second.stmt->kind)));
-      note(decl->second.stmt->name_loc, fmt::format("'{}' declared here", d.name));
+      error(d.loc, diag::err_not_a_dim(d.name, kind_name(decl->second.stmt->kind)));
+      note(decl->second.stmt->name_loc, diag::note_declared_here(d.name));
     }
   }
   if (!ok) return std::nullopt;
   if (!element_count(shape)) {
-    error(t.loc, fmt::format("a tensor of shape {} has more than 2^40 elements", shape_str(shape)));
+    error(t.loc, diag::err_type_too_many_elements(shape_str(shape)));
     return std::nullopt;
   }
   return shape;
@@ -234,8 +235,7 @@ std::optional<InitSpec> Sema::resolve_init(const Stmt& s, const Shape& shape) {
       {"he_normal", K::HeNormal, 0},
   };
   if (e.kind != ExprKind::Name && e.kind != ExprKind::Call) {
-    error(e.loc, "expected an initializer after '~' (zeros, ones, constant(v), uniform(lo, hi), normal(mean, std), "
-                 "xavier_uniform, xavier_normal, he_uniform, he_normal)");
+    error(e.loc, diag::err_expected_initializer());
     return std::nullopt;
   }
   const Known* k = nullptr;
@@ -243,22 +243,21 @@ std::optional<InitSpec> Sema::resolve_init(const Stmt& s, const Shape& shape) {
     if (c.name == e.name) k = &c;
   SourceLoc name_loc = e.kind == ExprKind::Call ? e.op_loc : e.loc;
   if (!k) {
-    error(name_loc, fmt::format("unknown initializer '{}' (expected zeros, ones, constant(v), uniform(lo, hi), "
-                                "normal(mean, std), xavier_uniform, xavier_normal, he_uniform or he_normal)", e.name));
+    error(name_loc, diag::err_unknown_initializer(e.name));
     return std::nullopt;
   }
   init.kind = k->kind;
   if (!e.kwargs.empty()) {
-    error(e.kwargs[0].name_loc, fmt::format("initializer '{}' takes positional arguments only", e.name));
+    error(e.kwargs[0].name_loc, diag::err_initializer_positional(e.name));
     return std::nullopt;
   }
   if (static_cast<int>(e.args.size()) != k->args && !(k->args == 0 && e.kind == ExprKind::Name)) {
-    error(e.loc, fmt::format("initializer '{}' takes {} argument{}, got {}", e.name, k->args, k->args == 1 ? "" : "s",
+    error(e.loc, diag::err_initializer_arg_count(e.name, k->args, k->args == 1 ? "" : "s",
                              e.args.size()));
     return std::nullopt;
   }
   if (k->args > 0 && e.kind == ExprKind::Name) {
-    error(e.loc, fmt::format("initializer '{}' needs {} argument{}", e.name, k->args, k->args == 1 ? "" : "s"));
+    error(e.loc, diag::err_initializer_needs_args(e.name, k->args, k->args == 1 ? "" : "s"));
     return std::nullopt;
   }
   double vals[2] = {0, 0};
@@ -270,18 +269,17 @@ std::optional<InitSpec> Sema::resolve_init(const Stmt& s, const Shape& shape) {
   init.a = vals[0];
   init.b = vals[1];
   if (init.kind == K::Uniform && !(init.a < init.b)) {
-    error(e.loc, fmt::format("uniform(lo, hi) needs lo < hi, got uniform({}, {})", init.a, init.b));
+    error(e.loc, diag::err_uniform_bounds(init.a, init.b));
     return std::nullopt;
   }
   if (init.kind == K::Normal && !(init.b >= 0)) {
-    error(e.args[1]->loc, fmt::format("normal(mean, std) needs std >= 0, got {}", init.b));
+    error(e.args[1]->loc, diag::err_normal_std(init.b));
     return std::nullopt;
   }
   bool fan = init.kind == K::XavierUniform || init.kind == K::XavierNormal || init.kind == K::HeUniform ||
              init.kind == K::HeNormal;
   if (fan && shape.size() < 2) {
-    error(name_loc, fmt::format("'{}' computes fan-in and fan-out from the last two dims, but '{}' has shape {} "
-                                "(use it on weights of rank >= 2)", e.name, s.name, shape_str(shape)));
+    error(name_loc, diag::err_fan_rank(e.name, s.name, shape_str(shape)));
     return std::nullopt;
   }
   return init;
@@ -297,8 +295,7 @@ void Sema::declare_leaf(const Stmt& s) {
   }
   bool is_param = s.kind == StmtKind::Param;
   if (is_param && !is_float(dtype)) {
-    error(s.type.dtype_loc, fmt::format("param '{}' has dtype i32, but params must be float (f32 or f64) to be trained",
-                                        s.name));
+    error(s.type.dtype_loc, diag::err_param_i32(s.name));
     d.value = Value::bad();
     return;
   }
@@ -319,8 +316,8 @@ void Sema::declare_leaf(const Stmt& s) {
 Value Sema::eval_decl(Decl& d, SourceLoc use) {
   const Stmt& s = *d.stmt;
   if (d.state == Decl::State::Busy) {
-    error(use, fmt::format("'{}' depends on itself", s.name));
-    note(s.name_loc, fmt::format("'{}' is defined here", s.name));
+    error(use, diag::err_depends_on_itself(s.name));
+    note(s.name_loc, diag::note_defined_here(s.name));
     return Value::bad();
   }
   if (d.state == Decl::State::Pending) {
@@ -367,28 +364,28 @@ Value Sema::lookup(const Expr& e) {
   if (it == decls_.end()) {
     if (broken_.count(e.name)) return Value::bad();
     if (find_builtin(e.name) || is_reserved_builtin(e.name))
-      error(e.loc, fmt::format("'{}' is a builtin function; call it as {}(...)", e.name, e.name));
+      error(e.loc, diag::err_builtin_as_value(e.name, e.name));
     else
-      error(e.loc, fmt::format("unknown name '{}'{}", e.name, suggest(e.name, false)));
+      error(e.loc, diag::err_unknown_name(e.name, suggest(e.name, false)));
     return Value::bad();
   }
   Decl& d = it->second;
   const Stmt& s = *d.stmt;
   if (s.kind == StmtKind::Fn) {
-    error(e.loc, fmt::format("'{}' is a fn; call it as {}(...)", e.name, e.name));
+    error(e.loc, diag::err_fn_as_value(e.name, e.name));
     return Value::bad();
   }
   if (s.kind == StmtKind::Metric) {
-    error(e.loc, fmt::format("'{}' is a metric; metrics are reported, not used in expressions", e.name));
-    note(s.name_loc, fmt::format("metric '{}' declared here", e.name));
+    error(e.loc, diag::err_metric_as_value(e.name));
+    note(s.name_loc, diag::note_metric_declared(e.name));
     return Value::bad();
   }
   if (scopes_.empty() && d.index >= current_stmt_ && s.kind != StmtKind::Dim) {
     if (d.index == current_stmt_)
-      error(e.loc, fmt::format("'{}' is used in its own definition", e.name));
+      error(e.loc, diag::err_used_in_own_definition(e.name));
     else {
-      error(e.loc, fmt::format("'{}' is used before its declaration (top-level statements see only earlier names)", e.name));
-      note(s.name_loc, fmt::format("'{}' is declared here", e.name));
+      error(e.loc, diag::err_used_before_declaration(e.name));
+      note(s.name_loc, diag::note_declared_is_here(e.name));
     }
     return Value::bad();
   }
@@ -403,8 +400,8 @@ void Sema::check_fn_body(const Stmt& fn) {
   std::map<std::string_view, SourceLoc> visible;
   for (const Binding& p : fn.params) {
     if (auto [it, fresh] = visible.emplace(p.name, p.name_loc); !fresh) {
-      error(p.name_loc, fmt::format("fn '{}' has two parameters named '{}'", fn.name, p.name));
-      note(it->second, "the first is here");
+      error(p.name_loc, diag::err_duplicate_param(fn.name, p.name));
+      note(it->second, diag::note_first_is_here());
     }
   }
   std::set<std::string_view> later;  // locals not yet defined at this point of the block
@@ -417,10 +414,10 @@ void Sema::check_fn_body(const Stmt& fn) {
       stack.pop_back();
       if (e->kind == ExprKind::Name && !visible.count(e->name)) {
         if (later.count(e->name)) {
-          error(e->loc, fmt::format("'{}' is used before its assignment in fn '{}'", e->name, fn.name));
+          error(e->loc, diag::err_used_before_assignment(e->name, fn.name));
         } else if (!decls_.count(e->name) && !broken_.count(e->name) && !find_builtin(e->name) &&
                    !is_reserved_builtin(e->name)) {
-          error(e->loc, fmt::format("unknown name '{}'{}", e->name, suggest(e->name, false)));
+          error(e->loc, diag::err_unknown_name(e->name, suggest(e->name, false)));
         }
       }
       if (e->kind == ExprKind::Call)
@@ -428,7 +425,7 @@ void Sema::check_fn_body(const Stmt& fn) {
           fn_calls_[&fn].push_back(e);
       if (e->kind == ExprKind::Call && !decls_.count(e->name) && !find_builtin(e->name) &&
           !is_reserved_builtin(e->name) && !broken_.count(e->name))
-        error(e->op_loc, fmt::format("unknown function '{}'{}", e->name, suggest(e->name, true)));
+        error(e->op_loc, diag::err_unknown_function(e->name, suggest(e->name, true)));
       for (const Expr* a : e->args) stack.push_back(a);
       for (const KwArg& k : e->kwargs) stack.push_back(k.value);
     }
@@ -437,8 +434,8 @@ void Sema::check_fn_body(const Stmt& fn) {
     check_expr(l.value);
     later.erase(l.name);
     if (auto [it, fresh] = visible.emplace(l.name, l.name_loc); !fresh) {
-      error(l.name_loc, fmt::format("'{}' is already defined in fn '{}' (each name is assigned once)", l.name, fn.name));
-      note(it->second, "first defined here");
+      error(l.name_loc, diag::err_local_redefined(l.name, fn.name));
+      note(it->second, diag::note_first_defined_here());
     }
   }
   check_expr(fn.value);
@@ -453,8 +450,8 @@ void Sema::check_recursion() {
     for (const Expr* call : fn_calls_[f]) {
       const Stmt* g = decls_.at(call->name).stmt;
       if (state[g] == 1) {
-        error(call->op_loc, fmt::format("recursive call of fn '{}' (recursion is not allowed; fns are inlined)", g->name));
-        note(g->name_loc, fmt::format("fn '{}' declared here", g->name));
+        error(call->op_loc, diag::err_recursive_call(g->name));
+        note(g->name_loc, diag::note_fn_declared(g->name));
       } else if (state[g] == 0 && scopes_.size() < kMaxFnNesting) {
         visit(g);
       }
@@ -491,14 +488,14 @@ std::optional<ModelIR> Sema::run() {
           auto dup = std::find_if(model_.outputs.begin(), model_.outputs.end(),
                                   [&](const NamedNode& n) { return n.name == o.name; });
           if (dup != model_.outputs.end()) {
-            error(o.name_loc, fmt::format("'{}' is already an output", o.name));
-            note(dup->loc, "first listed here");
+            error(o.name_loc, diag::err_output_twice(o.name));
+            note(dup->loc, diag::note_first_listed_here());
             continue;
           }
           auto d = decls_.find(o.name);
           if (d != decls_.end() && d->second.stmt->kind != StmtKind::Let && d->second.stmt->kind != StmtKind::Input &&
               d->second.stmt->kind != StmtKind::Param) {
-            error(o.name_loc, fmt::format("output '{}' must name a value, input or param, not a {}", o.name,
+            error(o.name_loc, diag::err_output_kind(o.name,
                                           kind_name(d->second.stmt->kind)));
             continue;
           }
@@ -517,7 +514,7 @@ std::optional<ModelIR> Sema::run() {
         NodeId n = materialize(v, DType::F32);
         const Node& node = g()[n];
         if (!node.shape.empty() || !is_float(node.dtype)) {
-          error(s.value->loc, fmt::format("metric '{}' must be a float scalar, got {}{}", s.name,
+          error(s.value->loc, diag::err_metric_not_scalar(s.name,
                                           type_str(node.dtype, node.shape),
                                           node.shape.empty() ? " (use cast(x, f32))" : " (reduce it, e.g. with mean(...))"));
           break;
@@ -532,7 +529,7 @@ std::optional<ModelIR> Sema::run() {
         NodeId n = materialize(v, DType::F32);
         const Node& node = g()[n];
         if (!node.shape.empty() || !is_float(node.dtype)) {
-          error(s.value->loc, fmt::format("the loss must be a float scalar, got {}{}", type_str(node.dtype, node.shape),
+          error(s.value->loc, diag::err_loss_not_scalar(type_str(node.dtype, node.shape),
                                           node.shape.empty() ? "" : " (reduce it, e.g. with mean(...) or sum(...))"));
           break;
         }

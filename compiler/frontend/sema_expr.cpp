@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "compiler/frontend/sema_impl.h"
+#include "compiler/support/messages.h"
 
 namespace gradc {
 
@@ -15,8 +16,7 @@ namespace gradc {
 
 Value Sema::eval(const Expr& e) {
   if (depth_ >= kMaxEvalDepth) {
-    error(e.loc, fmt::format("expression is too deeply nested after inlining fn calls (more than {} levels)",
-                             kMaxEvalDepth));
+    error(e.loc, diag::err_too_deep_inlined(kMaxEvalDepth));
     return Value::bad();
   }
   ++depth_;
@@ -33,7 +33,7 @@ Value Sema::eval(const Expr& e) {
         v = Value::num(-x.number, x.is_int, e.loc);
       } else if (x.kind == Value::Kind::Tensor) {
         if (!is_float(g()[x.node].dtype)) {
-          error(e.op_loc, fmt::format("cannot negate an i32 value (shape {}); use cast(x, f32)", shape_str(g()[x.node].shape)));
+          error(e.op_loc, diag::err_negate_i32(shape_str(g()[x.node].shape)));
           break;
         }
         v = build(Op::Neg, {x.node}, {}, e.op_loc);
@@ -44,8 +44,7 @@ Value Sema::eval(const Expr& e) {
       Value x = eval(*e.args[0]);
       if (x.poison()) break;
       if (x.kind == Value::Kind::Number || g()[x.node].rank() < 2) {
-        error(e.op_loc, fmt::format("'.T' swaps the last two axes and needs a tensor of rank >= 2, got {}",
-                                    x.kind == Value::Kind::Number ? std::string("a number")
+        error(e.op_loc, diag::err_transpose_rank(x.kind == Value::Kind::Number ? std::string("a number")
                                                                   : "shape " + shape_str(g()[x.node].shape)));
         note_operands({&x});
         break;
@@ -56,7 +55,7 @@ Value Sema::eval(const Expr& e) {
       break;
     }
     case ExprKind::List:
-      error(e.loc, "a list '[...]' is only allowed as a builtin argument (e.g. reshape(x, [B, 8]))");
+      error(e.loc, diag::err_list_outside_call());
       break;
     case ExprKind::Error: break;
   }
@@ -121,12 +120,12 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
   DType dt = g()[t.node].dtype;
   if (lit.kind == Value::Kind::Number && dt == DType::I32) {
     if (!compare) {
-      error(op_loc, fmt::format("arithmetic on i32 values is not supported (i32 is for labels); use cast(x, f32)"));
+      error(op_loc, diag::err_i32_arithmetic());
       note_operands({&t});
       return Value::bad();
     }
     if (lit.number != std::floor(lit.number)) {
-      error(lit.loc, fmt::format("cannot compare an i32 value with the non-integer {}", lit.number));
+      error(lit.loc, diag::err_i32_compare_fraction(lit.number));
       return Value::bad();
     }
   }
@@ -139,19 +138,19 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
 Value Sema::matmul(const Value& a, const Value& b, SourceLoc op_loc) {
   if (a.poison() || b.poison()) return Value::bad();
   if (a.kind != Value::Kind::Tensor || b.kind != Value::Kind::Tensor) {
-    error(op_loc, "'@' multiplies tensors, not numbers (use '*' to scale)");
+    error(op_loc, diag::err_matmul_numbers());
     return Value::bad();
   }
   const Node& x = g()[a.node];
   const Node& y = g()[b.node];
   if (x.rank() == 0 || y.rank() == 0) {
-    error(op_loc, fmt::format("'@' needs operands of rank >= 1, got shapes {} and {} (use '*' to scale)",
+    error(op_loc, diag::err_matmul_scalar(
                               shape_str(x.shape), shape_str(y.shape)));
     note_operands({&a, &b});
     return Value::bad();
   }
   if (x.dtype != y.dtype || !is_float(x.dtype)) {
-    error(op_loc, fmt::format("cannot matmul {} and {} values{}", dtype_name(x.dtype), dtype_name(y.dtype),
+    error(op_loc, diag::err_matmul_value_dtypes(dtype_name(x.dtype), dtype_name(y.dtype),
                               is_float(x.dtype) && is_float(y.dtype) ? " (use cast to convert one of them)"
                                                                      : " (matmul needs float tensors)"));
     note_operands({&a, &b});
@@ -160,7 +159,7 @@ Value Sema::matmul(const Value& a, const Value& b, SourceLoc op_loc) {
   const Dim& k1 = x.shape.back();
   const Dim& k2 = y.rank() == 1 ? y.shape[0] : y.shape[y.rank() - 2];
   if (k1.size != k2.size) {
-    error(op_loc, fmt::format("cannot matmul tensors of shapes {} and {}: inner dimensions {} and {} differ",
+    error(op_loc, diag::err_matmul_value_inner(
                               shape_str(x.shape), shape_str(y.shape), k1.size, k2.size));
     note_operands({&a, &b});
     return Value::bad();
@@ -175,7 +174,7 @@ Value Sema::matmul(const Value& a, const Value& b, SourceLoc op_loc) {
   NodeId m = b_.try_make(Op::MatMul, {l, r});
   b_.at(old);
   if (m == kNoNode) {
-    error(op_loc, fmt::format("cannot matmul tensors of shapes {} and {}: {}", shape_str(x.shape), shape_str(y.shape),
+    error(op_loc, diag::err_matmul_value_other(shape_str(x.shape), shape_str(y.shape),
                               b_.error()));
     note_operands({&a, &b});
     return Value::bad();
@@ -218,39 +217,39 @@ Value Sema::eval_call(const Expr& e) {
   if (auto it = decls_.find(e.name); it != decls_.end()) {
     const Stmt& s = *it->second.stmt;
     if (s.kind == StmtKind::Fn) return call_fn(s, e);
-    error(e.op_loc, fmt::format("'{}' is a {}, not a function", e.name, kind_name(s.kind)));
-    note(s.name_loc, fmt::format("'{}' declared here", e.name));
+    error(e.op_loc, diag::err_not_a_function(e.name, kind_name(s.kind)));
+    note(s.name_loc, diag::note_declared_here(e.name));
     return Value::bad();
   }
   if (const BuiltinSpec* spec = find_builtin(e.name)) return call_builtin(*spec, e);
   if (is_reserved_builtin(e.name)) {
-    error(e.op_loc, fmt::format("'{}' is not yet supported in this version of gradc (it is reserved for a later one)", e.name));
+    error(e.op_loc, diag::err_reserved_builtin(e.name));
     return Value::bad();
   }
   if (broken_.count(e.name)) return Value::bad();
-  error(e.op_loc, fmt::format("unknown function '{}'{}", e.name, suggest(e.name, true)));
+  error(e.op_loc, diag::err_unknown_function(e.name, suggest(e.name, true)));
   return Value::bad();
 }
 
 Value Sema::call_fn(const Stmt& fn, const Expr& call) {
   for (const Scope& sc : scopes_)
     if (sc.fn == &fn) {
-      error(call.op_loc, fmt::format("recursive call of fn '{}' (recursion is not allowed; fns are inlined)", fn.name));
-      note(fn.name_loc, fmt::format("fn '{}' declared here", fn.name));
+      error(call.op_loc, diag::err_recursive_call(fn.name));
+      note(fn.name_loc, diag::note_fn_declared(fn.name));
       return Value::bad();
     }
   if (!call.kwargs.empty()) {
-    error(call.kwargs[0].name_loc, fmt::format("fn '{}' takes positional arguments only", fn.name));
+    error(call.kwargs[0].name_loc, diag::err_fn_positional(fn.name));
     return Value::bad();
   }
   if (call.args.size() != fn.params.size()) {
-    error(call.loc, fmt::format("fn '{}' takes {} argument{}, got {}", fn.name, fn.params.size(),
+    error(call.loc, diag::err_fn_arg_count(fn.name, fn.params.size(),
                                 fn.params.size() == 1 ? "" : "s", call.args.size()));
-    note(fn.name_loc, fmt::format("fn '{}' declared here", fn.name));
+    note(fn.name_loc, diag::note_fn_declared(fn.name));
     return Value::bad();
   }
   if (scopes_.size() >= kMaxFnNesting) {
-    error(call.op_loc, fmt::format("fn calls are nested more than {} deep", kMaxFnNesting));
+    error(call.op_loc, diag::err_fn_nesting(kMaxFnNesting));
     return Value::bad();
   }
   Scope scope;
@@ -301,7 +300,7 @@ Value Sema::call_builtin(const BuiltinSpec& spec, const Expr& call) {
   for (const ParamSpec& p : spec.params) expected += (expected.empty() ? "" : ", ") + std::string(p.name);
   if (call.args.size() > spec.params.size()) {
     error(call.args[spec.params.size()]->loc,
-          fmt::format("'{}' takes at most {} argument{} ({}), got {}", spec.name, spec.params.size(),
+          diag::err_builtin_too_many_args(spec.name, spec.params.size(),
                       spec.params.size() == 1 ? "" : "s", expected, call.args.size()));
     return Value::bad();
   }
@@ -309,12 +308,12 @@ Value Sema::call_builtin(const BuiltinSpec& spec, const Expr& call) {
   for (const KwArg& k : call.kwargs) {
     auto it = std::find_if(spec.params.begin(), spec.params.end(), [&](const ParamSpec& p) { return p.name == k.name; });
     if (it == spec.params.end()) {
-      error(k.name_loc, fmt::format("'{}' has no argument named '{}' (its arguments: {})", spec.name, k.name, expected));
+      error(k.name_loc, diag::err_builtin_no_such_arg(spec.name, k.name, expected));
       return Value::bad();
     }
     size_t i = static_cast<size_t>(it - spec.params.begin());
     if (args.exprs[i]) {
-      error(k.name_loc, fmt::format("argument '{}' of '{}' is given twice", k.name, spec.name));
+      error(k.name_loc, diag::err_builtin_arg_twice(k.name, spec.name));
       return Value::bad();
     }
     args.exprs[i] = k.value;
@@ -323,7 +322,7 @@ Value Sema::call_builtin(const BuiltinSpec& spec, const Expr& call) {
     const ParamSpec& p = spec.params[i];
     if (!args.exprs[i]) {
       if (p.required) {
-        error(call.loc, fmt::format("'{}' is missing its argument '{}' (its arguments: {})", spec.name, p.name, expected));
+        error(call.loc, diag::err_builtin_missing_arg(spec.name, p.name, expected));
         return Value::bad();
       }
       continue;
@@ -331,8 +330,7 @@ Value Sema::call_builtin(const BuiltinSpec& spec, const Expr& call) {
     const Expr& a = *args.exprs[i];
     if (p.kind == ArgKind::Tensor || p.kind == ArgKind::Name) {
       if (p.kind == ArgKind::Name && a.kind != ExprKind::Name) {
-        error(a.loc, fmt::format("argument '{}' of '{}' must be a plain name (of an input, param or named value)",
-                                 p.name, spec.name));
+        error(a.loc, diag::err_builtin_arg_not_name(p.name, spec.name));
         return Value::bad();
       }
       args.values[i] = eval(a);
@@ -352,14 +350,14 @@ std::optional<int64_t> Sema::const_int(const Expr& e, std::string_view what) {
     if (auto it = dims_.find(e.name); it != dims_.end()) return it->second;
     if (broken_.count(e.name)) return std::nullopt;
   }
-  error(e.loc, fmt::format("{} must be an integer literal or a dim name", what));
+  error(e.loc, diag::err_not_int_constant(what));
   return std::nullopt;
 }
 
 std::optional<double> Sema::const_float(const Expr& e, std::string_view what) {
   if (e.kind == ExprKind::Number || e.kind == ExprKind::Bool) return e.number;
   if (e.kind == ExprKind::Unary && e.args[0]->kind == ExprKind::Number) return -e.args[0]->number;
-  error(e.loc, fmt::format("{} must be a number literal", what));
+  error(e.loc, diag::err_not_number_constant(what));
   return std::nullopt;
 }
 
@@ -368,11 +366,11 @@ std::optional<int> Sema::axis_of(const Expr& e, int rank, std::string_view fn) {
   if (!v) return std::nullopt;
   auto a = normalize_axis(*v, rank);
   if (!a && rank == 0) {
-    error(e.loc, fmt::format("axis {} is out of range: '{}' got a scalar, which has no axes", *v, fn));
+    error(e.loc, diag::err_axis_of_scalar(*v, fn));
     return std::nullopt;
   }
   if (!a) {
-    error(e.loc, fmt::format("axis {} is out of range for '{}' of a tensor of rank {} (valid: {} to {})", *v, fn, rank,
+    error(e.loc, diag::err_axis_out_of_range(*v, fn, rank,
                              -rank, rank - 1));
     return std::nullopt;
   }
@@ -384,7 +382,7 @@ std::optional<NodeId> Sema::float_tensor(const Value& v, std::string_view fn, st
   if (v.kind == Value::Kind::Number) return materialize(v, DType::F32);
   const Node& n = g()[v.node];
   if (!is_float(n.dtype)) {
-    error(v.loc, fmt::format("'{}' needs a float {}, got {}{}", fn, what, type_str(n.dtype, n.shape),
+    error(v.loc, diag::err_needs_float_arg(fn, what, type_str(n.dtype, n.shape),
                              " (use cast(x, f32))"));
     note_operands({&v});
     return std::nullopt;

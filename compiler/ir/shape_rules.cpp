@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "compiler/support/diagnostics.h"
+#include "compiler/support/messages.h"
 
 namespace gradc {
 namespace {
@@ -22,27 +23,27 @@ std::string type_of(const Node& n) { return type_str(n.dtype, n.shape); }
 
 InferResult check_elements(InferResult r) {
   if (r.error.empty() && !element_count(r.shape))
-    return fail(fmt::format("tensor of shape {} has more than 2^40 elements", shape_str(r.shape)));
+    return fail(diag::err_too_many_elements(shape_str(r.shape)));
   return r;
 }
 
 InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operands, const Attrs& at) {
   const OpInfo& info = op_info(op);
   if (info.arity >= 0 && static_cast<int>(operands.size()) != info.arity)
-    return fail(fmt::format("'{}' takes {} operands, got {}", info.spelling, info.arity, operands.size()));
-  if (operands.empty() && info.kind != OpKind::Leaf) return fail(fmt::format("'{}' needs operands", info.spelling));
+    return fail(diag::err_op_arity(info.spelling, info.arity, operands.size()));
+  if (operands.empty() && info.kind != OpKind::Leaf) return fail(diag::err_op_needs_operands(info.spelling));
   const Node* x = operands.empty() ? nullptr : &g[operands[0]];
   switch (info.kind) {
     case OpKind::Leaf:
-      return fail("leaves are created with their type, not inferred");
+      return fail(diag::err_leaf_inferred());
 
     case OpKind::Unary:
       if (!is_float(x->dtype))
-        return fail(fmt::format("'{}' needs a float tensor, got {}", info.spelling, type_of(*x)));
+        return fail(diag::err_op_needs_float(info.spelling, type_of(*x)));
       return ok(x->dtype, x->shape);
 
     case OpKind::Cast: {
-      if (at.ints.size() != 1 || at.ints[0] < 0 || at.ints[0] > 2) return fail("cast needs a target dtype");
+      if (at.ints.size() != 1 || at.ints[0] < 0 || at.ints[0] > 2) return fail(diag::err_cast_needs_dtype());
       return ok(static_cast<DType>(at.ints[0]), x->shape);
     }
 
@@ -51,13 +52,13 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       const Node& y = g[operands[1]];
       bool compare = info.kind == OpKind::Compare;
       if (x->dtype != y.dtype)
-        return fail(fmt::format("cannot {} {} and {} values (use cast(x, {}) to convert)", info.verb,
+        return fail(diag::err_binary_dtypes(info.verb,
                                 dtype_name(x->dtype), dtype_name(y.dtype),
                                 dtype_name(x->dtype == DType::I32 ? y.dtype : x->dtype)));
       if (!compare && !is_float(x->dtype))
-        return fail(fmt::format("cannot {} i32 values (i32 is only for labels; use cast(x, f32))", info.verb));
+        return fail(diag::err_binary_i32(info.verb));
       auto s = broadcast_shapes(x->shape, y.shape);
-      if (!s) return fail(fmt::format("cannot {} tensors of shapes {} and {}", info.verb, shape_str(x->shape), shape_str(y.shape)));
+      if (!s) return fail(diag::err_binary_shapes(info.verb, shape_str(x->shape), shape_str(y.shape)));
       return check_elements(ok(compare && x->dtype == DType::I32 ? DType::F32 : x->dtype, *s));
     }
 
@@ -65,12 +66,12 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       const Node& a = g[operands[1]];
       const Node& b = g[operands[2]];
       if (a.dtype != b.dtype)
-        return fail(fmt::format("where: the two branches have different dtypes ({} and {})", dtype_name(a.dtype),
+        return fail(diag::err_where_dtypes(dtype_name(a.dtype),
                                 dtype_name(b.dtype)));
       auto s = broadcast_shapes(x->shape, a.shape);
       if (s) s = broadcast_shapes(*s, b.shape);
       if (!s)
-        return fail(fmt::format("where: cannot broadcast condition {} and branches {} and {} together",
+        return fail(diag::err_where_broadcast(
                                 shape_str(x->shape), shape_str(a.shape), shape_str(b.shape)));
       return check_elements(ok(a.dtype, *s));
     }
@@ -78,8 +79,8 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
     case OpKind::Reduce:
     case OpKind::ArgMax: {
       if (!is_float(x->dtype))
-        return fail(fmt::format("'{}' needs a float tensor, got {}", info.spelling, type_of(*x)));
-      if (info.kind == OpKind::ArgMax && at.ints.size() != 1) return fail("argmax reduces exactly one axis");
+        return fail(diag::err_op_needs_float(info.spelling, type_of(*x)));
+      if (info.kind == OpKind::ArgMax && at.ints.size() != 1) return fail(diag::err_argmax_one_axis());
       Shape out;
       for (int i = 0; i < x->rank(); ++i) {
         bool reduced = std::find(at.ints.begin(), at.ints.end(), i) != at.ints.end();
@@ -88,24 +89,24 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       }
       for (size_t i = 0; i < at.ints.size(); ++i)
         if (at.ints[i] < 0 || at.ints[i] >= x->rank() || (i > 0 && at.ints[i] <= at.ints[i - 1]))
-          return fail(fmt::format("invalid reduction axes for a tensor of shape {}", shape_str(x->shape)));
+          return fail(diag::err_reduction_axes(shape_str(x->shape)));
       return ok(info.kind == OpKind::ArgMax ? DType::I32 : x->dtype, out);
     }
 
     case OpKind::MatMul: {
       const Node& y = g[operands[1]];
       if (x->dtype != y.dtype || !is_float(x->dtype))
-        return fail(fmt::format("cannot multiply matrices of dtypes {} and {}", dtype_name(x->dtype), dtype_name(y.dtype)));
-      if (x->rank() < 2 || y.rank() < 2) return fail("matmul operands must have rank >= 2");
+        return fail(diag::err_matmul_dtypes(dtype_name(x->dtype), dtype_name(y.dtype)));
+      if (x->rank() < 2 || y.rank() < 2) return fail(diag::err_matmul_rank());
       const Dim& k1 = x->shape[x->rank() - 1];
       const Dim& k2 = y.shape[y.rank() - 2];
       if (k1.size != k2.size)
-        return fail(fmt::format("cannot multiply matrices of shapes {} and {}: inner dimensions {} and {} differ",
+        return fail(diag::err_matmul_inner(
                                 shape_str(x->shape), shape_str(y.shape), k1.size, k2.size));
       Shape bx(x->shape.begin(), x->shape.end() - 2), by(y.shape.begin(), y.shape.end() - 2);
       auto batch = broadcast_shapes(bx, by);
       if (!batch)
-        return fail(fmt::format("cannot multiply matrices of shapes {} and {}: batch dimensions {} and {} do not broadcast",
+        return fail(diag::err_matmul_batch(
                                 shape_str(x->shape), shape_str(y.shape), shape_str(bx), shape_str(by)));
       batch->push_back(x->shape[x->rank() - 2]);
       batch->push_back(y.shape[y.rank() - 1]);
@@ -115,12 +116,12 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
     case OpKind::Reshape: {
       Shape out;
       for (int64_t v : at.ints) {
-        if (v <= 0) return fail(fmt::format("reshape sizes must be positive, got {}", v));
+        if (v <= 0) return fail(diag::err_reshape_size(v));
         out.push_back({v, {}});
       }
       auto n = element_count(out);
       if (!n || *n != numel(x->shape))
-        return fail(fmt::format("cannot reshape a tensor of shape {} ({} elements) into {}", shape_str(x->shape),
+        return fail(diag::err_reshape_count(shape_str(x->shape),
                                 numel(x->shape), shape_str(out)));
       // Keep dim names where the size lines up with the operand's at the same position.
       for (size_t i = 0; i < out.size() && i < x->shape.size(); ++i)
@@ -130,11 +131,11 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
 
     case OpKind::Transpose: {
       if (static_cast<int>(at.ints.size()) != x->rank())
-        return fail(fmt::format("transpose: permutation has {} entries for a tensor of rank {}", at.ints.size(), x->rank()));
+        return fail(diag::err_transpose_length(at.ints.size(), x->rank()));
       std::vector<bool> seen(at.ints.size());
       Shape out;
       for (int64_t p : at.ints) {
-        if (p < 0 || p >= x->rank() || seen[p]) return fail("transpose: not a permutation of the axes");
+        if (p < 0 || p >= x->rank() || seen[p]) return fail(diag::err_transpose_not_permutation());
         seen[p] = true;
         out.push_back(x->shape[p]);
       }
@@ -144,29 +145,29 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
     case OpKind::BroadcastTo: {
       Shape target;
       for (int64_t v : at.ints) {
-        if (v <= 0) return fail(fmt::format("broadcast_to sizes must be positive, got {}", v));
+        if (v <= 0) return fail(diag::err_broadcast_size(v));
         target.push_back({v, {}});
       }
       auto s = broadcast_shapes(x->shape, target);
       if (!s || *s != target || x->rank() > static_cast<int>(target.size()))
-        return fail(fmt::format("cannot broadcast a tensor of shape {} to {}", shape_str(x->shape), shape_str(target)));
+        return fail(diag::err_broadcast_to(shape_str(x->shape), shape_str(target)));
       return check_elements(ok(x->dtype, *s));
     }
 
     case OpKind::Concat: {
       if (at.ints.size() != 1 || at.ints[0] < 0 || at.ints[0] >= x->rank())
-        return fail(fmt::format("concat: axis out of range for rank {}", x->rank()));
+        return fail(diag::err_concat_axis(x->rank()));
       int axis = static_cast<int>(at.ints[0]);
       Shape out = x->shape;
       for (size_t i = 1; i < operands.size(); ++i) {
         const Node& y = g[operands[i]];
         if (y.dtype != x->dtype)
-          return fail(fmt::format("concat: tensor {} has dtype {}, the first has {}", i + 1, dtype_name(y.dtype),
+          return fail(diag::err_concat_dtype(i + 1, dtype_name(y.dtype),
                                   dtype_name(x->dtype)));
         bool same = y.rank() == x->rank();
         for (int a = 0; same && a < x->rank(); ++a) same = a == axis || y.shape[a].size == x->shape[a].size;
         if (!same)
-          return fail(fmt::format("concat along axis {}: shapes {} and {} differ in another axis", axis,
+          return fail(diag::err_concat_shapes(axis,
                                   shape_str(x->shape), shape_str(y.shape)));
         out[axis].size += y.shape[axis].size;
         out[axis].name.clear();
@@ -177,17 +178,17 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
     case OpKind::Slice:
     case OpKind::Pad: {
       if (at.ints.size() != 3 || at.ints[0] < 0 || at.ints[0] >= x->rank())
-        return fail(fmt::format("'{}': axis out of range for rank {}", info.spelling, x->rank()));
+        return fail(diag::err_axis_out_of_range_rank(info.spelling, x->rank()));
       int axis = static_cast<int>(at.ints[0]);
       int64_t size = x->shape[axis].size, a = at.ints[1], b = at.ints[2];
       Shape out = x->shape;
       out[axis].name.clear();
       if (info.kind == OpKind::Slice) {
         if (a < 0 || b > size || a >= b)
-          return fail(fmt::format("slice [{}, {}) is empty or outside axis {} of size {}", a, b, axis, size));
+          return fail(diag::err_slice_range(a, b, axis, size));
         out[axis].size = b - a;
       } else {
-        if (a < 0 || b < 0) return fail("pad amounts must be non-negative");
+        if (a < 0 || b < 0) return fail(diag::err_pad_negative());
         out[axis].size = size + a + b;
       }
       return check_elements(ok(x->dtype, out));
@@ -195,14 +196,14 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
 
     case OpKind::OneHot: {
       if (x->dtype != DType::I32)
-        return fail(fmt::format("one_hot needs i32 class ids, got {}", type_of(*x)));
-      if (at.ints.size() != 1 || at.ints[0] <= 0) return fail("one_hot needs a positive class count");
+        return fail(diag::err_one_hot_ids(type_of(*x)));
+      if (at.ints.size() != 1 || at.ints[0] <= 0) return fail(diag::err_one_hot_count());
       Shape out = x->shape;
       out.push_back({at.ints[0], {}});
       return check_elements(ok(DType::F32, out));
     }
   }
-  return fail("unknown op kind");
+  return fail(diag::err_unknown_op_kind());
 }
 
 }  // namespace
