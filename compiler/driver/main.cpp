@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <system_error>
 
 #include "compiler/driver/options.h"
 #include "compiler/driver/train.h"
@@ -391,13 +394,30 @@ int run(int argc, char** argv) {
   return opts->verb == "check" ? cmd_check(*opts, m) : cmd_dump(*opts, m);
 }
 
+// Output that did not reach standard output (a full disk, `> /dev/full`, a
+// closed pipe's EIO) is an error: the user would otherwise take a truncated
+// printout for the whole one. Returns the exit status to use.
+int check_stdout(int rc) {
+  std::cout.flush();
+  errno = 0;
+  bool flushed = std::fflush(stdout) == 0;
+  int err = errno;
+  if (flushed && std::cout.good() && !std::ferror(stdout)) return rc;
+  std::string why = err != 0 ? std::error_code(err, std::generic_category()).message() : "output error";
+  if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+  std::cerr << "gradc: error: cannot write to standard output: " << why << "\n";
+  return rc != 0 ? rc : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  int rc;
   try {
-    return run(argc, argv);
+    rc = run(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "gradc: internal compiler error: " << e.what() << "\n";
-    return 1;
+    rc = 1;
   }
+  return check_stdout(rc);
 }
