@@ -403,9 +403,11 @@ int check_stdout(int rc) {
   bool flushed = std::fflush(stdout) == 0;
   int err = errno;
   if (flushed && std::cout.good() && !std::ferror(stdout)) return rc;
-  std::string why = err != 0 ? std::error_code(err, std::generic_category()).message() : "output error";
-  if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
-  std::cerr << "gradc: error: cannot write to standard output: " << why << "\n";
+  // The reason is known only when the last flush failed; an earlier failed
+  // write leaves just the stream's error flag.
+  std::string why = err != 0 ? ": " + std::error_code(err, std::generic_category()).message() : "";
+  if (why.size() > 2) why[2] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[2])));
+  std::cerr << "gradc: error: cannot write to standard output" << why << "\n";
   return rc != 0 ? rc : 1;
 }
 
