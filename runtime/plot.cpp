@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "runtime/output_file.h"
 #include "runtime/tensor_io.h"
 
 namespace gradc {
@@ -302,7 +303,7 @@ std::string training_plot_svg(const std::string& title, const std::vector<PlotSe
 
 void write_training_plot(const std::string& path, const std::string& title, const std::vector<PlotSeries>& losses,
                          const std::vector<PlotSeries>& metrics) {
-  write_file_atomic(path, training_plot_svg(title, losses, metrics));
+  write_output_file(path, training_plot_svg(title, losses, metrics));
 }
 
 }  // namespace gradc

@@ -29,7 +29,7 @@ struct PlotSeries {
 std::string training_plot_svg(const std::string& title, const std::vector<PlotSeries>& losses,
                               const std::vector<PlotSeries>& metrics);
 
-// training_plot_svg, written to `path` with write_file_atomic (DataError
+// training_plot_svg, written to `path` with write_output_file (DataError
 // naming the path when it cannot be written).
 void write_training_plot(const std::string& path, const std::string& title, const std::vector<PlotSeries>& losses,
                          const std::vector<PlotSeries>& metrics);

@@ -28,6 +28,7 @@
 #include <unordered_set>
 
 #include "runtime/tensor_io.h"
+#include "runtime/output_file.h"
 
 static_assert(std::endian::native == std::endian::little, "tensor files are little-endian; gradc assumes a little-endian host");
 
@@ -485,13 +486,15 @@ void write_safetensors(const std::string& path, const NamedTensors& ts, const Te
   } catch (const DataError& e) {
     fail(path, e.what());
   }
-  write_file_atomic(path, bytes);
+  write_output_file(path, bytes);
 }
 
 // --- file helpers ---
 
 std::string read_binary_file(const std::string& path, uint64_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO that has no writer returns at once (and reads
+  // end-of-file) instead of waiting for one forever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(path, "cannot open: " + errno_text(errno));
   struct Closer {
     int fd;
@@ -500,6 +503,12 @@ std::string read_binary_file(const std::string& path, uint64_t max_bytes) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail(path, "cannot read: " + errno_text(errno));
   if (S_ISDIR(st.st_mode)) fail(path, "cannot read: is a directory");
+  // A device (/dev/zero, /dev/urandom) has no size and may never end: only
+  // regular files and pipes are read. A pipe is read up to kMaxStreamBytes.
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+    fail(path, "cannot read: not a regular file or a pipe");
+  if (S_ISFIFO(st.st_mode)) max_bytes = std::min(max_bytes, kMaxStreamBytes);
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   uint64_t size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
   if (size > max_bytes) fail(path, fmt::format("file is {} bytes, larger than the limit of {} bytes", size, max_bytes));
 
@@ -533,68 +542,6 @@ std::string read_binary_file(const std::string& path, uint64_t max_bytes) {
   }
   out.resize(got);
   return out;
-}
-
-void write_file_atomic(const std::string& path, std::string_view bytes) {
-  namespace fs = std::filesystem;
-  if (path.empty()) throw DataError("cannot write a file with an empty path");
-  fs::path target(path);
-  std::string base = target.filename().string();
-  if (base.empty() || base == "." || base == "..") fail(path, "cannot write: is a directory");
-  fs::path dir = target.parent_path();
-  if (dir.empty()) dir = ".";
-
-  // A fresh name: pid, a process-wide counter and the clock; O_EXCL makes sure.
-  static std::atomic<uint64_t> counter{0};
-  struct Temp {
-    std::string path;
-    int fd = -1;
-    ~Temp() {
-      if (fd >= 0) ::close(fd);
-      if (!path.empty()) ::unlink(path.c_str());
-    }
-  } tmp;
-  for (int attempt = 0; tmp.fd < 0; ++attempt) {
-    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    tmp.path = (dir / fmt::format(".{}.tmp-{}-{}-{:x}", base.substr(0, 100), ::getpid(), counter++, now & 0xffffff)).string();
-    tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (tmp.fd < 0) {
-      int err = errno;
-      tmp.path.clear();  // not ours: never unlink it
-      if (err != EEXIST || attempt >= 100) fail(path, "cannot write: " + errno_text(err));
-    }
-  }
-  // Keep the mode of the file being replaced (a private checkpoint stays private).
-  struct stat old {};
-  if (::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode)) (void)::fchmod(tmp.fd, old.st_mode & 07777);
-
-  auto fail_errno = [&](const char* step) { fail(path, fmt::format("cannot write ({}): {}", step, errno_text(errno))); };
-  for (size_t done = 0; done < bytes.size();) {
-    ssize_t k = ::write(tmp.fd, bytes.data() + done, std::min<size_t>(bytes.size() - done, size_t{1} << 30));
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      fail_errno("write");
-    }
-    done += static_cast<size_t>(k);
-  }
-  if (::fsync(tmp.fd) != 0) fail_errno("fsync");
-  int fd = tmp.fd;
-  tmp.fd = -1;
-  if (::close(fd) != 0) fail_errno("close");
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0) fail_errno("rename");
-  tmp.path.clear();  // renamed: nothing left to remove
-
-  // Make the rename itself durable. Filesystems that cannot sync a directory
-  // (EINVAL) are accepted: the data is in place.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) fail_errno("open directory");
-  int rc = ::fsync(dfd);
-  int err = errno;
-  ::close(dfd);
-  if (rc != 0 && err != EINVAL && err != ENOTSUP) {
-    errno = err;
-    fail_errno("fsync directory");
-  }
 }
 
 NamedTensors read_tensor_file(const std::string& path, const std::string& default_name) {

@@ -45,7 +45,7 @@ NamedTensors read_safetensors(const std::string& path, TensorFileMetadata* metad
 // non-UTF-8 metadata key.
 std::string serialize_safetensors(const NamedTensors& ts, const TensorFileMetadata& metadata = {});
 
-// serialize_safetensors, then write_file_atomic.
+// serialize_safetensors, then write_output_file (runtime/output_file.h).
 void write_safetensors(const std::string& path, const NamedTensors& ts, const TensorFileMetadata& metadata = {});
 
 // --- NumPy .npy ---
@@ -70,16 +70,17 @@ NamedTensors read_tensor_file(const std::string& path, const std::string& defaul
 // The largest file read_* accept: 16 GiB.
 inline constexpr uint64_t kMaxTensorFileBytes = uint64_t{16} << 30;
 
+// The most read_binary_file reads from a pipe or FIFO, whose size is not
+// known in advance: 1 GiB, so that an endless stream fails rather than
+// growing without bound.
+inline constexpr uint64_t kMaxStreamBytes = uint64_t{1} << 30;
+
 // The whole content of the file at `path`. Throws DataError naming the path for
-// a missing, unreadable or non-regular-file path (a pipe is fine), or one
-// larger than `max_bytes` (checked before allocating).
+// a missing or unreadable path, a directory or device (/dev/zero: only regular
+// files and pipes are read; a FIFO without a writer reads as empty), or one
+// larger than `max_bytes` (checked before allocating; a pipe at most
+// kMaxStreamBytes).
 std::string read_binary_file(const std::string& path, uint64_t max_bytes = kMaxTensorFileBytes);
 
-// Writes `bytes` to `path` atomically: into a new, uniquely named temporary
-// file in the same directory, fsync'ed, renamed over `path`, then the
-// directory fsync'ed. On failure the temporary file is removed, `path` is left
-// as it was, and DataError names the path and the system's reason. A symbolic
-// link at `path` is replaced by a regular file.
-void write_file_atomic(const std::string& path, std::string_view bytes);
 
 }  // namespace gradc

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -13,6 +15,7 @@
 #include <exception>
 #include <iostream>
 #include <string_view>
+#include <system_error>
 
 #include "compiler/driver/options.h"
 #include "compiler/driver/train.h"
@@ -392,11 +395,29 @@ int run(int argc, char** argv) {
   return opts->verb == "check" ? cmd_check(*opts, m) : cmd_dump(*opts, m);
 }
 
+// Output that did not reach standard output (a full disk, `> /dev/full`, a
+// closed pipe's EIO) is an error: the user would otherwise take a truncated
+// printout for the whole one. Returns the exit status to use.
+int check_stdout(int rc) {
+  std::cout.flush();
+  errno = 0;
+  bool flushed = std::fflush(stdout) == 0;
+  int err = errno;
+  if (flushed && std::cout.good() && !std::ferror(stdout)) return rc;
+  // The reason is known only when the last flush failed; an earlier failed
+  // write leaves just the stream's error flag.
+  std::string why = err != 0 ? ": " + std::error_code(err, std::generic_category()).message() : "";
+  if (why.size() > 2) why[2] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[2])));
+  std::cerr << "gradc: error: cannot write to standard output" << why << "\n";
+  return rc != 0 ? rc : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  int rc;
   try {
-    return run(argc, argv);
+    rc = run(argc, argv);
   } catch (const std::exception& e) {
     // A bug in gradc. The library's InternalError (compiler/support/diagnostics.h, which
     // the CLI cannot see) already reads "internal compiler error: ..."; anything else
@@ -404,6 +425,7 @@ int main(int argc, char** argv) {
     constexpr std::string_view kPrefix = "internal compiler error: ";
     std::string_view what = e.what();
     std::cerr << "gradc: " << (what.starts_with(kPrefix) ? "" : kPrefix) << what << "\n";
-    return 1;
+    rc = 1;
   }
+  return check_stdout(rc);
 }

@@ -23,6 +23,7 @@
 #include "gradc/preprocess.h"
 #include "gradc/session.h"
 #include "runtime/csv.h"
+#include "runtime/output_file.h"
 #include "runtime/plot.h"
 #include "runtime/random.h"
 #include "runtime/tensor_io.h"
@@ -183,7 +184,7 @@ void write_log(const std::string& path, const History& h, const ModelInfo& info)
     for (const auto& m : h.metrics) s += fmt::format(",{}", m[e]);
     s += "\n";
   }
-  write_file_atomic(path, s);
+  write_output_file(path, s);
 }
 
 // The rows of an earlier log, for a resumed run (epochs up to `epochs`).
@@ -223,17 +224,30 @@ std::string batch_dim(const ModelInfo& info, const Dataset& ds) {
   return dim;
 }
 
-// Checks that a file can be written at `path` the way write_file_atomic
-// writes it (a new file in the same directory, renamed over `path`), so that a
-// mistyped -o, --log or --plot fails before training rather than after every
-// epoch. A probe file is created and removed; an existing file at `path` is
-// not touched.
+// Checks that a file can be written at `path` the way write_output_file
+// writes it (a new file in the target's directory, renamed over the target;
+// a device or FIFO written in place), so that a mistyped -o, --log or --plot
+// fails before training rather than after every epoch. A probe file is
+// created and removed; an existing file at `path` is not touched, and a FIFO
+// is not opened (that would end its reader's input).
 void check_writable(const std::string& path, const char* flag) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    throw DataError(fmt::format("{} {}: cannot write the file: it is a directory", flag, path));
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  OutputTarget target;
+  try {
+    target = resolve_output(path);
+  } catch (const DataError& e) {
+    std::string why = e.what();
+    if (why.starts_with(path + ": ")) why = why.substr(path.size() + 2);
+    if (why == "cannot write: is a directory") why = "it is a directory";
+    else if (why.starts_with("cannot write: ")) why = why.substr(14);
+    throw DataError(fmt::format("{} {}: cannot write the file: {}", flag, path, why));
+  }
+  if (target.in_place) {
+    if (access(target.path.c_str(), W_OK) == 0) return;
+    throw DataError(fmt::format("{} {}: cannot write the file: {}", flag, path, std::strerror(errno)));
+  }
+  const std::string& real = target.path;
+  size_t slash = real.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : real.substr(0, slash);
   std::string probe = dir + "/.gradc-write-check-XXXXXX";
   int fd = mkstemp(probe.data());
   if (fd >= 0) {
@@ -242,6 +256,7 @@ void check_writable(const std::string& path, const char* flag) {
     return;
   }
   int err = errno;
+  struct stat st {};
   std::string why = fmt::format("cannot create a file in the directory '{}': {}", dir, std::strerror(err));
   if (stat(dir.c_str(), &st) != 0 && errno == ENOENT) why = fmt::format("the directory '{}' does not exist", dir);
   else if (stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) why = fmt::format("'{}' is not a directory", dir);

@@ -6,7 +6,10 @@
 
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <thread>
+#include <fmt/format.h>
 
+#include "runtime/output_file.h"
 #include "runtime/tensor_io.h"
 #include "tests/runtime/test_util.h"
 
@@ -60,7 +63,7 @@ TEST_CASE("an atomic write replaces an existing file and leaves no temporary fil
   // A relative path (no directory part) works too.
   std::string cwd = std::filesystem::current_path().string();
   std::filesystem::current_path(dir.path());
-  write_file_atomic("plain.bin", "xyz");
+  write_output_file("plain.bin", "xyz");
   std::filesystem::current_path(cwd);
   CHECK(test::file_bytes(dir / "plain.bin") == "xyz");
 }
@@ -74,18 +77,18 @@ TEST_CASE("a write into a missing directory throws and creates nothing") {
   CHECK(dir.entries().empty());
 }
 
-TEST_CASE("a failed rename (the target is a directory) removes the temporary file") {
+TEST_CASE("a directory as the target is refused before anything is written") {
   TempDir dir;
   std::string path = dir / "ckpt.safetensors";
   std::filesystem::create_directory(path);
   test::write_bytes(dir / "ckpt.safetensors/inside", "keep me");
   std::string msg = error_of([&] { write_safetensors(path, sample(1.0f)); });
   check_style(msg, path);
-  CHECK_THAT(msg, Catch::Contains("rename"));
+  CHECK_THAT(msg, Catch::Contains("is a directory"));
   CHECK(std::filesystem::is_directory(path));
   CHECK(test::file_bytes(dir / "ckpt.safetensors/inside") == "keep me");
   CHECK(dir.entries() == std::vector<std::string>{"ckpt.safetensors"});
-  CHECK_THAT(error_of([&] { write_file_atomic(dir / "", "x"); }), Catch::Contains("is a directory"));
+  CHECK_THAT(error_of([&] { write_output_file(dir / "", "x"); }), Catch::Contains("is a directory"));
 }
 
 // Limits the size of files this process may write, for the scope, so that
@@ -219,10 +222,12 @@ TEST_CASE("read_binary_file errors name the path") {
   check_style(msg, small);
   CHECK_THAT(msg, Catch::Contains("file is 100 bytes, larger than the limit of 99 bytes"));
 
-  // A device without a size: read in chunks, still bounded.
-  msg = error_of([&] { read_binary_file("/dev/zero", 100000); });
-  CHECK_THAT(msg, Catch::Contains("/dev/zero: file is larger than the limit of 100000 bytes"));
-  CHECK(read_binary_file("/dev/null").empty());
+  // A device has no size and may never end (/dev/zero): refused.
+  for (std::string dev : {"/dev/zero", "/dev/urandom", "/dev/null"}) {
+    msg = error_of([&] { read_binary_file(dev); });
+    check_style(msg, dev);
+    CHECK_THAT(msg, Catch::Contains("not a regular file or a pipe"));
+  }
 
   if (::geteuid() != 0) {  // as root, the ENOTDIR and EMFILE cases above fail open() instead
     REQUIRE(::chmod(small.c_str(), 0) == 0);
@@ -267,6 +272,37 @@ TEST_CASE("read_tensor_file dispatches on the extension") {
     CHECK_THAT(msg, Catch::Contains("(supported: .safetensors, .npy)"));
   }
   CHECK_THAT(error_of([&] { read_tensor_file(dir / "data.bin", "x"); }), Catch::Contains("extension '.bin'"));
+}
+
+}  // namespace
+}  // namespace gradc
+
+namespace gradc {
+namespace {
+
+TEST_CASE("a pipe is read in chunks up to the limit; a FIFO without a writer reads as empty") {
+  // A FIFO nobody writes to: open() does not wait for a writer.
+  test::TempDir dir;
+  std::string fifo = dir / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(read_binary_file(fifo).empty());
+
+  // An endless writer: the read stops at the limit with an error.
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  auto old_handler = std::signal(SIGPIPE, SIG_IGN);
+  std::thread writer([w = fds[1]] {
+    std::string block(65536, '\0');
+    while (::write(w, block.data(), block.size()) > 0) {
+    }
+    ::close(w);
+  });
+  std::string path = fmt::format("/proc/self/fd/{}", fds[0]);
+  std::string msg = test::error_of([&] { read_binary_file(path, 100000); });
+  ::close(fds[0]);  // the writer's next write fails with EPIPE and it stops
+  writer.join();
+  std::signal(SIGPIPE, old_handler);
+  CHECK_THAT(msg, Catch::Contains("larger than the limit of 100000 bytes"));
 }
 
 }  // namespace
