@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <regex>
@@ -67,22 +66,6 @@ std::string without_marks(const std::string& text, std::set<int>* kernels = null
   return out;
 }
 
-// The emitter lists the vector math functions of @llvm.compiler.used in the
-// order of their addresses (a std::set of pointers), which differs from one
-// emission to the next: sorted here.
-std::string sorted_used(std::string text) {
-  std::smatch m;
-  static const std::regex used(R"(@llvm\.compiler\.used = appending global \[[0-9]+ x ptr\] \[([^\]]*)\])");
-  if (!std::regex_search(text, m, used)) return text;
-  std::vector<std::string> items;
-  std::istringstream in(m[1].str());
-  for (std::string item; std::getline(in, item, ',');) items.push_back(item.substr(item.find_first_not_of(' ')));
-  std::sort(items.begin(), items.end());
-  std::string list;
-  for (const std::string& item : items) list += (list.empty() ? "" : ", ") + item;
-  return text.replace(static_cast<size_t>(m.position(1)), static_cast<size_t>(m.length(1)), list);
-}
-
 }  // namespace
 
 TEST_CASE("dump marks: every kernel marked, and nothing else changes", "[debug]") {
@@ -91,9 +74,9 @@ TEST_CASE("dump marks: every kernel marked, and nothing else changes", "[debug]"
     size_t kernels = plan_program(*c->ir, EntryKind::TrainStep).kernels.size();
     for (const char* stage : {"llvm-raw", "llvm", "asm"}) {
       INFO(name << " " << stage);
-      std::string plain = sorted_used(jit_stage_text(*c->ir, EntryKind::TrainStep, stage));
-      std::string marked = sorted_used(jit_stage_text(*c->ir, EntryKind::TrainStep, stage, &c->sm));
-      std::string annotated = sorted_used(jit_stage_text(*c->ir, EntryKind::TrainStep, stage, &c->sm, true));
+      std::string plain = jit_stage_text(*c->ir, EntryKind::TrainStep, stage);
+      std::string marked = jit_stage_text(*c->ir, EntryKind::TrainStep, stage, &c->sm);
+      std::string annotated = jit_stage_text(*c->ir, EntryKind::TrainStep, stage, &c->sm, true);
       std::set<int> seen;
       CHECK(without_marks(marked, &seen) == plain);
       CHECK(without_marks(annotated) == plain);
