@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "compiler/driver/options.h"
+#include "compiler/driver/show.h"
 #include "compiler/driver/train.h"
 #include "gradc/gradc.h"
 #include "gradc/session.h"
@@ -348,6 +349,13 @@ int run(int argc, char** argv) {
       (opts->inputs.empty() || opts->output.empty()))
     return usage_error(opts->verb, "--inputs I and -o OUT are required");
   if (opts->verb == "step" && opts->steps < 1) return usage_error("step", "--steps N is required");
+  if (opts->verb == "show") {
+    try {
+      return cmd_show(*opts);
+    } catch (const DataError& e) {
+      return data_error("show", e);
+    }
+  }
   if (opts->verb == "bench") {
     try {
       return cmd_bench(*opts);

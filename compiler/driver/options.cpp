@@ -36,6 +36,12 @@ const std::vector<VerbInfo>& verbs() {
        "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
        "Timings are of this machine now: compare ratios in one run.\n",
        nullptr},
+      {"show", "print the tensors of a file: dtype, shape, statistics, metadata", true, nullptr,
+       "FILE is a .safetensors file (a checkpoint, inputs, outputs), a .npy array or a .csv\n"
+       "table (one tensor per column). For each tensor: min, max and mean of its finite\n"
+       "values, and how many are NaN or infinite; for a checkpoint, its epoch, step, seed,\n"
+       "batch and recorded preprocessing.\n",
+       "FILE"},
   };
   return v;
 }
@@ -142,7 +148,8 @@ const std::vector<OptionRow>& option_table() {
       {"--threads", "N", "grad step run train bench",
        "threads for the large kernels (default 0: one per hardware thread; results\n"
        "are bit-identical for any N)"},
-      {"--set", "D=N", "*", "bind dim D to N instead of its declared size", kRepeated},
+      {"--tensor", "NAME", "show", "print the values of tensor NAME instead (one line per row of its last axis)"},
+      {"--set", "D=N", "check dump grad step run train gradcheck bench", "bind dim D to N instead of its declared size", kRepeated},
       {"--check-numerics", nullptr, "grad step run train",
        "stop at the first NaN or infinity a call produces, naming the op and\n"
        "its line in the model (slower only when one appears)"},
@@ -202,7 +209,7 @@ std::string verb_usage(const VerbInfo& v) {
   // start under "MODEL".
   std::string head = fmt::format("gradc {} ", v.name);
   size_t indent = 7 + head.size();  // 7: "usage: "
-  std::string s = head + "MODEL";
+  std::string s = head + v.operand;
   size_t line = 7 + s.size();
   for (const OptionRow& r : option_table()) {
     if (!r.accepts(v.name) || (r.flags & kHidden)) continue;
@@ -364,6 +371,9 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--params" || arg == "--inputs" || arg == "-o" || arg == "--output") {
       if (!take("a file path")) return std::nullopt;
       (arg == "--params" ? o.params : arg == "--inputs" ? o.inputs : o.output) = value;
+    } else if (arg == "--tensor") {
+      if (!take("a tensor name")) return std::nullopt;
+      o.tensor = value;
     } else if (arg == "--wrt") {
       if (!take("a name")) return std::nullopt;
       o.wrt.push_back(value);
@@ -465,7 +475,7 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     }
   }
   if (!o.help && o.model.empty()) {
-    error = "no model file given";
+    error = o.verb == "show" ? "no file given" : "no model file given";
     return std::nullopt;
   }
   return o;

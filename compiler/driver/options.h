@@ -39,6 +39,7 @@ struct Options {
   bool check_numerics = false;                        // --check-numerics
   double seconds = 1.0;                               // bench --seconds
   bool profile = false;                               // bench --profile
+  std::string tensor;                                 // show --tensor NAME
   std::string cache_dir;                              // --cache-dir DIR (the code cache)
   bool no_cache = false;                              // --no-cache
   bool help = false;
@@ -51,6 +52,7 @@ struct VerbInfo {
   bool implemented;
   const char* intro;  // help text before the options, or nullptr
   const char* notes;  // help text after the options, or nullptr
+  const char* operand = "MODEL";  // what the one positional argument is
 };
 const std::vector<VerbInfo>& verbs();
 const VerbInfo* find_verb(const std::string& name);

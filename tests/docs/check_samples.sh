@@ -11,7 +11,7 @@
 #     "thread" for "threads", and each line (but "...") must be a line of the
 #     output; COMMAND runs twice with one code cache, and the second run counts;
 #   - docs/language.md's list of the verbs that take --set is the verbs whose
-#     help shows --set.
+#     help shows --set: every verb that compiles a model.
 # Usage: check_samples.sh GRADC
 set -uo pipefail
 gradc=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -86,10 +86,10 @@ done < <(cat "$tmp/samples" 2>/dev/null)
 # --- the verbs that take --set ---
 verbs=$("$gradc" --help | awk '/^verbs:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }')
 takes=$(for v in $verbs; do "$gradc" "$v" --help 2>&1 | grep -q -- '--set' && echo "$v"; done | sort)
-listed=$(tr '\n' ' ' < "$root/docs/language.md" | grep -oE '`--set B=256` on the command line \(every verb: [^)]*\)' |
+listed=$(tr '\n' ' ' < "$root/docs/language.md" | grep -oE '`--set B=256` on the command line \(every verb that compiles a model: [^)]*\)' |
          grep -oE '`[a-z]+`' | tr -d '`' | sort)
-[ -n "$listed" ] || bad "docs/language.md: no '(every verb: ...)' list after \`--set B=256\` on the command line"
-if [ "$takes" != "$listed" ] || [ "$takes" != "$(echo "$verbs" | sort)" ]; then
+[ -n "$listed" ] || bad "docs/language.md: no '(every verb that compiles a model: ...)' list after \`--set B=256\` on the command line"
+if [ "$takes" != "$listed" ]; then
   bad "docs/language.md lists $(echo $listed) as the verbs taking --set; their help says: $(echo $takes) (of $(echo $verbs))"
 fi
 echo "checked $checked path references, $n samples, the --set verbs"
