@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "runtime/output_file.h"
 #include "runtime/tensor_io.h"
 
 namespace gradc {
@@ -284,5 +285,22 @@ Tensor parse_npy(std::string_view bytes, const std::string& what) {
 }
 
 Tensor read_npy(const std::string& path) { return parse_npy(read_binary_file(path), path); }
+
+std::string serialize_npy(const Tensor& t) {
+  const char* descr = t.dtype() == DType::F64 ? "<f8" : t.dtype() == DType::I32 ? "<i4" : "<f4";
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr, tuple_string(t.shape()));
+  // Version 1.0: magic (6) + version (2) + length (2) + header, padded with
+  // spaces and ended by '\n' so that the data starts on a 64-byte boundary.
+  size_t total = 10 + header.size() + 1;
+  header += std::string((64 - total % 64) % 64, ' ') + "\n";
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  out += header;
+  out.append(static_cast<const char*>(t.raw()), t.nbytes());
+  return out;
+}
+
+void write_npy(const std::string& path, const Tensor& t) { write_output_file(path, serialize_npy(t)); }
 
 }  // namespace gradc

@@ -61,6 +61,12 @@ Tensor parse_npy(std::string_view bytes, const std::string& what);
 // Reads and parses the .npy file at `path` (at most 16 GiB).
 Tensor read_npy(const std::string& path);
 
+// The bytes of a version 1.0 .npy file holding `t` (C order, little-endian
+// <f4, <f8 or <i4), as numpy.save writes them; write_npy writes them to
+// `path` with write_output_file.
+std::string serialize_npy(const Tensor& t);
+void write_npy(const std::string& path, const Tensor& t);
+
 // --- files ---
 
 // `.safetensors` (all tensors) or `.npy` (one tensor called `default_name`),

@@ -17,7 +17,9 @@
 #include <string_view>
 #include <system_error>
 
+#include "compiler/driver/data.h"
 #include "compiler/driver/options.h"
+#include "compiler/driver/predict.h"
 #include "compiler/driver/show.h"
 #include "compiler/driver/train.h"
 #include "gradc/gradc.h"
@@ -349,6 +351,24 @@ int run(int argc, char** argv) {
       (opts->inputs.empty() || opts->output.empty()))
     return usage_error(opts->verb, "--inputs I and -o OUT are required");
   if (opts->verb == "step" && opts->steps < 1) return usage_error("step", "--steps N is required");
+  if (opts->verb == "predict") {
+    std::string ext = lower_extension(opts->output);
+    if (opts->params.empty() || opts->output.empty())
+      return usage_error("predict", "--params CKPT and -o OUT are required");
+    if (ext != ".csv" && ext != ".npy" && ext != ".safetensors")
+      return usage_error("predict", fmt::format("-o {}: predict writes .csv, .npy (one output) or .safetensors files; "
+                                                "the name must end in one of them",
+                                                opts->output));
+    if (opts->data.empty() && opts->inputs.empty())
+      return usage_error("predict", "no data: give --data NAME=PATH for each input, or --inputs FILE");
+    if (!opts->data.empty() && !opts->inputs.empty())
+      return usage_error("predict", "give the data as --data NAME=PATH or as --inputs FILE, not both");
+    try {
+      return cmd_predict(*opts);
+    } catch (const DataError& e) {
+      return data_error("predict", e);
+    }
+  }
   if (opts->verb == "show") {
     try {
       return cmd_show(*opts);

@@ -36,6 +36,13 @@ const std::vector<VerbInfo>& verbs() {
        "90th percentile), steps/s, the arena bytes and the GFLOP/s of the matrix products.\n"
        "Timings are of this machine now: compare ratios in one run.\n",
        nullptr},
+      {"predict", "write a trained model's outputs for new data to .csv, .npy or .safetensors", true, nullptr,
+       "The data is read as `train --data` reads it, or from one safetensors file (--inputs), and the\n"
+       "checkpoint's preprocessing (train --standardize) is applied to it. The rows run in chunks of\n"
+       "the batch dim's size (--batch or --set change it); a last smaller chunk runs in a second\n"
+       "specialization compiled for its size. A .csv output has a header row: an output NAME of\n"
+       "shape [N] is column NAME, of shape [N, C] columns NAME_0 .. NAME_{C-1}. When the data also\n"
+       "gives the inputs the loss and metrics read (labels), their means over all rows are printed.\n"},
       {"show", "print the tensors of a file: dtype, shape, statistics, metadata", true, nullptr,
        "FILE is a .safetensors file (a checkpoint, inputs, outputs), a .npy array or a .csv\n"
        "table (one tensor per column). For each tensor: min, max and mean of its finite\n"
@@ -88,8 +95,14 @@ const std::vector<OptionRow>& option_table() {
        "held-out data, evaluated after every epoch (loss and metrics);\n"
        "it must give every input that the loss and metrics read",
        kRepeated},
+      {"--data", "NAME=PATH[:COLUMNS]", "predict",
+       "data for the input NAME, read as train --data reads it; a label given\n"
+       "too makes predict print the loss and metrics",
+       kRepeated},
+      {"--inputs", "FILE", "predict", "a safetensors file with a tensor for every input (instead of --data)"},
       {"--epochs", "N", "train", "passes over the training data (in all, counting those of --resume)", kRequired},
       {"--batch", "N", "train", "rows per step (sets the dim of the inputs' first axis; default: its size)"},
+      {"--batch", "N", "predict", "rows per call (sets the dim of the inputs' first axis; default: its size)"},
       // inputs and params of the verbs that run the model once
       {"--inputs", "I", "grad", "safetensors file with a tensor for every input the loss and outputs need", kRequired},
       {"--inputs", "I", "step", "safetensors file with a tensor for every input", kRequired},
@@ -105,6 +118,7 @@ const std::vector<OptionRow>& option_table() {
       {"--params", "P", "run",
        "params (default: the initializers, seeded); a checkpoint of\n"
        "train --standardize also standardizes the inputs"},
+      {"--params", "CKPT", "predict", "the trained params, and the preprocessing recorded with them", kRequired},
       {"--params", "P", "gradcheck", "params to check at (default: the initializers, seeded)"},
       {"--steps", "N", "step", "number of train steps, each on the same inputs", kRequired},
       {"--lr", "X", "step train", "learning rate (default: the model file's)"},
@@ -119,6 +133,11 @@ const std::vector<OptionRow>& option_table() {
        "safetensors file to write: every param by name, opt.SLOT.NAME, opt.step,\n"
        "and loss, a [N] tensor of the loss before each step",
        kRequired},
+      {"-o", "OUT", "predict",
+       "where to write every output: .csv (a header row, one row per data row),\n"
+       ".npy (a model with one output) or .safetensors (out.NAME)",
+       kRequired},
+      {"--classes", nullptr, "predict", "add the argmax of every [N, C] output (NAME_class in .csv, out.NAME_class)"},
       {"-o", "OUT", "run",
        "safetensors file to write: out.NAME, and loss and metric.NAME when\n"
        "the inputs they need are given",
@@ -133,7 +152,7 @@ const std::vector<OptionRow>& option_table() {
        "scale the float input NAME to zero mean and unit variance (statistics\n"
        "of the training data, applied to the eval data too, stored in CKPT)",
        kRepeated},
-      {"--no-progress", nullptr, "train", "no progress bar (it is shown only on a terminal anyway)"},
+      {"--no-progress", nullptr, "train predict", "no progress bar (it is shown only on a terminal anyway)"},
       {"--wrt", "NAME", "grad", "also the gradient for an input or named value NAME (repeatable)", kRepeated},
       {"--seed", "S", "grad step run", "seed of the initializers (default 0)"},
       {"--seed", "S", "gradcheck bench", "seed (default 0)"},
@@ -143,20 +162,20 @@ const std::vector<OptionRow>& option_table() {
        "then time every kernel of train_step (as in `gradc dump --stage loops`)\n"
        "for as long again, and print where the time goes"},
       // how the code runs
-      {"--backend", "B", "grad step run train bench",
+      {"--backend", "B", "grad step run train bench predict",
        "jit (native code, the default) or interp (the reference interpreter)", 0, "jit|interp"},
-      {"--threads", "N", "grad step run train bench",
+      {"--threads", "N", "grad step run train bench predict",
        "threads for the large kernels (default 0: one per hardware thread; results\n"
        "are bit-identical for any N)"},
       {"--tensor", "NAME", "show", "print the values of tensor NAME instead (one line per row of its last axis)"},
-      {"--set", "D=N", "check dump grad step run train gradcheck bench", "bind dim D to N instead of its declared size", kRepeated},
-      {"--check-numerics", nullptr, "grad step run train",
+      {"--set", "D=N", "check dump grad step run train gradcheck bench predict", "bind dim D to N instead of its declared size", kRepeated},
+      {"--check-numerics", nullptr, "grad step run train predict",
        "stop at the first NaN or infinity a call produces, naming the op and\n"
        "its line in the model (slower only when one appears)"},
-      {"--cache-dir", "DIR", "grad step run train bench",
+      {"--cache-dir", "DIR", "grad step run train bench predict",
        "keep compiled code in DIR (default: $GRADC_CACHE_DIR, else\n"
        "$XDG_CACHE_HOME/gradc or ~/.cache/gradc); a second run skips code generation"},
-      {"--no-cache", nullptr, "grad step run train bench", "neither read nor write the code cache"},
+      {"--no-cache", nullptr, "grad step run train bench predict", "neither read nor write the code cache"},
       {"--help", nullptr, "*", "print this help", kHidden},
   };
   return t;
@@ -462,6 +481,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       o.profile = true;
     } else if (arg == "--check-numerics") {
       o.check_numerics = true;
+    } else if (arg == "--classes") {
+      o.classes = true;
     } else if (arg == "--no-progress") {
       o.progress = false;
     } else if (arg.size() > 1 && arg[0] == '-') {

@@ -15,21 +15,13 @@
 #include <iostream>
 #include <limits>
 
+#include "compiler/driver/data.h"
 #include "runtime/csv.h"
 #include "runtime/tensor_io.h"
 
 namespace gradc::driver {
 
 namespace {
-
-std::string lower_extension(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  size_t dot = path.find_last_of('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = path.substr(dot);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext;
-}
 
 std::string stem(const std::string& path) {
   size_t slash = path.find_last_of('/');

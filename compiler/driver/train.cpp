@@ -4,6 +4,8 @@
 // log, plot, and write checkpoints atomically.
 #include "compiler/driver/train.h"
 
+#include "compiler/driver/data.h"
+
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,103 +34,6 @@ namespace gradc::driver {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// A data set: one tensor per model input, all with the same number of rows.
-struct Dataset {
-  int64_t rows = 0;
-  NamedTensors columns;
-};
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-DType parse_dtype_name(const std::string& s) { return s == "f64" ? DType::F64 : s == "i32" ? DType::I32 : DType::F32; }
-
-// Converts to the model's dtype: between float dtypes, i32 to float, and
-// float to i32 when every value is an integer in range (labels saved as floats).
-Tensor convert(const Tensor& t, DType to, const std::string& what) {
-  if (t.dtype() == to) return t;
-  Tensor r(to, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    double v = t.get(i);
-    if (to == DType::I32 && !(v == std::floor(v) && std::fabs(v) < 2147483648.0))
-      throw DataError(fmt::format("{}: element {} is {}, but the model declares i32 (class ids must be integers)", what,
-                                  i, v));
-    r.set(i, v);
-  }
-  return r;
-}
-
-// Loads NAME=PATH[:COLUMNS] sources for the model's inputs.
-Dataset load(const std::vector<std::pair<std::string, std::string>>& specs, const ModelInfo& info, const char* flag) {
-  Dataset ds;
-  std::map<std::string, CsvTable> csv_cache;
-  for (const auto& [name, source] : specs) {
-    const TensorInfo* input = nullptr;
-    for (const TensorInfo& t : info.inputs)
-      if (t.name == name) input = &t;
-    if (!input) {
-      std::string names;
-      for (const TensorInfo& t : info.inputs) names += (names.empty() ? "" : ", ") + t.name;
-      throw DataError(fmt::format("{} {}=...: the model has no input '{}' (its inputs: {})", flag, name, name, names));
-    }
-    if (find_tensor(ds.columns, name)) throw DataError(fmt::format("{}: input '{}' is given twice", flag, name));
-    DType dtype = parse_dtype_name(input->dtype);
-    std::string path = source, columns;
-    if (auto colon = source.rfind(':'); colon != std::string::npos && ends_with(source.substr(0, colon), ".csv")) {
-      path = source.substr(0, colon);
-      columns = source.substr(colon + 1);
-    }
-    std::string what = fmt::format("{} {}={}", flag, name, source);
-    Tensor t;
-    if (ends_with(path, ".csv")) {
-      auto it = csv_cache.find(path);
-      if (it == csv_cache.end()) it = csv_cache.emplace(path, read_csv(path)).first;
-      const CsvTable& table = it->second;
-      if (columns.empty()) {
-        bool named = std::find(table.header.begin(), table.header.end(), name) != table.header.end();
-        columns = named ? name : "!label";
-      }
-      t = csv_columns(table, columns, dtype, input->shape.size() == 1);
-    } else {
-      NamedTensors file = read_tensor_file(path, name);
-      const Tensor* found = find_tensor(file, name);
-      if (!found) throw DataError(fmt::format("{}: '{}' has no tensor named '{}'", what, path, name));
-      t = convert(*found, dtype, what);
-    }
-    // Rows along the first axis; the rest must be the input's per-row shape.
-    std::vector<int64_t> row(input->shape.begin() + 1, input->shape.end());
-    std::vector<int64_t> got(t.shape().empty() ? t.shape().begin() : t.shape().begin() + 1, t.shape().end());
-    if (t.rank() == 0 || got != row) {
-      Tensor like(dtype, input->shape);
-      throw DataError(fmt::format("{}: the data has shape {} but input '{}' is {}: every row must be {}", what,
-                                  t.type_string(), name, like.type_string(),
-                                  row.empty() ? std::string("a scalar") : Tensor(dtype, row).type_string()));
-    }
-    if (ds.columns.empty()) ds.rows = t.shape()[0];
-    else if (t.shape()[0] != ds.rows)
-      throw DataError(fmt::format("{}: {} rows, but the other {} data has {}", what, t.shape()[0], flag, ds.rows));
-    ds.columns.emplace_back(name, std::move(t));
-  }
-  return ds;
-}
-
-// Rows `order[begin, begin + n)` of every column, as a batch.
-NamedTensors gather(const Dataset& ds, const std::vector<int64_t>& order, int64_t begin, int64_t n) {
-  NamedTensors batch;
-  for (const auto& [name, t] : ds.columns) {
-    std::vector<int64_t> shape = t.shape();
-    shape[0] = n;
-    Tensor b(t.dtype(), shape);
-    size_t row_bytes = t.nbytes() / static_cast<size_t>(ds.rows);
-    const char* src = static_cast<const char*>(t.raw());
-    char* dst = static_cast<char*>(b.raw());
-    for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * row_bytes, src + order[begin + i] * row_bytes, row_bytes);
-    batch.emplace_back(name, std::move(b));
-  }
-  return batch;
-}
 
 // The permutation of epoch `epoch` (1-based): a function of (seed, epoch) only.
 std::vector<int64_t> shuffle(int64_t rows, uint64_t seed, int64_t epoch) {
@@ -205,23 +110,6 @@ History read_log(const std::string& path, const ModelInfo& info, int64_t epochs)
     for (size_t k = 0; k < info.metrics.size(); ++k) h.metrics[k].push_back(cells[3 + k]);
   }
   return h;
-}
-
-// The dim of the inputs' first axis: every data input must share it.
-std::string batch_dim(const ModelInfo& info, const Dataset& ds) {
-  std::string dim;
-  for (const auto& [name, t] : ds.columns)
-    for (const TensorInfo& in : info.inputs)
-      if (in.name == name) {
-        std::string d = in.dim_names.empty() ? "" : in.dim_names[0];
-        if (d.empty())
-          throw DataError(fmt::format("input '{}' must have a dim as its first axis (for example [B, ...]) to be "
-                                      "sliced into batches", name));
-        if (!dim.empty() && d != dim)
-          throw DataError(fmt::format("inputs batch along different dims ('{}' and '{}')", dim, d));
-        dim = d;
-      }
-  return dim;
 }
 
 // Checks that a file can be written at `path` the way write_output_file

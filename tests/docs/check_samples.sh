@@ -18,7 +18,10 @@ gradc=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/run" "$tmp/blocks"
+mkdir "$tmp/run" "$tmp/blocks" "$tmp/bin"
+# A sample may chain commands (train, then predict): each `gradc` is this one.
+ln -s "$gradc" "$tmp/bin/gradc"
+export PATH="$tmp/bin:$PATH"
 ln -s "$root/examples" "$tmp/run/examples"
 for f in "$root"/tests/docs/samples/*; do ln -s "$f" "$tmp/run/"; done
 docs=("$root/README.md" "$root"/docs/*.md)

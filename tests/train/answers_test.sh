@@ -84,5 +84,79 @@ case $case in
     "$G" show $D/iris_test.csv --set B=3 > $tmp/out 2> $tmp/err; rc=$?
     [ $rc = 2 ] || fail "--set given to show: exit $rc"
     echo ok ;;
+  predict_csv)  # raw CSV in, outputs and classes out as CSV; accuracy printed with labels, and it is the CSV's
+    "$G" train $E/digits_mlp.grad --data x=$D/digits_train.csv --data label=$D/digits_train.csv --epochs 10 \
+      --no-progress -o $tmp/d.st > $tmp/train.out 2>&1 || fail "train: $(cat $tmp/train.out)"
+    "$G" predict $E/digits_mlp.grad --params $tmp/d.st --data x=$D/digits_test.csv --data label=$D/digits_test.csv \
+      -o $tmp/p.csv --classes > $tmp/out 2> $tmp/err || fail "predict: $(cat $tmp/err)"
+    acc=$(grep -o 'accuracy [0-9.]*' $tmp/out | cut -d' ' -f2)
+    grep -q "^predicted 360 rows, loss [0-9.]*, accuracy $acc  ->  $tmp/p.csv$" $tmp/out || fail "summary: $(cat $tmp/out)"
+    head -n 1 $tmp/p.csv | grep -qx 'logits_0,logits_1,logits_2,logits_3,logits_4,logits_5,logits_6,logits_7,logits_8,logits_9,logits_class' ||
+      fail "header: $(head -n 1 $tmp/p.csv)"
+    [ "$(wc -l < $tmp/p.csv)" = 361 ] || fail "$(wc -l < $tmp/p.csv) lines, not a header and 360 rows"
+    # The classes are the argmax of the logits, and their agreement with the labels is the printed accuracy.
+    awk -F, 'NR > 1 { b = 1; for (j = 2; j <= 10; j++) if ($j + 0 > $b + 0) b = j; if (b - 1 != $11) bad++ }
+             END { exit bad > 0 }' $tmp/p.csv || fail "a class is not the argmax of its row"
+    mine=$(paste -d, <(tail -n +2 $tmp/p.csv | awk -F, '{ print $NF }') <(tail -n +2 $D/digits_test.csv | awk -F, '{ print $NF }') |
+           awk -F, '{ n++; ok += ($1 == $2) } END { printf "%.6g", ok / n }')
+    [ "$mine" = "$acc" ] || fail "the CSV's classes give accuracy $mine, predict printed $acc"
+    awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "accuracy $acc < 0.9"
+    echo "digits accuracy $acc" ;;
+  predict_chunks)  # chunks of the batch dim and the remainder's own specialization: the same rows as one call
+    "$G" train $E/digits_mlp.grad --data x=$D/digits_train.csv --data label=$D/digits_train.csv --epochs 2 \
+      --no-progress -o $tmp/d.st > /dev/null 2>&1 || fail "train"
+    for b in 64 360 7; do
+      "$G" predict $E/digits_mlp.grad --params $tmp/d.st --data x=$D/digits_test.csv -o $tmp/p$b.csv --batch $b \
+        > /dev/null 2> $tmp/err || fail "predict --batch $b: $(cat $tmp/err)"
+    done
+    cmp -s $tmp/p64.csv $tmp/p360.csv || fail "batches of 64 (and 40) differ from one batch of 360"
+    # Another row count per call may sum in another order: equal up to float rounding.
+    paste -d, $tmp/p7.csv $tmp/p360.csv | awk -F, 'NR > 1 { for (j = 1; j <= 10; j++) { d = $j - $(j + 10); if (d < 0) d = -d
+        m = $(j + 10) < 0 ? -$(j + 10) : $(j + 10); if (d > 1e-5 * (1 + m)) bad++ } } END { exit bad > 0 }' ||
+      fail "batches of 7 differ from one batch of 360 beyond rounding"
+    echo ok ;;
+  predict_standardized)  # the checkpoint's statistics are applied to the raw data
+    "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv --standardize x \
+      --epochs 60 --no-progress -o $tmp/c.st > /dev/null 2>&1 || fail "train"
+    "$G" predict $E/iris_mlp.grad --params $tmp/c.st --data x=$D/iris_test.csv --data label=$D/iris_test.csv \
+      -o $tmp/p.safetensors --classes > $tmp/out 2> $tmp/err || fail "predict: $(cat $tmp/err)"
+    acc=$(grep -o 'accuracy [0-9.]*' $tmp/out | cut -d' ' -f2)
+    awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "raw iris accuracy $acc < 0.9: standardization not applied?"
+    "$G" show $tmp/p.safetensors > $tmp/show || fail "show"
+    grep -Eq '^  out\.logits +f32 +\[30, 3\] ' $tmp/show || fail "no out.logits: $(cat $tmp/show)"
+    grep -Eq '^  out\.logits_class +i32 +\[30\] ' $tmp/show || fail "no out.logits_class: $(cat $tmp/show)"
+    echo "iris accuracy on raw data $acc" ;;
+  predict_formats)  # .npy for one output; --inputs from a safetensors file; misuse is exit 2 or 1 with a message
+    "$G" train $E/xor.grad --data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --epochs 5 --no-progress -o $tmp/x.st \
+      > /dev/null 2>&1 || fail "train"
+    make_inputs() {
+      /usr/bin/python3 - "$1" <<'PY'
+import json, struct, sys
+x = struct.pack('<8f', 0, 0, 0, 1, 1, 0, 1, 1)
+h = json.dumps({"x": {"dtype": "F32", "shape": [4, 2], "data_offsets": [0, 32]}}).encode()
+h += b' ' * (-len(h) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + x)
+PY
+    }
+    make_inputs $tmp/in.safetensors
+    "$G" predict $E/xor.grad --params $tmp/x.st --inputs $tmp/in.safetensors -o $tmp/p.npy > $tmp/out 2> $tmp/err ||
+      fail "predict .npy: $(cat $tmp/err)"
+    "$G" predict $E/xor.grad --params $tmp/x.st --data x=$D/xor.csv:x0,x1 -o $tmp/p.csv > /dev/null || fail "predict .csv"
+    "$G" show $tmp/p.npy --tensor p | tail -n +2 | sed 's/^\[[0-9]*\]: //' > $tmp/npy.values
+    tail -n +2 $tmp/p.csv | diff - $tmp/npy.values || fail "the .npy holds other values than the .csv"
+    expect() {  # expect STATUS MESSAGE -- ARGS...
+      local want=$1 msg=$2; shift 3
+      "$G" predict "$@" > $tmp/out 2> $tmp/err; local rc=$?
+      [ $rc = "$want" ] || fail "predict $*: exit $rc, not $want: $(cat $tmp/err)"
+      grep -qF -- "$msg" $tmp/err || fail "predict $*: message: $(cat $tmp/err)"
+    }
+    expect 2 "predict writes .csv, .npy (one output) or .safetensors files" -- $E/xor.grad --params $tmp/x.st --data x=$D/xor.csv:x0,x1 -o $tmp/p.txt
+    expect 2 "not both" -- $E/xor.grad --params $tmp/x.st --data x=$D/xor.csv:x0,x1 --inputs $tmp/in.safetensors -o $tmp/p.csv
+    expect 2 "no data" -- $E/xor.grad --params $tmp/x.st -o $tmp/p.csv
+    expect 2 "--params CKPT and -o OUT are required" -- $E/xor.grad --data x=$D/xor.csv:x0,x1 -o $tmp/p.csv
+    expect 1 "--classes adds a column" -- $E/xor.grad --params $tmp/x.st --data x=$D/xor.csv:x0,x1 -o $tmp/q.npy --classes
+    expect 1 "the model has no input 'z'" -- $E/xor.grad --params $tmp/x.st --data z=$D/xor.csv:x0,x1 -o $tmp/p.csv
+    [ -e $tmp/p.txt ] || [ -e $tmp/q.npy ] && fail "a refused call wrote a file"
+    echo ok ;;
   *) fail "unknown case $case" ;;
 esac
