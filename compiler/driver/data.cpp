@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <string_view>
 
 #include "runtime/csv.h"
 #include "runtime/tensor_io.h"
@@ -138,6 +141,35 @@ std::string lower_extension(const std::string& path) {
   std::string ext = path.substr(dot);
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext;
+}
+
+std::string sniff_file_type(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) {
+    char head[9] = {};
+    std::ifstream in(path, std::ios::binary);
+    in.read(head, sizeof head);
+    if (in.gcount() >= 6 && std::string_view(head, 6) == "\x93NUMPY") return ".npy";
+    if (in.gcount() == 9 && head[8] == '{') return ".safetensors";
+    if (in.gcount() >= 1 && head[0] == '{' ) return ".json";
+  }
+  return lower_extension(path);
+}
+
+void check_safetensors_arg(const std::string& verb, const char* flag, const std::string& path) {
+  std::string type = sniff_file_type(path);
+  std::error_code ec;
+  if (type != ".safetensors" && std::filesystem::is_regular_file(path, ec)) {
+    std::string looks = type == ".npy" ? "a NumPy .npy file" : type == ".csv" ? "a CSV file" : "";
+    throw DataError(fmt::format("{} {}: not a safetensors file{}; `{}` reads .safetensors, `predict` reads "
+                                ".csv/.npy/.safetensors",
+                                flag, path, looks.empty() ? "" : " (it is " + looks + ")", verb));
+  }
+}
+
+NamedTensors read_safetensors_arg(const std::string& verb, const char* flag, const std::string& path) {
+  check_safetensors_arg(verb, flag, path);
+  return read_safetensors(path);
 }
 
 Dataset from_tensors(const NamedTensors& file, const ModelInfo& info, const std::string& what) {

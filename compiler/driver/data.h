@@ -35,6 +35,17 @@ NamedTensors gather(const Dataset& ds, const std::vector<int64_t>& order, int64_
 // or "" when it has none.
 std::string lower_extension(const std::string& path);
 
+// ".safetensors" or ".npy" when the first bytes of a regular file say so
+// (checkpoints are often named .st or .ckpt), else lower_extension(path).
+std::string sniff_file_type(const std::string& path);
+
+// Reads the safetensors file `path` given to `flag` of `verb`; a file of
+// another type is an error that says so and which verb reads it, rather than
+// what its first bytes mean as a safetensors header.
+NamedTensors read_safetensors_arg(const std::string& verb, const char* flag, const std::string& path);
+// Only the check of read_safetensors_arg (for a file the library reads).
+void check_safetensors_arg(const std::string& verb, const char* flag, const std::string& path);
+
 // The dim of the inputs' first axis: every data input must share it.
 std::string batch_dim(const ModelInfo& info, const Dataset& ds);
 

@@ -125,13 +125,16 @@ int data_error(const std::string& verb, const DataError& e) {
 // the statistics it stores are applied to them, as training applied them.
 Session make_session(const Options& o, const Model& m, NamedTensors& inputs) {
   Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics, o.threads});
-  if (!o.params.empty()) s.load(o.params);
+  if (!o.params.empty()) {
+    check_safetensors_arg(o.verb, "--params", o.params);
+    s.load(o.params);
+  }
   s.preprocessing().apply(inputs);
   return s;
 }
 
 int cmd_grad(const Options& o, const Model& m) {
-  NamedTensors inputs = read_safetensors(o.inputs);
+  NamedTensors inputs = read_safetensors_arg(o.verb, "--inputs", o.inputs);
   Session s = make_session(o, m, inputs);
   NamedTensors out = s.grad(inputs);
   write_safetensors(o.output, out);
@@ -140,7 +143,7 @@ int cmd_grad(const Options& o, const Model& m) {
 }
 
 int cmd_step(const Options& o, const Model& m) {
-  NamedTensors inputs = read_safetensors(o.inputs);
+  NamedTensors inputs = read_safetensors_arg(o.verb, "--inputs", o.inputs);
   Session s = make_session(o, m, inputs);
   Tensor losses(DType::F64, {o.steps});
   for (int64_t i = 0; i < o.steps; ++i) {
@@ -163,7 +166,7 @@ int cmd_step(const Options& o, const Model& m) {
 }
 
 int cmd_run(const Options& o, const Model& m) {
-  NamedTensors inputs = read_safetensors(o.inputs);
+  NamedTensors inputs = read_safetensors_arg(o.verb, "--inputs", o.inputs);
   Session s = make_session(o, m, inputs);
   NamedTensors out = s.forward(inputs);
   write_safetensors(o.output, out);
@@ -296,8 +299,8 @@ int cmd_bench(const Options& o) {
 int cmd_gradcheck(const Options& o, const Model& m) {
   GradcheckOptions go;
   go.seed = o.seed;
-  NamedTensors inputs = o.inputs.empty() ? NamedTensors{} : read_safetensors(o.inputs);
-  NamedTensors params = o.params.empty() ? NamedTensors{} : read_safetensors(o.params);
+  NamedTensors inputs = o.inputs.empty() ? NamedTensors{} : read_safetensors_arg(o.verb, "--inputs", o.inputs);
+  NamedTensors params = o.params.empty() ? NamedTensors{} : read_safetensors_arg(o.verb, "--params", o.params);
   std::vector<GradcheckParam> report = m.gradcheck(go, inputs, params);
   bool ok = true;
   std::cout << fmt::format("{:<16} {:>9} {:>12} {:>12}  {}\n", "param", "checked", "max abs err", "max rel err", "result");
@@ -350,6 +353,19 @@ int run(int argc, char** argv) {
   if ((opts->verb == "grad" || opts->verb == "step" || opts->verb == "run") &&
       (opts->inputs.empty() || opts->output.empty()))
     return usage_error(opts->verb, "--inputs I and -o OUT are required");
+  if (opts->verb == "grad" || opts->verb == "step" || opts->verb == "run") {
+    // These write safetensors whatever the name says: refuse a name that
+    // promises another format rather than writing safetensors into it.
+    std::string ext = lower_extension(opts->output);
+    for (const char* other : {".csv", ".npy", ".npz", ".txt", ".json", ".tsv", ".grad", ".svg"})
+      if (ext == other)
+        return usage_error(opts->verb,
+                           fmt::format("-o {}: `{}` writes a safetensors file, not {}; name it .safetensors{}",
+                                       opts->output, opts->verb, ext,
+                                       opts->verb == "run" && (ext == ".csv" || ext == ".npy")
+                                           ? fmt::format(", or use `gradc predict` to write {}", ext)
+                                           : ""));
+  }
   if (opts->verb == "step" && opts->steps < 1) return usage_error("step", "--steps N is required");
   if (opts->verb == "predict") {
     std::string ext = lower_extension(opts->output);

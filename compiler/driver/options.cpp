@@ -3,6 +3,8 @@
 // accepts, so the three cannot disagree.
 #include "compiler/driver/options.h"
 
+#include "compiler/support/spelling.h"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -321,7 +323,10 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     return o;
   }
   if (!find_verb(o.verb)) {
-    error = fmt::format("unknown verb '{}'", o.verb);
+    std::vector<std::string_view> names;
+    for (const VerbInfo& v : verbs()) names.push_back(v.name);
+    std::string_view best = closest_name(o.verb, names);
+    error = fmt::format("unknown verb '{}'{}", o.verb, best.empty() ? "" : fmt::format("; did you mean '{}'?", best));
     return std::nullopt;
   }
   for (int i = 2; i < argc; ++i) {
@@ -352,7 +357,13 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       std::string_view name = canonical_name(arg);
       if (!find_option(name, o.verb, known)) {
         if (!known) {
-          error = fmt::format("unknown option '{}'", arg);
+          // The verb's own options first, then any verb's.
+          std::vector<std::string_view> own, all;
+          for (const OptionRow& r : option_table())
+            if (!(r.flags & kHidden)) (r.accepts(o.verb) ? own : all).push_back(r.name);
+          std::string_view best = closest_name(name, own);
+          if (best.empty()) best = closest_name(name, all);
+          error = fmt::format("unknown option '{}'{}", arg, best.empty() ? "" : fmt::format("; did you mean '{}'?", best));
         } else {
           std::string takers;
           for (const VerbInfo& v : verbs())

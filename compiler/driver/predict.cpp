@@ -142,7 +142,7 @@ int cmd_predict(const Options& o) {
   }
   ModelInfo info = probe.info();
   Dataset ds = o.inputs.empty() ? load(o.data, info, "--data")
-                                : from_tensors(read_safetensors(o.inputs), info, fmt::format("--inputs {}", o.inputs));
+                                : from_tensors(read_safetensors_arg("predict", "--inputs", o.inputs), info, fmt::format("--inputs {}", o.inputs));
   if (ds.columns.empty()) {
     std::string names;
     for (const TensorInfo& t : info.inputs) names += (names.empty() ? "" : ", ") + t.name;
@@ -171,6 +171,7 @@ int cmd_predict(const Options& o) {
   Model model = compile_at(o, dim, batch);
   SessionOptions so{o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics, o.threads};
   Session full(model, so);
+  check_safetensors_arg("predict", "--params", o.params);
   full.load(o.params);
   full.preprocessing().apply(ds.columns);
   std::vector<int64_t> order(static_cast<size_t>(ds.rows));

@@ -66,24 +66,10 @@ Stats stats_of(const Tensor& t) {
   return s;
 }
 
-// ".safetensors" or ".npy" when the first bytes of a regular file say so
-// (checkpoints are often named .st or .ckpt), else the file's extension.
-std::string file_type(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec)) {
-    char head[9] = {};
-    std::ifstream in(path, std::ios::binary);
-    in.read(head, sizeof head);
-    if (in.gcount() >= 6 && std::string_view(head, 6) == "\x93NUMPY") return ".npy";
-    if (in.gcount() == 9 && head[8] == '{') return ".safetensors";
-  }
-  return lower_extension(path);
-}
-
 // The tensors of a file: a safetensors file's own names, a .npy file's array
 // under the file's stem, a CSV file's columns.
 NamedTensors read_any(const std::string& path, TensorFileMetadata& metadata, std::string& kind) {
-  std::string ext = file_type(path);
+  std::string ext = sniff_file_type(path);
   if (ext == ".safetensors") {
     kind = "safetensors";
     return read_safetensors(path, &metadata);

@@ -455,6 +455,12 @@ class Parser {
         return list;
       }
       default:
+        // Spellings from other frameworks, answered with gradc's: PyTorch's
+        // `dim=` keyword is `axis=`, Python's `**` is `^`.
+        if (t.kind == Tok::KwDim && peek(1) == Tok::Assign) fail(t.loc, diag::err_dim_keyword_is_axis());
+        if (t.kind == Tok::Star && pos_ > 0 && toks_[pos_ - 1].kind == Tok::Star &&
+            toks_[pos_ - 1].loc.end == t.loc.begin)
+          fail(SourceLoc::span(toks_[pos_ - 1].loc, t.loc), diag::err_power_is_caret());
         if (t.kind >= Tok::KwModel && t.kind <= Tok::KwOptimizer)
           fail(t.loc, diag::err_expected_expr_keyword(tok_name(t.kind)));
         fail(t.loc, diag::err_expected_expr(describe(t)));

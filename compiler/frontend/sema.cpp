@@ -10,6 +10,7 @@
 #include "compiler/frontend/sema_impl.h"
 #include "compiler/ir/verifier.h"
 #include "compiler/support/messages.h"
+#include "compiler/support/spelling.h"
 
 namespace gradc {
 
@@ -25,24 +26,6 @@ std::string_view kind_name(StmtKind k) {
   }
 }
 
-namespace {
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t prev = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cur = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1])});
-      prev = cur;
-    }
-  }
-  return row[b.size()];
-}
-
-}  // namespace
 
 std::vector<std::string> declared_dims(const Ast& ast) {
   std::vector<std::string> out;
@@ -90,15 +73,7 @@ std::string Sema::suggest(std::string_view name, bool functions) const {
     if (!scopes_.empty())
       for (const auto& [n, v] : scopes_.back().names) cands.push_back(n);
   }
-  std::string_view best;
-  size_t best_d = std::max<size_t>(1, name.size() / 3) + 1;
-  if (name.size() > 64) return "";  // no one misspells a 64-character name
-  for (std::string_view c : cands) {
-    size_t gap = c.size() > name.size() ? c.size() - name.size() : name.size() - c.size();
-    if (gap >= best_d) continue;  // the distance is at least the length difference
-    size_t d = edit_distance(name, c);
-    if (d < best_d) best_d = d, best = c;
-  }
+  std::string_view best = closest_name(name, cands);
   return best.empty() ? "" : fmt::format("; did you mean '{}'?", best);
 }
 

@@ -11,7 +11,8 @@ set -u
 
 cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive threads_option
   set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
-  missing_file directory help verb_help binary_junk all_bytes option_not_for_verb help_lists_usage)
+  missing_file directory help verb_help binary_junk all_bytes option_not_for_verb help_lists_usage
+  did_you_mean not_safetensors output_extension)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${cases[@]}"
@@ -229,13 +230,42 @@ case_option_not_for_verb() {
 case_help_lists_usage() {
   # Usage line and option list come from one table: every option of the usage has a help line.
   local verb opt
-  for verb in check dump grad step run train gradcheck bench; do
+  for verb in check dump grad step run train gradcheck bench predict show; do
     run 0 "$verb" --help
     local usage=${out%%$'\n\n'*}
     for opt in $(grep -oE -- '(^| |\[)(--[a-z-]+|-o)' <<<"$usage" | tr -d ' ['); do
       if ! grep -qE -- "^  $opt( |$)" <<<"$out"; then fail "gradc $verb --help: $opt is in the usage but has no help line"; fi
     done
   done
+}
+case_did_you_mean() {
+  # A misspelled verb or option gets the closest one (a swap of two letters is one edit).
+  run 2 trian ok.grad
+  stderr_has "unknown verb 'trian'; did you mean 'train'?"
+  run 2 train ok.grad --epoch 3
+  stderr_has "unknown option '--epoch'; did you mean '--epochs'?"
+  run 2 run ok.grad --param p.st
+  stderr_has "unknown option '--param'; did you mean '--params'?"
+  run 2 check ok.grad --zzzzzzzz
+  stderr_has "unknown option '--zzzzzzzz'"
+  [[ $err != *"did you mean"* ]] || fail "a suggestion for a name close to nothing: $err"
+}
+case_not_safetensors() {
+  # run/grad/step read safetensors: another file type is named as such, not parsed as a header.
+  printf 'a,b\n1,2\n' >data.csv
+  run 1 run ok.grad --inputs data.csv -o o.safetensors
+  stderr_has "--inputs data.csv: not a safetensors file (it is a CSV file); \`run\` reads .safetensors, \`predict\` reads .csv/.npy/.safetensors"
+  run 1 grad ok.grad --inputs ok.grad -o o.safetensors
+  stderr_has "--inputs ok.grad: not a safetensors file; \`grad\` reads .safetensors"
+  [[ $err != *"header"* ]] || fail "the message speaks of a header: $err"
+}
+case_output_extension() {
+  # run/grad/step write safetensors: a name promising another format is refused before anything runs.
+  run 2 run ok.grad --inputs i.st -o pred.csv
+  stderr_has "-o pred.csv: \`run\` writes a safetensors file, not .csv; name it .safetensors, or use \`gradc predict\` to write .csv"
+  [[ ! -e pred.csv ]] || fail "pred.csv was written"
+  run 2 grad ok.grad --inputs i.st -o g.npy
+  stderr_has "\`grad\` writes a safetensors file, not .npy"
 }
 
 selected=("$@")
