@@ -84,13 +84,30 @@ Dataset load(const std::vector<std::pair<std::string, std::string>>& specs, cons
       auto it = csv_cache.find(path);
       if (it == csv_cache.end()) it = csv_cache.emplace(path, read_csv(path)).first;
       const CsvTable& table = it->second;
-      if (columns.empty()) {
+      bool chosen = !columns.empty();
+      if (!chosen) {
         bool named = std::find(table.header.begin(), table.header.end(), name) != table.header.end();
         columns = named ? name : "!label";
       }
-      t = csv_columns(table, columns, dtype, input->shape.size() == 1);
+      try {
+        t = csv_columns(table, columns, dtype, input->shape.size() == 1);
+      } catch (const DataError& e) {
+        if (chosen) throw;
+        // The user typed no selection: say which one was applied and how to choose.
+        throw DataError(fmt::format("{}\n  note: no columns were given, so {} {}={} used the default '{}' ({}); choose them "
+                                    "with {} {}={}:COLUMNS (names, 0-based indices, ranges a-b, or a leading ! for all but those)",
+                                    e.what(), flag, name, path, columns,
+                                    columns == "!label" ? "every column but 'label'" : "the column named like the input",
+                                    flag, name, path));
+      }
     } else {
-      NamedTensors file = read_tensor_file(path, name);
+      std::string ext = sniff_file_type(path);
+      if (ext != ".safetensors" && ext != ".npy")
+        throw DataError(fmt::format("{}: unsupported file type '{}'; {} reads .csv, .npy and .safetensors files", what,
+                                    ext.empty() ? "(no extension)" : ext, flag));
+      NamedTensors file;
+      if (ext == ".npy") file.emplace_back(name, read_npy(path));
+      else file = read_safetensors(path);
       const Tensor* found = find_tensor(file, name);
       if (!found) throw DataError(fmt::format("{}: '{}' has no tensor named '{}'", what, path, name));
       t = convert(*found, dtype, what);

@@ -347,6 +347,11 @@ int run(int argc, char** argv) {
     if (std::none_of(std::begin(kStages), std::end(kStages), [&](const auto& st) { return opts->stage == st.first; }))
       return usage_error("dump", fmt::format("unknown stage '{}' (expected ast, graph, grad, opt, loops, llvm, llvm-raw or asm)",
                                              opts->stage));
+    Stage st = stage_named(opts->stage);
+    if (opts->format == "dot" && (st == Stage::Loops || st == Stage::Llvm || st == Stage::LlvmRaw || st == Stage::Asm))
+      return usage_error("dump", fmt::format("--format dot: the {} stage has no DOT form (dot works with --stage ast, "
+                                             "graph, grad and opt)",
+                                             opts->stage));
     if (opts->print_after_all && !stage_has_steps(stage_named(opts->stage)))
       return usage_error("dump", print_after_all_error(opts->stage));
   }

@@ -187,8 +187,20 @@ int cmd_train(const Options& o) {
   if (!o.batch)
     for (const auto& [k, v] : info.dims)
       if (k == dim) batch = v;
-  if (batch > train.rows)
-    throw DataError(fmt::format("--batch {} is larger than the {} training rows", batch, train.rows));
+  // Which value binds the batch dim, and why, whenever it could surprise.
+  std::string set_value;
+  for (const auto& [k, v] : o.dims)
+    if (k == dim) set_value = fmt::format("{}", v);
+  if (o.batch && !set_value.empty() && set_value != fmt::format("{}", *o.batch))
+    std::cout << fmt::format("note: batches of {} rows: --batch {} binds the batch dim {} (it overrides --set {}={})\n",
+                             batch, batch, dim, dim, set_value);
+  if (batch > train.rows) {
+    std::string source = o.batch ? fmt::format("--batch {}", batch)
+                         : !set_value.empty() ? fmt::format("--set {}={}", dim, batch)
+                                              : fmt::format("the batch dim {} is {} (its declared size), which", dim, batch);
+    throw DataError(fmt::format("{} is larger than the {} training rows; use --batch {} or less", source, train.rows,
+                                train.rows));
+  }
 
   // Standardization: fit on the training data, or, when resuming, the
   // statistics the checkpoint stored (so the resumed run sees the same numbers

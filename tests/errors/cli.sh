@@ -12,7 +12,7 @@ set -u
 cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive threads_option
   set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
   missing_file directory help verb_help binary_junk all_bytes option_not_for_verb help_lists_usage
-  did_you_mean not_safetensors output_extension)
+  did_you_mean not_safetensors output_extension dot_without_dot_form)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${cases[@]}"
@@ -266,6 +266,14 @@ case_output_extension() {
   [[ ! -e pred.csv ]] || fail "pred.csv was written"
   run 2 grad ok.grad --inputs i.st -o g.npy
   stderr_has "\`grad\` writes a safetensors file, not .npy"
+}
+case_dot_without_dot_form() {
+  # Only the graph stages draw as DOT: asking it of another stage is a usage error, not text.
+  run 2 dump ok.grad --stage loops --format dot
+  stderr_has "--format dot: the loops stage has no DOT form (dot works with --stage ast, graph, grad and opt)"
+  [[ -z $out ]] || fail "something was printed: $out"
+  run 0 dump ok.grad --stage opt --format dot
+  stdout_has "digraph"
 }
 
 selected=("$@")

@@ -187,5 +187,32 @@ print(struct.unpack({'F32': '<f', 'F64': '<d'}[e['dtype']], raw[8 + n + a:8 + n 
     [ $? = 1 ] || fail "--standardize on resuming a run trained without it was accepted"
     grep -q "without --standardize" $tmp/err || fail "bad message: $(cat $tmp/err)"
     echo "trained accuracy $acc, run on raw test data $run_acc" ;;
+  batch_messages)  # which value binds the batch dim, and why, when it could surprise
+    iris=(--data x=$D/iris_test.csv --data label=$D/iris_test.csv --epochs 1 --no-progress -o $tmp/c.st)
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --batch 10 --set B=5 > $tmp/out 2>&1 || fail "train: $(cat $tmp/out)"
+    grep -q "note: batches of 10 rows: --batch 10 binds the batch dim B (it overrides --set B=5)" $tmp/out || fail "no note: $(cat $tmp/out)"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --batch 31 > $tmp/out 2>&1; [ $? = 1 ] || fail "--batch 31: not exit 1"
+    grep -q "error: --batch 31 is larger than the 30 training rows; use --batch 30 or less" $tmp/out || fail "$(cat $tmp/out)"
+    "$G" train $E/iris_mlp.grad "${iris[@]}" --set B=40 > $tmp/out 2>&1; [ $? = 1 ] || fail "--set B=40: not exit 1"
+    grep -q "error: --set B=40 is larger than the 30 training rows" $tmp/out || fail "$(cat $tmp/out)"
+    head -n 11 $D/iris_test.csv > $tmp/ten.csv
+    "$G" train $E/iris_mlp.grad --data x=$tmp/ten.csv --data label=$tmp/ten.csv --epochs 1 -o $tmp/c.st > $tmp/out 2>&1
+    grep -q "error: the batch dim B is 16 (its declared size), which is larger than the 10 training rows; use --batch 10 or less" $tmp/out ||
+      fail "$(cat $tmp/out)"
+    echo ok ;;
+  data_messages)  # the default column selection and the readable file types are named
+    cut -d, -f1-4 $D/iris_test.csv > $tmp/nolabel.csv
+    "$G" train $E/iris_mlp.grad --data x=$tmp/nolabel.csv --data label=$D/iris_test.csv --epochs 1 -o $tmp/c.st > $tmp/out 2>&1
+    [ $? = 1 ] || fail "not exit 1"
+    grep -q "column selection '!label': unknown column 'label'" $tmp/out || fail "$(cat $tmp/out)"
+    grep -q "note: no columns were given, so --data x=$tmp/nolabel.csv used the default '!label' (every column but 'label'); choose them with --data x=$tmp/nolabel.csv:COLUMNS" $tmp/out ||
+      fail "no note on the default selection: $(cat $tmp/out)"
+    "$G" train $E/iris_mlp.grad --data x=$tmp/nolabel.csv:zz --data label=$D/iris_test.csv --epochs 1 -o $tmp/c.st > $tmp/out 2>&1
+    grep -q "note: no columns" $tmp/out && fail "a note on a selection the user typed: $(cat $tmp/out)"
+    echo 1 > $tmp/x.txt
+    "$G" train $E/iris_mlp.grad --data x=$tmp/x.txt --data label=$D/iris_test.csv --epochs 1 -o $tmp/c.st > $tmp/out 2>&1
+    grep -q "error: --data x=$tmp/x.txt: unsupported file type '.txt'; --data reads .csv, .npy and .safetensors files" $tmp/out ||
+      fail "$(cat $tmp/out)"
+    echo ok ;;
   *) fail "unknown case $case" ;;
 esac
