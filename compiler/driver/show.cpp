@@ -69,7 +69,7 @@ Stats stats_of(const Tensor& t) {
 // The tensors of a file: a safetensors file's own names, a .npy file's array
 // under the file's stem, a CSV file's columns.
 NamedTensors read_any(const std::string& path, TensorFileMetadata& metadata, std::string& kind) {
-  std::string ext = sniff_file_type(path);
+  std::string ext = file_type(path);
   if (ext == ".safetensors") {
     kind = "safetensors";
     return read_safetensors(path, &metadata);

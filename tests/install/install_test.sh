@@ -13,4 +13,6 @@ cmake --build "$tmp/host" >/dev/null
 "$tmp/host/train_xor" "$src/examples/xor.grad" "$tmp/xor.safetensors"
 test -s "$tmp/xor.safetensors"
 "$tmp/host/check_model" "$src/examples/iris_mlp.grad" | grep -q "param W1 : f32\[4, 16\]"
+"$tmp/host/train_iris" "$src/examples/iris_mlp.grad" "$src/examples/data/iris_train.csv" \
+  "$src/examples/data/iris_test.csv" "$tmp/iris.safetensors" | grep -q "held-out accuracy"
 echo "ok: installed gradc found by find_package, host programs built and ran"
