@@ -98,7 +98,10 @@ void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions
   }
   std::vector<Diagnostic> found = diags.take();
   m.diags.insert(m.diags.begin(), found.begin(), found.end());
-  if (m.diags.empty() == false && m.model) m.model.reset();
+  // Warnings leave the model compiled; an error of any stage does not.
+  bool failed = std::any_of(m.diags.begin(), m.diags.end(),
+                            [](const Diagnostic& d) { return d.severity != Severity::Warning; });
+  if (failed && m.model) m.model.reset();
 }
 
 }  // namespace gradc

@@ -136,10 +136,8 @@ int cmd_predict(const Options& o) {
   CompileOptions probe_opts;
   probe_opts.dims = o.dims;
   Model probe = Model::compile_file(o.model, probe_opts);
-  if (!probe.ok()) {
-    std::cerr << render_all(probe.diagnostics());
-    return probe.options_error() ? 2 : 1;
-  }
+  if (!probe.diagnostics().empty()) std::cerr << render_all(probe.diagnostics());  // errors or warnings
+  if (!probe.ok()) return probe.options_error() ? 2 : 1;
   ModelInfo info = probe.info();
   Dataset ds = o.inputs.empty() ? load(o.data, info, "--data")
                                 : from_tensors(read_safetensors_arg("predict", "--inputs", o.inputs), info, fmt::format("--inputs {}", o.inputs));

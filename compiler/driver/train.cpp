@@ -174,10 +174,8 @@ int cmd_train(const Options& o) {
   CompileOptions probe_opts;
   probe_opts.dims = o.dims;
   Model probe = Model::compile_file(o.model, probe_opts);
-  if (!probe.ok()) {
-    std::cerr << render_all(probe.diagnostics());
-    return probe.options_error() ? 2 : 1;
-  }
+  if (!probe.diagnostics().empty()) std::cerr << render_all(probe.diagnostics());  // errors or warnings
+  if (!probe.ok()) return probe.options_error() ? 2 : 1;
   ModelInfo info = probe.info();
   Dataset train = load(o.data, info, "--data");
   Dataset eval = load(o.eval, info, "--eval");

@@ -167,6 +167,7 @@ std::optional<Shape> Sema::resolve_type(const TypeRef& t, DType& dtype) {
       continue;
     }
     if (auto it = dims_.find(d.name); it != dims_.end()) {
+      used_dims_.insert(it->first);
       shape.push_back({it->second, std::string(d.name)});
       continue;
     }
@@ -346,6 +347,7 @@ Value Sema::lookup(const Expr& e) {
   }
   Decl& d = it->second;
   const Stmt& s = *d.stmt;
+  if (s.kind == StmtKind::Dim) used_dims_.insert(s.name);
   if (s.kind == StmtKind::Fn) {
     error(e.loc, diag::err_fn_as_value(e.name, e.name));
     return Value::bad();
@@ -523,8 +525,35 @@ std::optional<ModelIR> Sema::run() {
   if (!opt) resolve_optimizer(nullptr);
   check_recursion();
   if (diags_.error_count() > 0) return std::nullopt;
+  warn_unused();
   verify_model(model_);
   return std::move(model_);
+}
+
+// Declared but unused: a typo or a leftover. An input nothing reads still
+// has to be given; an unused param is saved and updated by weight decay but
+// never learns. Warnings only, in declaration order.
+void Sema::warn_unused() {
+  // What the loss, outputs and metrics read (live_nodes() keeps every input
+  // and param, as the entry points take them all).
+  const Graph& graph = model_.graph;
+  std::vector<bool> read(graph.size(), false);
+  if (model_.loss.node != kNoNode) read[model_.loss.node] = true;
+  for (const NamedNode& o : model_.outputs) read[o.node] = true;
+  for (const NamedNode& o : model_.metrics) read[o.node] = true;
+  for (size_t i = graph.size(); i-- > 0;)  // operands precede users
+    if (read[i])
+      for (NodeId o : graph[static_cast<NodeId>(i)].operands) read[o] = true;
+  auto reached = [&](NodeId n) { return n != kNoNode && read[n]; };
+  for (const Stmt& s : ast_.stmts) {
+    if (s.kind == StmtKind::Dim && !used_dims_.count(s.name)) diags_.warning(s.name_loc, diag::warn_unused_dim(s.name));
+    if (s.kind == StmtKind::Input)
+      for (const NamedNode& in : model_.inputs)
+        if (in.name == s.name && !reached(in.node)) diags_.warning(s.name_loc, diag::warn_unused_input(s.name));
+    if (s.kind == StmtKind::Param)
+      for (const ParamDecl& p : model_.params)
+        if (p.name == s.name && !reached(p.node)) diags_.warning(s.name_loc, diag::warn_unused_param(s.name));
+  }
 }
 
 std::optional<ModelIR> analyze(const Ast& ast, const SourceManager& sm, DiagEngine& diags, const SemaOptions& opts) {

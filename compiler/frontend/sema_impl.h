@@ -150,6 +150,9 @@ class Sema {
   std::map<std::string_view, Decl> decls_;
   std::set<std::string_view> broken_;
   std::map<std::string_view, int64_t> dims_;
+  std::set<std::string_view> used_dims_;  // dims some shape or expression names
+  // Warnings for inputs, params and dims that nothing uses.
+  void warn_unused();
   std::vector<Scope> scopes_;       // fn scopes being inlined, innermost last
   size_t current_stmt_ = 0;         // index of the top-level statement being analyzed
   int depth_ = 0;                   // evaluation recursion depth (across inlined fns)

@@ -41,6 +41,10 @@ void DiagEngine::error(SourceLoc loc, std::string message) {
   }
 }
 
+void DiagEngine::warning(SourceLoc loc, std::string message) {
+  diags_.push_back(make(Severity::Warning, loc, std::move(message)));
+}
+
 void DiagEngine::note(SourceLoc loc, std::string message) {
   if (diags_.empty()) return;
   diags_.back().notes.push_back(make(Severity::Note, loc, std::move(message)));

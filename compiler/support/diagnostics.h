@@ -46,6 +46,8 @@ class DiagEngine {
 
   // Reports an error; after kMaxErrors it adds a final note and throws TooManyErrors.
   void error(SourceLoc loc, std::string message);
+  // Reports a warning: printed like an error, but the compilation goes on.
+  void warning(SourceLoc loc, std::string message);
   // Attaches a note to the most recent error.
   void note(SourceLoc loc, std::string message);
 

@@ -12,7 +12,7 @@ set -u
 cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive threads_option
   set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
   missing_file directory help verb_help binary_junk all_bytes option_not_for_verb help_lists_usage
-  did_you_mean not_safetensors output_extension dot_without_dot_form)
+  did_you_mean not_safetensors output_extension dot_without_dot_form unused_warnings)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${cases[@]}"
@@ -274,6 +274,27 @@ case_dot_without_dot_form() {
   [[ -z $out ]] || fail "something was printed: $out"
   run 0 dump ok.grad --stage opt --format dot
   stdout_has "digraph"
+}
+case_unused_warnings() {
+  # Declared but unused inputs, params and dims are warnings at their names; the model still compiles.
+  cat >unused.grad <<'EOF'
+dim B = 4
+dim K = 7
+input x : [B, 3]
+input y : [B]
+input z : [B, 2]
+param w : [3]
+param v : [5]
+pred = x @ w
+loss mse(pred, y)
+EOF
+  run 0 check unused.grad
+  stderr_has "unused.grad:2:5: warning: dim 'K' is declared but no shape or expression uses it" \
+    "unused.grad:5:7: warning: input 'z' is declared but nothing reads it" \
+    "unused.grad:7:7: warning: param 'v' is declared but nothing reads it (not the loss, an output or a metric); training leaves it as initialized"
+  stdout_has "ok: model 'unused'"
+  run 0 check ok.grad
+  [[ -z $err ]] || fail "warnings for a model that uses everything: $err"
 }
 
 selected=("$@")
