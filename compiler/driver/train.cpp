@@ -1,10 +1,10 @@
 // `gradc train` (SPEC 3): load the data, then for every epoch shuffle the
 // rows (seeded by seed and epoch, so a resumed run sees the same order),
 // run train_step on each full batch, evaluate on the held-out data, report,
-// log, plot, and write checkpoints atomically.
+// log, plot, and write checkpoints atomically; never one holding NaN or
+// infinity the training produced, and one on SIGINT, SIGTERM or SIGHUP that
+// resumes exactly (train_guard.h).
 #include "compiler/driver/train.h"
-
-#include "compiler/driver/train_guard.h"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -21,6 +21,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "compiler/driver/train_guard.h"
 #include "gradc/gradc.h"
 #include "gradc/preprocess.h"
 #include "gradc/session.h"
