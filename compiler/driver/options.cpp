@@ -25,7 +25,10 @@ const std::vector<VerbInfo>& verbs() {
       {"train", "train on data in batches, evaluate every epoch, write checkpoints", true, nullptr,
        "The rows are shuffled each epoch (seeded); a last partial batch is dropped from training and\n"
        "evaluated in full. A non-finite loss stops training with exit status 1; checkpoints already\n"
-       "written stay.\n"},
+       "written stay, and none is written that holds NaN or infinity the training produced.\n"
+       "SIGINT, SIGTERM or SIGHUP finishes the current step, writes CKPT, prints the command\n"
+       "that resumes the run and exits with 128 + the signal's number; a second signal stops\n"
+       "at once. A closed standard output (| head) stops the printing, not the training.\n"},
       {"gradcheck", "check gradients against central finite differences in f64", true, nullptr,
        "Compares every param element (params of more than 1000 elements: 16 random directions)\n"
        "with central differences, eps 1e-6, in f64 throughout; passes when\n"
@@ -128,7 +131,8 @@ const std::vector<OptionRow>& option_table() {
       {"--seed", "S", "train", "seed of the initializers and of the shuffle (default 0)"},
       {"-o", "CKPT", "train",
        "final checkpoint: params, optimizer state, opt.step, train.epoch, train.seed,\n"
-       "train.batch and the --standardize statistics (pre.standardize.NAME.mean, .std)",
+       "train.batch and the --standardize statistics (pre.standardize.NAME.mean, .std);\n"
+       "stopped by a signal between two steps, also train.epoch_step and train.loss_sum",
        kRequired},
       {"-o", "OUT", "grad", "safetensors file to write: loss, grad.NAME, out.NAME", kRequired},
       {"-o", "OUT", "step",
@@ -312,6 +316,7 @@ bool parse_set(const std::string& text, Options& o, std::string& error) {
 
 std::optional<Options> parse_options(int argc, char** argv, std::string& error) {
   Options o;
+  o.argv.assign(argv, argv + argc);
   if (argc < 2) {
     error = "no verb given";
     return std::nullopt;

@@ -44,6 +44,7 @@ struct Options {
   std::string cache_dir;                              // --cache-dir DIR (the code cache)
   bool no_cache = false;                              // --no-cache
   bool help = false;
+  std::vector<std::string> argv;                      // the command line as given (train's resume hint)
 };
 
 // The verbs of SPEC section 3 and whether this build implements them.

@@ -1,7 +1,9 @@
 // `gradc train` (SPEC 3): load the data, then for every epoch shuffle the
 // rows (seeded by seed and epoch, so a resumed run sees the same order),
 // run train_step on each full batch, evaluate on the held-out data, report,
-// log, plot, and write checkpoints atomically.
+// log, plot, and write checkpoints atomically; never one holding NaN or
+// infinity the training produced, and one on SIGINT, SIGTERM or SIGHUP that
+// resumes exactly (train_guard.h).
 #include "compiler/driver/train.h"
 
 #include "compiler/driver/data.h"
@@ -21,6 +23,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "compiler/driver/train_guard.h"
 #include "gradc/gradc.h"
 #include "gradc/preprocess.h"
 #include "gradc/session.h"
@@ -96,6 +99,10 @@ void write_log(const std::string& path, const History& h, const ModelInfo& info)
 History read_log(const std::string& path, const ModelInfo& info, int64_t epochs) {
   History h;
   h.metrics.resize(info.metrics.size());
+  // Only a regular file holds earlier rows: a device (--log /dev/full reads
+  // zeros without end) or a FIFO (it would wait for a writer) has none.
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return h;
   std::ifstream in(path);
   std::string line;
   if (!in || !std::getline(in, line)) return h;
@@ -263,6 +270,11 @@ int cmd_train(const Options& o) {
   }
   int64_t steps_per_epoch = train.rows / batch;
   int64_t first_epoch = 1;
+  // A run stopped by a signal between two steps resumes within its epoch:
+  // the steps of first_epoch already taken, and the sum of their losses (so
+  // the epoch reports the same train loss as an uninterrupted run).
+  int64_t first_step = 0;
+  double first_sum = 0;
   if (!o.resume.empty()) {
     session.restore(ckpt, o.resume);
     const Tensor* e = find_tensor(ckpt, "train.epoch");
@@ -282,28 +294,68 @@ int cmd_train(const Options& o) {
                                o.resume, first_epoch - 1, o.epochs);
       return 0;
     }
+    const Tensor* es = find_tensor(ckpt, "train.epoch_step");
+    const Tensor* ls = find_tensor(ckpt, "train.loss_sum");
+    if (es || ls) {
+      double k = es && es->numel() == 1 ? es->get(0) : -1;
+      double sum = ls && ls->numel() == 1 ? ls->get(0) : NAN;
+      if (!(k >= 0 && k < static_cast<double>(steps_per_epoch) && k == std::floor(k)) || !std::isfinite(sum))
+        throw DataError(fmt::format("{}: a checkpoint written between two steps needs the scalars train.epoch_step, "
+                                    "from 0 to {} (one less than the steps of an epoch of this data and --batch), "
+                                    "and a finite train.loss_sum",
+                                    o.resume, steps_per_epoch - 1));
+      first_step = static_cast<int64_t>(k);
+      first_sum = sum;
+    }
   }
   session.set_preprocessing(pre);  // the checkpoints record it
-  if (train.rows % batch != 0 && first_epoch == 1)
-    std::cout << fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
-                             "trained on\n", train.rows, batch, train.rows % batch);
-
   // Evaluation sessions: the full batch size, and one for the remainder.
   std::unique_ptr<Model> rest_model;
   std::unique_ptr<Session> rest_session;
   if (eval.rows % batch != 0) {
     rest_model = std::make_unique<Model>(compile(o, dim, eval.rows % batch));
-    rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed});
+    rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed, o.check_numerics});
   }
 
-  History hist = o.log.empty() ? History{} : read_log(o.log, info, first_epoch - 1);
+  History hist = o.log.empty() || first_epoch == 1 ? History{} : read_log(o.log, info, first_epoch - 1);
   hist.metrics.resize(info.metrics.size());
   hist.train_loss.resize(first_epoch - 1, NAN);
   hist.eval_loss.resize(first_epoch - 1, NAN);
   for (auto& m : hist.metrics) m.resize(first_epoch - 1, NAN);
 
-  auto checkpoint = [&](int64_t epoch) {
+  // What the run starts from; a checkpoint may hold no other non-finite value.
+  FiniteGuard finite(session.checkpoint());
+  // From here a signal ends the run with a checkpoint, and a closed stdout
+  // ends the printing only.
+  StopSignals signals;
+  Progress out;
+  if (train.rows % batch != 0 && first_epoch == 1)
+    out.print(fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
+                          "trained on\n", train.rows, batch, train.rows % batch));
+
+  int64_t last_saved = -1;  // the epoch of the last checkpoint this run wrote
+  struct stat out_st {};
+  bool output_existed = stat(o.output.c_str(), &out_st) == 0 && S_ISREG(out_st.st_mode);
+  // What the user has when the run stops without writing a checkpoint.
+  auto kept = [&] {
+    if (last_saved >= 0) return fmt::format("the checkpoint of epoch {} in {} is kept", last_saved, o.output);
+    return output_existed ? fmt::format("{} is as it was", o.output) : std::string("no checkpoint was written");
+  };
+  // Writes the checkpoint of `epoch` whole epochs and `epoch_step` steps of
+  // the next (a run stopped between two steps), unless it holds a non-finite
+  // value the training produced: then nothing is written (the file keeps the
+  // last good checkpoint), the error is reported and the result is false.
+  auto save = [&](int64_t epoch, int64_t epoch_step, double loss_sum) {
     NamedTensors ck = session.checkpoint();
+    if (std::optional<std::string> bad = finite.check(ck)) {
+      std::cerr << fmt::format("gradc train: error: after epoch {}, step {} {}, which no checkpoint may hold: "
+                               "training stopped ({})\n",
+                               epoch_step ? epoch + 1 : epoch, epoch_step ? epoch_step : steps_per_epoch, *bad, kept());
+      if (!o.check_numerics)
+        std::cerr << "gradc train: note: --check-numerics stops at the step and names the op that first produces "
+                     "a non-finite value\n";
+      return false;
+    }
     Tensor e(DType::I32, {}), s(DType::F64, {}), b(DType::I32, {});
     e.set(0, static_cast<double>(epoch));
     s.set(0, static_cast<double>(o.seed));
@@ -311,25 +363,47 @@ int cmd_train(const Options& o) {
     ck.emplace_back("train.epoch", std::move(e));
     ck.emplace_back("train.seed", std::move(s));
     ck.emplace_back("train.batch", std::move(b));
+    if (epoch_step) {
+      Tensor k(DType::I32, {}), sum(DType::F64, {});
+      k.set(0, static_cast<double>(epoch_step));
+      sum.set(0, loss_sum);
+      ck.emplace_back("train.epoch_step", std::move(k));
+      ck.emplace_back("train.loss_sum", std::move(sum));
+    }
     write_safetensors(o.output, ck, session.preprocessing().metadata());
+    last_saved = epoch;
+    return true;
   };
   bool tty = o.progress && isatty(STDERR_FILENO);
-  int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch, done_steps = 0;
+  // A signal, seen before step `step` (0-based) of `epoch`: the checkpoint
+  // of the steps taken, where it is, and how to go on.
+  auto interrupted = [&](int64_t epoch, int64_t step, double sum) {
+    int sig = signals.received();
+    std::string where = step ? fmt::format("epoch {}, step {} of {}", epoch, step, steps_per_epoch)
+                             : fmt::format("epoch {}", epoch - 1);
+    if (tty && step) std::cerr << "\n";
+    std::cerr << fmt::format("gradc train: {}: stopping after {}; writing the checkpoint (a second signal stops "
+                             "gradc at once)\n", signal_name(sig), where);
+    if (!(step == 0 && last_saved == epoch - 1) && !save(epoch - 1, step, sum)) return 1;
+    std::cerr << fmt::format("gradc train: wrote {} (after {}); to resume the run:\n  {}\n", o.output, where,
+                             resume_command(o.argv, o.output));
+    return 128 + sig;
+  };
+  int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch - first_step, done_steps = 0;
   auto loop_start = Clock::now();
   for (int64_t epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     auto epoch_start = Clock::now();
     std::vector<int64_t> order = shuffle(train.rows, o.seed, epoch);
-    double sum = 0;
-    for (int64_t step = 0; step < steps_per_epoch; ++step) {
+    int64_t first = epoch == first_epoch ? first_step : 0;
+    double sum = epoch == first_epoch ? first_sum : 0;
+    for (int64_t step = first; step < steps_per_epoch; ++step) {
+      if (signals.received()) return interrupted(epoch, step, sum);
       NamedTensors b = gather(train, order, step * batch, batch);
       double loss = o.lr ? session.train_step(b, *o.lr) : session.train_step(b);
       if (!std::isfinite(loss)) {
         if (tty) std::cerr << "\n";
         std::cerr << fmt::format("gradc train: error: the loss is {} at epoch {}, step {}; training stopped ({})\n",
-                                 loss, epoch, step + 1,
-                                 o.save_every && epoch > o.save_every
-                                     ? fmt::format("the checkpoint of epoch {} in {} is kept", (epoch - 1) / o.save_every * o.save_every, o.output)
-                                     : std::string("no checkpoint was written"));
+                                 loss, epoch, step + 1, kept());
         return 1;
       }
       sum += loss;
@@ -348,10 +422,29 @@ int cmd_train(const Options& o) {
     EvalResult ev;
     ev.metrics.assign(info.metrics.size(), NAN);
     if (eval.rows > 0) {
-      Session full_eval(model, {backend, o.seed});
+      Session full_eval(model, {backend, o.seed, o.check_numerics});
       full_eval.set_params(session.params());
       if (rest_session) rest_session->set_params(session.params());
-      ev = evaluate(eval, batch, full_eval, rest_session.get(), info);
+      try {
+        ev = evaluate(eval, batch, full_eval, rest_session.get(), info);
+      } catch (const DataError& e) {
+        if (!o.check_numerics) throw;
+        // A ModelError's text is the diagnostic at its model line.
+        std::cerr << (dynamic_cast<const ModelError*>(&e) ? std::string(e.what())
+                                                          : fmt::format("gradc train: error: {}\n", e.what()));
+        std::cerr << fmt::format("gradc train: note: in the evaluation after epoch {}; training stopped ({})\n",
+                                 epoch, kept());
+        return 1;
+      }
+      // --check-numerics holds for what the eval pass reports too.
+      bool finite_eval = std::isfinite(ev.loss);
+      for (double m : ev.metrics) finite_eval = finite_eval && std::isfinite(m);
+      if (o.check_numerics && !finite_eval) {
+        std::cerr << fmt::format("gradc train: error: check-numerics: the evaluation after epoch {} gives a "
+                                 "non-finite eval loss or metric (loss {}); training stopped ({})\n",
+                                 epoch, ev.loss, kept());
+        return 1;
+      }
     }
     hist.train_loss.push_back(train_loss);
     hist.eval_loss.push_back(ev.loss);
@@ -362,19 +455,48 @@ int cmd_train(const Options& o) {
       if (eval.rows > 0) line += fmt::format("  eval {} {:.4f}", info.metrics[k].name, ev.metrics[k]);
     }
     double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    std::cout << line << fmt::format("  ({:.2f} s, {:.0f} steps/s)\n", secs, steps_per_epoch / std::max(secs, 1e-9))
-              << std::flush;
-    if (!o.log.empty()) write_log(o.log, hist, info);
-    if (!o.plot.empty()) {
-      std::vector<PlotSeries> losses{{"train loss", hist.train_loss}, {"eval loss", hist.eval_loss}}, metrics;
-      for (size_t k = 0; k < info.metrics.size(); ++k) metrics.push_back({"eval " + info.metrics[k].name, hist.metrics[k]});
-      write_training_plot(o.plot, fmt::format("{}: training", info.name), losses, metrics);
+    out.print(line + fmt::format("  ({:.2f} s, {:.0f} steps/s)\n", secs, steps_per_epoch / std::max(secs, 1e-9)));
+    // The checkpoint first, then the log and plot: a side output that fails
+    // must not cost the training.
+    if ((epoch == o.epochs || (o.save_every && epoch % o.save_every == 0)) && !save(epoch, 0, 0)) return 1;
+    std::vector<std::string> failed;
+    auto side = [&](const char* flag, const std::string& path, auto write) {
+      try {
+        write();
+      } catch (const DataError& e) {
+        std::string why = e.what();
+        if (why.starts_with(path + ": ")) why = why.substr(path.size() + 2);
+        failed.push_back(fmt::format("{} {}: {}", flag, path, why));
+      }
+    };
+    if (!o.log.empty()) side("--log", o.log, [&] { write_log(o.log, hist, info); });
+    if (!o.plot.empty())
+      side("--plot", o.plot, [&] {
+        std::vector<PlotSeries> losses{{"train loss", hist.train_loss}, {"eval loss", hist.eval_loss}}, metrics;
+        for (size_t k = 0; k < info.metrics.size(); ++k)
+          metrics.push_back({"eval " + info.metrics[k].name, hist.metrics[k]});
+        write_training_plot(o.plot, fmt::format("{}: training", info.name), losses, metrics);
+      });
+    if (!failed.empty()) {
+      if (last_saved != epoch && !save(epoch, 0, 0)) return 1;
+      for (const std::string& f : failed) std::cerr << "gradc train: error: " << f << "\n";
+      if (epoch == o.epochs)
+        std::cerr << fmt::format("gradc train: the training is complete: {} holds its checkpoint\n", o.output);
+      else
+        std::cerr << fmt::format("gradc train: training stopped after epoch {}; {} holds its checkpoint; to resume "
+                                 "once the file can be written:\n  {}\n",
+                                 epoch, o.output, resume_command(o.argv, o.output));
+      return 1;
     }
-    if (o.save_every && epoch % o.save_every == 0) checkpoint(epoch);
   }
-  checkpoint(o.epochs);
   double total = std::chrono::duration<double>(Clock::now() - start_time).count();
-  std::cout << fmt::format("wrote {} ({} epochs, {} steps, {:.1f} s)\n", o.output, o.epochs, session.step(), total);
+  out.print(fmt::format("wrote {} ({} epochs, {} steps, {:.1f} s)\n", o.output, o.epochs, session.step(), total));
+  if (int sig = signals.received()) {
+    // It came during the last epoch's evaluation or writing: nothing is left to do.
+    std::cerr << fmt::format("gradc train: {}: received after the last step; the run is complete and {} holds its "
+                             "checkpoint\n", signal_name(sig), o.output);
+    return 128 + sig;
+  }
   return 0;
 }
 
