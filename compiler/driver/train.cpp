@@ -19,6 +19,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "compiler/driver/train_state.h"
 #include "gradc/gradc.h"
 #include "gradc/preprocess.h"
 #include "gradc/session.h"
@@ -104,7 +105,7 @@ Dataset load(const std::vector<std::pair<std::string, std::string>>& specs, cons
       Tensor like(dtype, input->shape);
       throw DataError(fmt::format("{}: the data has shape {} but input '{}' is {}: every row must be {}", what,
                                   t.type_string(), name, like.type_string(),
-                                  row.empty() ? std::string("a scalar") : Tensor(dtype, row).type_string()));
+                                  row.empty() ? std::string("a scalar") : type_string(dtype, row)));
     }
     if (ds.columns.empty()) ds.rows = t.shape()[0];
     else if (t.shape()[0] != ds.rows)
@@ -279,6 +280,9 @@ Model compile(const Options& o, const std::string& dim, int64_t batch) {
 
 int cmd_train(const Options& o) {
   auto start_time = Clock::now();
+  if ((!o.log.empty() || !o.plot.empty()) && o.epochs > kMaxLoggedEpochs)
+    throw DataError(fmt::format("--epochs {} with {}: the log and the plot cover at most {} epochs", o.epochs,
+                                o.log.empty() ? "--plot" : "--log", kMaxLoggedEpochs));
   check_writable(o.output, "-o");
   if (!o.log.empty()) check_writable(o.log, "--log");
   if (!o.plot.empty()) check_writable(o.plot, "--plot");
@@ -311,9 +315,11 @@ int cmd_train(const Options& o) {
     for (size_t j = 0; j < i; ++j)
       if (o.standardize[i] == o.standardize[j])
         throw DataError(fmt::format("--standardize {} is given twice", o.standardize[i]));
+  TrainState run;  // what the checkpoint of --resume recorded
   if (!o.resume.empty()) {
     TensorFileMetadata meta;
     ckpt = read_safetensors(o.resume, &meta);
+    run = read_train_state(ckpt, meta, o.resume);  // checked before anything uses it
     pre = Preprocessing::from_checkpoint(ckpt, meta, o.resume);
     bool same = o.standardize.size() == pre.standardize.size();
     for (const std::string& name : o.standardize) same = same && pre.find(name);
@@ -367,14 +373,10 @@ int cmd_train(const Options& o) {
   int64_t first_epoch = 1;
   if (!o.resume.empty()) {
     session.restore(ckpt, o.resume);
-    const Tensor* e = find_tensor(ckpt, "train.epoch");
-    const Tensor* s = find_tensor(ckpt, "train.seed");
-    const Tensor* b = find_tensor(ckpt, "train.batch");
-    if (!e || !s || !b) throw DataError(fmt::format("{}: not a training checkpoint (no train.epoch, train.seed, train.batch)", o.resume));
-    if (static_cast<uint64_t>(s->get(0)) != o.seed || static_cast<int64_t>(b->get(0)) != batch)
+    if (!same_seed(o.seed, run) || run.batch != batch)
       throw DataError(fmt::format("{}: the checkpoint was written with --seed {} --batch {}; resume with the same",
-                                  o.resume, static_cast<uint64_t>(s->get(0)), static_cast<int64_t>(b->get(0))));
-    first_epoch = static_cast<int64_t>(e->get(0)) + 1;
+                                  o.resume, run.seed_text(), run.batch));
+    first_epoch = run.epoch + 1;
     // --epochs is the total of the run, not a count to add: a checkpoint at or
     // past it is a finished run. Writing it again with the smaller count would
     // rewind train.epoch, so nothing is trained or written.
@@ -398,22 +400,24 @@ int cmd_train(const Options& o) {
     rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed});
   }
 
+  // The history the log and the plot show, one entry per epoch (those before
+  // the checkpoint's that the log lacks are NaN). Only they need it, and they
+  // cover at most kMaxLoggedEpochs (checked above): a checkpoint's epoch does
+  // not size memory otherwise.
+  bool keep_history = !o.log.empty() || !o.plot.empty();
   History hist = o.log.empty() ? History{} : read_log(o.log, info, first_epoch - 1);
   hist.metrics.resize(info.metrics.size());
-  hist.train_loss.resize(first_epoch - 1, NAN);
-  hist.eval_loss.resize(first_epoch - 1, NAN);
-  for (auto& m : hist.metrics) m.resize(first_epoch - 1, NAN);
+  if (keep_history) {
+    hist.train_loss.resize(first_epoch - 1, NAN);
+    hist.eval_loss.resize(first_epoch - 1, NAN);
+    for (auto& m : hist.metrics) m.resize(first_epoch - 1, NAN);
+  }
 
   auto checkpoint = [&](int64_t epoch) {
     NamedTensors ck = session.checkpoint();
-    Tensor e(DType::I32, {}), s(DType::F64, {}), b(DType::I32, {});
-    e.set(0, static_cast<double>(epoch));
-    s.set(0, static_cast<double>(o.seed));
-    b.set(0, static_cast<double>(batch));
-    ck.emplace_back("train.epoch", std::move(e));
-    ck.emplace_back("train.seed", std::move(s));
-    ck.emplace_back("train.batch", std::move(b));
-    write_safetensors(o.output, ck, session.preprocessing().metadata());
+    TensorFileMetadata meta = session.preprocessing().metadata();
+    add_train_state({epoch, o.seed, true, 0, batch}, ck, meta);
+    write_safetensors(o.output, ck, meta);
   };
   bool tty = o.progress && isatty(STDERR_FILENO);
   int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch, done_steps = 0;
@@ -455,12 +459,14 @@ int cmd_train(const Options& o) {
       if (rest_session) rest_session->set_params(session.params());
       ev = evaluate(eval, batch, full_eval, rest_session.get(), info);
     }
-    hist.train_loss.push_back(train_loss);
-    hist.eval_loss.push_back(ev.loss);
+    if (keep_history) {
+      hist.train_loss.push_back(train_loss);
+      hist.eval_loss.push_back(ev.loss);
+    }
     std::string line = fmt::format("epoch {}/{}  train loss {:.6f}", epoch, o.epochs, train_loss);
     if (eval.rows > 0) line += fmt::format("  eval loss {:.6f}", ev.loss);
     for (size_t k = 0; k < info.metrics.size(); ++k) {
-      hist.metrics[k].push_back(ev.metrics[k]);
+      if (keep_history) hist.metrics[k].push_back(ev.metrics[k]);
       if (eval.rows > 0) line += fmt::format("  eval {} {:.4f}", info.metrics[k].name, ev.metrics[k]);
     }
     double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
