@@ -198,6 +198,9 @@ CsvTable parse_csv(std::string_view text, const std::string& path) {
     size_t end = nl == std::string_view::npos ? text.size() : nl;
     std::string_view line = text.substr(pos, end - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > kMaxCsvLineBytes)
+      fail_at(path, lineno, col0 + kMaxCsvLineBytes + 1,
+              fmt::format("line is {} bytes long, longer than the limit of 1 MiB for a line of a csv file", line.size()));
     end_line = nl == std::string_view::npos ? lineno : lineno + 1;
     end_col = nl == std::string_view::npos ? col0 + (end - pos) + 1 : 1;
     if (!is_blank(line)) {

@@ -11,6 +11,9 @@
 //     ends on its own line;
 //   - header names may be empty (pandas writes one for the index column) but
 //     non-empty names must be unique;
+//   - a line is at most kMaxCsvLineBytes (1 MiB; some 100,000 columns of
+//     numbers), checked before the line is split, so that a file of one
+//     endless line fails at once rather than after gigabytes of cells;
 //   - data cells are decimal numbers: [+-] digits [. digits] [(e|E) [+-] digits]
 //     (".5" and "5." too); NaN, inf and numbers beyond the f64 range are
 //     rejected, numbers too small for f64 read as 0.
@@ -32,6 +35,9 @@ namespace gradc {
 
 // The largest CSV file read_csv accepts: 2 GiB.
 inline constexpr uint64_t kMaxCsvBytes = uint64_t{2} << 30;
+
+// The longest line (without its line end) parse_csv accepts: 1 MiB.
+inline constexpr size_t kMaxCsvLineBytes = size_t{1} << 20;
 
 // A CSV file of numbers, with where each cell came from for messages.
 struct CsvTable {

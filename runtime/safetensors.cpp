@@ -393,30 +393,90 @@ std::string errno_text(int err) {
 
 }  // namespace
 
-NamedTensors parse_safetensors(std::string_view bytes, const std::string& what, TensorFileMetadata* metadata) {
-  if (bytes.size() < 8)
-    fail(what, fmt::format("file is {} bytes, too short for the 8-byte header length of a safetensors file", bytes.size()));
+namespace {
+
+// The header length of a safetensors file of `total` bytes that starts with
+// `first8`, checked against the limit and the file's size.
+uint64_t header_length(std::string_view first8, uint64_t total, const std::string& what) {
+  if (total < 8) fail(what, fmt::format("file is {} bytes, too short for the 8-byte header length of a safetensors file", total));
   uint64_t n = 0;
-  std::memcpy(&n, bytes.data(), 8);
+  std::memcpy(&n, first8.data(), 8);
   if (n > kMaxHeaderBytes) fail(what, fmt::format("header length {} is larger than the limit of {} bytes", n, kMaxHeaderBytes));
-  if (n > bytes.size() - 8)
-    fail(what, fmt::format("header length {} runs past the end of the file ({} bytes follow the length)", n, bytes.size() - 8));
-  std::string_view data = bytes.substr(8 + n);
+  if (n > total - 8)
+    fail(what, fmt::format("header length {} runs past the end of the file ({} bytes follow the length)", n, total - 8));
+  return n;
+}
 
+// A header read and checked against a data section of `data_size` bytes.
+struct Layout {
   std::vector<Entry> entries;
+  std::vector<DTypeInfo> types;
   TensorFileMetadata meta;
-  read_header(bytes.substr(8, n), what, entries, meta);
-  std::vector<DTypeInfo> types = check_layout(entries, data.size(), what);
+};
 
+Layout read_layout(std::string_view header, uint64_t data_size, const std::string& what) {
+  Layout l;
+  read_header(header, what, l.entries, l.meta);
+  l.types = check_layout(l.entries, data_size, what);
+  return l;
+}
+
+NamedTensors make_tensors(Layout& l, std::string_view data, const std::string& what, TensorFileMetadata* metadata) {
   NamedTensors out;
-  out.reserve(entries.size());
-  for (size_t i = 0; i < entries.size(); ++i) out.emplace_back(entries[i].name, make_tensor(entries[i], types[i], data, what));
-  if (metadata) *metadata = std::move(meta);
+  out.reserve(l.entries.size());
+  for (size_t i = 0; i < l.entries.size(); ++i) out.emplace_back(l.entries[i].name, make_tensor(l.entries[i], l.types[i], data, what));
+  if (metadata) *metadata = std::move(l.meta);
   return out;
 }
 
+}  // namespace
+
+NamedTensors parse_safetensors(std::string_view bytes, const std::string& what, TensorFileMetadata* metadata) {
+  uint64_t n = header_length(bytes.substr(0, 8), bytes.size(), what);
+  std::string_view data = bytes.substr(8 + n);
+  Layout l = read_layout(bytes.substr(8, n), data.size(), what);
+  return make_tensors(l, data, what, metadata);
+}
+
+// A regular file is read in three steps, each checked before the next is
+// allocated: the header length against the file's size, the header against
+// the data section's size (so a 4 GiB file whose header is `{}` fails after
+// reading 10 bytes), then the data section, which the checked header names
+// byte for byte. Anything else (a pipe) is read whole, with a bound.
 NamedTensors read_safetensors(const std::string& path, TensorFileMetadata* metadata) {
-  return parse_safetensors(read_binary_file(path), path, metadata);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail(path, "cannot open: " + errno_text(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail(path, "cannot read: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) return parse_safetensors(read_binary_file(path), path, metadata);
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  auto size = static_cast<uint64_t>(st.st_size);
+  if (size > kMaxTensorFileBytes)
+    fail(path, fmt::format("file is {} bytes, larger than the limit of {} bytes", size, kMaxTensorFileBytes));
+  auto read_at = [&](uint64_t offset, uint64_t length) {
+    std::string out;
+    try {
+      out.resize(length);
+    } catch (const std::bad_alloc&) {
+      fail(path, fmt::format("not enough memory to read {} bytes", length));
+    }
+    for (uint64_t got = 0; got < length;) {
+      ssize_t k = ::pread(fd, out.data() + got, length - got, static_cast<off_t>(offset + got));
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) fail(path, "cannot read: " + errno_text(errno));
+      if (k == 0) fail(path, fmt::format("cannot read: the file shrank below {} bytes while it was read", size));
+      got += static_cast<uint64_t>(k);
+    }
+    return out;
+  };
+  uint64_t n = header_length(read_at(0, std::min<uint64_t>(size, 8)), size, path);
+  Layout l = read_layout(read_at(8, n), size - 8 - n, path);
+  std::string data = read_at(8 + n, size - 8 - n);
+  return make_tensors(l, data, path, metadata);
 }
 
 std::string serialize_safetensors(const NamedTensors& ts, const TensorFileMetadata& metadata) {

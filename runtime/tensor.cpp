@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <new>
+
 namespace gradc {
 
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(std::move(shape)) {
@@ -12,7 +14,14 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(
     if (d < 0 || (d > 0 && numel_ > kMax / d)) throw DataError(fmt::format("tensor shape is too large or negative"));
     numel_ *= d;
   }
-  storage_.assign((nbytes() + 7) / 8 + 1, 0);
+  try {
+    storage_.assign((nbytes() + 7) / 8 + 1, 0);
+  } catch (const std::bad_alloc&) {
+    // A size the user chose (--set B=..., a file's shape) that memory cannot
+    // hold is the user's to fix, not a compiler bug.
+    throw DataError(fmt::format("cannot allocate a tensor of type {} ({} bytes): not enough memory",
+                                gradc::type_string(dtype_, shape_), nbytes()));
+  }
 }
 
 double Tensor::get(int64_t i) const {
@@ -32,11 +41,13 @@ void Tensor::set(int64_t i, double v) {
   }
 }
 
-std::string Tensor::type_string() const {
-  std::string s = std::string(dtype_name(dtype_)) + "[";
-  for (size_t i = 0; i < shape_.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", shape_[i]);
+std::string type_string(DType dtype, const std::vector<int64_t>& shape) {
+  std::string s = std::string(dtype_name(dtype)) + "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", shape[i]);
   return s + "]";
 }
+
+std::string Tensor::type_string() const { return gradc::type_string(dtype_, shape_); }
 
 const Tensor* find_tensor(const NamedTensors& ts, std::string_view name) {
   for (const auto& [n, t] : ts)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 
 #include "compiler/ir/printer.h"
 #include "compiler/api/model_impl.h"
@@ -114,7 +115,18 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
   std::vector<std::pair<NodeId, std::vector<double>>> leaves;
   for (const NamedNode& v : m.inputs) {
     const Node& n = g[v.node];
-    std::vector<double> vals(static_cast<size_t>(numel(n.shape)));
+    // The reference interpreter holds f64 values: a --set that makes an input
+    // too large for memory is an error naming it, not an internal one.
+    std::vector<double> vals;
+    auto bytes = static_cast<double>(numel(n.shape)) * sizeof(double);
+    try {
+      if (bytes > static_cast<double>(kMaxSessionBytes)) throw std::bad_alloc();
+      vals.resize(static_cast<size_t>(numel(n.shape)));
+    } catch (const std::bad_alloc&) {
+      throw DataError(fmt::format("gradcheck: input '{}' of type {} needs {:.0f} bytes as f64 values; "
+                                  "the limit is {} GiB (bind smaller dims with --set)",
+                                  v.name, type_str(n.dtype, n.shape), bytes, kMaxSessionBytes >> 30));
+    }
     if (const Tensor* t = find_tensor(given_inputs, v.name)) {
       if (t->dtype() != n.dtype || t->shape() != sizes(n.shape))
         throw DataError(fmt::format("input tensor '{}': expected {}, got {}", v.name, type_str(n.dtype, n.shape),

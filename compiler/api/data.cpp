@@ -48,7 +48,7 @@ void add_rows(Dataset& ds, const TensorInfo& input, Tensor t, const std::string&
     Tensor like(dtype, input.shape);
     throw DataError(fmt::format("{}: the data has shape {} but input '{}' is {}: every row must be {}", what,
                                 t.type_string(), input.name, like.type_string(),
-                                row.empty() ? std::string("a scalar") : Tensor(dtype, row).type_string()));
+                                row.empty() ? std::string("a scalar") : type_string(dtype, row)));
   }
   if (ds.columns.empty()) ds.rows = t.shape()[0];
   else if (t.shape()[0] != ds.rows)

@@ -29,6 +29,21 @@ Executor& Model::Impl::executor(Backend backend) {
   return *jit;
 }
 
+namespace {
+
+// A zero-filled tensor for value `v` of an entry; a tensor that memory cannot
+// hold is an error naming the entry, the value and the bytes (Tensor's own
+// message), not an internal one.
+Tensor allocate(const EntryValue& v, EntryKind kind) {
+  try {
+    return Tensor(v.dtype, v.shape);
+  } catch (const DataError& e) {
+    throw DataError(fmt::format("{}: tensor '{}': {}", entry_name(kind), v.name, e.what()));
+  }
+}
+
+}  // namespace
+
 struct Session::Impl {
   std::shared_ptr<Model::Impl> model;  // keeps the model and its code alive
   const ModelIR* ir = nullptr;
@@ -107,10 +122,10 @@ struct Session::Impl {
       };
       if (v.name == kLearningRate) {
         p->reads.push_back({Call::Src::Lr, 0});
-        p->lr = Tensor(v.dtype, v.shape);
+        p->lr = allocate(v, kind);
       } else if (v.name == kStepCounter) {
         p->reads.push_back({Call::Src::Step, 0});
-        p->step = Tensor(v.dtype, v.shape);
+        p->step = allocate(v, kind);
       } else if (size_t i = position(params); i < params.size()) {
         p->reads.push_back({Call::Src::Param, i});
       } else if (size_t j = position(state); j < state.size()) {
@@ -141,11 +156,11 @@ struct Session::Impl {
               t = &(*front)[i].second;  // its argument is not used
               p->in_place.push_back(t);
             } else if ((*front)[i].first == v.name) {
-              t = &((*back)[i].second = Tensor(v.dtype, v.shape));
+              t = &((*back)[i].second = allocate(v, kind));
               p->commit.emplace_back(&(*front)[i].second, t);
             }
-        if (!t && v.name == "loss") t = &(p->loss = Tensor(v.dtype, v.shape));
-        if (!t) t = &(p->new_step = Tensor(v.dtype, v.shape));  // "opt.step": the session counts steps itself
+        if (!t && v.name == "loss") t = &(p->loss = allocate(v, kind));
+        if (!t) t = &(p->new_step = allocate(v, kind));  // "opt.step": the session counts steps itself
         p->out.push_back(t);
       }
     }
@@ -181,7 +196,7 @@ struct Session::Impl {
           break;
       }
       if (!t || t->dtype() != v.dtype || t->shape() != v.shape) {
-        std::string want = Tensor(v.dtype, v.shape).type_string();
+        std::string want = type_string(v.dtype, v.shape);  // no tensor: the shape may be huge
         if (!t) throw DataError(fmt::format("{}: missing input tensor '{}' (expected {})", entry_name(c.sig->kind), v.name, want));
         throw DataError(fmt::format("{}: tensor '{}': expected {}, got {}", entry_name(c.sig->kind), v.name, want,
                                     t->type_string()));
@@ -242,7 +257,7 @@ struct Session::Impl {
     out.reserve(c.sig->produces.size());
     std::vector<Tensor*> ptrs;
     ptrs.reserve(c.sig->produces.size());
-    for (const EntryValue& v : c.sig->produces) ptrs.push_back(&out.emplace_back(v.name, Tensor(v.dtype, v.shape)).second);
+    for (const EntryValue& v : c.sig->produces) ptrs.push_back(&out.emplace_back(v.name, allocate(v, kind)).second);
     execute(c, ptrs);
     return out;
   }
@@ -397,9 +412,13 @@ void Session::restore(const NamedTensors& file, const std::string& what) {
   int64_t step = 0;
   if (has_state) {
     const Tensor& st = *find_tensor(file, "opt.step");
-    if (st.numel() != 1 || st.get(0) < 0)
-      throw DataError(fmt::format("{}: tensor 'opt.step' must be a non-negative scalar", path));
-    step = static_cast<int64_t>(st.get(0));
+    // Written as an i32 scalar; checked before the cast (a NaN or 1e300 would
+    // make it undefined).
+    double v = st.numel() == 1 ? st.get(0) : -1;
+    if (!(v >= 0 && v <= 2147483647.0 && v == std::trunc(v)))
+      throw DataError(fmt::format("{}: tensor 'opt.step' is {}, expected a whole number in [0, 2147483647]", path,
+                                  st.numel() == 1 ? fmt::format("{}", v) : st.type_string()));
+    step = static_cast<int64_t>(v);
   }
   Preprocessing pre = Preprocessing::from_tensors(file, what);
   // All checked: now change the session.

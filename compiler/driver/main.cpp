@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <new>
 #include <string_view>
 #include <system_error>
 
@@ -467,6 +468,12 @@ int main(int argc, char** argv) {
   int rc;
   try {
     rc = run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    // Memory ran out where no size check named the culprit (the sizes that
+    // users choose are checked and named where tensors are made): still the
+    // machine's limit, not a compiler bug.
+    std::cerr << "gradc: error: out of memory (an allocation failed; smaller dims (--set) or data may fit)\n";
+    rc = 1;
   } catch (const std::exception& e) {
     // A bug in gradc. The library's InternalError (compiler/support/diagnostics.h, which
     // the CLI cannot see) already reads "internal compiler error: ..."; anything else

@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "compiler/driver/train_guard.h"
+#include "compiler/driver/train_state.h"
 #include "gradc/gradc.h"
 #include "gradc/preprocess.h"
 #include "gradc/session.h"
@@ -174,6 +175,9 @@ Model compile(const Options& o, const std::string& dim, int64_t batch) {
 
 int cmd_train(const Options& o) {
   auto start_time = Clock::now();
+  if ((!o.log.empty() || !o.plot.empty()) && o.epochs > kMaxLoggedEpochs)
+    throw DataError(fmt::format("--epochs {} with {}: the log and the plot cover at most {} epochs", o.epochs,
+                                o.log.empty() ? "--plot" : "--log", kMaxLoggedEpochs));
   check_writable(o.output, "-o");
   if (!o.log.empty()) check_writable(o.log, "--log");
   if (!o.plot.empty()) check_writable(o.plot, "--plot");
@@ -212,6 +216,7 @@ int cmd_train(const Options& o) {
   // and --standardize may be left out); a different set of inputs is an error.
   NamedTensors ckpt;
   Preprocessing pre;
+  TrainState run;  // what the checkpoint of --resume recorded
   for (size_t i = 0; i < o.standardize.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (o.standardize[i] == o.standardize[j])
@@ -219,6 +224,7 @@ int cmd_train(const Options& o) {
   if (!o.resume.empty()) {
     TensorFileMetadata meta;
     ckpt = read_safetensors(o.resume, &meta);
+    run = read_train_state(ckpt, meta, o.resume);  // checked before anything uses it
     pre = Preprocessing::from_checkpoint(ckpt, meta, o.resume);
     bool same = o.standardize.size() == pre.standardize.size();
     for (const std::string& name : o.standardize) same = same && pre.find(name);
@@ -277,14 +283,10 @@ int cmd_train(const Options& o) {
   double first_sum = 0;
   if (!o.resume.empty()) {
     session.restore(ckpt, o.resume);
-    const Tensor* e = find_tensor(ckpt, "train.epoch");
-    const Tensor* s = find_tensor(ckpt, "train.seed");
-    const Tensor* b = find_tensor(ckpt, "train.batch");
-    if (!e || !s || !b) throw DataError(fmt::format("{}: not a training checkpoint (no train.epoch, train.seed, train.batch)", o.resume));
-    if (static_cast<uint64_t>(s->get(0)) != o.seed || static_cast<int64_t>(b->get(0)) != batch)
+    if (!same_seed(o.seed, run) || run.batch != batch)
       throw DataError(fmt::format("{}: the checkpoint was written with --seed {} --batch {}; resume with the same",
-                                  o.resume, static_cast<uint64_t>(s->get(0)), static_cast<int64_t>(b->get(0))));
-    first_epoch = static_cast<int64_t>(e->get(0)) + 1;
+                                  o.resume, run.seed_text(), run.batch));
+    first_epoch = run.epoch + 1;
     // --epochs is the total of the run, not a count to add: a checkpoint at or
     // past it is a finished run. Writing it again with the smaller count would
     // rewind train.epoch, so nothing is trained or written.
@@ -317,11 +319,18 @@ int cmd_train(const Options& o) {
     rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed, o.check_numerics});
   }
 
+  // The history the log and the plot show, one entry per epoch (those before
+  // the checkpoint's that the log lacks are NaN). Only they need it, and they
+  // cover at most kMaxLoggedEpochs (checked above): a checkpoint's epoch does
+  // not size memory otherwise.
+  bool keep_history = !o.log.empty() || !o.plot.empty();
   History hist = o.log.empty() || first_epoch == 1 ? History{} : read_log(o.log, info, first_epoch - 1);
   hist.metrics.resize(info.metrics.size());
-  hist.train_loss.resize(first_epoch - 1, NAN);
-  hist.eval_loss.resize(first_epoch - 1, NAN);
-  for (auto& m : hist.metrics) m.resize(first_epoch - 1, NAN);
+  if (keep_history) {
+    hist.train_loss.resize(first_epoch - 1, NAN);
+    hist.eval_loss.resize(first_epoch - 1, NAN);
+    for (auto& m : hist.metrics) m.resize(first_epoch - 1, NAN);
+  }
 
   // What the run starts from; a checkpoint may hold no other non-finite value.
   FiniteGuard finite(session.checkpoint());
@@ -356,13 +365,8 @@ int cmd_train(const Options& o) {
                      "a non-finite value\n";
       return false;
     }
-    Tensor e(DType::I32, {}), s(DType::F64, {}), b(DType::I32, {});
-    e.set(0, static_cast<double>(epoch));
-    s.set(0, static_cast<double>(o.seed));
-    b.set(0, static_cast<double>(batch));
-    ck.emplace_back("train.epoch", std::move(e));
-    ck.emplace_back("train.seed", std::move(s));
-    ck.emplace_back("train.batch", std::move(b));
+    TensorFileMetadata meta = session.preprocessing().metadata();
+    add_train_state({epoch, o.seed, true, 0, batch}, ck, meta);
     if (epoch_step) {
       Tensor k(DType::I32, {}), sum(DType::F64, {});
       k.set(0, static_cast<double>(epoch_step));
@@ -370,7 +374,7 @@ int cmd_train(const Options& o) {
       ck.emplace_back("train.epoch_step", std::move(k));
       ck.emplace_back("train.loss_sum", std::move(sum));
     }
-    write_safetensors(o.output, ck, session.preprocessing().metadata());
+    write_safetensors(o.output, ck, meta);
     last_saved = epoch;
     return true;
   };
@@ -446,12 +450,14 @@ int cmd_train(const Options& o) {
         return 1;
       }
     }
-    hist.train_loss.push_back(train_loss);
-    hist.eval_loss.push_back(ev.loss);
+    if (keep_history) {
+      hist.train_loss.push_back(train_loss);
+      hist.eval_loss.push_back(ev.loss);
+    }
     std::string line = fmt::format("epoch {}/{}  train loss {:.6f}", epoch, o.epochs, train_loss);
     if (eval.rows > 0) line += fmt::format("  eval loss {:.6f}", ev.loss);
     for (size_t k = 0; k < info.metrics.size(); ++k) {
-      hist.metrics[k].push_back(ev.metrics[k]);
+      if (keep_history) hist.metrics[k].push_back(ev.metrics[k]);
       if (eval.rows > 0) line += fmt::format("  eval {} {:.4f}", info.metrics[k].name, ev.metrics[k]);
     }
     double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();

@@ -33,10 +33,16 @@ struct DataError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// "f32[2, 3]": the type of a tensor of `dtype` and `shape`, without making one
+// (a message about a shape of 2^34 elements must not allocate them).
+std::string type_string(DType dtype, const std::vector<int64_t>& shape);
+
 class Tensor {
  public:
   Tensor() = default;
-  // A zero-filled tensor. Throws DataError when the element count overflows.
+  // A zero-filled tensor. Throws DataError when a dim is negative, the element
+  // count is above 2^40, or the memory cannot be allocated (the message names
+  // the type and the bytes).
   Tensor(DType dtype, std::vector<int64_t> shape);
 
   DType dtype() const { return dtype_; }

@@ -121,6 +121,19 @@ TEST_CASE("csv duplicate column names") {
   CHECK(error_for("x, \"y\" ,y\n1,2,3\n") == "t.csv:1:9: duplicate column name 'y' (columns 1 and 2)");
 }
 
+TEST_CASE("csv lines longer than 1 MiB are errors at the line, before it is split") {
+  std::string header = "a";
+  while (header.size() <= kMaxCsvLineBytes) header += ",a";  // a duplicate too: the length is checked first
+  CHECK(error_for(header + "\n1\n") ==
+        fmt::format("t.csv:1:{}: line is {} bytes long, longer than the limit of 1 MiB for a line of a csv file",
+                    kMaxCsvLineBytes + 1, header.size()));
+  std::string row = std::string(kMaxCsvLineBytes - 1, '0');  // exactly at the limit with "\r": accepted
+  CHECK(parse("a\n" + row + "9\r\n").rows() == 1);
+  CHECK(error_for("a\n" + row + "99\n") ==
+        fmt::format("t.csv:2:{}: line is {} bytes long, longer than the limit of 1 MiB for a line of a csv file",
+                    kMaxCsvLineBytes + 1, kMaxCsvLineBytes + 1));
+}
+
 TEST_CASE("csv rejects NaN and infinity and numbers beyond f64") {
   CHECK(error_for("a,b\n1,nan\n") == "t.csv:2:3: 'nan' in column 'b' is not a finite number");
   for (const char* bad : {"NaN", "-inf", "+Inf", "Infinity", "-INFINITY"})

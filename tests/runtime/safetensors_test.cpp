@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -311,6 +313,32 @@ std::string sample_file() {
   ts.emplace_back("b", filled(DType::F64, {3}, 2));
   ts.emplace_back("n", filled(DType::I32, {}, 5));
   return serialize_safetensors(ts, {{"format", "gradc"}});
+}
+
+// A file is read header first: a header that does not describe the data
+// section fails before the data is read (a sparse 4 GiB file whose header is
+// `{}` is refused at once, not after reading 4 GiB), and a file reads back as
+// the same bytes parse.
+TEST_CASE("read_safetensors checks the header against the file's size before reading the data") {
+  test::TempDir dir;
+  std::string path = dir / "f.safetensors";
+  std::string bytes = sample_file();
+  test::write_bytes(path, bytes);
+  TensorFileMetadata m1, m2;
+  NamedTensors a = read_safetensors(path, &m1), b = parse(bytes, &m2);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK((a[i].first == b[i].first && a[i].second.type_string() == b[i].second.type_string()));
+  CHECK(m1 == m2);
+  for (size_t n : {size_t{0}, size_t{7}, size_t{8}, size_t{20}, bytes.size() - 1}) {
+    test::write_bytes(path, bytes.substr(0, n));
+    CHECK(error_of([&] { read_safetensors(path); }) == error_of([&] { parse_safetensors(bytes.substr(0, n), path); }));
+  }
+  test::write_bytes(path, st_file("{}      ", ""));  // padded to 8 bytes, as writers do
+  std::filesystem::resize_file(path, uint64_t{4} << 30);  // sparse: takes no disk space
+  auto start = std::chrono::steady_clock::now();
+  CHECK(error_of([&] { read_safetensors(path); }) ==
+        path + ": bytes [0, 4294967280) at the end of the data section belong to no tensor");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
 }
 
 TEST_CASE("safetensors every truncation of a valid file is a DataError") {
