@@ -378,7 +378,7 @@ class JitExecutor : public Executor {
 
     // The on-disk cache: a well-formed file that the JIT loads is a hit.
     t0 = Clock::now();
-    std::string dir = active_code_cache_dir();
+    std::string dir = usable_code_cache_dir();
     CodeCacheKey key;
     if (!dir.empty()) {
       key = code_cache_key(cache_key_material(e->program(), kind, opts_.debug_info));
