@@ -12,9 +12,14 @@
 // fsync'ed: a file torn by a crash fails its checksum and is recompiled.
 // A hit touches its file; a directory of more than kMaxFiles cache files
 // loses its least recently used ones when the next file is written.
+// Trust (docs/internals.md, "The code cache"): the directory and each file
+// must belong to this user (or root) and be writable by nobody else; files
+// are opened without following links or blocking, and only regular files
+// whose real size matches their header are read.
 #include "compiler/codegen/code_cache.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/SHA256.h>
 #include <llvm/Support/xxhash.h>
@@ -27,9 +32,10 @@
 #include <chrono>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -92,7 +98,64 @@ void trim(const std::string& dir) {
   for (size_t i = 0; i + kKeepFiles < files.size(); ++i) fs::remove(files[i].second, ec);
 }
 
+// Whether a file or directory can be trusted with code that gradc will run:
+// owned by this user (or root) and writable by nobody else. The checksum in a
+// file's header catches corruption, not tampering; this is what keeps another
+// user from planting code.
+bool trusted_owner(const struct stat& st) {
+  return (st.st_uid == ::geteuid() || st.st_uid == 0) && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+// Reads exactly n bytes; false on an error or an early end.
+bool read_all(int fd, char* p, size_t n) {
+  while (n > 0) {
+    ssize_t got = ::read(fd, p, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// Why directory `dir` cannot hold the cache ("" when it can), creating it
+// (mode 0700, its missing parents as usual) when it is missing. A directory
+// that cannot be created is not refused here: storing then fails and counts.
+std::string refusal(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path p(dir);
+  if (!std::filesystem::exists(p, ec)) {
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+    ::mkdir(dir.c_str(), 0700);
+  }
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return "";
+  if (!S_ISDIR(st.st_mode)) return "it is not a directory";
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) return fmt::format("it belongs to another user (uid {})", st.st_uid);
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return fmt::format("other users can write to it (mode {:04o})", st.st_mode & 07777);
+  return "";
+}
+
 }  // namespace
+
+std::string usable_code_cache_dir() {
+  std::string dir = active_code_cache_dir();
+  if (dir.empty()) return dir;
+  // Checked once per directory and process; a refusal is said once.
+  static std::mutex mutex;
+  static std::map<std::string, bool> verdicts;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = verdicts.find(dir);
+  if (it == verdicts.end()) {
+    std::string why = refusal(dir);
+    if (!why.empty())
+      std::fprintf(stderr, "gradc: warning: not using the code cache '%s': %s; compiling without it\n", dir.c_str(),
+                   why.c_str());
+    it = verdicts.emplace(dir, why.empty()).first;
+  }
+  return it->second ? dir : "";
+}
 
 CodeCacheKey code_cache_key(std::string_view material) {
   llvm::SHA256 sha;
@@ -116,26 +179,32 @@ std::string active_code_cache_dir() {
 }
 
 std::optional<std::string> code_cache_load(const std::string& dir, const CodeCacheKey& key) {
-  std::ifstream in(code_cache_path(dir, key), std::ios::binary);
-  if (!in) return std::nullopt;  // no file: an ordinary miss
-  char header[kHeaderSize];
-  in.read(header, kHeaderSize);
-  auto reject = [] {
+  // Not blocking (a FIFO in the directory would wait for a writer), not
+  // following a link (it could point anywhere): only a regular file that this
+  // user owns and nobody else can write is read.
+  int fd = ::open(code_cache_path(dir, key).c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return std::nullopt;  // no file: an ordinary miss
+  auto reject = [&] {
+    if (fd >= 0) ::close(fd);
     rejected.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   };
-  if (in.gcount() != static_cast<std::streamsize>(kHeaderSize) || std::memcmp(header, kMagic, 8) != 0 ||
+  struct stat st;
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !trusted_owner(st)) return reject();
+  char header[kHeaderSize];
+  if (!read_all(fd, header, kHeaderSize) || std::memcmp(header, kMagic, 8) != 0 ||
       get_le(header + 8, 4) != kFormatVersion || get_le(header + 12, 4) != kHeaderSize ||
       std::string_view(header + 16, 64) != key.hex)
     return reject();
   uint64_t size = get_le(header + 80, 8), checksum = get_le(header + 88, 8);
-  if (size == 0 || size > kMaxObjectBytes) return reject();
+  // The size is checked against the file's before anything is allocated:
+  // truncated, or longer than its header says, is rejected here.
+  if (size == 0 || size > kMaxObjectBytes || static_cast<uint64_t>(st.st_size) != kHeaderSize + size) return reject();
   std::string object(static_cast<size_t>(size), '\0');
-  in.read(object.data(), static_cast<std::streamsize>(size));
-  if (in.gcount() != static_cast<std::streamsize>(size) || in.peek() != std::char_traits<char>::eof())
-    return reject();  // truncated, or longer than its header says
+  if (!read_all(fd, object.data(), object.size())) return reject();
   if (llvm::xxh3_64bits(llvm::StringRef(object)) != checksum) return reject();
-  ::utimensat(AT_FDCWD, code_cache_path(dir, key).c_str(), nullptr, 0);  // recently used (a read-only cache is fine)
+  ::futimens(fd, nullptr);  // recently used (a read-only cache is fine)
+  ::close(fd);
   return object;
 }
 
@@ -148,8 +217,6 @@ bool code_cache_store(const std::string& dir, const CodeCacheKey& key, std::stri
   put_u64(bytes, llvm::xxh3_64bits(llvm::StringRef(object.data(), object.size())));
   bytes.append(object);
 
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
   std::string path = code_cache_path(dir, key);
   static std::atomic<uint64_t> serial{0};
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(serial.fetch_add(1)) + "." +
@@ -158,7 +225,7 @@ bool code_cache_store(const std::string& dir, const CodeCacheKey& key, std::stri
     store_failures.fetch_add(1, std::memory_order_relaxed);
     return false;
   };
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return fail();
   const char* p = bytes.data();
   size_t left = bytes.size();

@@ -23,9 +23,15 @@ CodeCacheKey code_cache_key(std::string_view material);
 
 // The cache directory in use ("" when off): set_code_cache_dir's, else $GRADC_CACHE_DIR.
 std::string active_code_cache_dir();
+// The directory the JIT may read and write: active_code_cache_dir(), created
+// with mode 0700 when missing, or "" when it is off or cannot be trusted (it
+// belongs to another user, or other users can write to it), which is said
+// once per directory on stderr as a warning.
+std::string usable_code_cache_dir();
 
 // The object file stored under `key` in `dir`, when there is a well-formed one
-// (a missing file is a miss; a malformed one counts as rejected).
+// (a missing file is a miss; a malformed one, or anything but a regular file
+// of this user's that only this user can write, counts as rejected).
 std::optional<std::string> code_cache_load(const std::string& dir, const CodeCacheKey& key);
 // Stores `object` under `key` atomically; returns false (and counts a
 // failure) when the directory or file cannot be written. Never throws.

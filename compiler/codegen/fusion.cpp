@@ -1,6 +1,8 @@
 // Fusion decisions and kernel order (see fusion.h).
 #include "compiler/codegen/fusion.h"
 
+#include <algorithm>
+
 namespace gradc {
 namespace {
 
@@ -78,6 +80,42 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
   }
 }
 
+// A fused expression is as large and as deep as the tree of single-user nodes
+// behind it, which no limit of the language bounds (a model of N statements
+// `h = h * 2 + 1` is one expression 2N deep), and everything after fusion
+// walks expressions recursively (lowering, the in-place and epilogue checks,
+// the printer, the LLVM emitter) and hands LLVM one basic block per kernel,
+// whose instruction scheduler takes time quadratic in the block's length. So
+// no kernel evaluates more than kMaxFusedNodes nodes inline: when a node's
+// tree would be larger, its largest fused operands are materialized until it
+// fits (each operand's tree already fits, so this ends). The size bounds the
+// depth too. Real models stay below the bound (the largest kernel of the
+// examples, a gradient sum in all_builtins.grad, has a few hundred nodes), so
+// their plans do not change.
+void bound_size(const Graph& g, Fusion& f) {
+  std::vector<int> size(g.size(), 1);  // nodes a user evaluates inline for it: 1 when materialized (a load)
+  for (NodeId n = 0; n < g.size(); ++n) {
+    // (A concatenation evaluates each operand in a kernel of its own.)
+    if (!f.live[n] || f.absorbed[n] || g[n].op == Op::Constant || g[n].op == Op::Concat) continue;
+    auto total = [&] {
+      int s = 1;
+      for (NodeId o : g[n].operands) s += size[o];
+      return s;
+    };
+    int s = total();
+    while (s > kMaxFusedNodes) {
+      NodeId largest = kNoNode;
+      for (NodeId o : g[n].operands)
+        if (size[o] > 1 && (largest == kNoNode || size[o] > size[largest])) largest = o;
+      if (largest == kNoNode) break;  // (only loads and constants left)
+      f.mat[largest] = true;
+      size[largest] = 1;
+      s = total();
+    }
+    if (!f.mat[n]) size[n] = s;
+  }
+}
+
 // Kernels run in node order, except that small values computed from leaves
 // alone (an optimizer's bias corrections from the step counter) run first,
 // so that the updates that read them can fuse into the products that make
@@ -105,6 +143,7 @@ Fusion decide_fusion(const Graph& g, const EntrySignature& sig) {
   Fusion f;
   mark_live(g, sig, f);
   decide(g, sig, f);
+  bound_size(g, f);
   order_nodes(g, f);
   return f;
 }

@@ -12,6 +12,12 @@
 
 namespace gradc {
 
+// The most graph nodes one kernel evaluates inline (see bound_size in
+// fusion.cpp): larger trees are cut by materializing nodes, so that the
+// recursive walks over kernel expressions use bounded stack on any thread and
+// LLVM never gets an unbounded basic block.
+inline constexpr int kMaxFusedNodes = 1024;
+
 struct Fusion {
   std::vector<bool> live;      // needed by a produced value
   std::vector<int> users;      // live users, plus one per produced value it is
@@ -25,7 +31,8 @@ struct Fusion {
 // a node with one user that can evaluate it inline is fused into that user;
 // leaves, reductions, products, concatenations, pads and produced values are
 // materialized, and so are the operands of reshapes, one_hot and products
-// (a product absorbs a transpose of its last two axes instead).
+// (a product absorbs a transpose of its last two axes instead); and a node
+// that keeps a kernel's fused expression within kMaxFusedNodes.
 Fusion decide_fusion(const Graph& g, const EntrySignature& sig);
 
 }  // namespace gradc

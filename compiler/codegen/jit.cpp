@@ -11,6 +11,7 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/MC/MCAsmInfo.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Passes/StandardInstrumentations.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
@@ -123,7 +124,13 @@ void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build,
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder pb(&tm, pto);
+  // Functions marked optnone (llvm_emit.cpp: entries of very many kernels)
+  // are skipped by the optional passes; the pass builder honours the mark
+  // only through this instrumentation.
+  llvm::PassInstrumentationCallbacks pic;
+  llvm::OptNoneInstrumentation optnone(/*DebugLogging=*/false);
+  optnone.registerCallbacks(pic);
+  llvm::PassBuilder pb(&tm, pto, std::nullopt, &pic);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
@@ -371,7 +378,7 @@ class JitExecutor : public Executor {
 
     // The on-disk cache: a well-formed file that the JIT loads is a hit.
     t0 = Clock::now();
-    std::string dir = active_code_cache_dir();
+    std::string dir = usable_code_cache_dir();
     CodeCacheKey key;
     if (!dir.empty()) {
       key = code_cache_key(cache_key_material(e->program(), kind, opts_.debug_info));

@@ -22,12 +22,24 @@ namespace {
 // Elementwise kernels of at least this many elements run on the thread pool.
 constexpr int64_t kParallelElements = int64_t{1} << 16;
 
+// An entry of more kernels than this is compiled without optimization. Its
+// kernels share one function, and LLVM's machine scheduler and register
+// allocator take time quadratic in the number of kernels there (each kernel's
+// loop is a scheduling region, and the buffers' base pointers are used in all
+// of them): 16,000 kernels took 80 s of machine code. Real models have tens
+// of kernels; only generated, very deep ones get here, and they still run.
+constexpr size_t kMaxOptimizedKernels = 256;
+
 }  // namespace
 
 void KernelEmitter::run(const std::string& name, const std::string& cpu, const std::string& features) {
   auto* fty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy()}, false);
   fn_ = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, m_);
   fn_->addFnAttr(llvm::Attribute::NoUnwind);
+  if (p_.kernels.size() > kMaxOptimizedKernels) {
+    fn_->addFnAttr(llvm::Attribute::OptimizeNone);
+    fn_->addFnAttr(llvm::Attribute::NoInline);
+  }
   if (!cpu.empty()) fn_->addFnAttr("target-cpu", cpu);
   if (!features.empty()) fn_->addFnAttr("target-features", features);
   fn_->getArg(0)->setName("args");

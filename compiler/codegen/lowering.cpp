@@ -13,6 +13,9 @@ namespace {
 
 using Sizes = std::vector<int64_t>;
 
+// The most expressions a product's epilogues evaluate (see fuse_epilogue).
+constexpr size_t kMaxEpilogueExprs = 4 * kMaxFusedNodes;
+
 // A node's multi-index as affine functions of a kernel's loop indices:
 // index[k] = c[k] + sum_d a[k][d] * i_d.
 struct IdxMap {
@@ -380,7 +383,10 @@ class Lowering {
   // Elementwise consumers of a product, of its shape, computed in the
   // product's kernel block by block while the block is in cache: bias adds
   // and activations, and an optimizer's update of a weight from its gradient
-  // (new moments, then the new weight from them).
+  // (new moments, then the new weight from them). The epilogues together
+  // stay within kMaxEpilogueExprs expressions, so that a long chain of
+  // consumers does not make one unbounded loop body (fusion.h's reason);
+  // the rest get kernels of their own.
   void fuse_epilogue(NodeId n, Kernel& k) {
     group_.assign(g_.size(), false);
     group_[n] = true;
@@ -390,6 +396,7 @@ class Lowering {
     for (NodeId u = n + 1; u < g_.size(); ++u) {
       if (!f_.live[u] || !f_.mat[u] || epilogued_[u] || g_[u].shape != g_[n].shape) continue;
       if (!elementwise(op_kind(g_[u].op))) continue;
+      if (k.exprs.size() >= kMaxEpilogueExprs) break;
       bool reads = false;
       if (!block_ok(u, n, true, true, reads) || !reads) continue;
       Kernel::Epilogue e;
