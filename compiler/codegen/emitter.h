@@ -1,8 +1,9 @@
 // The LLVM emitter's state and its parts, shared by the files that emit one
 // concern each: llvm_emit.cpp (the entry function, elementwise kernels,
-// reductions, argmax, checks), emit_loops.cpp (loops, thread-pool bodies,
-// addresses), emit_scalar.cpp (expressions), emit_matmul.cpp (the small
-// product forms, epilogues) and emit_gemm.cpp (register-tiled products).
+// argmax, checks), emit_reduce.cpp (reductions, long sums blocked),
+// emit_loops.cpp (loops, thread-pool bodies, addresses), emit_scalar.cpp
+// (expressions), emit_matmul.cpp (the small product forms, epilogues) and
+// emit_gemm.cpp (register-tiled products).
 // Internal to the code generator: it includes LLVM.
 #pragma once
 
@@ -70,6 +71,10 @@ class KernelEmitter {
   llvm::Value* value(const Kernel& k, int e);
   llvm::Value* op(const Kernel& k, const KExpr& x, llvm::Type* ty);
   llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
+
+  // ---- emit_reduce.cpp ----
+  void reduce(const Kernel& k);
+  bool blocked_sum(const Kernel& k);
 
   // ---- emit_matmul.cpp ----
   void matmul(const Kernel& k);

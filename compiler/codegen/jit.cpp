@@ -41,9 +41,10 @@ namespace gradc {
 namespace {
 
 // The version of the code generator in the code cache's key. Bump it whenever
-// kernels.cpp or llvm_emit.cpp change the code they generate for a plan whose
-// printout (print_program) stays the same.
-constexpr int kCodegenVersion = 9;
+// kernels.cpp or the emitter (llvm_emit.cpp, emit_*.cpp) change the code they
+// generate for a plan whose printout (print_program) stays the same.
+// 10: sums longer than 1024 elements are blocked (emit_reduce.cpp).
+constexpr int kCodegenVersion = 10;
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product

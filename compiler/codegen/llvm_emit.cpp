@@ -1,7 +1,8 @@
 // The LLVM emitter's core: the entry function, and per kernel its loop
 // nest (elementwise kernels, on the thread pool when large; reductions;
 // argmax; run-time checks). Matrix products are emitted by emit_matmul.cpp
-// and emit_gemm.cpp, loops by emit_loops.cpp, expressions by emit_scalar.cpp.
+// and emit_gemm.cpp, reductions by emit_reduce.cpp, loops by emit_loops.cpp,
+// expressions by emit_scalar.cpp.
 #include "compiler/codegen/llvm_emit.h"
 
 #include <fmt/format.h>
@@ -107,7 +108,6 @@ void KernelEmitter::kernel(const Kernel& k) {
   if (at_kernel_) at_kernel_(b_, static_cast<size_t>(&k - p_.kernels.data()));
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
-  llvm::Type* out_ty = k.out >= 0 ? type(p_.buffers[k.out].dtype) : nullptr;
   auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };
   switch (k.kind) {
     case Kernel::Kind::Elementwise: {
@@ -135,40 +135,7 @@ void KernelEmitter::kernel(const Kernel& k) {
       });
       break;
     }
-    case Kernel::Kind::Reduce: {
-      fill(k.out, k.init);
-      auto combine = [&](llvm::Value* acc, llvm::Value* v) {
-        return k.reduce_op == Op::ReduceSum   ? b_.CreateFAdd(acc, v)
-               : k.reduce_op == Op::ReduceMax ? b_.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, acc, v)
-                                              : b_.CreateBinaryIntrinsic(llvm::Intrinsic::minimum, acc, v);
-      };
-      std::vector<size_t> order = all_dims(k);
-      size_t inner = order.back();
-      if (k.out_map.strides[inner] != 0) {
-        nest(k, order, 0, [&] {
-          fresh();
-          llvm::Value* addr = address(k.out, k.out_map);
-          b_.CreateStore(combine(b_.CreateLoad(out_ty, addr), value(k, k.root)), addr);
-        });
-        break;
-      }
-      // The innermost loop reduces into one element: its partial result
-      // stays in a register (same order of operations), stored after the
-      // loop, so the loop body has no store and what it reads that does not
-      // depend on the inner index (a row's log-sum) is hoisted out of it.
-      order.pop_back();
-      nest(k, order, 0, [&] {
-        ivs_[inner] = i64(0);
-        llvm::Value* addr = address(k.out, k.out_map);
-        llvm::Value* r = loop_acc(k.dims[inner], b_.CreateLoad(out_ty, addr), [&](llvm::Value* i, llvm::Value* acc) {
-          ivs_[inner] = i;
-          fresh();
-          return combine(acc, value(k, k.root));
-        });
-        b_.CreateStore(r, addr);
-      });
-      break;
-    }
+    case Kernel::Kind::Reduce: reduce(k); break;
     case Kernel::Kind::ArgMax: argmax(k); break;
     case Kernel::Kind::MatMul: matmul(k); break;
     case Kernel::Kind::CheckRange: check(k); break;
