@@ -168,6 +168,28 @@ struct Session::Impl {
     return *c;
   }
 
+  // " (the dim B is 8 in this compilation; ...)" when input `name`, of the
+  // right dtype and rank, differs from `t` only in sizes of named dims: the
+  // user most likely has more (or fewer) rows than the batch dim says.
+  std::string dim_hint(const std::string& name, const Tensor& t) const {
+    for (const NamedNode& in : ir->inputs) {
+      if (in.name != name) continue;
+      const Node& n = ir->graph[in.node];
+      if (n.dtype != t.dtype() || n.shape.size() != t.shape().size()) return "";
+      std::string hint;
+      for (size_t i = 0; i < n.shape.size(); ++i) {
+        int64_t got = t.shape()[i];
+        if (n.shape[i].size == got) continue;
+        if (n.shape[i].name.empty() || !hint.empty()) return "";  // a fixed size, or two dims: no single fix
+        const std::string& d = n.shape[i].name;
+        hint = fmt::format(" (the dim {} is {} in this compilation; use --set {}={} to compile the model for {})", d,
+                           n.shape[i].size, d, got, got);
+      }
+      return hint;
+    }
+    return "";
+  }
+
   // Binds the reads of a call: params and state by position, the user's
   // inputs by name (checked where they were last time first), every one
   // checked against its declared dtype and shape.
@@ -198,8 +220,8 @@ struct Session::Impl {
       if (!t || t->dtype() != v.dtype || t->shape() != v.shape) {
         std::string want = type_string(v.dtype, v.shape);  // no tensor: the shape may be huge
         if (!t) throw DataError(fmt::format("{}: missing input tensor '{}' (expected {})", entry_name(c.sig->kind), v.name, want));
-        throw DataError(fmt::format("{}: tensor '{}': expected {}, got {}", entry_name(c.sig->kind), v.name, want,
-                                    t->type_string()));
+        throw DataError(fmt::format("{}: tensor '{}': expected {}, got {}{}", entry_name(c.sig->kind), v.name, want,
+                                    t->type_string(), dim_hint(v.name, *t)));
       }
       c.in[k] = t;
     }

@@ -101,9 +101,12 @@ const Tensor* find(const NamedTensors& ts, const std::string& name) {
 
 // "epoch 12, step 360, seed 7, batch 32": the training state of a checkpoint
 // (train.*, opt.step), or "" for another file.
-std::string training_state(const NamedTensors& ts) {
+std::string training_state(const NamedTensors& ts, const TensorFileMetadata& metadata) {
   std::string s;
   auto add = [&](const char* label, const char* name) {
+    // The seed is exact in the metadata (the f64 tensor rounds above 2^53).
+    for (const auto& [k, v] : metadata)
+      if (k == name) return void(s += fmt::format("{}{} {}", s.empty() ? "" : ", ", label, v));
     if (const Tensor* t = find(ts, name); t && t->numel() == 1)
       s += fmt::format("{}{} {}", s.empty() ? "" : ", ", label, value_text(DType::I32, t->get(0)));
   };
@@ -170,7 +173,7 @@ int cmd_show(const Options& o) {
                              dtype_name(t.dtype()), shape_text(t), shape_width, num(s.min), num(s.max), num(s.mean), s.nan,
                              s.inf);
   }
-  std::string state = training_state(ts);
+  std::string state = training_state(ts, metadata);
   if (!state.empty()) std::cout << "training checkpoint: " << state << "\n";
   if (!metadata.empty()) {
     std::cout << "metadata:\n";

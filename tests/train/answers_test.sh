@@ -48,6 +48,10 @@ case $case in
     grep -Eq '^  pre\.standardize\.x\.mean +f64 +\[4\] ' $tmp/out || fail "no standardization row"
     grep -q "training checkpoint: epoch 3, step 21, seed 7, batch 16" $tmp/out || fail "no training state: $(cat $tmp/out)"
     grep -q "pre.standardize.x = (x - pre.standardize.x.mean) / pre.standardize.x.std" $tmp/out || fail "no metadata"
+    # A seed above 2^53 is shown exactly (from the metadata), not as its f64 rounding.
+    "$G" train $E/xor.grad --data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --epochs 1 --seed 18446744073709551615 \
+      --no-progress -o $tmp/s.st > /dev/null 2>&1 || fail "train with a 64-bit seed"
+    "$G" show $tmp/s.st | grep -q "seed 18446744073709551615," || fail "seed not exact: $("$G" show $tmp/s.st)"
     echo ok ;;
   show_statistics)  # min/max/mean over the finite values; NaN and infinities counted apart
     odd_tensors $tmp/odd.safetensors
@@ -157,6 +161,22 @@ PY
     expect 1 "--classes adds a column" -- $E/xor.grad --params $tmp/x.st --data x=$D/xor.csv:x0,x1 -o $tmp/q.npy --classes
     expect 1 "the model has no input 'z'" -- $E/xor.grad --params $tmp/x.st --data z=$D/xor.csv:x0,x1 -o $tmp/p.csv
     [ -e $tmp/p.txt ] || [ -e $tmp/q.npy ] && fail "a refused call wrote a file"
+    echo ok ;;
+  run_batch_hint)  # more rows than the batch dim: the message names the dim and the --set that fits
+    /usr/bin/python3 - $tmp/x30.safetensors <<'PY'
+import json, struct, sys
+d = struct.pack('<60f', *([0.5] * 60)) + struct.pack('<30f', *([1.0] * 30))
+h = json.dumps({"x": {"dtype": "F32", "shape": [30, 2], "data_offsets": [0, 240]},
+                "y": {"dtype": "F32", "shape": [30, 1], "data_offsets": [240, 360]}}).encode()
+h += b' ' * (-len(h) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + d)
+PY
+    "$G" run $E/xor.grad --inputs $tmp/x30.safetensors -o $tmp/o.safetensors > $tmp/out 2> $tmp/err; rc=$?
+    [ $rc = 1 ] || fail "exit $rc"
+    grep -q "tensor 'x': expected f32\[4, 2\], got f32\[30, 2\] (the dim B is 4 in this compilation; use --set B=30 to compile the model for 30)" $tmp/err ||
+      fail "message: $(cat $tmp/err)"
+    "$G" run $E/xor.grad --inputs $tmp/x30.safetensors -o $tmp/o.safetensors --set B=30 > /dev/null 2> $tmp/err ||
+      fail "the suggested --set B=30 does not work: $(cat $tmp/err)"
     echo ok ;;
   *) fail "unknown case $case" ;;
 esac
