@@ -159,6 +159,8 @@ const std::vector<OptionRow>& option_table() {
        "of the training data, applied to the eval data too, stored in CKPT)",
        kRepeated},
       {"--no-progress", nullptr, "train predict", "no progress bar (it is shown only on a terminal anyway)"},
+      {"--quiet", nullptr, "train", "print no epoch lines and notes, only the final line (and errors)"},
+      {"--log-every", "N", "train", "print the epoch line every N epochs (and the last); --log still has every epoch"},
       {"--wrt", "NAME", "grad", "also the gradient for an input or named value NAME (repeatable)", kRepeated},
       {"--seed", "S", "grad step run", "seed of the initializers (default 0)"},
       {"--seed", "S", "gradcheck bench", "seed (default 0)"},
@@ -499,6 +501,14 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       o.check_numerics = true;
     } else if (arg == "--classes") {
       o.classes = true;
+    } else if (arg == "--quiet") {
+      o.quiet = true;
+    } else if (arg == "--log-every") {
+      if (!take("a positive integer")) return std::nullopt;
+      if (!whole_integer(value, int64_t{1}, int64_t{1000000000}, o.log_every)) {
+        error = fmt::format("--log-every must be a positive integer, got '{}'", value);
+        return std::nullopt;
+      }
     } else if (arg == "--no-progress") {
       o.progress = false;
     } else if (arg.size() > 1 && arg[0] == '-') {

@@ -36,6 +36,8 @@ struct Options {
   int64_t save_every = 0;
   std::vector<std::string> standardize;
   bool progress = true;
+  bool quiet = false;                                 // train --quiet
+  int64_t log_every = 1;                              // train --log-every N
   bool check_numerics = false;                        // --check-numerics
   double seconds = 1.0;                               // bench --seconds
   bool profile = false;                               // bench --profile

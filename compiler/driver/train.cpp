@@ -200,7 +200,7 @@ int cmd_train(const Options& o) {
   std::string set_value;
   for (const auto& [k, v] : o.dims)
     if (k == dim) set_value = fmt::format("{}", v);
-  if (o.batch && !set_value.empty() && set_value != fmt::format("{}", *o.batch))
+  if (o.batch && !set_value.empty() && set_value != fmt::format("{}", *o.batch) && !o.quiet)
     std::cout << fmt::format("note: batches of {} rows: --batch {} binds the batch dim {} (it overrides --set {}={})\n",
                              batch, batch, dim, dim, set_value);
   if (batch > train.rows) {
@@ -254,10 +254,15 @@ int cmd_train(const Options& o) {
   pre.apply(train.columns);
   pre.apply(eval.columns);
 
+  auto compile_start = Clock::now();
   Model model = compile(o, dim, batch);
   info = model.info();
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
+  // Native code for every call the loop makes, before it starts: the first
+  // epoch's throughput then measures training, and compile time has its own line.
+  session.prepare(Entry::TrainStep);
+  Session full_eval(model, {backend, o.seed, o.check_numerics});  // evaluates each epoch's params
   // Without every input the loss and metrics read, forward() returns neither,
   // and the epochs would report an eval loss of 0: refuse before training.
   if (!o.eval.empty()) {
@@ -317,7 +322,20 @@ int cmd_train(const Options& o) {
   if (eval.rows % batch != 0) {
     rest_model = std::make_unique<Model>(compile(o, dim, eval.rows % batch));
     rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed, o.check_numerics});
+    rest_session->prepare(Entry::Forward);
   }
+  // One evaluation with the initial params compiles what it runs (the
+  // evaluate entry of both specializations); its results are not used.
+  if (eval.rows > 0) {
+    full_eval.set_params(session.params());
+    if (rest_session) rest_session->set_params(session.params());
+    try {
+      evaluate(eval, batch, full_eval, rest_session.get(), info);
+    } catch (const DataError&) {
+      // Reported, with its epoch, by the evaluation after the first epoch.
+    }
+  }
+  double compile_secs = std::chrono::duration<double>(Clock::now() - compile_start).count();
 
   // The history the log and the plot show, one entry per epoch (those before
   // the checkpoint's that the log lacks are NaN). Only they need it, and they
@@ -338,7 +356,11 @@ int cmd_train(const Options& o) {
   // ends the printing only.
   StopSignals signals;
   Progress out;
-  if (train.rows % batch != 0 && first_epoch == 1)
+  if (!o.quiet)
+    out.print(fmt::format("compiled {} in {:.2f} s ({}{})\n", info.name, compile_secs,
+                          backend == Backend::Jit ? "train_step" : "the interpreter's plans",
+                          eval.rows > 0 && backend == Backend::Jit ? " and forward" : ""));
+  if (train.rows % batch != 0 && first_epoch == 1 && !o.quiet)
     out.print(fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
                           "trained on\n", train.rows, batch, train.rows % batch));
 
@@ -426,7 +448,6 @@ int cmd_train(const Options& o) {
     EvalResult ev;
     ev.metrics.assign(info.metrics.size(), NAN);
     if (eval.rows > 0) {
-      Session full_eval(model, {backend, o.seed, o.check_numerics});
       full_eval.set_params(session.params());
       if (rest_session) rest_session->set_params(session.params());
       try {
@@ -454,14 +475,16 @@ int cmd_train(const Options& o) {
       hist.train_loss.push_back(train_loss);
       hist.eval_loss.push_back(ev.loss);
     }
-    std::string line = fmt::format("epoch {}/{}  train loss {:.6f}", epoch, o.epochs, train_loss);
-    if (eval.rows > 0) line += fmt::format("  eval loss {:.6f}", ev.loss);
+    // Losses with 6 significant digits: a loss of 3e-7 does not print as 0.000000.
+    std::string line = fmt::format("epoch {}/{}  train loss {:.6g}", epoch, o.epochs, train_loss);
+    if (eval.rows > 0) line += fmt::format("  eval loss {:.6g}", ev.loss);
     for (size_t k = 0; k < info.metrics.size(); ++k) {
       if (keep_history) hist.metrics[k].push_back(ev.metrics[k]);
       if (eval.rows > 0) line += fmt::format("  eval {} {:.4f}", info.metrics[k].name, ev.metrics[k]);
     }
     double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    out.print(line + fmt::format("  ({:.2f} s, {:.0f} steps/s)\n", secs, steps_per_epoch / std::max(secs, 1e-9)));
+    if (!o.quiet && (epoch % o.log_every == 0 || epoch == o.epochs))
+      out.print(line + fmt::format("  ({:.2f} s, {:.0f} steps/s)\n", secs, steps_per_epoch / std::max(secs, 1e-9)));
     // The checkpoint first, then the log and plot: a side output that fails
     // must not cost the training.
     if ((epoch == o.epochs || (o.save_every && epoch % o.save_every == 0)) && !save(epoch, 0, 0)) return 1;

@@ -214,5 +214,17 @@ print(struct.unpack({'F32': '<f', 'F64': '<d'}[e['dtype']], raw[8 + n + a:8 + n 
     grep -q "error: --data x=$tmp/x.txt: unsupported file type '.txt'; --data reads .csv, .npy and .safetensors files" $tmp/out ||
       fail "$(cat $tmp/out)"
     echo ok ;;
+  output_options)  # compile time on its own line, losses to 6 significant digits, --log-every, --quiet
+    xor=(--data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --no-progress -o $tmp/c.st)
+    "$G" train $E/xor.grad "${xor[@]}" --epochs 5 --lr 1e-30 > $tmp/out 2>&1 || fail "train: $(cat $tmp/out)"
+    head -n 1 $tmp/out | grep -Eq '^compiled xor in [0-9.]+ s \(train_step\)$' || fail "no compile line: $(cat $tmp/out)"
+    grep -Eq '^epoch 1/5  train loss [0-9]\.[0-9]{5}' $tmp/out || fail "not 6 significant digits: $(cat $tmp/out)"
+    "$G" train $E/xor.grad "${xor[@]}" --epochs 7 --log-every 3 > $tmp/out 2>&1 || fail "train --log-every"
+    [ "$(grep -c '^epoch' $tmp/out)" = 3 ] || fail "--log-every 3 of 7 epochs: $(cat $tmp/out)"
+    grep -q '^epoch 3/7 ' $tmp/out && grep -q '^epoch 6/7 ' $tmp/out && grep -q '^epoch 7/7 ' $tmp/out || fail "$(cat $tmp/out)"
+    "$G" train $E/xor.grad "${xor[@]}" --epochs 7 --quiet --log $tmp/log.csv > $tmp/out 2>&1 || fail "train --quiet"
+    [ "$(wc -l < $tmp/out)" = 1 ] && grep -q "^wrote $tmp/c.st (7 epochs" $tmp/out || fail "--quiet printed: $(cat $tmp/out)"
+    [ "$(wc -l < $tmp/log.csv)" = 8 ] || fail "--quiet must not thin the log: $(cat $tmp/log.csv)"
+    echo ok ;;
   *) fail "unknown case $case" ;;
 esac
