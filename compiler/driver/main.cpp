@@ -181,6 +181,14 @@ NamedTensors bench_inputs(const ModelInfo& info, uint64_t seed) {
   NamedTensors ts;
   for (const TensorInfo& t : info.inputs) {
     DType dt = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
+    // Checked before allocating: a failed allocation is not a reliable error
+    // (the sanitizers abort on it, Linux may overcommit and kill later).
+    double bytes = static_cast<double>(dtype_size(dt));
+    for (int64_t d : t.shape) bytes *= static_cast<double>(d);
+    if (bytes > static_cast<double>(kMaxSessionBytes))
+      throw DataError(fmt::format("cannot allocate a tensor of type {} ({:.0f} bytes) for input '{}': a session is "
+                                  "limited to {} GiB (bind smaller dims with --set)",
+                                  type_string(dt, t.shape), bytes, t.name, kMaxSessionBytes >> 30));
     Tensor x(dt, t.shape);
     uint64_t state = seed * 0x9e3779b97f4a7c15ULL + std::hash<std::string>{}(t.name);
     for (int64_t i = 0; i < x.numel(); ++i) {
