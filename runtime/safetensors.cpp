@@ -438,21 +438,86 @@ NamedTensors parse_safetensors(std::string_view bytes, const std::string& what, 
   return make_tensors(l, data, what, metadata);
 }
 
+namespace {
+
+// A file opened for reading, closed when it goes. O_NONBLOCK: opening a FIFO
+// that has no writer returns at once (and reads end-of-file) instead of
+// waiting for one forever; read_whole() and read_safetensors() clear it.
+struct InputFile {
+  int fd = -1;
+  struct stat st {};
+  explicit InputFile(const std::string& path) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) fail(path, "cannot open: " + errno_text(errno));
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      fail(path, "cannot read: " + errno_text(err));
+    }
+  }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+  ~InputFile() { ::close(fd); }
+};
+
+// The whole content of an opened file (see read_binary_file).
+std::string read_whole(const InputFile& f, const std::string& path, uint64_t max_bytes) {
+  int fd = f.fd;
+  const struct stat& st = f.st;
+  if (S_ISDIR(st.st_mode)) fail(path, "cannot read: is a directory");
+  // A device (/dev/zero, /dev/urandom) has no size and may never end: only
+  // regular files and pipes are read. A pipe is read up to kMaxStreamBytes.
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+    fail(path, "cannot read: not a regular file or a pipe");
+  if (S_ISFIFO(st.st_mode)) max_bytes = std::min(max_bytes, kMaxStreamBytes);
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  uint64_t size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+  if (size > max_bytes) fail(path, fmt::format("file is {} bytes, larger than the limit of {} bytes", size, max_bytes));
+
+  std::string out;
+  try {
+    out.resize(size);  // the regular file's size, known to be below the limit
+  } catch (const std::bad_alloc&) {
+    fail(path, fmt::format("not enough memory to read {} bytes", size));
+  }
+  size_t got = 0;
+  for (;;) {
+    ssize_t k;
+    if (got < out.size()) {
+      k = ::read(fd, out.data() + got, out.size() - got);
+    } else {
+      // Past the expected size (a pipe, or a file that grew): append in chunks.
+      char chunk[1 << 16];
+      k = ::read(fd, chunk, sizeof chunk);
+      if (k > 0) {
+        if (got + static_cast<uint64_t>(k) > max_bytes)
+          fail(path, fmt::format("file is larger than the limit of {} bytes", max_bytes));
+        out.append(chunk, static_cast<size_t>(k));
+      }
+    }
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      fail(path, "cannot read: " + errno_text(errno));
+    }
+    if (k == 0) break;
+    got += static_cast<size_t>(k);
+  }
+  out.resize(got);
+  return out;
+}
+
+}  // namespace
+
 // A regular file is read in three steps, each checked before the next is
 // allocated: the header length against the file's size, the header against
 // the data section's size (so a 4 GiB file whose header is `{}` fails after
 // reading 10 bytes), then the data section, which the checked header names
 // byte for byte. Anything else (a pipe) is read whole, with a bound.
 NamedTensors read_safetensors(const std::string& path, TensorFileMetadata* metadata) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail(path, "cannot open: " + errno_text(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(path, "cannot read: " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) return parse_safetensors(read_binary_file(path), path, metadata);
+  InputFile f(path);
+  if (!S_ISREG(f.st.st_mode)) return parse_safetensors(read_whole(f, path, kMaxTensorFileBytes), path, metadata);
+  int fd = f.fd;
+  const struct stat& st = f.st;
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   auto size = static_cast<uint64_t>(st.st_size);
   if (size > kMaxTensorFileBytes)
@@ -552,56 +617,7 @@ void write_safetensors(const std::string& path, const NamedTensors& ts, const Te
 // --- file helpers ---
 
 std::string read_binary_file(const std::string& path, uint64_t max_bytes) {
-  // O_NONBLOCK: opening a FIFO that has no writer returns at once (and reads
-  // end-of-file) instead of waiting for one forever.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail(path, "cannot open: " + errno_text(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(path, "cannot read: " + errno_text(errno));
-  if (S_ISDIR(st.st_mode)) fail(path, "cannot read: is a directory");
-  // A device (/dev/zero, /dev/urandom) has no size and may never end: only
-  // regular files and pipes are read. A pipe is read up to kMaxStreamBytes.
-  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
-    fail(path, "cannot read: not a regular file or a pipe");
-  if (S_ISFIFO(st.st_mode)) max_bytes = std::min(max_bytes, kMaxStreamBytes);
-  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  uint64_t size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
-  if (size > max_bytes) fail(path, fmt::format("file is {} bytes, larger than the limit of {} bytes", size, max_bytes));
-
-  std::string out;
-  try {
-    out.resize(size);  // the regular file's size, known to be below the limit
-  } catch (const std::bad_alloc&) {
-    fail(path, fmt::format("not enough memory to read {} bytes", size));
-  }
-  size_t got = 0;
-  for (;;) {
-    ssize_t k;
-    if (got < out.size()) {
-      k = ::read(fd, out.data() + got, out.size() - got);
-    } else {
-      // Past the expected size (a pipe, or a file that grew): append in chunks.
-      char chunk[1 << 16];
-      k = ::read(fd, chunk, sizeof chunk);
-      if (k > 0) {
-        if (got + static_cast<uint64_t>(k) > max_bytes)
-          fail(path, fmt::format("file is larger than the limit of {} bytes", max_bytes));
-        out.append(chunk, static_cast<size_t>(k));
-      }
-    }
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      fail(path, "cannot read: " + errno_text(errno));
-    }
-    if (k == 0) break;
-    got += static_cast<size_t>(k);
-  }
-  out.resize(got);
-  return out;
+  return read_whole(InputFile(path), path, max_bytes);
 }
 
 NamedTensors read_tensor_file(const std::string& path, const std::string& default_name) {

@@ -1,4 +1,5 @@
-// Input files of the verbs that read safetensors only (see data.h).
+// The command line's data files (see data.h): safetensors-only inputs,
+// specializations for a number of rows, values as files print them.
 #include "compiler/driver/data.h"
 
 #include <fmt/format.h>
@@ -23,6 +24,23 @@ void check_safetensors_arg(const std::string& verb, const char* flag, const std:
 NamedTensors read_safetensors_arg(const std::string& verb, const char* flag, const std::string& path) {
   check_safetensors_arg(verb, flag, path);
   return read_safetensors(path);
+}
+
+Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows) {
+  CompileOptions co;
+  co.dims = o.dims;
+  bool set = false;
+  for (auto& [k, v] : co.dims)
+    if (k == dim) v = rows, set = true;
+  if (!set) co.dims.emplace_back(dim, rows);
+  Model m = Model::compile_file(o.model, co);
+  if (!m.ok()) throw DataError(render_all(m.diagnostics()));
+  return m;
+}
+
+std::string value_text(DType dtype, double v) {
+  if (dtype == DType::I32) return fmt::format("{}", static_cast<int64_t>(v));
+  return dtype == DType::F32 ? fmt::format("{:.9g}", v) : fmt::format("{:.17g}", v);
 }
 
 }  // namespace gradc::driver

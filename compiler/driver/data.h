@@ -1,9 +1,11 @@
-// The data files of the command line: gradc/data.h for data sets, and the
-// check that a verb reading safetensors only was given one.
+// The data files of the command line: gradc/data.h for data sets, the
+// check that a verb reading safetensors only was given one, the
+// specialization for a number of rows, and values as files print them.
 #pragma once
 
 #include <string>
 
+#include "compiler/driver/options.h"
 #include "gradc/data.h"
 
 namespace gradc::driver {
@@ -15,6 +17,15 @@ using data::from_tensors;
 using data::gather;
 using data::load;
 using data::lower_extension;
+
+// The model compiled with its batch dim `dim` bound to `rows` (over any
+// --set of it): the specialization a chunk of that many rows runs in. Throws
+// DataError with the diagnostics when it does not compile.
+Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows);
+
+// A value as its dtype holds it: integers exactly, floats with the digits that
+// read back to the same value (9 for f32, 17 for f64).
+std::string value_text(DType dtype, double v);
 
 // Reads the safetensors file `path` given to `flag` of `verb`; a file of
 // another type is an error that says so and which verb reads it, rather than

@@ -31,18 +31,6 @@ namespace {
 
 enum class OutFormat { Csv, Npy, Safetensors };
 
-Model compile_at(const Options& o, const std::string& dim, int64_t rows) {
-  CompileOptions co;
-  co.dims = o.dims;
-  bool set = false;
-  for (auto& [k, v] : co.dims)
-    if (k == dim) v = rows, set = true;
-  if (!set) co.dims.emplace_back(dim, rows);
-  Model m = Model::compile_file(o.model, co);
-  if (!m.ok()) throw DataError(render_all(m.diagnostics()));
-  return m;
-}
-
 // The results of every row: each output with the data's row count as its
 // first axis, and the loss and metrics summed over rows (when computable).
 struct Predictions {
@@ -91,12 +79,6 @@ Tensor row_argmax(const Tensor& t) {
   return r;
 }
 
-std::string cell(const Tensor& t, int64_t i) {
-  double v = t.get(i);
-  if (t.dtype() == DType::I32) return fmt::format("{}", static_cast<int64_t>(v));
-  return t.dtype() == DType::F32 ? fmt::format("{:.9g}", v) : fmt::format("{:.17g}", v);
-}
-
 // SPEC 3: an output NAME of shape [N] is column NAME, of shape [N, C]
 // columns NAME_0 .. NAME_{C-1} (a larger row flattened in row-major order);
 // --classes adds NAME_class after them.
@@ -118,9 +100,9 @@ std::string csv_text(const NamedTensors& outputs, const NamedTensors& classes, i
   for (int64_t i = 0; i < rows; ++i) {
     for (const auto& [name, t] : outputs) {
       int64_t per_row = t.numel() / std::max<int64_t>(rows, 1);
-      for (int64_t j = 0; j < per_row; ++j) sep(), s += cell(t, i * per_row + j);
+      for (int64_t j = 0; j < per_row; ++j) sep(), s += value_text(t.dtype(), t.get(i * per_row + j));
       for (const auto& [cname, c] : classes)
-        if (cname == name) sep(), s += cell(c, i);
+        if (cname == name) sep(), s += value_text(c.dtype(), c.get(i));
     }
     s += '\n';
   }
@@ -166,7 +148,7 @@ int cmd_predict(const Options& o) {
       if (k == dim) batch = v;
   batch = std::min(batch, ds.rows);
 
-  Model model = compile_at(o, dim, batch);
+  Model model = compile_for_rows(o, dim, batch);
   SessionOptions so{o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics, o.threads};
   Session full(model, so);
   check_safetensors_arg("predict", "--params", o.params);
@@ -182,7 +164,7 @@ int cmd_predict(const Options& o) {
     if (progress && (begin / batch) % 16 == 0) std::cerr << fmt::format("\rpredict: {}/{} rows", begin + batch, ds.rows);
   }
   if (begin < ds.rows) {
-    Model rest_model = compile_at(o, dim, ds.rows - begin);
+    Model rest_model = compile_for_rows(o, dim, ds.rows - begin);
     Session rest(rest_model, so);
     rest.load(o.params);
     collect(p, rest.forward(gather(ds, order, begin, ds.rows - begin)), info, begin, ds.rows - begin, ds.rows);

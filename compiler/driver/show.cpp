@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <limits>
 
@@ -34,13 +32,6 @@ std::string shape_text(const Tensor& t) {
   std::string s = "[";
   for (int i = 0; i < t.rank(); ++i) s += fmt::format("{}{}", i ? ", " : "", t.shape()[static_cast<size_t>(i)]);
   return s + "]";
-}
-
-// A value as the tensor's dtype holds it: integers exactly, floats with the
-// digits that read back to the same value (9 for f32, 17 for f64).
-std::string value_text(DType dt, double v) {
-  if (dt == DType::I32) return fmt::format("{}", static_cast<int64_t>(v));
-  return dt == DType::F32 ? fmt::format("{:.9g}", v) : fmt::format("{:.17g}", v);
 }
 
 struct Stats {
@@ -93,12 +84,6 @@ NamedTensors read_any(const std::string& path, TensorFileMetadata& metadata, std
                               ext.empty() ? "(no extension)" : ext));
 }
 
-const Tensor* find(const NamedTensors& ts, const std::string& name) {
-  for (const auto& [n, t] : ts)
-    if (n == name) return &t;
-  return nullptr;
-}
-
 // "epoch 12, step 360, seed 7, batch 32": the training state of a checkpoint
 // (train.*, opt.step), or "" for another file.
 std::string training_state(const NamedTensors& ts, const TensorFileMetadata& metadata) {
@@ -107,7 +92,7 @@ std::string training_state(const NamedTensors& ts, const TensorFileMetadata& met
     // The seed is exact in the metadata (the f64 tensor rounds above 2^53).
     for (const auto& [k, v] : metadata)
       if (k == name) return void(s += fmt::format("{}{} {}", s.empty() ? "" : ", ", label, v));
-    if (const Tensor* t = find(ts, name); t && t->numel() == 1)
+    if (const Tensor* t = find_tensor(ts, name); t && t->numel() == 1)
       s += fmt::format("{}{} {}", s.empty() ? "" : ", ", label, value_text(DType::I32, t->get(0)));
   };
   add("epoch", "train.epoch");
@@ -151,7 +136,7 @@ int cmd_show(const Options& o) {
   std::string kind;
   NamedTensors ts = read_any(o.model, metadata, kind);
   if (!o.tensor.empty()) {
-    const Tensor* t = find(ts, o.tensor);
+    const Tensor* t = find_tensor(ts, o.tensor);
     if (!t) {
       std::string names;
       for (const auto& [n, x] : ts) names += fmt::format("{}{}", names.empty() ? "" : ", ", n);

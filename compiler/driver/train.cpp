@@ -159,18 +159,6 @@ void check_writable(const std::string& path, const char* flag) {
   throw DataError(fmt::format("{} {}: cannot write the file: {}", flag, path, why));
 }
 
-Model compile(const Options& o, const std::string& dim, int64_t batch) {
-  CompileOptions co;
-  co.dims = o.dims;
-  bool set = false;
-  for (auto& [k, v] : co.dims)
-    if (k == dim) v = batch, set = true;
-  if (!set) co.dims.emplace_back(dim, batch);
-  Model m = Model::compile_file(o.model, co);
-  if (!m.ok()) throw DataError(render_all(m.diagnostics()));
-  return m;
-}
-
 }  // namespace
 
 int cmd_train(const Options& o) {
@@ -255,7 +243,7 @@ int cmd_train(const Options& o) {
   pre.apply(eval.columns);
 
   auto compile_start = Clock::now();
-  Model model = compile(o, dim, batch);
+  Model model = compile_for_rows(o, dim, batch);
   info = model.info();
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
@@ -320,7 +308,7 @@ int cmd_train(const Options& o) {
   std::unique_ptr<Model> rest_model;
   std::unique_ptr<Session> rest_session;
   if (eval.rows % batch != 0) {
-    rest_model = std::make_unique<Model>(compile(o, dim, eval.rows % batch));
+    rest_model = std::make_unique<Model>(compile_for_rows(o, dim, eval.rows % batch));
     rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed, o.check_numerics});
     rest_session->prepare(Entry::Forward);
   }
