@@ -23,13 +23,21 @@
 // with the log of the length instead of the length.
 //
 // Sums of at most kSumBlock elements keep the loop they always had (same code,
-// same results, same cost): one accumulator, in order. So do, for now, sums
-// down the columns of a wide matrix (more than kMaxAcross kept elements
-// inside the reduced dims): blocking those without losing their contiguous
-// row-by-row loop needs per-level rows of partial sums in scratch memory.
+// same results, same cost): one accumulator, in order.
+//
+// Sums down the columns of a wide matrix (the innermost dim kept, more than
+// kMaxAcross kept elements inside the reduced dims: a bias gradient, [B, H]
+// summed over B) would walk memory one element per row if summed an output
+// at a time. They keep the plain loop's order instead, a tile of columns at a
+// time: a block adds its kColumnBlock rows into a row of partial sums, and the
+// levels of the pairwise combination are rows of partial sums too (in the
+// frame, one per bit of the block count).
 #include "compiler/codegen/emitter.h"
 
 #include <llvm/IR/Intrinsics.h>
+
+#include <algorithm>
+#include <bit>
 
 namespace gradc {
 namespace {
@@ -43,6 +51,14 @@ constexpr int64_t kSumLevels = 64;
 // when those kept dims hold at most this many elements (one cache line of
 // f32), see blocked_sum.
 constexpr int64_t kMaxAcross = 16;
+// A column sum's blocks: rows of at most this many elements per column,
+// added in order (128 keeps the in-block error near 1e-7 relative; a block
+// costs one pass over the levels' rows, under 2 % of its additions).
+constexpr int64_t kColumnBlock = 128;
+// Columns summed at once: 1 KiB of f32 a row, so the block's row and up to
+// 32 levels stay within 34 KiB of the frame, and each row read is 16 whole
+// cache lines.
+constexpr int64_t kColumnTile = 256;
 
 // Every index map a kernel's expression reads through (loads and index values).
 std::vector<Affine*> expr_maps(Kernel& k) {
@@ -102,113 +118,223 @@ bool KernelEmitter::blocked_sum(const Kernel& k0) {
   // The reduced dims, merged where the accesses allow: dims d1 < d2, both
   // reduced, are one dim when every map has stride(d1) = stride(d2) * size(d2).
   // The merged dim is d2 with both sizes; d1 becomes a dim of size 1.
-  Kernel k = k0;
+  SumShape s{k0, {}, {}};
+  Kernel& k = s.k;
   std::vector<Affine*> maps = expr_maps(k);
-  std::vector<size_t> reduced, kept;
   for (size_t d = 0; d < k.dims.size(); ++d)
-    if (k.dims[d] > 1) (k.out_map.strides[d] == 0 ? reduced : kept).push_back(d);
-  for (size_t i = reduced.size(); i-- > 1;) {
-    size_t d1 = reduced[i - 1], d2 = reduced[i];
+    if (k.dims[d] > 1) (k.out_map.strides[d] == 0 ? s.reduced : s.kept).push_back(d);
+  for (size_t i = s.reduced.size(); i-- > 1;) {
+    size_t d1 = s.reduced[i - 1], d2 = s.reduced[i];
     bool contiguous = true;
     for (const Affine* m : maps) contiguous &= m->strides[d1] == m->strides[d2] * k.dims[d2];
     if (!contiguous) continue;
     k.dims[d2] *= k.dims[d1];
     k.dims[d1] = 1;
     for (Affine* m : maps) m->strides[d1] = 0;
-    reduced.erase(reduced.begin() + static_cast<std::ptrdiff_t>(i - 1));
+    s.reduced.erase(s.reduced.begin() + static_cast<std::ptrdiff_t>(i - 1));
   }
+  for (size_t d = 0; d < k.dims.size(); ++d)
+    if (k.dims[d] == 1) ivs_[d] = i64(0);
   // Kept dims inside a reduced one: each output element is a strided walk.
-  // Wide ones (a bias gradient, [B, H] summed over B) keep the plain loop,
-  // which adds whole contiguous rows into the outputs: the walk made a
-  // [4096, 1024] column sum 45 times slower. Such sums are not blocked yet.
+  // When the innermost dim is a wide kept one (a bias gradient, [B, H]
+  // summed over B), that walk reads one element per row (it made a
+  // [4096, 1024] column sum 45 times slower), so such sums are blocked a
+  // tile of columns at a time instead.
   int64_t across = 1;
-  for (size_t d : kept)
-    if (d > reduced.front()) across *= k.dims[d];
-  if (across > kMaxAcross) return false;
+  for (size_t d : s.kept)
+    if (d > s.reduced.front()) across *= k.dims[d];
+  if (across > kMaxAcross && s.kept.back() > s.reduced.back())
+    column_sum(s);
+  else
+    output_sum(s);
+  return true;
+}
 
-  // A block is `per` steps along dim `run`: elements of the innermost
-  // reduced dim, or, when that is shorter than a block, whole rows of it
-  // (steps along the reduced dim outside it).
+// How a blocked sum cuts its reduced elements into blocks of at most `block`:
+// `per` steps along dim `run`, each step one element of the innermost reduced
+// dim or, when that is shorter than a block, one whole row of it (`rows`).
+KernelEmitter::SumBlocks KernelEmitter::sum_blocks(const SumShape& s, int64_t block) {
+  SumBlocks b;
+  b.inner = s.reduced.back();
+  b.n = s.k.dims[b.inner];
+  b.rows = b.n < block && s.reduced.size() >= 2;
+  b.run = b.rows ? s.reduced[s.reduced.size() - 2] : b.inner;
+  b.per = b.rows ? block / b.n : block;
+  b.chunks = s.k.dims[b.run] / b.per;
+  b.rest = s.k.dims[b.run] % b.per;
+  b.outer.assign(s.reduced.begin(), s.reduced.end() - (b.rows ? 2 : 1));
+  b.count = b.chunks + (b.rest ? 1 : 0);
+  for (size_t d : b.outer) b.count *= s.k.dims[d];
+  return b;
+}
+
+// Runs block(lo, len) over every block of b, in order (the outer reduced
+// dims, then the chunks along `run`).
+void KernelEmitter::each_block(const SumShape& s, const SumBlocks& b,
+                               const std::function<void(llvm::Value* lo, int64_t len)>& block) {
+  nest(s.k, b.outer, 0, [&] {
+    if (b.chunks > 0) loop(b.chunks, [&](llvm::Value* c) { block(mul(c, b.per), b.per); });
+    if (b.rest > 0) block(i64(b.chunks * b.per), b.rest);
+  });
+}
+
+// Blocks summed one output element at a time: a block is one loop whose
+// additions may be reassociated, so LLVM keeps it in several vector
+// accumulators; the block sums go through the levels in the frame.
+void KernelEmitter::output_sum(const SumShape& s) {
+  const Kernel& k = s.k;
+  SumBlocks b = sum_blocks(s, kSumBlock);
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
-  size_t inner = reduced.back();
-  int64_t n = k.dims[inner];
-  bool rows = n < kSumBlock && reduced.size() >= 2;
-  size_t run = rows ? reduced[reduced.size() - 2] : inner;
-  int64_t per = rows ? kSumBlock / n : kSumBlock;
-  int64_t chunks = k.dims[run] / per, rest = k.dims[run] % per;
-  std::vector<size_t> outer(reduced.begin(), reduced.end() - (rows ? 2 : 1));
-  int64_t blocks = chunks + (rest ? 1 : 0);
-  for (size_t d : outer) blocks *= k.dims[d];
   // The partial sums of each level and the blocks done so far, in the frame.
   llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
   auto* stack_ty = llvm::ArrayType::get(ty, kSumLevels);
   llvm::Value* stack = entry_b.CreateAlloca(stack_ty, nullptr, "sum.levels");
   llvm::Value* done = entry_b.CreateAlloca(b_.getInt64Ty(), nullptr, "sum.blocks");
+  llvm::Value* partial = entry_b.CreateAlloca(ty, nullptr, "sum.partial");
   auto level = [&](llvm::Value* l) { return b_.CreateInBoundsGEP(stack_ty, stack, {i64(0), l}); };
 
-  // One block: steps [lo, lo + len) along `run`, in one accumulator.
   auto element = [&](llvm::Value* acc) {
     memo_.assign(k.exprs.size(), nullptr);
-    llvm::Value* s = b_.CreateFAdd(acc, value(k, k.root));
-    llvm::cast<llvm::Instruction>(s)->setHasAllowReassoc(true);
-    return s;
+    llvm::Value* sum = b_.CreateFAdd(acc, value(k, k.root));
+    llvm::cast<llvm::Instruction>(sum)->setHasAllowReassoc(true);
+    return sum;
   };
+  // One block: steps [lo, lo + len) along `run`, in one accumulator.
   auto block = [&](llvm::Value* lo, int64_t len) {
     return loop_acc(len, fconst(ty, 0), [&](llvm::Value* i, llvm::Value* acc) {
-      ivs_[run] = add(lo, i);
-      if (!rows) return element(acc);
-      return loop_acc(n, acc, [&](llvm::Value* j, llvm::Value* a) {
-        ivs_[inner] = j;
+      ivs_[b.run] = add(lo, i);
+      if (!b.rows) return element(acc);
+      return loop_acc(b.n, acc, [&](llvm::Value* j, llvm::Value* a) {
+        ivs_[b.inner] = j;
         return element(a);
       });
     });
   };
-  // Folds block sum s into the levels: while (c & 1) { s = stack[l] + s; c >>= 1; ++l; } stack[l] = s.
-  auto push = [&](llvm::Value* s) {
-    llvm::Value* count = b_.CreateLoad(b_.getInt64Ty(), done);
-    llvm::BasicBlock* pre = b_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ctx_, "sum.carry", fn_);
-    auto* body = llvm::BasicBlock::Create(ctx_, "sum.fold", fn_);
-    auto* exit = llvm::BasicBlock::Create(ctx_, "sum.land", fn_);
-    b_.CreateBr(header);
-    b_.SetInsertPoint(header);
-    llvm::PHINode* l = b_.CreatePHI(b_.getInt64Ty(), 2, "level");
-    llvm::PHINode* c = b_.CreatePHI(b_.getInt64Ty(), 2, "carry");
-    llvm::PHINode* sum = b_.CreatePHI(ty, 2, "partial");
-    l->addIncoming(i64(0), pre);
-    c->addIncoming(count, pre);
-    sum->addIncoming(s, pre);
-    b_.CreateCondBr(b_.CreateTrunc(c, b_.getInt1Ty()), body, exit);
-    b_.SetInsertPoint(body);
-    llvm::Value* folded = b_.CreateFAdd(b_.CreateLoad(ty, level(l)), sum);
-    l->addIncoming(b_.CreateAdd(l, i64(1), "", true, true), body);
-    c->addIncoming(b_.CreateLShr(c, i64(1)), body);
-    sum->addIncoming(folded, body);
-    b_.CreateBr(header);
-    b_.SetInsertPoint(exit);
-    b_.CreateStore(sum, level(l));
-    b_.CreateStore(add(count, i64(1)), done);
-  };
-
-  for (size_t d = 0; d < k.dims.size(); ++d)
-    if (k.dims[d] == 1) ivs_[d] = i64(0);
-  nest(k, kept, 0, [&] {
+  nest(k, s.kept, 0, [&] {
     b_.CreateStore(i64(0), done);
-    nest(k, outer, 0, [&] {
-      if (chunks > 0) loop(chunks, [&](llvm::Value* c) { push(block(mul(c, per), per)); });
-      if (rest > 0) push(block(i64(chunks * per), rest));
+    each_block(s, b, [&](llvm::Value* lo, int64_t len) {
+      b_.CreateStore(block(lo, len), partial);
+      carry(done, [&](llvm::Value* l) {
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, level(l)), b_.CreateLoad(ty, partial)), partial);
+      }, [&](llvm::Value* l) { b_.CreateStore(b_.CreateLoad(ty, partial), level(l)); });
     });
-    // The levels left hold the set bits of the block count, lowest (latest) first.
     llvm::Value* total = nullptr;
-    for (int64_t l = 0; l < kSumLevels; ++l) {
-      if (!((blocks >> l) & 1)) continue;
+    for_levels(b.count, [&](int64_t l) {
       llvm::Value* v = b_.CreateLoad(ty, level(i64(l)));
       total = total ? b_.CreateFAdd(v, total) : v;
-    }
-    for (size_t d : reduced) ivs_[d] = i64(0);
+    });
+    for (size_t d : s.reduced) ivs_[d] = i64(0);
     b_.CreateStore(total, address(k.out, k.out_map));
   });
-  return true;
+}
+
+// Blocks summed for a tile of up to kColumnTile columns (steps along the
+// innermost dim, a kept one) at once: a block adds its rows into a row of
+// partial sums in order, vectorized across the columns (the plain loop's
+// access pattern, one contiguous run per row), and the levels are rows too.
+void KernelEmitter::column_sum(const SumShape& s) {
+  const Kernel& k = s.k;
+  size_t col = s.kept.back();
+  std::vector<size_t> outputs(s.kept.begin(), s.kept.end() - 1);
+  SumBlocks b = sum_blocks(s, kColumnBlock);
+  int64_t width = std::min(k.dims[col], kColumnTile);
+  int64_t levels = std::bit_width(static_cast<uint64_t>(b.count));
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  // In the frame: the block's row, then one row per level; their lifetime
+  // is this kernel, so the frame slots of several column sums are shared.
+  llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+  auto* rows_ty = llvm::ArrayType::get(ty, static_cast<uint64_t>((levels + 1) * width));
+  llvm::AllocaInst* scratch = entry_b.CreateAlloca(rows_ty, nullptr, "sum.rows");
+  llvm::Value* done = entry_b.CreateAlloca(b_.getInt64Ty(), nullptr, "sum.blocks");
+  auto bytes = static_cast<uint64_t>(m_.getDataLayout().getTypeAllocSize(rows_ty));
+  b_.CreateLifetimeStart(scratch, b_.getInt64(bytes));
+  // Element c of the block's row (row 0) or of level l's (row l + 1).
+  auto at = [&](llvm::Value* row, llvm::Value* c) { return b_.CreateInBoundsGEP(ty, scratch, add(mul(row, width), c)); };
+  auto block_row = [&](llvm::Value* c) { return at(i64(0), c); };
+  auto level_row = [&](llvm::Value* l, llvm::Value* c) { return at(add(l, i64(1)), c); };
+
+  // The columns [c0, c0 + w) of every output, w <= width.
+  auto tile = [&](llvm::Value* c0, int64_t w) {
+    b_.CreateStore(i64(0), done);
+    each_block(s, b, [&](llvm::Value* lo, int64_t len) {
+      loop(w, [&](llvm::Value* c) { b_.CreateStore(fconst(ty, 0), block_row(c)); });
+      loop(len, [&](llvm::Value* i) {
+        ivs_[b.run] = add(lo, i);
+        auto row = [&] {
+          loop(w, [&](llvm::Value* c) {
+            ivs_[col] = add(c0, c);
+            memo_.assign(k.exprs.size(), nullptr);
+            llvm::Value* addr = block_row(c);
+            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), value(k, k.root)), addr);
+          });
+        };
+        if (!b.rows) return row();
+        loop(b.n, [&](llvm::Value* j) {
+          ivs_[b.inner] = j;
+          row();
+        });
+      });
+      carry(done, [&](llvm::Value* l) {
+        loop(w, [&](llvm::Value* c) {
+          llvm::Value* addr = block_row(c);
+          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, level_row(l, c)), b_.CreateLoad(ty, addr)), addr);
+        });
+      }, [&](llvm::Value* l) {
+        loop(w, [&](llvm::Value* c) { b_.CreateStore(b_.CreateLoad(ty, block_row(c)), level_row(l, c)); });
+      });
+    });
+    for (size_t d : s.reduced) ivs_[d] = i64(0);
+    loop(w, [&](llvm::Value* c) {
+      llvm::Value* total = nullptr;
+      for_levels(b.count, [&](int64_t l) {
+        llvm::Value* v = b_.CreateLoad(ty, level_row(i64(l), c));
+        total = total ? b_.CreateFAdd(v, total) : v;
+      });
+      ivs_[col] = add(c0, c);
+      b_.CreateStore(total, address(k.out, k.out_map));
+    });
+  };
+  nest(k, outputs, 0, [&] {
+    int64_t tiles = k.dims[col] / width, rest = k.dims[col] % width;
+    loop(tiles, [&](llvm::Value* t) { tile(mul(t, width), width); });
+    if (rest > 0) tile(i64(tiles * width), rest);
+  });
+  b_.CreateLifetimeEnd(scratch, b_.getInt64(bytes));
+}
+
+// Lands a new block sum on the levels, as a binary counter carries (*done
+// counts the blocks so far): while (c & 1) { fold(l); c >>= 1; ++l; }
+// land(l); ++*done. fold(l) adds level l's partial sum in front of the new
+// one, land(l) stores it as level l's.
+void KernelEmitter::carry(llvm::Value* done, const std::function<void(llvm::Value* l)>& fold,
+                          const std::function<void(llvm::Value* l)>& land) {
+  llvm::Value* count = b_.CreateLoad(b_.getInt64Ty(), done);
+  llvm::BasicBlock* pre = b_.GetInsertBlock();
+  auto* header = llvm::BasicBlock::Create(ctx_, "sum.carry", fn_);
+  auto* body = llvm::BasicBlock::Create(ctx_, "sum.fold", fn_);
+  auto* exit = llvm::BasicBlock::Create(ctx_, "sum.land", fn_);
+  b_.CreateBr(header);
+  b_.SetInsertPoint(header);
+  llvm::PHINode* l = b_.CreatePHI(b_.getInt64Ty(), 2, "level");
+  llvm::PHINode* c = b_.CreatePHI(b_.getInt64Ty(), 2, "carry");
+  l->addIncoming(i64(0), pre);
+  c->addIncoming(count, pre);
+  b_.CreateCondBr(b_.CreateTrunc(c, b_.getInt1Ty()), body, exit);
+  b_.SetInsertPoint(body);
+  fold(l);
+  l->addIncoming(b_.CreateAdd(l, i64(1), "", true, true), b_.GetInsertBlock());
+  c->addIncoming(b_.CreateLShr(c, i64(1)), b_.GetInsertBlock());
+  b_.CreateBr(header);
+  b_.SetInsertPoint(exit);
+  land(l);
+  b_.CreateStore(add(count, i64(1)), done);
+}
+
+// The levels left after `blocks` blocks hold the set bits of the count;
+// visits them from the lowest (latest) up.
+void KernelEmitter::for_levels(int64_t blocks, const std::function<void(int64_t l)>& visit) {
+  for (int64_t l = 0; l < kSumLevels; ++l)
+    if ((blocks >> l) & 1) visit(l);
 }
 
 }  // namespace gradc

@@ -75,6 +75,25 @@ class KernelEmitter {
   // ---- emit_reduce.cpp ----
   void reduce(const Kernel& k);
   bool blocked_sum(const Kernel& k);
+  // A long sum: the kernel with its reduced dims merged where possible, and
+  // its dims of size > 1, reduced and kept, outermost first.
+  struct SumShape {
+    Kernel k;
+    std::vector<size_t> reduced, kept;
+  };
+  struct SumBlocks {
+    size_t run = 0, inner = 0;
+    bool rows = false;
+    int64_t n = 0, per = 0, chunks = 0, rest = 0, count = 0;
+    std::vector<size_t> outer;
+  };
+  SumBlocks sum_blocks(const SumShape& s, int64_t block);
+  void each_block(const SumShape& s, const SumBlocks& b, const std::function<void(llvm::Value* lo, int64_t len)>& block);
+  void output_sum(const SumShape& s);
+  void column_sum(const SumShape& s);
+  void carry(llvm::Value* done, const std::function<void(llvm::Value* l)>& fold,
+             const std::function<void(llvm::Value* l)>& land);
+  void for_levels(int64_t blocks, const std::function<void(int64_t l)>& visit);
 
   // ---- emit_matmul.cpp ----
   void matmul(const Kernel& k);

@@ -44,7 +44,8 @@ namespace {
 // kernels.cpp or the emitter (llvm_emit.cpp, emit_*.cpp) change the code they
 // generate for a plan whose printout (print_program) stays the same.
 // 10: sums longer than 1024 elements are blocked (emit_reduce.cpp).
-constexpr int kCodegenVersion = 10;
+// 11: sums down the columns of wide matrices are blocked too.
+constexpr int kCodegenVersion = 11;
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product

@@ -5,6 +5,7 @@
 // for 1 and 2 threads.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -139,5 +140,48 @@ output cols, both, unit, rows
   }
   CHECK(rel(find_tensor(one, "out.unit")->get(0), unit) < 1e-6);
   CHECK(rel(find_tensor(one, "out.rows")->get(0), rows) < 1e-6);
+  check_identical(one, two);
+}
+
+TEST_CASE("sums down the columns of wide matrices agree with f64 to 1e-6", "[jit][reduce]") {
+  // wide: [2^17, 40] over its rows (the shape of a bias gradient over a large
+  // batch); tiles: [8192, 300], one tile of 256 columns and one of 44; bcast:
+  // [2048, 100, 24] times a [1, 100, 24] factor, over both leading axes (not
+  // mergeable, so blocks are whole rows of the second axis).
+  Model m = compile(R"(
+input g : [131072, 40]
+input h : [8192, 300]
+input u : [2048, 100, 24]
+input v : [1, 100, 24]
+param w : [1]
+wide = sum(g, axis=0)
+tiles = sum(h, axis=0)
+bcast = sum(u * v, axis=[0, 1])
+loss (sum(wide) + sum(tiles) + sum(bcast)) * sum(w)
+output wide, tiles, bcast
+)", {});
+  Tensor g(DType::F32, {131072, 40}), h(DType::F32, {8192, 300}), u(DType::F32, {2048, 100, 24}),
+      v(DType::F32, {1, 100, 24});
+  fill_uniform(g, 8);
+  fill_uniform(h, 9);
+  fill_uniform(u, 10);
+  fill_uniform(v, 11);
+  std::vector<double> wide(40, 0), tiles(300, 0), bcast(24, 0);
+  for (int64_t i = 0; i < g.numel(); ++i) wide[i % 40] += g.get(i);
+  for (int64_t i = 0; i < h.numel(); ++i) tiles[i % 300] += h.get(i);
+  for (int64_t i = 0; i < u.numel(); ++i) bcast[i % 24] += u.get(i) * v.get(i % 2400);
+  NamedTensors in = {{"g", g}, {"h", h}, {"u", u}, {"v", v}};
+  NamedTensors one = run(m, in, 1), two = run(m, in, 2);
+  auto check_all = [&](const char* name, const std::vector<double>& want) {
+    const Tensor& got = *find_tensor(one, std::string("out.") + name);
+    REQUIRE(got.numel() == static_cast<int64_t>(want.size()));
+    double worst = 0;
+    for (size_t j = 0; j < want.size(); ++j) worst = std::max(worst, rel(got.get(static_cast<int64_t>(j)), want[j]));
+    INFO(name << ": worst relative error " << worst);
+    CHECK(worst < 1e-6);
+  };
+  check_all("wide", wide);
+  check_all("tiles", tiles);
+  check_all("bcast", bcast);
   check_identical(one, two);
 }
