@@ -15,6 +15,7 @@
 #include <exception>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <string_view>
 #include <system_error>
 
@@ -23,6 +24,7 @@
 #include "compiler/driver/predict.h"
 #include "compiler/driver/show.h"
 #include "compiler/driver/train.h"
+#include "compiler/driver/train_guard.h"
 #include "gradc/gradc.h"
 #include "gradc/session.h"
 #include "runtime/tensor_io.h"
@@ -146,6 +148,9 @@ int cmd_grad(const Options& o, const Model& m) {
 int cmd_step(const Options& o, const Model& m) {
   NamedTensors inputs = read_safetensors_arg(o.verb, "--inputs", o.inputs);
   Session s = make_session(o, m, inputs);
+  // As train's checkpoints: a file that would hold a NaN or infinity the
+  // steps produced is not written.
+  driver::FiniteGuard finite(s.checkpoint());
   Tensor losses(DType::F64, {o.steps});
   for (int64_t i = 0; i < o.steps; ++i) {
     double loss = o.lr ? s.train_step(inputs, *o.lr) : s.train_step(inputs);
@@ -160,6 +165,12 @@ int cmd_step(const Options& o, const Model& m) {
   Tensor loss_out(loss_dtype, {o.steps});
   for (int64_t i = 0; i < o.steps; ++i) loss_out.set(i, losses.get(i));
   NamedTensors out = s.checkpoint();
+  if (std::optional<std::string> bad = finite.check(out)) {
+    std::cerr << fmt::format("gradc step: error: after step {} {}, which no checkpoint may hold; {} not written "
+                             "(a smaller --lr, or --check-numerics to find the op that first produces it)\n",
+                             o.steps, *bad, o.output);
+    return 1;
+  }
   out.emplace_back("loss", std::move(loss_out));
   write_safetensors(o.output, out, s.preprocessing().metadata());
   std::cout << fmt::format("{} steps: loss {} -> {}  ->  {}\n", o.steps, losses.get(0), losses.get(o.steps - 1), o.output);
@@ -257,6 +268,7 @@ int cmd_bench(const Options& o) {
   EntryCost cost = m.cost(Entry::TrainStep);
   NamedTensors inputs = bench_inputs(info, o.seed);
   Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, false, o.threads});
+  CodeCacheStats before = code_cache_stats();
   auto t2 = Clock::now();
   s.prepare(Entry::TrainStep);  // plan, LLVM IR, optimization, machine code (or the code cache), link
   auto t3 = Clock::now();
@@ -283,7 +295,14 @@ int cmd_bench(const Options& o) {
   std::cout << fmt::format("model {} ({}), backend {}{}\n", info.name, o.model, o.backend,
                            o.backend == "jit" ? fmt::format(", {} thread{}", s.threads(), s.threads() == 1 ? "" : "s") : "");
   CompileTimes ct = s.compile_times(Entry::TrainStep);
-  std::string cache = code_cache_dir().empty() ? "code cache off" : ct.cache_hit ? "code cache hit" : "code cache miss";
+  // A directory the cache refused (see set_code_cache_dir) is neither a hit
+  // nor a miss: the cache was not looked at.
+  CodeCacheStats after = code_cache_stats();
+  bool looked = after.hits + after.misses > before.hits + before.misses;
+  std::string cache = code_cache_dir().empty() ? "code cache off"
+                      : ct.cache_hit           ? "code cache hit"
+                      : looked                 ? "code cache miss"
+                                               : "code cache not used";
   std::cout << fmt::format("compile   front end to optimized graph  {:9.2f} ms\n", ms(t1 - t0));
   if (ct.compiled) {
     std::cout << fmt::format("          train_step code               {:9.2f} ms  ({})\n", ms(t3 - t2), cache);

@@ -57,6 +57,9 @@ case $case in
     refused_once "other users can write to it"
     train -o $tmp/t.st > $tmp/out 2> $tmp/err || fail "train: exit status $?: $(cat $tmp/err)"
     refused_once "other users can write to it"
+    # bench says the cache was not used (not a miss, which would mean it was looked at).
+    g bench $E/xor.grad --seconds 0.01 > $tmp/bench 2> $tmp/err || fail "bench: $(cat $tmp/err)"
+    grep -q "code cache not used" $tmp/bench || fail "bench does not say the cache was not used: $(head -3 $tmp/bench)"
     echo "$(cat $tmp/err)" ;;
   cache_dir_other_owner)  # a directory of another user's is not used
     if [ "$(id -u)" != 0 ] || ! id nobody > /dev/null 2>&1; then echo "skipped: needs root to give a directory away"; exit 0; fi

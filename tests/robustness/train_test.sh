@@ -92,6 +92,16 @@ case $case in
     [ "$(cat $tmp/c.st)" = precious ] || fail "the existing file was replaced"
     grep -q "$tmp/c.st is as it was" $tmp/err || fail "bad message: $(cat $tmp/err)"
     head -n 1 $tmp/err ;;
+  step_nonfinite)  # gradc step into inf: exit 1 naming the tensor; the file at -o stays as it was
+    echo precious > $tmp/s.st
+    g step $tmp/lin.grad --inputs $tmp/in.st --steps 2 --lr 1e38 -o $tmp/s.st > $tmp/out 2> $tmp/err
+    rc=$?; expect_status 1 "step into inf"
+    grep -q "after step 2 the tensor '[A-Za-z0-9_]*' holds [-a-z]*" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    grep -q "$tmp/s.st not written" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    [ "$(cat $tmp/s.st)" = precious ] || fail "the existing file was replaced"
+    # The same steps at a sane rate write it.
+    g step $tmp/lin.grad --inputs $tmp/in.st --steps 2 -o $tmp/s.st > $tmp/out 2> $tmp/err || fail "step: $(cat $tmp/err)"
+    head -n 1 $tmp/err ;;
   nonfinite_resume)  # resume --save-every 1 into inf: the good checkpoint stays byte for byte
     lin --epochs 2 -o $tmp/c.st > /dev/null 2> $tmp/err || fail "good run: $(cat $tmp/err)"
     cp $tmp/c.st $tmp/good.st
