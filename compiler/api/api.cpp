@@ -267,7 +267,25 @@ ModelInfo Model::info() const {
   };
   info.name = m.name;
   info.dims = m.dims;
-  for (const NamedNode& v : m.inputs) info.inputs.push_back(tensor(v.name, v.node));
+  std::vector<NodeId> live = live_nodes(m);
+  for (const NamedNode& v : m.inputs) {
+    TensorInfo t = tensor(v.name, v.node);
+    // The fewest classes of the live one_hots that read it (cross_entropy's
+    // among them), located where the graph knows the model line.
+    for (NodeId id : live) {
+      const Node& user = m.graph[id];
+      if (user.op != Op::OneHot || user.operands[0] != v.node) continue;
+      int64_t n = user.attrs.ints[0];
+      if (t.classes && (n > t.classes || (n == t.classes && !t.classes_read_at.empty()))) continue;
+      t.classes = n;
+      t.classes_read_at.clear();
+      if (user.loc.valid()) {
+        LineCol lc = impl_->sm.line_col(user.loc.file, user.loc.begin);
+        t.classes_read_at = fmt::format("{}:{}:{}", impl_->sm.name(user.loc.file), lc.line, lc.column);
+      }
+    }
+    info.inputs.push_back(std::move(t));
+  }
   for (const ParamDecl& p : m.params) info.params.push_back(tensor(p.name, p.node));
   for (const NamedNode& v : m.outputs) info.outputs.push_back(tensor(v.name, v.node));
   for (const NamedNode& v : m.metrics) info.metrics.push_back(tensor(v.name, v.node));
@@ -275,7 +293,8 @@ ModelInfo Model::info() const {
   for (size_t i = 0; i < m.optimizer.options.size(); ++i)
     info.optimizer += fmt::format("{}{}={}", i ? ", " : "", m.optimizer.options[i].first, m.optimizer.options[i].second);
   info.optimizer += ")";
-  info.graph_nodes = live_nodes(m).size();
+  info.lr = m.optimizer.option("lr");
+  info.graph_nodes = live.size();
   return info;
 }
 

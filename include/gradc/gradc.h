@@ -114,6 +114,11 @@ struct TensorInfo {
   std::string dtype;           // "f32", "f64" or "i32"
   std::vector<int64_t> shape;  // empty for a scalar
   std::vector<std::string> dim_names;  // per axis: the `dim` it was declared with, or ""
+  // An input read as class ids (by one_hot, or cross_entropy with i32
+  // labels): how many classes there are, so ids must lie in [0, classes),
+  // and where the model reads them ("model.grad:9:6"); else 0 and "".
+  int64_t classes = 0;
+  std::string classes_read_at;
 };
 
 struct ModelInfo {
@@ -121,6 +126,7 @@ struct ModelInfo {
   std::vector<std::pair<std::string, int64_t>> dims;  // bound values
   std::vector<TensorInfo> inputs, params, outputs, metrics;
   std::string optimizer;  // e.g. "sgd(lr=0.5, momentum=0, ...)"
+  double lr = 0;          // the optimizer's learning rate (train_step's default)
   size_t graph_nodes = 0;
 };
 

@@ -241,5 +241,30 @@ TEST_CASE("sema: param initializers", "[sema]") {
   compile_error("param b : [4] ~ glorot\nloss sum(b)\n", "unknown initializer 'glorot'");
 }
 
+TEST_CASE("sema: ModelInfo names the learning rate and the inputs read as class ids", "[sema][info]") {
+  Model m = compile_ok(R"(dim B = 4
+input x : [B, 3]
+input label : i32[B]
+input other : i32[B]
+param W : [3, 5]
+logits = x @ W
+loss cross_entropy(logits, label)
+metric picked = mean(sum(one_hot(other, 7), axis=1))
+optimizer adam(lr = 0.003)
+)");
+  ModelInfo info = m.info();
+  CHECK(info.lr == 0.003);
+  REQUIRE(info.inputs.size() == 3);
+  CHECK(info.inputs[0].classes == 0);
+  CHECK(info.inputs[0].classes_read_at.empty());
+  CHECK(info.inputs[1].classes == 5);
+  INFO("label read at " << info.inputs[1].classes_read_at);
+  CHECK(info.inputs[1].classes_read_at.find(":7:") != std::string::npos);
+  CHECK(info.inputs[2].classes == 7);
+  CHECK(info.inputs[2].classes_read_at.find(":8:") != std::string::npos);
+  // The default optimizer's default rate.
+  CHECK(compile_ok("input x : [2]\nparam w : [2]\nloss sum(x * w)\n").info().lr == 0.01);
+}
+
 }  // namespace
 }  // namespace gradc
