@@ -55,10 +55,13 @@ constexpr int64_t kMaxAcross = 16;
 // added in order (128 keeps the in-block error near 1e-7 relative; a block
 // costs one pass over the levels' rows, under 2 % of its additions).
 constexpr int64_t kColumnBlock = 128;
-// Columns summed at once: 1 KiB of f32 a row, so the block's row and up to
-// 32 levels stay within 34 KiB of the frame, and each row read is 16 whole
-// cache lines.
-constexpr int64_t kColumnTile = 256;
+// Columns summed at once: as many as the block's row and the levels' rows
+// fit in kColumnFrameBytes of the frame (a [4096, 1024] sum: 7 rows of all
+// 1024 columns, read as the plain loop reads them), at least kMinColumnTile
+// (1 KiB of f32 a row read, 16 whole cache lines; narrower tiles measured
+// slower as each row read starts a new page).
+constexpr int64_t kColumnFrameBytes = 64 << 10;
+constexpr int64_t kMinColumnTile = 256;
 
 // Every index map a kernel's expression reads through (loads and index values).
 std::vector<Affine*> expr_maps(Kernel& k) {
@@ -228,7 +231,7 @@ void KernelEmitter::output_sum(const SumShape& s) {
   });
 }
 
-// Blocks summed for a tile of up to kColumnTile columns (steps along the
+// Blocks summed for a tile of columns (steps along the
 // innermost dim, a kept one) at once: a block adds its rows into a row of
 // partial sums in order, vectorized across the columns (the plain loop's
 // access pattern, one contiguous run per row), and the levels are rows too.
@@ -237,9 +240,10 @@ void KernelEmitter::column_sum(const SumShape& s) {
   size_t col = s.kept.back();
   std::vector<size_t> outputs(s.kept.begin(), s.kept.end() - 1);
   SumBlocks b = sum_blocks(s, kColumnBlock);
-  int64_t width = std::min(k.dims[col], kColumnTile);
   int64_t levels = std::bit_width(static_cast<uint64_t>(b.count));
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  int64_t fit = kColumnFrameBytes / (levels + 1) / dtype_size(p_.buffers[k.out].dtype);
+  int64_t width = std::min(k.dims[col], std::max(fit, kMinColumnTile));
   // In the frame: the block's row, then one row per level; their lifetime
   // is this kernel, so the frame slots of several column sums are shared.
   llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
