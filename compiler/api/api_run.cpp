@@ -6,6 +6,7 @@
 #include <cmath>
 #include <new>
 
+#include "compiler/autodiff/forward.h"
 #include "compiler/ir/printer.h"
 #include "compiler/api/model_impl.h"
 #include "compiler/support/diagnostics.h"
@@ -153,25 +154,54 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
     for (size_t i = 0; i < vals.size(); ++i) vals[i] = t->get(static_cast<int64_t>(i));
     params.push_back(std::move(vals));
   }
-  // Evaluates `roots` in f64 throughout with the current param values.
+  // Forward mode: per param, the directional derivative of the loss along
+  // a direction held by a new input leaf, in a copy of the graph (its nodes
+  // keep their ids there).
+  bool forward = opts.mode != GradcheckMode::Reverse, reverse = opts.mode != GradcheckMode::Forward;
+  Graph tangent_graph;
+  for (const Node& n : g.nodes()) {  // interned nodes are distinct, so each keeps its id
+    NodeId id = tangent_graph.add(n);
+    GRADC_ASSERT(id + 1 == tangent_graph.size(), "gradcheck: the graph's copy renumbered a node");
+  }
+  std::vector<NodeId> direction_leaf, tangent;
+  if (forward) {
+    Builder b(tangent_graph);
+    for (const ParamDecl& p : m.params) {
+      const Node& n = g[p.node];
+      direction_leaf.push_back(b.leaf(Op::Input, "@direction." + p.name, n.dtype, n.shape));
+      tangent.push_back(directional_derivative(b, m.loss.node, p.node, direction_leaf.back()));
+    }
+  }
+  std::vector<std::vector<double>> direction(direction_leaf.size());
+  for (size_t i = 0; i < direction.size(); ++i) direction[i].assign(params[i].size(), 0.0);
+  // Evaluates `roots` in f64 throughout with the current param values (and
+  // directions).
   auto evaluate = [&](const std::vector<NodeId>& roots) {
-    auto interp = std::make_unique<Interpreter>(g, /*promote_f32=*/true);
+    auto interp = std::make_unique<Interpreter>(tangent_graph, /*promote_f32=*/true);
     for (const auto& [node, vals] : leaves) interp->bind_values(node, vals);
     for (size_t i = 0; i < m.params.size(); ++i) interp->bind_values(m.params[i].node, params[i]);
+    for (size_t i = 0; i < direction_leaf.size(); ++i) interp->bind_values(direction_leaf[i], direction[i]);
     run_roots(*interp, impl_->sm, roots);
     return interp;
+  };
+  // d loss / d param pi . d by forward accumulation.
+  auto directional = [&](size_t pi, const std::vector<double>& d) {
+    direction[pi] = d;
+    double t = evaluate({tangent[pi]})->values(tangent[pi])[0];
+    std::fill(direction[pi].begin(), direction[pi].end(), 0.0);
+    return t;
   };
   auto loss = [&] { return evaluate({m.loss.node})->values(m.loss.node)[0]; };
 
   std::vector<NodeId> grad_roots;
   for (size_t i = 0; i < m.params.size(); ++i) grad_roots.push_back(m.grads[i].node);
-  auto analytic_run = evaluate(grad_roots);
+  std::unique_ptr<Interpreter> analytic_run = reverse ? evaluate(grad_roots) : nullptr;
 
   std::vector<GradcheckParam> report;
   for (size_t pi = 0; pi < m.params.size(); ++pi) {
     GradcheckParam r;
     r.name = m.params[pi].name;
-    const std::vector<double>& analytic = analytic_run->values(m.grads[pi].node);
+    std::vector<double> analytic = reverse ? analytic_run->values(m.grads[pi].node) : std::vector<double>(params[pi].size());
     std::vector<double>& p = params[pi];
     auto compare = [&](double a, double num) {
       double err = std::fabs(a - num);
@@ -180,7 +210,17 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
       if (!(err <= opts.atol + opts.rtol * std::fabs(num))) r.ok = false;  // NaN fails too
       ++r.checked;
     };
+    // The derivative along d by each mode asked for, against the numeric
+    // one; in both modes, also against each other.
+    auto check = [&](double by_reverse, const std::vector<double>& d, double numeric) {
+      if (reverse) compare(by_reverse, numeric);
+      if (!forward) return;
+      double by_forward = directional(pi, d);
+      compare(by_forward, numeric);
+      if (reverse) compare(by_forward, by_reverse);
+    };
     if (static_cast<int64_t>(p.size()) <= opts.max_elements) {
+      std::vector<double> unit(p.size(), 0.0);
       for (size_t i = 0; i < p.size(); ++i) {
         double orig = p[i];
         p[i] = orig + opts.eps;
@@ -188,7 +228,9 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
         p[i] = orig - opts.eps;
         double down = loss();
         p[i] = orig;
-        compare(analytic[i], (up - down) / (2 * opts.eps));
+        unit[i] = 1;
+        check(analytic[i], unit, (up - down) / (2 * opts.eps));
+        unit[i] = 0;
       }
     } else {
       r.projected = true;
@@ -204,7 +246,7 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
         for (size_t i = 0; i < p.size(); ++i) p[i] = orig[i] - opts.eps * dir[i];
         double down = loss();
         p = orig;
-        compare(a, (up - down) / (2 * opts.eps));
+        check(a, dir, (up - down) / (2 * opts.eps));
       }
     }
     report.push_back(r);

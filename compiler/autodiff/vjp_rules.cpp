@@ -7,14 +7,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compiler/autodiff/extreme_mask.h"
 #include "compiler/autodiff/reverse.h"
 #include "compiler/support/diagnostics.h"
 
 namespace gradc {
-namespace {
 
-// A 0/1 mask of x's dtype that is 1 at the first extreme element of each
-// group reduced by `axes` (SPEC: max/min send the gradient there).
 NodeId first_extreme_mask(Builder& b, NodeId x, const std::vector<int64_t>& axes, bool is_max) {
   const Node xn = b[x];
   int rank = xn.rank();
@@ -42,6 +40,8 @@ NodeId first_extreme_mask(Builder& b, NodeId x, const std::vector<int64_t>& axes
   for (int i = 0; i < rank; ++i) inv[perm[i]] = i;
   return b.transpose(u, inv);
 }
+
+namespace {
 
 // g reshaped so that the reduced axes are kept with size 1, then broadcast to x.
 NodeId unreduce(Builder& b, NodeId g, const Node& red, const Node& x) {

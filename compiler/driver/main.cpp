@@ -327,6 +327,7 @@ int cmd_bench(const Options& o) {
 int cmd_gradcheck(const Options& o, const Model& m) {
   GradcheckOptions go;
   go.seed = o.seed;
+  go.mode = o.mode == "forward" ? GradcheckMode::Forward : o.mode == "both" ? GradcheckMode::Both : GradcheckMode::Reverse;
   NamedTensors inputs = o.inputs.empty() ? NamedTensors{} : read_safetensors_arg(o.verb, "--inputs", o.inputs);
   NamedTensors params = o.params.empty() ? NamedTensors{} : read_safetensors_arg(o.verb, "--params", o.params);
   std::vector<GradcheckParam> report = m.gradcheck(go, inputs, params);
@@ -337,7 +338,10 @@ int cmd_gradcheck(const Options& o, const Model& m) {
     std::cout << fmt::format("{:<16} {:>8}{} {:>12.3g} {:>12.3g}  {}\n", r.name, r.checked, r.projected ? "d" : " ",
                              r.max_abs_error, r.max_rel_error, r.ok ? "ok" : "FAILED");
   }
-  std::cout << (ok ? "gradcheck passed\n" : "gradcheck FAILED: the gradient disagrees with finite differences\n");
+  const char* what = o.mode == "forward" ? "the directional derivatives by forward mode disagree with finite differences"
+                     : o.mode == "both"  ? "reverse mode, forward mode and finite differences disagree"
+                                         : "the gradient disagrees with finite differences";
+  std::cout << (ok ? "gradcheck passed\n" : fmt::format("gradcheck FAILED: {}\n", what));
   if (report.empty()) std::cout << "(the model has no params)\n";
   return ok ? 0 : 1;
 }

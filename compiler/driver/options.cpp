@@ -32,7 +32,9 @@ const std::vector<VerbInfo>& verbs() {
       {"gradcheck", "check gradients against central finite differences in f64", true, nullptr,
        "Compares every param element (params of more than 1000 elements: 16 random directions)\n"
        "with central differences, eps 1e-6, in f64 throughout; passes when\n"
-       "|analytic - numeric| <= 1e-5 + 1e-3 * |numeric| everywhere. Exit status 1 on failure.\n"},
+       "|analytic - numeric| <= 1e-5 + 1e-3 * |numeric| everywhere. --mode forward checks\n"
+       "forward mode's directional derivatives (jvp) along the same elements or directions.\n"
+       "Exit status 1 on failure.\n"},
       {"bench", "measure compile latency and the steady-state time of train_step", true,
        "Reports the compile latency from source to a callable train_step, by stage (front end\n"
        "to optimized graph; LLVM set-up, kernel plan, LLVM IR, optimization, machine code, code\n"
@@ -125,6 +127,10 @@ const std::vector<OptionRow>& option_table() {
        "train --standardize also standardizes the inputs"},
       {"--params", "CKPT", "predict", "the trained params, and the preprocessing recorded with them", kRequired},
       {"--params", "P", "gradcheck", "params to check at (default: the initializers, seeded)"},
+      {"--mode", "M", "gradcheck",
+       "reverse: the gradient by back-propagation (default); forward: the\n"
+       "directional derivatives by forward accumulation (jvp); both: each, and\n"
+       "each against the other"},
       {"--steps", "N", "step", "number of train steps, each on the same inputs", kRequired},
       {"--lr", "X", "step train", "learning rate (default: the model file's)"},
       // train's outputs
@@ -408,6 +414,13 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--params" || arg == "--inputs" || arg == "-o" || arg == "--output") {
       if (!take("a file path")) return std::nullopt;
       (arg == "--params" ? o.params : arg == "--inputs" ? o.inputs : o.output) = value;
+    } else if (arg == "--mode") {
+      if (!take("forward, reverse or both")) return std::nullopt;
+      o.mode = value;
+      if (o.mode != "forward" && o.mode != "reverse" && o.mode != "both") {
+        error = fmt::format("--mode must be forward, reverse or both, got '{}'", value);
+        return std::nullopt;
+      }
     } else if (arg == "--tensor") {
       if (!take("a tensor name")) return std::nullopt;
       o.tensor = value;

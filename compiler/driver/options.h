@@ -42,6 +42,7 @@ struct Options {
   double seconds = 1.0;                               // bench --seconds
   bool profile = false;                               // bench --profile
   std::string tensor;                                 // show --tensor NAME
+  std::string mode = "reverse";                       // gradcheck --mode forward|reverse|both
   bool classes = false;                               // predict --classes
   std::string cache_dir;                              // --cache-dir DIR (the code cache)
   bool no_cache = false;                              // --no-cache

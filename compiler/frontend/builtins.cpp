@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compiler/autodiff/forward.h"
 #include "compiler/autodiff/reverse.h"
 #include "compiler/frontend/sema_impl.h"
 #include "compiler/support/messages.h"
@@ -565,6 +566,32 @@ Value lower_grad(Sema& s, CallArgs& a) {
   return Value::tensor(gradients(s.b(), e.node, {x.node})[0], loc(a));
 }
 
+// jvp(e, x, v): the directional derivative of e with respect to x along v,
+// by forward accumulation (autodiff/forward.h).
+Value lower_jvp(Sema& s, CallArgs& a) {
+  const Value& e = a.values[0];
+  const Value& x = a.values[1];
+  const Value& v = a.values[2];
+  auto type_of = [&](const Value& t) {
+    return t.kind == Value::Kind::Tensor ? type_str(s.g()[t.node].dtype, s.g()[t.node].shape) : std::string("a number");
+  };
+  if (e.kind != Value::Kind::Tensor || !is_float(s.g()[e.node].dtype)) {
+    s.error(e.loc, diag::err_jvp_of(type_of(e)));
+    return Value::bad();
+  }
+  if (x.kind != Value::Kind::Tensor || !is_float(s.g()[x.node].dtype)) {
+    s.error(x.loc, diag::err_jvp_wrt(x.name, type_of(x)));
+    return Value::bad();
+  }
+  if (v.kind != Value::Kind::Tensor || s.g()[v.node].dtype != s.g()[x.node].dtype ||
+      s.g()[v.node].shape != s.g()[x.node].shape) {
+    s.error(v.loc, diag::err_jvp_direction(type_of(x), type_of(v)));
+    return Value::bad();
+  }
+  At at(s, loc(a));
+  return Value::tensor(directional_derivative(s.b(), e.node, x.node, v.node), loc(a));
+}
+
 // ---- the table ----
 
 // One table of every builtin. The ops that are plain DSL functions (Dsl Fn in
@@ -617,6 +644,7 @@ std::vector<BuiltinSpec> make_table() {
   composite("bce_with_logits", {{"logits", K::Tensor}, {"target", K::Tensor}}, lower_bce_with_logits);
   composite("cross_entropy", {{"logits", K::Tensor}, {"labels", K::Tensor}}, lower_cross_entropy);
   composite("grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad);
+  composite("jvp", {{"e", K::Tensor}, {"x", K::Name}, {"v", K::Tensor}}, lower_jvp);
   // Every row that the language reaches by name has exactly one entry.
   for (const OpInfo& row : all_ops()) {
     size_t n = std::count_if(t.begin(), t.end(), [&](const BuiltinSpec& b) { return b.row == &row; });

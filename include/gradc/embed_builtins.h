@@ -219,6 +219,16 @@ constexpr auto grad(const E& e, const Tensor<R>& x, Loc loc = Loc::current()) {
   return detail::call<R, "grad">(loc, {}, e, x);
 }
 GRADC_EMBED_WRONG_ARGS(grad, "grad(e, x) takes a scalar expression and an input, param or named value (a Tensor)")
+
+// jvp(e, x, v): the directional derivative of e with respect to the input,
+// param or named value x along v (of x's shape), by forward accumulation;
+// e's shape.
+template <Operand E, int R, Operand V>
+constexpr auto jvp(const E& e, const Tensor<R>& x, const V& v, Loc loc = Loc::current()) {
+  static_assert(detail::rank_is(detail::rank_of<V>, R), "gradc: jvp(e, x, v) needs a direction v of x's rank");
+  return detail::call<detail::rank_of<E>, "jvp">(loc, {}, e, x, v);
+}
+GRADC_EMBED_WRONG_ARGS(jvp, "jvp(e, x, v) takes an expression, an input, param or named value (a Tensor) and a direction")
 #undef GRADC_EMBED_WRONG_ARGS
 
 }  // namespace gradc::embed

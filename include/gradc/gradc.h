@@ -102,8 +102,14 @@ struct GradcheckParam {
   bool ok = true;             // every comparison within atol + rtol * |numeric|
 };
 
+// Which derivatives gradcheck compares with finite differences: the gradient
+// by reverse accumulation (back-propagation), the directional derivatives by
+// forward accumulation (jvp), or both, and then each with the other too.
+enum class GradcheckMode { Reverse, Forward, Both };
+
 struct GradcheckOptions {
   uint64_t seed = 0;
+  GradcheckMode mode = GradcheckMode::Reverse;
   double eps = 1e-6, atol = 1e-5, rtol = 1e-3;  // PyTorch gradcheck's defaults
   int64_t max_elements = 1000;  // larger params are checked along `directions` random directions
   int directions = 16;

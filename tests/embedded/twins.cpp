@@ -227,12 +227,14 @@ void all_builtins(ModelBuilder& m) {
   auto gW = m.let("gW", grad(l_ce, W));
   auto gx = m.let("gx", grad(l_bcel, x));
   auto ggx = m.let("ggx", grad(sum(grad(l_bcel, x)), x));
+  auto jW = m.let("jW", jvp(l_ce, W, gW));
+  auto hvp = m.let("hvp", jvp(grad(l_mse, a), a, ga));
   auto sg = m.let("sg", stop_gradient(max(a, axis(1), keepdims<true>)));
   auto lse = m.let("lse", log(sum(exp(a - sg), axis(1))) + reshape(sg, shape(B)));
 
   m.loss(l_mse + l_bce + l_bcel + l_ce + l_ces + back +
          0.001 * (mean(mm) + mean(y) + mean(red) + mean(shp) + mean(nn) + mean(lab)) +
-         0.01 * (sum(square(ga)) + sum(square(gW)) + sum(square(gx)) + mean(ggx)) + mean(lse));
+         0.01 * (sum(square(ga)) + sum(square(gW)) + sum(square(gx)) + mean(ggx) + jW + mean(hvp)) + mean(lse));
 
   m.metric("hit_rate", mean(hit));
   m.output({sm, ga});
