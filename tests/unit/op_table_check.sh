@@ -12,6 +12,7 @@ cxx=$1 src=$2 llvm_include=$3
 rule_files=(
   compiler/ir/scalar_eval.cpp
   compiler/autodiff/vjp_rules.cpp
+  compiler/autodiff/jvp_rules.cpp
   compiler/passes/simplify.cpp
   compiler/frontend/sema_expr.cpp
   compiler/codegen/emit_scalar.cpp
