@@ -168,6 +168,19 @@ def G(e, x):
     return torch.zeros_like(x) if g is None else g
 
 
+def J(e, x, v):
+    """gradc's jvp(e, x, v), differentiable again: the Jacobian-vector product
+    by the double-backward form of torch.autograd.functional.jvp (the vector-
+    Jacobian product with a dummy cotangent u is linear in u; its gradient in u
+    along v is J v)."""
+    u = torch.zeros_like(e, requires_grad=True)
+    (g,) = torch.autograd.grad(e, x, grad_outputs=u, create_graph=True, allow_unused=True)
+    if g is None:
+        return torch.zeros_like(e)
+    (t,) = torch.autograd.grad(g, u, grad_outputs=v, create_graph=True, allow_unused=True)
+    return torch.zeros_like(e) if t is None else t
+
+
 exp, log, log1p, sqrt, rsqrt = torch.exp, torch.log, torch.log1p, torch.sqrt, torch.rsqrt
 sin, cos, tanh, sigmoid, sign = torch.sin, torch.cos, torch.tanh, torch.sigmoid, torch.sign
 relu, silu, softplus, gelu = F.relu, F.silu, F.softplus, F.gelu  # gelu: erf form; softplus: threshold 20
@@ -694,6 +707,63 @@ def _(I, W, o):
     loss = (rmean(t1 * t2) + rmean(qt * q) + rmean(s * bc) + rsum(s0) / 10 + rmean(sm * lsm)
             - rmean(oh * lsm) + 0.1 * rmean(pw) + rmean(sg) / 10)
     return loss, dict(q=q, t1=t1, t2=t2, c=c, oh=oh, pw=pw)
+
+
+@model("jvp_unary",
+       inputs={"x": ("f32", [3, 4], normal()), "p": ("f32", [3, 4], uniform(0.5, 2.0)),
+               "d": ("f32", [4], normal()), "ds": ("f32", [3, 4], normal())},
+       params={"w": ("f32", [4], P), "s": ("f32", [3, 4], P)})
+def _(I, W, o):
+    x, p, d, ds, w, s = I["x"], I["p"], I["d"], I["ds"], W["w"], W["s"]
+    a = x * w + s
+    q = p * exp(0.1 * w)
+    u = exp(0.5 * a) + log(q) + log1p(q) + sqrt(q) + rsqrt(q)
+    v = a.abs() + sign(a) * a + sq(a) + sin(a) + cos(2 * a) + tanh(a) + sigmoid(a)
+    h = relu(a) + silu(a) + softplus(a) + gelu(a) + leaky_relu(a, 0.2) + elu(a, 0.5)
+    y = 0.5 * u + 0.25 * v + 0.1 * h
+    ty = J(y, w, d)
+    ts = J(y, s, ds)
+    tl = J(mse(y, x) + bce_logits(a, sigmoid(x)), w, d)
+    loss = rmean(y * y) + rmean(sq(ty)) + 0.1 * rmean(ts * x) + tl
+    return loss, dict(ty=ty, ts=ts, tl=tl)
+
+
+@model("jvp_shapes",
+       inputs={"x": ("f32", [4, 3], normal()), "label": ("i32", [4], labels(3)),
+               "dW": ("f32", [3, 3], normal()), "dh": ("f32", [4, 3], normal())},
+       params={"W": ("f32", [3, 3], normal(0.8)), "b": ("f32", [3], P)})
+def _(I, W, o):
+    x, label, dW, dh, Wm, b = I["x"], I["label"], I["dW"], I["dh"], W["W"], W["b"]
+    z = x @ Wm + b
+    h = tanh(z)
+    m = torch.cat([h, 0.5 * z], dim=1)
+    r = m.permute(1, 0).reshape(3, 8)
+    k = m[:, 1:5]
+    e = b.reshape(1, 3).broadcast_to(4, 3)
+    sel = where(gt(z, 0), z, 0.1 * z) + maximum(h, e) + minimum(z, 0.2)
+    red = rmax(m, 1) + rmin(z, 1) + rsum(k, 1) + lse(z, 1)
+    pw = (sigmoid(z) + 0.5) ** (h + 2)
+    sm = softmax(z, 1) * log_softmax(sel, 1)
+    f = rmean(sm) + rmean(red) + rmean(pw) + rmean(r * r) + ce_labels(z, label)
+    t1 = J(f, Wm, dW)
+    t2 = J(sel * pw, Wm, dW)
+    t3 = J(red, h, dh)
+    loss = f + t1 + rmean(sq(t2)) + rmean(t3)
+    return loss, dict(t1=t1, t2=t2, t3=t3)
+
+
+@model("jvp_hvp_f64",
+       inputs={"x": ("f64", [4, 3], normal()), "y": ("f64", [4, 2], normal()), "v": ("f64", [3, 5], normal())},
+       params={"W1": ("f64", [3, 5], normal(0.7)), "W2": ("f64", [5, 2], normal(0.7))})
+def _(I, W, o):
+    x, y, v, W1, W2 = I["x"], I["y"], I["v"], W["W1"], W["W2"]
+    h = tanh(x @ W1)
+    pred = h @ W2
+    L = mse(pred, y)
+    hv = J(G(L, W1), W1, v)
+    hm = J(G(L, W2), W1, v)
+    loss = L + 0.1 * rsum(hv * hv) + 0.1 * rsum(hm * W2)
+    return loss, dict(hv=hv, hm=hm)
 
 
 # Tie-aware forms of SPEC 2.4 (used only by the "ties" model; elsewhere the
