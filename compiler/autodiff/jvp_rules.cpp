@@ -22,6 +22,10 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
   NodeId tx = tangents.empty() ? kNoNode : tangents[0];
   NodeId ty = tangents.size() > 1 ? tangents[1] : kNoNode;
   auto c = [&](double v) { return b.scalar_like(v, node); };
+  // The op's attributes for its tangent, without a named value's name (see
+  // Sema::named): the tangent is no use of that name.
+  Attrs same = n.attrs;
+  same.name.clear();
   // Terms of a sum of tangents, any of them zero (kNoNode); the sum has
   // out's shape even when one term alone would be an operand's smaller one.
   auto plus = [&](NodeId a, NodeId t) { return a == kNoNode ? t : t == kNoNode ? a : b.add(a, t); };
@@ -108,12 +112,12 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
       break;
     }
     // d sum(x, axes) = sum(tx, axes)
-    case Op::ReduceSum: r = b.make(Op::ReduceSum, {tx}, n.attrs); break;
+    case Op::ReduceSum: r = b.make(Op::ReduceSum, {tx}, same); break;
     // d max(x, axes) = tx at the first maximal element of each group (min likewise)
     case Op::ReduceMax:
     case Op::ReduceMin: {
       NodeId mask = first_extreme_mask(b, x, n.attrs.ints, n.op == Op::ReduceMax);
-      r = b.make(Op::ReduceSum, {b.mul(tx, mask)}, n.attrs);
+      r = b.make(Op::ReduceSum, {b.mul(tx, mask)}, same);
       break;
     }
     // d(A @ B) = tA @ B + A @ tB
@@ -126,13 +130,13 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
     case Op::Transpose:
     case Op::BroadcastTo:
     case Op::Slice:
-    case Op::Pad: r = b.make(n.op, {tx}, n.attrs); break;
+    case Op::Pad: r = b.make(n.op, {tx}, same); break;
     // concat: the operands' tangents concatenated, zeros for the constant ones
     case Op::Concat: {
       std::vector<NodeId> parts;
       for (size_t i = 0; i < n.operands.size(); ++i)
         parts.push_back(tangents[i] != kNoNode ? tangents[i] : b.full_like(0.0, n.operands[i]));
-      r = b.make(Op::Concat, parts, n.attrs);
+      r = b.make(Op::Concat, parts, same);
       break;
     }
   }

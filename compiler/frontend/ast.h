@@ -98,6 +98,8 @@ class Ast {
   // A stable copy of a name for the string_views of the tree, for trees that
   // are not parsed from a file (the C++ embedded front end).
   std::string_view intern(std::string_view name) { return names_.emplace_back(name); }
+  // Every expression of the tree, in no particular order.
+  const std::deque<Expr>& exprs() const { return exprs_; }
 
   std::vector<Stmt> stmts;
   // Names declared by statements that failed to parse: uses are not reported again.

@@ -37,6 +37,25 @@ std::vector<std::string> declared_dims(const Ast& ast) {
 Sema::Sema(const Ast& ast, const SourceManager& sm, DiagEngine& diags, const SemaOptions& opts)
     : ast_(ast), sm_(sm), diags_(diags), opts_(opts), b_(model_.graph) {
   broken_.insert(ast.broken_names.begin(), ast.broken_names.end());
+  for (const Expr& e : ast.exprs()) {
+    if (e.kind != ExprKind::Call || (e.name != "grad" && e.name != "jvp")) continue;
+    const Expr* x = e.args.size() > 1 ? e.args[1] : nullptr;
+    for (const KwArg& k : e.kwargs)
+      if (k.name == "x") x = k.value;
+    if (x && x->kind == ExprKind::Name) differentiated_.insert(x->name);
+  }
+}
+
+Value Sema::named(Value v, std::string_view name) {
+  if (v.kind != Value::Kind::Tensor || !differentiated_.count(name)) return v;
+  const Node n = b_[v.node];  // a copy: the graph grows below
+  if (op_kind(n.op) == OpKind::Leaf || !n.attrs.name.empty() || !is_float(n.dtype)) return v;
+  Attrs a = n.attrs;
+  a.name = std::string(name);
+  SourceLoc old = b_.at(n.loc);
+  v.node = b_.make(n.op, n.operands, std::move(a));
+  b_.at(old);
+  return v;
 }
 
 // ---- diagnostics ----
@@ -308,7 +327,7 @@ Value Sema::eval_decl(Decl& d, SourceLoc use) {
       case StmtKind::Input:
       case StmtKind::Param: declare_leaf(s); break;
       case StmtKind::Let: {
-        d.value = eval(*s.value);
+        d.value = named(eval(*s.value), s.name);
         if (d.value.kind == Value::Kind::Tensor) model_.values.push_back({std::string(s.name), d.value.node, s.name_loc});
         break;
       }

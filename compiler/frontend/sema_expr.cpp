@@ -278,7 +278,7 @@ Value Sema::call_fn(const Stmt& fn, const Expr& call) {
   }
   scopes_.push_back(std::move(scope));
   for (const Binding& local : fn.locals) {
-    Value v = eval(*local.value);
+    Value v = named(eval(*local.value), local.name);
     v.name = local.name;
     v.decl_loc = local.name_loc;
     scopes_.back().names.insert_or_assign(local.name, v);

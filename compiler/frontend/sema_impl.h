@@ -140,6 +140,12 @@ class Sema {
   // Checks the optimizer statement (nullptr: the default sgd) into model_.optimizer.
   void resolve_optimizer(const Stmt* s);
   std::string suggest(std::string_view name, bool functions) const;
+  // v as the value named `name`: when grad() or jvp() differentiates with
+  // respect to that name somewhere (differentiated_), v's node made again
+  // with the name in its attributes, so that it is no longer equal to the
+  // same expression written elsewhere. An alias of a leaf or of another
+  // named value stays what it is (as in PyTorch, it is that tensor).
+  Value named(Value v, std::string_view name);
 
   const Ast& ast_;
   const SourceManager& sm_;
@@ -151,6 +157,12 @@ class Sema {
   std::set<std::string_view> broken_;
   std::map<std::string_view, int64_t> dims_;
   std::set<std::string_view> used_dims_;  // dims some shape or expression names
+  // Names that some grad(e, x) or jvp(e, x, v) has as its x. A named value
+  // (a top-level one or a fn local) of such a name gets a node of its own,
+  // so that differentiating with respect to it counts its uses only, as
+  // PyTorch does, not those of an equal expression written elsewhere, which
+  // hash-consing would otherwise make the same node.
+  std::set<std::string_view> differentiated_;
   // Warnings for inputs, params and dims that nothing uses.
   void warn_unused();
   std::vector<Scope> scopes_;       // fn scopes being inlined, innermost last

@@ -15,7 +15,18 @@ std::string ints_str(const std::vector<int64_t>& v) {
   return s + "]";
 }
 
+std::string op_attrs_str(const Node& n);
+
+// The op's attributes in brackets, and the name of a named value that grad()
+// or jvp() differentiates with respect to (Sema::named): `mul[name=v]`.
 std::string attrs_str(const Node& n) {
+  std::string s = op_attrs_str(n);
+  if (op_kind(n.op) == OpKind::Leaf || n.attrs.name.empty()) return s;
+  std::string name = fmt::format("name={}", n.attrs.name);
+  return s.empty() ? "[" + name + "]" : s.substr(0, s.size() - 1) + ", " + name + "]";
+}
+
+std::string op_attrs_str(const Node& n) {
   const Attrs& a = n.attrs;
   switch (op_kind(n.op)) {
     case OpKind::Reduce:

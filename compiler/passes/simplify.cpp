@@ -51,6 +51,13 @@ NodeId unbroadcast_scalars(Builder& b, const Node& n) {
 NodeId rule(Builder& b, const Node& n) {
   const std::vector<NodeId>& o = n.operands;
   if (NodeId r = unbroadcast_scalars(b, n); r != kNoNode) return r;
+  // A named value's own node (Sema::named) is an ordinary one again now that
+  // differentiation is done, so that equal expressions merge.
+  if (op_kind(n.op) != OpKind::Leaf && !n.attrs.name.empty()) {
+    Attrs a = n.attrs;
+    a.name.clear();
+    return b.make(n.op, o, std::move(a));
+  }
   switch (n.op) {
     // stop_gradient(x) -> x: differentiation is finished
     case Op::StopGradient: return o[0];

@@ -709,6 +709,19 @@ def _(I, W, o):
     return loss, dict(q=q, t1=t1, t2=t2, c=c, oh=oh, pw=pw)
 
 
+@model("grad_named_shared",
+       inputs={"x": ("f32", [3], normal()), "d": ("f32", [3], normal())},
+       params={"w": ("f32", [3], P)})
+def _(I, W, o):
+    x, d, w = I["x"], I["d"], W["w"]
+    v = w * 2
+    e = rsum(sq(v)) + rsum(x * (w * 2))
+    gv = G(e, v)
+    tv = J(sq(v) + x * (w * 2), v, d)
+    loss = e + rsum(gv * x) + rsum(tv)
+    return loss, dict(gv=gv, tv=tv)
+
+
 @model("jvp_unary",
        inputs={"x": ("f32", [3, 4], normal()), "p": ("f32", [3, 4], uniform(0.5, 2.0)),
                "d": ("f32", [4], normal()), "ds": ("f32", [3, 4], normal())},
