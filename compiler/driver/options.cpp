@@ -128,11 +128,8 @@ const std::vector<OptionRow>& option_table() {
       {"--steps", "N", "step", "number of train steps, each on the same inputs", kRequired},
       {"--lr", "X", "step train", "learning rate (default: the model file's)"},
       {"--lr-schedule", "SPEC", "train",
-       "the learning rate per epoch: the base rate (--lr) times factors,\n"
-       "comma-separated: step:EVERY:GAMMA (times GAMMA every EVERY epochs),\n"
-       "cosine[:T] (cosine annealing to 0 over T epochs, default --epochs),\n"
-       "warmup:W (linear over the first W epochs), constant (the default);\n"
-       "--resume continues the checkpoint's rate and schedule unless given"},
+       "rate per epoch: --lr times step:EVERY:GAMMA, cosine[:T], warmup:W\n"
+       "(comma-separated; see docs/cli.md)"},
       // train's outputs
       {"--seed", "S", "train", "seed of the initializers and of the shuffle (default 0)"},
       {"-o", "CKPT", "train",
@@ -159,11 +156,9 @@ const std::vector<OptionRow>& option_table() {
        "checkpoint already at --epochs is a finished run: nothing is written)"},
       {"--save-every", "N", "train", "also write CKPT every N epochs"},
       {"--keep-best", "METRIC", "train",
-       "also write the checkpoint of the epoch with the best --eval value of\n"
-       "METRIC (loss or a metric; :min or :max after it says which way is better,\n"
-       "default: loss lower, metrics higher) to CKPT's name with .best before its\n"
-       "extension (c.best.safetensors); CKPT stays the last epoch's"},
-      {"--patience", "N", "train", "with --keep-best: stop after N epochs without a better value"},
+       "also write the best --eval epoch to CKPT with .best; METRIC is loss\n"
+       "(lower is better) or a metric (higher), or add :min or :max"},
+      {"--patience", "N", "train", "with --keep-best: stop after N epochs not better"},
       {"--log", "F.csv", "train", "one row per epoch"},
       {"--plot", "F.svg", "train", "a chart of losses and metrics per epoch"},
       {"--standardize", "NAME", "train",

@@ -614,7 +614,7 @@ int cmd_train(const Options& o) {
     bool stop_early = best && o.patience && epoch < o.epochs && epoch - best->epoch >= o.patience;
     if (improved) line += "  new best";
     double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    if (!o.quiet && (epoch % o.log_every == 0 || epoch == o.epochs))
+    if (!o.quiet && (epoch % o.log_every == 0 || epoch == o.epochs || stop_early))
       out.print(line + fmt::format("  ({:.2f} s, {:.0f} steps/s)\n", secs, steps_per_epoch / std::max(secs, 1e-9)));
     // The checkpoints first, then the log and plot: a side output that fails
     // must not cost the training.
