@@ -115,6 +115,25 @@ case $case in
     train_iris "${run[@]}" --epochs 30 --resume $tmp/res.st -o $tmp/res.st
     cmp $tmp/full.st $tmp/res.st || fail "resumed into an early stop, the checkpoint differs"
     echo "ok (the patience run stopped after epoch $stop)" ;;
+  signal_resume)  # stopped by SIGTERM (within an epoch or between two), resumed: the same bytes
+    digits=(--data x=$D/digits_train.csv --data label=$D/digits_train.csv --eval x=$D/digits_test.csv
+            --eval label=$D/digits_test.csv --no-progress --batch 8 --epochs 30
+            --lr-schedule warmup:2,step:2:0.5,cosine --keep-best accuracy)
+    "$G" train $E/digits_mlp.grad "${digits[@]}" -o $tmp/full.st > $tmp/out 2>&1 || fail "full run: $(cat $tmp/out)"
+    for try in 1 2 3; do
+      rm -f $tmp/c.st $tmp/c.best.st $tmp/run.out
+      "$G" train $E/digits_mlp.grad "${digits[@]}" -o $tmp/c.st > $tmp/run.out 2> $tmp/run.err &
+      pid=$!
+      for i in $(seq 1000); do grep -q '^epoch 3/' $tmp/run.out 2> /dev/null && break; sleep 0.01; done
+      kill -TERM $pid
+      wait $pid
+      [ $? = 143 ] && break  # else it ended before the signal: again
+    done
+    grep -q "wrote $tmp/c.st (after epoch" $tmp/run.err || fail "no stop by the signal: $(cat $tmp/run.err)"
+    "$G" train $E/digits_mlp.grad "${digits[@]}" -o $tmp/c.st --resume $tmp/c.st > $tmp/out 2>&1 || fail "resume: $(cat $tmp/out)"
+    cmp $tmp/full.st $tmp/c.st || fail "the resumed run's checkpoint differs"
+    cmp $tmp/full.best.st $tmp/c.best.st || fail "the resumed run's best checkpoint differs"
+    echo "$(head -n 1 $tmp/run.err)" ;;
   resume_other_schedule)  # another schedule on --resume is allowed, with a note, and recorded
     train_iris --epochs 4 --lr-schedule cosine:8 -o $tmp/c.st
     train_iris --epochs 8 --lr-schedule step:2:0.5 --resume $tmp/c.st -o $tmp/d.st --log $tmp/log.csv
