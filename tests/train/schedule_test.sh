@@ -44,14 +44,14 @@ sys.exit(0 if tensors(sys.argv[1]) == tensors(sys.argv[2]) else 1)
 PY
 }
 # Column NAME of a --log file, one value per line.
-column() { awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next } { print $c }' "$1"; }
+log_column() { awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next } { print $c }' "$1"; }
 
 case $case in
   lr_formulas)  # the lr column of the log and the epoch lines follow docs/cli.md's formulas
     check() {  # SPEC EPOCHS AWK-EXPRESSION-OF-e (base rate 0.2)
       "$G" train $E/xor.grad --data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --no-progress --lr 0.2 \
         --epochs $2 --lr-schedule "$1" -o $tmp/c.st --log $tmp/log.csv > $tmp/out 2>&1 || fail "train $1: $(cat $tmp/out)"
-      column $tmp/log.csv lr | awk -v spec="$1" 'function min(a, b) { return a < b ? a : b }
+      log_column $tmp/log.csv lr | awk -v spec="$1" 'function min(a, b) { return a < b ? a : b }
         { e = NR; want = '"$3"'; d = $1 - want
           if (d > 1e-15 || d < -1e-15) { print "FAIL: " spec ": epoch " e " has lr " $1 ", expected " want; bad = 1 } }
         END { if (NR != '"$2"') { print "FAIL: " spec ": " NR " rows"; bad = 1 } exit bad }' || exit 1
@@ -72,7 +72,7 @@ case $case in
     # The model file's rate is the base without --lr (xor: sgd(lr = 0.5)).
     "$G" train $E/xor.grad --data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --no-progress --epochs 2 \
       --lr-schedule step:1:0.5 -o $tmp/c.st --log $tmp/log.csv > /dev/null || fail "train without --lr"
-    [ "$(column $tmp/log.csv lr | tr '\n' ' ')" = "0.5 0.25 " ] || fail "lr column $(column $tmp/log.csv lr)"
+    [ "$(log_column $tmp/log.csv lr | tr '\n' ' ')" = "0.5 0.25 " ] || fail "lr column $(log_column $tmp/log.csv lr)"
     echo ok ;;
   rate_is_used)  # the scheduled rate is what train_step gets, not only what the log says
     # 2 epochs of step:1:0.5 from 0.1 == 1 epoch at 0.1, then resumed with --lr 0.05 (the same params, bit for bit).
@@ -140,7 +140,7 @@ case $case in
     grep -q "note: --resume $tmp/c.st: from epoch 5 on, --lr-schedule step:2:0.5 replaces the checkpoint's cosine:8" $tmp/out ||
       fail "no note: $(cat $tmp/out)"
     [ "$(field $tmp/d.st train.lr_schedule)" = step:2:0.5 ] || fail "not recorded: $(field $tmp/d.st train.lr_schedule)"
-    [ "$(column $tmp/log.csv lr | tail -n 1)" = 0.00125 ] || fail "epoch 8's rate: $(column $tmp/log.csv lr | tail -n 1)"
+    [ "$(log_column $tmp/log.csv lr | tail -n 1)" = 0.00125 ] || fail "epoch 8's rate: $(log_column $tmp/log.csv lr | tail -n 1)"
     # The recorded cosine ends at epoch 8: resuming past it needs a schedule that goes on.
     "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 10 --resume $tmp/c.st -o $tmp/e.st > $tmp/out 2>&1
     [ $? = 1 ] || fail "resuming a cosine:8 run to 10 epochs: not exit 1"
@@ -164,7 +164,7 @@ PY
   keep_best)  # the best epoch's checkpoint beside -o; -o stays the last epoch's
     train_iris "${iris_eval[@]}" --epochs 15 --keep-best loss -o $tmp/c.safetensors --log $tmp/log.csv
     [ -e $tmp/c.best.safetensors ] || fail "no c.best.safetensors: $(ls $tmp)"
-    want=$(column $tmp/log.csv eval_loss | awk '{ if (NR == 1 || $1 < m) { m = $1; e = NR } } END { print e }')
+    want=$(log_column $tmp/log.csv eval_loss | awk '{ if (NR == 1 || $1 < m) { m = $1; e = NR } } END { print e }')
     [ "$(field $tmp/c.best.safetensors train.epoch)" = "$want" ] ||
       fail "the best checkpoint is of epoch $(field $tmp/c.best.safetensors train.epoch), the lowest eval loss at $want"
     [ "$(field $tmp/c.safetensors train.best_epoch)" = "$want" ] && [ "$(field $tmp/c.safetensors train.keep_best)" = loss:min ] ||
@@ -177,14 +177,14 @@ PY
     # The best checkpoint holds that epoch's params: predict reproduces its logged eval loss.
     "$G" predict $E/iris_mlp.grad --params $tmp/c.best.safetensors --data x=$D/iris_test.csv --data label=$D/iris_test.csv \
       -o $tmp/p.csv > $tmp/pred 2>&1 || fail "predict: $(cat $tmp/pred)"
-    logged=$(column $tmp/log.csv eval_loss | sed -n "${want}p")
+    logged=$(log_column $tmp/log.csv eval_loss | sed -n "${want}p")
     grep -q "loss $(printf '%.6g' "$logged")" $tmp/pred || fail "predict says $(cat $tmp/pred), the log $logged"
     # Direction: accuracy is higher-is-better by default, :min turns it around; no extension: NAME.best.
     train_iris "${iris_eval[@]}" --epochs 6 --keep-best accuracy:min -o $tmp/ckpt --log $tmp/log.csv
-    want=$(column $tmp/log.csv eval_accuracy | awk '{ if (NR == 1 || $1 < m) { m = $1; e = NR } } END { print e }')
+    want=$(log_column $tmp/log.csv eval_accuracy | awk '{ if (NR == 1 || $1 < m) { m = $1; e = NR } } END { print e }')
     [ "$(field $tmp/ckpt.best train.epoch)" = "$want" ] || fail "accuracy:min kept epoch $(field $tmp/ckpt.best train.epoch), not $want"
     train_iris "${iris_eval[@]}" --epochs 6 --keep-best accuracy -o $tmp/d.st --log $tmp/log.csv
-    want=$(column $tmp/log.csv eval_accuracy | awk '{ if (NR == 1 || $1 > m) { m = $1; e = NR } } END { print e }')
+    want=$(log_column $tmp/log.csv eval_accuracy | awk '{ if (NR == 1 || $1 > m) { m = $1; e = NR } } END { print e }')
     [ "$(field $tmp/d.best.st train.epoch)" = "$want" ] || fail "accuracy kept epoch $(field $tmp/d.best.st train.epoch), not $want"
     echo ok ;;
   patience)  # no better eval value for N epochs: stop, -o is that epoch's; resuming it is a finished run
@@ -213,8 +213,8 @@ PY
     [ "$(head -n 1 $tmp/log.csv)" = "epoch,train_loss,eval_loss,eval_accuracy,lr" ] || fail "header: $(head -n 1 $tmp/log.csv)"
     cut -d, -f1-4 $tmp/log.csv > $tmp/old.csv
     train_iris --epochs 3 --resume $tmp/c.st -o $tmp/c.st --log $tmp/old.csv
-    [ "$(column $tmp/old.csv lr | tr '\n' ' ')" = "nan nan 0.0025 " ] || fail "resumed log: $(cat $tmp/old.csv)"
-    [ "$(column $tmp/old.csv train_loss | head -n 1)" = "$(column $tmp/log.csv train_loss | head -n 1)" ] ||
+    [ "$(log_column $tmp/old.csv lr | tr '\n' ' ')" = "nan nan 0.0025 " ] || fail "resumed log: $(cat $tmp/old.csv)"
+    [ "$(log_column $tmp/old.csv train_loss | head -n 1)" = "$(log_column $tmp/log.csv train_loss | head -n 1)" ] ||
       fail "the earlier rows were not kept: $(cat $tmp/old.csv)"
     echo ok ;;
   usage_errors)  # malformed specs and options that need others: exit 2, naming what is wrong
