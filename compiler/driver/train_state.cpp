@@ -85,9 +85,9 @@ double LrSchedule::factor(int64_t epoch) const {
   double f = 1;
   if (warmup) f *= std::min(1.0, static_cast<double>(epoch) / static_cast<double>(warmup));
   if (step_every) f *= std::pow(step_gamma, static_cast<double>(done / step_every));
-  if (cosine) {
-    double t = static_cast<double>(std::min(done, cosine_epochs)) / static_cast<double>(cosine_epochs);
-    f *= (1 + std::cos(std::numbers::pi * t)) / 2;
+  if (cosine) {  // as torch computes it: cos(pi * i / T)
+    double i = static_cast<double>(std::min(done, cosine_epochs));
+    f *= (1 + std::cos(std::numbers::pi * i / static_cast<double>(cosine_epochs))) / 2;
   }
   return f;
 }
