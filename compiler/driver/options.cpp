@@ -133,6 +133,9 @@ const std::vector<OptionRow>& option_table() {
        "each against the other"},
       {"--steps", "N", "step", "number of train steps, each on the same inputs", kRequired},
       {"--lr", "X", "step train", "learning rate (default: the model file's)"},
+      {"--lr-schedule", "SPEC", "train",
+       "rate per epoch: --lr times step:EVERY:GAMMA, cosine[:T], warmup:W\n"
+       "(comma-separated; see docs/cli.md)"},
       // train's outputs
       {"--seed", "S", "train", "seed of the initializers and of the shuffle (default 0)"},
       {"-o", "CKPT", "train",
@@ -158,6 +161,10 @@ const std::vector<OptionRow>& option_table() {
        "continue a run; ends exactly where the uninterrupted run would (a\n"
        "checkpoint already at --epochs is a finished run: nothing is written)"},
       {"--save-every", "N", "train", "also write CKPT every N epochs"},
+      {"--keep-best", "METRIC", "train",
+       "also write the best --eval epoch to CKPT with .best; METRIC is loss\n"
+       "(lower is better) or a metric (higher), or add :min or :max"},
+      {"--patience", "N", "train", "with --keep-best: stop after N epochs not better"},
       {"--log", "F.csv", "train", "one row per epoch"},
       {"--plot", "F.svg", "train", "a chart of losses and metrics per epoch"},
       {"--standardize", "NAME", "train",
@@ -320,6 +327,20 @@ bool parse_set(const std::string& text, Options& o, std::string& error) {
   return true;
 }
 
+// The train options that only make sense together.
+bool training_options_fit(const Options& o, std::string& error) {
+  if (o.keep_best && o.eval.empty())
+    error = fmt::format("--keep-best {} needs --eval data: it watches the evaluation after each epoch",
+                        o.keep_best->name);
+  else if (o.patience && !o.keep_best)
+    error = "--patience needs --keep-best METRIC: the value whose improvement it waits for";
+  else if (o.lr_schedule && o.lr_schedule->cosine_epochs && o.lr_schedule->cosine_epochs < o.epochs)
+    error = fmt::format("--lr-schedule: cosine:{} brings the learning rate to 0 after epoch {}, but --epochs is {}; "
+                        "use cosine (over --epochs) or cosine:T with T >= {}",
+                        o.lr_schedule->cosine_epochs, o.lr_schedule->cosine_epochs, o.epochs, o.epochs);
+  return error.empty();
+}
+
 }  // namespace
 
 std::optional<Options> parse_options(int argc, char** argv, std::string& error) {
@@ -463,6 +484,22 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         return std::nullopt;
       }
       o.lr = lr;
+    } else if (arg == "--lr-schedule") {
+      if (!take("a schedule")) return std::nullopt;
+      std::string why;
+      o.lr_schedule = parse_lr_schedule(value, why);
+      if (!o.lr_schedule) {
+        error = value.empty() ? "--lr-schedule: " + why : fmt::format("--lr-schedule {}: {}", value, why);
+        return std::nullopt;
+      }
+    } else if (arg == "--keep-best") {
+      if (!take("a metric")) return std::nullopt;
+      std::string why;
+      o.keep_best = parse_best_metric(value, why);
+      if (!o.keep_best) {
+        error = fmt::format("--keep-best {}: {}", value, why);
+        return std::nullopt;
+      }
     } else if (arg == "--data" || arg == "--eval") {
       if (!take("NAME=PATH")) return std::nullopt;
       auto eq = value.find('=');
@@ -471,7 +508,7 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         return std::nullopt;
       }
       (arg == "--data" ? o.data : o.eval).emplace_back(value.substr(0, eq), value.substr(eq + 1));
-    } else if (arg == "--epochs" || arg == "--batch" || arg == "--save-every") {
+    } else if (arg == "--epochs" || arg == "--batch" || arg == "--save-every" || arg == "--patience") {
       if (!take("a positive integer")) return std::nullopt;
       int64_t n = 0;
       if (!whole_integer(value, int64_t{1}, int64_t{1000000000}, n)) {
@@ -480,6 +517,7 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       }
       if (arg == "--epochs") o.epochs = n;
       else if (arg == "--batch") o.batch = n;
+      else if (arg == "--patience") o.patience = n;
       else o.save_every = n;
     } else if (arg == "--seconds") {
       if (!take("a number")) return std::nullopt;
@@ -538,6 +576,7 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     error = o.verb == "show" ? "no file given" : "no model file given";
     return std::nullopt;
   }
+  if (!o.help && !training_options_fit(o, error)) return std::nullopt;
   return o;
 }
 

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "compiler/driver/train_state.h"
+
 namespace gradc::driver {
 
 struct Options {
@@ -28,6 +30,9 @@ struct Options {
   int threads = 0;                                    // --threads N (0: one per hardware thread)
   int64_t steps = 0;                                  // step --steps N
   std::optional<double> lr;                           // step/train --lr X
+  std::optional<LrSchedule> lr_schedule;              // train --lr-schedule SPEC (cosine's T not yet resolved)
+  std::optional<BestMetric> keep_best;                // train --keep-best METRIC[:min|:max]
+  int64_t patience = 0;                               // train --patience N (0: none)
   // train
   std::vector<std::pair<std::string, std::string>> data, eval;  // --data/--eval NAME=PATH[:COLUMNS]
   int64_t epochs = 0;

@@ -1,9 +1,11 @@
 // `gradc train` (SPEC 3): load the data, then for every epoch shuffle the
 // rows (seeded by seed and epoch, so a resumed run sees the same order),
-// run train_step on each full batch, evaluate on the held-out data, report,
-// log, plot, and write checkpoints atomically; never one holding NaN or
-// infinity the training produced, and one on SIGINT, SIGTERM or SIGHUP that
-// resumes exactly (train_guard.h).
+// run train_step on each full batch at the epoch's learning rate
+// (--lr-schedule), evaluate on the held-out data, keep the best epoch's
+// checkpoint and stop when it no longer improves (--keep-best, --patience),
+// report, log, plot, and write checkpoints atomically; never one holding NaN
+// or infinity the training produced, and one on SIGINT, SIGTERM or SIGHUP
+// that resumes exactly (train_guard.h).
 #include "compiler/driver/train.h"
 
 #include "compiler/driver/data.h"
@@ -25,6 +27,7 @@
 
 #include "compiler/driver/train_guard.h"
 #include "compiler/driver/train_state.h"
+#include "compiler/support/spelling.h"
 #include "gradc/gradc.h"
 #include "gradc/preprocess.h"
 #include "gradc/session.h"
@@ -80,18 +83,18 @@ EvalResult evaluate(const Dataset& ds, int64_t batch, Session& full, Session* re
 }
 
 struct History {
-  std::vector<double> train_loss, eval_loss;
+  std::vector<double> train_loss, eval_loss, lr;
   std::vector<std::vector<double>> metrics;  // per metric, per epoch
 };
 
 void write_log(const std::string& path, const History& h, const ModelInfo& info) {
   std::string s = "epoch,train_loss,eval_loss";
   for (const TensorInfo& m : info.metrics) s += ",eval_" + m.name;
-  s += "\n";
+  s += ",lr\n";
   for (size_t e = 0; e < h.train_loss.size(); ++e) {
     s += fmt::format("{},{},{}", e + 1, h.train_loss[e], h.eval_loss[e]);
     for (const auto& m : h.metrics) s += fmt::format(",{}", m[e]);
-    s += "\n";
+    s += fmt::format(",{}\n", h.lr[e]);
   }
   write_output_file(path, s);
 }
@@ -112,10 +115,13 @@ History read_log(const std::string& path, const ModelInfo& info, int64_t epochs)
     std::stringstream ss(line);
     std::string cell;
     while (std::getline(ss, cell, ',')) cells.push_back(std::strtod(cell.c_str(), nullptr));
-    if (cells.size() != 3 + info.metrics.size()) break;
+    // A log of an earlier version has no lr column.
+    size_t n = 3 + info.metrics.size();
+    if (cells.size() != n && cells.size() != n + 1) break;
     h.train_loss.push_back(cells[1]);
     h.eval_loss.push_back(cells[2]);
     for (size_t k = 0; k < info.metrics.size(); ++k) h.metrics[k].push_back(cells[3 + k]);
+    h.lr.push_back(cells.size() > n ? cells[n] : NAN);
   }
   return h;
 }
@@ -159,6 +165,71 @@ void check_writable(const std::string& path, const char* flag) {
   throw DataError(fmt::format("{} {}: cannot write the file: {}", flag, path, why));
 }
 
+// A command line that does not fit the model (exit status 2, as main's usage errors).
+int usage_error(const std::string& message) {
+  std::cerr << fmt::format("gradc train: error: {}\nrun 'gradc train --help' for usage\n", message);
+  return 2;
+}
+
+// Where --keep-best writes: CKPT's name with ".best" before its extension
+// (c.safetensors -> c.best.safetensors), or after a name without one.
+std::string best_checkpoint_path(const std::string& output) {
+  size_t slash = output.rfind('/');
+  size_t name = slash == std::string::npos ? 0 : slash + 1;
+  size_t dot = output.rfind('.');
+  if (dot == std::string::npos || dot <= name) return output + ".best";
+  return output.substr(0, dot) + ".best" + output.substr(dot);
+}
+
+// The learning rate of the run: a base rate and its schedule.
+struct Rate {
+  double base = 0;
+  LrSchedule schedule;
+  double at(int64_t epoch) const { return base * schedule.factor(epoch); }
+};
+
+// The command line's rate and schedule; where it gives none, those the
+// checkpoint of --resume recorded (so the resumed run continues its run),
+// else the model file's rate, constant. A resumed run that changes what the
+// checkpoint recorded is told so in `notes`: it is allowed (a lower rate for
+// the rest of a run is common), but that run will not end as the
+// uninterrupted one would.
+Rate learning_rate(const Options& o, const ModelInfo& info, const TrainState* run, int64_t first_epoch,
+                   std::vector<std::string>& notes) {
+  Rate r;
+  r.base = o.lr ? *o.lr : run && run->lr ? *run->lr : info.lr;
+  r.schedule = o.lr_schedule ? o.lr_schedule->resolved(o.epochs) : run && run->schedule ? *run->schedule : LrSchedule{};
+  if (!run) return r;
+  if (o.lr && run->lr && *o.lr != *run->lr)
+    notes.push_back(fmt::format("--resume {}: from epoch {} on, --lr {} replaces the rate {} the checkpoint's run had",
+                                o.resume, first_epoch, *o.lr, *run->lr));
+  if (o.lr_schedule && run->schedule && r.schedule.text() != run->schedule->text())
+    notes.push_back(fmt::format("--resume {}: from epoch {} on, --lr-schedule {} replaces the checkpoint's {}", o.resume,
+                                first_epoch, r.schedule.text(), run->schedule->text()));
+  if (!o.lr_schedule && r.schedule.cosine && r.schedule.cosine_epochs < o.epochs)
+    throw DataError(fmt::format("--resume {}: the run's --lr-schedule {} brings the learning rate to 0 after epoch {}, "
+                                "but --epochs is {}; give --lr-schedule to train past it",
+                                o.resume, r.schedule.text(), r.schedule.cosine_epochs, o.epochs));
+  return r;
+}
+
+// --keep-best: which value is watched, the best so far and its epoch.
+struct Best {
+  BestMetric metric;
+  size_t index = 0;  // of the metric in ModelInfo::metrics (not for loss)
+  std::string path;  // where the best epoch's checkpoint goes
+  double value = 0;
+  int64_t epoch = 0;  // 0: no epoch had a finite value yet
+  double of(const EvalResult& ev) const { return metric.name == "loss" ? ev.loss : ev.metrics[index]; }
+  // Takes the value of `epoch`'s evaluation; true when it is the best so far.
+  bool update(double v, int64_t e) {
+    bool better = std::isfinite(v) && (epoch == 0 || (metric.higher_is_better ? v > value : v < value));
+    if (better) value = v, epoch = e;
+    return better;
+  }
+  std::string what() const { return fmt::format("eval {}", metric.name); }
+};
+
 }  // namespace
 
 int cmd_train(const Options& o) {
@@ -167,6 +238,16 @@ int cmd_train(const Options& o) {
     throw DataError(fmt::format("--epochs {} with {}: the log and the plot cover at most {} epochs", o.epochs,
                                 o.log.empty() ? "--plot" : "--log", kMaxLoggedEpochs));
   check_writable(o.output, "-o");
+  std::optional<Best> best;
+  if (o.keep_best) {
+    // The best checkpoint goes beside CKPT, which must then be a file.
+    if (resolve_output(o.output).in_place)
+      throw DataError(fmt::format("--keep-best writes the best checkpoint beside CKPT, but -o {} is a device or FIFO; "
+                                  "give -o a file",
+                                  o.output));
+    best = Best{*o.keep_best, 0, best_checkpoint_path(o.output)};
+    check_writable(best->path, "--keep-best");
+  }
   if (!o.log.empty()) check_writable(o.log, "--log");
   if (!o.plot.empty()) check_writable(o.plot, "--plot");
   // A first compile for the model's interface; the batch size is bound below.
@@ -176,6 +257,20 @@ int cmd_train(const Options& o) {
   if (!probe.diagnostics().empty()) std::cerr << render_all(probe.diagnostics());  // errors or warnings
   if (!probe.ok()) return probe.options_error() ? 2 : 1;
   ModelInfo info = probe.info();
+  if (best && best->metric.name != "loss") {
+    std::vector<std::string_view> names{"loss"};
+    for (const TensorInfo& m : info.metrics) names.push_back(m.name);
+    auto it = std::find(names.begin() + 1, names.end(), best->metric.name);
+    if (it == names.end()) {
+      std::string_view near = closest_name(best->metric.name, names);
+      std::string known;
+      for (std::string_view n : names) known += fmt::format("{}{}", known.empty() ? "" : ", ", n);
+      return usage_error(fmt::format("--keep-best {}: the model has no metric '{}'{}; it can watch {}",
+                                     best->metric.name, best->metric.name,
+                                     near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), known));
+    }
+    best->index = static_cast<size_t>(it - names.begin() - 1);
+  }
   Dataset train = load(o.data, info, "--data");
   Dataset eval = load(o.eval, info, "--eval");
   if (train.rows == 0) throw DataError("--data: no training data given");
@@ -303,6 +398,27 @@ int cmd_train(const Options& o) {
       first_sum = sum;
     }
   }
+  std::vector<std::string> notes;  // printed with the other notes, below
+  const TrainState* resumed = o.resume.empty() ? nullptr : &run;
+  Rate rate = learning_rate(o, info, resumed, first_epoch, notes);
+  // The best value so far continues from the checkpoint when it watched the
+  // same; a run that --patience stopped is finished, as one at --epochs is.
+  if (best && resumed && run.keep_best) {
+    if (run.keep_best->text() == best->metric.text()) {
+      best->value = run.best;
+      best->epoch = run.best_epoch;
+      if (o.patience && run.epoch - best->epoch >= o.patience) {
+        std::cout << fmt::format("{}: the run stopped early: its {} has not improved since epoch {} and --patience "
+                                 "is {}; nothing was trained or written (raise --patience to train further)\n",
+                                 o.resume, best->what(), best->epoch, o.patience);
+        return 0;
+      }
+    } else {
+      notes.push_back(fmt::format("--resume {}: the checkpoint's run kept the best {}; this one keeps the best {} "
+                                  "from epoch {} on",
+                                  o.resume, run.keep_best->text(), best->metric.text(), first_epoch));
+    }
+  }
   session.set_preprocessing(pre);  // the checkpoints record it
   // Evaluation sessions: the full batch size, and one for the remainder.
   std::unique_ptr<Model> rest_model;
@@ -335,6 +451,7 @@ int cmd_train(const Options& o) {
   if (keep_history) {
     hist.train_loss.resize(first_epoch - 1, NAN);
     hist.eval_loss.resize(first_epoch - 1, NAN);
+    hist.lr.resize(first_epoch - 1, NAN);
     for (auto& m : hist.metrics) m.resize(first_epoch - 1, NAN);
   }
 
@@ -351,6 +468,12 @@ int cmd_train(const Options& o) {
   if (train.rows % batch != 0 && first_epoch == 1 && !o.quiet)
     out.print(fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
                           "trained on\n", train.rows, batch, train.rows % batch));
+  if (!o.quiet) {
+    for (const std::string& note : notes) out.print("note: " + note + "\n");
+    if (best)
+      out.print(fmt::format("note: keeping the checkpoint of the epoch with the best {} ({} is better) in {}\n",
+                            best->what(), best->metric.higher_is_better ? "higher" : "lower", best->path));
+  }
 
   int64_t last_saved = -1;  // the epoch of the last checkpoint this run wrote
   struct stat out_st {};
@@ -361,10 +484,11 @@ int cmd_train(const Options& o) {
     return output_existed ? fmt::format("{} is as it was", o.output) : std::string("no checkpoint was written");
   };
   // Writes the checkpoint of `epoch` whole epochs and `epoch_step` steps of
-  // the next (a run stopped between two steps), unless it holds a non-finite
-  // value the training produced: then nothing is written (the file keeps the
-  // last good checkpoint), the error is reported and the result is false.
-  auto save = [&](int64_t epoch, int64_t epoch_step, double loss_sum) {
+  // the next (a run stopped between two steps) to `path`, unless it holds a
+  // non-finite value the training produced: then nothing is written (the file
+  // keeps the last good checkpoint), the error is reported and the result is
+  // false.
+  auto save = [&](int64_t epoch, int64_t epoch_step, double loss_sum, const std::string& path) {
     NamedTensors ck = session.checkpoint();
     if (std::optional<std::string> bad = finite.check(ck)) {
       std::cerr << fmt::format("gradc train: error: after epoch {}, step {} {}, which no checkpoint may hold: "
@@ -376,7 +500,18 @@ int cmd_train(const Options& o) {
       return false;
     }
     TensorFileMetadata meta = session.preprocessing().metadata();
-    add_train_state({epoch, o.seed, true, 0, batch}, ck, meta);
+    TrainState state;
+    state.epoch = epoch;
+    state.seed = o.seed;
+    state.batch = batch;
+    state.lr = rate.base;
+    state.schedule = rate.schedule;
+    if (best) {
+      state.keep_best = best->metric;
+      state.best = best->value;
+      state.best_epoch = best->epoch;
+    }
+    add_train_state(state, ck, meta);
     if (epoch_step) {
       Tensor k(DType::I32, {}), sum(DType::F64, {});
       k.set(0, static_cast<double>(epoch_step));
@@ -384,8 +519,8 @@ int cmd_train(const Options& o) {
       ck.emplace_back("train.epoch_step", std::move(k));
       ck.emplace_back("train.loss_sum", std::move(sum));
     }
-    write_safetensors(o.output, ck, meta);
-    last_saved = epoch;
+    write_safetensors(path, ck, meta);
+    if (path == o.output) last_saved = epoch;
     return true;
   };
   bool tty = o.progress && isatty(STDERR_FILENO);
@@ -398,22 +533,24 @@ int cmd_train(const Options& o) {
     if (tty && step) std::cerr << "\n";
     std::cerr << fmt::format("gradc train: {}: stopping after {}; writing the checkpoint (a second signal stops "
                              "gradc at once)\n", signal_name(sig), where);
-    if (!(step == 0 && last_saved == epoch - 1) && !save(epoch - 1, step, sum)) return 1;
+    if (!(step == 0 && last_saved == epoch - 1) && !save(epoch - 1, step, sum, o.output)) return 1;
     std::cerr << fmt::format("gradc train: wrote {} (after {}); to resume the run:\n  {}\n", o.output, where,
                              resume_command(o.argv, o.output));
     return 128 + sig;
   };
   int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch - first_step, done_steps = 0;
+  int64_t last_epoch = o.epochs;  // less when --patience stops the run
   auto loop_start = Clock::now();
   for (int64_t epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     auto epoch_start = Clock::now();
     std::vector<int64_t> order = shuffle(train.rows, o.seed, epoch);
     int64_t first = epoch == first_epoch ? first_step : 0;
     double sum = epoch == first_epoch ? first_sum : 0;
+    double lr = rate.at(epoch);
     for (int64_t step = first; step < steps_per_epoch; ++step) {
       if (signals.received()) return interrupted(epoch, step, sum);
       NamedTensors b = gather(train, order, step * batch, batch);
-      double loss = o.lr ? session.train_step(b, *o.lr) : session.train_step(b);
+      double loss = session.train_step(b, lr);
       if (!std::isfinite(loss)) {
         if (tty) std::cerr << "\n";
         std::cerr << fmt::format("gradc train: error: the loss is {} at epoch {}, step {}; training stopped ({})\n",
@@ -462,6 +599,7 @@ int cmd_train(const Options& o) {
     if (keep_history) {
       hist.train_loss.push_back(train_loss);
       hist.eval_loss.push_back(ev.loss);
+      hist.lr.push_back(lr);
     }
     // Losses with 6 significant digits: a loss of 3e-7 does not print as 0.000000.
     std::string line = fmt::format("epoch {}/{}  train loss {:.6g}", epoch, o.epochs, train_loss);
@@ -470,12 +608,20 @@ int cmd_train(const Options& o) {
       if (keep_history) hist.metrics[k].push_back(ev.metrics[k]);
       if (eval.rows > 0) line += fmt::format("  eval {} {:.4f}", info.metrics[k].name, ev.metrics[k]);
     }
+    if (!rate.schedule.constant()) line += fmt::format("  lr {:.6g}", lr);
+    // --keep-best: the best epoch's checkpoint now; --patience: whether to stop here.
+    bool improved = best && best->update(best->of(ev), epoch);
+    bool stop_early = best && o.patience && epoch < o.epochs && epoch - best->epoch >= o.patience;
+    if (improved) line += "  new best";
     double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    if (!o.quiet && (epoch % o.log_every == 0 || epoch == o.epochs))
+    if (!o.quiet && (epoch % o.log_every == 0 || epoch == o.epochs || stop_early))
       out.print(line + fmt::format("  ({:.2f} s, {:.0f} steps/s)\n", secs, steps_per_epoch / std::max(secs, 1e-9)));
-    // The checkpoint first, then the log and plot: a side output that fails
+    // The checkpoints first, then the log and plot: a side output that fails
     // must not cost the training.
-    if ((epoch == o.epochs || (o.save_every && epoch % o.save_every == 0)) && !save(epoch, 0, 0)) return 1;
+    if (improved && !save(epoch, 0, 0, best->path)) return 1;
+    if ((epoch == o.epochs || stop_early || (o.save_every && epoch % o.save_every == 0)) &&
+        !save(epoch, 0, 0, o.output))
+      return 1;
     std::vector<std::string> failed;
     auto side = [&](const char* flag, const std::string& path, auto write) {
       try {
@@ -495,9 +641,9 @@ int cmd_train(const Options& o) {
         write_training_plot(o.plot, fmt::format("{}: training", info.name), losses, metrics);
       });
     if (!failed.empty()) {
-      if (last_saved != epoch && !save(epoch, 0, 0)) return 1;
+      if (last_saved != epoch && !save(epoch, 0, 0, o.output)) return 1;
       for (const std::string& f : failed) std::cerr << "gradc train: error: " << f << "\n";
-      if (epoch == o.epochs)
+      if (epoch == o.epochs || stop_early)
         std::cerr << fmt::format("gradc train: the training is complete: {} holds its checkpoint\n", o.output);
       else
         std::cerr << fmt::format("gradc train: training stopped after epoch {}; {} holds its checkpoint; to resume "
@@ -505,9 +651,23 @@ int cmd_train(const Options& o) {
                                  epoch, o.output, resume_command(o.argv, o.output));
       return 1;
     }
+    if (stop_early) {
+      if (!o.quiet)
+        out.print(fmt::format("stopping early: the {} has not improved for {} epochs (--patience {})\n", best->what(),
+                              epoch - best->epoch, o.patience));
+      last_epoch = epoch;
+      break;
+    }
   }
   double total = std::chrono::duration<double>(Clock::now() - start_time).count();
-  out.print(fmt::format("wrote {} ({} epochs, {} steps, {:.1f} s)\n", o.output, o.epochs, session.step(), total));
+  std::string epochs = last_epoch == o.epochs ? fmt::format("{} epochs", o.epochs)
+                                              : fmt::format("{} of {} epochs, stopped early", last_epoch, o.epochs);
+  std::string kept_best;
+  if (best)
+    kept_best = best->epoch ? fmt::format("; best {} {:.6g} at epoch {}: {}", best->what(), best->value, best->epoch,
+                                          best->path)
+                            : fmt::format("; no epoch had a finite {}, so {} was not written", best->what(), best->path);
+  out.print(fmt::format("wrote {} ({}, {} steps, {:.1f} s){}\n", o.output, epochs, session.step(), total, kept_best));
   if (int sig = signals.received()) {
     // It came during the last epoch's evaluation or writing: nothing is left to do.
     std::cerr << fmt::format("gradc train: {}: received after the last step; the run is complete and {} holds its "

@@ -88,7 +88,7 @@ case $case in
       --eval x=$D/iris_test.csv --eval label=$D/iris_test.csv --epochs 4 --no-progress -o $tmp/c.st \
       --log $tmp/log.csv --plot $tmp/p.svg > /dev/null || fail run
     [ "$(wc -l < $tmp/log.csv)" = 5 ] || fail "the log has not 1 + 4 lines"
-    head -n 1 $tmp/log.csv | grep -q '^epoch,train_loss,eval_loss,eval_accuracy$' || fail "bad log header"
+    head -n 1 $tmp/log.csv | grep -q '^epoch,train_loss,eval_loss,eval_accuracy,lr$' || fail "bad log header"
     for s in "train loss" "eval loss" "eval accuracy"; do
       grep -q "data-name=\"$s\"" $tmp/p.svg || fail "the plot has no series '$s'"
     done
