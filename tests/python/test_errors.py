@@ -5,6 +5,7 @@ errors as ValueError, run-time checks as gradc.ModelError.
 Usage: /usr/bin/python3 test_errors.py GRADC ROOT (with PYTHONPATH=build/python)"""
 
 import os
+import warnings
 
 import numpy as np
 
@@ -34,6 +35,19 @@ def test_options_and_files():
     raises(ValueError, lambda: gradc.Model.load(XOR).session(backend="gpu"), "unknown backend 'gpu'")
     raises(ValueError, lambda: gradc.Model.load(XOR).dump("llvm2"), "unknown stage 'llvm2'", "'llvm-raw'")
     raises(ValueError, lambda: gradc.Model.load(XOR).dump("loops", format="dot"), "no DOT form")
+
+
+def test_warnings_go_to_the_warnings_module():
+    source = open(XOR).read().replace("input y : [B, 1]", "input y : [B, 1]\ninput unused : [B, 1]")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = gradc.compile(source, name="xor_plus.grad")
+    assert m.name == "xor_plus"  # a model is named after its file
+    assert [w.category for w in caught] == [gradc.CompileWarning], caught
+    assert "xor_plus.grad:" in str(caught[0].message) and "unused" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        raises(gradc.CompileWarning, lambda: gradc.compile(source, name="xor_plus.grad"), "unused")
 
 
 def test_wrong_dtype_is_a_type_error():

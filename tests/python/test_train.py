@@ -73,6 +73,12 @@ def test_forward_and_grad_return_numpy_arrays():
     assert np.allclose(s.params["W1"], w1 - 0.5 * g["grad.W1"], rtol=0, atol=1e-6)
 
 
+def test_gradients_with_respect_to_an_input():
+    s = gradc.Model.load(XOR, wrt=["x"]).session()
+    g = s.grad(x=X, y=Y)
+    assert g["grad.x"].shape == (4, 2) and g["grad.x"].any()
+
+
 def test_f64_and_i32_inputs():
     iris = gradc.Model.load(os.path.join(os.path.dirname(XOR), "iris_mlp.grad"), dims={"B": 6})
     assert iris.inputs["label"].dtype == np.int32 and iris.inputs["label"].shape == (6,)
