@@ -175,15 +175,39 @@ std::vector<std::string> PySession::param_names() const {
   return out;
 }
 
-py::dict PySession::optimizer_state() const {
-  py::dict out;
-  for (const auto& [name, t] : session_.optimizer_state()) {
-    gradc::Tensor copy = t;
-    py::array a = adopt(std::move(copy));
-    a.attr("setflags")(py::arg("write") = false);
-    out[py::str(name)] = a;
-  }
+std::vector<std::string> PySession::state_names() const {
+  std::vector<std::string> out;
+  for (const auto& st : session_.optimizer_state()) out.push_back(st.first);
   return out;
+}
+
+const gradc::Tensor& PySession::find_state(const std::string& name) const {
+  if (const gradc::Tensor* t = gradc::find_tensor(session_.optimizer_state(), name)) return *t;
+  std::string all = fmt::format("{}", fmt::join(state_names(), ", "));
+  throw py::key_error(fmt::format("the optimizer has no state '{}' (its state: {})", name, all.empty() ? "none" : all));
+}
+
+py::array PySession::state(const std::string& name) const {
+  gradc::Tensor copy = find_state(name);
+  py::array a = adopt(std::move(copy));
+  a.attr("setflags")(py::arg("write") = false);
+  return a;
+}
+
+void PySession::set_state(const std::string& name, py::handle value) {
+  check_idle("optimizer_state");
+  const gradc::Tensor& t = find_state(name);
+  gradc::TensorInfo spec{name, std::string(gradc::dtype_name(t.dtype())), t.shape(),
+                         std::vector<std::string>(t.shape().size()), 0, ""};
+  py::array a = checked("optimizer_state", "state", spec, value);
+  // The session writes its state only as a whole: a checkpoint of everything
+  // with this tensor replaced goes back in (params and step unchanged).
+  pins_to_session();
+  gradc::NamedTensors all = session_.checkpoint();
+  for (auto& [n, tensor] : all)
+    if (n == name) std::memcpy(tensor.raw(), a.data(), tensor.nbytes());
+  session_.restore(all, "optimizer_state");
+  session_to_pins();
 }
 
 std::string PySession::backend() const {
@@ -192,11 +216,20 @@ std::string PySession::backend() const {
 
 namespace {
 
-// session.params: the params by name, as a dict would give them, each a
-// NumPy view of the session's memory.
-struct Params {
+// session.params and session.optimizer_state: tensors by name, as a dict
+// gives them. Params are NumPy views of the session's memory; the state is
+// read as copies (the session exposes it read-only) and written whole.
+struct Tensors {
   py::object session;
+  bool params;
   PySession& get() const { return session.cast<PySession&>(); }
+  py::array at(const std::string& name) const {
+    return params ? get().param(name, session) : get().state(name);
+  }
+  void set(const std::string& name, py::handle value) const {
+    params ? get().set_param(name, value) : get().set_state(name, value);
+  }
+  std::vector<std::string> names() const { return params ? get().param_names() : get().state_names(); }
 };
 
 }  // namespace
@@ -217,32 +250,33 @@ void bind_session(py::module_& m) {
            "Writes params, optimizer state and step as safetensors (as `gradc train` does).")
       .def("load", [](PySession& s, const std::filesystem::path& p) { s.load(p.string()); }, py::arg("path"),
            "Loads a checkpoint (of `gradc train`, `gradc step` or save()).")
-      .def_property_readonly("params", [](py::object self) { return Params{std::move(self)}; },
+      .def_property_readonly("params", [](py::object self) { return Tensors{std::move(self), true}; },
                              "The params by name, as NumPy views of the session's own memory.")
-      .def_property_readonly("optimizer_state", &PySession::optimizer_state,
-                             "A read-only copy of the optimizer state, as 'opt.SLOT.PARAM'.")
+      .def_property_readonly("optimizer_state", [](py::object self) { return Tensors{std::move(self), false}; },
+                             "The optimizer state by name ('opt.SLOT.PARAM'): read as copies, assigned whole.")
       .def_property_readonly("step", &PySession::step, "Optimizer steps taken so far.")
       .def_property_readonly("threads", &PySession::threads)
       .def_property_readonly("backend", &PySession::backend);
 
-  py::class_<Params>(m, "Params", "A session's params by name: NumPy views of its memory, writable in place.")
-      .def("__getitem__", [](const Params& p, const std::string& name) { return p.get().param(name, p.session); })
-      .def("__setitem__", [](const Params& p, const std::string& name, py::handle v) { p.get().set_param(name, v); })
-      .def("__len__", [](const Params& p) { return p.get().param_names().size(); })
-      .def("__contains__", [](const Params& p, const std::string& name) {
-        std::vector<std::string> all = p.get().param_names();
+  py::class_<Tensors>(m, "Tensors",
+                      "A session's params (NumPy views of its memory, writable in place) or optimizer state "
+                      "(read-only copies) by name; assigning an array copies it in.")
+      .def("__getitem__", &Tensors::at)
+      .def("__setitem__", &Tensors::set)
+      .def("__len__", [](const Tensors& t) { return t.names().size(); })
+      .def("__contains__", [](const Tensors& t, const std::string& name) {
+        std::vector<std::string> all = t.names();
         return std::find(all.begin(), all.end(), name) != all.end();
       })
-      .def("__iter__", [](const Params& p) { return py::iter(py::cast(p.get().param_names())); })
-      .def("keys", [](const Params& p) { return p.get().param_names(); })
-      .def("items", [](const Params& p) {
+      .def("__iter__", [](const Tensors& t) { return py::iter(py::cast(t.names())); })
+      .def("keys", &Tensors::names)
+      .def("items", [](const Tensors& t) {
         py::list out;
-        for (const std::string& name : p.get().param_names())
-          out.append(py::make_tuple(name, p.get().param(name, p.session)));
+        for (const std::string& name : t.names()) out.append(py::make_tuple(name, t.at(name)));
         return out;
       })
-      .def("__repr__", [](const Params& p) {
-        return fmt::format("<gradc.Params {}>", fmt::join(p.get().param_names(), ", "));
+      .def("__repr__", [](const Tensors& t) {
+        return fmt::format("<gradc.Tensors {}>", fmt::join(t.names(), ", "));
       });
 }
 

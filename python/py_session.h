@@ -35,7 +35,11 @@ class PySession {
   // Copies `value` (checked like an input) into the param `name`.
   void set_param(const std::string& name, py::handle value);
   std::vector<std::string> param_names() const;
-  py::dict optimizer_state() const;
+  std::vector<std::string> state_names() const;
+  // The optimizer state `name` ("opt.SLOT.PARAM") as a read-only copy.
+  py::array state(const std::string& name) const;
+  // Replaces the optimizer state `name` with `value` (checked like an input).
+  void set_state(const std::string& name, py::handle value);
   int64_t step() const { return session_.step(); }
   int threads() const { return session_.threads(); }
   std::string backend() const;
@@ -62,6 +66,8 @@ class PySession {
   // After a call that changed params: the views see the new values.
   void session_to_pins();
 
+  // The state `name`, or KeyError naming the state there is.
+  const gradc::Tensor& find_state(const std::string& name) const;
   // Raises RuntimeError when another Python thread is inside a call of this session.
   void check_idle(const char* where) const;
   // The batch for `where`: every array checked and copied into `batch_`.

@@ -82,6 +82,7 @@ def test_bad_learning_rate_and_params():
     raises(KeyError, lambda: session().params["W3"], "no param 'W3'", "W1, b1, W2, b2")
     raises(ValueError, lambda: session().params.__setitem__("W1", np.zeros((8, 2), np.float32)), "(2, 8)")
     raises(TypeError, lambda: session().params.__setitem__("W1", np.zeros((2, 8))), "float32")
+    raises(KeyError, lambda: session().optimizer_state["opt.momentum_buffer.W1"], "no state", "(its state: none)")
 
 
 def test_class_id_out_of_range_is_a_model_error():

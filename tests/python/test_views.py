@@ -93,13 +93,21 @@ def test_assigning_a_param_copies_into_the_view():
     assert (s.params["W1"] == 0.25).all()
 
 
-def test_optimizer_state_is_a_read_only_copy():
+def test_optimizer_state_reads_as_copies_and_is_assigned_whole():
     m = gradc.Model.load(os.path.join(os.path.dirname(XOR), "regression_f64.grad"))
     s = m.session()
     s.train_step({n: np.ones(t.shape, dtype=t.dtype) for n, t in m.inputs.items()})
     state = s.optimizer_state
-    assert "opt.exp_avg.W1" in state, sorted(state)
-    assert state["opt.exp_avg.W1"].dtype == np.float64 and not state["opt.exp_avg.W1"].flags.writeable
+    assert "opt.exp_avg.W1" in state and len(state) == 8, sorted(state)
+    m1 = state["opt.exp_avg.W1"]
+    assert m1.dtype == np.float64 and m1.shape == (8, 16) and m1.any() and not m1.flags.writeable
+    w1 = s.params["W1"].copy()
+    state["opt.exp_avg.W1"] = np.full((8, 16), 0.5)
+    assert (state["opt.exp_avg.W1"] == 0.5).all() and (m1 != 0.5).any()  # a new copy; the old one is unchanged
+    assert s.step == 1 and (s.params["W1"] == w1).all()  # the rest of the session as it was
+    path = os.path.join(SCRATCH, "state.safetensors")
+    s.save(path)
+    assert (read_safetensors(path)["opt.exp_avg.W1"] == 0.5).all()
 
 
 run(globals())
