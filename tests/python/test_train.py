@@ -5,6 +5,7 @@ Usage: /usr/bin/python3 test_train.py GRADC ROOT (with PYTHONPATH=build/python)"
 
 import os
 import subprocess
+import threading
 
 import numpy as np
 
@@ -112,6 +113,35 @@ def test_model_interface():
     assert list(m.params) == ["W1", "b1", "W2", "b2"] and m.params["b1"].dim_names == [""]
     assert m.lr == 0.5 and m.optimizer.startswith("sgd")
     assert repr(m.inputs["x"]) == "TensorSpec('x', float32, (8, 2))"
+
+
+def test_calls_release_the_gil():
+    # Two Python threads call one session: while one is inside a call, the
+    # other gets the GIL and is refused (a session runs one call at a time).
+    # Were the GIL held during calls, neither could ever see the other inside.
+    m = gradc.compile("dim N = 256\ninput x : [N, N]\ninput y : [N, N]\nparam W : [N, N] ~ xavier_uniform\n"
+                      "loss mse(x @ W @ W, y)\noptimizer sgd(lr = 0.01)\n", name="big.grad")
+    s = m.session(threads=1)
+    x = np.ones((256, 256), np.float32)
+    s.train_step(x=x, y=x)  # compiled before the threads start
+    refused, done = [], threading.Event()
+
+    def calls():
+        for _ in range(200):
+            if done.is_set():
+                return
+            try:
+                s.train_step(x=x, y=x)
+            except RuntimeError as e:
+                refused.append(str(e))
+                done.set()
+
+    other = threading.Thread(target=calls)
+    other.start()
+    calls()
+    done.set()
+    other.join()
+    assert refused and "train_step: this session is running a call in another thread" in refused[0], refused
 
 
 def test_interpreter_backend_matches_jit_closely():
