@@ -166,7 +166,7 @@ void PySession::set_param(const std::string& name, py::handle value) {
   check_idle("params");
   py::array a = checked("params", "param", *spec, value);
   for (Pin& p : pins_)
-    if (p.name == name) std::memcpy(p.home, a.data(), p.bytes);
+    if (p.name == name) std::memmove(p.home, a.data(), p.bytes);  // the value may be the view itself
 }
 
 std::vector<std::string> PySession::param_names() const {
