@@ -12,6 +12,7 @@ PACKAGES=(
   catch2                               # unit tests (Catch2 v2)
   gdb                                  # tests/debug: gdb sees JIT-compiled code by its model lines
   libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
+  pybind11-dev python3-dev python3-numpy  # the Python module (python/) for Debian's /usr/bin/python3, and its tests
 )
 
 missing=()
