@@ -88,7 +88,7 @@ done < <(cat "$tmp/samples" 2>/dev/null)
 
 # --- the verbs that take --set ---
 verbs=$("$gradc" --help | awk '/^verbs:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }')
-takes=$(for v in $verbs; do "$gradc" "$v" --help 2>&1 | grep -q -- '--set' && echo "$v"; done | sort)
+takes=$(for v in $verbs; do "$gradc" "$v" --help 2>&1 | grep -- '--set' >/dev/null && echo "$v"; done | sort)
 listed=$(tr '\n' ' ' < "$root/docs/language.md" | grep -oE '`--set B=256` on the command line \(every verb that compiles a model: [^)]*\)' |
          grep -oE '`[a-z]+`' | tr -d '`' | sort)
 [ -n "$listed" ] || bad "docs/language.md: no '(every verb that compiles a model: ...)' list after \`--set B=256\` on the command line"
