@@ -79,9 +79,8 @@ void add_rows(Dataset& ds, const TensorInfo& input, Tensor t, const std::string&
   DType dtype = parse_dtype_name(input.dtype);
   std::vector<int64_t> row(input.shape.begin() + 1, input.shape.end());
   if (t.rank() == 0 || product(t.shape(), 1) != product(row, 0)) {
-    Tensor like(dtype, input.shape);
     throw DataError(fmt::format("{}: the data has shape {} but input '{}' is {}: every row must be {}{}", what,
-                                t.type_string(), input.name, like.type_string(),
+                                t.type_string(), input.name, type_string(dtype, input.shape),
                                 row.empty() ? std::string("a scalar") : type_string(dtype, row),
                                 row.size() > 1 ? fmt::format(" (or hold its {} elements)", product(row, 0)) : ""));
   }
