@@ -44,8 +44,8 @@ struct IdxType {
 };
 
 constexpr IdxType kTypes[] = {
-    {0x08, "u8", 1, DType::F32}, {0x09, "i8", 1, DType::F32}, {0x0B, "i16", 2, DType::F32},
-    {0x0C, "i32", 4, DType::I32},           {0x0D, "f32", 4, DType::F32},         {0x0E, "f64", 8, DType::F64},
+    {0x08, "u8", 1, DType::F32},  {0x09, "i8", 1, DType::F32},  {0x0B, "i16", 2, DType::F32},
+    {0x0C, "i32", 4, DType::I32}, {0x0D, "f32", 4, DType::F32}, {0x0E, "f64", 8, DType::F64},
 };
 
 const IdxType* find_type(unsigned char code) {
@@ -70,9 +70,11 @@ struct IdxHeader {
 
 std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
-// The header at the start of `bytes` (at least its first 4 + 4 * dims bytes).
-IdxHeader parse_header(std::string_view bytes, const std::string& what) {
-  if (bytes.size() < 4) fail(what, fmt::format("file is {} bytes, too short for an IDX header", bytes.size()));
+// The header at the start of `bytes` (at least its first 4 + 4 * dims bytes),
+// the file's or, when `gzip`, the decompressed data's.
+IdxHeader parse_header(std::string_view bytes, const std::string& what, bool gzip) {
+  const char* holder = gzip ? "the decompressed data" : "file";
+  if (bytes.size() < 4) fail(what, fmt::format("{} is {} bytes, too short for an IDX header", holder, bytes.size()));
   if (bytes[0] != 0 || bytes[1] != 0)
     fail(what, fmt::format("not an IDX file (its first bytes are {:02x} {:02x}, where IDX files start with 00 00)",
                            static_cast<unsigned char>(bytes[0]), static_cast<unsigned char>(bytes[1])));
@@ -87,8 +89,8 @@ IdxHeader parse_header(std::string_view bytes, const std::string& what) {
   if (dims == 0) fail(what, "the IDX header has no dimensions");
   h.header_bytes = 4 + 4 * dims;
   if (bytes.size() < h.header_bytes)
-    fail(what, fmt::format("file is {} bytes, too short for an IDX header of {} dimensions ({} bytes)", bytes.size(),
-                           dims, h.header_bytes));
+    fail(what, fmt::format("{} is {} bytes, too short for an IDX header of {} dimensions ({} bytes)", holder,
+                           bytes.size(), dims, h.header_bytes));
   for (size_t k = 0; k < dims; ++k) h.shape.push_back(be32(bytes, 4 + 4 * k));
   // The tensor's size, checked before anything is allocated. Each size is
   // below 2^32, so a running product above the limit stops before it overflows.
@@ -205,7 +207,7 @@ Tensor parse_gzip_idx(std::string_view bytes, const std::string& what) {
   std::string header(kMaxIdxHeaderBytes, '\0');
   size_t got = in.read(header.data(), 4);
   if (got == 4) got += in.read(header.data() + 4, 4 * static_cast<unsigned char>(header[3]));
-  IdxHeader h = parse_header(std::string_view(header.data(), got), what);
+  IdxHeader h = parse_header(std::string_view(header.data(), got), what, true);
   if (h.data_bytes > kMaxDeflateRatio * bytes.size() + kGzipSlackBytes)
     fail(what, fmt::format("the IDX header claims shape {} of {} ({} bytes), more than {} bytes of gzip data can hold "
                            "(the file is truncated or damaged)",
@@ -248,7 +250,7 @@ bool named_like_idx(std::string name) {
 
 Tensor parse_idx(std::string_view bytes, const std::string& what) {
   if (is_gzip(bytes)) return parse_gzip_idx(bytes, what);
-  IdxHeader h = parse_header(bytes, what);
+  IdxHeader h = parse_header(bytes, what, false);
   check_data_size(h, bytes.size() - h.header_bytes, what);
   Tensor out = make_tensor(h, what);
   decode(bytes.data() + h.header_bytes, 0, h.data_bytes / h.type->size, *h.type, out);
@@ -260,7 +262,7 @@ Tensor parse_idx(std::string_view bytes, const std::string& what) {
 Tensor read_idx(const std::string& path) {
   std::string head = read_file_head(path, kMaxIdxHeaderBytes);
   if (!head.empty() && !is_gzip(head)) {
-    IdxHeader h = parse_header(head, path);
+    IdxHeader h = parse_header(head, path, false);
     std::error_code ec;
     uint64_t size = std::filesystem::file_size(path, ec);
     if (!ec && size >= h.header_bytes) check_data_size(h, size - h.header_bytes, path);

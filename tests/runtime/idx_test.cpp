@@ -93,8 +93,10 @@ TEST_CASE("idx: concatenated gzip members read as one stream, as gunzip reads th
 }
 
 TEST_CASE("idx: a header that is not IDX, or not supported") {
-  expect_bad("", {"file is 0 bytes, too short for an IDX header"});
-  expect_bad(std::string("\x00\x00\x08", 3), {"file is 3 bytes, too short"});
+  expect_bad("", {"is 0 bytes, too short for an IDX header"});
+  expect_bad(std::string("\x00\x00\x08", 3), {"is 3 bytes, too short"});
+  CHECK_THAT(error_of([] { parse(""); }), Catch::Contains(kWhat + ": file is 0 bytes"));
+  CHECK_THAT(error_of([] { parse(gzip("")); }), Catch::Contains(kWhat + ": the decompressed data is 0 bytes"));
   expect_bad(std::string("\x00\x01\x08\x01", 4), {"not an IDX file (its first bytes are 00 01"});
   expect_bad("PK\x03\x04", {"not an IDX file (its first bytes are 50 4b"});
   for (unsigned char code : {0x00, 0x07, 0x0A, 0x0F, 0xFF}) {
