@@ -620,17 +620,40 @@ std::string read_binary_file(const std::string& path, uint64_t max_bytes) {
   return read_whole(InputFile(path), path, max_bytes);
 }
 
+std::string read_file_head(const std::string& path, size_t n) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return "";
+  try {
+    InputFile f(path);
+    std::string head(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+      ssize_t k = ::pread(f.fd, head.data() + got, n - got, static_cast<off_t>(got));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) break;
+      got += static_cast<size_t>(k);
+    }
+    head.resize(got);
+    return head;
+  } catch (const DataError&) {
+    return "";  // the reader reports it
+  }
+}
+
 NamedTensors read_tensor_file(const std::string& path, const std::string& default_name) {
   std::string ext = std::filesystem::path(path).extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (ext == ".safetensors") return read_safetensors(path);
-  if (ext == ".npy") {
+  auto one = [&](Tensor t) {
     NamedTensors ts;
-    ts.emplace_back(default_name, read_npy(path));
+    ts.emplace_back(default_name, std::move(t));
     return ts;
-  }
-  if (ext.empty()) fail(path, "cannot tell the tensor file format without an extension (supported: .safetensors, .npy)");
-  fail(path, fmt::format("unsupported tensor file extension '{}' (supported: .safetensors, .npy)", ext));
+  };
+  if (ext == ".safetensors") return read_safetensors(path);
+  if (ext == ".npy") return one(read_npy(path));
+  if (is_idx(path, "")) return one(read_idx(path));
+  if (ext.empty())
+    fail(path, "cannot tell the tensor file format without an extension (supported: .safetensors, .npy, IDX)");
+  fail(path, fmt::format("unsupported tensor file extension '{}' (supported: .safetensors, .npy, IDX)", ext));
 }
 
 }  // namespace gradc

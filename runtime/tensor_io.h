@@ -1,5 +1,6 @@
 // Reading and writing tensor files (SPEC 4): safetensors for named tensors
-// (inputs, parameters, checkpoints) and NumPy .npy for single arrays.
+// (inputs, parameters, checkpoints), NumPy .npy for single arrays, and IDX
+// (MNIST's format) for data sets, read only.
 //
 // Files come from users, so every length, offset and shape is checked,
 // overflow included, before it is used or anything is allocated; a bad file
@@ -67,10 +68,32 @@ Tensor read_npy(const std::string& path);
 std::string serialize_npy(const Tensor& t);
 void write_npy(const std::string& path, const Tensor& t);
 
+// --- IDX ---
+
+// Parses an IDX file (the MNIST family's format: 00 00 TYPE DIMS, the sizes
+// as big-endian u32, the big-endian elements), plain or gzip-compressed
+// (recognized by its first bytes, 1f 8b). Unsigned and signed bytes, i16 and
+// f32 data become f32, i32 data i32, f64 data f64, all exactly (no
+// rescaling). The header's shape is checked before anything is allocated:
+// its tensor against kMaxSessionBytes, gzip data against the most deflate
+// can hold, and the data must be exactly the shape's size (a truncated file,
+// trailing bytes and a gzip stream that inflates past the claimed size are
+// errors; decompression stops one byte past it).
+Tensor parse_idx(std::string_view bytes, const std::string& what);
+
+// Reads and parses the IDX file at `path` (at most 16 GiB; a plain regular
+// file's header is checked against its size before the data is read).
+Tensor read_idx(const std::string& path);
+
+// Whether `path` (whose first bytes are `head`, "" when unknown) is an IDX
+// file: named like one (train-images-idx3-ubyte, t10k-labels.idx1-ubyte,
+// x.idx, each optionally .gz), or starting like one, also inside gzip.
+bool is_idx(const std::string& path, std::string_view head);
+
 // --- files ---
 
-// `.safetensors` (all tensors) or `.npy` (one tensor called `default_name`),
-// chosen by the extension of `path` (compared case-insensitively).
+// `.safetensors` (all tensors), `.npy` or IDX (one tensor called
+// `default_name`), chosen by the name of `path` (compared case-insensitively).
 NamedTensors read_tensor_file(const std::string& path, const std::string& default_name);
 
 // The largest file read_* accept: 16 GiB.
@@ -87,6 +110,11 @@ inline constexpr uint64_t kMaxStreamBytes = uint64_t{1} << 30;
 // larger than `max_bytes` (checked before allocating; a pipe at most
 // kMaxStreamBytes).
 std::string read_binary_file(const std::string& path, uint64_t max_bytes = kMaxTensorFileBytes);
+
+// The first `n` bytes of the regular file at `path` (fewer when it is
+// shorter), or "" for anything else: a pipe must be read once, whole, and a
+// device or a missing file gets its error from the reader.
+std::string read_file_head(const std::string& path, size_t n);
 
 
 }  // namespace gradc

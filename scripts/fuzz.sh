@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (the front end; the safetensors, npy and CSV
+# Builds the libFuzzer targets (the front end; the safetensors, npy, IDX and CSV
 # readers; command-line values and checkpoint fields) with clang-19 and ASan/UBSan, then fuzzes each for N seconds
 # (default 60) from its seed corpus in tests/fuzz/. Crashing inputs land in
 # build-fuzz/ and make this script fail.

@@ -6,8 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <functional>
 #include <map>
 #include <string_view>
 
@@ -38,21 +37,63 @@ Tensor convert(const Tensor& t, DType to, const std::string& what) {
   return r;
 }
 
-// Adds `t` as the rows of `input`: its first axis counts rows, the rest must
-// be the input's per-row shape, and the count must be every other input's.
-void add_rows(Dataset& ds, const TensorInfo& input, Tensor t, const std::string& what, const std::string& others) {
+// Where flat element i of a data tensor came from, for messages.
+using Place = std::function<std::string(int64_t)>;
+
+// "PATH: row 56" (after `prefix`, "PATH: ") for element i of a file's tensor
+// of `per_row` elements a row; ", element 3" added when a row holds more than one.
+Place row_place(const std::string& prefix, int64_t per_row) {
+  return [prefix, per_row](int64_t i) {
+    std::string s = fmt::format("{}row {}", prefix, i / per_row);
+    return per_row > 1 ? s + fmt::format(", element {}", i % per_row) : s;
+  };
+}
+
+// An input the model reads as class ids must have every id in [0, classes):
+// the first that is not is an error at its place in the data (a run would
+// only see it at the op, with no file, row or line to fix).
+void check_ids(const TensorInfo& input, const Tensor& t, const Place& place) {
+  if (input.classes <= 0 || t.dtype() != DType::I32) return;
+  const int32_t* ids = t.data<int32_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (ids[i] < 0 || ids[i] >= input.classes) {
+      std::string by = input.classes_read_at.empty() ? "" : fmt::format(" (read as class ids at {})", input.classes_read_at);
+      throw DataError(fmt::format("{}: class id {} for input '{}' is out of range [0, {}){}", place(i), ids[i],
+                                  input.name, input.classes, by));
+    }
+}
+
+int64_t product(const std::vector<int64_t>& shape, size_t from) {
+  int64_t n = 1;
+  for (size_t k = from; k < shape.size(); ++k) n *= shape[k];
+  return n;
+}
+
+// Adds `t` as the rows of `input`: its first axis counts rows, and the rest
+// must be the input's per-row shape or hold as many elements, read in
+// row-major order (IDX images [N, 28, 28] feed an input [B, 1, 28, 28]);
+// the count of rows must be every other input's.
+void add_rows(Dataset& ds, const TensorInfo& input, Tensor t, const std::string& what, const std::string& others,
+              const Place& place) {
   DType dtype = parse_dtype_name(input.dtype);
   std::vector<int64_t> row(input.shape.begin() + 1, input.shape.end());
-  std::vector<int64_t> got(t.shape().empty() ? t.shape().begin() : t.shape().begin() + 1, t.shape().end());
-  if (t.rank() == 0 || got != row) {
-    Tensor like(dtype, input.shape);
-    throw DataError(fmt::format("{}: the data has shape {} but input '{}' is {}: every row must be {}", what,
-                                t.type_string(), input.name, like.type_string(),
-                                row.empty() ? std::string("a scalar") : type_string(dtype, row)));
+  if (t.rank() == 0 || product(t.shape(), 1) != product(row, 0)) {
+    throw DataError(fmt::format("{}: the data has shape {} but input '{}' is {}: every row must be {}{}", what,
+                                t.type_string(), input.name, type_string(dtype, input.shape),
+                                row.empty() ? std::string("a scalar") : type_string(dtype, row),
+                                row.size() > 1 ? fmt::format(" (or hold its {} elements)", product(row, 0)) : ""));
+  }
+  if (std::vector<int64_t>(t.shape().begin() + 1, t.shape().end()) != row) {
+    std::vector<int64_t> shape = row;
+    shape.insert(shape.begin(), t.shape()[0]);
+    Tensor reshaped(t.dtype(), shape);
+    std::memcpy(reshaped.raw(), t.raw(), t.nbytes());
+    t = std::move(reshaped);
   }
   if (ds.columns.empty()) ds.rows = t.shape()[0];
   else if (t.shape()[0] != ds.rows)
     throw DataError(fmt::format("{}: {} rows, but the other {} data has {}", what, t.shape()[0], others, ds.rows));
+  check_ids(input, t, place);
   ds.columns.emplace_back(input.name, std::move(t));
 }
 
@@ -80,6 +121,7 @@ Dataset load(const std::vector<std::pair<std::string, std::string>>& specs, cons
     }
     std::string what = fmt::format("{} {}={}", flag, name, source);
     Tensor t;
+    Place place;
     if (ends_with(path, ".csv")) {
       auto it = csv_cache.find(path);
       if (it == csv_cache.end()) it = csv_cache.emplace(path, ::gradc::read_csv(path)).first;
@@ -100,19 +142,28 @@ Dataset load(const std::vector<std::pair<std::string, std::string>>& specs, cons
                                     columns == "!label" ? "every column but 'label'" : "the column named like the input",
                                     flag, name, path));
       }
+      // A cell as "PATH:LINE:COL", its line counted in the file.
+      place = [&table, selected = select_columns(table, columns)](int64_t i) {
+        auto n = static_cast<int64_t>(selected.size());
+        return table.where(static_cast<size_t>(i / n), selected[static_cast<size_t>(i % n)]);
+      };
     } else {
       std::string ext = file_type(path);
-      if (ext != ".safetensors" && ext != ".npy")
-        throw DataError(fmt::format("{}: unsupported file type '{}'; {} reads .csv, .npy and .safetensors files", what,
-                                    ext.empty() ? "(no extension)" : ext, flag));
+      if (ext != ".safetensors" && ext != ".npy" && ext != ".idx")
+        throw DataError(fmt::format("{}: unsupported file type '{}'; {} reads .csv, .npy, .safetensors and IDX files "
+                                    "(train-images-idx3-ubyte, optionally .gz)",
+                                    what, ext.empty() ? "(no extension)" : ext, flag));
       NamedTensors file;
       if (ext == ".npy") file.emplace_back(name, ::gradc::read_npy(path));
+      else if (ext == ".idx") file.emplace_back(name, ::gradc::read_idx(path));
       else file = ::gradc::read_safetensors(path);
       const Tensor* found = find_tensor(file, name);
       if (!found) throw DataError(fmt::format("{}: '{}' has no tensor named '{}'", what, path, name));
       t = convert(*found, dtype, what);
+      std::string prefix = ext == ".safetensors" ? fmt::format("{}: tensor '{}', ", path, name) : path + ": ";
+      place = row_place(prefix, found->rank() ? product(found->shape(), 1) : 1);
     }
-    add_rows(ds, *input, std::move(t), what, flag);
+    add_rows(ds, *input, std::move(t), what, flag, place);
   }
   return ds;
 }
@@ -161,16 +212,18 @@ std::string lower_extension(const std::string& path) {
 }
 
 std::string file_type(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec)) {
-    char head[9] = {};
-    std::ifstream in(path, std::ios::binary);
-    in.read(head, sizeof head);
-    if (in.gcount() >= 6 && std::string_view(head, 6) == "\x93NUMPY") return ".npy";
-    if (in.gcount() == 9 && head[8] == '{') return ".safetensors";
-    if (in.gcount() >= 1 && head[0] == '{' ) return ".json";
-  }
+  std::string head = read_file_head(path, 4096);  // a gzip header may hold a long file name
+  if (head.size() >= 6 && std::string_view(head).substr(0, 6) == "\x93NUMPY") return ".npy";
+  if (head.size() >= 9 && head[8] == '{') return ".safetensors";
+  if (!head.empty() && head[0] == '{') return ".json";
+  if (is_idx(path, head)) return ".idx";
   return lower_extension(path);
+}
+
+void check_class_ids(const NamedTensors& inputs, const ModelInfo& info, const std::string& what) {
+  for (const TensorInfo& input : info.inputs)
+    if (const Tensor* t = find_tensor(inputs, input.name))
+      check_ids(input, *t, [&](int64_t i) { return fmt::format("{}: tensor '{}', element {}", what, input.name, i); });
 }
 
 Dataset from_tensors(const NamedTensors& file, const ModelInfo& info, const std::string& what) {
@@ -178,7 +231,8 @@ Dataset from_tensors(const NamedTensors& file, const ModelInfo& info, const std:
   for (const TensorInfo& input : info.inputs)
     if (const Tensor* t = find_tensor(file, input.name)) {
       std::string where = fmt::format("{}: tensor '{}'", what, input.name);
-      add_rows(ds, input, convert(*t, parse_dtype_name(input.dtype), where), where, what);
+      add_rows(ds, input, convert(*t, parse_dtype_name(input.dtype), where), where, what,
+               row_place(where + ", ", t->rank() ? product(t->shape(), 1) : 1));
     }
   return ds;
 }
@@ -198,6 +252,7 @@ NamedTensors rows(const Dataset& ds, int64_t begin, int64_t n) {
 NamedTensors read_safetensors(const std::string& path) { return ::gradc::read_safetensors(path); }
 void write_safetensors(const std::string& path, const NamedTensors& tensors) { ::gradc::write_safetensors(path, tensors); }
 Tensor read_npy(const std::string& path) { return ::gradc::read_npy(path); }
+Tensor read_idx(const std::string& path) { return ::gradc::read_idx(path); }
 void write_npy(const std::string& path, const Tensor& t) { ::gradc::write_npy(path, t); }
 
 Tensor read_csv(const std::string& path, const std::string& columns, DType dtype) {

@@ -1,4 +1,4 @@
-// The command line's data files (see data.h): safetensors-only inputs,
+// The command line's data files (see data.h): safetensors-only inputs and their class ids,
 // specializations for a number of rows, values as files print them.
 #include "compiler/driver/data.h"
 
@@ -14,9 +14,9 @@ void check_safetensors_arg(const std::string& verb, const char* flag, const std:
   std::string type = file_type(path);
   std::error_code ec;
   if (type != ".safetensors" && std::filesystem::is_regular_file(path, ec)) {
-    std::string looks = type == ".npy" ? "a NumPy .npy file" : type == ".csv" ? "a CSV file" : "";
+    std::string looks = type == ".npy" ? "a NumPy .npy file" : type == ".csv" ? "a CSV file" : type == ".idx" ? "an IDX file" : "";
     throw DataError(fmt::format("{} {}: not a safetensors file{}; `{}` reads .safetensors, `predict` reads "
-                                ".csv/.npy/.safetensors",
+                                ".csv/.npy/.safetensors/IDX",
                                 flag, path, looks.empty() ? "" : " (it is " + looks + ")", verb));
   }
 }
@@ -24,6 +24,12 @@ void check_safetensors_arg(const std::string& verb, const char* flag, const std:
 NamedTensors read_safetensors_arg(const std::string& verb, const char* flag, const std::string& path) {
   check_safetensors_arg(verb, flag, path);
   return read_safetensors(path);
+}
+
+NamedTensors read_inputs_arg(const std::string& verb, const std::string& path, const ModelInfo& info) {
+  NamedTensors inputs = read_safetensors_arg(verb, "--inputs", path);
+  check_class_ids(inputs, info, "--inputs " + path);
+  return inputs;
 }
 
 Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows) {

@@ -11,6 +11,7 @@
 namespace gradc::driver {
 
 using data::batch_dim;
+using data::check_class_ids;
 using data::Dataset;
 using data::file_type;
 using data::from_tensors;
@@ -31,6 +32,10 @@ std::string value_text(DType dtype, double v);
 // another type is an error that says so and which verb reads it, rather than
 // what its first bytes mean as a safetensors header.
 NamedTensors read_safetensors_arg(const std::string& verb, const char* flag, const std::string& path);
+// The --inputs file of `verb` (read_safetensors_arg), with every class id
+// the model reads checked up front (data::check_class_ids), so that a bad
+// label names the file, the tensor and the element.
+NamedTensors read_inputs_arg(const std::string& verb, const std::string& path, const ModelInfo& info);
 // Only the check of read_safetensors_arg (for a file the library reads).
 void check_safetensors_arg(const std::string& verb, const char* flag, const std::string& path);
 

@@ -137,7 +137,7 @@ Session make_session(const Options& o, const Model& m, NamedTensors& inputs) {
 }
 
 int cmd_grad(const Options& o, const Model& m) {
-  NamedTensors inputs = read_safetensors_arg(o.verb, "--inputs", o.inputs);
+  NamedTensors inputs = read_inputs_arg(o.verb, o.inputs, m.info());
   Session s = make_session(o, m, inputs);
   NamedTensors out = s.grad(inputs);
   write_safetensors(o.output, out);
@@ -146,7 +146,7 @@ int cmd_grad(const Options& o, const Model& m) {
 }
 
 int cmd_step(const Options& o, const Model& m) {
-  NamedTensors inputs = read_safetensors_arg(o.verb, "--inputs", o.inputs);
+  NamedTensors inputs = read_inputs_arg(o.verb, o.inputs, m.info());
   Session s = make_session(o, m, inputs);
   // As train's checkpoints: a file that would hold a NaN or infinity the
   // steps produced is not written.
@@ -178,7 +178,7 @@ int cmd_step(const Options& o, const Model& m) {
 }
 
 int cmd_run(const Options& o, const Model& m) {
-  NamedTensors inputs = read_safetensors_arg(o.verb, "--inputs", o.inputs);
+  NamedTensors inputs = read_inputs_arg(o.verb, o.inputs, m.info());
   Session s = make_session(o, m, inputs);
   NamedTensors out = s.forward(inputs);
   write_safetensors(o.output, out);
@@ -328,7 +328,7 @@ int cmd_gradcheck(const Options& o, const Model& m) {
   GradcheckOptions go;
   go.seed = o.seed;
   go.mode = o.mode == "forward" ? GradcheckMode::Forward : o.mode == "both" ? GradcheckMode::Both : GradcheckMode::Reverse;
-  NamedTensors inputs = o.inputs.empty() ? NamedTensors{} : read_safetensors_arg(o.verb, "--inputs", o.inputs);
+  NamedTensors inputs = o.inputs.empty() ? NamedTensors{} : read_inputs_arg(o.verb, o.inputs, m.info());
   NamedTensors params = o.params.empty() ? NamedTensors{} : read_safetensors_arg(o.verb, "--params", o.params);
   std::vector<GradcheckParam> report = m.gradcheck(go, inputs, params);
   bool ok = true;

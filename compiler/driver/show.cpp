@@ -57,8 +57,8 @@ Stats stats_of(const Tensor& t) {
   return s;
 }
 
-// The tensors of a file: a safetensors file's own names, a .npy file's array
-// under the file's stem, a CSV file's columns.
+// The tensors of a file: a safetensors file's own names, a .npy or IDX
+// file's array under the file's stem, a CSV file's columns.
 NamedTensors read_any(const std::string& path, TensorFileMetadata& metadata, std::string& kind) {
   std::string ext = file_type(path);
   if (ext == ".safetensors") {
@@ -68,6 +68,10 @@ NamedTensors read_any(const std::string& path, TensorFileMetadata& metadata, std
   if (ext == ".npy") {
     kind = "npy";
     return {{stem(path), read_npy(path)}};
+  }
+  if (ext == ".idx") {
+    kind = "idx";
+    return {{stem(path), read_idx(path)}};
   }
   if (ext == ".csv") {
     kind = "csv";
@@ -80,7 +84,7 @@ NamedTensors read_any(const std::string& path, TensorFileMetadata& metadata, std
     }
     return cols;
   }
-  throw DataError(fmt::format("{}: unsupported file type '{}'; `show` reads .safetensors, .npy and .csv", path,
+  throw DataError(fmt::format("{}: unsupported file type '{}'; `show` reads .safetensors, .npy, .csv and IDX", path,
                               ext.empty() ? "(no extension)" : ext));
 }
 

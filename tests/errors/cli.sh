@@ -254,7 +254,7 @@ case_not_safetensors() {
   # run/grad/step read safetensors: another file type is named as such, not parsed as a header.
   printf 'a,b\n1,2\n' >data.csv
   run 1 run ok.grad --inputs data.csv -o o.safetensors
-  stderr_has "--inputs data.csv: not a safetensors file (it is a CSV file); \`run\` reads .safetensors, \`predict\` reads .csv/.npy/.safetensors"
+  stderr_has "--inputs data.csv: not a safetensors file (it is a CSV file); \`run\` reads .safetensors, \`predict\` reads .csv/.npy/.safetensors/IDX"
   run 1 grad ok.grad --inputs ok.grad -o o.safetensors
   stderr_has "--inputs ok.grad: not a safetensors file; \`grad\` reads .safetensors"
   [[ $err != *"header"* ]] || fail "the message speaks of a header: $err"

@@ -1,5 +1,5 @@
 // libFuzzer target over the data readers: safetensors (its header read by
-// nlohmann::json's parser), .npy and CSV (with column selection). Any
+// nlohmann::json's parser), .npy, IDX (plain and gzip) and CSV (with column selection). Any
 // input must give either tensors or a DataError, never a crash, hang,
 // sanitizer report or other exception.
 // A safetensors file that parses must survive a round trip through the
@@ -46,6 +46,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     gradc::Tensor t = gradc::parse_npy(bytes, "fuzz.npy");
     if (t.nbytes() > size) __builtin_trap();  // never more data than the file holds
+  } catch (const gradc::DataError&) {
+  }
+  try {
+    gradc::Tensor t = gradc::parse_idx(bytes, "fuzz-idx3-ubyte");
+    bool gzip = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+    if (!gzip && t.numel() > static_cast<int64_t>(size)) __builtin_trap();  // an element is at least a byte
   } catch (const gradc::DataError&) {
   }
   try {

@@ -1,5 +1,5 @@
 // The fuzzer's seed corpus (tests/fuzz/corpus_tensor, written by
-// make_tensor_corpus.py with Python's json module, an independent writer):
+// make_tensor_corpus.py with Python's json and gzip modules, independent writers):
 // every valid_* file reads, every bad_* file is a DataError naming the file.
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -36,6 +36,12 @@ TEST_CASE("the tensor fuzz corpus: valid seeds read, broken seeds are DataErrors
   for (int i = 0; i < 6; ++i) CHECK(fortran.get(i) == i);
   CHECK_THAT(test::error_of([&] { read_tensor_file(dir + "/bad_offsets.safetensors", "x"); }),
              Catch::Contains("tensor 'x': data_offsets [0, 100] lie outside the data section of 64 bytes"));
+  Tensor labels = read_idx(dir + "/valid_labels-idx1-ubyte.gz");
+  CHECK(labels.type_string() == "f32[2]");
+  CHECK(labels.get(0) == 7);
+  CHECK(read_idx(dir + "/valid_i16.idx2.gz").get(0) == -300);
+  CHECK_THAT(test::error_of([&] { read_tensor_file(dir + "/bad_bomb-idx1-ubyte.gz", "x"); }),
+             Catch::Contains("the gzip data holds more than the 10 bytes that shape [10] of u8 needs"));
 }
 
 }  // namespace

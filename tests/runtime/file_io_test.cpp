@@ -283,7 +283,7 @@ TEST_CASE("read_tensor_file dispatches on the extension") {
     test::write_bytes(path, "whatever");
     std::string msg = error_of([&] { read_tensor_file(path, "x"); });
     check_style(msg, path);
-    CHECK_THAT(msg, Catch::Contains("(supported: .safetensors, .npy)"));
+    CHECK_THAT(msg, Catch::Contains("(supported: .safetensors, .npy, IDX)"));
   }
   CHECK_THAT(error_of([&] { read_tensor_file(dir / "data.bin", "x"); }), Catch::Contains("extension '.bin'"));
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the tensor-file fuzzer (tests/fuzz/corpus_tensor):
-valid and broken safetensors and .npy files, built byte by byte (no numpy).
+valid and broken safetensors, .npy and IDX files (plain and gzip-compressed),
+built byte by byte (no numpy).
 Usage: python3 tests/runtime/make_tensor_corpus.py [OUT_DIR]"""
+import gzip
 import json
 import os
 import struct
@@ -29,6 +31,15 @@ def npy(version, header, data):
     h += b" " * ((64 - (prefix + len(h) + 1) % 64) % 64) + b"\n"
     size = struct.pack("<H", len(h)) if version == 1 else struct.pack("<I", len(h))
     return b"\x93NUMPY" + bytes([version, 0]) + size + h + data
+
+
+def idx(code, shape, data):
+    """An IDX file: 00 00 TYPE DIMS, the sizes as big-endian u32, the data."""
+    return bytes([0, 0, code, len(shape)]) + b"".join(struct.pack(">I", d) for d in shape) + data
+
+
+def gz(data):
+    return gzip.compress(data, mtime=0)  # the same bytes on every run
 
 
 def f32(*v):
@@ -68,6 +79,15 @@ files = {
     "bad_bigendian.npy": npy(1, dict_header(">f4", "(1,)"), b"\x3f\x80\x00\x00"),
     "bad_truncated.npy": npy(1, dict_header("<i4", "(4,)"), i32(1, 2, 3)),
     "bad_header.npy": npy(1, dict_header("<f4", "(5)"), bytes(20)),
+    "valid_images-idx3-ubyte": idx(0x08, [2, 2, 3], bytes(range(0, 240, 20))),
+    "valid_labels-idx1-ubyte.gz": gz(idx(0x08, [2], bytes([7, 1]))),
+    "valid_f64.idx": idx(0x0E, [2], struct.pack(">2d", 0.5, -3)),
+    "valid_i16.idx2.gz": gz(idx(0x0B, [1, 2], struct.pack(">2h", -300, 2))),
+    "bad_truncated-idx3-ubyte": idx(0x08, [2, 2, 3], bytes(11)),
+    "bad_trailing-idx1-ubyte.gz": gz(idx(0x08, [2], bytes(3))),
+    "bad_type-idx1-ubyte": idx(0x0A, [2], bytes(2)),
+    "bad_bomb-idx1-ubyte.gz": gz(idx(0x08, [10], bytes(1 << 20))),
+    "bad_claim-idx3-ubyte.gz": gz(idx(0x08, [60000, 28, 28], bytes(4))),
 }
 
 os.makedirs(OUT, exist_ok=True)

@@ -80,7 +80,7 @@ case $case in
     printf 'v: f64 [3]\n1 2 4\n' | diff - $tmp/out || fail "npy values"
     "$G" show $E/xor.grad > $tmp/out 2> $tmp/err; rc=$?
     [ $rc = 1 ] || fail "a model file: exit $rc"
-    grep -q "xor.grad: unsupported file type '.grad'; \`show\` reads .safetensors, .npy and .csv" $tmp/err ||
+    grep -q "xor.grad: unsupported file type '.grad'; \`show\` reads .safetensors, .npy, .csv and IDX" $tmp/err ||
       fail "unsupported message: $(cat $tmp/err)"
     "$G" show > $tmp/out 2> $tmp/err; rc=$?
     [ $rc = 2 ] || fail "no file: exit $rc"

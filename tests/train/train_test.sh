@@ -211,7 +211,7 @@ print(struct.unpack({'F32': '<f', 'F64': '<d'}[e['dtype']], raw[8 + n + a:8 + n 
     grep -q "note: no columns" $tmp/out && fail "a note on a selection the user typed: $(cat $tmp/out)"
     echo 1 > $tmp/x.txt
     "$G" train $E/iris_mlp.grad --data x=$tmp/x.txt --data label=$D/iris_test.csv --epochs 1 -o $tmp/c.st > $tmp/out 2>&1
-    grep -q "error: --data x=$tmp/x.txt: unsupported file type '.txt'; --data reads .csv, .npy and .safetensors files" $tmp/out ||
+    grep -q "error: --data x=$tmp/x.txt: unsupported file type '.txt'; --data reads .csv, .npy, .safetensors and IDX files" $tmp/out ||
       fail "$(cat $tmp/out)"
     echo ok ;;
   output_options)  # compile time on its own line, losses to 6 significant digits, --log-every, --quiet
