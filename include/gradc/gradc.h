@@ -130,6 +130,19 @@ struct ModelInfo {
   size_t graph_nodes = 0;
 };
 
+// Ahead-of-time code (`gradc export`, SPEC section 6, docs/export.md).
+struct ExportOptions {
+  // The entries to export; empty: every entry the model has (forward when
+  // it declares an output, grad and train_step when it declares a loss).
+  std::vector<Entry> entries;
+};
+
+struct ExportedModel {
+  std::string name;    // the symbols' prefix (NAME_forward ...): the model's name
+  std::string object;  // a relocatable ELF object file for the host CPU
+  std::string header;  // the C header that declares its ABI
+};
+
 class Model {
  public:
   // Parses and checks a model. Never throws for bad input: problems are in diagnostics().
@@ -160,6 +173,10 @@ class Model {
   ModelInfo info() const;
   // The plan of an entry point's generated code; valid only when ok().
   EntryCost cost(Entry entry) const;
+  // The entries as an object file and C header that need only libc and
+  // libm; valid only when ok(). Throws DataError when the model cannot be
+  // exported (an entry it lacks, a name that is no C identifier).
+  ExportedModel export_code(const ExportOptions& opts = {}) const;
 
   // ---- evaluation with the reference interpreter (valid only when ok()) ----
   // Bad tensors (missing, wrong dtype or shape) throw DataError naming the tensor.
