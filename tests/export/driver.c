@@ -1,14 +1,23 @@
 /* A C program on an exported model (gradc export): loads inputs, params and
  * optimizer state from safetensors files, runs forward and train_step, and
  * compares every result byte for byte with what the JIT wrote (gradc run,
- * gradc step). Generic over the model: built with -DPREFIX=xor -DUPREFIX=XOR
- * -DMODEL_HEADER='"xor.h"'. Exit status 0 when everything is identical.
+ * gradc grad, gradc step). Generic over the model: built with -DPREFIX=xor
+ * -DUPREFIX=XOR -DMODEL_HEADER='"xor.h"', and -DHAS_GRAD when the model was
+ * exported with grad. Exit status 0 when everything is identical.
  *
- *   driver INPUTS START RUN_REF STEP_REF STEPS
+ *   driver INPUTS START RUN_REF GRAD_REF STEP_REF STEPS THREADS
  *
  * START holds params and optimizer state (opt.step, opt.SLOT.NAME);
- * RUN_REF is `gradc run --params START`'s output; STEP_REF is
- * `gradc step --params START --steps STEPS`'s. */
+ * RUN_REF is `gradc run --params START`'s output, GRAD_REF `gradc grad`'s
+ * (ignored without HAS_GRAD), STEP_REF `gradc step --params START --steps
+ * STEPS`'s. THREADS 0 passes no runtime; N > 0 a runtime of N slots whose
+ * parallel_for runs the iterations backwards on this thread, slot i % N.
+ *
+ *   driver INPUTS START bad-class-id
+ *
+ * sets the first element of the first i32 input to 1000000 and expects
+ * train_step to refuse it: a return code whose message names the model
+ * line, and params and state unchanged. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,14 +118,40 @@ static void *work_area(size_t bytes) {
   return p;
 }
 
+/* A runtime whose parallel_for runs the iterations backwards, on slot i % threads. */
+static void backwards_for(const N(runtime) * rt, void (*body)(void *ctx, int64_t i, int64_t slot), void *ctx,
+                          int64_t n) {
+  for (int64_t i = n - 1; i >= 0; --i) body(ctx, i, i % rt->threads);
+}
+
+/* train_step on a class id out of range: refused, nothing changed. */
+static int bad_class_id(N(inputs) * in, N(params) * params, N(state) * state) {
+  int i = 0;
+  while (i < U(INPUTS_COUNT) && strcmp(N(inputs_tensors)[i].dtype, "i32") != 0) ++i;
+  if (i == U(INPUTS_COUNT)) return 2;
+  *(int32_t *)((char *)in + N(inputs_tensors)[i].offset) = 1000000;
+  N(params) before_params = *params;
+  N(state) before_state = *state;
+  void *work = work_area(U(TRAIN_STEP_WORK_BYTES)(1));
+  double loss[1];
+  int32_t rc = N(train_step)(in, params, state, U(LR), (void *)loss, work, NULL);
+  printf("train_step returned %d: %s\n", rc, N(error_message)(rc));
+  if (rc <= U(OK) || rc >= U(ERROR_CODES)) return 1;
+  if (memcmp(&before_params, params, sizeof *params) != 0 || memcmp(&before_state, state, sizeof *state) != 0) {
+    printf("the refused step changed params or state\n");
+    return 1;
+  }
+  printf("unknown code: %s\n", N(error_message)(U(ERROR_CODES)));
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: driver INPUTS START RUN_REF STEP_REF STEPS\n");
+  if (argc != 8 && !(argc == 4 && strcmp(argv[3], "bad-class-id") == 0)) {
+    fprintf(stderr, "usage: driver INPUTS START RUN_REF GRAD_REF STEP_REF STEPS THREADS\n"
+                    "       driver INPUTS START bad-class-id\n");
     return 2;
   }
-  file inputs_file = read_file(argv[1]), start = read_file(argv[2]), run_ref = read_file(argv[3]),
-       step_ref = read_file(argv[4]);
-  int steps = atoi(argv[5]);
+  file inputs_file = read_file(argv[1]), start = read_file(argv[2]);
   N(inputs) *in = calloc(1, sizeof *in);
   N(params) *params = calloc(1, sizeof *params);
   N(state) *state = calloc(1, sizeof *state);
@@ -124,9 +159,16 @@ int main(int argc, char **argv) {
   load(&inputs_file, N(inputs_tensors), U(INPUTS_COUNT), in, argv[1]);
   load(&start, N(params_tensors), U(PARAMS_COUNT), params, argv[2]);
   load(&start, N(state_tensors), U(STATE_COUNT), state, argv[2]);
+  if (argc == 4) return bad_class_id(in, params, state);
 
-  void *work = work_area(U(FORWARD_WORK_BYTES)(1));
-  int32_t rc = N(forward)(in, params, out, work, NULL);
+  file run_ref = read_file(argv[3]), step_ref = read_file(argv[5]);
+  int steps = atoi(argv[6]), threads = atoi(argv[7]);
+  N(runtime) backwards = {backwards_for, NULL, threads};
+  const N(runtime) *rt = threads > 0 ? &backwards : NULL;
+  int slots = threads > 0 ? threads : 1;
+
+  void *work = work_area(U(FORWARD_WORK_BYTES)(slots));
+  int32_t rc = N(forward)(in, params, out, work, rt);
   if (rc != U(OK)) {
     fprintf(stderr, "forward: %s\n", N(error_message)(rc));
     return 1;
@@ -136,13 +178,35 @@ int main(int argc, char **argv) {
             N(outputs_tensors)[i].bytes);
   free(work);
 
-  work = work_area(U(TRAIN_STEP_WORK_BYTES)(1));
+#ifdef HAS_GRAD
+  file grad_ref = read_file(argv[4]);
+  N(grads) *grads = calloc(1, sizeof *grads);
+  double grad_loss[1];
+  work = work_area(U(GRAD_WORK_BYTES)(slots));
+  rc = N(grad)(in, params, (void *)grad_loss, grads, out, work, rt);
+  if (rc != U(OK)) {
+    fprintf(stderr, "grad: %s\n", N(error_message)(rc));
+    return 1;
+  }
+  size_t grad_loss_bytes;
+  if (!find(&grad_ref, "loss", &grad_loss_bytes)) return 2;
+  compare(&grad_ref, "loss", grad_loss, grad_loss_bytes);
+  for (int i = 0; i < U(GRADS_COUNT); ++i)
+    compare(&grad_ref, N(grads_tensors)[i].name, (char *)grads + N(grads_tensors)[i].offset,
+            N(grads_tensors)[i].bytes);
+  for (int i = 0; i < U(OUTPUTS_COUNT); ++i)
+    compare(&grad_ref, N(outputs_tensors)[i].name, (char *)out + N(outputs_tensors)[i].offset,
+            N(outputs_tensors)[i].bytes);
+  free(work);
+#endif
+
+  work = work_area(U(TRAIN_STEP_WORK_BYTES)(slots));
   size_t loss_bytes;
   if (!find(&step_ref, "loss", &loss_bytes)) return 2;
   loss_bytes /= (size_t)steps;
   char *losses = malloc(loss_bytes * (size_t)steps);
   for (int s = 0; s < steps; ++s) {
-    rc = N(train_step)(in, params, state, U(LR), (void *)(losses + loss_bytes * (size_t)s), work, NULL);
+    rc = N(train_step)(in, params, state, U(LR), (void *)(losses + loss_bytes * (size_t)s), work, rt);
     if (rc != U(OK)) {
       fprintf(stderr, "train_step: %s\n", N(error_message)(rc));
       return 1;

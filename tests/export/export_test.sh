@@ -29,6 +29,61 @@ open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + data)
 PY
 }
 
+# Inputs as a safetensors file: one NAME:DTYPE:SHAPE:MOD per tensor (f32
+# values (7 i mod MOD) / 2, i32 values i mod MOD, i the element's index).
+make_inputs() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+header, data = {}, b''
+for spec in sys.argv[2:]:
+    name, dtype, shape, mod = spec.split(':')
+    shape = [int(d) for d in shape.split(',')]
+    n = 1
+    for d in shape: n *= d
+    if dtype == 'f32': blob = struct.pack('<%df' % n, *[(7 * i % int(mod)) / 2 for i in range(n)])
+    else: blob = struct.pack('<%di' % n, *[i % int(mod) for i in range(n)])
+    header[name] = {"dtype": dtype.upper(), "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
+    data += blob
+h = json.dumps(header).encode()
+h += b' ' * (-len(h) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + data)
+PY
+}
+
+# Exports MODEL with ENTRIES and --set SETS, builds the driver on it and
+# compares it with the JIT on inputs IN after one step from the initializers.
+#   bit_identical MODEL NAME ENTRIES IN THREADS [--set D=N ...]
+bit_identical() {
+  local model=$1 name=$2 entries=$3 in=$4 threads=$5
+  shift 5
+  local upper
+  upper=$(tr a-z A-Z <<<"$name")
+  g export "$model" -o out --entry "$entries" "$@" >export.txt
+  grep -q "$name.o" export.txt || fail "no summary: $(cat export.txt)"
+  test -s "out/$name.o" && test -s "out/$name.h" || fail "$name.o or $name.h not written"
+  readelf -h "out/$name.o" | grep -q 'REL (Relocatable file)' || fail "$name.o is not a relocatable object"
+  check_undefined "out/$name.o"
+  # One step from the initializers gives params, state and a step count to start from.
+  g step "$model" --inputs "$in" --steps 1 -o start.st "$@" >/dev/null
+  g run "$model" --params start.st --inputs "$in" -o run.st "$@" >/dev/null
+  g grad "$model" --params start.st --inputs "$in" -o grad.st "$@" >/dev/null
+  g step "$model" --params start.st --inputs "$in" --steps 10 -o step.st "$@" >/dev/null
+  local has_grad=
+  case ,$entries, in *,grad,*) has_grad=-DHAS_GRAD ;; esac
+  cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX="$name" -DUPREFIX="$upper" "-DMODEL_HEADER=\"$name.h\"" \
+    $has_grad "$S/tests/export/driver.c" "out/$name.o" -lm -o driver
+  check_ldd driver
+  local t
+  for t in $threads; do
+    ./driver "$in" start.st run.st grad.st step.st 10 "$t" >driver.txt ||
+      { cat driver.txt; fail "the exported $name differs from the JIT (threads $t)"; }
+    grep -q 'all identical to the JIT' driver.txt || fail "$(cat driver.txt)"
+    grep -q "^W1: identical" driver.txt || fail "W1 not compared: $(cat driver.txt)"
+    grep -q "^opt.step: identical" driver.txt || fail "opt.step not compared: $(cat driver.txt)"
+    if [ -n "$has_grad" ]; then grep -q "^grad.W1: identical" driver.txt || fail "grad.W1 not compared"; fi
+  done
+}
+
 # The undefined symbols of an object file, each of which the C library or
 # libm (with glibc's libmvec) must define (_GLOBAL_OFFSET_TABLE_: the static
 # linker's own, for position-independent code).
@@ -60,22 +115,32 @@ check_ldd() {
 case $CASE in
   xor_bit_identical)
     make_xor_inputs in.st
-    g export "$E/xor.grad" -o out --entry forward,train_step >export.txt
-    grep -q 'xor.o' export.txt || fail "no summary: $(cat export.txt)"
-    test -s out/xor.o && test -s out/xor.h || fail "xor.o or xor.h not written"
-    readelf -h out/xor.o | grep -q 'REL (Relocatable file)' || fail "xor.o is not a relocatable object"
-    check_undefined out/xor.o
-    # One step from the initializers gives params and a step count to start from.
-    g step "$E/xor.grad" --inputs in.st --steps 1 -o start.st >/dev/null
-    g run "$E/xor.grad" --params start.st --inputs in.st -o run.st >/dev/null
-    g step "$E/xor.grad" --params start.st --inputs in.st --steps 10 -o step.st >/dev/null
-    cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX=xor -DUPREFIX=XOR '-DMODEL_HEADER="xor.h"' \
-      "$S/tests/export/driver.c" out/xor.o -lm -o driver
-    check_ldd driver
-    ./driver in.st start.st run.st step.st 10 >driver.txt || { cat driver.txt; fail "the exported xor differs from the JIT"; }
-    grep -q 'all identical to the JIT' driver.txt || fail "$(cat driver.txt)"
-    grep -q "^W1: identical" driver.txt || fail "W1 not compared: $(cat driver.txt)"
-    grep -q "^opt.step: identical" driver.txt || fail "opt.step not compared: $(cat driver.txt)"
+    bit_identical "$E/xor.grad" xor forward,train_step in.st 0
+    ;;
+  digits_bit_identical)
+    # Momentum state, class ids, exp and log, register-tiled products; with
+    # no runtime, and with a runtime of 3 slots that runs iterations backwards.
+    make_inputs in.st x:f32:32,64:33 label:i32:32:10
+    bit_identical "$E/digits_mlp.grad" digits_mlp forward,grad,train_step in.st "0 3" --set B=32
+    grep -q 'float momentum_buffer_W1\[64\]\[128\]; /\* opt.momentum_buffer.W1' out/digits_mlp.h ||
+      fail "no momentum_buffer_W1 in the state struct"
+    ;;
+  iris_adam_bit_identical)
+    make_inputs in.st x:f32:16,4:9 label:i32:16:3
+    bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1
+    ;;
+  bad_class_id)
+    # A class id out of range: train_step returns a code whose message names
+    # the model line, and changes nothing.
+    make_inputs in.st x:f32:16,4:9 label:i32:16:3
+    g export "$E/iris_mlp.grad" -o out --entry forward,train_step >/dev/null
+    g step "$E/iris_mlp.grad" --inputs in.st --steps 1 -o start.st >/dev/null
+    cc -std=c11 -Wall -Wextra -Werror -Iout -DPREFIX=iris_mlp -DUPREFIX=IRIS_MLP '-DMODEL_HEADER="iris_mlp.h"' \
+      "$S/tests/export/driver.c" out/iris_mlp.o -lm -o driver
+    ./driver in.st start.st bad-class-id >driver.txt || { cat driver.txt; fail "the bad class id was not refused"; }
+    grep -qE 'train_step returned [1-9][0-9]*: .*iris_mlp.grad:[0-9]+:[0-9]+: error: .*outside \[0, 3\) \(in train_step\)' driver.txt ||
+      fail "no message naming the model line: $(cat driver.txt)"
+    grep -q 'unknown code: iris_mlp: not a return code of this model' driver.txt || fail "$(cat driver.txt)"
     ;;
   errors)
     # Each refusal: its exit status and message, and nothing written.
