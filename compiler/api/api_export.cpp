@@ -10,6 +10,8 @@ namespace gradc {
 ExportedModel Model::export_code(const ExportOptions& opts) const {
   const ModelIR& m = *impl_->runnable();
   ExportRequest r;
+  r.target = opts.target;
+  r.cpu = opts.cpu;
   for (Entry e : opts.entries) {
     EntryKind kind = entry_kind(e);
     if (std::find(r.entries.begin(), r.entries.end(), kind) == r.entries.end()) r.entries.push_back(kind);

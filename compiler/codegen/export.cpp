@@ -16,13 +16,19 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/IR/Instructions.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/TargetParser/Host.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <stdexcept>
 
 #include "compiler/codegen/kernels.h"
 #include "compiler/codegen/llvm_emit.h"
@@ -271,42 +277,114 @@ class Exporter {
   std::string impl_symbol(EntryKind kind) const { return fmt::format("{}.gradc.{}", name_, entry_name(kind)); }
   std::string entry_symbol(EntryKind kind) const { return fmt::format("{}_{}", name_, entry_name(kind)); }
 
-  std::string object() {
+  // The machine the code is for: the host's CPU, as the JIT compiles for
+  // (then the code is the JIT's), or the --target and --cpu asked for.
+  // Position-independent, so the object links into PIE executables and
+  // shared libraries alike.
+  std::unique_ptr<llvm::TargetMachine> target_machine(std::string& features) {
     const Host& h = host();  // sets LLVM's process options as the JIT does
-    llvm::orc::JITTargetMachineBuilder jtmb = h.jtmb;
-    // Position-independent: the object links into PIE executables and shared libraries.
-    jtmb.setRelocationModel(llvm::Reloc::PIC_);
-    auto tm = jtmb.createTargetMachine();
-    if (!tm) internal_error(__FILE__, __LINE__, "creating the target machine: " + llvm::toString(tm.takeError()));
-    triple_ = (*tm)->getTargetTriple().str();
-    cpu_ = h.cpu;
+    if (request_.target.empty() && request_.cpu.empty()) {
+      llvm::orc::JITTargetMachineBuilder jtmb = h.jtmb;
+      jtmb.setRelocationModel(llvm::Reloc::PIC_);
+      auto tm = jtmb.createTargetMachine();
+      if (!tm) internal_error(__FILE__, __LINE__, "creating the target machine: " + llvm::toString(tm.takeError()));
+      cpu_ = h.cpu;
+      features = h.features;
+      return std::move(*tm);
+    }
+    static const bool all_targets = [] {
+      llvm::InitializeAllTargetInfos();
+      llvm::InitializeAllTargets();
+      llvm::InitializeAllTargetMCs();
+      llvm::InitializeAllAsmPrinters();
+      return true;
+    }();
+    (void)all_targets;
+    llvm::Triple triple(request_.target.empty() ? h.jtmb.getTargetTriple().str() : llvm::Triple::normalize(request_.target));
+    std::string why;
+    const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple.str(), why);
+    if (!target) throw std::invalid_argument(fmt::format("--target {}: LLVM knows no such target ({})", request_.target, why));
+    // The header's layout rule (natural alignment, little-endian data as in
+    // safetensors files) holds on 64-bit little-endian ELF targets.
+    if (!triple.isArch64Bit() || !triple.isLittleEndian() || !triple.isOSBinFormatELF())
+      throw std::invalid_argument(fmt::format("--target {}: export makes ELF objects for 64-bit little-endian targets "
+                                  "(x86_64-linux-gnu, aarch64-linux-gnu, ...)",
+                                  request_.target));
+    cpu_ = !request_.cpu.empty() ? request_.cpu : triple.isX86() ? "x86-64" : "generic";
+    // Checked before a target machine is made for it (LLVM would only warn).
+    std::unique_ptr<llvm::MCSubtargetInfo> sti(target->createMCSubtargetInfo(triple.str(), "", ""));
+    if (!sti || !sti->isCPUStringValid(cpu_))
+      throw std::invalid_argument(fmt::format("--cpu {}: not a CPU of {} (llc-19 -mtriple={} -mcpu=help lists them)",
+                                              cpu_, triple.str(), triple.str()));
+    std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+        triple.str(), cpu_, "", llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+    if (!tm) internal_error(__FILE__, __LINE__, "creating the target machine for " + triple.str());
+    // The CPU's own features (the emitter reads AVX-512 from them).
+    features.clear();
+    if (triple.isX86() && tm->getMCSubtargetInfo()->checkFeatures("+avx512f")) features = "+avx512f";
+    // glibc's vector math (libmvec) exists for x86-64 only, and its variants
+    // that the emitter names need AVX2 (AVX-512 for the 16-lane ones).
+    vector_math_ = triple.isX86() && tm->getMCSubtargetInfo()->checkFeatures("+avx2");
+    return tm;
+  }
+
+  // Drops the libmvec variants that the code must not call on this target:
+  // all of them (no AVX2, or not x86-64), or the AVX-512 ones. Loops over
+  // math functions then call the scalar ones of libm.
+  void restrict_vector_math(llvm::Module& mod, const std::string& features) const {
+    bool wide = features.find("+avx512f") != std::string::npos;
+    for (llvm::Function& f : mod)
+      for (llvm::BasicBlock& bb : f)
+        for (llvm::Instruction& i : bb) {
+          auto* call = llvm::dyn_cast<llvm::CallInst>(&i);
+          if (!call || !call->hasFnAttr("vector-function-abi-variant")) continue;
+          std::string kept;
+          if (vector_math_) {
+            llvm::StringRef list = call->getFnAttr("vector-function-abi-variant").getValueAsString();
+            while (!list.empty()) {
+              auto [v, rest] = list.split(',');
+              if (!v.starts_with("_ZGVe") || wide) kept += (kept.empty() ? "" : ",") + v.str();
+              list = rest;
+            }
+          }
+          call->removeFnAttr("vector-function-abi-variant");
+          if (!kept.empty()) call->addFnAttr(llvm::Attribute::get(mod.getContext(), "vector-function-abi-variant", kept));
+        }
+  }
+
+  std::string object() {
+    std::string features;
+    std::unique_ptr<llvm::TargetMachine> tm = target_machine(features);
+    triple_ = tm->getTargetTriple().str();
+    bool host = request_.target.empty() && request_.cpu.empty();
 
     llvm::LLVMContext ctx;
     auto merged = std::make_unique<llvm::Module>(fmt::format("gradc.{}.export", m_.name), ctx);
-    merged->setDataLayout((*tm)->createDataLayout());
+    merged->setDataLayout(tm->createDataLayout());
     merged->setTargetTriple(triple_);
     llvm::Linker linker(*merged);
     for (const EntryPlan& e : plans_) {
       // As jit.cpp's emit_module and compile: the same IR, the same passes.
       auto mod = std::make_unique<llvm::Module>(fmt::format("gradc.{}.{}", m_.name, entry_name(e.kind)), ctx);
-      mod->setDataLayout((*tm)->createDataLayout());
+      mod->setDataLayout(tm->createDataLayout());
       mod->setTargetTriple(triple_);
-      emit_program(e.program, impl_symbol(e.kind), *mod, h.cpu, h.features);
-      optimize_module(*mod, **tm);
+      emit_program(e.program, impl_symbol(e.kind), *mod, cpu_, features);
+      if (!host) restrict_vector_math(*mod, features);
+      optimize_module(*mod, *tm);
       // Only this object's wrappers call it.
       mod->getFunction(impl_symbol(e.kind))->setVisibility(llvm::GlobalValue::HiddenVisibility);
       if (linker.linkInModule(std::move(mod))) internal_error(__FILE__, __LINE__, "export: linking an entry's module");
     }
     auto glue = std::make_unique<llvm::Module>(fmt::format("gradc.{}.abi", m_.name), ctx);
-    glue->setDataLayout((*tm)->createDataLayout());
+    glue->setDataLayout(tm->createDataLayout());
     glue->setTargetTriple(triple_);
-    emit_glue(*glue, h.cpu, h.features);
-    optimize_module(*glue, **tm);
+    emit_glue(*glue, cpu_, features);
+    optimize_module(*glue, *tm);
     if (linker.linkInModule(std::move(glue))) internal_error(__FILE__, __LINE__, "export: linking the wrappers");
     std::string err;
     llvm::raw_string_ostream os(err);
     if (llvm::verifyModule(*merged, &os)) internal_error(__FILE__, __LINE__, "export: invalid module: " + os.str());
-    return machine_code(*merged, **tm, llvm::CodeGenFileType::ObjectFile);
+    return machine_code(*merged, *tm, llvm::CodeGenFileType::ObjectFile);
   }
 
   // The wrappers, the serial runtime and the messages of the return codes.
@@ -641,6 +719,7 @@ class Exporter {
   const SourceManager& sm_;
   const ExportRequest& request_;
   std::string name_, upper_, triple_, cpu_;
+  bool vector_math_ = true;  // the target may call libmvec's AVX2 variants
   CStruct inputs_, params_, state_, outputs_, grads_;
   DType loss_dtype_ = DType::F32;
   std::vector<EntryPlan> plans_;

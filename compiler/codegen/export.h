@@ -18,16 +18,21 @@ class SourceManager;
 
 struct ExportRequest {
   std::vector<EntryKind> entries;  // Forward, Grad, TrainStep (no Evaluate)
+  // The machine: empty for the host's CPU (the JIT's code), else an LLVM
+  // target triple ("aarch64-linux-gnu") and CPU name ("x86-64-v3"; default:
+  // the target's baseline).
+  std::string target, cpu;
 };
 
 struct ExportedCode {
   std::string name;    // the C prefix of every symbol: the model's name as an identifier
-  std::string object;  // an ELF object file for the host
+  std::string object;  // an ELF object file
   std::string header;  // C source
 };
 
 // Throws DataError when the model cannot be exported (its name is no C
-// identifier, an entry it lacks).
+// identifier, an entry it lacks), std::invalid_argument for a target or CPU
+// it cannot export for.
 ExportedCode export_model(const ModelIR& m, const SourceManager& sm, const ExportRequest& request);
 
 }  // namespace gradc

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 
@@ -112,6 +113,8 @@ int cmd_dump(const Options& o, const Model& m) {
 // export: NAME.o and NAME.h into the directory -o, made if missing.
 int cmd_export(const Options& o, const Model& m) {
   ExportOptions eo;
+  eo.target = o.target;
+  eo.cpu = o.cpu;
   for (const std::string& e : o.entries)
     eo.entries.push_back(e == "forward" ? Entry::Forward : e == "grad" ? Entry::Grad : Entry::TrainStep);
   ExportedModel x = m.export_code(eo);
@@ -487,7 +490,13 @@ int run(int argc, char** argv) {
     if (opts->verb == "gradcheck") return cmd_gradcheck(*opts, m);
     if (opts->verb == "step") return cmd_step(*opts, m);
     if (opts->verb == "run") return cmd_run(*opts, m);
-    if (opts->verb == "export") return cmd_export(*opts, m);
+    if (opts->verb == "export") {
+      try {
+        return cmd_export(*opts, m);
+      } catch (const std::invalid_argument& e) {  // --target, --cpu
+        return usage_error("export", e.what());
+      }
+    }
   } catch (const DataError& e) {
     return data_error(opts->verb, e);
   }

@@ -95,6 +95,12 @@ const std::vector<OptionRow>& option_table() {
        "(default: every one the model has)",
        0, "forward,grad,train_step"},
       {"-o", "DIR", "export", "the directory to write NAME.o and NAME.h into (made if missing)", kRequired},
+      {"--target", "TRIPLE", "export",
+       "compile for another machine, an LLVM target triple such as\n"
+       "aarch64-linux-gnu or x86_64-linux-gnu (default: this machine)"},
+      {"--cpu", "NAME", "export",
+       "the CPU to compile for, as LLVM names it: x86-64, x86-64-v3, neoverse-n1...\n"
+       "(default: this machine's CPU; with --target, the target's baseline)"},
       {"--annotate", nullptr, "dump", "llvm, llvm-raw and asm: each kernel's model lines above its code"},
       {"--print-after-all", nullptr, "dump",
        "print the stage after each of its steps (opt: every pass;\n"
@@ -432,6 +438,9 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--params" || arg == "--inputs" || arg == "-o" || arg == "--output") {
       if (!take("a file path")) return std::nullopt;
       (arg == "--params" ? o.params : arg == "--inputs" ? o.inputs : o.output) = value;
+    } else if (arg == "--target" || arg == "--cpu") {
+      if (!take(arg == "--target" ? "a target triple" : "a CPU name")) return std::nullopt;
+      (arg == "--target" ? o.target : o.cpu) = value;
     } else if (arg == "--tensor") {
       if (!take("a tensor name")) return std::nullopt;
       o.tensor = value;

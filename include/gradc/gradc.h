@@ -135,11 +135,15 @@ struct ExportOptions {
   // The entries to export; empty: every entry the model has (forward when
   // it declares an output, grad and train_step when it declares a loss).
   std::vector<Entry> entries;
+  // The machine: empty for this one's CPU (the JIT's code, bit-identical
+  // results), else an LLVM target triple ("aarch64-linux-gnu") and a CPU
+  // name ("x86-64-v3"; default: the target's baseline).
+  std::string target, cpu;
 };
 
 struct ExportedModel {
   std::string name;    // the symbols' prefix (NAME_forward ...): the model's name
-  std::string object;  // a relocatable ELF object file for the host CPU
+  std::string object;  // a relocatable ELF object file
   std::string header;  // the C header that declares its ABI
 };
 
@@ -175,7 +179,8 @@ class Model {
   EntryCost cost(Entry entry) const;
   // The entries as an object file and C header that need only libc and
   // libm; valid only when ok(). Throws DataError when the model cannot be
-  // exported (an entry it lacks, a name that is no C identifier).
+  // exported (an entry it lacks, a name that is no C identifier), and
+  // std::invalid_argument for a target or CPU it cannot export for.
   ExportedModel export_code(const ExportOptions& opts = {}) const;
 
   // ---- evaluation with the reference interpreter (valid only when ok()) ----

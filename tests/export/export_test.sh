@@ -142,6 +142,50 @@ case $CASE in
       fail "no message naming the model line: $(cat driver.txt)"
     grep -q 'unknown code: iris_mlp: not a return code of this model' driver.txt || fail "$(cat driver.txt)"
     ;;
+  cross)
+    # aarch64: an object of that machine, calling only libc and libm.
+    g export "$E/digits_mlp.grad" -o arm --target aarch64-linux-gnu >/dev/null
+    readelf -h arm/digits_mlp.o | grep -qE 'Machine: +AArch64' || fail "not an AArch64 object: $(readelf -h arm/digits_mlp.o)"
+    grep -q '#define DIGITS_MLP_TARGET "aarch64-unknown-linux-gnu"' arm/digits_mlp.h || fail "header names no aarch64 target"
+    check_undefined arm/digits_mlp.o
+    g export "$E/digits_mlp.grad" -o arm2 --target aarch64-linux-gnu --cpu neoverse-n1 >/dev/null
+    # x86-64 baseline: SSE only (no 256-bit registers, no libmvec variants,
+    # which need AVX2); x86-64-v3: AVX2. Both link and run here.
+    g export "$E/all_builtins.grad" -o base --target x86_64-linux-gnu --cpu x86-64 >/dev/null
+    g export "$E/all_builtins.grad" -o v3 --cpu x86-64-v3 >/dev/null
+    grep -q '#define ALL_BUILTINS_CPU "x86-64"' base/all_builtins.h || fail "header names no baseline CPU"
+    objdump -d base/all_builtins.o >base.s
+    objdump -d v3/all_builtins.o >v3.s
+    if grep -q ymm base.s; then fail "the baseline object uses 256-bit registers"; fi
+    grep -q ymm v3.s || fail "the x86-64-v3 object uses no 256-bit registers"
+    if nm -u base/all_builtins.o | grep _ZGV; then fail "the baseline object calls libmvec"; fi
+    check_undefined base/all_builtins.o
+    check_undefined v3/all_builtins.o
+    make_xor_inputs in.st
+    g export "$E/xor.grad" -o xbase --entry forward,train_step --cpu x86-64 >/dev/null
+    g step "$E/xor.grad" --inputs in.st --steps 1 -o start.st >/dev/null
+    cc -std=c11 -Wall -Wextra -Werror -Ixbase -DPREFIX=xor -DUPREFIX=XOR '-DMODEL_HEADER="xor.h"' \
+      "$S/tests/export/driver.c" xbase/xor.o -lm -o driver
+    # It runs (results may differ from the JIT's in the last bits: other instructions).
+    g run "$E/xor.grad" --params start.st --inputs in.st -o run.st >/dev/null
+    g step "$E/xor.grad" --params start.st --inputs in.st --steps 10 -o step.st >/dev/null
+    ./driver in.st start.st run.st none step.st 10 0 >driver.txt 2>&1 || true
+    grep -qE '^(all identical to the JIT|DIFFERENT)$' driver.txt || fail "the baseline xor did not run: $(cat driver.txt)"
+    # Refused: an unknown CPU or target, a 32-bit one (exit 2, nothing written).
+    expect_usage() {
+      local text=$1 rc=0
+      shift
+      g export "$E/xor.grad" -o refused "$@" >out.txt 2>&1 || rc=$?
+      [ "$rc" = 2 ] || fail "gradc export $*: exit $rc, expected 2: $(cat out.txt)"
+      grep -qF -- "$text" out.txt || fail "gradc export $*: no '$text' in: $(cat out.txt)"
+      if grep -q 'not a recognized' out.txt; then fail "LLVM's own warning leaked: $(cat out.txt)"; fi
+    }
+    expect_usage "--cpu foo: not a CPU of x86_64" --cpu foo
+    expect_usage "--cpu cortex-a72: not a CPU of x86_64" --target x86_64-linux-gnu --cpu cortex-a72
+    expect_usage "LLVM knows no such target" --target nonsense-foo
+    expect_usage "64-bit little-endian" --target i686-linux-gnu
+    [ ! -e refused ] || fail "a refused export wrote its directory"
+    ;;
   errors)
     # Each refusal: its exit status and message, and nothing written.
     expect() {  # STATUS TEXT ARGS...
