@@ -129,6 +129,22 @@ case $CASE in
     make_inputs in.st x:f32:16,4:9 label:i32:16:3
     bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1
     ;;
+  train_checkpoint)
+    # A `gradc train` checkpoint (params, opt.momentum_buffer.*, opt.step as
+    # i32, train.* entries the structs do not have) loads by the tensor
+    # tables, and the exported code continues from it as gradc does.
+    g train "$E/digits_mlp.grad" --data "x=$E/data/digits_train.csv:!label" --data "label=$E/data/digits_train.csv:label" \
+      --epochs 1 --batch 32 -o ckpt.st --no-progress --quiet >/dev/null
+    make_inputs in.st x:f32:32,64:33 label:i32:32:10
+    g export "$E/digits_mlp.grad" -o out --set B=32 >/dev/null
+    g run "$E/digits_mlp.grad" --params ckpt.st --inputs in.st -o run.st --set B=32 >/dev/null
+    g grad "$E/digits_mlp.grad" --params ckpt.st --inputs in.st -o grad.st --set B=32 >/dev/null
+    g step "$E/digits_mlp.grad" --params ckpt.st --inputs in.st --steps 3 -o step.st --set B=32 >/dev/null
+    cc -std=c11 -Wall -Wextra -Werror -Iout -DPREFIX=digits_mlp -DUPREFIX=DIGITS_MLP '-DMODEL_HEADER="digits_mlp.h"' \
+      -DHAS_GRAD "$S/tests/export/driver.c" out/digits_mlp.o -lm -o driver
+    ./driver in.st ckpt.st run.st grad.st step.st 3 0 >driver.txt || { cat driver.txt; fail "differs after loading a train checkpoint"; }
+    grep -q '^opt.momentum_buffer.W1: identical' driver.txt || fail "$(cat driver.txt)"
+    ;;
   bad_class_id)
     # A class id out of range: train_step returns a code whose message names
     # the model line, and changes nothing.
