@@ -156,8 +156,7 @@ class Exporter {
 
   ExportedCode run() {
     name_ = c_name(m_.name);
-    upper_ = name_;
-    for (char& c : upper_) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    upper_ = upper(name_);
     check_entries();
     build_structs();
     int32_t codes = 0;
@@ -356,7 +355,7 @@ class Exporter {
     std::string features;
     std::unique_ptr<llvm::TargetMachine> tm = target_machine(features);
     triple_ = tm->getTargetTriple().str();
-    bool host = request_.target.empty() && request_.cpu.empty();
+    host_ = request_.target.empty() && request_.cpu.empty();
 
     llvm::LLVMContext ctx;
     auto merged = std::make_unique<llvm::Module>(fmt::format("gradc.{}.export", m_.name), ctx);
@@ -369,7 +368,7 @@ class Exporter {
       mod->setDataLayout(tm->createDataLayout());
       mod->setTargetTriple(triple_);
       emit_program(e.program, impl_symbol(e.kind), *mod, cpu_, features);
-      if (!host) restrict_vector_math(*mod, features);
+      if (!host_) restrict_vector_math(*mod, features);
       optimize_module(*mod, *tm);
       // Only this object's wrappers call it.
       mod->getFunction(impl_symbol(e.kind))->setVisibility(llvm::GlobalValue::HiddenVisibility);
@@ -561,11 +560,13 @@ class Exporter {
         " * by one call at a time, and an optional runtime (NULL: run on the calling\n"
         " * thread). Entries return {UP}_OK (0) or a run-time check's code; then\n"
         " * nothing was updated, and {name}_error_message names the model line.\n"
-        " * Results are bit-identical to gradc's JIT on the CPU the object was made for.\n"
+        " * {same}\n"
         " */\n"
         "#ifndef {guard}\n#define {guard}\n\n#include <stddef.h>\n#include <stdint.h>\n\n"
         "#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n",
-        fmt::arg("name", name_), fmt::arg("UP", upper_), fmt::arg("guard", guard));
+        fmt::arg("name", name_), fmt::arg("UP", upper_), fmt::arg("guard", guard),
+        fmt::arg("same", host_ ? "Results are bit-identical to gradc's JIT on the CPU that exported it."
+                               : "Made for another CPU than gradc's: results match the JIT's up to rounding."));
     h += fmt::format("#define {}_ABI_VERSION {}        /* changes with the layout or the entries' parameters */\n",
                      upper_, kAbiVersion);
     h += fmt::format("#define {}_TARGET \"{}\"  /* the code runs on this target and CPU */\n", upper_, triple_);
@@ -621,8 +622,11 @@ class Exporter {
         "  int64_t shape[{r}];\n  size_t offset, bytes;\n}} {n}_tensor;\n\n",
         fmt::arg("n", name_), fmt::arg("r", rank));
     for (const CStruct* s : structs()) {
-      if (s->fields.empty()) continue;
       t += fmt::format("#define {}_{}_COUNT {}\n", upper_, upper(s->what), s->fields.size());
+      if (s->fields.empty()) {  // no table: C has no empty arrays
+        t += "\n";
+        continue;
+      }
       t += fmt::format("static const {n}_tensor {n}_{w}_tensors[{}] = {{\n", s->fields.size(), fmt::arg("n", name_),
                        fmt::arg("w", s->what));
       for (const Field& f : s->fields) {
@@ -719,6 +723,7 @@ class Exporter {
   const SourceManager& sm_;
   const ExportRequest& request_;
   std::string name_, upper_, triple_, cpu_;
+  bool host_ = true;         // the JIT's machine: this CPU
   bool vector_math_ = true;  // the target may call libmvec's AVX2 variants
   CStruct inputs_, params_, state_, outputs_, grads_;
   DType loss_dtype_ = DType::F32;
