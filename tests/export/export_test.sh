@@ -202,6 +202,22 @@ case $CASE in
     expect_usage "64-bit little-endian" --target i686-linux-gnu
     [ ! -e refused ] || fail "a refused export wrote its directory"
     ;;
+  every_example)
+    # Every example exports; its header compiles as C and as C++, and the
+    # object links into a position-independent executable with libm alone.
+    for model in "$E"/*.grad; do
+      g export "$model" -o "ex_$(basename "$model" .grad)" >summary.txt || fail "cannot export $model"
+      dir=ex_$(basename "$model" .grad)
+      name=$(basename "$(ls "$dir"/*.h)" .h)
+      printf '#include "%s.h"\nint main(void) { return %s_error_message(0)[0] != 0x6f; }\n' "$name" "$name" >"$dir/main.c"
+      cc -std=c11 -Wall -Wextra -Werror -pie -fPIE -I"$dir" "$dir/main.c" "$dir/$name.o" -lm -o "$dir/main" ||
+        fail "$name.h or $name.o does not build as C"
+      "./$dir/main" || fail "${name}_error_message(0) is not 'ok'"
+      cp "$dir/main.c" "$dir/main.cpp"
+      c++ -std=c++17 -Wall -Wextra -Werror -I"$dir" -c "$dir/main.cpp" -o "$dir/main_cpp.o" || fail "$name.h is not C++"
+      check_undefined "$dir/$name.o"
+    done
+    ;;
   errors)
     # Each refusal: its exit status and message, and nothing written.
     expect() {  # STATUS TEXT ARGS...
