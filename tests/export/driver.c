@@ -11,7 +11,9 @@
  * RUN_REF is `gradc run --params START`'s output, GRAD_REF `gradc grad`'s
  * (ignored without HAS_GRAD), STEP_REF `gradc step --params START --steps
  * STEPS`'s. THREADS 0 passes no runtime; N > 0 a runtime of N slots whose
- * parallel_for runs the iterations backwards on this thread, slot i % N.
+ * parallel_for runs the iterations backwards on this thread, slot i % N;
+ * pN a runtime whose parallel_for runs them on N POSIX threads at once (the
+ * caller and N - 1 more; built with -pthread -DPTHREADS).
  *
  *   driver INPUTS START bad-class-id
  *
@@ -20,6 +22,10 @@
  * line, and params and state unchanged. */
 #include <stdint.h>
 #include <stdio.h>
+#ifdef PTHREADS
+#include <pthread.h>
+#include <stdatomic.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +130,34 @@ static void backwards_for(const N(runtime) * rt, void (*body)(void *ctx, int64_t
   for (int64_t i = n - 1; i >= 0; --i) body(ctx, i, i % rt->threads);
 }
 
+#ifdef PTHREADS
+/* A runtime on POSIX threads: each thread takes the next iteration until none is left. */
+typedef struct {
+  void (*body)(void *ctx, int64_t i, int64_t slot);
+  void *ctx;
+  int64_t n, slot;
+  atomic_llong *next;
+} worker;
+
+static void *work_on(void *arg) {
+  worker *w = arg;
+  for (int64_t i; (i = atomic_fetch_add(w->next, 1)) < w->n;) w->body(w->ctx, i, w->slot);
+  return NULL;
+}
+
+static void threads_for(const N(runtime) * rt, void (*body)(void *ctx, int64_t i, int64_t slot), void *ctx,
+                        int64_t n) {
+  atomic_llong next = 0;
+  worker ws[64];
+  pthread_t ts[64];
+  int count = rt->threads < 64 ? rt->threads : 64;
+  for (int t = 0; t < count; ++t) ws[t] = (worker){body, ctx, n, t, &next};
+  for (int t = 1; t < count; ++t) pthread_create(&ts[t], NULL, work_on, &ws[t]);
+  work_on(&ws[0]);
+  for (int t = 1; t < count; ++t) pthread_join(ts[t], NULL);
+}
+#endif
+
 /* train_step on a class id out of range: refused, nothing changed. */
 static int bad_class_id(N(inputs) * in, N(params) * params, N(state) * state) {
   int i = 0;
@@ -162,9 +196,13 @@ int main(int argc, char **argv) {
   if (argc == 4) return bad_class_id(in, params, state);
 
   file run_ref = read_file(argv[3]), step_ref = read_file(argv[5]);
-  int steps = atoi(argv[6]), threads = atoi(argv[7]);
+  int steps = atoi(argv[6]), threads = atoi(argv[7] + (argv[7][0] == 'p'));
   N(runtime) backwards = {backwards_for, NULL, threads};
   const N(runtime) *rt = threads > 0 ? &backwards : NULL;
+#ifdef PTHREADS
+  N(runtime) posix = {threads_for, NULL, threads};
+  if (argv[7][0] == 'p') rt = &posix;
+#endif
   int slots = threads > 0 ? threads : 1;
 
   void *work = work_area(U(FORWARD_WORK_BYTES)(slots));

@@ -73,9 +73,14 @@ bit_identical() {
   cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX="$name" -DUPREFIX="$upper" "-DMODEL_HEADER=\"$name.h\"" \
     $has_grad "$S/tests/export/driver.c" "out/$name.o" -lm -o driver
   check_ldd driver
+  # The same with a host thread pool (the driver's, on POSIX threads).
+  cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX="$name" -DUPREFIX="$upper" "-DMODEL_HEADER=\"$name.h\"" \
+    $has_grad -DPTHREADS -pthread "$S/tests/export/driver.c" "out/$name.o" -lm -o driver_threads
   local t
   for t in $threads; do
-    ./driver "$in" start.st run.st grad.st step.st 10 "$t" >driver.txt ||
+    local program=./driver
+    case $t in p*) program=./driver_threads ;; esac
+    $program "$in" start.st run.st grad.st step.st 10 "$t" >driver.txt ||
       { cat driver.txt; fail "the exported $name differs from the JIT (threads $t)"; }
     grep -q 'all identical to the JIT' driver.txt || fail "$(cat driver.txt)"
     grep -q "^W1: identical" driver.txt || fail "W1 not compared: $(cat driver.txt)"
@@ -119,9 +124,10 @@ case $CASE in
     ;;
   digits_bit_identical)
     # Momentum state, class ids, exp and log, register-tiled products; with
-    # no runtime, and with a runtime of 3 slots that runs iterations backwards.
-    make_inputs in.st x:f32:32,64:33 label:i32:32:10
-    bit_identical "$E/digits_mlp.grad" digits_mlp forward,grad,train_step in.st "0 3" --set B=32
+    # no runtime, a runtime of 3 slots that runs iterations backwards, and 4
+    # POSIX threads (B=512: elementwise kernels large enough for the pool).
+    make_inputs in.st x:f32:512,64:33 label:i32:512:10
+    bit_identical "$E/digits_mlp.grad" digits_mlp forward,grad,train_step in.st "0 3 p4" --set B=512
     grep -q 'float momentum_buffer_W1\[64\]\[128\]; /\* opt.momentum_buffer.W1' out/digits_mlp.h ||
       fail "no momentum_buffer_W1 in the state struct"
     ;;
