@@ -32,6 +32,7 @@
 #include "compiler/codegen/jit_debug.h"
 #include "compiler/codegen/kernels.h"
 #include "compiler/codegen/llvm_emit.h"
+#include "compiler/codegen/machine.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/source.h"
 #include "gradc/session.h"
@@ -70,11 +71,9 @@ T check(llvm::Expected<T> v, const char* what) {
   return std::move(*v);
 }
 
-// The host CPU, detected once per process (detection reads /proc and CPUID: slow).
-struct Host {
-  llvm::orc::JITTargetMachineBuilder jtmb;
-  std::string cpu, features;
-};
+}  // namespace
+
+// ---- shared with the ahead-of-time export (machine.h) ----
 
 const Host& host() {
   static const Host h = [] {
@@ -97,26 +96,7 @@ const Host& host() {
   return h;
 }
 
-// A target machine for the calling thread: one is not safe to use from
-// several threads at once, and making one per compile costs time.
-llvm::TargetMachine& target_machine() {
-  thread_local std::unique_ptr<llvm::TargetMachine> tm;
-  if (!tm) {
-    llvm::orc::JITTargetMachineBuilder jtmb = host().jtmb;
-    tm = check(jtmb.createTargetMachine(), "creating the target machine");
-  }
-  return *tm;
-}
-
-std::string module_text(const llvm::Module& m) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  m.print(os, nullptr);
-  return os.str();
-}
-
-std::string symbol_name(EntryKind kind) { return fmt::format("gradc_{}", entry_name(kind)); }
-
+namespace {
 // Runs the module pass pipeline that `build` makes, with every analysis
 // registered for the target machine.
 template <class Build>
@@ -141,6 +121,49 @@ void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build,
   llvm::ModulePassManager mpm = build(pb);
   mpm.run(mod, mam);
 }
+}  // namespace
+
+// The new pass manager's O3 pipeline for the host (loops vectorize with its
+// widest vectors), without loop unrolling (kPipeline).
+void optimize_module(llvm::Module& mod, llvm::TargetMachine& tm) {
+  llvm::PipelineTuningOptions pto;
+  pto.LoopUnrolling = false;
+  run_passes(
+      mod, tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); }, pto);
+}
+
+// Machine code for the module: an object file, or assembly text.
+std::string machine_code(llvm::Module& mod, llvm::TargetMachine& tm, llvm::CodeGenFileType type) {
+  llvm::SmallVector<char, 0> buf;
+  llvm::raw_svector_ostream os(buf);
+  llvm::legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, os, nullptr, type))
+    internal_error(__FILE__, __LINE__, "the target cannot emit machine code");
+  pm.run(mod);
+  return std::string(buf.begin(), buf.end());
+}
+
+namespace {
+
+// A target machine for the calling thread: one is not safe to use from
+// several threads at once, and making one per compile costs time.
+llvm::TargetMachine& target_machine() {
+  thread_local std::unique_ptr<llvm::TargetMachine> tm;
+  if (!tm) {
+    llvm::orc::JITTargetMachineBuilder jtmb = host().jtmb;
+    tm = check(jtmb.createTargetMachine(), "creating the target machine");
+  }
+  return *tm;
+}
+
+std::string module_text(const llvm::Module& m) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  m.print(os, nullptr);
+  return os.str();
+}
+
+std::string symbol_name(EntryKind kind) { return fmt::format("gradc_{}", entry_name(kind)); }
 
 // An entry's module, and with the model's source its kernel marks (debug_info.h).
 struct Emitted {
@@ -174,15 +197,6 @@ std::map<std::string, std::string> perf_names(const ModelIR& m, EntryKind kind, 
   return names;
 }
 
-// The new pass manager's O3 pipeline for the host (loops vectorize with its
-// widest vectors), without loop unrolling (kPipeline).
-void optimize_module(llvm::Module& mod, llvm::TargetMachine& tm) {
-  llvm::PipelineTuningOptions pto;
-  pto.LoopUnrolling = false;
-  run_passes(
-      mod, tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); }, pto);
-}
-
 // The sanitizer build instruments the generated code too: every load and
 // store of an entry point is checked by the process's AddressSanitizer
 // runtime (no module constructor: the runtime is already initialized).
@@ -197,17 +211,6 @@ void sanitize_module([[maybe_unused]] llvm::Module& mod, [[maybe_unused]] llvm::
     return mpm;
   });
 #endif
-}
-
-// Machine code for the module: an object file, or assembly text.
-std::string machine_code(llvm::Module& mod, llvm::TargetMachine& tm, llvm::CodeGenFileType type) {
-  llvm::SmallVector<char, 0> buf;
-  llvm::raw_svector_ostream os(buf);
-  llvm::legacy::PassManager pm;
-  if (tm.addPassesToEmitFile(pm, os, nullptr, type))
-    internal_error(__FILE__, __LINE__, "the target cannot emit machine code");
-  pm.run(mod);
-  return std::string(buf.begin(), buf.end());
 }
 
 // The file holding this code generator (the executable, or a shared

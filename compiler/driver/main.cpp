@@ -13,9 +13,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 
@@ -27,6 +29,7 @@
 #include "compiler/driver/train_guard.h"
 #include "gradc/gradc.h"
 #include "gradc/session.h"
+#include "runtime/output_file.h"
 #include "runtime/tensor_io.h"
 
 namespace {
@@ -104,6 +107,26 @@ int cmd_dump(const Options& o, const Model& m) {
   if (o.annotate && backend) d.format = DumpFormat::Annotated;
   d.print_after_all = o.print_after_all;
   std::cout << m.dump(stage, d);
+  return 0;
+}
+
+// export: NAME.o and NAME.h into the directory -o, made if missing.
+int cmd_export(const Options& o, const Model& m) {
+  ExportOptions eo;
+  eo.target = o.target;
+  eo.cpu = o.cpu;
+  for (const std::string& e : o.entries)
+    eo.entries.push_back(e == "forward" ? Entry::Forward : e == "grad" ? Entry::Grad : Entry::TrainStep);
+  ExportedModel x = m.export_code(eo);
+  std::error_code ec;
+  std::filesystem::create_directories(o.output, ec);
+  if (ec || !std::filesystem::is_directory(o.output))
+    throw DataError(fmt::format("-o {}: cannot make the directory: {}", o.output,
+                                ec ? ec.message() : "a file of that name exists"));
+  std::string base = (std::filesystem::path(o.output) / x.name).string();
+  write_output_file(base + ".o", x.object);
+  write_output_file(base + ".h", x.header);
+  std::cout << fmt::format("{}.o ({} bytes), {}.h  ->  {}\n", x.name, x.object.size(), x.name, o.output);
   return 0;
 }
 
@@ -404,6 +427,7 @@ int run(int argc, char** argv) {
                                            : ""));
   }
   if (opts->verb == "step" && opts->steps < 1) return usage_error("step", "--steps N is required");
+  if (opts->verb == "export" && opts->output.empty()) return usage_error("export", "-o DIR is required");
   if (opts->verb == "predict") {
     std::string ext = lower_extension(opts->output);
     if (opts->params.empty() || opts->output.empty())
@@ -470,6 +494,13 @@ int run(int argc, char** argv) {
     if (opts->verb == "gradcheck") return cmd_gradcheck(*opts, m);
     if (opts->verb == "step") return cmd_step(*opts, m);
     if (opts->verb == "run") return cmd_run(*opts, m);
+    if (opts->verb == "export") {
+      try {
+        return cmd_export(*opts, m);
+      } catch (const std::invalid_argument& e) {  // --target, --cpu
+        return usage_error("export", e.what());
+      }
+    }
   } catch (const DataError& e) {
     return data_error(opts->verb, e);
   }

@@ -50,6 +50,11 @@ const std::vector<VerbInfo>& verbs() {
        "specialization compiled for its size. A .csv output has a header row: an output NAME of\n"
        "shape [N] is column NAME, of shape [N, C] columns NAME_0 .. NAME_{C-1}. When the data also\n"
        "gives the inputs the loss and metrics read (labels), their means over all rows are printed.\n"},
+      {"export", "write the entries as an object file and C header that need only libc and libm", true, nullptr,
+       "Writes DIR/NAME.o (an ELF object for this machine's CPU, the JIT's code) and DIR/NAME.h\n"
+       "(the ABI: structs of the tensors, one function per entry, the work area's size), NAME\n"
+       "being the model's name. Link with `cc app.c NAME.o -lm`; results are bit-identical to\n"
+       "the JIT's. The dims are those of the model file or --set. See docs/export.md.\n"},
       {"show", "print the tensors of a file: dtype, shape, statistics, metadata", true, nullptr,
        "FILE is a .safetensors file (a checkpoint, inputs, outputs), a .npy array or a .csv\n"
        "table (one tensor per column). For each tensor: min, max and mean of its finite\n"
@@ -86,6 +91,18 @@ const std::vector<OptionRow>& option_table() {
        "forward, grad or train_step (default): the entry point of loops,\n"
        "llvm, llvm-raw and asm",
        0, "forward|grad|train_step"},
+      // export
+      {"--entry", "E,E", "export",
+       "the entries to export, comma-separated: forward, grad, train_step\n"
+       "(default: every one the model has)",
+       0, "forward,grad,train_step"},
+      {"-o", "DIR", "export", "the directory to write NAME.o and NAME.h into (made if missing)", kRequired},
+      {"--target", "TRIPLE", "export",
+       "compile for another machine, an LLVM target triple such as\n"
+       "aarch64-linux-gnu or x86_64-linux-gnu (default: this machine)"},
+      {"--cpu", "NAME", "export",
+       "the CPU to compile for, as LLVM names it: x86-64, x86-64-v3, neoverse-n1...\n"
+       "(default: this machine's CPU; with --target, the target's baseline)"},
       {"--annotate", nullptr, "dump", "llvm, llvm-raw and asm: each kernel's model lines above its code"},
       {"--print-after-all", nullptr, "dump",
        "print the stage after each of its steps (opt: every pass;\n"
@@ -189,7 +206,7 @@ const std::vector<OptionRow>& option_table() {
        "threads for the large kernels (default 0: one per hardware thread; results\n"
        "are bit-identical for any N)"},
       {"--tensor", "NAME", "show", "print the values of tensor NAME instead (one line per row of its last axis)"},
-      {"--set", "D=N", "check dump grad step run train gradcheck bench predict", "bind dim D to N instead of its declared size", kRepeated},
+      {"--set", "D=N", "check dump grad step run train gradcheck bench predict export", "bind dim D to N instead of its declared size", kRepeated},
       {"--check-numerics", nullptr, "grad step run train predict",
        "stop at the first NaN or infinity a call produces, naming the op and\n"
        "its line in the model (slower only when one appears)"},
@@ -425,6 +442,19 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         error = fmt::format("--format must be text or dot, got '{}'", value);
         return std::nullopt;
       }
+    } else if (arg == "--entry" && o.verb == "export") {
+      if (!take("entries, comma-separated")) return std::nullopt;
+      std::string_view list = value;
+      while (true) {
+        std::string item(list.substr(0, list.find(',')));
+        if (item != "forward" && item != "grad" && item != "train_step") {
+          error = fmt::format("--entry takes forward, grad and train_step, comma-separated; got '{}'", item);
+          return std::nullopt;
+        }
+        o.entries.push_back(item);
+        if (list.find(',') == std::string_view::npos) break;
+        list.remove_prefix(list.find(',') + 1);
+      }
     } else if (arg == "--entry") {
       if (!take("forward, grad or train_step")) return std::nullopt;
       o.entry = value;
@@ -442,6 +472,9 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         error = fmt::format("--mode must be forward, reverse or both, got '{}'", value);
         return std::nullopt;
       }
+    } else if (arg == "--target" || arg == "--cpu") {
+      if (!take(arg == "--target" ? "a target triple" : "a CPU name")) return std::nullopt;
+      (arg == "--target" ? o.target : o.cpu) = value;
     } else if (arg == "--tensor") {
       if (!take("a tensor name")) return std::nullopt;
       o.tensor = value;

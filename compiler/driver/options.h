@@ -19,6 +19,8 @@ struct Options {
   std::string stage;                                  // dump --stage
   std::string format = "text";                        // dump --format
   std::string entry = "train_step";                   // dump --entry
+  std::vector<std::string> entries;                   // export --entry E,E
+  std::string target, cpu;                            // export --target TRIPLE, --cpu NAME
   bool print_after_all = false;                       // dump --print-after-all
   bool annotate = false;                              // dump --annotate
   std::string params;                                 // --params P

@@ -136,6 +136,23 @@ struct ModelInfo {
   size_t graph_nodes = 0;
 };
 
+// Ahead-of-time code (`gradc export`, SPEC section 6, docs/export.md).
+struct ExportOptions {
+  // The entries to export; empty: every entry the model has (forward when
+  // it declares an output, grad and train_step when it declares a loss).
+  std::vector<Entry> entries;
+  // The machine: empty for this one's CPU (the JIT's code, bit-identical
+  // results), else an LLVM target triple ("aarch64-linux-gnu") and a CPU
+  // name ("x86-64-v3"; default: the target's baseline).
+  std::string target, cpu;
+};
+
+struct ExportedModel {
+  std::string name;    // the symbols' prefix (NAME_forward ...): the model's name
+  std::string object;  // a relocatable ELF object file
+  std::string header;  // the C header that declares its ABI
+};
+
 class Model {
  public:
   // Parses and checks a model. Never throws for bad input: problems are in diagnostics().
@@ -166,6 +183,11 @@ class Model {
   ModelInfo info() const;
   // The plan of an entry point's generated code; valid only when ok().
   EntryCost cost(Entry entry) const;
+  // The entries as an object file and C header that need only libc and
+  // libm; valid only when ok(). Throws DataError when the model cannot be
+  // exported (an entry it lacks, a name that is no C identifier), and
+  // std::invalid_argument for a target or CPU it cannot export for.
+  ExportedModel export_code(const ExportOptions& opts = {}) const;
 
   // ---- evaluation with the reference interpreter (valid only when ok()) ----
   // Bad tensors (missing, wrong dtype or shape) throw DataError naming the tensor.

@@ -1,0 +1,28 @@
+// Model::export_code: the public face of the ahead-of-time export
+// (compiler/codegen/export.h).
+#include <algorithm>
+
+#include "compiler/api/model_impl.h"
+#include "compiler/codegen/export.h"
+
+namespace gradc {
+
+ExportedModel Model::export_code(const ExportOptions& opts) const {
+  const ModelIR& m = *impl_->runnable();
+  ExportRequest r;
+  r.target = opts.target;
+  r.cpu = opts.cpu;
+  for (Entry e : opts.entries) {
+    EntryKind kind = entry_kind(e);
+    if (std::find(r.entries.begin(), r.entries.end(), kind) == r.entries.end()) r.entries.push_back(kind);
+  }
+  if (r.entries.empty()) {
+    if (!m.outputs.empty()) r.entries.push_back(EntryKind::Forward);
+    if (m.loss.node != kNoNode) r.entries.push_back(EntryKind::Grad);
+    if (m.train.built()) r.entries.push_back(EntryKind::TrainStep);
+  }
+  ExportedCode code = export_model(m, impl_->sm, r);
+  return {code.name, std::move(code.object), std::move(code.header)};
+}
+
+}  // namespace gradc

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# gradc export end to end: export a model, build a C driver with a C compiler
+# and libm alone, check that the program needs nothing but the C library, and
+# compare its forward outputs, losses, params and optimizer state after N
+# train steps with the JIT's (gradc run, gradc step), byte for byte.
+#   export_test.sh GRADC SOURCE_DIR CASE
+set -euo pipefail
+G=$1
+S=$2
+CASE=$3
+E=$S/examples
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+export GRADC_CACHE_DIR=
+g() { timeout 120 "$G" "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Inputs for examples/xor.grad (x: f32[4,2], y: f32[4,1]) as a safetensors file.
+make_xor_inputs() {
+  /usr/bin/python3 - "$1" <<'PY'
+import json, struct, sys
+x = [0, 0, 0, 1, 1, 0, 1, 1]; y = [0, 1, 1, 0]
+data = struct.pack('<8f', *x) + struct.pack('<4f', *y)
+h = json.dumps({"x": {"dtype": "F32", "shape": [4, 2], "data_offsets": [0, 32]},
+                "y": {"dtype": "F32", "shape": [4, 1], "data_offsets": [32, 48]}}).encode()
+h += b' ' * (-len(h) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + data)
+PY
+}
+
+# Inputs as a safetensors file: one NAME:DTYPE:SHAPE:MOD per tensor (f32
+# values (7 i mod MOD) / 2, i32 values i mod MOD, i the element's index).
+make_inputs() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+header, data = {}, b''
+for spec in sys.argv[2:]:
+    name, dtype, shape, mod = spec.split(':')
+    shape = [int(d) for d in shape.split(',')]
+    n = 1
+    for d in shape: n *= d
+    if dtype == 'f32': blob = struct.pack('<%df' % n, *[(7 * i % int(mod)) / 2 for i in range(n)])
+    else: blob = struct.pack('<%di' % n, *[i % int(mod) for i in range(n)])
+    header[name] = {"dtype": dtype.upper(), "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
+    data += blob
+h = json.dumps(header).encode()
+h += b' ' * (-len(h) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + data)
+PY
+}
+
+# Exports MODEL with ENTRIES and --set SETS, builds the driver on it and
+# compares it with the JIT on inputs IN after one step from the initializers.
+#   bit_identical MODEL NAME ENTRIES IN THREADS [--set D=N ...]
+bit_identical() {
+  local model=$1 name=$2 entries=$3 in=$4 threads=$5
+  shift 5
+  local upper
+  upper=$(tr a-z A-Z <<<"$name")
+  g export "$model" -o out --entry "$entries" "$@" >export.txt
+  grep -q "$name.o" export.txt || fail "no summary: $(cat export.txt)"
+  test -s "out/$name.o" && test -s "out/$name.h" || fail "$name.o or $name.h not written"
+  readelf -h "out/$name.o" | grep -q 'REL (Relocatable file)' || fail "$name.o is not a relocatable object"
+  check_undefined "out/$name.o"
+  # One step from the initializers gives params, state and a step count to start from.
+  g step "$model" --inputs "$in" --steps 1 -o start.st "$@" >/dev/null
+  g run "$model" --params start.st --inputs "$in" -o run.st "$@" >/dev/null
+  g grad "$model" --params start.st --inputs "$in" -o grad.st "$@" >/dev/null
+  g step "$model" --params start.st --inputs "$in" --steps 10 -o step.st "$@" >/dev/null
+  local has_grad=
+  case ,$entries, in *,grad,*) has_grad=-DHAS_GRAD ;; esac
+  cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX="$name" -DUPREFIX="$upper" "-DMODEL_HEADER=\"$name.h\"" \
+    $has_grad "$S/tests/export/driver.c" "out/$name.o" -lm -o driver
+  check_ldd driver
+  # The same with a host thread pool (the driver's, on POSIX threads).
+  cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX="$name" -DUPREFIX="$upper" "-DMODEL_HEADER=\"$name.h\"" \
+    $has_grad -DPTHREADS -pthread "$S/tests/export/driver.c" "out/$name.o" -lm -o driver_threads
+  local t
+  for t in $threads; do
+    local program=./driver
+    case $t in p*) program=./driver_threads ;; esac
+    $program "$in" start.st run.st grad.st step.st 10 "$t" >driver.txt ||
+      { cat driver.txt; fail "the exported $name differs from the JIT (threads $t)"; }
+    grep -q 'all identical to the JIT' driver.txt || fail "$(cat driver.txt)"
+    grep -q "^W1: identical" driver.txt || fail "W1 not compared: $(cat driver.txt)"
+    grep -q "^opt.step: identical" driver.txt || fail "opt.step not compared: $(cat driver.txt)"
+    if [ -n "$has_grad" ]; then grep -q "^grad.W1: identical" driver.txt || fail "grad.W1 not compared"; fi
+  done
+}
+
+# The undefined symbols of an object file, each of which the C library or
+# libm (with glibc's libmvec) must define (_GLOBAL_OFFSET_TABLE_: the static
+# linker's own, for position-independent code).
+check_undefined() {
+  local libs="" lib
+  for lib in libc.so.6 libm.so.6 libmvec.so.1; do
+    libs+=" $(cc -print-file-name=$lib)"
+  done
+  local defined
+  defined=$(for lib in $libs; do nm -D --defined-only "$(readlink -f "$lib")"; done | awk '{print $3}' | sed 's/@.*//' | sort -u)
+  local sym
+  for sym in $(nm -u "$1" | awk '{print $2}' | grep -vx _GLOBAL_OFFSET_TABLE_); do
+    grep -qx "$sym" <<<"$defined" || fail "$1 needs '$sym', which neither libc nor libm defines"
+  done
+}
+
+# The program's shared libraries: the C library's own only.
+check_ldd() {
+  local libs
+  libs=$(ldd "$1" | awk '{print $1}' | sed 's|.*/||')
+  for lib in $libs; do
+    case $lib in
+      linux-vdso.so.*|ld-linux*.so.*|libc.so.6|libm.so.6|libmvec.so.1) ;;
+      *) fail "$1 links $lib" ;;
+    esac
+  done
+}
+
+case $CASE in
+  xor_bit_identical)
+    make_xor_inputs in.st
+    bit_identical "$E/xor.grad" xor forward,train_step in.st 0
+    ;;
+  digits_bit_identical)
+    # Momentum state, class ids, exp and log, register-tiled products; with
+    # no runtime, a runtime of 3 slots that runs iterations backwards, and 4
+    # POSIX threads (B=512: elementwise kernels large enough for the pool).
+    make_inputs in.st x:f32:512,64:33 label:i32:512:10
+    bit_identical "$E/digits_mlp.grad" digits_mlp forward,grad,train_step in.st "0 3 p4" --set B=512
+    grep -q 'float momentum_buffer_W1\[64\]\[128\]; /\* opt.momentum_buffer.W1' out/digits_mlp.h ||
+      fail "no momentum_buffer_W1 in the state struct"
+    ;;
+  iris_adam_bit_identical)
+    make_inputs in.st x:f32:16,4:9 label:i32:16:3
+    bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1
+    ;;
+  train_checkpoint)
+    # A `gradc train` checkpoint (params, opt.momentum_buffer.*, opt.step as
+    # i32, train.* entries the structs do not have) loads by the tensor
+    # tables, and the exported code continues from it as gradc does.
+    g train "$E/digits_mlp.grad" --data "x=$E/data/digits_train.csv:!label" --data "label=$E/data/digits_train.csv:label" \
+      --epochs 1 --batch 32 -o ckpt.st --no-progress --quiet >/dev/null
+    make_inputs in.st x:f32:32,64:33 label:i32:32:10
+    g export "$E/digits_mlp.grad" -o out --set B=32 >/dev/null
+    g run "$E/digits_mlp.grad" --params ckpt.st --inputs in.st -o run.st --set B=32 >/dev/null
+    g grad "$E/digits_mlp.grad" --params ckpt.st --inputs in.st -o grad.st --set B=32 >/dev/null
+    g step "$E/digits_mlp.grad" --params ckpt.st --inputs in.st --steps 3 -o step.st --set B=32 >/dev/null
+    cc -std=c11 -Wall -Wextra -Werror -Iout -DPREFIX=digits_mlp -DUPREFIX=DIGITS_MLP '-DMODEL_HEADER="digits_mlp.h"' \
+      -DHAS_GRAD "$S/tests/export/driver.c" out/digits_mlp.o -lm -o driver
+    ./driver in.st ckpt.st run.st grad.st step.st 3 0 >driver.txt || { cat driver.txt; fail "differs after loading a train checkpoint"; }
+    grep -q '^opt.momentum_buffer.W1: identical' driver.txt || fail "$(cat driver.txt)"
+    ;;
+  bad_class_id)
+    # A class id out of range: train_step returns a code whose message names
+    # the model line, and changes nothing.
+    make_inputs in.st x:f32:16,4:9 label:i32:16:3
+    g export "$E/iris_mlp.grad" -o out --entry forward,train_step >/dev/null
+    g step "$E/iris_mlp.grad" --inputs in.st --steps 1 -o start.st >/dev/null
+    cc -std=c11 -Wall -Wextra -Werror -Iout -DPREFIX=iris_mlp -DUPREFIX=IRIS_MLP '-DMODEL_HEADER="iris_mlp.h"' \
+      "$S/tests/export/driver.c" out/iris_mlp.o -lm -o driver
+    ./driver in.st start.st bad-class-id >driver.txt || { cat driver.txt; fail "the bad class id was not refused"; }
+    grep -qE 'train_step returned [1-9][0-9]*: .*iris_mlp.grad:[0-9]+:[0-9]+: error: .*outside \[0, 3\) \(in train_step\)' driver.txt ||
+      fail "no message naming the model line: $(cat driver.txt)"
+    grep -q 'unknown code: iris_mlp: not a return code of this model' driver.txt || fail "$(cat driver.txt)"
+    ;;
+  cross)
+    # aarch64: an object of that machine, calling only libc and libm.
+    g export "$E/digits_mlp.grad" -o arm --target aarch64-linux-gnu >/dev/null
+    readelf -h arm/digits_mlp.o | grep -qE 'Machine: +AArch64' || fail "not an AArch64 object: $(readelf -h arm/digits_mlp.o)"
+    grep -q '#define DIGITS_MLP_TARGET "aarch64-unknown-linux-gnu"' arm/digits_mlp.h || fail "header names no aarch64 target"
+    check_undefined arm/digits_mlp.o
+    g export "$E/digits_mlp.grad" -o arm2 --target aarch64-linux-gnu --cpu neoverse-n1 >/dev/null
+    # x86-64 baseline: SSE only (no 256-bit registers, no libmvec variants,
+    # which need AVX2); x86-64-v3: AVX2. Both link and run here.
+    g export "$E/all_builtins.grad" -o base --target x86_64-linux-gnu --cpu x86-64 >/dev/null
+    g export "$E/all_builtins.grad" -o v3 --cpu x86-64-v3 >/dev/null
+    grep -q '#define ALL_BUILTINS_CPU "x86-64"' base/all_builtins.h || fail "header names no baseline CPU"
+    objdump -d base/all_builtins.o >base.s
+    objdump -d v3/all_builtins.o >v3.s
+    if grep -q ymm base.s; then fail "the baseline object uses 256-bit registers"; fi
+    grep -q ymm v3.s || fail "the x86-64-v3 object uses no 256-bit registers"
+    if nm -u base/all_builtins.o | grep _ZGV; then fail "the baseline object calls libmvec"; fi
+    check_undefined base/all_builtins.o
+    check_undefined v3/all_builtins.o
+    make_xor_inputs in.st
+    g export "$E/xor.grad" -o xbase --entry forward,train_step --cpu x86-64 >/dev/null
+    g step "$E/xor.grad" --inputs in.st --steps 1 -o start.st >/dev/null
+    cc -std=c11 -Wall -Wextra -Werror -Ixbase -DPREFIX=xor -DUPREFIX=XOR '-DMODEL_HEADER="xor.h"' \
+      "$S/tests/export/driver.c" xbase/xor.o -lm -o driver
+    # It runs (results may differ from the JIT's in the last bits: other instructions).
+    g run "$E/xor.grad" --params start.st --inputs in.st -o run.st >/dev/null
+    g step "$E/xor.grad" --params start.st --inputs in.st --steps 10 -o step.st >/dev/null
+    ./driver in.st start.st run.st none step.st 10 0 >driver.txt 2>&1 || true
+    grep -qE '^(all identical to the JIT|DIFFERENT)$' driver.txt || fail "the baseline xor did not run: $(cat driver.txt)"
+    # Refused: an unknown CPU or target, a 32-bit one (exit 2, nothing written).
+    expect_usage() {
+      local text=$1 rc=0
+      shift
+      g export "$E/xor.grad" -o refused "$@" >out.txt 2>&1 || rc=$?
+      [ "$rc" = 2 ] || fail "gradc export $*: exit $rc, expected 2: $(cat out.txt)"
+      grep -qF -- "$text" out.txt || fail "gradc export $*: no '$text' in: $(cat out.txt)"
+      if grep -q 'not a recognized' out.txt; then fail "LLVM's own warning leaked: $(cat out.txt)"; fi
+    }
+    expect_usage "--cpu foo: not a CPU of x86_64" --cpu foo
+    expect_usage "--cpu cortex-a72: not a CPU of x86_64" --target x86_64-linux-gnu --cpu cortex-a72
+    expect_usage "LLVM knows no such target" --target nonsense-foo
+    expect_usage "64-bit little-endian" --target i686-linux-gnu
+    [ ! -e refused ] || fail "a refused export wrote its directory"
+    ;;
+  every_example)
+    # Every example exports; its header compiles as C and as C++, and the
+    # object links into a position-independent executable with libm alone.
+    for model in "$E"/*.grad; do
+      g export "$model" -o "ex_$(basename "$model" .grad)" >summary.txt || fail "cannot export $model"
+      dir=ex_$(basename "$model" .grad)
+      name=$(basename "$(ls "$dir"/*.h)" .h)
+      printf '#include "%s.h"\nint main(void) { return %s_error_message(0)[0] != 0x6f; }\n' "$name" "$name" >"$dir/main.c"
+      cc -std=c11 -Wall -Wextra -Werror -pie -fPIE -I"$dir" "$dir/main.c" "$dir/$name.o" -lm -o "$dir/main" ||
+        fail "$name.h or $name.o does not build as C"
+      "./$dir/main" || fail "${name}_error_message(0) is not 'ok'"
+      cp "$dir/main.c" "$dir/main.cpp"
+      c++ -std=c++17 -Wall -Wextra -Werror -I"$dir" -c "$dir/main.cpp" -o "$dir/main_cpp.o" || fail "$name.h is not C++"
+      check_undefined "$dir/$name.o"
+    done
+    ;;
+  errors)
+    # Each refusal: its exit status and message, and nothing written.
+    expect() {  # STATUS TEXT ARGS...
+      local want=$1 text=$2 rc=0
+      shift 2
+      g export "$@" >out.txt 2>&1 || rc=$?
+      [ "$rc" = "$want" ] || fail "gradc export $*: exit $rc, expected $want: $(cat out.txt)"
+      grep -qF -- "$text" out.txt || fail "gradc export $*: no '$text' in: $(cat out.txt)"
+    }
+    expect 2 "-o DIR is required" "$E/xor.grad"
+    expect 2 "got 'bogus'" "$E/xor.grad" -o d1 --entry forward,bogus
+    grep -v '^output' "$E/xor.grad" >no_output.grad
+    expect 1 "declares no \`output\`" no_output.grad -o d2 --entry forward
+    cp "$E/xor.grad" my-net.grad
+    expect 1 "'my-net' is not a C identifier" my-net.grad -o d3
+    touch plain_file
+    expect 1 "cannot make the directory" "$E/xor.grad" -o plain_file
+    expect 2 "declares no dim 'Q'" "$E/xor.grad" -o d4 --set Q=3
+    [ ! -e d1 ] && [ ! -e d2 ] && [ ! -e d3 ] && [ ! -e d4 ] || fail "a refused export wrote a directory"
+    # Without --entry: every entry the model has (no forward without an output).
+    g export no_output.grad -o d5 >/dev/null
+    grep -q 'no_output_grad(' d5/no_output.h && grep -q 'no_output_train_step(' d5/no_output.h || fail "entries missing"
+    if grep -q 'no_output_forward' d5/no_output.h; then fail "forward exported for a model without outputs"; fi
+    ;;
+  *) fail "unknown case $CASE" ;;
+esac
+echo "ok: $CASE"
