@@ -8,7 +8,7 @@
 // tangents can be differentiated again, in either mode. Where a derivative
 // is a choice (max at ties, |x| at 0), the choice is the reverse rule's, so
 // both modes compute the same derivative.
-#include "compiler/autodiff/extreme_mask.h"
+#include "compiler/autodiff/shared_rules.h"
 #include "compiler/autodiff/forward.h"
 #include "compiler/support/diagnostics.h"
 
@@ -34,34 +34,11 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
   auto scale = [&](NodeId t, NodeId f) { return t == kNoNode ? kNoNode : b.mul(t, f); };
   NodeId r = kNoNode;
   switch (n.op) {
-    // d(-x) = -tx
-    case Op::Neg: r = b.neg(tx); break;
-    // d exp(x) = exp(x) tx
-    case Op::Exp: r = b.mul(tx, node); break;
-    // d expm1(x) = exp(x) tx = (out + 1) tx
-    case Op::Expm1: r = b.mul(tx, b.add(node, c(1))); break;
-    // d log(x) = tx / x
-    case Op::Log: r = b.div(tx, x); break;
-    // d log1p(x) = tx / (1 + x)
-    case Op::Log1p: r = b.div(tx, b.add(x, c(1))); break;
-    // d sqrt(x) = tx / (2 sqrt(x))
-    case Op::Sqrt: r = b.div(tx, b.mul(node, c(2))); break;
-    // d x^(-1/2) = -1/2 x^(-3/2) tx = -1/2 out / x tx
-    case Op::Rsqrt: r = b.mul(tx, b.mul(c(-0.5), b.div(node, x))); break;
-    // d |x| = sign(x) tx   (0 at x = 0)
-    case Op::Abs: r = b.mul(tx, b.unary(Op::Sign, x)); break;
-    // d sin(x) = cos(x) tx
-    case Op::Sin: r = b.mul(tx, b.unary(Op::Cos, x)); break;
-    // d cos(x) = -sin(x) tx
-    case Op::Cos: r = b.neg(b.mul(tx, b.unary(Op::Sin, x))); break;
-    // d tanh(x) = (1 - tanh(x)^2) tx
-    case Op::Tanh: r = b.mul(tx, b.sub(c(1), b.mul(node, node))); break;
-    // d sigmoid(x) = s (1 - s) tx
-    case Op::Sigmoid: r = b.mul(tx, b.mul(node, b.sub(c(1), node))); break;
-    // d softplus(x) = sigmoid(x) tx
-    case Op::Softplus: r = b.mul(tx, b.unary(Op::Sigmoid, x)); break;
-    // d erf(x) = 2/sqrt(pi) exp(-x^2) tx
-    case Op::Erf: r = b.mul(tx, b.mul(c(1.1283791670955126), b.unary(Op::Exp, b.neg(b.mul(x, x))))); break;
+    // the one-operand elementwise ops: f'(x) tx (shared_rules.cpp)
+    case Op::Neg: case Op::Exp: case Op::Expm1: case Op::Log: case Op::Log1p: case Op::Sqrt: case Op::Rsqrt:
+    case Op::Abs: case Op::Sin: case Op::Cos: case Op::Tanh: case Op::Sigmoid: case Op::Softplus: case Op::Erf:
+      r = unary_chain(b, node, tx);
+      break;
     // stop_gradient, sign, comparisons, argmax, one_hot: nothing varies
     case Op::StopGradient:
     case Op::Sign:

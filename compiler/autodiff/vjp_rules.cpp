@@ -7,39 +7,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "compiler/autodiff/extreme_mask.h"
+#include "compiler/autodiff/shared_rules.h"
 #include "compiler/autodiff/reverse.h"
 #include "compiler/support/diagnostics.h"
 
 namespace gradc {
-
-NodeId first_extreme_mask(Builder& b, NodeId x, const std::vector<int64_t>& axes, bool is_max) {
-  const Node xn = b[x];
-  int rank = xn.rank();
-  // Move the reduced axes last, flatten them, take the argmax there.
-  std::vector<int64_t> perm, kept_sizes;
-  for (int i = 0; i < rank; ++i)
-    if (std::find(axes.begin(), axes.end(), i) == axes.end()) perm.push_back(i), kept_sizes.push_back(xn.shape[i].size);
-  int64_t group = 1;
-  for (int64_t a : axes) perm.push_back(a), group *= xn.shape[a].size;
-  NodeId t = b.transpose(is_max ? x : b.neg(x), perm);
-  std::vector<int64_t> flat = kept_sizes;
-  flat.push_back(group);
-  NodeId f = b.reshape(t, flat);
-  Attrs am;
-  am.ints = {static_cast<int64_t>(flat.size()) - 1};
-  NodeId idx = b.make(Op::ArgMax, {f}, am);
-  Attrs oh;
-  oh.ints = {group};
-  NodeId mask = b.cast(b.make(Op::OneHot, {idx}, oh), xn.dtype);
-  // Undo the flattening and the permutation.
-  std::vector<int64_t> unflat = kept_sizes;
-  for (int64_t a : axes) unflat.push_back(xn.shape[a].size);
-  NodeId u = b.reshape(mask, unflat);
-  std::vector<int64_t> inv(rank);
-  for (int i = 0; i < rank; ++i) inv[perm[i]] = i;
-  return b.transpose(u, inv);
-}
 
 namespace {
 
@@ -61,34 +33,11 @@ NodeId vjp(Builder& b, NodeId node, size_t i, NodeId g) {
   auto c = [&](double v) { return b.scalar_like(v, node); };
   NodeId r = kNoNode;
   switch (n.op) {
-    // d(-x) = -g
-    case Op::Neg: r = b.neg(g); break;
-    // d exp(x) = g * exp(x)
-    case Op::Exp: r = b.mul(g, node); break;
-    // d expm1(x) = g * exp(x) = g * (out + 1)
-    case Op::Expm1: r = b.mul(g, b.add(node, c(1))); break;
-    // d log(x) = g / x
-    case Op::Log: r = b.div(g, x); break;
-    // d log1p(x) = g / (1 + x)
-    case Op::Log1p: r = b.div(g, b.add(x, c(1))); break;
-    // d sqrt(x) = g / (2 sqrt(x))
-    case Op::Sqrt: r = b.div(g, b.mul(node, c(2))); break;
-    // d x^(-1/2) = -1/2 x^(-3/2) g = -1/2 * out / x * g
-    case Op::Rsqrt: r = b.mul(g, b.mul(c(-0.5), b.div(node, x))); break;
-    // d |x| = sign(x) g   (0 at x = 0)
-    case Op::Abs: r = b.mul(g, b.unary(Op::Sign, x)); break;
-    // d sin(x) = cos(x) g
-    case Op::Sin: r = b.mul(g, b.unary(Op::Cos, x)); break;
-    // d cos(x) = -sin(x) g
-    case Op::Cos: r = b.neg(b.mul(g, b.unary(Op::Sin, x))); break;
-    // d tanh(x) = (1 - tanh(x)^2) g
-    case Op::Tanh: r = b.mul(g, b.sub(c(1), b.mul(node, node))); break;
-    // d sigmoid(x) = s (1 - s) g
-    case Op::Sigmoid: r = b.mul(g, b.mul(node, b.sub(c(1), node))); break;
-    // d softplus(x) = sigmoid(x) g
-    case Op::Softplus: r = b.mul(g, b.unary(Op::Sigmoid, x)); break;
-    // d erf(x) = 2/sqrt(pi) exp(-x^2) g
-    case Op::Erf: r = b.mul(g, b.mul(c(1.1283791670955126), b.unary(Op::Exp, b.neg(b.mul(x, x))))); break;
+    // the one-operand elementwise ops: g f'(x) (shared_rules.cpp)
+    case Op::Neg: case Op::Exp: case Op::Expm1: case Op::Log: case Op::Log1p: case Op::Sqrt: case Op::Rsqrt:
+    case Op::Abs: case Op::Sin: case Op::Cos: case Op::Tanh: case Op::Sigmoid: case Op::Softplus: case Op::Erf:
+      r = unary_chain(b, node, g);
+      break;
     // stop_gradient, sign, comparisons, argmax, one_hot: no gradient
     case Op::StopGradient:
     case Op::Sign:

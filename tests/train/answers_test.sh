@@ -4,12 +4,7 @@
 # Usage: answers_test.sh GRADC CASE
 set -uo pipefail
 G=$1 case=$2
-root=$(cd "$(dirname "$0")/../.." && pwd)
-E=$root/examples D=$root/examples/data
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export GRADC_CACHE_DIR=$tmp/cache
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib.sh"
 # A small iris checkpoint with standardization statistics.
 iris_ckpt() {
   "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv --standardize x \

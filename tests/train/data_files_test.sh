@@ -6,12 +6,7 @@
 # Usage: data_files_test.sh GRADC CASE
 set -uo pipefail
 G=$1 case=$2
-root=$(cd "$(dirname "$0")/../.." && pwd)
-E=$root/examples D=$root/examples/data
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export GRADC_CACHE_DIR=$tmp/cache
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib.sh"
 # 8 GB of address space: a claimed size that were allocated would fail the
 # run rather than swap (not under the sanitizers, which reserve terabytes).
 [ "${GRADC_SANITIZED:-0}" = 1 ] || ulimit -v 8000000

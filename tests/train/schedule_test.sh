@@ -6,11 +6,7 @@
 # Usage: schedule_test.sh GRADC CASE
 set -uo pipefail
 G=$1 case=$2
-root=$(cd "$(dirname "$0")/../.." && pwd)
-E=$root/examples D=$root/examples/data
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export GRADC_CACHE_DIR=$tmp/cache
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 fail() { echo "FAIL: $*"; exit 1; }
 iris=(--data x=$D/iris_train.csv --data label=$D/iris_train.csv --standardize x --no-progress)

@@ -3,11 +3,7 @@
 # Usage: train_test.sh GRADC CASE
 set -uo pipefail
 G=$1 case=$2
-root=$(cd "$(dirname "$0")/../.." && pwd)
-E=$root/examples D=$root/examples/data
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib.sh"
 digits=(--data x=$D/digits_train.csv --data label=$D/digits_train.csv
         --eval x=$D/digits_test.csv --eval label=$D/digits_test.csv --no-progress)
 # The last eval metric of a log (column 4: the first metric).

@@ -13,6 +13,7 @@ rule_files=(
   compiler/ir/scalar_eval.cpp
   compiler/autodiff/vjp_rules.cpp
   compiler/autodiff/jvp_rules.cpp
+  compiler/autodiff/shared_rules.cpp
   compiler/passes/simplify.cpp
   compiler/frontend/sema_expr.cpp
   compiler/codegen/emit_scalar.cpp
