@@ -155,6 +155,11 @@ std::string without_locations(const std::string& text) {
         line = line.substr(0, at);
       }
     }
+    size_t space = line.find(' ', 2);
+    if (line.rfind("# @", 0) == 0 && space != std::string_view::npos && is_position(line.substr(2, space - 2))) {
+      out += "# ";  // a remark, "# @L:C TEXT" -> "# TEXT"
+      line = line.substr(space + 1);
+    }
     out.append(line);
     out += '\n';
   }

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "compiler/autodiff/forward.h"
+#include "compiler/autodiff/jacobian.h"
 #include "compiler/autodiff/reverse.h"
 #include "compiler/frontend/sema_impl.h"
 #include "compiler/support/messages.h"
@@ -592,6 +593,37 @@ Value lower_jvp(Sema& s, CallArgs& a) {
   return Value::tensor(directional_derivative(s.b(), e.node, x.node, v.node), loc(a));
 }
 
+// jacobian(e, x): every derivative d e[i...] / d x[j...], shape e ++ x, by
+// forward or reverse accumulation, whichever needs fewer evaluations
+// (autodiff/jacobian.h). The choice is a remark that graph dumps print.
+Value lower_jacobian(Sema& s, CallArgs& a) {
+  const Value& e = a.values[0];
+  const Value& x = a.values[1];
+  auto type_of = [&](const Value& t) {
+    return t.kind == Value::Kind::Tensor ? type_str(s.g()[t.node].dtype, s.g()[t.node].shape) : std::string("a number");
+  };
+  if (e.kind != Value::Kind::Tensor || !is_float(s.g()[e.node].dtype)) {
+    s.error(e.loc, diag::err_jacobian_of(type_of(e)));
+    return Value::bad();
+  }
+  if (x.kind != Value::Kind::Tensor || !is_float(s.g()[x.node].dtype)) {
+    s.error(x.loc, diag::err_jacobian_wrt(x.name, type_of(x)));
+    return Value::bad();
+  }
+  int64_t m = numel(s.g()[e.node].shape), n = numel(s.g()[x.node].shape);
+  if (m > kMaxJacobianElements / n) {
+    s.error(loc(a), diag::err_jacobian_too_large(type_of(e), type_of(x), m, n, kMaxJacobianElements));
+    s.note_operands({&e, &x});
+    return Value::bad();
+  }
+  Accumulation mode = jacobian_accumulation(m, n);
+  auto plural = [](int64_t k) { return k == 1 ? "" : "s"; };
+  s.remark(loc(a), mode == Accumulation::Forward ? diag::remark_jacobian_forward(n, plural(n), m, plural(m))
+                                                 : diag::remark_jacobian_reverse(m, plural(m), n, plural(n)));
+  At at(s, loc(a));
+  return Value::tensor(jacobian(s.b(), e.node, x.node, mode), loc(a));
+}
+
 // ---- the table ----
 
 // One table of every builtin. The ops that are plain DSL functions (Dsl Fn in
@@ -645,6 +677,7 @@ std::vector<BuiltinSpec> make_table() {
   composite("cross_entropy", {{"logits", K::Tensor}, {"labels", K::Tensor}}, lower_cross_entropy);
   composite("grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad);
   composite("jvp", {{"e", K::Tensor}, {"x", K::Name}, {"v", K::Tensor}}, lower_jvp);
+  composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}}, lower_jacobian);
   // Every row that the language reaches by name has exactly one entry.
   for (const OpInfo& row : all_ops()) {
     size_t n = std::count_if(t.begin(), t.end(), [&](const BuiltinSpec& b) { return b.row == &row; });

@@ -38,7 +38,7 @@ Sema::Sema(const Ast& ast, const SourceManager& sm, DiagEngine& diags, const Sem
     : ast_(ast), sm_(sm), diags_(diags), opts_(opts), b_(model_.graph) {
   broken_.insert(ast.broken_names.begin(), ast.broken_names.end());
   for (const Expr& e : ast.exprs()) {
-    if (e.kind != ExprKind::Call || (e.name != "grad" && e.name != "jvp")) continue;
+    if (e.kind != ExprKind::Call || (e.name != "grad" && e.name != "jvp" && e.name != "jacobian")) continue;
     const Expr* x = e.args.size() > 1 ? e.args[1] : nullptr;
     for (const KwArg& k : e.kwargs)
       if (k.name == "x") x = k.value;
@@ -71,6 +71,13 @@ void Sema::error(SourceLoc loc, std::string msg) {
 
 void Sema::note(SourceLoc loc, std::string msg) {
   if (!last_error_suppressed_) diags_.note(loc, std::move(msg));
+}
+
+void Sema::remark(SourceLoc loc, std::string text) {
+  // A fn body inlined at several calls makes the same choice each time.
+  for (const Remark& r : model_.remarks)
+    if (r.loc.begin == loc.begin && r.loc.file == loc.file && r.text == text) return;
+  model_.remarks.push_back({loc, std::move(text)});
 }
 
 void Sema::note_operands(std::initializer_list<const Value*> vals) {

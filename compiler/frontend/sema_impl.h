@@ -95,6 +95,8 @@ class Sema {
   void note(SourceLoc loc, std::string msg);
   // Adds "'x' declared here with shape ..." notes for operands that are plain names.
   void note_operands(std::initializer_list<const Value*> vals);
+  // Records a choice the compiler made at `loc` (ModelIR::remarks), once.
+  void remark(SourceLoc loc, std::string text);
 
   Value eval(const Expr& e);
   // A Number becomes a constant of `dtype`; a Tensor stays as it is.
@@ -140,7 +142,7 @@ class Sema {
   // Checks the optimizer statement (nullptr: the default sgd) into model_.optimizer.
   void resolve_optimizer(const Stmt* s);
   std::string suggest(std::string_view name, bool functions) const;
-  // v as the value named `name`: when grad() or jvp() differentiates with
+  // v as the value named `name`: when grad(), jvp() or jacobian() differentiates with
   // respect to that name somewhere (differentiated_), v's node made again
   // with the name in its attributes, so that it is no longer equal to the
   // same expression written elsewhere. An alias of a leaf or of another
@@ -157,7 +159,7 @@ class Sema {
   std::set<std::string_view> broken_;
   std::map<std::string_view, int64_t> dims_;
   std::set<std::string_view> used_dims_;  // dims some shape or expression names
-  // Names that some grad(e, x) or jvp(e, x, v) has as its x. A named value
+  // Names that some grad(e, x), jvp(e, x, v) or jacobian(e, x) has as its x. A named value
   // (a top-level one or a fn local) of such a name gets a node of its own,
   // so that differentiating with respect to it counts its uses only, as
   // PyTorch does, not those of an equal expression written elsewhere, which

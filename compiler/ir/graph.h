@@ -124,6 +124,14 @@ struct TrainStep {
   bool built() const { return lr != kNoNode; }
 };
 
+// A choice the compiler made where the language leaves it one (which
+// accumulation a jacobian() uses), at the call that caused it; graph dumps
+// print it as a comment.
+struct Remark {
+  SourceLoc loc;
+  std::string text;
+};
+
 // A checked model: its graph and the roles of its nodes.
 struct ModelIR {
   std::string name;
@@ -141,6 +149,7 @@ struct ModelIR {
   std::vector<NamedNode> grads;
   // The optimizer step; filled by build_train_step().
   TrainStep train;
+  std::vector<Remark> remarks;  // in source order of analysis, without repeats
 };
 
 // Which roots liveness (and a printout) counts: the model's own (loss,

@@ -109,6 +109,10 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
   for (size_t i = 0; i < m.optimizer.options.size(); ++i)
     out += fmt::format("{}{}={}", i ? ", " : "", m.optimizer.options[i].first, m.optimizer.options[i].second);
   out += fmt::format(")\n}}\n# {} nodes\n", order.size());
+  for (const Remark& r : m.remarks) {
+    LineCol lc = sm.line_col(r.loc.file, r.loc.begin);
+    out += fmt::format("# @{}:{} {}\n", lc.line, lc.column, r.text);
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
   out.name = m.name;
   out.dims = m.dims;
   out.optimizer = m.optimizer;
+  out.remarks = m.remarks;
   Builder b(out.graph);
   std::vector<NodeId> map(m.graph.size(), kNoNode);
   for (NodeId id : live_nodes(m, Roots::All)) {

@@ -229,6 +229,16 @@ constexpr auto jvp(const E& e, const Tensor<R>& x, const V& v, Loc loc = Loc::cu
   return detail::call<detail::rank_of<E>, "jvp">(loc, {}, e, x, v);
 }
 GRADC_EMBED_WRONG_ARGS(jvp, "jvp(e, x, v) takes an expression, an input, param or named value (a Tensor) and a direction")
+
+// jacobian(e, x): every derivative of e with respect to the input, param or
+// named value x, of shape e ++ x, by forward or reverse accumulation
+// (whichever needs fewer evaluations); for small shapes.
+template <Operand E, int R>
+constexpr auto jacobian(const E& e, const Tensor<R>& x, Loc loc = Loc::current()) {
+  constexpr int re = detail::rank_of<E>;
+  return detail::call<(re == kDynamic || R == kDynamic ? kDynamic : re + R), "jacobian">(loc, {}, e, x);
+}
+GRADC_EMBED_WRONG_ARGS(jacobian, "jacobian(e, x) takes an expression and an input, param or named value (a Tensor)")
 #undef GRADC_EMBED_WRONG_ARGS
 
 }  // namespace gradc::embed

@@ -8,6 +8,7 @@
 // compiler/ir/ops.def), so a new DSL builtin fails here until it is embedded.
 #include <catch2/catch.hpp>
 #include <gradc/embed.h>
+#include <gradc/session.h>
 
 #include <map>
 #include <set>
@@ -22,7 +23,7 @@ namespace {
   X(stop_gradient) X(maximum) X(minimum) X(square) X(relu) X(silu) X(gelu) X(leaky_relu) X(elu)         \
   X(where) X(sum) X(mean) X(max) X(min) X(logsumexp) X(argmax) X(reshape) X(transpose) X(concat)        \
   X(slice) X(broadcast_to) X(cast) X(softmax) X(log_softmax) X(one_hot) X(mse) X(bce)                   \
-  X(bce_with_logits) X(cross_entropy) X(grad) X(jvp)
+  X(bce_with_logits) X(cross_entropy) X(grad) X(jvp) X(jacobian)
 
 #define GRADC_PROBE(NAME) \
   [[maybe_unused]] constexpr auto probe_##NAME = [](const auto&... a) { return gradc::embed::NAME(a...); };
@@ -53,6 +54,46 @@ TEST_CASE("every builtin of the language has an embedded C++ function") {
     INFO("kNotEmbedded: '" << n << "'");
     CHECK(builtins.count(n) == 1);
     CHECK(!why.empty());
+  }
+}
+
+// jacobian() is the one builtin whose result rank adds its operands' ranks,
+// and the one that leaves a remark in the graph dumps: the C++ model prints
+// the text model's graph, remarks included, once positions are hidden.
+TEST_CASE("embedded jacobian: rank e ++ x, and the dumps of the text model") {
+  using namespace gradc::embed;
+  gradc::Model text = gradc::Model::compile_source(
+      "dim B = 4\n"
+      "input x : [B, 3]\n"
+      "param W : [3, 2]\n"
+      "param b : [2]\n"
+      "h = tanh(x @ W + b)\n"
+      "jb = jacobian(h, b)\n"
+      "jW = jacobian(sum(h, axis=1), W)\n"
+      "loss mean(jb) + mean(jW)\n",
+      "jac.grad");
+  REQUIRE(text.ok());
+  ModelBuilder m("jac");
+  Dim B = m.dim("B", 4);
+  auto x = m.input("x", shape(B, 3));
+  auto W = m.param("W", shape(3, 2));
+  auto b = m.param("b", shape(2));
+  auto h = m.let("h", tanh(x % W + b));
+  auto jb = m.let("jb", jacobian(h, b));
+  auto jW = m.let("jW", jacobian(sum(h, axis(1)), W));
+  STATIC_REQUIRE(decltype(jb)::rank == 3);
+  STATIC_REQUIRE(decltype(jW)::rank == 3);
+  m.loss(mean(jb) + mean(jW));
+  gradc::Model cpp = m.compile();
+  INFO(gradc::render_all(cpp.diagnostics()));
+  REQUIRE(cpp.ok());
+  std::string shown = text.dump(gradc::Stage::Graph);
+  CHECK(shown.find("\n# @6:6 jacobian: forward accumulation, 2 directional derivatives") != std::string::npos);
+  CHECK(shown.find("\n# @7:6 jacobian: reverse accumulation, 4 gradients") != std::string::npos);
+  for (gradc::Stage stage : {gradc::Stage::Graph, gradc::Stage::Grad, gradc::Stage::Opt}) {
+    std::string a = text.dump(stage, gradc::DumpFormat::Text, gradc::Entry::TrainStep, gradc::Locations::Hide);
+    CHECK(a == cpp.dump(stage, gradc::DumpFormat::Text, gradc::Entry::TrainStep, gradc::Locations::Hide));
+    CHECK(a.find("\n# jacobian: forward accumulation, 2 directional derivatives") != std::string::npos);
   }
 }
 

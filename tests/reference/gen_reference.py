@@ -181,6 +181,12 @@ def J(e, x, v):
     return torch.zeros_like(e) if t is None else t
 
 
+def JAC(f, x):
+    """gradc's jacobian(e, x) with e = f(x), differentiable again: shape
+    e.shape + x.shape, as torch.autograd.functional.jacobian (create_graph)."""
+    return torch.autograd.functional.jacobian(f, x, create_graph=True)
+
+
 exp, log, log1p, sqrt, rsqrt = torch.exp, torch.log, torch.log1p, torch.sqrt, torch.rsqrt
 sin, cos, tanh, sigmoid, sign = torch.sin, torch.cos, torch.tanh, torch.sigmoid, torch.sign
 relu, silu, softplus, gelu = F.relu, F.silu, F.softplus, F.gelu  # gelu: erf form; softplus: threshold 20
@@ -777,6 +783,25 @@ def _(I, W, o):
     hm = J(G(L, W2), W1, v)
     loss = L + 0.1 * rsum(hv * hv) + 0.1 * rsum(hm * W2)
     return loss, dict(hv=hv, hm=hm)
+
+
+@model("jacobian_modes",
+       inputs={"x": ("f32", [3, 4], normal())},
+       params={"W": ("f32", [4, 2], normal(0.5)), "b": ("f32", [2], normal(0.5))})
+def _(I, W, o):
+    x, Wm, b = I["x"], W["W"], W["b"]
+    hid = lambda Wv, bv: tanh(x @ Wv + bv)
+    z = x @ Wm + b
+    h = tanh(z)
+    jf = JAC(lambda bv: hid(Wm, bv), b)
+    jr = JAC(lambda Wv: rsum(sq(hid(Wv, b)), 1), Wm)
+    jx = JAC(lambda xv: softplus(xv @ Wm + b), x)
+    jh = JAC(lambda hv: softmax(hv, 1), h)
+    jg = JAC(lambda Wv: G(rsum(hid(Wv, b) ** 3), b), Wm)
+    jj = JAC(lambda bv: JAC(lambda bw: rsum(exp(hid(Wm, bw))), bv), b)
+    loss = (rmean(sq(h)) + rmean(sq(jf)) + rmean(jr * jr) + 0.1 * rmean(jx) + rmean(jh * jh) + 0.1 * rmean(jg)
+            + 0.1 * rsum(jj))
+    return loss, dict(jf=jf, jr=jr, jx=jx, jh=jh, jg=jg, jj=jj)
 
 
 # Tie-aware forms of SPEC 2.4 (used only by the "ties" model; elsewhere the

@@ -30,7 +30,8 @@ TEST_CASE("messages: names are unique and say their kind", "[messages]") {
   for (const diag::CatalogEntry& e : diag::kCatalog) {
     INFO(e.name);
     CHECK(seen.insert(e.name).second);
-    CHECK((e.name.starts_with("err_") || e.name.starts_with("warn_") || e.name.starts_with("note_") || e.name.starts_with("check_")));
+    CHECK((e.name.starts_with("err_") || e.name.starts_with("warn_") || e.name.starts_with("note_") || e.name.starts_with("check_") ||
+           e.name.starts_with("remark_")));
   }
 }
 
