@@ -180,5 +180,7 @@ int main(int argc, char **argv) {
   }
   if (classes) fclose(classes);
   printf("predicted %d rows, accuracy %.6g (%d right)\n", data.rows, (double)right / data.rows, right);
+  free(data.pixels);
+  free(data.labels);
   return 0;
 }
