@@ -548,19 +548,25 @@ Value lower_cross_entropy(Sema& s, CallArgs& a) {
 
 // ---- autodiff ----
 
+// The type of an operand for a message: "f32[B=4, 3]", or "a number".
+std::string type_of(Sema& s, const Value& v) {
+  return v.kind == Value::Kind::Tensor ? type_str(s.g()[v.node].dtype, s.g()[v.node].shape) : std::string("a number");
+}
+
+// What every derivative builtin needs of e and x: float tensors.
+bool is_float_tensor(Sema& s, const Value& v) {
+  return v.kind == Value::Kind::Tensor && is_float(s.g()[v.node].dtype);
+}
+
 Value lower_grad(Sema& s, CallArgs& a) {
   const Value& e = a.values[0];
   const Value& x = a.values[1];
-  if (e.kind != Value::Kind::Tensor || !s.g()[e.node].shape.empty() || !is_float(s.g()[e.node].dtype)) {
-    s.error(e.loc, diag::err_grad_of(
-                               e.kind == Value::Kind::Tensor ? type_str(s.g()[e.node].dtype, s.g()[e.node].shape)
-                                                             : std::string("a number")));
+  if (!is_float_tensor(s, e) || !s.g()[e.node].shape.empty()) {
+    s.error(e.loc, diag::err_grad_of(type_of(s, e)));
     return Value::bad();
   }
-  if (x.kind != Value::Kind::Tensor || !is_float(s.g()[x.node].dtype)) {
-    s.error(x.loc, diag::err_grad_wrt(x.name,
-                               x.kind == Value::Kind::Tensor ? type_str(s.g()[x.node].dtype, s.g()[x.node].shape)
-                                                             : std::string("a number")));
+  if (!is_float_tensor(s, x)) {
+    s.error(x.loc, diag::err_grad_wrt(x.name, type_of(s, x)));
     return Value::bad();
   }
   At at(s, loc(a));
@@ -573,20 +579,17 @@ Value lower_jvp(Sema& s, CallArgs& a) {
   const Value& e = a.values[0];
   const Value& x = a.values[1];
   const Value& v = a.values[2];
-  auto type_of = [&](const Value& t) {
-    return t.kind == Value::Kind::Tensor ? type_str(s.g()[t.node].dtype, s.g()[t.node].shape) : std::string("a number");
-  };
-  if (e.kind != Value::Kind::Tensor || !is_float(s.g()[e.node].dtype)) {
-    s.error(e.loc, diag::err_jvp_of(type_of(e)));
+  if (!is_float_tensor(s, e)) {
+    s.error(e.loc, diag::err_jvp_of(type_of(s, e)));
     return Value::bad();
   }
-  if (x.kind != Value::Kind::Tensor || !is_float(s.g()[x.node].dtype)) {
-    s.error(x.loc, diag::err_jvp_wrt(x.name, type_of(x)));
+  if (!is_float_tensor(s, x)) {
+    s.error(x.loc, diag::err_jvp_wrt(x.name, type_of(s, x)));
     return Value::bad();
   }
   if (v.kind != Value::Kind::Tensor || s.g()[v.node].dtype != s.g()[x.node].dtype ||
       s.g()[v.node].shape != s.g()[x.node].shape) {
-    s.error(v.loc, diag::err_jvp_direction(type_of(x), type_of(v)));
+    s.error(v.loc, diag::err_jvp_direction(type_of(s, x), type_of(s, v)));
     return Value::bad();
   }
   At at(s, loc(a));
@@ -599,20 +602,17 @@ Value lower_jvp(Sema& s, CallArgs& a) {
 Value lower_jacobian(Sema& s, CallArgs& a) {
   const Value& e = a.values[0];
   const Value& x = a.values[1];
-  auto type_of = [&](const Value& t) {
-    return t.kind == Value::Kind::Tensor ? type_str(s.g()[t.node].dtype, s.g()[t.node].shape) : std::string("a number");
-  };
-  if (e.kind != Value::Kind::Tensor || !is_float(s.g()[e.node].dtype)) {
-    s.error(e.loc, diag::err_jacobian_of(type_of(e)));
+  if (!is_float_tensor(s, e)) {
+    s.error(e.loc, diag::err_jacobian_of(type_of(s, e)));
     return Value::bad();
   }
-  if (x.kind != Value::Kind::Tensor || !is_float(s.g()[x.node].dtype)) {
-    s.error(x.loc, diag::err_jacobian_wrt(x.name, type_of(x)));
+  if (!is_float_tensor(s, x)) {
+    s.error(x.loc, diag::err_jacobian_wrt(x.name, type_of(s, x)));
     return Value::bad();
   }
   int64_t m = numel(s.g()[e.node].shape), n = numel(s.g()[x.node].shape);
   if (m > kMaxJacobianElements / n) {
-    s.error(loc(a), diag::err_jacobian_too_large(type_of(e), type_of(x), m, n, kMaxJacobianElements));
+    s.error(loc(a), diag::err_jacobian_too_large(type_of(s, e), type_of(s, x), m, n, kMaxJacobianElements));
     s.note_operands({&e, &x});
     return Value::bad();
   }
