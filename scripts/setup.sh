@@ -13,6 +13,7 @@ PACKAGES=(
   gdb                                  # tests/debug: gdb sees JIT-compiled code by its model lines
   libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
   pybind11-dev python3-dev python3-numpy  # the Python module (python/) for Debian's /usr/bin/python3, and its tests
+  dataset-fashion-mnist                # Fashion-MNIST as IDX files (examples/fashion_*.grad, their test)
 )
 
 missing=()
