@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Eager PyTorch on the benchmark suite's four workloads, one thread.
+"""Eager PyTorch on the benchmark suite's workloads, one thread.
 
 Optional (the tests never need it): scripts/bench.sh runs it when
 /usr/bin/python3 has torch, after run_bench, and passes run_bench's JSON so
@@ -53,8 +53,28 @@ def w4_wide_mlp():
     return model, torch.optim.Adam(model.parameters(), lr=1e-3), lambda: F.cross_entropy(model(x), label)
 
 
+def w5_cnn():
+    class Cnn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 16, 5, padding=2)
+            self.conv2 = nn.Conv2d(16, 32, 5, padding=2)
+            self.fc1 = nn.Linear(32 * 7 * 7, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x / 255)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+    model = Cnn()
+    x = torch.randint(0, 256, (64, 1, 28, 28)).float()
+    label = torch.randint(0, 10, (64,))
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), lambda: F.cross_entropy(model(x), label)
+
+
 WORKLOADS = [("W1", "xor", w1_xor), ("W2", "logreg", w2_logreg), ("W3", "mnist_mlp", w3_mnist_mlp),
-             ("W4", "wide_mlp", w4_wide_mlp)]
+             ("W4", "wide_mlp", w4_wide_mlp), ("W5", "cnn", w5_cnn)]
 
 
 def time_step(make, seconds, sample_ms=2.0, min_samples=5):

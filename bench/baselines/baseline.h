@@ -93,6 +93,11 @@ std::unique_ptr<Baseline> make_mnist_mlp(Kind kind, int B, int D, int H, int C, 
 std::unique_ptr<Baseline> make_wide_mlp(Kind kind, int B, int D, int H, int C, const std::vector<float>& x,
                                         const std::vector<int32_t>& labels, float lr);
 
+// W5 cnn: conv 5x5 (1 -> C1, padding 2), relu, max_pool 2, conv 5x5 (C1 -> C2, padding 2), relu,
+// max_pool 2, flatten, C2*7*7-H-N relu MLP, cross_entropy, adam(lr); x [B, 1, 28, 28] pixels 0..255.
+std::unique_ptr<Baseline> make_cnn(Kind kind, int B, int C1, int C2, int H, int N, const std::vector<float>& x,
+                                   const std::vector<int32_t>& labels, float lr);
+
 // C[M,N] = A[M,K] @ B[K,N] alone (the GEMM line), with either kind.
 void matmul(Kind kind, int M, int N, int K, const float* A, const float* B, float* C);
 
