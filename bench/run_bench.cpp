@@ -594,6 +594,7 @@ struct GemmResult {
   bench::Timing gradc, plain, blas;
   double diff = 0;  // max |C_gradc - C_blas| / max |C_blas|
   bool correct = true;
+  bench::FmaPeak peak;  // the core's register-only FMA rate, measured right after the products
   double gflops(const bench::Timing& t) const { return 2.0 * double(M) * double(N) * double(K) / (t.median_ms * 1e6); }
 };
 
@@ -628,6 +629,7 @@ GemmResult run_gemm(const Options& o) {
   };
   std::vector<bench::Timing> t = bench::time_interleaved(runners, timing_options(o));
   g.gradc = t[0], g.plain = t[1], g.blas = t[2];
+  g.peak = bench::measure_fma_peak(std::min(o.seconds, 1.0));
   g.measured = true;
   std::cerr << fmt::format("GEMM {}x{}x{}: C vs cblas_sgemm {:.2e} of max |C|  {}\n  gradc    {}\n  plain    {}\n  openblas {}\n",
                            g.M, g.K, g.N, g.diff, g.correct ? "ok" : "MISMATCH", fmt_timing(g.gradc),
@@ -704,6 +706,10 @@ void print_table(const std::vector<Result>& rs, const GemmResult& g, const Threa
                              "cblas_sgemm {:.1f}; gradc/openblas {:.2f} (target >= 0.90) {}\n",
                              g.M, g.K, g.N, g.gflops(g.gradc), g.gflops(g.plain), g.gflops(g.blas), ratio,
                              !g.correct ? "WRONG" : status(ratio >= 0.9));
+    double peak = g.peak.gflops;
+    std::cout << fmt::format("FMA peak of this core ({}, registers only): {:.1f} GFLOP/s; gradc's GEMM at {:.0f} %, "
+                             "cblas_sgemm at {:.0f} %\n",
+                             g.peak.isa, peak, 100 * g.gflops(g.gradc) / peak, 100 * g.gflops(g.blas) / peak);
   }
   if (th.measured) {
     // The target is judged on the medians; the 10th percentiles (the fastest
@@ -744,8 +750,8 @@ void write_json(const std::string& file, const std::vector<Result>& rs, const Ge
   out << "  ]";
   if (g.measured)
     out << fmt::format(",\n  \"gemm\": {{\"M\": {}, \"K\": {}, \"N\": {}, \"gradc_gflops\": {:.4g}, \"plain_gflops\": {:.4g}, "
-                       "\"openblas_gflops\": {:.4g}, \"diff\": {:.3g}}}",
-                       g.M, g.K, g.N, g.gflops(g.gradc), g.gflops(g.plain), g.gflops(g.blas), g.diff);
+                       "\"openblas_gflops\": {:.4g}, \"diff\": {:.3g}, \"fma_peak_gflops\": {:.4g}}}",
+                       g.M, g.K, g.N, g.gflops(g.gradc), g.gflops(g.plain), g.gflops(g.blas), g.diff, g.peak.gflops);
   if (th.measured)
     out << fmt::format(",\n  \"w4_threads\": {{\"one\": {}, \"two\": {}, \"speedup\": {:.4g}}}", json_timing(th.one),
                        json_timing(th.two), th.one.median_ms / th.two.median_ms);

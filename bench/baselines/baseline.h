@@ -101,6 +101,15 @@ std::unique_ptr<Baseline> make_cnn(Kind kind, int B, int C1, int C2, int H, int 
 // C[M,N] = A[M,K] @ B[K,N] alone (the GEMM line), with either kind.
 void matmul(Kind kind, int M, int N, int K, const float* A, const float* B, float* C);
 
+// The core's single-precision peak: FMAs on registers only, the best of
+// repeated runs for `seconds`; `isa` names the instructions (AVX-512 or AVX2).
+struct FmaPeak {
+  double gflops = 0;
+  const char* isa = "";
+  float sink = 0;  // the loop's result, so that it is not optimized away
+};
+FmaPeak measure_fma_peak(double seconds);
+
 // Makes OpenBLAS single-threaded (the suite measures one core).
 void blas_single_thread();
 // The OpenBLAS build's description (core, threading), for the report.
