@@ -1,0 +1,142 @@
+// The batching sweep and the batching rule of every op kind.
+#include "compiler/autodiff/batching.h"
+
+#include <algorithm>
+
+#include "compiler/support/diagnostics.h"
+
+namespace gradc {
+namespace {
+
+// A stacked value [P, s...] made ready to broadcast against the other
+// operands of an op whose unbatched result has rank `rank`: size-1 axes go
+// between P and s, so that broadcasting (which aligns trailing axes) pairs s
+// with the same axes as before and P with nothing else.
+NodeId align(Builder& b, NodeId x, int rank) {
+  const Shape& s = b[x].shape;
+  const int have = static_cast<int>(s.size()) - 1;
+  if (have >= rank) return x;
+  std::vector<int64_t> sizes{s[0].size};
+  sizes.insert(sizes.end(), rank - have, 1);
+  for (int i = 1; i <= have; ++i) sizes.push_back(s[i].size);
+  return b.reshape(x, sizes);
+}
+
+// An unstacked value given its own copy per member: [P, x's shape...].
+NodeId stack(Builder& b, NodeId x, int64_t P) {
+  std::vector<int64_t> sizes{1};
+  for (const Dim& d : b[x].shape) sizes.push_back(d.size);
+  Shape s = b[x].shape;
+  s.insert(s.begin(), Dim{P, {}});
+  return b.broadcast_to(b.reshape(x, sizes), s);
+}
+
+std::vector<int64_t> shifted(std::vector<int64_t> axes) {
+  for (int64_t& a : axes) ++a;
+  return axes;
+}
+
+}  // namespace
+
+NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, const std::vector<bool>& batched,
+                  int64_t P) {
+  const Node n = b[node];  // a copy: the graph grows below
+  SourceLoc old = b.at(n.loc);
+  const int rank = n.rank();
+  Attrs attrs = n.attrs;
+  std::vector<NodeId> ops = operands;
+  NodeId r = kNoNode;
+  switch (op_kind(n.op)) {
+    case OpKind::Leaf: GRADC_ASSERT(false, "batch_rule: a leaf has no operands to batch"); break;
+    // Elementwise ops broadcast: a stacked operand only needs its axes lined up.
+    case OpKind::Unary:
+    case OpKind::Cast:
+    case OpKind::Binary:
+    case OpKind::Compare:
+    case OpKind::Select:
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (batched[i]) ops[i] = align(b, ops[i], rank);
+      r = b.make(n.op, ops, attrs);
+      break;
+    // Reductions and argmax: the same axes, one further right.
+    case OpKind::Reduce:
+    case OpKind::ArgMax:
+      attrs.ints = shifted(attrs.ints);
+      r = b.make(n.op, ops, attrs);
+      break;
+    // Matrix products broadcast their batch axes: a stacked [P, m, k] times an
+    // unstacked [k, n] is one batched product [P, m, n].
+    case OpKind::MatMul:
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (batched[i]) ops[i] = align(b, ops[i], rank);
+      r = b.make(n.op, ops, attrs);
+      break;
+    case OpKind::Reshape:
+    case OpKind::BroadcastTo:
+      if (op_kind(n.op) == OpKind::BroadcastTo) ops[0] = align(b, ops[0], rank);
+      attrs.ints.insert(attrs.ints.begin(), P);
+      r = b.make(n.op, ops, attrs);
+      break;
+    case OpKind::Transpose:
+      attrs.ints = shifted(attrs.ints);
+      attrs.ints.insert(attrs.ints.begin(), 0);
+      r = b.make(n.op, ops, attrs);
+      break;
+    // Concat: every piece stacked (an unstacked one is repeated per member).
+    case OpKind::Concat:
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (!batched[i]) ops[i] = stack(b, ops[i], P);
+      attrs.ints[0] += 1;
+      r = b.make(n.op, ops, attrs);
+      break;
+    // Slice and pad: [axis, ...] with the axis one further right.
+    case OpKind::Slice:
+    case OpKind::Pad:
+      attrs.ints[0] += 1;
+      r = b.make(n.op, ops, attrs);
+      break;
+    // one_hot appends its class axis after the operand's: P stays in front.
+    case OpKind::OneHot: r = b.make(n.op, ops, attrs); break;
+  }
+  b.at(old);
+  GRADC_ASSERT(b[r].rank() == rank + 1 && b[r].shape[0].size == P, "batch_rule: the result must lead with P");
+  return r;
+}
+
+std::vector<NodeId> batch_nodes(Builder& b, const std::vector<NodeId>& roots,
+                                const std::vector<std::pair<NodeId, NodeId>>& stacked, int64_t P) {
+  if (roots.empty()) return {};
+  const NodeId last = *std::max_element(roots.begin(), roots.end());
+  // mapped[n]: n's value for all members, stacked where is_batched[n]. Ids
+  // are topological, and the nodes the rules add come after `last`.
+  std::vector<NodeId> mapped(last + 1);
+  std::vector<bool> is_batched(last + 1, false);
+  for (NodeId n = 0; n <= last; ++n) mapped[n] = n;
+  for (const auto& [leaf, value] : stacked) {
+    GRADC_ASSERT(b[value].rank() == b[leaf].rank() + 1 && b[value].shape[0].size == P &&
+                     b[value].dtype == b[leaf].dtype,
+                 "batch_nodes: a stacked value must be [P, leaf's shape]");
+    if (leaf > last) continue;
+    mapped[leaf] = value;
+    is_batched[leaf] = true;
+  }
+  for (NodeId n = 0; n <= last; ++n) {
+    if (is_batched[n] || b[n].operands.empty()) continue;
+    std::vector<NodeId> ops;
+    std::vector<bool> which;
+    bool any = false;
+    for (NodeId o : b[n].operands) {
+      ops.push_back(mapped[o]);
+      which.push_back(is_batched[o]);
+      any |= is_batched[o];
+    }
+    if (!any) continue;
+    mapped[n] = batch_rule(b, n, ops, which, P);
+    is_batched[n] = true;
+  }
+  std::vector<NodeId> out;
+  for (NodeId r : roots) out.push_back(mapped[r]);
+  return out;
+}
+
+}  // namespace gradc
