@@ -2,39 +2,21 @@
 // formats, rows reshaped to the input's row shape, and class ids checked up
 // front with the file and row (or line and column) of the first bad one.
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <catch2/catch.hpp>
 
 #include "gradc/data.h"
+#include "tests/common/idx_files.h"
 #include "tests/runtime/test_util.h"
 
 namespace gradc {
 namespace {
 
 using test::error_of;
+using test::gzip;
 
-// An IDX file of unsigned bytes: 00 00 08 DIMS, the sizes big-endian, the data.
-std::string idx_u8(std::initializer_list<uint32_t> shape, const std::string& data) {
-  std::string s{'\0', '\0', '\x08', static_cast<char>(shape.size())};
-  for (uint32_t d : shape)
-    for (int k = 3; k >= 0; --k) s += static_cast<char>((d >> (8 * k)) & 0xff);
-  return s + data;
-}
-
-std::string gzip(const std::string& bytes) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&z, bytes.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  z.avail_in = static_cast<uInt>(bytes.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
+// An IDX file of unsigned bytes.
+std::string idx_u8(std::initializer_list<uint32_t> shape, const std::string& data) { return test::idx_file(0x08, shape, data); }
 
 TensorInfo input(const std::string& name, const std::string& dtype, std::vector<int64_t> shape, int64_t classes = 0) {
   TensorInfo t;

@@ -3,13 +3,13 @@
 // that disagree with the data, huge claims, gzip bombs) as a DataError naming
 // the file.
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 
 #include "runtime/tensor_io.h"
+#include "tests/common/idx_files.h"
 #include "tests/runtime/test_util.h"
 
 namespace gradc {
@@ -17,31 +17,10 @@ namespace {
 
 using test::check_style;
 using test::error_of;
+using test::gzip;
+using test::idx_file;
 
 const std::string kWhat = "t10k-images-idx3-ubyte";
-
-// An IDX file: 00 00 TYPE DIMS, the sizes big-endian, then `data` as given.
-std::string idx_file(unsigned char type, std::initializer_list<uint32_t> shape, std::string_view data) {
-  std::string s{'\0', '\0', static_cast<char>(type), static_cast<char>(shape.size())};
-  for (uint32_t d : shape)
-    for (int k = 3; k >= 0; --k) s += static_cast<char>((d >> (8 * k)) & 0xff);
-  return s + std::string(data);
-}
-
-// `bytes` as a gzip file (as gzip(1) or Python's gzip module write it).
-std::string gzip(std::string_view bytes) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&z, bytes.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  z.avail_in = static_cast<uInt>(bytes.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 Tensor parse(std::string_view bytes) {
   return test::on_exact_copy(bytes, [](std::string_view b) { return parse_idx(b, kWhat); });
