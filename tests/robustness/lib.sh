@@ -12,21 +12,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 [ "${GRADC_SANITIZED:-0}" = 1 ] || ulimit -v 8000000
 # gradc under a time limit: a hang is a failure, not a stuck test.
 g() { timeout 60 "$G" "$@"; }
-# Inputs for examples/xor.grad (x: f32[4,2], y: f32[4,1]) as a safetensors file.
-make_inputs() {
-  /usr/bin/python3 - "$1" <<'PY'
-import json, struct, sys
-x = [0, 0, 0, 1, 1, 0, 1, 1]; y = [0, 1, 1, 0]
-data = struct.pack('<8f', *x) + struct.pack('<4f', *y)
-h = json.dumps({"x": {"dtype": "F32", "shape": [4, 2], "data_offsets": [0, 32]},
-                "y": {"dtype": "F32", "shape": [4, 1], "data_offsets": [32, 48]}}).encode()
-h += b' ' * (-len(h) % 8)
-open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + data)
-PY
-}
+. "$root/tests/common/xor_inputs.sh"
 grad() { g grad $E/xor.grad --backend interp "$@"; }
 train() { g train $E/xor.grad --data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --epochs 2 --no-progress "$@"; }
-make_inputs $tmp/in.st
+make_xor_inputs $tmp/in.st
 # Guard: every case ends with /dev/null still the machine's null device.
 check_dev_null() { test -c /dev/null || { echo "FATAL: /dev/null is no longer a character device"; exit 1; }; }
 trap 'check_dev_null; rm -rf "$tmp"' EXIT
