@@ -244,6 +244,10 @@ GRADC_EMBED_CONV(conv2d, 4)
     return detail::call_raw<RANK, #NAME>(loc, {}, as_expr(x), kernel, o.stride.given() ? o.stride : kernel, \
                                          o.padding);                                                    \
   }                                                                                                     \
+  template <Operand X>                                                                                  \
+  constexpr auto NAME(const X& x, int kernel, PoolOptions o = {}, Loc loc = Loc::current()) {           \
+    return NAME(x, Int2(kernel), o, loc);                                                               \
+  }                                                                                                     \
   GRADC_EMBED_WRONG_ARGS(NAME, #NAME "(x, kernel) or " #NAME "(x, kernel, {.stride = s, .padding = p})")
 GRADC_EMBED_POOL(max_pool1d, 3)
 GRADC_EMBED_POOL(max_pool2d, 4)
