@@ -583,7 +583,7 @@ Value lower_conv(Sema& s, CallArgs& a) {
     return Value::bad();
   }
   if (c / groups != cg) {
-    s.error(loc(a), diag::err_conv_channels(fn_name(a), c, shape_str(ws), cg, cg * groups, groups));
+    s.error(loc(a), diag::err_conv_channels(fn_name(a), c, shape_str(ws), cg * groups, cg, groups));
     s.note_operands({&a.values[0], &a.values[1]});
     return Value::bad();
   }
