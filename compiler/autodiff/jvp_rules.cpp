@@ -108,6 +108,8 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
     case Op::BroadcastTo:
     case Op::Slice:
     case Op::Pad: r = b.make(n.op, {tx}, same); break;
+    // window and fold are linear too
+    case Op::Window: case Op::Fold: r = b.make(n.op, {tx}, same); break;
     // concat: the operands' tangents concatenated, zeros for the constant ones
     case Op::Concat: {
       std::vector<NodeId> parts;

@@ -47,6 +47,7 @@ NodeId unary_chain(Builder& b, NodeId node, NodeId t) {
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
+    case Op::Window: case Op::Fold: break;
   }
   return kNoNode;
 }

@@ -136,6 +136,11 @@ NodeId vjp(Builder& b, NodeId node, size_t i, NodeId g) {
       r = b.make(Op::Slice, {g}, a);
       break;
     }
+    // window: its adjoint, fold: each element of x gets the sum of the
+    // elements of g at the window positions that read it
+    case Op::Window: r = b.make(Op::Fold, {g}, n.attrs); break;
+    // fold: the adjoint of the adjoint, window
+    case Op::Fold: r = b.make(Op::Window, {g}, n.attrs); break;
   }
   b.at(old);
   return r;

@@ -141,6 +141,7 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
     case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot:
+    case Op::Window: case Op::Fold:
       break;
   }
   internal_error(__FILE__, __LINE__, fmt::format("no code for op '{}'", op_name(x.op)));

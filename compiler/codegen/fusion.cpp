@@ -12,6 +12,7 @@ bool fusable_user(OpKind k) {
     case OpKind::Unary: case OpKind::Cast: case OpKind::Binary: case OpKind::Compare: case OpKind::Select:
     case OpKind::BroadcastTo: case OpKind::Transpose: case OpKind::Slice: case OpKind::Reduce:
     case OpKind::ArgMax: case OpKind::Concat: case OpKind::Pad:
+    case OpKind::Window:
       return true;
     case OpKind::Leaf: case OpKind::MatMul: case OpKind::Reshape: case OpKind::OneHot:
       return false;
@@ -57,7 +58,7 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
     OpKind k = op_kind(node.op);
     if (node.op == Op::Constant) continue;
     if (k == OpKind::Leaf || k == OpKind::Reduce || k == OpKind::ArgMax || k == OpKind::MatMul ||
-        k == OpKind::Concat || k == OpKind::Pad || root[n]) {
+        k == OpKind::Concat || k == OpKind::Pad || node.op == Op::Fold || root[n]) {
       f.mat[n] = true;
       continue;
     }

@@ -5,6 +5,7 @@
 
 #include <limits>
 
+#include "compiler/ir/shape_rules.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/messages.h"
 
@@ -207,6 +208,21 @@ class Lowering {
         eq.args = {load(k, o[0], lab), add_expr(k, idx)};
         return add_expr(k, eq);
       }
+      case OpKind::Window: {
+        if (node.op == Op::Fold) break;  // materialized by fusion.cpp
+        // x[n, c, o*stride + k*dilation ..] at window position (n, c, k.., o..)
+        size_t d = node.attrs.ints.size() / 4;
+        IdxMap in;
+        for (size_t r : {0, 1}) in.a.push_back(map.a[r]), in.c.push_back(map.c[r]);
+        for (size_t j = 0; j < d; ++j) {
+          int64_t stride = node.attrs.ints[4 * j + 1], dilation = node.attrs.ints[4 * j + 2];
+          Sizes row(lr);
+          for (size_t q = 0; q < lr; ++q) row[q] = dilation * map.a[2 + j][q] + stride * map.a[2 + d + j][q];
+          in.a.push_back(row);
+          in.c.push_back(dilation * map.c[2 + j] + stride * map.c[2 + d + j]);
+        }
+        return expr(k, o[0], in);
+      }
       // Materialized by fusion.cpp, so never evaluated inline.
       case OpKind::Leaf:
       case OpKind::Reduce:
@@ -291,6 +307,10 @@ class Lowering {
         emit_elementwise(n, o[0], out, Affine{node.attrs.ints[1] * os[node.attrs.ints[0]], os});
         break;
       }
+      case OpKind::Window:
+        if (node.op == Op::Fold) emit_fold(n, out);
+        else emit_elementwise(n, n, out, row_major_map(n));
+        break;
       case OpKind::Leaf:  // (leaves have no kernel: returned above)
       case OpKind::Unary:
       case OpKind::Cast:
@@ -305,6 +325,20 @@ class Lowering {
         emit_elementwise(n, n, out, row_major_map(n));
         break;
     }
+  }
+
+  // fold: a sum over the windows' elements whose output index is where each
+  // one was read from (window_steps), so that overlapping windows add up. A
+  // reduction runs on one thread, in the windows' row-major order: the same
+  // sums in the same order for any thread count.
+  void emit_fold(NodeId n, int out) {
+    NodeId g = g_[n].operands[0];
+    Kernel k = kernel(Kernel::Kind::Reduce, n, shape(g));
+    k.out = out;
+    k.out_map = Affine{0, window_steps(shape(n), g_[n].attrs.ints)};
+    k.reduce_op = Op::ReduceSum;
+    k.root = expr(k, g, IdxMap::identity(k.dims.size()));
+    p_.kernels.push_back(std::move(k));
   }
 
   // C[batch, m, n] = sum_k A[batch, m, k] B[batch, k, n]; loops (batch..., m, n, k).

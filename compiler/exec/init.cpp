@@ -15,9 +15,17 @@ Tensor init_param(const ParamDecl& p, const Node& node, uint64_t seed) {
   RandomStream rng(seed, p.name);
   using K = InitSpec::Kind;
   const InitSpec& init = p.init;
-  // fan_in and fan_out of an [..., in, out] weight.
+  // fan_in and fan_out of an [..., in, out] weight, or of a convolution's
+  // [O, C/groups, k..] weight as PyTorch computes them: C/groups * prod(k)
+  // and O * prod(k).
   double fan_in = node.rank() >= 2 ? static_cast<double>(node.shape[node.rank() - 2].size) : 1;
   double fan_out = node.rank() >= 2 ? static_cast<double>(node.shape[node.rank() - 1].size) : 1;
+  if (p.conv_weight) {
+    double field = 1;
+    for (int a = 2; a < node.rank(); ++a) field *= static_cast<double>(node.shape[a].size);
+    fan_in = static_cast<double>(node.shape[1].size) * field;
+    fan_out = static_cast<double>(node.shape[0].size) * field;
+  }
   for (int64_t i = 0; i < t.numel(); ++i) {
     double v = 0;
     switch (init.kind) {

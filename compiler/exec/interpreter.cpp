@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "compiler/ir/scalar_eval.h"
+#include "compiler/ir/shape_rules.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/messages.h"
 
@@ -230,6 +231,17 @@ void Interpreter::eval(NodeId id) {
           throw EvalError(diag::check_class_id_at(c, i, classes), n.loc);
         out[i * classes + static_cast<int64_t>(c)] = 1.0;
       }
+      break;
+    }
+    case OpKind::Window: {
+      // window copies each read element; fold, its adjoint, adds each window
+      // element into the element it reads, in the windows' row-major order
+      bool window = n.op == Op::Window;
+      Sizes ws = window ? out_shape : in_shape(0);
+      Sizes steps = window_steps(window ? in_shape(0) : out_shape, at.ints);
+      const auto& x = in(0);
+      if (window) walk<1>(ws, {steps}, [&](int64_t i, const std::array<int64_t, 1>& o) { out[i] = x[o[0]]; });
+      else walk<1>(ws, {steps}, [&](int64_t i, const std::array<int64_t, 1>& o) { out[o[0]] += x[i]; });
       break;
     }
   }

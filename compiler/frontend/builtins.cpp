@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "compiler/autodiff/forward.h"
 #include "compiler/autodiff/jacobian.h"
 #include "compiler/autodiff/reverse.h"
 #include "compiler/frontend/sema_impl.h"
+#include "compiler/ir/shape_rules.h"
 #include "compiler/support/messages.h"
 
 namespace gradc {
@@ -449,6 +451,221 @@ Value lower_one_hot(Sema& s, CallArgs& a) {
   return s.build(Op::OneHot, {v.node}, at, loc(a));
 }
 
+// ---- images: convolution, pooling, flatten (SPEC 2.7) ----
+//
+// Each is a window op (im2col as a gather, ops.def) and existing ops: a
+// convolution multiplies the windows by the weight in one batched product
+// (the groups are a batch axis), a pooling reduces each window. Padding is
+// a pad before the windows are taken. Gradients follow from the rules of
+// those ops; the window's is its adjoint, fold.
+
+// Spatial axes of a builtin: 1 for the *1d ones, 2 for the *2d ones.
+int64_t spatial_axes(const CallArgs& a) { return fn_name(a).ends_with("1d") ? 1 : 2; }
+
+// An INT2 option (an integer, or a list of one per spatial axis), each at least `least`.
+std::optional<std::vector<int64_t>> window_option(Sema& s, CallArgs& a, size_t i, std::string_view what, int64_t d,
+                                                  int64_t least, std::vector<int64_t> fallback) {
+  if (!a.given(i)) return fallback;
+  const Expr& e = *a.exprs[i];
+  std::vector<const Expr*> items(static_cast<size_t>(d), &e);
+  if (e.kind == ExprKind::List) {
+    if (static_cast<int64_t>(e.args.size()) != d) {
+      s.error(e.loc, diag::err_window_option_list(fn_name(a), what, d));
+      return std::nullopt;
+    }
+    items.assign(e.args.begin(), e.args.end());
+  }
+  std::vector<int64_t> out;
+  for (const Expr* it : items) {
+    auto v = s.const_int(*it, what);
+    if (!v) return std::nullopt;
+    if (*v < least) {
+      s.error(it->loc, diag::err_window_option_value(fn_name(a), what, least == 0 ? ">= 0" : ">= 1", *v));
+      return std::nullopt;
+    }
+    out.push_back(*v);
+  }
+  return out;
+}
+
+// x of rank 2 + d ([N, C, spatial...]); `what` names it in the message.
+bool window_rank(Sema& s, CallArgs& a, size_t i, NodeId x, int64_t d, std::string_view what, std::string_view layout) {
+  const Node& n = s.g()[x];
+  if (n.rank() == 2 + d) return true;
+  s.error(a.values[i].loc, diag::err_window_input_rank(fn_name(a), what, 2 + d, layout, type_str(n.dtype, n.shape)));
+  s.note_operands({&a.values[i]});
+  return false;
+}
+
+// The window counts along each spatial axis of x padded by `padding`;
+// nullopt, with a message naming the sizes and the formula, when an axis has none.
+std::optional<std::vector<int64_t>> window_counts(Sema& s, CallArgs& a, NodeId x, const std::vector<int64_t>& kernel,
+                                                  const std::vector<int64_t>& stride,
+                                                  const std::vector<int64_t>& padding,
+                                                  const std::vector<int64_t>& dilation) {
+  std::vector<int64_t> counts;
+  for (size_t j = 0; j < kernel.size(); ++j) {
+    int64_t size = s.g()[x].shape[2 + j].size;
+    int64_t o = window_count(size + 2 * padding[j], kernel[j], stride[j], dilation[j]);
+    if (o < 1) {
+      s.error(loc(a), diag::err_window_output_size(fn_name(a), static_cast<int64_t>(2 + j), size, padding[j],
+                                                   dilation[j], kernel[j], stride[j], o,
+                                                   dilation[j] * (kernel[j] - 1) + 1, size + 2 * padding[j]));
+      s.note_operands({&a.values[0]});
+      return std::nullopt;
+    }
+    counts.push_back(o);
+  }
+  return counts;
+}
+
+// x padded on both sides of each spatial axis with `value` (0 or -inf).
+NodeId pad_spatial(Builder& b, NodeId x, const std::vector<int64_t>& padding, double value) {
+  auto pad = [&](NodeId t) {
+    for (size_t j = 0; j < padding.size(); ++j) {
+      if (padding[j] == 0) continue;
+      Attrs at;
+      at.ints = {static_cast<int64_t>(2 + j), padding[j], padding[j]};
+      t = b.make(Op::Pad, {t}, at);
+    }
+    return t;
+  };
+  NodeId padded = pad(x);
+  if (value == 0 || padded == x) return padded;
+  // Pad pads with zeros: a padded mask of ones selects x, the rest is `value`.
+  return b.where(pad(b.full_like(1.0, x)), padded, b.scalar_like(value, x));
+}
+
+// The windows [N, C, K.., O..] of x (already padded).
+NodeId windows(Builder& b, NodeId x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
+               const std::vector<int64_t>& dilation) {
+  Attrs at;
+  for (size_t j = 0; j < kernel.size(); ++j)
+    at.ints.insert(at.ints.end(), {kernel[j], stride[j], dilation[j], b[x].shape[2 + j].size});
+  return b.make(Op::Window, {x}, at);
+}
+
+int64_t product(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (int64_t x : v) p *= x;
+  return p;
+}
+
+// conv1d / conv2d(x, w, stride=1, padding=0, dilation=1, groups=1)
+Value lower_conv(Sema& s, CallArgs& a) {
+  int64_t d = spatial_axes(a);
+  NodeId x, w;
+  if (!float_pair(s, a, x, w)) return Value::bad();
+  std::string_view layout = d == 1 ? "[N, C, L]" : "[N, C, H, W]";
+  std::string_view wlayout = d == 1 ? "[O, C/groups, K]" : "[O, C/groups, KH, KW]";
+  if (!window_rank(s, a, 0, x, d, "x", layout) || !window_rank(s, a, 1, w, d, "the weight w", wlayout))
+    return Value::bad();
+  std::vector<int64_t> one(static_cast<size_t>(d), 1), zero(static_cast<size_t>(d), 0);
+  auto stride = window_option(s, a, 2, "stride", d, 1, one);
+  auto padding = window_option(s, a, 3, "padding", d, 0, zero);
+  auto dilation = window_option(s, a, 4, "dilation", d, 1, one);
+  if (!stride || !padding || !dilation) return Value::bad();
+  int64_t groups = 1;
+  if (a.given(5)) {
+    auto g = s.const_int(*a.exprs[5], "groups");
+    if (!g) return Value::bad();
+    if (*g < 1) {
+      s.error(a.exprs[5]->loc, diag::err_window_option_value(fn_name(a), "groups", ">= 1", *g));
+      return Value::bad();
+    }
+    groups = *g;
+  }
+  const Shape &xs = s.g()[x].shape, &ws = s.g()[w].shape;
+  int64_t n = xs[0].size, c = xs[1].size, o = ws[0].size, cg = ws[1].size;
+  if (c % groups != 0 || o % groups != 0) {
+    s.error(loc(a), diag::err_conv_groups(fn_name(a), groups, groups, c, o));
+    s.note_operands({&a.values[0], &a.values[1]});
+    return Value::bad();
+  }
+  if (c / groups != cg) {
+    s.error(loc(a), diag::err_conv_channels(fn_name(a), c, shape_str(ws), cg * groups, cg, groups));
+    s.note_operands({&a.values[0], &a.values[1]});
+    return Value::bad();
+  }
+  std::vector<int64_t> kernel;
+  for (int64_t j = 0; j < d; ++j) kernel.push_back(ws[2 + j].size);
+  auto counts = window_counts(s, a, x, kernel, *stride, *padding, *dilation);
+  if (!counts) return Value::bad();
+  s.mark_conv_weight(w);
+  At at(s, loc(a));
+  Builder& b = s.b();
+  // out[n, g, o, p] = sum over (c, k) of w[g, o, (c, k)] * windows[n, g, (c, k), p]
+  NodeId u = windows(b, pad_spatial(b, x, *padding, 0.0), kernel, *stride, *dilation);
+  int64_t depth = cg * product(kernel), places = product(*counts);
+  NodeId cols = b.reshape(u, {n, groups, depth, places});
+  NodeId rows = b.reshape(w, {groups, o / groups, depth});
+  std::vector<int64_t> out = {n, o};
+  out.insert(out.end(), counts->begin(), counts->end());
+  return Value::tensor(b.reshape(b.make(Op::MatMul, {rows, cols}), out), loc(a));
+}
+
+// max_pool1d/2d, avg_pool1d/2d(x, kernel, stride=kernel, padding=0)
+Value lower_pool(Sema& s, CallArgs& a) {
+  int64_t d = spatial_axes(a);
+  bool is_max = fn_name(a).starts_with("max");
+  auto xo = ftensor(s, a, 0);
+  if (!xo || !window_rank(s, a, 0, *xo, d, "x", d == 1 ? "[N, C, L]" : "[N, C, H, W]")) return Value::bad();
+  NodeId x = *xo;
+  auto kernel = window_option(s, a, 1, "kernel", d, 1, {});
+  if (!kernel) return Value::bad();
+  auto stride = window_option(s, a, 2, "stride", d, 1, *kernel);
+  auto padding = window_option(s, a, 3, "padding", d, 0, std::vector<int64_t>(static_cast<size_t>(d), 0));
+  if (!stride || !padding) return Value::bad();
+  // As PyTorch: every window then holds at least one element of x.
+  for (int64_t j = 0; j < d; ++j)
+    if ((*padding)[j] > (*kernel)[j] / 2) {
+      s.error(a.exprs[3]->loc, diag::err_pool_padding(fn_name(a), 2 + j, (*padding)[j], (*kernel)[j]));
+      return Value::bad();
+    }
+  std::vector<int64_t> one(static_cast<size_t>(d), 1);
+  auto counts = window_counts(s, a, x, *kernel, *stride, *padding, one);
+  if (!counts) return Value::bad();
+  At at(s, loc(a));
+  Builder& b = s.b();
+  double pad_value = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+  NodeId u = windows(b, pad_spatial(b, x, *padding, pad_value), *kernel, *stride, one);
+  const Shape& xs = s.g()[x].shape;
+  std::vector<int64_t> flat = {xs[0].size, xs[1].size, product(*kernel)};
+  flat.insert(flat.end(), counts->begin(), counts->end());
+  // max: the first maximum in the window's row-major order gets the gradient
+  // (ReduceMax's rule), as in PyTorch; avg: the padding counts (count_include_pad)
+  NodeId flat_u = b.reshape(u, flat);
+  NodeId r = is_max ? b.reduce(Op::ReduceMax, flat_u, {2}, false)
+                    : b.div(b.reduce(Op::ReduceSum, flat_u, {2}, false),
+                            b.scalar_like(static_cast<double>(product(*kernel)), x));
+  return Value::tensor(r, loc(a));
+}
+
+// flatten(x, start=1): axes start.. merged into one
+Value lower_flatten(Sema& s, CallArgs& a) {
+  NodeId x = any_tensor(s, a.values[0]);
+  const Node& xn = s.g()[x];
+  int start = 1;
+  if (a.given(1)) {
+    auto ax = s.axis_of(*a.exprs[1], xn.rank(), fn_name(a));
+    if (!ax) return Value::bad();
+    start = *ax;
+  } else if (xn.rank() < 2) {
+    s.error(a.values[0].loc, diag::err_window_input_rank(fn_name(a), "x", 2, "or give start=0",
+                                                         type_str(xn.dtype, xn.shape)));
+    return Value::bad();
+  }
+  std::vector<int64_t> out;
+  int64_t merged = 1;
+  for (int i = 0; i < xn.rank(); ++i) {
+    if (i < start) out.push_back(xn.shape[i].size);
+    else merged *= xn.shape[i].size;
+  }
+  out.push_back(merged);
+  At at(s, loc(a));
+  return Value::tensor(s.b().reshape(x, out), loc(a));
+}
+
 // ---- losses (each the mean over elements; cross_entropy the mean over rows) ----
 
 Value lower_mse(Sema& s, CallArgs& a) {
@@ -671,6 +888,14 @@ std::vector<BuiltinSpec> make_table() {
   composite("softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax);
   composite("log_softmax", {{"x", K::Tensor}, {"axis", K::Int, false}}, lower_softmax);
   own(Op::OneHot, {{"labels", K::Tensor}, {"n", K::Int}}, lower_one_hot);
+  const std::vector<ParamSpec> conv = {{"x", K::Tensor},           {"w", K::Tensor},
+                                       {"stride", K::IntOrList, false}, {"padding", K::IntOrList, false},
+                                       {"dilation", K::IntOrList, false}, {"groups", K::Int, false}};
+  for (std::string_view n : {"conv1d", "conv2d"}) composite(n, conv, lower_conv);
+  const std::vector<ParamSpec> pool = {{"x", K::Tensor}, {"kernel", K::IntOrList}, {"stride", K::IntOrList, false},
+                                       {"padding", K::IntOrList, false}};
+  for (std::string_view n : {"max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"}) composite(n, pool, lower_pool);
+  composite("flatten", {{"x", K::Tensor}, {"start", K::Int, false}}, lower_flatten);
   composite("mse", {{"pred", K::Tensor}, {"target", K::Tensor}}, lower_mse);
   composite("bce", {{"prob", K::Tensor}, {"target", K::Tensor}}, lower_bce);
   composite("bce_with_logits", {{"logits", K::Tensor}, {"target", K::Tensor}}, lower_bce_with_logits);
@@ -702,7 +927,7 @@ const BuiltinSpec* find_builtin(std::string_view name) {
 }
 
 bool is_reserved_builtin(std::string_view name) {
-  for (std::string_view r : {"conv2d", "max_pool2d", "avg_pool2d", "dropout", "scan"})
+  for (std::string_view r : {"dropout", "scan"})
     if (r == name) return true;
   return false;
 }

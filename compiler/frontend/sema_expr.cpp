@@ -84,6 +84,11 @@ Value Sema::build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc lo
   return Value::tensor(n, loc);
 }
 
+void Sema::mark_conv_weight(NodeId n) {
+  for (ParamDecl& p : model_.params)
+    if (p.node == n) p.conv_weight = true;
+}
+
 Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc) {
   if (a.poison() || b.poison()) return Value::bad();
   bool compare = op_kind(op) == OpKind::Compare;
@@ -111,6 +116,7 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
       case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
       case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
       case Op::OneHot: break;
+      case Op::Window: case Op::Fold: break;
     }
     bool is_int = compare || (a.is_int && b.is_int && op != Op::Div && op != Op::Pow);
     return Value::num(r, is_int, op_loc);

@@ -111,6 +111,8 @@ class Sema {
   Value matmul(const Value& a, const Value& b, SourceLoc op_loc);
   // Builds through the builder; on a type error reports it at `loc`.
   Value build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc loc);
+  // When n is a param, it is a convolution's weight (ParamDecl::conv_weight).
+  void mark_conv_weight(NodeId n);
 
  private:
   struct Decl {

@@ -96,6 +96,9 @@ struct ParamDecl {
   NodeId node = kNoNode;
   InitSpec init;
   SourceLoc loc;
+  // Passed directly as the weight of a convolution, [O, C/groups, k..]: the
+  // fan-based initializers use PyTorch's convolution fans (SPEC 2.2).
+  bool conv_weight = false;
 };
 
 struct OptimizerSpec {

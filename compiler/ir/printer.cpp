@@ -38,6 +38,12 @@ std::string op_attrs_str(const Node& n) {
     case OpKind::Slice: return fmt::format("[axis={}, start={}, stop={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
     case OpKind::Pad: return fmt::format("[axis={}, before={}, after={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
     case OpKind::OneHot: return fmt::format("[n={}]", a.ints.at(0));
+    case OpKind::Window: {
+      std::vector<int64_t> field[4];
+      for (size_t i = 0; i < a.ints.size(); ++i) field[i % 4].push_back(a.ints[i]);
+      return fmt::format("[kernel={}, stride={}, dilation={}, size={}]", ints_str(field[0]), ints_str(field[1]),
+                         ints_str(field[2]), ints_str(field[3]));
+    }
     case OpKind::Cast: return fmt::format("[to={}]", dtype_name(n.dtype));
     // no attributes (leaves print theirs in node_str)
     case OpKind::Leaf:

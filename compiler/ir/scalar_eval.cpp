@@ -43,6 +43,7 @@ double eval_unary(Op op, double x) {
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
+    case Op::Window: case Op::Fold: break;
   }
   GRADC_ASSERT(false, "not a unary op");
   return 0;
@@ -71,6 +72,7 @@ double eval_binary(Op op, double a, double b) {
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
+    case Op::Window: case Op::Fold: break;
   }
   GRADC_ASSERT(false, "not a binary op");
   return 0;
@@ -92,6 +94,7 @@ ReduceRule reduce_rule(Op op) {
     case Op::Where: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
+    case Op::Window: case Op::Fold: break;
   }
   GRADC_ASSERT(false, "not a reduction");
   return {Op::Add, 0.0};

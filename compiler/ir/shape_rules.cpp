@@ -202,11 +202,52 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       out.push_back({at.ints[0], {}});
       return check_elements(ok(DType::F32, out));
     }
+
+    case OpKind::Window: {
+      if (!is_float(x->dtype)) return fail(diag::err_op_needs_float(info.spelling, type_of(*x)));
+      size_t d = at.ints.size() / 4;
+      bool window = op == Op::Window;
+      if (d == 0 || at.ints.size() % 4 != 0 || x->rank() != static_cast<int>(window ? 2 + d : 2 + 2 * d))
+        return fail(diag::err_window_rank(info.spelling, static_cast<int64_t>(d), type_of(*x)));
+      Shape out(x->shape.begin(), x->shape.begin() + 2);
+      Shape kernel, spatial, windows;
+      for (size_t j = 0; j < d; ++j) {
+        int64_t k = at.ints[4 * j], s = at.ints[4 * j + 1], dil = at.ints[4 * j + 2], size = at.ints[4 * j + 3];
+        int64_t o = window_count(size, k, s, dil);
+        if (k < 1 || s < 1 || dil < 1 || o < 1) return fail(diag::err_window_attrs(info.spelling, k, s, dil, size));
+        kernel.push_back({k, {}});
+        spatial.push_back({size, {}});
+        windows.push_back({o, {}});
+      }
+      Shape folded = kernel;
+      folded.insert(folded.end(), windows.begin(), windows.end());
+      Shape expected = window ? spatial : folded;
+      if (!std::equal(expected.begin(), expected.end(), x->shape.begin() + 2))
+        return fail(diag::err_window_sizes(info.spelling, shape_str(x->shape), shape_str(expected)));
+      const Shape& tail = window ? folded : spatial;
+      out.insert(out.end(), tail.begin(), tail.end());
+      return check_elements(ok(x->dtype, out));
+    }
   }
   return fail(diag::err_unknown_op_kind());
 }
 
 }  // namespace
+
+int64_t window_count(int64_t size, int64_t kernel, int64_t stride, int64_t dilation) {
+  int64_t span = size - dilation * (kernel - 1) - 1;
+  // Floor division: a negative span means no window fits.
+  return (span >= 0 ? span / stride : (span - stride + 1) / stride) + 1;
+}
+
+std::vector<int64_t> window_steps(const std::vector<int64_t>& spatial, const std::vector<int64_t>& attrs) {
+  std::vector<int64_t> rs = row_major_strides(spatial);
+  size_t d = attrs.size() / 4;
+  std::vector<int64_t> steps = {rs[0], rs[1]};
+  for (size_t j = 0; j < d; ++j) steps.push_back(attrs[4 * j + 2] * rs[2 + j]);
+  for (size_t j = 0; j < d; ++j) steps.push_back(attrs[4 * j + 1] * rs[2 + j]);
+  return steps;
+}
 
 InferResult infer_type(const Graph& g, Op op, const std::vector<NodeId>& operands, const Attrs& attrs) {
   return infer_impl(g, op, operands, attrs);

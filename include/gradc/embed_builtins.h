@@ -195,6 +195,76 @@ constexpr auto one_hot(const X& labels, const N& n, Loc loc = Loc::current()) {
 }
 GRADC_EMBED_WRONG_ARGS(one_hot, "one_hot(labels, n)")
 
+// ---- images (SPEC 2.7) ----
+
+// An INT2 option of a convolution or pooling: an integer (2) or a pair ({2, 1}).
+struct Int2 {
+  static constexpr int rank = 0;
+  int64_t first = 0, second = 0;
+  int count = 0;  // 0: not given, 1: an integer, 2: a pair
+  constexpr Int2() = default;
+  constexpr Int2(int v) : first(v), second(v), count(1) {}
+  constexpr Int2(int a, int b) : first(a), second(b), count(2) {}
+  constexpr bool given() const { return count != 0; }
+  int emit(detail::Emitter& em, const Loc& ctx) const {
+    if (count == 1) return em.number(double(first), true, ctx);
+    DefExpr e = detail::Emitter::node(DefExpr::Kind::List, "", ctx);
+    e.args = {em.number(double(first), true, ctx), em.number(double(second), true, ctx)};
+    return em.add(std::move(e));
+  }
+};
+// conv2d(x, w, {.stride = 2, .padding = {1, 0}, .groups = 4}); PyTorch's defaults.
+struct ConvOptions {
+  Int2 stride = 1, padding = 0, dilation = 1;
+  int groups = 1;
+};
+// max_pool2d(x, 2, {.stride = 1, .padding = 1}); the stride defaults to the kernel.
+struct PoolOptions {
+  Int2 stride, padding = 0;
+};
+
+#define GRADC_EMBED_CONV(NAME, RANK)                                                                    \
+  template <Operand X, Operand W>                                                                       \
+  constexpr auto NAME(const X& x, const W& w, ConvOptions o = {}, Loc loc = Loc::current()) {           \
+    static_assert(detail::rank_of<X> == kDynamic || detail::rank_of<X> == RANK,                         \
+                  "gradc: " #NAME " needs x of rank " #RANK);                                           \
+    return detail::call_raw<RANK, #NAME>(loc, {}, as_expr(x), as_expr(w), o.stride, o.padding, o.dilation, \
+                                         SizeArg{Size(o.groups)});                                      \
+  }                                                                                                     \
+  GRADC_EMBED_WRONG_ARGS(NAME, #NAME "(x, w) or " #NAME "(x, w, {.stride = s, .padding = p, ...})")
+GRADC_EMBED_CONV(conv1d, 3)
+GRADC_EMBED_CONV(conv2d, 4)
+#undef GRADC_EMBED_CONV
+
+#define GRADC_EMBED_POOL(NAME, RANK)                                                                    \
+  template <Operand X>                                                                                  \
+  constexpr auto NAME(const X& x, Int2 kernel, PoolOptions o = {}, Loc loc = Loc::current()) {          \
+    static_assert(detail::rank_of<X> == kDynamic || detail::rank_of<X> == RANK,                         \
+                  "gradc: " #NAME " needs x of rank " #RANK);                                           \
+    return detail::call_raw<RANK, #NAME>(loc, {}, as_expr(x), kernel, o.stride.given() ? o.stride : kernel, \
+                                         o.padding);                                                    \
+  }                                                                                                     \
+  template <Operand X>                                                                                  \
+  constexpr auto NAME(const X& x, int kernel, PoolOptions o = {}, Loc loc = Loc::current()) {           \
+    return NAME(x, Int2(kernel), o, loc);                                                               \
+  }                                                                                                     \
+  GRADC_EMBED_WRONG_ARGS(NAME, #NAME "(x, kernel) or " #NAME "(x, kernel, {.stride = s, .padding = p})")
+GRADC_EMBED_POOL(max_pool1d, 3)
+GRADC_EMBED_POOL(max_pool2d, 4)
+GRADC_EMBED_POOL(avg_pool1d, 3)
+GRADC_EMBED_POOL(avg_pool2d, 4)
+#undef GRADC_EMBED_POOL
+
+template <Operand X>
+constexpr auto flatten(const X& x, Loc loc = Loc::current()) {
+  return detail::call<2, "flatten">(loc, {}, x);
+}
+template <Operand X>
+constexpr auto flatten(const X& x, Start s, Loc loc = Loc::current()) {
+  return detail::call<kDynamic, "flatten">(loc, {detail::kw_int("start", s.value)}, x);
+}
+GRADC_EMBED_WRONG_ARGS(flatten, "flatten(x) or flatten(x, start(k))")
+
 // Losses: scalars.
 #define GRADC_EMBED_LOSS(NAME, SAME_RANK)                                                                   \
   template <Operand A, Operand B>                                                                           \

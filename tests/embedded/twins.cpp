@@ -39,6 +39,28 @@ void digits_mlp(ModelBuilder& m) {
   m.optimizer("sgd", {{"lr", 0.05}, {"momentum", 0.9}});
 }
 
+// examples/digits_cnn.grad
+void digits_cnn(ModelBuilder& m) {
+  Dim B = m.dim("B", 32), C = m.dim("C", 10);
+  auto x = m.input("x", shape(B, 1, 8, 8));
+  auto label = m.input("label", i32(B));
+  auto k1 = m.param("k1", shape(16, 1, 3, 3), init::he_uniform);
+  auto b1 = m.param("b1", shape(16));
+  auto k2 = m.param("k2", shape(32, 16, 3, 3), init::he_uniform);
+  auto b2 = m.param("b2", shape(32));
+  auto W = m.param("W", shape(288, C), init::xavier_uniform);
+  auto b = m.param("b", shape(C));
+  auto pixels = m.let("pixels", x / 16);
+  auto h1 = m.let("h1", silu(conv2d(pixels, k1, {.padding = 1}) + reshape(b1, shape(16, 1, 1))));
+  auto h2 = m.let("h2", relu(conv2d(h1, k2) + reshape(b2, shape(32, 1, 1))));
+  auto p = m.let("p", max_pool2d(h2, 2));
+  auto logits = m.let("logits", flatten(p) % W + b);
+  m.loss(cross_entropy(logits, label));
+  m.metric("accuracy", mean(argmax(logits, axis(1)) == label));
+  m.output(logits);
+  m.optimizer("adam", {{"lr", 0.003}});
+}
+
 // examples/iris_mlp.grad
 void iris_mlp(ModelBuilder& m) {
   Dim B = m.dim("B", 16);
@@ -245,6 +267,7 @@ void all_builtins(ModelBuilder& m) {
 const std::vector<Twin>& all() {
   static const std::vector<Twin> twins = {
       {"all_builtins", "all_builtins", all_builtins},
+      {"digits_cnn", "digits_cnn", digits_cnn},
       {"digits_mlp", "digits_mlp", digits_mlp},
       {"fn_grad", "fn_grad", fn_grad},
       {"iris_mlp", "iris_mlp", iris_mlp},

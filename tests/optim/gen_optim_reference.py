@@ -189,6 +189,15 @@ def _(I, W):
     return F.binary_cross_entropy_with_logits(I["x"] @ W["w"] + W["b"], I["t"])
 
 
+@model([("cnn_adam", "f32"), ("cnn_sgd_momentum_f64", "f64")],
+       inputs={"x": ("F", [4, 2, 6, 6], normal()), "label": ("i32", [4], labels(3))},
+       params={"k": ("F", [4, 2, 3, 3], P), "kb": ("F", [4], P), "W": ("F", [16, 3], P), "b": ("F", [3], P)})
+def _(I, W):
+    h = F.relu(F.conv2d(I["x"], W["k"], padding=1) + W["kb"].reshape(4, 1, 1))
+    p = F.max_pool2d(h, 3)
+    return F.cross_entropy(p.flatten(1) @ W["W"] + W["b"], I["label"].long())
+
+
 # --------------------------------------------------------------------------
 # Running the steps.
 

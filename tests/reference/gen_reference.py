@@ -847,6 +847,42 @@ def _(I, W, o):
     return loss, dict(pred=argmax(a, 1), predT=argmax(b, 0))
 
 
+# Convolution and pooling (SPEC 2.7): torch.nn.functional itself, whose max
+# pooling sends the gradient to the first maximum of each window.
+TIED_IMAGE = [[[1, 0.5, 1, 1], [0.5, 1, 0, 1], [1, 1, -0.5, 0], [0, 0.5, 0.5, 0]],
+              [[-1, -1, -1, -0.5], [-1, -1, -0.5, -0.5], [0, -1, 0, 0], [-1, -1, -1, -1]]]
+
+
+def conv_pool_model(name, dt):
+    return model(name,
+                 inputs={"x": (dt, [2, 4, 7, 6], normal()), "s": (dt, [2, 3, 9], normal()),
+                         "t": (dt, [1, 2, 4, 4], fixed([TIED_IMAGE]))},
+                 params={"w": (dt, [6, 2, 3, 2], P), "b": (dt, [6], P), "depthwise": (dt, [4, 1, 3, 3], P),
+                         "u": (dt, [4, 3, 3], P), "v": (dt, [6, 1, 2], P), "c": (dt, [], fixed(1.25))},
+                 wrt=["t"])
+
+
+@conv_pool_model("conv_pool", "f32")
+@conv_pool_model("conv_pool_f64", "f64")
+def _(I, W, o):
+    x, s, t, c = I["x"], I["s"], I["t"], W["c"]
+    y = F.conv2d(x, W["w"], stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2) + W["b"].reshape(6, 1, 1)
+    z = F.conv2d(x, W["depthwise"], padding=1, groups=4)
+    q = F.conv1d(s, W["u"], stride=2, padding=2, dilation=2)
+    r = F.conv1d(s, W["v"], stride=3, groups=3)
+    m1 = F.max_pool2d(y, (3, 2), stride=(2, 1), padding=1)
+    a1 = F.avg_pool2d(z, 3, stride=2, padding=1)
+    m2 = F.max_pool1d(q, 3, stride=2, padding=1)
+    a2 = F.avg_pool1d(r, 2, padding=1)
+    tied = F.max_pool2d(t * c, 2, stride=1)
+    tied_padded = F.max_pool2d(t * c, 3, padding=1)
+    f = m1.flatten(1)
+    loss = (rmean(y * y) + rmean(sin(z)) + rmean(q * q) + rmean(r) + rsum(m1 * m1) * 0.1 + rmean(a1 * a1)
+            + rmean(m2) + rmean(a2 * a2) + rsum(tied * tied) * 0.1 + rsum(tied_padded * tied_padded) * 0.2
+            + rmean(f * f))
+    return loss, dict(y=y, z=z, q=q, r=r, m1=m1, a1=a1, m2=m2, a2=a2, tied=tied, tied_padded=tied_padded, f=f)
+
+
 @model("stability",
        inputs={"x": ("f32", [3, 4], uniform(-100, 100)), "t": ("f32", [3, 4], uniform(0, 1)),
                "label": ("i32", [3], labels(4))},
