@@ -97,6 +97,16 @@ NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, 
       break;
     // one_hot appends its class axis after the operand's: P stays in front.
     case OpKind::OneHot: r = b.make(n.op, ops, attrs); break;
+    // window and fold see [N, C, spatial...]: the members become more of N.
+    case OpKind::Window: {
+      std::vector<int64_t> merged = sizes(b[ops[0]].shape);
+      merged[1] *= merged[0];
+      merged.erase(merged.begin());
+      std::vector<int64_t> out = sizes(n.shape);
+      out.insert(out.begin(), P);
+      r = b.reshape(b.make(n.op, {b.reshape(ops[0], merged)}, attrs), out);
+      break;
+    }
   }
   b.at(old);
   GRADC_ASSERT(b[r].rank() == rank + 1 && b[r].shape[0].size == P, "batch_rule: the result must lead with P");

@@ -135,5 +135,19 @@ output gw
 )");
 }
 
+TEST_CASE("batching: convolution and pooling (window and its adjoint fold)", "[batching]") {
+  check_batched(R"(
+input x : [2, 2, 6, 5]
+param K : [3, 2, 3, 3]
+param c : [3]
+y = relu(conv2d(x, K, padding=1, stride=[2, 1]) + reshape(c, [3, 1, 1]))
+a = avg_pool2d(y, [1, 2], padding=[0, 1])
+z = max_pool2d(y, 2) + slice(slice(a, axis=2, start=0, stop=1), axis=3, start=0, stop=2)
+gk = grad(sum(square(y)), K)
+loss mean(z) + sum(gk * K)
+output y, gk
+)");
+}
+
 }  // namespace
 }  // namespace gradc
