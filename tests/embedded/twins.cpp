@@ -61,6 +61,27 @@ void digits_cnn(ModelBuilder& m) {
   m.optimizer("adam", {{"lr", 0.003}});
 }
 
+// examples/fashion_mlp.grad
+void fashion_mlp(ModelBuilder& m) {
+  Dim B = m.dim("B", 128), H1 = m.dim("H1", 256), H2 = m.dim("H2", 128), C = m.dim("C", 10);
+  auto x = m.input("x", shape(B, 784));
+  auto label = m.input("label", i32(B));
+  auto W1 = m.param("W1", shape(784, H1), init::he_uniform);
+  auto b1 = m.param("b1", shape(H1));
+  auto W2 = m.param("W2", shape(H1, H2), init::he_uniform);
+  auto b2 = m.param("b2", shape(H2));
+  auto W3 = m.param("W3", shape(H2, C), init::xavier_uniform);
+  auto b3 = m.param("b3", shape(C));
+  auto pixels = m.let("pixels", x / 255);
+  auto h1 = m.let("h1", relu(pixels % W1 + b1));
+  auto h2 = m.let("h2", relu(h1 % W2 + b2));
+  auto logits = m.let("logits", h2 % W3 + b3);
+  m.loss(cross_entropy(logits, label));
+  m.metric("accuracy", mean(argmax(logits, axis(1)) == label));
+  m.output(logits);
+  m.optimizer("adam", {{"lr", 0.001}});
+}
+
 // examples/iris_mlp.grad
 void iris_mlp(ModelBuilder& m) {
   Dim B = m.dim("B", 16);
@@ -269,6 +290,7 @@ const std::vector<Twin>& all() {
       {"all_builtins", "all_builtins", all_builtins},
       {"digits_cnn", "digits_cnn", digits_cnn},
       {"digits_mlp", "digits_mlp", digits_mlp},
+      {"fashion_mlp", "fashion_mlp", fashion_mlp},
       {"fn_grad", "fn_grad", fn_grad},
       {"iris_mlp", "iris_mlp", iris_mlp},
       {"logreg", "logreg", logreg},
