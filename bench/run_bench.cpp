@@ -345,6 +345,19 @@ std::vector<Workload> workloads() {
                  return Problem{{{"x", f32({B, D}, x)}, {"label", i32({B}, l)}},
                                 [=](bench::Kind k) { return bench::make_wide_mlp(k, B, D, H, C, x, l, lr); }};
                }});
+  // W5, the Fashion-MNIST CNN: the target is the "at or below im2col + OpenBLAS".
+  w.push_back({"W5", "cnn", "w5_cnn.grad", "2 x (conv 5x5, relu, max_pool 2), 1568-128-10, adam, batch 64", 1.0, true,
+               2, 10, [](const gradc::ModelInfo& info, double lr_scale) {
+                 int B = int(dim(info, "B")), C1 = int(dim(info, "C1")), C2 = int(dim(info, "C2")),
+                     H = int(dim(info, "H")), N = int(dim(info, "N"));
+                 Rng r{11};
+                 std::vector<float> x = uniform(r, int64_t(B) * 28 * 28, 0, 256);
+                 for (float& v : x) v = std::floor(v);  // pixels 0..255, as the IDX files hold them
+                 std::vector<int32_t> l = labels(r, B, N);
+                 float lr = float(opt_value(info, "lr") * lr_scale);
+                 return Problem{{{"x", f32({B, 1, 28, 28}, x)}, {"label", i32({B}, l)}},
+                                [=](bench::Kind k) { return bench::make_cnn(k, B, C1, C2, H, N, x, l, lr); }};
+               }});
   return w;
 }
 
@@ -766,7 +779,7 @@ void write_json(const std::string& file, const std::vector<Result>& rs, const Ge
 const char* kUsage =
     "usage: run_bench [--quick] [--only W1,W3,...] [--seconds X] [--json FILE] [--models DIR] [--steps N] [--tolerance T]\n"
     "  --quick        short timing (a smoke test: correctness of every workload, rough numbers)\n"
-    "  --only LIST    workloads to run (W1 W2 W3 W4, or their names; GEMM is measured with W4, compile latency with W3)\n"
+    "  --only LIST    workloads to run (W1 W2 W3 W4 W5, or their names; GEMM is measured with W4, compile latency with W3)\n"
     "  --seconds X    time each implementation for at least X seconds (default 1; --quick: 0.05)\n"
     "  --json FILE    also write the results as JSON\n"
     "  --models DIR   where the .grad files are (default: the source tree's bench/models)\n"
