@@ -61,6 +61,31 @@ void digits_cnn(ModelBuilder& m) {
   m.optimizer("adam", {{"lr", 0.003}});
 }
 
+// examples/fashion_cnn.grad
+void fashion_cnn(ModelBuilder& m) {
+  Dim B = m.dim("B", 64), C1 = m.dim("C1", 16), C2 = m.dim("C2", 32), F = m.dim("F", 1568), H = m.dim("H", 128),
+      N = m.dim("N", 10);
+  auto x = m.input("x", shape(B, 1, 28, 28));
+  auto label = m.input("label", i32(B));
+  auto K1 = m.param("K1", shape(C1, 1, 5, 5), init::he_uniform);
+  auto c1 = m.param("c1", shape(C1));
+  auto K2 = m.param("K2", shape(C2, C1, 5, 5), init::he_uniform);
+  auto c2 = m.param("c2", shape(C2));
+  auto W3 = m.param("W3", shape(F, H), init::he_uniform);
+  auto b3 = m.param("b3", shape(H));
+  auto W4 = m.param("W4", shape(H, N), init::xavier_uniform);
+  auto b4 = m.param("b4", shape(N));
+  auto pixels = m.let("pixels", x / 255);
+  auto a1 = m.let("a1", max_pool2d(relu(conv2d(pixels, K1, {.padding = 2}) + reshape(c1, shape(C1, 1, 1))), 2));
+  auto a2 = m.let("a2", max_pool2d(relu(conv2d(a1, K2, {.padding = 2}) + reshape(c2, shape(C2, 1, 1))), 2));
+  auto h = m.let("h", relu(flatten(a2) % W3 + b3));
+  auto logits = m.let("logits", h % W4 + b4);
+  m.loss(cross_entropy(logits, label));
+  m.metric("accuracy", mean(argmax(logits, axis(1)) == label));
+  m.output(logits);
+  m.optimizer("adam", {{"lr", 0.001}});
+}
+
 // examples/fashion_mlp.grad
 void fashion_mlp(ModelBuilder& m) {
   Dim B = m.dim("B", 128), H1 = m.dim("H1", 256), H2 = m.dim("H2", 128), C = m.dim("C", 10);
@@ -290,6 +315,7 @@ const std::vector<Twin>& all() {
       {"all_builtins", "all_builtins", all_builtins},
       {"digits_cnn", "digits_cnn", digits_cnn},
       {"digits_mlp", "digits_mlp", digits_mlp},
+      {"fashion_cnn", "fashion_cnn", fashion_cnn},
       {"fashion_mlp", "fashion_mlp", fashion_mlp},
       {"fn_grad", "fn_grad", fn_grad},
       {"iris_mlp", "iris_mlp", iris_mlp},
