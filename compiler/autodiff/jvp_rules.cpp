@@ -116,6 +116,11 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
       r = b.make(Op::Concat, parts, same);
       break;
     }
+    // Both lookups are linear in their float operand (ids are integers): the same op on its tangent.
+    case Op::Embedding:
+    case Op::EmbeddingGrad:
+      if (ty != kNoNode) r = b.make(n.op, {x, ty}, same);
+      break;
   }
   b.at(old);
   return r;

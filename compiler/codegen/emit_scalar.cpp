@@ -64,6 +64,12 @@ llvm::Value* KernelEmitter::value(const Kernel& k, int e) {
       r = x.dtype == DType::I32 ? static_cast<llvm::Value*>(b_.getInt32(static_cast<int32_t>(x.value))) : fconst(ty, x.value);
       break;
     case KExpr::Kind::Load:
+      if (!x.args.empty()) {  // a gather: the row is a run-time value, checked before this kernel
+        llvm::Value* row = b_.CreateSExt(value(k, x.args[0]), b_.getInt64Ty());
+        llvm::Value* at = add(index(x.map), mul(row, x.row_stride));
+        r = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, bases_[x.buffer], at));
+        break;
+      }
       r = !held_.empty() && held_[x.buffer] ? held_[x.buffer] : b_.CreateLoad(ty, address(x.buffer, x.map));
       break;
     case KExpr::Kind::Index: r = b_.CreateTrunc(index(x.map), b_.getInt32Ty()); break;
@@ -141,6 +147,7 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
     case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot:
+    case Op::Embedding: case Op::EmbeddingGrad:
       break;
   }
   internal_error(__FILE__, __LINE__, fmt::format("no code for op '{}'", op_name(x.op)));

@@ -37,6 +37,7 @@ class KernelEmitter {
   void kernel(const Kernel& k);
   void argmax(const Kernel& k);
   void check(const Kernel& k);
+  void scatter_add(const Kernel& k);
 
   // ---- emit_loops.cpp ----
   void parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body);

@@ -232,6 +232,24 @@ void Interpreter::eval(NodeId id) {
       }
       break;
     }
+    case OpKind::Gather:
+    case OpKind::ScatterAdd: {
+      // Row ids[i] of the table (embedding) or of the output (embedding_grad), in id order.
+      bool gather = n.op == Op::Embedding;
+      int64_t rows = gather ? in_shape(1)[0] : at.ints[0], width = out_shape.back();
+      const auto &ids = in(0), &x = in(1);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        double id = ids[i];
+        if (id < 0 || id >= static_cast<double>(rows))
+          throw EvalError(diag::check_embedding_id_at(id, static_cast<int64_t>(i), rows), n.loc);
+        int64_t row = static_cast<int64_t>(id) * width, at_i = static_cast<int64_t>(i) * width;
+        for (int64_t d = 0; d < width; ++d) {
+          if (gather) out[at_i + d] = x[row + d];
+          else out[row + d] += x[at_i + d];
+        }
+      }
+      break;
+    }
   }
   if (n.dtype == DType::F32 && !promote_)
     for (double& v : out) v = static_cast<double>(static_cast<float>(v));

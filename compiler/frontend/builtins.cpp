@@ -624,6 +624,25 @@ Value lower_jacobian(Sema& s, CallArgs& a) {
   return Value::tensor(jacobian(s.b(), e.node, x.node, mode), loc(a));
 }
 
+// ---- lookup and randomness ----
+
+// embedding(ids, table): rows of a [V, D] float table picked by i32 ids; the
+// ids are checked against [0, V) when the model runs (lowering.cpp, interpreter.cpp).
+Value lower_embedding(Sema& s, CallArgs& a) {
+  const Value &ids = a.values[0], &table = a.values[1];
+  if (ids.kind != Value::Kind::Tensor || s.g()[ids.node].dtype != DType::I32) {
+    s.error(ids.loc, diag::err_embedding_ids(type_of(s, ids)));
+    s.note_operands({&ids});
+    return Value::bad();
+  }
+  if (!is_float_tensor(s, table) || s.g()[table.node].rank() != 2) {
+    s.error(table.loc, diag::err_embedding_table(type_of(s, table)));
+    s.note_operands({&table});
+    return Value::bad();
+  }
+  return s.build(Op::Embedding, {ids.node, table.node}, {}, loc(a));
+}
+
 // ---- the table ----
 
 // One table of every builtin. The ops that are plain DSL functions (Dsl Fn in
@@ -678,6 +697,7 @@ std::vector<BuiltinSpec> make_table() {
   composite("grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad);
   composite("jvp", {{"e", K::Tensor}, {"x", K::Name}, {"v", K::Tensor}}, lower_jvp);
   composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}}, lower_jacobian);
+  own(Op::Embedding, {{"ids", K::Tensor}, {"table", K::Tensor}}, lower_embedding);
   // Every row that the language reaches by name has exactly one entry.
   for (const OpInfo& row : all_ops()) {
     size_t n = std::count_if(t.begin(), t.end(), [&](const BuiltinSpec& b) { return b.row == &row; });

@@ -110,7 +110,8 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
       case Op::Erf: case Op::StopGradient:
       case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
       case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
-      case Op::OneHot: break;
+      case Op::OneHot:
+      case Op::Embedding: case Op::EmbeddingGrad: break;
     }
     bool is_int = compare || (a.is_int && b.is_int && op != Op::Div && op != Op::Pow);
     return Value::num(r, is_int, op_loc);

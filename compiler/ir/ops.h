@@ -12,6 +12,7 @@ namespace gradc {
 enum class OpKind : uint8_t {
   Leaf, Unary, Cast, Binary, Compare, Select, Reduce, ArgMax, MatMul,
   Reshape, Transpose, BroadcastTo, Concat, Slice, Pad, OneHot,
+  Gather, ScatterAdd,  // lookup
 };
 
 // How the model language reaches an op (see ops.def).

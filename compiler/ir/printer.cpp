@@ -39,13 +39,15 @@ std::string op_attrs_str(const Node& n) {
     case OpKind::Pad: return fmt::format("[axis={}, before={}, after={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
     case OpKind::OneHot: return fmt::format("[n={}]", a.ints.at(0));
     case OpKind::Cast: return fmt::format("[to={}]", dtype_name(n.dtype));
+    case OpKind::ScatterAdd: return fmt::format("[rows={}]", a.ints.at(0));
     // no attributes (leaves print theirs in node_str)
     case OpKind::Leaf:
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Compare:
     case OpKind::Select:
-    case OpKind::MatMul: return "";
+    case OpKind::MatMul:
+    case OpKind::Gather: return "";
   }
   return "";
 }

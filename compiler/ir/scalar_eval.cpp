@@ -42,7 +42,8 @@ double eval_unary(Op op, double x) {
     case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
-    case Op::OneHot: break;
+    case Op::OneHot:
+    case Op::Embedding: case Op::EmbeddingGrad: break;
   }
   GRADC_ASSERT(false, "not a unary op");
   return 0;
@@ -70,7 +71,8 @@ double eval_binary(Op op, double a, double b) {
     case Op::Erf: case Op::StopGradient:
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
-    case Op::OneHot: break;
+    case Op::OneHot:
+    case Op::Embedding: case Op::EmbeddingGrad: break;
   }
   GRADC_ASSERT(false, "not a binary op");
   return 0;
@@ -91,7 +93,8 @@ ReduceRule reduce_rule(Op op) {
     case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
     case Op::Where: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
-    case Op::OneHot: break;
+    case Op::OneHot:
+    case Op::Embedding: case Op::EmbeddingGrad: break;
   }
   GRADC_ASSERT(false, "not a reduction");
   return {Op::Add, 0.0};

@@ -202,6 +202,27 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       out.push_back({at.ints[0], {}});
       return check_elements(ok(DType::F32, out));
     }
+
+    // embedding(ids [...], table [V, D]) -> [..., D]
+    case OpKind::Gather: {
+      const Node& table = g[operands[1]];
+      if (x->dtype != DType::I32) return fail(diag::err_embedding_ids(type_of(*x)));
+      if (table.rank() != 2 || !is_float(table.dtype)) return fail(diag::err_embedding_table(type_of(table)));
+      Shape out = x->shape;
+      out.push_back(table.shape[1]);
+      return check_elements(ok(table.dtype, out));
+    }
+
+    // embedding_grad(ids [...], g [..., D]) -> [V, D]
+    case OpKind::ScatterAdd: {
+      const Node& grad = g[operands[1]];
+      if (x->dtype != DType::I32) return fail(diag::err_embedding_ids(type_of(*x)));
+      bool fits = is_float(grad.dtype) && grad.rank() == x->rank() + 1 &&
+                  std::equal(x->shape.begin(), x->shape.end(), grad.shape.begin());
+      if (!fits) return fail(diag::err_embedding_grad_shape(type_of(grad), type_of(*x)));
+      if (at.ints.size() != 1 || at.ints[0] <= 0) return fail(diag::err_embedding_rows());
+      return check_elements(ok(grad.dtype, {{at.ints[0], {}}, grad.shape.back()}));
+    }
   }
   return fail(diag::err_unknown_op_kind());
 }

@@ -195,6 +195,16 @@ constexpr auto one_hot(const X& labels, const N& n, Loc loc = Loc::current()) {
 }
 GRADC_EMBED_WRONG_ARGS(one_hot, "one_hot(labels, n)")
 
+// embedding(ids, table): rows of a [V, D] table picked by i32 ids, of shape
+// ids ++ [D]; an id outside [0, V) fails the call that runs the model.
+template <Operand I, Operand T>
+constexpr auto embedding(const I& ids, const T& table, Loc loc = Loc::current()) {
+  static_assert(detail::rank_is(detail::rank_of<T>, 2), "gradc: embedding(ids, table) needs a table of rank 2 [V, D]");
+  constexpr int r = detail::rank_of<I> == kDynamic ? kDynamic : detail::rank_of<I> + 1;
+  return detail::call<r, "embedding">(loc, {}, ids, table);
+}
+GRADC_EMBED_WRONG_ARGS(embedding, "embedding(ids, table) takes i32 ids and a [V, D] table")
+
 // Losses: scalars.
 #define GRADC_EMBED_LOSS(NAME, SAME_RANK)                                                                   \
   template <Operand A, Operand B>                                                                           \
