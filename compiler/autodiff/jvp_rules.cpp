@@ -121,6 +121,8 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
     case Op::EmbeddingGrad:
       if (ty != kNoNode) r = b.make(n.op, {x, ty}, same);
       break;
+    // random bits: nothing varies
+    case Op::RandomUniform: break;
   }
   b.at(old);
   return r;

@@ -47,7 +47,8 @@ NodeId unary_chain(Builder& b, NodeId node, NodeId t) {
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot:
-    case Op::Embedding: case Op::EmbeddingGrad: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   return kNoNode;
 }

@@ -149,6 +149,8 @@ NodeId vjp(Builder& b, NodeId node, size_t i, NodeId g) {
     case Op::EmbeddingGrad:
       if (i == 1) r = b.make(Op::Embedding, {x, g});
       break;
+    // random bits: constant in every operand (the seed and the step are counters)
+    case Op::RandomUniform: break;
   }
   b.at(old);
   return r;

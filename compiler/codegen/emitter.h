@@ -71,6 +71,7 @@ class KernelEmitter {
   llvm::Value* libm(const char* name, llvm::Value* x);
   llvm::Value* value(const Kernel& k, int e);
   llvm::Value* op(const Kernel& k, const KExpr& x, llvm::Type* ty);
+  llvm::Value* random_uniform(const Kernel& k, const KExpr& x, llvm::Type* ty);
   llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
 
   // ---- emit_reduce.cpp ----

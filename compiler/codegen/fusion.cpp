@@ -14,7 +14,7 @@ bool fusable_user(OpKind k) {
     case OpKind::ArgMax: case OpKind::Concat: case OpKind::Pad: case OpKind::ScatterAdd:
       return true;
     case OpKind::Leaf: case OpKind::MatMul: case OpKind::Reshape: case OpKind::OneHot:
-    case OpKind::Gather:
+    case OpKind::Gather: case OpKind::Random:
       return false;
   }
   return false;
@@ -72,6 +72,9 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
     // run-time rows; embedding_grad evaluates its gradient operand inline.
     if (node.op == Op::Embedding) mark_mat(node.operands[1]);
     if (node.op == Op::Embedding || node.op == Op::EmbeddingGrad) mark_mat(node.operands[0]);
+    // A random op reads its seed and step words from buffers.
+    if (node.op == Op::RandomUniform)
+      for (NodeId o : node.operands) mark_mat(o);
     if (node.op == Op::MatMul)
       for (NodeId o : node.operands) {
         if (swaps_last_two(g[o]) && f.users[o] == 1 && !root[o]) {

@@ -29,11 +29,13 @@ struct Affine {
 // A node of a kernel's per-element expression.
 struct KExpr {
   enum class Kind : uint8_t { Load, Const, Index, Op } kind = Kind::Const;
-  Op op = Op::Constant;   // Kind::Op: an elementwise op (Unary, Binary, Compare, Select, Cast)
+  Op op = Op::Constant;   // Kind::Op: an elementwise op (Unary, Binary, Compare, Select, Cast), or
+                          // random_uniform (args: the seed's two words, the step)
   DType dtype = DType::F32;
   int buffer = -1;        // Load
-  Affine map;             // Load: element index; Index: the index value
-  double value = 0;       // Const
+  Affine map;             // Load: element index; Index: the index value; random_uniform: the element's
+                          // row-major index in the random tensor (Philox's counter)
+  double value = 0;       // Const; random_uniform: the stream id
   std::vector<int> args;  // Kind::Op: operand expressions (indices in Kernel::exprs)
   // A Load with one arg is a gather (embedding): it reads element
   // map(i) + args[0](i) * row_stride, args[0] an i32 row already checked.

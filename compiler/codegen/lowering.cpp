@@ -221,6 +221,25 @@ class Lowering {
         e.args = {expr(k, o[0], ids)};
         return add_expr(k, e);
       }
+      case OpKind::Random: {
+        // Philox at the element's row-major index; args: the seed's two words, the step.
+        KExpr e;
+        e.kind = KExpr::Kind::Op;
+        e.op = node.op;
+        e.dtype = node.dtype;
+        e.value = static_cast<double>(node.attrs.ints[0]);
+        e.map = flatten(map, shape(n), lr);
+        for (int64_t word : {0, 1}) {
+          KExpr w;
+          w.kind = KExpr::Kind::Load;
+          w.dtype = DType::I32;
+          w.buffer = buffer_of(o[0]);
+          w.map = Affine{word, Sizes(lr, 0)};
+          e.args.push_back(add_expr(k, w));
+        }
+        e.args.push_back(expr(k, o[1], broadcast_map(map, shape(n), shape(o[1]), lr)));
+        return add_expr(k, e);
+      }
       // Materialized by fusion.cpp, so never evaluated inline.
       case OpKind::ScatterAdd:
       case OpKind::Leaf:
@@ -324,6 +343,7 @@ class Lowering {
       case OpKind::Slice:
       case OpKind::OneHot:
       case OpKind::Gather:
+      case OpKind::Random:
         emit_elementwise(n, n, out, row_major_map(n));
         break;
     }

@@ -11,6 +11,7 @@
 #include "compiler/ir/scalar_eval.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/messages.h"
+#include "runtime/philox.h"
 
 namespace gradc {
 namespace {
@@ -248,6 +249,15 @@ void Interpreter::eval(NodeId id) {
           else out[row + d] += x[at_i + d];
         }
       }
+      break;
+    }
+    case OpKind::Random: {
+      const auto &seed = in(0), &step = in(1);
+      uint64_t key = static_cast<uint32_t>(static_cast<int32_t>(seed[0])) |
+                     uint64_t{static_cast<uint32_t>(static_cast<int32_t>(seed[1]))} << 32;
+      auto counter = static_cast<uint32_t>(step[0]);
+      auto stream = static_cast<uint32_t>(at.ints[0]);
+      for (int64_t i = 0; i < total; ++i) out[i] = random_uniform(key, counter, stream, static_cast<uint64_t>(i));
       break;
     }
   }

@@ -13,6 +13,7 @@ enum class OpKind : uint8_t {
   Leaf, Unary, Cast, Binary, Compare, Select, Reduce, ArgMax, MatMul,
   Reshape, Transpose, BroadcastTo, Concat, Slice, Pad, OneHot,
   Gather, ScatterAdd,  // lookup
+  Random,
 };
 
 // How the model language reaches an op (see ops.def).

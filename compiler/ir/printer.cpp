@@ -40,6 +40,7 @@ std::string op_attrs_str(const Node& n) {
     case OpKind::OneHot: return fmt::format("[n={}]", a.ints.at(0));
     case OpKind::Cast: return fmt::format("[to={}]", dtype_name(n.dtype));
     case OpKind::ScatterAdd: return fmt::format("[rows={}]", a.ints.at(0));
+    case OpKind::Random: return fmt::format("[stream={}]", a.ints.at(0));
     // no attributes (leaves print theirs in node_str)
     case OpKind::Leaf:
     case OpKind::Unary:

@@ -43,7 +43,8 @@ double eval_unary(Op op, double x) {
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot:
-    case Op::Embedding: case Op::EmbeddingGrad: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   GRADC_ASSERT(false, "not a unary op");
   return 0;
@@ -72,7 +73,8 @@ double eval_binary(Op op, double a, double b) {
     case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot:
-    case Op::Embedding: case Op::EmbeddingGrad: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   GRADC_ASSERT(false, "not a binary op");
   return 0;
@@ -94,7 +96,8 @@ ReduceRule reduce_rule(Op op) {
     case Op::Where: case Op::ArgMax: case Op::MatMul:
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot:
-    case Op::Embedding: case Op::EmbeddingGrad: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   GRADC_ASSERT(false, "not a reduction");
   return {Op::Add, 0.0};

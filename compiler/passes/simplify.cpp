@@ -127,7 +127,8 @@ NodeId rule(Builder& b, const Node& n) {
     case Op::Maximum: case Op::Minimum:
     case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
     case Op::ArgMax: case Op::MatMul: case Op::Concat: case Op::Slice: case Op::Pad: case Op::OneHot:
-    case Op::Embedding: case Op::EmbeddingGrad: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   return kNoNode;
 }

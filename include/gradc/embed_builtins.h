@@ -205,6 +205,19 @@ constexpr auto embedding(const I& ids, const T& table, Loc loc = Loc::current())
 }
 GRADC_EMBED_WRONG_ARGS(embedding, "embedding(ids, table) takes i32 ids and a [V, D] table")
 
+// dropout(x) or dropout(x, p): in grad and train_step each element is zeroed
+// with probability p (0.5 by default) and the rest scaled by 1/(1 - p); the
+// identity elsewhere. x's shape.
+template <Operand X>
+constexpr auto dropout(const X& x, Loc loc = Loc::current()) {
+  return detail::call<detail::rank_of<X>, "dropout">(loc, {}, x);
+}
+template <Operand X>
+constexpr auto dropout(const X& x, double p, Loc loc = Loc::current()) {
+  return detail::call<detail::rank_of<X>, "dropout">(loc, {detail::kw_float("p", p)}, x);
+}
+GRADC_EMBED_WRONG_ARGS(dropout, "dropout(x) or dropout(x, p) with p in [0, 1]")
+
 // Losses: scalars.
 #define GRADC_EMBED_LOSS(NAME, SAME_RANK)                                                                   \
   template <Operand A, Operand B>                                                                           \
