@@ -112,7 +112,7 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
   const ModelIR& m = checked(impl_->runnable());
   const Graph& g = m.graph;
   // Inputs: the given ones, else seeded random values (class ids within the
-  // range of the one_hot that reads them, else 0 or 1).
+  // range of the one_hot or the embedding table that reads them, else 0 or 1).
   std::vector<std::pair<NodeId, std::vector<double>>> leaves;
   for (const NamedNode& v : m.inputs) {
     const Node& n = g[v.node];
@@ -136,8 +136,10 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
     } else {
       RandomStream rng(opts.seed ^ 0x5eed, v.name);
       int64_t classes = 2;
-      for (const Node& user : g.nodes())
+      for (const Node& user : g.nodes()) {
         if (user.op == Op::OneHot && user.operands[0] == v.node) classes = user.attrs.ints[0];
+        if (user.op == Op::Embedding && user.operands[0] == v.node) classes = g[user.operands[1]].shape[0].size;
+      }
       for (double& x : vals)
         x = n.dtype == DType::I32 ? std::floor(rng.uniform() * static_cast<double>(classes)) : rng.normal();
     }

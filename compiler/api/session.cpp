@@ -54,6 +54,7 @@ struct Session::Impl {
   NamedTensors params;
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
+  uint64_t seed = 0;  // SessionOptions::seed: also the key of dropout's random bits
   Preprocessing preprocessing;  // what the params expect of raw inputs (a checkpoint records it)
 
   // ---- what repeated calls reuse (a Session runs one call at a time) ----
@@ -64,7 +65,7 @@ struct Session::Impl {
   // One entry point, ready to call: where each read comes from, the argument
   // array of the native code, and (train_step) where each result goes.
   struct Call {
-    enum class Src : uint8_t { Lr, Step, Param, State, Input };
+    enum class Src : uint8_t { Lr, Step, Seed, Param, State, Input };
     struct Read {
       Src src;
       size_t index;  // Param, State: the position; Input: where it was found last time (a hint)
@@ -74,7 +75,7 @@ struct Session::Impl {
     std::vector<Read> reads;
     std::vector<const Tensor*> in;  // sig.reads, bound per call
     std::vector<void*> args;        // native: the data of `in`, then of the outputs
-    Tensor lr, step;                // the scalars the entry reads
+    Tensor lr, step, seed;          // the scalars the entry reads (the seed as two i32 words)
     // train_step: the results' tensors (the loss, the params and state
     // updated in place, the back buffers of the others, the step counter).
     std::vector<Tensor*> out;
@@ -126,6 +127,11 @@ struct Session::Impl {
       } else if (v.name == kStepCounter) {
         p->reads.push_back({Call::Src::Step, 0});
         p->step = allocate(v, kind);
+      } else if (v.name == kRandomSeed) {
+        p->reads.push_back({Call::Src::Seed, 0});
+        p->seed = allocate(v, kind);
+        p->seed.set(0, static_cast<int32_t>(static_cast<uint32_t>(seed)));
+        p->seed.set(1, static_cast<int32_t>(static_cast<uint32_t>(seed >> 32)));
       } else if (size_t i = position(params); i < params.size()) {
         p->reads.push_back({Call::Src::Param, i});
       } else if (size_t j = position(state); j < state.size()) {
@@ -202,6 +208,7 @@ struct Session::Impl {
       switch (r.src) {
         case Call::Src::Lr: c.lr.set(0, lr_value), t = &c.lr; break;
         case Call::Src::Step: c.step.set(0, static_cast<double>(step)), t = &c.step; break;
+        case Call::Src::Seed: t = &c.seed; break;
         case Call::Src::Param: t = &params[r.index].second; break;
         case Call::Src::State: t = &state[r.index].second; break;
         case Call::Src::Input:
@@ -368,6 +375,7 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
     throw DataError(fmt::format("the model's params and optimizer state need {:.1f} GiB; a session is limited to {} GiB",
                                 bytes / (1 << 30), kMaxSessionBytes >> 30));
   impl_->params = init_params(m, opts.seed);
+  impl_->seed = opts.seed;
   for (const StateSlot& s : m.train.slots) {
     const ParamDecl& p = m.params[s.param];
     Tensor t(m.graph[p.node].dtype, sizes(m.graph[p.node].shape));
@@ -482,7 +490,7 @@ NamedTensors Session::forward(const NamedTensors& inputs) const {
 std::vector<std::string> Session::evaluation_inputs() const {
   std::vector<std::string> names;
   for (const EntryValue& v : impl_->signature(EntryKind::Evaluate).reads)
-    if (v.name != kLearningRate && v.name != kStepCounter && !find_tensor(impl_->params, v.name) &&
+    if (v.name != kLearningRate && v.name != kStepCounter && v.name != kRandomSeed && !find_tensor(impl_->params, v.name) &&
         !find_tensor(impl_->state, v.name))
       names.push_back(v.name);
   return names;

@@ -97,6 +97,31 @@ NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, 
       break;
     // one_hot appends its class axis after the operand's: P stays in front.
     case OpKind::OneHot: r = b.make(n.op, ops, attrs); break;
+    // embedding of a stacked table (or of stacked ids): rows picked by a
+    // product with one_hot(ids), [P, N, V] @ [P, V, D], which stays exact
+    // (each output is one row element times 1 plus zeros) and checks the ids
+    // as one_hot does. embedding_grad, its adjoint, is one_hot(ids)^T @ g.
+    case OpKind::Gather:
+    case OpKind::ScatterAdd: {
+      const bool gather = op_kind(n.op) == OpKind::Gather;
+      NodeId ids = ops[0], x = ops[1];
+      const int64_t V = gather ? b[n.operands[1]].shape[0].size : n.attrs.ints[0];
+      const int64_t D = n.shape.back().size;
+      // ids as [N] or [P, N]; x as [P?, N, D] (gather: [P?, V, D])
+      const int64_t N = numel(b[n.operands[0]].shape);
+      ids = b.reshape(ids, batched[0] ? std::vector<int64_t>{P, N} : std::vector<int64_t>{N});
+      if (!gather) x = b.reshape(x, batched[1] ? std::vector<int64_t>{P, N, D} : std::vector<int64_t>{N, D});
+      Attrs classes;
+      classes.ints = {V};
+      NodeId hot = b.cast(b.make(Op::OneHot, {ids}, classes), n.dtype);  // [P?, N, V]
+      NodeId picked = gather ? b.make(Op::MatMul, {hot, x}) : b.make(Op::MatMul, {b.transpose_last2(hot), x});
+      std::vector<int64_t> out = sizes(n.shape);
+      out.insert(out.begin(), P);
+      r = b.reshape(picked, out);
+      break;
+    }
+    // Random bits are keyed by the step, never by a member's values.
+    case OpKind::Random: r = kNoNode; break;
     // window and fold see [N, C, spatial...]: the members become more of N.
     case OpKind::Window: {
       std::vector<int64_t> merged = sizes(b[ops[0]].shape);
@@ -109,12 +134,13 @@ NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, 
     }
   }
   b.at(old);
-  GRADC_ASSERT(b[r].rank() == rank + 1 && b[r].shape[0].size == P, "batch_rule: the result must lead with P");
+  GRADC_ASSERT(r == kNoNode || (b[r].rank() == rank + 1 && b[r].shape[0].size == P),
+               "batch_rule: the result must lead with P");
   return r;
 }
 
 std::vector<NodeId> batch_nodes(Builder& b, const std::vector<NodeId>& roots,
-                                const std::vector<std::pair<NodeId, NodeId>>& stacked, int64_t P) {
+                                const std::vector<std::pair<NodeId, NodeId>>& stacked, int64_t P, NodeId* unsupported) {
   if (roots.empty()) return {};
   const NodeId last = *std::max_element(roots.begin(), roots.end());
   // mapped[n]: n's value for all members, stacked where is_batched[n]. Ids
@@ -142,6 +168,10 @@ std::vector<NodeId> batch_nodes(Builder& b, const std::vector<NodeId>& roots,
     }
     if (!any) continue;
     mapped[n] = batch_rule(b, n, ops, which, P);
+    if (mapped[n] == kNoNode) {
+      if (unsupported) *unsupported = n;
+      return {};
+    }
     is_batched[n] = true;
   }
   std::vector<NodeId> out;

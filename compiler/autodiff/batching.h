@@ -24,12 +24,16 @@ namespace gradc {
 // For each leaf -> stacked pair in `stacked` (stacked: the leaf's dtype, shape
 // [P, leaf's shape...]), the roots recomputed with the stacked values: a root
 // that depends on a replaced leaf becomes [P, root's shape...]; one that does
-// not is returned as it is.
+// not is returned as it is. Empty when some node on the way cannot be
+// batched (random bits whose key would depend on a member); that node is
+// then in *unsupported.
 std::vector<NodeId> batch_nodes(Builder& b, const std::vector<NodeId>& roots,
-                                const std::vector<std::pair<NodeId, NodeId>>& stacked, int64_t P);
+                                const std::vector<std::pair<NodeId, NodeId>>& stacked, int64_t P,
+                                NodeId* unsupported = nullptr);
 
 // `node` recomputed from its new operands, where batched[i] says which of
-// them carry the leading axis of size P (at least one does).
+// them carry the leading axis of size P (at least one does); kNoNode when
+// the node cannot be batched.
 NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, const std::vector<bool>& batched,
                   int64_t P);
 

@@ -118,6 +118,13 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
       r = b.make(Op::Concat, parts, same);
       break;
     }
+    // Both lookups are linear in their float operand (ids are integers): the same op on its tangent.
+    case Op::Embedding:
+    case Op::EmbeddingGrad:
+      if (ty != kNoNode) r = b.make(n.op, {x, ty}, same);
+      break;
+    // random bits: nothing varies
+    case Op::RandomUniform: break;
   }
   b.at(old);
   return r;

@@ -195,7 +195,11 @@ void build_train_step(ModelIR& m) {
   b.at(m.optimizer.loc.valid() ? m.optimizer.loc : m.loss.loc);
   TrainStep& ts = m.train;
   ts.lr = b.leaf(Op::Input, kLearningRate, DType::F64, {});
-  ts.step_in = b.leaf(Op::Input, kStepCounter, DType::F64, {});
+  // (dropout may have made the step counter's leaf already: one leaf per name)
+  ts.step_in = kNoNode;
+  for (NodeId n = 0; n < m.graph.size(); ++n)
+    if (m.graph[n].op == Op::Input && m.graph[n].attrs.name == kStepCounter) ts.step_in = n;
+  if (ts.step_in == kNoNode) ts.step_in = b.leaf(Op::Input, kStepCounter, DType::F64, {});
   NodeId t = b.add(ts.step_in, b.constant(1, DType::F64));  // t = step number, from 1
   ts.step_out = t;
 

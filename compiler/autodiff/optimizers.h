@@ -28,6 +28,9 @@ class Builder;
 // The inputs of a train_step beyond the model's own.
 inline constexpr const char* kLearningRate = "@lr";  // f64 scalar
 inline constexpr const char* kStepCounter = "@step";  // f64 scalar: steps taken so far
+// Read by the random ops of dropout (in grad and train_step): the model's
+// seed as two i32 words (low, high), the key of Philox (runtime/philox.h).
+inline constexpr const char* kRandomSeed = "@seed";
 
 struct OptimizerOption {
   std::string_view name;

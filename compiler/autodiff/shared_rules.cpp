@@ -48,6 +48,8 @@ NodeId unary_chain(Builder& b, NodeId node, NodeId t) {
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   return kNoNode;
 }

@@ -141,6 +141,21 @@ NodeId vjp(Builder& b, NodeId node, size_t i, NodeId g) {
     case Op::Window: r = b.make(Op::Fold, {g}, n.attrs); break;
     // fold: the adjoint of the adjoint, window
     case Op::Fold: r = b.make(Op::Window, {g}, n.attrs); break;
+    // out[..., d] = table[ids[...], d]: row v of d table is the sum of g's rows
+    // whose id is v (a scatter-add, repeated ids add up); ids are integers, no gradient
+    case Op::Embedding: {
+      if (i == 0) break;
+      Attrs a;
+      a.ints = {b[y].shape[0].size};
+      r = b.make(Op::EmbeddingGrad, {x, g}, a);
+      break;
+    }
+    // embedding_grad is linear in its gradient operand, the adjoint of embedding: d g = embedding(ids, g')
+    case Op::EmbeddingGrad:
+      if (i == 1) r = b.make(Op::Embedding, {x, g});
+      break;
+    // random bits: constant in every operand (the seed and the step are counters)
+    case Op::RandomUniform: break;
   }
   b.at(old);
   return r;

@@ -63,11 +63,12 @@ constexpr int64_t kColumnBlock = 128;
 constexpr int64_t kColumnFrameBytes = 64 << 10;
 constexpr int64_t kMinColumnTile = 256;
 
-// Every index map a kernel's expression reads through (loads and index values).
+// Every index map a kernel's expression reads through (loads, index values,
+// and the element indices that random ops count with).
 std::vector<Affine*> expr_maps(Kernel& k) {
   std::vector<Affine*> maps;
   for (KExpr& x : k.exprs)
-    if (x.kind == KExpr::Kind::Load || x.kind == KExpr::Kind::Index) maps.push_back(&x.map);
+    if (x.kind == KExpr::Kind::Load || x.kind == KExpr::Kind::Index || x.op == Op::RandomUniform) maps.push_back(&x.map);
   return maps;
 }
 

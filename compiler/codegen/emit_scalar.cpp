@@ -8,6 +8,7 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include "compiler/support/diagnostics.h"
+#include "runtime/philox.h"
 
 namespace gradc {
 
@@ -65,6 +66,12 @@ llvm::Value* KernelEmitter::value(const Kernel& k, int e) {
       r = x.dtype == DType::I32 ? static_cast<llvm::Value*>(b_.getInt32(static_cast<int32_t>(x.value))) : fconst(ty, x.value);
       break;
     case KExpr::Kind::Load:
+      if (!x.args.empty()) {  // a gather: the row is a run-time value, checked before this kernel
+        llvm::Value* row = b_.CreateSExt(value(k, x.args[0]), b_.getInt64Ty());
+        llvm::Value* at = add(index(x.map), mul(row, x.row_stride));
+        r = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, bases_[x.buffer], at));
+        break;
+      }
       r = !held_.empty() && held_[x.buffer] ? held_[x.buffer] : b_.CreateLoad(ty, address(x.buffer, x.map));
       break;
     case KExpr::Kind::Index: r = b_.CreateTrunc(index(x.map), b_.getInt32Ty()); break;
@@ -143,9 +150,39 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot:
     case Op::Window: case Op::Fold:
+    case Op::Embedding: case Op::EmbeddingGrad:
       break;
+    case Op::RandomUniform: return random_uniform(k, x, ty);
   }
   internal_error(__FILE__, __LINE__, fmt::format("no code for op '{}'", op_name(x.op)));
+}
+
+// Philox4x32-10 (runtime/philox.h, which this mirrors word for word) at
+// counter (index, stream, step) and key (seed words), turned into a uniform
+// in [0, 1) from the 24 high bits of word 0. Only integer products, shifts
+// and xors: the loop around it vectorizes (32 x 32 -> 64-bit products are
+// one instruction per lane with AVX2 and AVX-512).
+llvm::Value* KernelEmitter::random_uniform(const Kernel& k, const KExpr& x, llvm::Type* ty) {
+  llvm::Type* i32 = b_.getInt32Ty();
+  llvm::Type* i64 = b_.getInt64Ty();
+  llvm::Value* index = KernelEmitter::index(x.map);
+  llvm::Value* step = value(k, x.args[2]);
+  step = step->getType()->isIntegerTy() ? step : b_.CreateFPToUI(step, i32);
+  std::array<llvm::Value*, 4> c = {b_.CreateTrunc(index, i32), b_.CreateTrunc(b_.CreateLShr(index, 32), i32),
+                                   b_.getInt32(static_cast<uint32_t>(x.value)), step};
+  std::array<llvm::Value*, 2> key = {value(k, x.args[0]), value(k, x.args[1])};
+  auto product = [&](llvm::Value* a, uint32_t m) {
+    llvm::Value* p = b_.CreateMul(b_.CreateZExt(a, i64), llvm::ConstantInt::get(i64, m));
+    return std::pair{b_.CreateTrunc(b_.CreateLShr(p, 32), i32), b_.CreateTrunc(p, i32)};
+  };
+  for (int round = 0; round < kPhiloxRounds; ++round) {
+    if (round > 0) key = {b_.CreateAdd(key[0], b_.getInt32(kPhiloxW0)), b_.CreateAdd(key[1], b_.getInt32(kPhiloxW1))};
+    auto [hi0, lo0] = product(c[0], kPhiloxM0);
+    auto [hi1, lo1] = product(c[2], kPhiloxM1);
+    c = {b_.CreateXor(b_.CreateXor(hi1, c[1]), key[0]), lo1, b_.CreateXor(b_.CreateXor(hi0, c[3]), key[1]), lo0};
+  }
+  llvm::Value* high = b_.CreateLShr(c[0], 8);
+  return b_.CreateFMul(b_.CreateUIToFP(high, ty), fconst(ty, 0x1.0p-24));
 }
 
 }  // namespace gradc

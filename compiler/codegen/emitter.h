@@ -37,6 +37,7 @@ class KernelEmitter {
   void kernel(const Kernel& k);
   void argmax(const Kernel& k);
   void check(const Kernel& k);
+  void scatter_add(const Kernel& k);
 
   // ---- emit_loops.cpp ----
   void parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body);
@@ -70,6 +71,7 @@ class KernelEmitter {
   llvm::Value* libm(const char* name, llvm::Value* x);
   llvm::Value* value(const Kernel& k, int e);
   llvm::Value* op(const Kernel& k, const KExpr& x, llvm::Type* ty);
+  llvm::Value* random_uniform(const Kernel& k, const KExpr& x, llvm::Type* ty);
   llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
   // ---- emit_math.cpp: f32 exp, expm1 and tanh inline ----
   llvm::Value* exp_f32(llvm::Value* x);

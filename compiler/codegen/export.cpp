@@ -139,6 +139,10 @@ class Exporter {
       else if (const Field* f = abi_.params.find(v.name)) e.args.push_back({Arg::Src::Params, f->offset});
       else if (const Field* f = abi_.state.find(v.name)) e.args.push_back({Arg::Src::State, f->offset});
       else if (const Field* f = abi_.inputs.find(v.name)) e.args.push_back({Arg::Src::Inputs, f->offset});
+      else if (v.name == "@seed" || v.name == "@step")  // (autodiff/optimizers.h: read by dropout's random bits)
+        throw DataError(fmt::format("{}: the model uses dropout in training mode, which `gradc export` does not "
+                                    "support yet (its C API has no seed and no step for grad)",
+                                    entry_name(e.kind)));
       else internal_error(__FILE__, __LINE__, "export: no field for the read " + v.name);
     }
     for (size_t k = 0; k < p.sig.produces.size(); ++k) {

@@ -11,10 +11,11 @@ bool fusable_user(OpKind k) {
   switch (k) {
     case OpKind::Unary: case OpKind::Cast: case OpKind::Binary: case OpKind::Compare: case OpKind::Select:
     case OpKind::BroadcastTo: case OpKind::Transpose: case OpKind::Slice: case OpKind::Reduce:
-    case OpKind::ArgMax: case OpKind::Concat: case OpKind::Pad:
+    case OpKind::ArgMax: case OpKind::Concat: case OpKind::Pad: case OpKind::ScatterAdd:
     case OpKind::Window:
       return true;
     case OpKind::Leaf: case OpKind::MatMul: case OpKind::Reshape: case OpKind::OneHot:
+    case OpKind::Gather: case OpKind::Random:
       return false;
   }
   return false;
@@ -58,7 +59,7 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
     OpKind k = op_kind(node.op);
     if (node.op == Op::Constant) continue;
     if (k == OpKind::Leaf || k == OpKind::Reduce || k == OpKind::ArgMax || k == OpKind::MatMul ||
-        k == OpKind::Concat || k == OpKind::Pad || node.op == Op::Fold || root[n]) {
+        k == OpKind::Concat || k == OpKind::Pad || node.op == Op::Fold || k == OpKind::ScatterAdd || root[n]) {
       f.mat[n] = true;
       continue;
     }
@@ -68,6 +69,13 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
     if (!f.live[n]) continue;
     const Node& node = g[n];
     if (node.op == Op::Reshape || node.op == Op::OneHot) mark_mat(node.operands[0]);
+    // A lookup reads its ids from a buffer, and embedding its table at
+    // run-time rows; embedding_grad evaluates its gradient operand inline.
+    if (node.op == Op::Embedding) mark_mat(node.operands[1]);
+    if (node.op == Op::Embedding || node.op == Op::EmbeddingGrad) mark_mat(node.operands[0]);
+    // A random op reads its seed and step words from buffers.
+    if (node.op == Op::RandomUniform)
+      for (NodeId o : node.operands) mark_mat(o);
     if (node.op == Op::MatMul)
       for (NodeId o : node.operands) {
         if (swaps_last_two(g[o]) && f.users[o] == 1 && !root[o]) {

@@ -139,6 +139,7 @@ void KernelEmitter::kernel(const Kernel& k) {
     case Kernel::Kind::ArgMax: argmax(k); break;
     case Kernel::Kind::MatMul: matmul(k); break;
     case Kernel::Kind::CheckRange: check(k); break;
+    case Kernel::Kind::ScatterAdd: scatter_add(k); break;
   }
 }
 
@@ -181,6 +182,20 @@ void KernelEmitter::check(const Kernel& k) {
   b_.SetInsertPoint(fail);
   b_.CreateRet(b_.getInt32(k.check_id));
   b_.SetInsertPoint(cont);
+}
+
+// out = 0, then out[row(i) * row_stride + out_map(i)] += expr(i) in loop
+// order, on one thread: each element's additions happen in the order of the
+// ids whatever the thread count (the inner loop, along a row, vectorizes).
+void KernelEmitter::scatter_add(const Kernel& k) {
+  fill(k.out, 0);
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  nest(k, all_dims(k), 0, [&] {
+    memo_.assign(k.exprs.size(), nullptr);
+    llvm::Value* row = b_.CreateSExt(value(k, k.row), b_.getInt64Ty());
+    llvm::Value* addr = b_.CreateInBoundsGEP(ty, bases_[k.out], add(index(k.out_map), mul(row, k.row_stride)));
+    b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), value(k, k.root)), addr);
+  });
 }
 
 // One of glibc's vector math functions, referenced so that libmvec is linked

@@ -29,12 +29,17 @@ struct Affine {
 // A node of a kernel's per-element expression.
 struct KExpr {
   enum class Kind : uint8_t { Load, Const, Index, Op } kind = Kind::Const;
-  Op op = Op::Constant;   // Kind::Op: an elementwise op (Unary, Binary, Compare, Select, Cast)
+  Op op = Op::Constant;   // Kind::Op: an elementwise op (Unary, Binary, Compare, Select, Cast), or
+                          // random_uniform (args: the seed's two words, the step)
   DType dtype = DType::F32;
   int buffer = -1;        // Load
-  Affine map;             // Load: element index; Index: the index value
-  double value = 0;       // Const
+  Affine map;             // Load: element index; Index: the index value; random_uniform: the element's
+                          // row-major index in the random tensor (Philox's counter)
+  double value = 0;       // Const; random_uniform: the stream id
   std::vector<int> args;  // Kind::Op: operand expressions (indices in Kernel::exprs)
+  // A Load with one arg is a gather (embedding): it reads element
+  // map(i) + args[0](i) * row_stride, args[0] an i32 row already checked.
+  int64_t row_stride = 0;
 };
 
 struct Buffer {
@@ -54,7 +59,8 @@ struct Kernel {
     Reduce,       // out[out_map(i)] = op(out[...], expr(i)); out first set to `init`
     ArgMax,       // out[out_map(i without axis)] = first index of the max of expr along `axis`
     MatMul,       // out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]
-    CheckRange,   // fails the entry when a class id read by expr is outside [0, value)
+    CheckRange,   // fails the entry when an id read by expr is outside [0, init)
+    ScatterAdd,   // out = 0, then in loop order out[out_map(i) + exprs[row](i) * row_stride] += expr(i)
   } kind = Kind::Elementwise;
   std::vector<int64_t> dims;  // the loop nest (MatMul: batch dims, then M, N, K)
   std::vector<KExpr> exprs;
@@ -96,6 +102,8 @@ struct Kernel {
   NodeId node = kNoNode;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure
+  int row = -1;               // ScatterAdd: the expression of the row each element adds to
+  int64_t row_stride = 0;     // ScatterAdd
 };
 
 // Register-tiled products: the largest register tile any target uses (rows of

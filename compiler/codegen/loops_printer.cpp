@@ -22,7 +22,10 @@ std::string affine_str(const Affine& a) {
 std::string expr_str(const Program& p, const Kernel& k, int e) {
   const KExpr& x = k.exprs[e];
   switch (x.kind) {
-    case KExpr::Kind::Load: return fmt::format("b{}[{}]", x.buffer, affine_str(x.map));
+    case KExpr::Kind::Load:
+      if (!x.args.empty())
+        return fmt::format("b{}[{} + {} * {}]", x.buffer, affine_str(x.map), expr_str(p, k, x.args[0]), x.row_stride);
+      return fmt::format("b{}[{}]", x.buffer, affine_str(x.map));
     case KExpr::Kind::Const: return fmt::format("{}", x.value);
     case KExpr::Kind::Index: return fmt::format("({})", affine_str(x.map));
     case KExpr::Kind::Op: {
@@ -54,7 +57,8 @@ std::string kernel_summary(const Program& p, size_t ki) {
     case Kernel::Kind::Reduce:
       return fmt::format("reduce {} {}", k.reduce_op == Op::ReduceSum ? "sum" : k.reduce_op == Op::ReduceMax ? "max" : "min", dims);
     case Kernel::Kind::ArgMax: return "argmax " + dims;
-    case Kernel::Kind::CheckRange: return "class-id check " + dims;
+    case Kernel::Kind::CheckRange: return "id check " + dims;
+    case Kernel::Kind::ScatterAdd: return "scatter-add " + dims;
     case Kernel::Kind::MatMul: {
       std::string s = "matmul " + dims;
       if (!k.epilogues.empty()) s += fmt::format(", {} epilogue{}", k.epilogues.size(), k.epilogues.size() > 1 ? "s" : "");
@@ -113,6 +117,10 @@ std::string print_program(const Program& p) {
       case Kernel::Kind::CheckRange:
         s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),
                          expr_str(p, k, k.root), k.init, k.check_id);
+        break;
+      case Kernel::Kind::ScatterAdd:
+        s += fmt::format("  k{} {}: b{}[{} + {} * {}] += {}   (in loop order)\n", ki, loops_str(k.dims), k.out,
+                         affine_str(k.out_map), expr_str(p, k, k.row), k.row_stride, expr_str(p, k, k.root));
         break;
     }
   }

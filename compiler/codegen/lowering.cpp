@@ -223,7 +223,41 @@ class Lowering {
         }
         return expr(k, o[0], in);
       }
+      case OpKind::Gather: {
+        // embedding(ids, table)[..., d] = table[ids[...], d]: a load at a run-time row
+        IdxMap ids = map;
+        ids.a.pop_back();
+        ids.c.pop_back();
+        KExpr e;
+        e.kind = KExpr::Kind::Load;
+        e.dtype = node.dtype;
+        e.buffer = buffer_of(o[1]);
+        e.map = Affine{map.c.back(), map.a.back()};
+        e.row_stride = g_[o[1]].shape[1].size;
+        e.args = {expr(k, o[0], ids)};
+        return add_expr(k, e);
+      }
+      case OpKind::Random: {
+        // Philox at the element's row-major index; args: the seed's two words, the step.
+        KExpr e;
+        e.kind = KExpr::Kind::Op;
+        e.op = node.op;
+        e.dtype = node.dtype;
+        e.value = static_cast<double>(node.attrs.ints[0]);
+        e.map = flatten(map, shape(n), lr);
+        for (int64_t word : {0, 1}) {
+          KExpr w;
+          w.kind = KExpr::Kind::Load;
+          w.dtype = DType::I32;
+          w.buffer = buffer_of(o[0]);
+          w.map = Affine{word, Sizes(lr, 0)};
+          e.args.push_back(add_expr(k, w));
+        }
+        e.args.push_back(expr(k, o[1], broadcast_map(map, shape(n), shape(o[1]), lr)));
+        return add_expr(k, e);
+      }
       // Materialized by fusion.cpp, so never evaluated inline.
+      case OpKind::ScatterAdd:
       case OpKind::Leaf:
       case OpKind::Reduce:
       case OpKind::ArgMax:
@@ -260,7 +294,12 @@ class Lowering {
   void emit_node(NodeId n) {
     const Node& node = g_[n];
     OpKind kind = op_kind(node.op);
-    if (node.op == Op::OneHot) emit_check(n);
+    if (node.op == Op::OneHot)
+      emit_check(n, node.attrs.ints[0], diag::check_class_id_range(node.attrs.ints[0]));
+    if (node.op == Op::Embedding || node.op == Op::EmbeddingGrad) {
+      int64_t rows = node.op == Op::Embedding ? g_[node.operands[1]].shape[0].size : node.attrs.ints[0];
+      emit_check(n, rows, diag::check_embedding_id_range(rows));
+    }
     if (!f_.mat[n] || kind == OpKind::Leaf || epilogued_[n]) return;
     int out = buffer_of(n);
     const std::vector<NodeId>& o = node.operands;
@@ -311,6 +350,7 @@ class Lowering {
         if (node.op == Op::Fold) emit_fold(n, out);
         else emit_elementwise(n, n, out, row_major_map(n));
         break;
+      case OpKind::ScatterAdd: emit_scatter_add(n, out); break;
       case OpKind::Leaf:  // (leaves have no kernel: returned above)
       case OpKind::Unary:
       case OpKind::Cast:
@@ -322,6 +362,8 @@ class Lowering {
       case OpKind::BroadcastTo:
       case OpKind::Slice:
       case OpKind::OneHot:
+      case OpKind::Gather:
+      case OpKind::Random:
         emit_elementwise(n, n, out, row_major_map(n));
         break;
     }
@@ -445,16 +487,36 @@ class Lowering {
     }
   }
 
-  // Class ids read by one_hot must lie in [0, n); the JIT cannot throw, so it returns a status.
-  void emit_check(NodeId n) {
-    NodeId labels = g_[n].operands[0];
-    Kernel k = kernel(Kernel::Kind::CheckRange, n, shape(labels));
-    k.root = load(k, labels, IdxMap::identity(k.dims.size()));
-    KExpr limit;
-    limit.value = static_cast<double>(g_[n].attrs.ints[0]);
-    k.init = limit.value;
+  // embedding_grad(ids, g): the rows of g added into a zeroed [V, D] output
+  // at rows ids, one after the other in the order of the ids, so that
+  // repeated ids add up in the same order for any thread count.
+  void emit_scatter_add(NodeId n, int out) {
+    const Node& node = g_[n];
+    NodeId ids = node.operands[0], grad = node.operands[1];
+    Kernel k = kernel(Kernel::Kind::ScatterAdd, n, shape(grad));
+    size_t rank = k.dims.size();
+    k.out = out;
+    k.out_map = Affine{0, Sizes(rank, 0)};
+    k.out_map.strides.back() = 1;
+    k.row_stride = k.dims.back();
+    IdxMap all = IdxMap::identity(rank), row = all;
+    row.a.pop_back();
+    row.c.pop_back();
+    k.row = expr(k, ids, row);
+    k.root = expr(k, grad, all);
+    p_.kernels.push_back(std::move(k));
+  }
+
+  // Ids read by one_hot and the lookups must lie in [0, limit); the JIT
+  // cannot throw, so it returns a status, and the entry's caller reports
+  // `message` at the node's model line.
+  void emit_check(NodeId n, int64_t limit, std::string message) {
+    NodeId ids = g_[n].operands[0];
+    Kernel k = kernel(Kernel::Kind::CheckRange, n, shape(ids));
+    k.root = load(k, ids, IdxMap::identity(k.dims.size()));
+    k.init = static_cast<double>(limit);
     p_.check_locs.push_back(g_[n].loc);
-    p_.check_messages.push_back(diag::check_class_id_range(g_[n].attrs.ints[0]));
+    p_.check_messages.push_back(std::move(message));
     k.check_id = static_cast<int>(p_.check_locs.size());
     p_.kernels.push_back(std::move(k));
   }

@@ -11,7 +11,7 @@ bool same_map(const Affine& a, const Affine& b) { return a.offset == b.offset &&
 // Whether expression e of kernel k reads buffer b somewhere other than at `at`.
 bool reads_elsewhere(const Kernel& k, int e, int b, const Affine* at) {
   const KExpr& x = k.exprs[e];
-  if (x.kind == KExpr::Kind::Load && x.buffer == b) return !at || !same_map(x.map, *at);
+  if (x.kind == KExpr::Kind::Load && x.buffer == b) return !at || !x.args.empty() || !same_map(x.map, *at);
   for (int a : x.args)
     if (reads_elsewhere(k, a, b, at)) return true;
   return false;

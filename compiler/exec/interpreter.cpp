@@ -12,6 +12,7 @@
 #include "compiler/ir/shape_rules.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/messages.h"
+#include "runtime/philox.h"
 
 namespace gradc {
 namespace {
@@ -242,6 +243,33 @@ void Interpreter::eval(NodeId id) {
       const auto& x = in(0);
       if (window) walk<1>(ws, {steps}, [&](int64_t i, const std::array<int64_t, 1>& o) { out[i] = x[o[0]]; });
       else walk<1>(ws, {steps}, [&](int64_t i, const std::array<int64_t, 1>& o) { out[o[0]] += x[i]; });
+      break;
+    }
+    case OpKind::Gather:
+    case OpKind::ScatterAdd: {
+      // Row ids[i] of the table (embedding) or of the output (embedding_grad), in id order.
+      bool gather = n.op == Op::Embedding;
+      int64_t rows = gather ? in_shape(1)[0] : at.ints[0], width = out_shape.back();
+      const auto &ids = in(0), &x = in(1);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        double id = ids[i];
+        if (id < 0 || id >= static_cast<double>(rows))
+          throw EvalError(diag::check_embedding_id_at(id, static_cast<int64_t>(i), rows), n.loc);
+        int64_t row = static_cast<int64_t>(id) * width, at_i = static_cast<int64_t>(i) * width;
+        for (int64_t d = 0; d < width; ++d) {
+          if (gather) out[at_i + d] = x[row + d];
+          else out[row + d] += x[at_i + d];
+        }
+      }
+      break;
+    }
+    case OpKind::Random: {
+      const auto &seed = in(0), &step = in(1);
+      uint64_t key = static_cast<uint32_t>(static_cast<int32_t>(seed[0])) |
+                     uint64_t{static_cast<uint32_t>(static_cast<int32_t>(seed[1]))} << 32;
+      auto counter = static_cast<uint32_t>(step[0]);
+      auto stream = static_cast<uint32_t>(at.ints[0]);
+      for (int64_t i = 0; i < total; ++i) out[i] = random_uniform(key, counter, stream, static_cast<uint64_t>(i));
       break;
     }
   }

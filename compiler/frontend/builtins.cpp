@@ -841,6 +841,59 @@ Value lower_jacobian(Sema& s, CallArgs& a) {
   return Value::tensor(jacobian(s.b(), e.node, x.node, mode), loc(a));
 }
 
+// ---- lookup and randomness ----
+
+// embedding(ids, table): rows of a [V, D] float table picked by i32 ids; the
+// ids are checked against [0, V) when the model runs (lowering.cpp, interpreter.cpp).
+Value lower_embedding(Sema& s, CallArgs& a) {
+  const Value &ids = a.values[0], &table = a.values[1];
+  if (ids.kind != Value::Kind::Tensor || s.g()[ids.node].dtype != DType::I32) {
+    s.error(ids.loc, diag::err_embedding_ids(type_of(s, ids)));
+    s.note_operands({&ids});
+    return Value::bad();
+  }
+  if (!is_float_tensor(s, table) || s.g()[table.node].rank() != 2) {
+    s.error(table.loc, diag::err_embedding_table(type_of(s, table)));
+    s.note_operands({&table});
+    return Value::bad();
+  }
+  return s.build(Op::Embedding, {ids.node, table.node}, {}, loc(a));
+}
+
+// dropout(x, p=0.5): in training mode, each element is kept with probability
+// 1 - p and scaled by 1/(1 - p), else zeroed (PyTorch's F.dropout); the
+// identity in evaluation mode. The mask is a node: the forward value and
+// the gradient (where's rule: g / (1 - p) where kept) use the same one. Its
+// bits come from random_uniform with a stream id of its own per call site,
+// keyed by the seed and the step number (runtime/philox.h).
+Value lower_dropout(Sema& s, CallArgs& a) {
+  auto xo = ftensor(s, a, 0);
+  if (!xo) return Value::bad();
+  NodeId x = *xo;
+  double p = 0.5;
+  if (a.given(1)) {
+    auto v = s.const_float(*a.exprs[1], "the drop probability p");
+    if (!v) return Value::bad();
+    if (!(*v >= 0 && *v <= 1)) {
+      s.error(a.exprs[1]->loc, diag::err_dropout_probability(*v));
+      return Value::bad();
+    }
+    p = *v;
+  }
+  if (!s.training() || p == 0) return Value::tensor(x, loc(a));
+  At at(s, loc(a));
+  Builder& b = s.b();
+  const Node xn = s.g()[x];
+  // p = 1 drops everything (as PyTorch): zeros, and a zero gradient rather than 0 * inf.
+  if (p == 1) return Value::tensor(b.full_like(0.0, x), loc(a));
+  Attrs r;
+  r.ints = {s.next_stream(), static_cast<int64_t>(xn.dtype)};
+  for (const Dim& d : xn.shape) r.ints.push_back(d.size);
+  NodeId u = b.make(Op::RandomUniform, {s.random_seed(), s.step_number()}, r);
+  NodeId keep = b.binary(Op::Ge, u, b.scalar_like(p, u));
+  return Value::tensor(b.where(keep, b.mul(x, b.scalar_like(1 / (1 - p), x)), b.scalar_like(0, x)), loc(a));
+}
+
 // ---- the table ----
 
 // One table of every builtin. The ops that are plain DSL functions (Dsl Fn in
@@ -903,6 +956,8 @@ std::vector<BuiltinSpec> make_table() {
   composite("grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad);
   composite("jvp", {{"e", K::Tensor}, {"x", K::Name}, {"v", K::Tensor}}, lower_jvp);
   composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}}, lower_jacobian);
+  own(Op::Embedding, {{"ids", K::Tensor}, {"table", K::Tensor}}, lower_embedding);
+  composite("dropout", {{"x", K::Tensor}, {"p", K::Float, false}}, lower_dropout);
   // Every row that the language reaches by name has exactly one entry.
   for (const OpInfo& row : all_ops()) {
     size_t n = std::count_if(t.begin(), t.end(), [&](const BuiltinSpec& b) { return b.row == &row; });
@@ -927,7 +982,7 @@ const BuiltinSpec* find_builtin(std::string_view name) {
 }
 
 bool is_reserved_builtin(std::string_view name) {
-  for (std::string_view r : {"dropout", "scan"})
+  for (std::string_view r : {"scan"})
     if (r == name) return true;
   return false;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compiler/autodiff/optimizers.h"
 #include "compiler/frontend/sema_impl.h"
 #include "compiler/support/messages.h"
 
@@ -89,6 +90,17 @@ void Sema::mark_conv_weight(NodeId n) {
     if (p.node == n) p.conv_weight = true;
 }
 
+NodeId Sema::random_seed() {
+  if (seed_leaf_ == kNoNode) seed_leaf_ = b_.leaf(Op::Input, kRandomSeed, DType::I32, {{2, {}}});
+  return seed_leaf_;
+}
+
+NodeId Sema::step_number() {
+  if (step_number_ == kNoNode)
+    step_number_ = b_.add(b_.leaf(Op::Input, kStepCounter, DType::F64, {}), b_.constant(1, DType::F64));
+  return step_number_;
+}
+
 Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc) {
   if (a.poison() || b.poison()) return Value::bad();
   bool compare = op_kind(op) == OpKind::Compare;
@@ -117,6 +129,8 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
       case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
       case Op::OneHot: break;
       case Op::Window: case Op::Fold: break;
+      case Op::Embedding: case Op::EmbeddingGrad:
+      case Op::RandomUniform: break;
     }
     bool is_int = compare || (a.is_int && b.is_int && op != Op::Div && op != Op::Pow);
     return Value::num(r, is_int, op_loc);

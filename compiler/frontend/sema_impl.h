@@ -114,6 +114,18 @@ class Sema {
   // When n is a param, it is a convolution's weight (ParamDecl::conv_weight).
   void mark_conv_weight(NodeId n);
 
+  // ---- training mode and randomness ----
+  // Whether the values being built are those of training mode (grad and
+  // train_step: dropout active, SPEC 2.7). A stand-in until the training
+  // and evaluation mechanism lands: always evaluation mode here.
+  bool training() const { return training_; }
+  // The leaves every random op reads: the seed's two words ("@seed") and the
+  // step number (the optimizer's step counter "@step" + 1, the step being taken).
+  NodeId random_seed();
+  NodeId step_number();
+  // A stream id per random call site, in the order sema lowers them.
+  int64_t next_stream() { return streams_++; }
+
  private:
   struct Decl {
     const Stmt* stmt = nullptr;
@@ -126,6 +138,10 @@ class Sema {
     std::unordered_map<std::string_view, Value> names;
     SourceLoc call_loc;
   };
+
+  bool training_ = false;
+  NodeId seed_leaf_ = kNoNode, step_number_ = kNoNode;
+  int64_t streams_ = 0;
 
   void declare_all();
   void bind_dims();

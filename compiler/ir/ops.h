@@ -13,6 +13,8 @@ enum class OpKind : uint8_t {
   Leaf, Unary, Cast, Binary, Compare, Select, Reduce, ArgMax, MatMul,
   Reshape, Transpose, BroadcastTo, Concat, Slice, Pad, OneHot,
   Window,
+  Gather, ScatterAdd,  // lookup
+  Random,
 };
 
 // How the model language reaches an op (see ops.def).

@@ -45,13 +45,16 @@ std::string op_attrs_str(const Node& n) {
                          ints_str(field[2]), ints_str(field[3]));
     }
     case OpKind::Cast: return fmt::format("[to={}]", dtype_name(n.dtype));
+    case OpKind::ScatterAdd: return fmt::format("[rows={}]", a.ints.at(0));
+    case OpKind::Random: return fmt::format("[stream={}]", a.ints.at(0));
     // no attributes (leaves print theirs in node_str)
     case OpKind::Leaf:
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Compare:
     case OpKind::Select:
-    case OpKind::MatMul: return "";
+    case OpKind::MatMul:
+    case OpKind::Gather: return "";
   }
   return "";
 }

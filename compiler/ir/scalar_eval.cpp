@@ -44,6 +44,8 @@ double eval_unary(Op op, double x) {
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   GRADC_ASSERT(false, "not a unary op");
   return 0;
@@ -73,6 +75,8 @@ double eval_binary(Op op, double a, double b) {
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   GRADC_ASSERT(false, "not a binary op");
   return 0;
@@ -95,6 +99,8 @@ ReduceRule reduce_rule(Op op) {
     case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   GRADC_ASSERT(false, "not a reduction");
   return {Op::Add, 0.0};

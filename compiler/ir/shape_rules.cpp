@@ -228,6 +228,43 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       out.insert(out.end(), tail.begin(), tail.end());
       return check_elements(ok(x->dtype, out));
     }
+
+    // embedding(ids [...], table [V, D]) -> [..., D]
+    case OpKind::Gather: {
+      const Node& table = g[operands[1]];
+      if (x->dtype != DType::I32) return fail(diag::err_embedding_ids(type_of(*x)));
+      if (table.rank() != 2 || !is_float(table.dtype)) return fail(diag::err_embedding_table(type_of(table)));
+      Shape out = x->shape;
+      out.push_back(table.shape[1]);
+      return check_elements(ok(table.dtype, out));
+    }
+
+    // embedding_grad(ids [...], g [..., D]) -> [V, D]
+    case OpKind::ScatterAdd: {
+      const Node& grad = g[operands[1]];
+      if (x->dtype != DType::I32) return fail(diag::err_embedding_ids(type_of(*x)));
+      bool fits = is_float(grad.dtype) && grad.rank() == x->rank() + 1 &&
+                  std::equal(x->shape.begin(), x->shape.end(), grad.shape.begin());
+      if (!fits) return fail(diag::err_embedding_grad_shape(type_of(grad), type_of(*x)));
+      if (at.ints.size() != 1 || at.ints[0] <= 0) return fail(diag::err_embedding_rows());
+      return check_elements(ok(grad.dtype, {{at.ints[0], {}}, grad.shape.back()}));
+    }
+
+    // random_uniform(seed i32[2], step scalar) [stream, dtype, sizes...] -> dtype[sizes]
+    case OpKind::Random: {
+      const Node& step = g[operands[1]];
+      bool seed_ok = x->dtype == DType::I32 && x->rank() == 1 && x->shape[0].size == 2;
+      if (!seed_ok || step.rank() != 0) return fail(diag::err_random_operands(type_of(*x), type_of(step)));
+      bool attrs_ok = at.ints.size() >= 2 && at.ints[0] >= 0 && at.ints[0] <= UINT32_MAX &&
+                      (at.ints[1] == static_cast<int64_t>(DType::F32) || at.ints[1] == static_cast<int64_t>(DType::F64));
+      Shape out;
+      for (size_t i = 2; i < at.ints.size(); ++i) {
+        attrs_ok = attrs_ok && at.ints[i] > 0;
+        out.push_back({at.ints[i], {}});
+      }
+      if (!attrs_ok) return fail(diag::err_random_attrs());
+      return check_elements(ok(static_cast<DType>(at.ints[1]), out));
+    }
   }
   return fail(diag::err_unknown_op_kind());
 }

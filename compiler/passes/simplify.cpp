@@ -128,6 +128,8 @@ NodeId rule(Builder& b, const Node& n) {
     case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
     case Op::ArgMax: case Op::MatMul: case Op::Concat: case Op::Slice: case Op::Pad: case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
+    case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::RandomUniform: break;
   }
   return kNoNode;
 }

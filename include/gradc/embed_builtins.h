@@ -265,6 +265,29 @@ constexpr auto flatten(const X& x, Start s, Loc loc = Loc::current()) {
 }
 GRADC_EMBED_WRONG_ARGS(flatten, "flatten(x) or flatten(x, start(k))")
 
+// embedding(ids, table): rows of a [V, D] table picked by i32 ids, of shape
+// ids ++ [D]; an id outside [0, V) fails the call that runs the model.
+template <Operand I, Operand T>
+constexpr auto embedding(const I& ids, const T& table, Loc loc = Loc::current()) {
+  static_assert(detail::rank_is(detail::rank_of<T>, 2), "gradc: embedding(ids, table) needs a table of rank 2 [V, D]");
+  constexpr int r = detail::rank_of<I> == kDynamic ? kDynamic : detail::rank_of<I> + 1;
+  return detail::call<r, "embedding">(loc, {}, ids, table);
+}
+GRADC_EMBED_WRONG_ARGS(embedding, "embedding(ids, table) takes i32 ids and a [V, D] table")
+
+// dropout(x) or dropout(x, p): in grad and train_step each element is zeroed
+// with probability p (0.5 by default) and the rest scaled by 1/(1 - p); the
+// identity elsewhere. x's shape.
+template <Operand X>
+constexpr auto dropout(const X& x, Loc loc = Loc::current()) {
+  return detail::call<detail::rank_of<X>, "dropout">(loc, {}, x);
+}
+template <Operand X>
+constexpr auto dropout(const X& x, double p, Loc loc = Loc::current()) {
+  return detail::call<detail::rank_of<X>, "dropout">(loc, {detail::kw_float("p", p)}, x);
+}
+GRADC_EMBED_WRONG_ARGS(dropout, "dropout(x) or dropout(x, p) with p in [0, 1]")
+
 // Losses: scalars.
 #define GRADC_EMBED_LOSS(NAME, SAME_RANK)                                                                   \
   template <Operand A, Operand B>                                                                           \

@@ -12,7 +12,8 @@ set -u
 cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed set_not_positive threads_option
   set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
   missing_file directory help verb_help binary_junk all_bytes option_not_for_verb help_lists_usage
-  did_you_mean not_safetensors output_extension dot_without_dot_form unused_warnings)
+  did_you_mean not_safetensors output_extension dot_without_dot_form unused_warnings
+  embedding_id_range)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${cases[@]}"
@@ -295,6 +296,25 @@ EOF
   stdout_has "ok: model 'unused'"
   run 0 check ok.grad
   [[ -z $err ]] || fail "warnings for a model that uses everything: $err"
+}
+case_embedding_id_range() {
+  # An embedding id outside [0, V) is a data error (status 1) naming the model line, on both backends.
+  cat >bag.grad <<'EOF'
+input ids : i32[2, 3]
+param table : [5, 4]
+loss sum(embedding(ids, table))
+EOF
+  # A safetensors file by hand: the header's length (8 bytes, little-endian), the header, six i32 ids.
+  local header='{"ids":{"dtype":"I32","shape":[2,3],"data_offsets":[0,24]}}    '
+  {
+    printf "$(printf '\\x%02x' ${#header})\\0\\0\\0\\0\\0\\0\\0"
+    printf '%s' "$header"
+    printf '\0\0\0\0\1\0\0\0\2\0\0\0\5\0\0\0\1\0\0\0\0\0\0\0'
+  } >bad_ids.safetensors
+  for backend in jit interp; do
+    run 1 grad bag.grad --inputs bad_ids.safetensors -o g.safetensors --backend $backend
+    stderr_has "bag.grad:3:10: error: " "is outside [0, 5) (the table's rows)" "loss sum(embedding(ids, table))"
+  done
 }
 
 selected=("$@")

@@ -198,6 +198,14 @@ def _(I, W):
     return F.cross_entropy(p.flatten(1) @ W["W"] + W["b"], I["label"].long())
 
 
+@model([("embedding_bag_adam", "f32")],
+       inputs={"ids": ("i32", [5, 3], labels(6)), "label": ("i32", [5], labels(3))},
+       params={"table": ("F", [6, 4], normal()), "W": ("F", [4, 3], P), "b": ("F", [3], P)})
+def _(I, W):
+    h = F.embedding(I["ids"].long(), W["table"]).mean(dim=1)
+    return F.cross_entropy(h @ W["W"] + W["b"], I["label"].long())
+
+
 # --------------------------------------------------------------------------
 # Running the steps.
 

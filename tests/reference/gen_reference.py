@@ -524,6 +524,15 @@ def _(I, W, o):
     return loss, dict(oh=oh, oh2=oh2, ce1=ce1, ce2=ce2, ce3=ce3)
 
 
+@model("embedding_bag",
+       inputs={"ids": ("i32", [5, 3], labels(6)), "label": ("i32", [5], labels(3))},
+       params={"table": ("f32", [6, 4], normal()), "W": ("f32", [4, 3], P), "b": ("f32", [3], P)})
+def _(I, W, o):
+    e = F.embedding(I["ids"].long(), W["table"])
+    logits = rmean(e, 1) @ W["W"] + W["b"]
+    return ce_labels(logits, I["label"]), dict(e=e, logits=logits)
+
+
 @model("losses",
        inputs={"x": ("f32", [4, 3], normal()), "t": ("f32", [4, 3], uniform(0, 1)), "y": ("f32", [4], normal())},
        params={"W": ("f32", [3, 3], P), "b": ("f32", [3], P), "w": ("f32", [3], P)})

@@ -149,5 +149,17 @@ output y, gk
 )");
 }
 
+TEST_CASE("batching: embedding of a stacked table, and its scatter-add gradient", "[batching]") {
+  check_batched(R"(
+input ids : i32[2, 3]
+param table : [3, 4]
+param W : [4, 2]
+e = embedding(ids, table)
+gt = grad(sum(square(e @ W)), table)
+loss mean(e @ W) + sum(gt * table)
+output e, gt
+)");
+}
+
 }  // namespace
 }  // namespace gradc
