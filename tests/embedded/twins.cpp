@@ -282,6 +282,16 @@ void all_builtins(ModelBuilder& m) {
   auto oh = m.let("oh", one_hot(label, N));
   auto nn = m.let("nn", sm + sm0 + lsm * oh);
 
+  // ---- images ----
+  auto img = m.let("img", reshape(a, shape(B, 1, 2, 2)));
+  auto cv = m.let("cv", conv2d(img, reshape(W, shape(4, 1, 2, 2)), {.stride = {1, 2}, .padding = 1}));
+  auto mp = m.let("mp", max_pool2d(cv, 2, {.stride = 1}));
+  auto ap = m.let("ap", avg_pool2d(cv, {3, 2}, {.padding = {1, 0}}));
+  auto c1 = m.let("c1", conv1d(q, reshape(V, shape(8, 1, 2)), {.padding = 1, .dilation = 2, .groups = 2}));
+  auto mp1 = m.let("mp1", max_pool1d(c1, 2));
+  auto ap1 = m.let("ap1", avg_pool1d(c1, 2, {.stride = 1, .padding = 1}));
+  auto im = m.let("im", mean(flatten(mp)) + mean(flatten(ap, start(2))) + mean(mp1) + mean(ap1));
+
   // ---- losses ----
   auto p = m.let("p", sigmoid(a));
   auto l_mse = m.let("l_mse", mse(p, t));
@@ -301,7 +311,7 @@ void all_builtins(ModelBuilder& m) {
   auto lse = m.let("lse", log(sum(exp(a - sg), axis(1))) + reshape(sg, shape(B)));
 
   m.loss(l_mse + l_bce + l_bcel + l_ce + l_ces + back +
-         0.001 * (mean(mm) + mean(y) + mean(red) + mean(shp) + mean(nn) + mean(lab)) +
+         0.001 * (mean(mm) + mean(y) + mean(red) + mean(shp) + mean(nn) + mean(lab) + im) +
          0.01 * (sum(square(ga)) + sum(square(gW)) + sum(square(gx)) + mean(ggx) + jW + mean(hvp)) + mean(lse));
 
   m.metric("hit_rate", mean(hit));

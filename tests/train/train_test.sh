@@ -21,6 +21,11 @@ case $case in
     acc=$(last_metric $tmp/log.csv)
     at_least "$acc" 0.97 || fail "held-out accuracy $acc < 0.97"
     echo "digits CNN held-out accuracy $acc" ;;
+  digits_cnn_threads)  # convolutions, pooling and their gradients: bit-identical for 1 and 2 threads
+    for t in 1 2; do
+      "$G" train $E/digits_cnn.grad "${digits[@]}" --epochs 1 --threads $t -o $tmp/t$t.st > $tmp/out || fail "train failed: $(cat $tmp/out)"
+    done
+    cmp $tmp/t1.st $tmp/t2.st || fail "1 and 2 threads give different params" ;;
   iris_accuracy)
     "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv \
       --eval x=$D/iris_test.csv --eval label=$D/iris_test.csv --standardize x --epochs 60 --no-progress \
