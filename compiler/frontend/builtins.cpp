@@ -678,6 +678,7 @@ std::vector<BuiltinSpec> make_table() {
   composite("grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad);
   composite("jvp", {{"e", K::Tensor}, {"x", K::Name}, {"v", K::Tensor}}, lower_jvp);
   composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}}, lower_jacobian);
+  add_norm_builtins(t);
   // Every row that the language reaches by name has exactly one entry.
   for (const OpInfo& row : all_ops()) {
     size_t n = std::count_if(t.begin(), t.end(), [&](const BuiltinSpec& b) { return b.row == &row; });

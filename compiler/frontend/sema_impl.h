@@ -79,6 +79,8 @@ inline constexpr int kMaxEvalDepth = 20000;
 std::string_view kind_name(StmtKind k);
 
 const BuiltinSpec* find_builtin(std::string_view name);
+// Adds batch_norm and layer_norm (builtins_norm.cpp) to the builtin table.
+void add_norm_builtins(std::vector<BuiltinSpec>& table);
 bool is_reserved_builtin(std::string_view name);
 // Every builtin's name (for suggestions).
 std::vector<std::string_view> builtin_names();
@@ -112,6 +114,22 @@ class Sema {
   // Builds through the builder; on a type error reports it at `loc`.
   Value build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc loc);
 
+  // ---- training and evaluation mode (SPEC 2.7) ----
+  // Whether the value being analyzed is for training mode (grad,
+  // train_step). A builtin whose result depends on the mode asks this; that
+  // makes sema analyze the model's roots a second time, in training mode
+  // (ModelIR::training).
+  bool training() const {
+    mode_asked_ = true;
+    return training_;
+  }
+  // The buffer declaration whose leaf is `node`, or nullptr.
+  const ParamDecl* buffer_of(NodeId node) const;
+  // A buffer's value as train_step has updated it so far (the leaf before any update).
+  NodeId buffer_value(NodeId buffer) const;
+  // Records the buffer's value after train_step (in training mode; nothing otherwise).
+  void update_buffer(NodeId buffer, NodeId value);
+
  private:
   struct Decl {
     const Stmt* stmt = nullptr;
@@ -138,6 +156,7 @@ class Sema {
   Value call_builtin(const BuiltinSpec& spec, const Expr& call);
   void check_fn_body(const Stmt& fn);
   void finish_outputs();
+  void analyze_training_mode();
   void finish_loss_and_metrics();
   // Checks the optimizer statement (nullptr: the default sgd) into model_.optimizer.
   void resolve_optimizer(const Stmt* s);
@@ -178,6 +197,9 @@ class Sema {
   std::map<const Stmt*, std::vector<const Expr*>> fn_calls_;
   void check_recursion();
   bool last_error_suppressed_ = false;
+  bool training_ = false;
+  mutable bool mode_asked_ = false;
+  std::map<NodeId, NodeId> buffer_updates_;  // buffer leaf -> its value after train_step
 };
 
 }  // namespace gradc

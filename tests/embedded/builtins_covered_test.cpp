@@ -23,7 +23,8 @@ namespace {
   X(stop_gradient) X(maximum) X(minimum) X(square) X(relu) X(silu) X(gelu) X(leaky_relu) X(elu)         \
   X(where) X(sum) X(mean) X(max) X(min) X(logsumexp) X(argmax) X(reshape) X(transpose) X(concat)        \
   X(slice) X(broadcast_to) X(cast) X(softmax) X(log_softmax) X(one_hot) X(mse) X(bce)                   \
-  X(bce_with_logits) X(cross_entropy) X(grad) X(jvp) X(jacobian)
+  X(bce_with_logits) X(cross_entropy) X(grad) X(jvp) X(jacobian)                                       \
+  X(layer_norm) X(batch_norm)
 
 #define GRADC_PROBE(NAME) \
   [[maybe_unused]] constexpr auto probe_##NAME = [](const auto&... a) { return gradc::embed::NAME(a...); };

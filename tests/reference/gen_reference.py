@@ -679,13 +679,13 @@ def _(I, W, o):
                "W2": ("f64", [4, 2], P)},
        dims={"B": 5})
 def _(I, W, o):
-    def layer_norm(v, gain):
+    def gain_norm(v, gain):
         mu = rmean(v, -1, True)
         var = rmean(sq(v - mu), -1, True)
         return (v - mu) / sqrt(var + 1e-5) * gain
 
     x = I["x"]
-    h = silu(layer_norm(x @ W["W1"] + W["b1"], W["g"])) + elu(x @ W["W1"], 0.3)
+    h = silu(gain_norm(x @ W["W1"] + W["b1"], W["g"])) + elu(x @ W["W1"], 0.3)
     pred = h @ W["W2"]
     loss = mse(pred, I["y"]) + 0.01 * rsum(sq(W["W2"]))
     return loss, dict(pred=pred, h=h)
