@@ -33,6 +33,11 @@ const gradc::TensorInfo* find_info(const std::vector<gradc::TensorInfo>& ts, std
 
 PySession::PySession(const gradc::Model& model, const gradc::SessionOptions& opts)
     : session_(model, opts), info_(model.info()) {
+  // The module has no views of buffers yet (docs/python.md).
+  if (!info_.buffers.empty())
+    throw py::value_error(fmt::format("the Python module does not support buffers yet (the model declares buffer "
+                                      "'{}'); use the command line or the C++ API",
+                                      info_.buffers.front().name));
   // The JIT keeps a param's storage, or its second buffer, for the
   // session's life; the interpreter replaces the tensors it writes, so with
   // it the views' memory is the binding's own (copied in and out each call).

@@ -92,6 +92,11 @@ class Exporter {
   }
 
   void check_entries() const {
+    // The ABI has no struct for buffers yet (docs/export.md).
+    if (!m_.buffers.empty())
+      throw DataError(fmt::format("export does not support buffers yet (the model declares buffer '{}'); run the "
+                                  "model with the JIT or the C++ API",
+                                  m_.buffers.front().name));
     for (EntryKind kind : request_.entries) {
       if (kind == EntryKind::Forward && m_.outputs.empty())
         throw DataError("forward: the model declares no `output`, so forward computes nothing");

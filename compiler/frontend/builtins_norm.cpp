@@ -64,9 +64,11 @@ Value lower_layer_norm(Sema& s, CallArgs& a) {
   bool covers = k >= 1 && k <= rank;
   for (int i = 0; covers && i < k; ++i) covers = xs[rank - k + i].size == ws[i].size;
   if (!covers) {
-    Shape tail(xs.end() - std::min(std::max(k, 1), rank), xs.end());
+    int shown = std::min(std::max(k, 1), rank);
+    Shape tail(xs.end() - shown, xs.end());
+    std::string axes = shown == 1 ? "axis" : fmt::format("{} axes", shown);
     s.error(a.values[1].loc, k == 0 ? diag::err_layer_norm_scalar_weight(shape_str(xs))
-                                    : diag::err_layer_norm_weight(shape_str(ws), shape_str(xs), k, shape_str(tail)));
+                                    : diag::err_layer_norm_weight(shape_str(ws), shape_str(xs), axes, shape_str(tail)));
     s.note_operands({&a.values[0], &a.values[1]});
     return Value::bad();
   }
