@@ -1,6 +1,7 @@
 // gradc::Session: params, optimizer state and the entry points that use them.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -325,8 +326,9 @@ struct Session::Impl {
       for (size_t e = 0; e < v.size(); ++e) {
         if (std::isfinite(v[e])) continue;
         const Node& n = ir->graph[id];
+        bool buffer = std::any_of(ir->buffers.begin(), ir->buffers.end(), [&](const ParamDecl& p) { return p.node == id; });
         if (n.op == Op::Input || n.op == Op::Param)
-          throw DataError(diag::check_numerics_leaf(n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
+          throw DataError(diag::check_numerics_leaf(buffer ? "buffer" : n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
                                       type_str(n.dtype, n.shape), entry_name(sig.kind)));
         throw_model_error(sm, n.loc,
                           diag::check_numerics_op(op_name(n.op), v[e], e, type_str(n.dtype, n.shape), entry_name(sig.kind),

@@ -107,6 +107,10 @@ TEST_CASE("buffers: train_step updates them as PyTorch does, the optimizer never
     }
     CHECK_THROWS_WITH(s.buffer("nope"), Catch::Contains("no buffer 'nope' (its buffers: rm, rv)"));
   }
+  // check_numerics names a non-finite buffer as a buffer.
+  Session s(m, {Backend::Jit, 0, /*check_numerics=*/true});
+  s.buffer("rm").set(1, NAN);
+  CHECK_THROWS_WITH(s.forward(batch()), Catch::Contains("buffer 'rm' holds nan at element 1"));
 }
 
 TEST_CASE("buffers: checkpoints save and restore them by name") {

@@ -56,6 +56,10 @@ case $case in
     grep -q "^  training loss = %" $tmp/out || fail "dump shows no training loss: $(cat $tmp/out)"
     "$G" dump $tmp/bn.grad --stage opt > $tmp/out 2>&1 || fail "dump: $(cat $tmp/out)"
     grep -q "^  train_step running_var = %" $tmp/out || fail "dump shows no buffer update: $(cat $tmp/out)"
+    # The second analysis (training mode) reports nothing again: one warning.
+    sed 's/^input label : i32\[B\]$/input label : i32[B]\ninput unused : [B]/' $tmp/bn.grad > $tmp/warn.grad
+    "$G" check $tmp/warn.grad > $tmp/out 2>&1 || fail "check: $(cat $tmp/out)"
+    [[ $(grep -c "warning: input 'unused'" $tmp/out) == 1 ]] || fail "not one warning: $(cat $tmp/out)"
     # A model without batch_norm has no second set of roots.
     "$G" dump $E/iris_mlp.grad --stage grad | grep -q "training" && fail "iris_mlp has training roots"
     echo ok ;;
