@@ -134,13 +134,15 @@ Value lower_batch_norm(Sema& s, CallArgs& a) {
   per_channel[0] = channels;
   auto channel = [&](NodeId v) { return b.reshape(v, per_channel); };
   NodeId running_mean = (*args)[1], running_var = (*args)[2];
-  NodeId mean = channel(running_mean), var = channel(running_var);
-  NodeId centered = b.sub(x, mean);
-  if (s.training()) {
+  NodeId centered, var;
+  if (!s.training()) {
+    centered = b.sub(x, channel(running_mean));
+    var = channel(running_var);
+  } else {
     std::vector<int64_t> axes{0};
     double count = static_cast<double>(xs[0].size);
     for (size_t i = 2; i < xs.size(); ++i) axes.push_back(static_cast<int64_t>(i)), count *= static_cast<double>(xs[i].size);
-    mean = mean_over(b, x, axes, count);
+    NodeId mean = mean_over(b, x, axes, count);
     centered = b.sub(x, mean);
     var = mean_over(b, b.mul(centered, centered), axes, count);
     // One value per channel has no unbiased variance (PyTorch refuses it in
