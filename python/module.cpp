@@ -229,6 +229,7 @@ PYBIND11_MODULE(gradc, m) {
       })
       .def_property_readonly("inputs", [](const gradc::Model& m) { return specs(m.info().inputs); })
       .def_property_readonly("params", [](const gradc::Model& m) { return specs(m.info().params); })
+      .def_property_readonly("buffers", [](const gradc::Model& m) { return specs(m.info().buffers); })
       .def_property_readonly("outputs", [](const gradc::Model& m) { return specs(m.info().outputs); })
       .def_property_readonly("metrics", [](const gradc::Model& m) { return specs(m.info().metrics); })
       .def_property_readonly("optimizer", [](const gradc::Model& m) { return m.info().optimizer; })

@@ -210,26 +210,67 @@ void PySession::set_state(const std::string& name, py::handle value) {
   session_to_pins();
 }
 
+std::vector<std::string> PySession::buffer_names() const {
+  std::vector<std::string> out;
+  for (const gradc::TensorInfo& b : info_.buffers) out.push_back(b.name);
+  return out;
+}
+
+py::array PySession::buffer(const std::string& name) const {
+  const gradc::Tensor* t = gradc::find_tensor(session_.buffers(), name);
+  if (!t) throw py::key_error(fmt::format("the model has no buffer '{}' (its buffers: {})", name, names(info_.buffers)));
+  py::array a = adopt(gradc::Tensor(*t));
+  a.attr("setflags")(py::arg("write") = false);
+  return a;
+}
+
+void PySession::set_buffer(const std::string& name, py::handle value) {
+  const gradc::TensorInfo* spec = find_info(info_.buffers, name);
+  if (!spec) throw py::key_error(fmt::format("the model has no buffer '{}' (its buffers: {})", name, names(info_.buffers)));
+  check_idle("buffers");
+  py::array a = checked("buffers", "buffer", *spec, value);
+  gradc::Tensor& t = session_.buffer(name);
+  std::memcpy(t.raw(), a.data(), t.nbytes());
+}
+
 std::string PySession::backend() const {
   return session_.backend() == gradc::Backend::Jit ? "jit" : "interpreter";
 }
 
 namespace {
 
-// session.params and session.optimizer_state: tensors by name, as a dict
-// gives them. Params are NumPy views of the session's memory; the state is
-// read as copies (the session exposes it read-only) and written whole.
+// session.params, session.buffers and session.optimizer_state: tensors by
+// name, as a dict gives them. Params are NumPy views of the session's memory;
+// buffers and the state are read as copies (the session exposes them
+// read-only) and written whole.
 struct Tensors {
+  enum class Kind { Params, Buffers, State };
   py::object session;
-  bool params;
+  Kind kind;
   PySession& get() const { return session.cast<PySession&>(); }
   py::array at(const std::string& name) const {
-    return params ? get().param(name, session) : get().state(name);
+    switch (kind) {
+      case Kind::Params: return get().param(name, session);
+      case Kind::Buffers: return get().buffer(name);
+      case Kind::State: return get().state(name);
+    }
+    return {};
   }
   void set(const std::string& name, py::handle value) const {
-    params ? get().set_param(name, value) : get().set_state(name, value);
+    switch (kind) {
+      case Kind::Params: return get().set_param(name, value);
+      case Kind::Buffers: return get().set_buffer(name, value);
+      case Kind::State: return get().set_state(name, value);
+    }
   }
-  std::vector<std::string> names() const { return params ? get().param_names() : get().state_names(); }
+  std::vector<std::string> names() const {
+    switch (kind) {
+      case Kind::Params: return get().param_names();
+      case Kind::Buffers: return get().buffer_names();
+      case Kind::State: return get().state_names();
+    }
+    return {};
+  }
 };
 
 }  // namespace
@@ -247,20 +288,22 @@ void bind_session(py::module_& m) {
       .def("grad", &PySession::grad, py::arg("inputs") = py::none(), py::pos_only(),
            "'loss', 'grad.NAME' for every param and 'out.NAME' for every output; no update.")
       .def("save", [](PySession& s, const std::filesystem::path& p) { s.save(p.string()); }, py::arg("path"),
-           "Writes params, optimizer state and step as safetensors (as `gradc train` does).")
+           "Writes params, buffers, optimizer state and step as safetensors (as `gradc train` does).")
       .def("load", [](PySession& s, const std::filesystem::path& p) { s.load(p.string()); }, py::arg("path"),
            "Loads a checkpoint (of `gradc train`, `gradc step` or save()).")
-      .def_property_readonly("params", [](py::object self) { return Tensors{std::move(self), true}; },
+      .def_property_readonly("params", [](py::object self) { return Tensors{std::move(self), Tensors::Kind::Params}; },
                              "The params by name, as NumPy views of the session's own memory.")
-      .def_property_readonly("optimizer_state", [](py::object self) { return Tensors{std::move(self), false}; },
+      .def_property_readonly("buffers", [](py::object self) { return Tensors{std::move(self), Tensors::Kind::Buffers}; },
+                             "The buffers by name (batch_norm's running statistics): read as copies, assigned whole.")
+      .def_property_readonly("optimizer_state", [](py::object self) { return Tensors{std::move(self), Tensors::Kind::State}; },
                              "The optimizer state by name ('opt.SLOT.PARAM'): read as copies, assigned whole.")
       .def_property_readonly("step", &PySession::step, "Optimizer steps taken so far.")
       .def_property_readonly("threads", &PySession::threads)
       .def_property_readonly("backend", &PySession::backend);
 
   py::class_<Tensors>(m, "Tensors",
-                      "A session's params (NumPy views of its memory, writable in place) or optimizer state "
-                      "(read-only copies) by name; assigning an array copies it in.")
+                      "A session's params (NumPy views of its memory, writable in place), buffers or optimizer "
+                      "state (read-only copies) by name; assigning an array copies it in.")
       .def("__getitem__", &Tensors::at)
       .def("__setitem__", &Tensors::set)
       .def("__len__", [](const Tensors& t) { return t.names().size(); })

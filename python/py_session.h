@@ -40,6 +40,11 @@ class PySession {
   py::array state(const std::string& name) const;
   // Replaces the optimizer state `name` with `value` (checked like an input).
   void set_state(const std::string& name, py::handle value);
+  std::vector<std::string> buffer_names() const;
+  // The buffer `name` (batch_norm's running statistics) as a read-only copy.
+  py::array buffer(const std::string& name) const;
+  // Copies `value` (checked like an input) into the buffer `name`.
+  void set_buffer(const std::string& name, py::handle value);
   int64_t step() const { return session_.step(); }
   int threads() const { return session_.threads(); }
   std::string backend() const;

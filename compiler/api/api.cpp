@@ -292,6 +292,7 @@ ModelInfo Model::info() const {
     info.inputs.push_back(std::move(t));
   }
   for (const ParamDecl& p : m.params) info.params.push_back(tensor(p.name, p.node));
+  for (const ParamDecl& p : m.buffers) info.buffers.push_back(tensor(p.name, p.node));
   for (const NamedNode& v : m.outputs) info.outputs.push_back(tensor(v.name, v.node));
   for (const NamedNode& v : m.metrics) info.metrics.push_back(tensor(v.name, v.node));
   info.optimizer = m.optimizer.name + "(";

@@ -139,11 +139,12 @@ class DefConverter {
       case K::Dim: s.kind = StmtKind::Dim; s.dim_value = d.dim_value; break;
       case K::Input:
       case K::Param:
-        s.kind = d.kind == K::Input ? StmtKind::Input : StmtKind::Param;
+      case K::Buffer:
+        s.kind = d.kind == K::Input ? StmtKind::Input : d.kind == K::Param ? StmtKind::Param : StmtKind::Buffer;
         s.type.loc = s.type.dtype_loc = s.loc;
         s.type.dtype = name(d.dtype);
         for (const embed::DefDim& dim : d.dims) s.type.dims.push_back({s.loc, name(dim.name), dim.value});
-        if (d.kind == K::Param && d.value >= 0) s.value = expr(d.value);
+        if (d.kind != K::Input && d.value >= 0) s.value = expr(d.value);
         break;
       case K::Fn:
         s.kind = StmtKind::Fn;

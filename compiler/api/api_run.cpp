@@ -32,7 +32,8 @@ std::vector<bool> needed_leaves(const Graph& g, const std::vector<NodeId>& roots
   return need;
 }
 
-// Binds every needed input and every param, checking names, dtypes and shapes.
+// Binds every needed input, param and buffer (buffers come from `params`),
+// checking names, dtypes and shapes.
 void bind_all(Interpreter& interp, const ModelIR& m, const std::vector<NodeId>& roots, const NamedTensors& inputs,
               const NamedTensors& params) {
   std::vector<bool> need = needed_leaves(m.graph, roots);
@@ -49,6 +50,7 @@ void bind_all(Interpreter& interp, const ModelIR& m, const std::vector<NodeId>& 
   };
   for (const NamedNode& v : m.inputs) bind("input", v.name, v.node, inputs);
   for (const ParamDecl& p : m.params) bind("param", p.name, p.node, params);
+  for (const ParamDecl& p : m.buffers) bind("buffer", p.name, p.node, params);
 }
 
 // Runs the interpreter; an evaluation error gets the DSL location of its node.
@@ -71,20 +73,26 @@ bool inputs_present(const ModelIR& m, NodeId root, const NamedTensors& inputs) {
 
 }  // namespace
 
-NamedTensors Model::initial_params(uint64_t seed) const { return init_params(checked(impl_->runnable()), seed); }
+NamedTensors Model::initial_params(uint64_t seed) const {
+  const ModelIR& m = checked(impl_->runnable());
+  NamedTensors out = init_params(m, seed);
+  for (auto& b : init_buffers(m, seed)) out.push_back(std::move(b));
+  return out;
+}
 
+// In training mode: the training roots (ModelIR::training).
 NamedTensors Model::grad(const NamedTensors& inputs, const NamedTensors& params) const {
   const ModelIR& m = checked(impl_->runnable());
-  std::vector<NodeId> roots{m.loss.node};
+  std::vector<NodeId> roots{m.training.loss.node};
   for (const NamedNode& g : m.grads) roots.push_back(g.node);
-  for (const NamedNode& o : m.outputs) roots.push_back(o.node);
+  for (const NamedNode& o : m.training.outputs) roots.push_back(o.node);
   Interpreter interp(m.graph);
   bind_all(interp, m, roots, inputs, params);
   run_roots(interp, impl_->sm, roots);
   NamedTensors out;
-  out.emplace_back("loss", interp.result(m.loss.node));
+  out.emplace_back("loss", interp.result(m.training.loss.node));
   for (const NamedNode& g : m.grads) out.emplace_back("grad." + g.name, interp.result(g.node));
-  for (const NamedNode& o : m.outputs) out.emplace_back("out." + o.name, interp.result(o.node));
+  for (const NamedNode& o : m.training.outputs) out.emplace_back("out." + o.name, interp.result(o.node));
   return out;
 }
 
@@ -145,7 +153,17 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
     }
     leaves.emplace_back(v.node, std::move(vals));
   }
-  NamedTensors init = given_params.empty() ? init_params(m, opts.seed) : given_params;
+  NamedTensors init = given_params.empty() ? initial_params(opts.seed) : given_params;
+  // Buffers stay at their values; only the params are perturbed.
+  for (const ParamDecl& p : m.buffers) {
+    const Tensor* t = find_tensor(init, p.name);
+    const Node& n = g[p.node];
+    if (!t || t->shape() != sizes(n.shape))
+      throw DataError(fmt::format("buffer tensor '{}': expected {}", p.name, type_str(n.dtype, n.shape)));
+    std::vector<double> vals(static_cast<size_t>(t->numel()));
+    for (size_t i = 0; i < vals.size(); ++i) vals[i] = t->get(static_cast<int64_t>(i));
+    leaves.emplace_back(p.node, std::move(vals));
+  }
   std::vector<std::vector<double>> params;
   for (const ParamDecl& p : m.params) {
     const Tensor* t = find_tensor(init, p.name);
@@ -171,7 +189,7 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
     for (const ParamDecl& p : m.params) {
       const Node& n = g[p.node];
       direction_leaf.push_back(b.leaf(Op::Input, "@direction." + p.name, n.dtype, n.shape));
-      tangent.push_back(directional_derivative(b, m.loss.node, p.node, direction_leaf.back()));
+      tangent.push_back(directional_derivative(b, m.training.loss.node, p.node, direction_leaf.back()));
     }
   }
   std::vector<std::vector<double>> direction(direction_leaf.size());
@@ -193,7 +211,9 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
     std::fill(direction[pi].begin(), direction[pi].end(), 0.0);
     return t;
   };
-  auto loss = [&] { return evaluate({m.loss.node})->values(m.loss.node)[0]; };
+  // The loss that the gradients are of: grad's, in training mode.
+  NodeId loss_node = m.training.loss.node;
+  auto loss = [&] { return evaluate({loss_node})->values(loss_node)[0]; };
 
   std::vector<NodeId> grad_roots;
   for (size_t i = 0; i < m.params.size(); ++i) grad_roots.push_back(m.grads[i].node);

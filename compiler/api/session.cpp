@@ -1,6 +1,7 @@
 // gradc::Session: params, optimizer state and the entry points that use them.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -52,6 +53,7 @@ struct Session::Impl {
   int threads = 0;
   bool profile = false;
   NamedTensors params;
+  NamedTensors buffers;  // ModelIR::buffers: read by every entry, updated by train_step
   NamedTensors state;  // "opt.SLOT.PARAM"
   int64_t step = 0;
   uint64_t seed = 0;  // SessionOptions::seed: also the key of dropout's random bits
@@ -65,10 +67,10 @@ struct Session::Impl {
   // One entry point, ready to call: where each read comes from, the argument
   // array of the native code, and (train_step) where each result goes.
   struct Call {
-    enum class Src : uint8_t { Lr, Step, Seed, Param, State, Input };
+    enum class Src : uint8_t { Lr, Step, Seed, Param, Buffer, State, Input };
     struct Read {
       Src src;
-      size_t index;  // Param, State: the position; Input: where it was found last time (a hint)
+      size_t index;  // Param, Buffer, State: the position; Input: where it was found last time (a hint)
     };
     const EntrySignature* sig = nullptr;
     const NativeEntry* native = nullptr;  // null: the interpreter
@@ -76,11 +78,11 @@ struct Session::Impl {
     std::vector<const Tensor*> in;  // sig.reads, bound per call
     std::vector<void*> args;        // native: the data of `in`, then of the outputs
     Tensor lr, step, seed;          // the scalars the entry reads (the seed as two i32 words)
-    // train_step: the results' tensors (the loss, the params and state
-    // updated in place, the back buffers of the others, the step counter).
+    // train_step: the results' tensors (the loss, the params, buffers and
+    // state updated in place, the back buffers of the others, the step counter).
     std::vector<Tensor*> out;
-    std::vector<std::pair<Tensor*, Tensor*>> commit;  // (param or state, its back buffer)
-    std::vector<Tensor*> in_place;                    // params and state the native code updates in place
+    std::vector<std::pair<Tensor*, Tensor*>> commit;  // (param, buffer or state, its back buffer)
+    std::vector<Tensor*> in_place;                    // params, buffers and state the native code updates in place
     mutable std::vector<Tensor> saved;                // check_numerics: their values before the call
     // SessionOptions::profile: cycles per kernel and of whole calls (the
     // entry's last argument), and the successful calls' count and wall time.
@@ -90,8 +92,8 @@ struct Session::Impl {
     Tensor loss, new_step;
   };
   mutable std::unique_ptr<Call> calls[4];
-  // train_step writes new params and state here; they are swapped in when the step succeeded.
-  NamedTensors back_params, back_state;
+  // train_step writes new params, buffers and state here; they are swapped in when the step succeeded.
+  NamedTensors back_params, back_buffers, back_state;
   // Working memory of native calls, kept between calls (64-byte aligned).
   mutable std::unique_ptr<uint8_t, decltype(&std::free)> arena{nullptr, &std::free};
   mutable size_t arena_size = 0;
@@ -134,6 +136,8 @@ struct Session::Impl {
         p->seed.set(1, static_cast<int32_t>(static_cast<uint32_t>(seed >> 32)));
       } else if (size_t i = position(params); i < params.size()) {
         p->reads.push_back({Call::Src::Param, i});
+      } else if (size_t k = position(buffers); k < buffers.size()) {
+        p->reads.push_back({Call::Src::Buffer, k});
       } else if (size_t j = position(state); j < state.size()) {
         p->reads.push_back({Call::Src::State, j});
       } else {
@@ -152,11 +156,14 @@ struct Session::Impl {
         for (const auto& [n, t] : params) back_params.emplace_back(n, Tensor());
       if (back_state.empty())
         for (const auto& [n, t] : state) back_state.emplace_back(n, Tensor());
+      if (back_buffers.empty())
+        for (const auto& [n, t] : buffers) back_buffers.emplace_back(n, Tensor());
       for (size_t k = 0; k < p->sig->produces.size(); ++k) {
         const EntryValue& v = p->sig->produces[k];
         bool in_place = p->native && p->native->in_place()[k];
         Tensor* t = nullptr;
-        for (auto [front, back] : {std::pair{&params, &back_params}, std::pair{&state, &back_state}})
+        for (auto [front, back] :
+             {std::pair{&params, &back_params}, std::pair{&buffers, &back_buffers}, std::pair{&state, &back_state}})
           for (size_t i = 0; i < front->size() && !t; ++i)
             if ((*front)[i].first == v.name && in_place) {
               t = &(*front)[i].second;  // its argument is not used
@@ -210,6 +217,7 @@ struct Session::Impl {
         case Call::Src::Step: c.step.set(0, static_cast<double>(step)), t = &c.step; break;
         case Call::Src::Seed: t = &c.seed; break;
         case Call::Src::Param: t = &params[r.index].second; break;
+        case Call::Src::Buffer: t = &buffers[r.index].second; break;
         case Call::Src::State: t = &state[r.index].second; break;
         case Call::Src::Input:
           if (r.index < inputs.size() && inputs[r.index].first == v.name) {
@@ -325,8 +333,9 @@ struct Session::Impl {
       for (size_t e = 0; e < v.size(); ++e) {
         if (std::isfinite(v[e])) continue;
         const Node& n = ir->graph[id];
+        bool buffer = std::any_of(ir->buffers.begin(), ir->buffers.end(), [&](const ParamDecl& p) { return p.node == id; });
         if (n.op == Op::Input || n.op == Op::Param)
-          throw DataError(diag::check_numerics_leaf(n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
+          throw DataError(diag::check_numerics_leaf(buffer ? "buffer" : n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
                                       type_str(n.dtype, n.shape), entry_name(sig.kind)));
         throw_model_error(sm, n.loc,
                           diag::check_numerics_op(op_name(n.op), v[e], e, type_str(n.dtype, n.shape), entry_name(sig.kind),
@@ -376,6 +385,7 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
                                 bytes / (1 << 30), kMaxSessionBytes >> 30));
   impl_->params = init_params(m, opts.seed);
   impl_->seed = opts.seed;
+  impl_->buffers = init_buffers(m, opts.seed);
   for (const StateSlot& s : m.train.slots) {
     const ParamDecl& p = m.params[s.param];
     Tensor t(m.graph[p.node].dtype, sizes(m.graph[p.node].shape));
@@ -390,6 +400,7 @@ Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
 const NamedTensors& Session::params() const { return impl_->params; }
+const NamedTensors& Session::buffers() const { return impl_->buffers; }
 const NamedTensors& Session::optimizer_state() const { return impl_->state; }
 int64_t Session::step() const { return impl_->step; }
 Backend Session::backend() const { return impl_->backend; }
@@ -405,13 +416,26 @@ Tensor& Session::param(std::string_view name) {
   throw DataError(fmt::format("the model has no param '{}' (its params: {})", name, names.empty() ? "none" : names));
 }
 
+Tensor& Session::buffer(std::string_view name) {
+  if (Tensor* t = find_mut(impl_->buffers, name)) return *t;
+  std::string names;
+  for (const auto& [n, t] : impl_->buffers) names += (names.empty() ? "" : ", ") + n;
+  throw DataError(fmt::format("the model has no buffer '{}' (its buffers: {})", name, names.empty() ? "none" : names));
+}
+
 void Session::set_params(const NamedTensors& params) {
   check_complete(impl_->params, params, "set_params");
   for (auto& [name, t] : impl_->params) t = *find_tensor(params, name);
 }
 
+void Session::set_buffers(const NamedTensors& buffers) {
+  check_complete(impl_->buffers, buffers, "set_buffers");
+  for (auto& [name, t] : impl_->buffers) t = *find_tensor(buffers, name);
+}
+
 NamedTensors Session::checkpoint() const {
   NamedTensors out = impl_->params;
+  for (const auto& b : impl_->buffers) out.push_back(b);
   for (const auto& st : impl_->state) out.push_back(st);
   Tensor step(DType::I32, {});
   step.set(0, static_cast<double>(impl_->step));
@@ -437,6 +461,7 @@ void Session::set_preprocessing(Preprocessing p) { impl_->preprocessing = std::m
 void Session::restore(const NamedTensors& file, const std::string& what) {
   const std::string& path = what;
   check_complete(impl_->params, file, what.c_str());
+  check_complete(impl_->buffers, file, what.c_str());
   bool has_state = find_tensor(file, "opt.step") != nullptr;
   if (has_state) check_complete(impl_->state, file, what.c_str());
   int64_t step = 0;
@@ -453,6 +478,7 @@ void Session::restore(const NamedTensors& file, const std::string& what) {
   Preprocessing pre = Preprocessing::from_tensors(file, what);
   // All checked: now change the session.
   for (auto& [name, t] : impl_->params) t = *find_tensor(file, name);
+  for (auto& [name, t] : impl_->buffers) t = *find_tensor(file, name);
   if (has_state) {
     for (auto& [name, t] : impl_->state) t = *find_tensor(file, name);
     impl_->step = step;
@@ -491,7 +517,7 @@ std::vector<std::string> Session::evaluation_inputs() const {
   std::vector<std::string> names;
   for (const EntryValue& v : impl_->signature(EntryKind::Evaluate).reads)
     if (v.name != kLearningRate && v.name != kStepCounter && v.name != kRandomSeed && !find_tensor(impl_->params, v.name) &&
-        !find_tensor(impl_->state, v.name))
+        !find_tensor(impl_->buffers, v.name) && !find_tensor(impl_->state, v.name))
       names.push_back(v.name);
   return names;
 }

@@ -19,7 +19,7 @@ std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<st
   for (const ParamDecl& p : model.params) targets.push_back({p.name, p.node, p.loc});
   for (const std::string& name : wrt) {
     const NamedNode* found = nullptr;
-    for (const auto* list : {&model.inputs, &model.values})
+    for (const auto* list : {&model.inputs, &model.training.values})
       for (const NamedNode& v : *list)
         if (v.name == name) found = &v;
     if (!found) {
@@ -32,10 +32,11 @@ std::vector<std::string> differentiate_loss(ModelIR& model, const std::vector<st
   }
   if (!problems.empty()) return problems;
   Builder b(model.graph);
-  b.at(model.loss.loc);
+  // grad and train_step run in training mode: differentiate that loss.
+  b.at(model.training.loss.loc);
   std::vector<NodeId> xs;
   for (const NamedNode& t : targets) xs.push_back(t.node);
-  std::vector<NodeId> grads = gradients(b, model.loss.node, xs);
+  std::vector<NodeId> grads = gradients(b, model.training.loss.node, xs);
   for (size_t i = 0; i < grads.size(); ++i) model.grads.push_back({targets[i].name, grads[i], targets[i].loc});
   verify_model(model);
   return problems;

@@ -113,7 +113,15 @@ class Exporter {
 
   void build_structs() {
     for (const NamedNode& n : m_.inputs) add_node(abi_.inputs, n.name, n.name, n.node);
-    for (const ParamDecl& p : m_.params) add_node(abi_.params, p.name, p.name, p.node);
+    // The params struct holds params and buffers in declaration order:
+    // both are what a checkpoint keeps, and train_step updates both in place.
+    std::vector<const ParamDecl*> held;
+    for (const auto* decls : {&m_.params, &m_.buffers})
+      for (const ParamDecl& p : *decls) held.push_back(&p);
+    std::stable_sort(held.begin(), held.end(), [](const ParamDecl* a, const ParamDecl* b) {
+      return std::pair(a->loc.file, a->loc.begin) < std::pair(b->loc.file, b->loc.begin);
+    });
+    for (const ParamDecl* p : held) add_node(abi_.params, p->name, p->name, p->node);
     for (const NamedNode& n : m_.outputs) add_node(abi_.outputs, "out." + n.name, n.name, n.node);
     for (const NamedNode& g : m_.grads) add_node(abi_.grads, "grad." + g.name, g.name, g.node);
     if (wants(EntryKind::TrainStep)) {

@@ -69,8 +69,9 @@ int cmd_check(const Options& o, const Model& m) {
     for (const auto& [k, v] : info.dims) std::cout << fmt::format(" {}={}", k, v);
     std::cout << "\n";
   }
-  std::cout << list("inputs", info.inputs) << list("params", info.params) << list("outputs", info.outputs)
-            << list("metrics", info.metrics);
+  std::cout << list("inputs", info.inputs) << list("params", info.params);
+  if (!info.buffers.empty()) std::cout << list("buffers", info.buffers);
+  std::cout << list("outputs", info.outputs) << list("metrics", info.metrics);
   std::cout << fmt::format("  {} trainable values, optimizer {}, {} graph nodes\n", values, info.optimizer,
                            info.graph_nodes);
   return 0;

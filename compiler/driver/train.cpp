@@ -432,7 +432,8 @@ int cmd_train(const Options& o) {
   // evaluate entry of both specializations); its results are not used.
   if (eval.rows > 0) {
     full_eval.set_params(session.params());
-    if (rest_session) rest_session->set_params(session.params());
+    full_eval.set_buffers(session.buffers());
+    if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
     try {
       evaluate(eval, batch, full_eval, rest_session.get(), info);
     } catch (const DataError&) {
@@ -574,7 +575,8 @@ int cmd_train(const Options& o) {
     ev.metrics.assign(info.metrics.size(), NAN);
     if (eval.rows > 0) {
       full_eval.set_params(session.params());
-      if (rest_session) rest_session->set_params(session.params());
+      full_eval.set_buffers(session.buffers());
+      if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
       try {
         ev = evaluate(eval, batch, full_eval, rest_session.get(), info);
       } catch (const DataError& e) {

@@ -34,15 +34,19 @@ EntrySignature entry_signature(const ModelIR& m, EntryKind kind) {
       out.push_back(value("loss", m.loss.node));
       for (const NamedNode& o : m.metrics) out.push_back(value("metric." + o.name, o.node));
       break;
+    // grad and train_step run in training mode (SPEC 2.7): their roots are
+    // the training ones.
     case EntryKind::Grad:
-      out.push_back(value("loss", m.loss.node));
+      out.push_back(value("loss", m.training.loss.node));
       for (const NamedNode& g : m.grads) out.push_back(value("grad." + g.name, g.node));
-      for (const NamedNode& o : m.outputs) out.push_back(value("out." + o.name, o.node));
+      for (const NamedNode& o : m.training.outputs) out.push_back(value("out." + o.name, o.node));
       break;
     case EntryKind::TrainStep:
       GRADC_ASSERT(m.train.built(), "train_step was not built");
-      out.push_back(value("loss", m.loss.node));
+      out.push_back(value("loss", m.training.loss.node));
       for (size_t i = 0; i < m.params.size(); ++i) out.push_back(value(m.params[i].name, m.train.new_params[i]));
+      for (size_t i = 0; i < m.buffers.size(); ++i)
+        out.push_back(value(m.buffers[i].name, m.training.new_buffers[i]));
       for (const StateSlot& s : m.train.slots)
         out.push_back(value(fmt::format("opt.{}.{}", s.slot, m.params[s.param].name), s.out));
       out.push_back(value("opt.step", m.train.step_out));

@@ -1,9 +1,9 @@
 // Entry points as data, and the executors that run them.
 //
 // An EntrySignature lists what an entry point reads (model inputs, params,
-// optimizer state, the learning rate and step counter, by name) and what it
-// produces ("loss", "grad.W", "out.y", "metric.m", and for train_step the
-// updated "W" and "opt.SLOT.W" and "opt.step"). The interpreter and the JIT
+// buffers, optimizer state, the learning rate and step counter, by name) and
+// what it produces ("loss", "grad.W", "out.y", "metric.m", and for train_step
+// the updated "W", buffers, "opt.SLOT.W" and "opt.step"). The interpreter and the JIT
 // run the same signatures, so a session does not care which one it has.
 #pragma once
 
@@ -36,7 +36,8 @@ struct EntrySignature {
 };
 
 // Forward: outputs only; Evaluate: outputs, loss and metrics; Grad: loss,
-// gradients, outputs; TrainStep: loss, then new params, new state, new step.
+// gradients, outputs; TrainStep: loss, then new params, new buffers, new
+// state, new step. Grad and TrainStep use the training-mode roots.
 EntrySignature entry_signature(const ModelIR& m, EntryKind kind);
 
 // An entry point compiled to native code, called on buffers the caller owns:

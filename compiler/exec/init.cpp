@@ -48,15 +48,18 @@ Tensor init_param(const ParamDecl& p, const Node& node, uint64_t seed) {
   return t;
 }
 
-NamedTensors init_params(const ModelIR& m, uint64_t seed) {
+NamedTensors init_params(const ModelIR& m, uint64_t seed) { return init_decls(m, m.params, "params", seed); }
+NamedTensors init_buffers(const ModelIR& m, uint64_t seed) { return init_decls(m, m.buffers, "buffers", seed); }
+
+NamedTensors init_decls(const ModelIR& m, const std::vector<ParamDecl>& decls, std::string_view what, uint64_t seed) {
   double bytes = 0;
-  for (const ParamDecl& p : m.params)
+  for (const ParamDecl& p : decls)
     bytes += static_cast<double>(numel(m.graph[p.node].shape)) * static_cast<double>(dtype_size(m.graph[p.node].dtype));
   if (bytes > kMaxParamBytes)
-    throw DataError(fmt::format("the model's params need {:.1f} GiB; the limit is {:.0f} GiB", bytes / (1 << 30),
+    throw DataError(fmt::format("the model's {} need {:.1f} GiB; the limit is {:.0f} GiB", what, bytes / (1 << 30),
                                 kMaxParamBytes / (1 << 30)));
   NamedTensors out;
-  for (const ParamDecl& p : m.params) out.emplace_back(p.name, init_param(p, m.graph[p.node], seed));
+  for (const ParamDecl& p : decls) out.emplace_back(p.name, init_param(p, m.graph[p.node], seed));
   return out;
 }
 

@@ -71,17 +71,17 @@ struct Binding {
   Expr* value = nullptr;
 };
 
-enum class StmtKind : uint8_t { Model, Dim, Input, Param, Fn, Let, Output, Metric, Loss, Optimizer };
+enum class StmtKind : uint8_t { Model, Dim, Input, Param, Fn, Let, Output, Metric, Loss, Optimizer, Buffer };
 
 struct Stmt {
   StmtKind kind = StmtKind::Let;
   SourceLoc loc;                      // the whole statement's first line
-  std::string_view name;              // Model, Dim, Input, Param, Fn, Let, Metric
+  std::string_view name;              // Model, Dim, Input, Param, Buffer, Fn, Let, Metric
   SourceLoc name_loc;
   int64_t dim_value = 0;              // Dim
   SourceLoc value_loc;                // Dim: the integer
-  TypeRef type;                       // Input, Param
-  Expr* value = nullptr;              // Let, Metric, Loss, Fn result, Param init, Optimizer call
+  TypeRef type;                       // Input, Param, Buffer
+  Expr* value = nullptr;              // Let, Metric, Loss, Fn result, Param or Buffer init, Optimizer call
   std::vector<Binding> params;        // Fn parameters (value unused)
   std::vector<Binding> locals;        // Fn block-form assignments
   std::vector<Binding> outputs;       // Output names (value unused)

@@ -72,7 +72,9 @@ class AstPrinter {
       case StmtKind::Dim: line(0, fmt::format("dim {} = {}", s.name, s.dim_value), s.loc); break;
       case StmtKind::Input: line(0, fmt::format("input {} : {}", s.name, type_text(s.type)), s.loc); break;
       case StmtKind::Param:
-        line(0, fmt::format("param {} : {}{}", s.name, type_text(s.type), s.value ? " ~" : ""), s.loc);
+      case StmtKind::Buffer:
+        line(0, fmt::format("{} {} : {}{}", s.kind == StmtKind::Param ? "param" : "buffer", s.name, type_text(s.type),
+                            s.value ? " ~" : ""), s.loc);
         if (s.value) expr(*s.value, 1);
         break;
       case StmtKind::Fn: {
@@ -132,7 +134,7 @@ class AstDotPrinter {
     for (const Stmt& s : ast.stmts) {
       int id = next_++;
       std::string label = fmt::format("{} {}", stmt_kind(s.kind), s.name);
-      if (s.kind == StmtKind::Input || s.kind == StmtKind::Param) label += " : " + type_text(s.type);
+      if (s.kind == StmtKind::Input || s.kind == StmtKind::Param || s.kind == StmtKind::Buffer) label += " : " + type_text(s.type);
       out_ += fmt::format("  n{} [label=\"{}\", style=filled, fillcolor=lightgrey];\n", id, dot_escape(label));
       for (const Binding& b : s.locals) {
         int l = next_++;
@@ -151,6 +153,7 @@ class AstDotPrinter {
       case StmtKind::Dim: return "dim";
       case StmtKind::Input: return "input";
       case StmtKind::Param: return "param";
+      case StmtKind::Buffer: return "buffer";
       case StmtKind::Fn: return "fn";
       case StmtKind::Let: return "let";
       case StmtKind::Output: return "output";

@@ -1017,6 +1017,7 @@ std::vector<BuiltinSpec> make_table() {
   composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}}, lower_jacobian);
   own(Op::Embedding, {{"ids", K::Tensor}, {"table", K::Tensor}}, lower_embedding);
   composite("dropout", {{"x", K::Tensor}, {"p", K::Float, false}}, lower_dropout);
+  add_norm_builtins(t);
   // Every row that the language reaches by name has exactly one entry.
   for (const OpInfo& row : all_ops()) {
     size_t n = std::count_if(t.begin(), t.end(), [&](const BuiltinSpec& b) { return b.row == &row; });

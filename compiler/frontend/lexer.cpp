@@ -114,7 +114,7 @@ class Lexer {
     size_t b = p;
     while (p < src_.size() && is_ident(src_[p])) ++p;
     std::string_view word = std::string_view(src_).substr(b, p - b);
-    for (std::string_view k : {"model", "dim", "input", "param", "fn", "output", "metric", "loss", "optimizer"})
+    for (std::string_view k : {"model", "dim", "input", "param", "fn", "output", "metric", "loss", "buffer", "optimizer"})
       if (word == k) return true;
     return false;
   }

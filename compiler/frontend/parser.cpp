@@ -112,14 +112,17 @@ class Parser {
         break;
       }
       case Tok::KwInput:  // input := 'input' NAME ':' type
-      case Tok::KwParam: {  // param := 'param' NAME ':' type ['~' expr]
-        bool is_param = t.kind == Tok::KwParam;
+      case Tok::KwParam:    // param := 'param' NAME ':' type ['~' expr]
+      case Tok::KwBuffer: {  // buffer := 'buffer' NAME ':' type ['~' expr]
+        bool has_init = t.kind != Tok::KwInput;
+        s.kind = t.kind == Tok::KwParam ? StmtKind::Param : t.kind == Tok::KwBuffer ? StmtKind::Buffer : StmtKind::Input;
         advance();
-        s.kind = is_param ? StmtKind::Param : StmtKind::Input;
-        name_into(s, is_param ? "a param name after 'param'" : "an input name after 'input'");
+        name_into(s, s.kind == StmtKind::Param    ? "a param name after 'param'"
+                     : s.kind == StmtKind::Buffer ? "a buffer name after 'buffer'"
+                                                  : "an input name after 'input'");
         expect(Tok::Colon, fmt::format("':' and a type after '{}'", s.name));
         s.type = type();
-        if (is_param && accept(Tok::Tilde)) s.value = expr();
+        if (has_init && accept(Tok::Tilde)) s.value = expr();
         break;
       }
       case Tok::KwFn: fn(s); break;

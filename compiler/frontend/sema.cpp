@@ -19,6 +19,7 @@ std::string_view kind_name(StmtKind k) {
     case StmtKind::Dim: return "dim";
     case StmtKind::Input: return "input";
     case StmtKind::Param: return "param";
+    case StmtKind::Buffer: return "buffer";
     case StmtKind::Fn: return "fn";
     case StmtKind::Let: return "value";
     case StmtKind::Metric: return "metric";
@@ -296,17 +297,21 @@ void Sema::declare_leaf(const Stmt& s) {
     return;
   }
   bool is_param = s.kind == StmtKind::Param;
-  if (is_param && !is_float(dtype)) {
-    error(s.type.dtype_loc, diag::err_param_i32(s.name));
+  bool is_buffer = s.kind == StmtKind::Buffer;
+  if ((is_param || is_buffer) && !is_float(dtype)) {
+    error(s.type.dtype_loc, is_param ? diag::err_param_i32(s.name) : diag::err_buffer_i32(s.name));
     d.value = Value::bad();
     return;
   }
+  // A buffer is an Input leaf of its own name: the entry points read it like
+  // optimizer state, and train_step produces its new value by that name.
   SourceLoc old = b_.at(s.name_loc);
   NodeId node = b_.leaf(is_param ? Op::Param : Op::Input, std::string(s.name), dtype, *shape);
   b_.at(old);
-  if (is_param) {
+  if (is_param || is_buffer) {
     auto init = resolve_init(s, *shape);
-    model_.params.push_back({std::string(s.name), node, init.value_or(InitSpec{}), s.name_loc});
+    (is_param ? model_.params : model_.buffers)
+        .push_back({std::string(s.name), node, init.value_or(InitSpec{}), s.name_loc});
   } else {
     model_.inputs.push_back({std::string(s.name), node, s.name_loc});
   }
@@ -332,7 +337,8 @@ Value Sema::eval_decl(Decl& d, SourceLoc use) {
     current_stmt_ = d.index;
     switch (s.kind) {
       case StmtKind::Input:
-      case StmtKind::Param: declare_leaf(s); break;
+      case StmtKind::Param:
+      case StmtKind::Buffer: declare_leaf(s); break;
       case StmtKind::Let: {
         d.value = named(eval(*s.value), s.name);
         if (d.value.kind == Value::Kind::Tensor) model_.values.push_back({std::string(s.name), d.value.node, s.name_loc});
@@ -478,6 +484,7 @@ std::optional<ModelIR> Sema::run() {
     switch (s.kind) {
       case StmtKind::Input:
       case StmtKind::Param:
+      case StmtKind::Buffer:
       case StmtKind::Let: {
         auto it = decls_.find(s.name);
         if (it != decls_.end() && it->second.stmt == &s) eval_decl(it->second, s.name_loc);
@@ -497,7 +504,7 @@ std::optional<ModelIR> Sema::run() {
           }
           auto d = decls_.find(o.name);
           if (d != decls_.end() && d->second.stmt->kind != StmtKind::Let && d->second.stmt->kind != StmtKind::Input &&
-              d->second.stmt->kind != StmtKind::Param) {
+              d->second.stmt->kind != StmtKind::Param && d->second.stmt->kind != StmtKind::Buffer) {
             error(o.name_loc, diag::err_output_kind(o.name,
                                           kind_name(d->second.stmt->kind)));
             continue;
@@ -551,9 +558,74 @@ std::optional<ModelIR> Sema::run() {
   if (!opt) resolve_optimizer(nullptr);
   check_recursion();
   if (diags_.error_count() > 0) return std::nullopt;
+  model_.training.loss = model_.loss;
+  model_.training.outputs = model_.outputs;
+  model_.training.values = model_.values;
+  if (mode_asked_) analyze_training_mode();
+  if (diags_.error_count() > 0) return std::nullopt;
+  model_.training.new_buffers.clear();
+  for (const ParamDecl& buf : model_.buffers) {
+    auto it = buffer_updates_.find(buf.node);
+    model_.training.new_buffers.push_back(it == buffer_updates_.end() ? buf.node : it->second);
+  }
   warn_unused();
   verify_model(model_);
   return std::move(model_);
+}
+
+// The second analysis of the model's roots, in training mode (SPEC 2.7),
+// for models where some builtin asked for the mode. Named values and fn
+// calls are analyzed again (their cached values belong to evaluation mode);
+// leaves are shared. The evaluation analysis has checked every statement,
+// so this one reports only what is new in training mode (an equal message
+// at an equal place is reported once, Sema::error).
+void Sema::analyze_training_mode() {
+  training_ = true;
+  fn_cache_.clear();
+  for (auto& [name, d] : decls_)
+    if (d.stmt->kind == StmtKind::Let) d.state = Decl::State::Pending, d.value = Value{};
+  std::vector<NamedNode> eval_values;
+  std::swap(eval_values, model_.values);
+  TrainingRoots& t = model_.training;
+  t.outputs.clear();
+  for (size_t i = 0; i < ast_.stmts.size(); ++i) {
+    const Stmt& s = ast_.stmts[i];
+    current_stmt_ = i;
+    if (s.kind == StmtKind::Let) {
+      auto it = decls_.find(s.name);
+      if (it != decls_.end() && it->second.stmt == &s) eval_decl(it->second, s.name_loc);
+    } else if (s.kind == StmtKind::Loss && s.loc.begin == model_.loss.loc.begin) {
+      Value v = eval(*s.value);
+      if (!v.poison()) t.loss.node = materialize(v, DType::F32);
+    }
+  }
+  current_stmt_ = ast_.stmts.size();  // every name is visible to the outputs now
+  for (const NamedNode& o : model_.outputs) {
+    Expr ref;
+    ref.kind = ExprKind::Name;
+    ref.name = o.name;
+    ref.loc = o.loc;
+    Value v = lookup(ref);
+    if (!v.poison()) t.outputs.push_back({o.name, materialize(v, DType::F32), o.loc});
+  }
+  std::swap(eval_values, model_.values);
+  t.values = std::move(eval_values);
+  training_ = false;
+}
+
+const ParamDecl* Sema::buffer_of(NodeId node) const {
+  for (const ParamDecl& buf : model_.buffers)
+    if (buf.node == node) return &buf;
+  return nullptr;
+}
+
+NodeId Sema::buffer_value(NodeId buffer) const {
+  auto it = buffer_updates_.find(buffer);
+  return it == buffer_updates_.end() ? buffer : it->second;
+}
+
+void Sema::update_buffer(NodeId buffer, NodeId value) {
+  if (training_) buffer_updates_[buffer] = value;
 }
 
 // Declared but unused: a typo or a leftover. An input nothing reads still
@@ -567,6 +639,8 @@ void Sema::warn_unused() {
   if (model_.loss.node != kNoNode) read[model_.loss.node] = true;
   for (const NamedNode& o : model_.outputs) read[o.node] = true;
   for (const NamedNode& o : model_.metrics) read[o.node] = true;
+  read[model_.training.loss.node] = true;
+  for (const NamedNode& o : model_.training.outputs) read[o.node] = true;
   for (size_t i = graph.size(); i-- > 0;)  // operands precede users
     if (read[i])
       for (NodeId o : graph[static_cast<NodeId>(i)].operands) read[o] = true;

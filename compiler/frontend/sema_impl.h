@@ -79,6 +79,8 @@ inline constexpr int kMaxEvalDepth = 20000;
 std::string_view kind_name(StmtKind k);
 
 const BuiltinSpec* find_builtin(std::string_view name);
+// Adds batch_norm and layer_norm (builtins_norm.cpp) to the builtin table.
+void add_norm_builtins(std::vector<BuiltinSpec>& table);
 bool is_reserved_builtin(std::string_view name);
 // Every builtin's name (for suggestions).
 std::vector<std::string_view> builtin_names();
@@ -114,17 +116,29 @@ class Sema {
   // When n is a param, it is a convolution's weight (ParamDecl::conv_weight).
   void mark_conv_weight(NodeId n);
 
-  // ---- training mode and randomness ----
-  // Whether the values being built are those of training mode (grad and
-  // train_step: dropout active, SPEC 2.7). A stand-in until the training
-  // and evaluation mechanism lands: always evaluation mode here.
-  bool training() const { return training_; }
+  // ---- randomness ----
   // The leaves every random op reads: the seed's two words ("@seed") and the
   // step number (the optimizer's step counter "@step" + 1, the step being taken).
   NodeId random_seed();
   NodeId step_number();
   // A stream id per random call site, in the order sema lowers them.
   int64_t next_stream() { return streams_++; }
+
+  // ---- training and evaluation mode (SPEC 2.7) ----
+  // Whether the value being analyzed is for training mode (grad,
+  // train_step). A builtin whose result depends on the mode asks this; that
+  // makes sema analyze the model's roots a second time, in training mode
+  // (ModelIR::training).
+  bool training() const {
+    mode_asked_ = true;
+    return training_;
+  }
+  // The buffer declaration whose leaf is `node`, or nullptr.
+  const ParamDecl* buffer_of(NodeId node) const;
+  // A buffer's value as train_step has updated it so far (the leaf before any update).
+  NodeId buffer_value(NodeId buffer) const;
+  // Records the buffer's value after train_step (in training mode; nothing otherwise).
+  void update_buffer(NodeId buffer, NodeId value);
 
  private:
   struct Decl {
@@ -139,7 +153,6 @@ class Sema {
     SourceLoc call_loc;
   };
 
-  bool training_ = false;
   NodeId seed_leaf_ = kNoNode, step_number_ = kNoNode;
   int64_t streams_ = 0;
 
@@ -156,6 +169,7 @@ class Sema {
   Value call_builtin(const BuiltinSpec& spec, const Expr& call);
   void check_fn_body(const Stmt& fn);
   void finish_outputs();
+  void analyze_training_mode();
   void finish_loss_and_metrics();
   // Checks the optimizer statement (nullptr: the default sgd) into model_.optimizer.
   void resolve_optimizer(const Stmt* s);
@@ -196,6 +210,9 @@ class Sema {
   std::map<const Stmt*, std::vector<const Expr*>> fn_calls_;
   void check_recursion();
   bool last_error_suppressed_ = false;
+  bool training_ = false;
+  mutable bool mode_asked_ = false;
+  std::map<NodeId, NodeId> buffer_updates_;  // buffer leaf -> its value after train_step
 };
 
 }  // namespace gradc

@@ -18,6 +18,7 @@ namespace gradc {
   X(KwOutput, "output")   \
   X(KwMetric, "metric")   \
   X(KwLoss, "loss")       \
+  X(KwBuffer, "buffer")   \
   X(KwOptimizer, "optimizer") \
   X(KwTrue, "true")       \
   X(KwFalse, "false")

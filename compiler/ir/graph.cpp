@@ -76,6 +76,9 @@ std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots) {
   for (const NamedNode& o : m.metrics) mark(o.node);
   for (const NamedNode& o : m.inputs) mark(o.node);
   for (const ParamDecl& p : m.params) mark(p.node);
+  for (const ParamDecl& p : m.buffers) mark(p.node);
+  mark(m.training.loss.node);
+  for (const NamedNode& o : m.training.outputs) mark(o.node);
   if (roots != Roots::Model)
     for (const NamedNode& gr : m.grads) mark(gr.node);
   if (roots == Roots::All && m.train.built()) {
@@ -85,6 +88,8 @@ std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots) {
     for (NodeId p : m.train.new_params) mark(p);
     for (const StateSlot& sl : m.train.slots) mark(sl.in), mark(sl.out);
   }
+  if (roots == Roots::All)
+    for (NodeId n : m.training.new_buffers) mark(n);
   // Operands precede users, so one backward sweep closes the set.
   for (size_t i = g.size(); i-- > 0;)
     if (live[i])

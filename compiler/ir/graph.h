@@ -135,6 +135,19 @@ struct Remark {
   std::string text;
 };
 
+// The roots of the entry points that run in training mode, `grad` and
+// `train_step` (SPEC 2.7: batch statistics, dropout active). Sema fills them
+// by analyzing the model's roots a second time in training mode when some
+// builtin asked for the mode (Sema::training()); hash-consing makes the two
+// analyses share every node that does not depend on the mode. Without such
+// a builtin they are the evaluation roots themselves.
+struct TrainingRoots {
+  NamedNode loss;
+  std::vector<NamedNode> outputs;
+  std::vector<NamedNode> values;   // top-level named values (for CompileOptions::wrt)
+  std::vector<NodeId> new_buffers;  // per buffer: its value after train_step (the leaf when unchanged)
+};
+
 // A checked model: its graph and the roles of its nodes.
 struct ModelIR {
   std::string name;
@@ -142,13 +155,17 @@ struct ModelIR {
   std::vector<std::pair<std::string, int64_t>> dims;  // bound values, in declaration order
   std::vector<NamedNode> inputs;
   std::vector<ParamDecl> params;
+  // Persistent state that is not trained (batch_norm's running statistics):
+  // Input leaves named by the buffer, initialized like params.
+  std::vector<ParamDecl> buffers;
   std::vector<NamedNode> values;   // top-level named values
   std::vector<NamedNode> outputs;
   std::vector<NamedNode> metrics;
   NamedNode loss;
+  TrainingRoots training;
   OptimizerSpec optimizer;
-  // d loss / d param for every param, in params order ("grad.NAME"); filled
-  // by differentiate_loss().
+  // d loss / d param for every param, in params order ("grad.NAME"), of the
+  // training-mode loss; filled by differentiate_loss().
   std::vector<NamedNode> grads;
   // The optimizer step; filled by build_train_step().
   TrainStep train;
@@ -156,7 +173,8 @@ struct ModelIR {
 };
 
 // Which roots liveness (and a printout) counts: the model's own (loss,
-// outputs, metrics), plus the gradients, plus the optimizer step.
+// outputs, metrics, in both modes), plus the gradients, plus the optimizer
+// step (and the buffers it updates).
 enum class Roots { Model, Grads, All };
 
 // Nodes reachable from the model's roots, in id (topological) order.

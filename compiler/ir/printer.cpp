@@ -80,6 +80,7 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
   // Annotate nodes with the names users gave them.
   std::map<NodeId, std::string> names;
   for (const NamedNode& v : m.values) names.emplace(v.node, v.name);
+  for (const NamedNode& v : m.training.values) names.emplace(v.node, v.name);
 
   std::string out = fmt::format("graph {} {{\n", m.name);
   if (!m.dims.empty()) {
@@ -93,6 +94,8 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
     if (n.op == Op::Param)
       for (const ParamDecl& p : m.params)
         if (p.node == id) line += " ~ " + init_str(p.init);
+    for (const ParamDecl& p : m.buffers)
+      if (p.node == id) line += " (buffer) ~ " + init_str(p.init);
     std::string note;
     if (auto it = names.find(id); it != names.end()) note = it->second + " ";
     if (n.loc.valid()) {
@@ -105,11 +108,18 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
   for (const NamedNode& o : m.outputs) out += fmt::format("  output {} = %{}\n", o.name, num[o.node]);
   for (const NamedNode& o : m.metrics) out += fmt::format("  metric {} = %{}\n", o.name, num[o.node]);
   if (m.loss.node != kNoNode) out += fmt::format("  loss = %{}\n", num[m.loss.node]);
+  // The roots of grad and train_step where training mode changes them (SPEC 2.7).
+  for (size_t i = 0; i < m.training.outputs.size(); ++i)
+    if (m.training.outputs[i].node != m.outputs[i].node)
+      out += fmt::format("  training output {} = %{}\n", m.training.outputs[i].name, num[m.training.outputs[i].node]);
+  if (m.training.loss.node != kNoNode && m.training.loss.node != m.loss.node) out += fmt::format("  training loss = %{}\n", num[m.training.loss.node]);
   if (roots != Roots::Model)
     for (const NamedNode& gr : m.grads) out += fmt::format("  grad.{} = %{}\n", gr.name, num[gr.node]);
   if (roots == Roots::All && m.train.built()) {
     for (size_t i = 0; i < m.params.size(); ++i)
       out += fmt::format("  train_step {} = %{}\n", m.params[i].name, num[m.train.new_params[i]]);
+    for (size_t i = 0; i < m.buffers.size(); ++i)
+      out += fmt::format("  train_step {} = %{}\n", m.buffers[i].name, num[m.training.new_buffers[i]]);
     for (const StateSlot& sl : m.train.slots)
       out += fmt::format("  train_step opt.{}.{} = %{}\n", sl.slot, m.params[sl.param].name, num[sl.out]);
     out += fmt::format("  train_step opt.step = %{}\n", num[m.train.step_out]);
@@ -149,6 +159,7 @@ std::string print_graph_dot(const ModelIR& m, Roots roots) {
   for (const NamedNode& o : m.outputs) root("output " + o.name, o.node);
   for (const NamedNode& o : m.metrics) root("metric " + o.name, o.node);
   if (m.loss.node != kNoNode) root("loss", m.loss.node);
+  if (m.training.loss.node != kNoNode && m.training.loss.node != m.loss.node) root("training loss", m.training.loss.node);
   if (roots != Roots::Model)
     for (const NamedNode& gr : m.grads) root("grad." + gr.name, gr.node);
   if (roots == Roots::All && m.train.built())

@@ -39,12 +39,19 @@ void verify_model(const ModelIR& m) {
     check(p.node, "param " + p.name);
     GRADC_ASSERT(m.graph[p.node].op == Op::Param, "param " + p.name + " is not a param node");
   }
+  for (const ParamDecl& p : m.buffers) {
+    check(p.node, "buffer " + p.name);
+    GRADC_ASSERT(m.graph[p.node].op == Op::Input, "buffer " + p.name + " is not an input node");
+  }
   for (const NamedNode& v : m.outputs) check(v.node, "output " + v.name);
+  for (const NamedNode& v : m.training.outputs) check(v.node, "training output " + v.name);
+  for (NodeId n : m.training.new_buffers) check(n, "a new buffer value");
   for (const NamedNode& v : m.metrics) {
     check(v.node, "metric " + v.name);
     GRADC_ASSERT(m.graph[v.node].shape.empty(), "metric " + v.name + " is not a scalar");
   }
   check(m.loss.node, "the loss");
+  if (m.training.loss.node != kNoNode) check(m.training.loss.node, "the training loss");
   GRADC_ASSERT(m.graph[m.loss.node].shape.empty() && is_float(m.graph[m.loss.node].dtype), "the loss is not a float scalar");
 }
 

@@ -50,6 +50,14 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
   for (ParamDecl& p : out.params) p.node = map[p.node];
   out.loss = m.loss;
   out.loss.node = map[m.loss.node];
+  out.buffers = m.buffers;
+  for (ParamDecl& p : out.buffers) p.node = map[p.node];
+  out.training.loss = m.training.loss;
+  if (m.training.loss.node != kNoNode) out.training.loss.node = map[m.training.loss.node];
+  out.training.outputs = remap(m.training.outputs);
+  for (const NamedNode& v : m.training.values)
+    if (map[v.node] != kNoNode) out.training.values.push_back({v.name, map[v.node], v.loc});
+  for (NodeId n : m.training.new_buffers) out.training.new_buffers.push_back(map[n]);
   if (m.train.built()) {
     out.train = m.train;
     out.train.lr = map[m.train.lr];

@@ -332,6 +332,38 @@ constexpr auto jacobian(const E& e, const Tensor<R>& x, Loc loc = Loc::current()
   return detail::call<(re == kDynamic || R == kDynamic ? kDynamic : re + R), "jacobian">(loc, {}, e, x);
 }
 GRADC_EMBED_WRONG_ARGS(jacobian, "jacobian(e, x) takes an expression and an input, param or named value (a Tensor)")
+
+// ---- normalization (SPEC 2.7) ----
+// layer_norm(x, weight, bias[, eps(e)]): normalizes x over its trailing axes
+// that weight (and bias, of weight's shape) cover; x's shape.
+template <Operand X, Operand W, Operand B>
+constexpr auto layer_norm(const X& x, const W& w, const B& b, Loc loc = Loc::current()) {
+  return detail::call<detail::rank_of<X>, "layer_norm">(loc, {}, x, w, b);
+}
+template <Operand X, Operand W, Operand B>
+constexpr auto layer_norm(const X& x, const W& w, const B& b, Eps e, Loc loc = Loc::current()) {
+  return detail::call<detail::rank_of<X>, "layer_norm">(loc, {detail::kw_float("eps", e.value)}, x, w, b);
+}
+GRADC_EMBED_WRONG_ARGS(layer_norm, "layer_norm(x, weight, bias[, eps(e)])")
+// batch_norm(x, running_mean, running_var, weight, bias[, momentum(m)][, eps(e)]):
+// x [N, C, ...], the others [C]; running_mean and running_var are buffers
+// (ModelBuilder::buffer); x's shape.
+template <Operand X, int R, Operand W, Operand B>
+constexpr auto batch_norm(const X& x, const Tensor<R>& running_mean, const Tensor<R>& running_var, const W& w,
+                          const B& b, Loc loc = Loc::current()) {
+  static_assert(detail::rank_is(R, 1), "gradc: batch_norm's running statistics are buffers of shape [C]");
+  return detail::call<detail::rank_of<X>, "batch_norm">(loc, {}, x, running_mean, running_var, w, b);
+}
+template <Operand X, int R, Operand W, Operand B>
+constexpr auto batch_norm(const X& x, const Tensor<R>& running_mean, const Tensor<R>& running_var, const W& w,
+                          const B& b, Momentum m, Eps e = {1e-5}, Loc loc = Loc::current()) {
+  static_assert(detail::rank_is(R, 1), "gradc: batch_norm's running statistics are buffers of shape [C]");
+  return detail::call<detail::rank_of<X>, "batch_norm">(
+      loc, {detail::kw_float("momentum", m.value), detail::kw_float("eps", e.value)}, x, running_mean, running_var, w, b);
+}
+GRADC_EMBED_WRONG_ARGS(batch_norm,
+                       "batch_norm(x, running_mean, running_var, weight, bias[, momentum(m)[, eps(e)]]) with "
+                       "running_mean and running_var buffers")
 #undef GRADC_EMBED_WRONG_ARGS
 
 }  // namespace gradc::embed

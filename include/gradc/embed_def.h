@@ -47,13 +47,13 @@ struct DefDim {
 
 // One statement (SPEC 2.2).
 struct DefStmt {
-  enum class Kind : uint8_t { Dim, Input, Param, Fn, Let, Output, Metric, Loss, Optimizer };
+  enum class Kind : uint8_t { Dim, Input, Param, Fn, Let, Output, Metric, Loss, Optimizer, Buffer };
   Kind kind = Kind::Let;
   std::string name;                 // Dim, Input, Param, Fn, Let, Metric, Optimizer
   int64_t dim_value = 0;            // Dim
-  std::string dtype;                // Input, Param: "f32", "f64", "i32" or "" (f32)
-  std::vector<DefDim> dims;         // Input, Param
-  int value = -1;                   // Let, Metric, Loss, Fn result, Param init (-1: none), Optimizer call
+  std::string dtype;                // Input, Param, Buffer: "f32", "f64", "i32" or "" (f32)
+  std::vector<DefDim> dims;         // Input, Param, Buffer
+  int value = -1;                   // Let, Metric, Loss, Fn result, Param or Buffer init (-1: none), Optimizer call
   std::vector<std::string> names;   // Fn parameters; Output names
   std::vector<std::pair<std::string, int>> locals;  // Fn block-form assignments, in order
   std::source_location loc;

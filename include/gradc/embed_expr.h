@@ -517,6 +517,11 @@ struct Slope { double value; };
 struct Alpha { double value; };
 constexpr Slope slope(double v) { return {v}; }
 constexpr Alpha alpha(double v) { return {v}; }
+// batch_norm's and layer_norm's options.
+struct Momentum { double value; };
+struct Eps { double value; };
+constexpr Momentum momentum(double v) { return {v}; }
+constexpr Eps eps(double v) { return {v}; }
 
 namespace detail {
 constexpr KwValue kw_int(const char* k, int64_t v) { return {k, KwValue::Kind::Int, static_cast<double>(v)}; }

@@ -102,18 +102,19 @@ class ModelBuilder {
   }
   template <int N>
   Tensor<N> param(std::string_view name, const Shape<N>& type, const Init& init, Loc loc = Loc::current()) {
-    DefStmt& s = stmt(DefStmt::Kind::Param, name, loc);
-    declare(s, type);
-    detail::Emitter em{def_};
-    if (init.count == 0) {
-      s.value = em.name(init.name, loc);
-    } else {
-      DefExpr c = detail::Emitter::node(DefExpr::Kind::Call, init.name, loc);
-      for (int i = 0; i < init.count; ++i) c.args.push_back(init.args[i].emit(em, loc));
-      s.value = em.add(std::move(c));
-    }
+    return initialized(DefStmt::Kind::Param, name, type, init, loc);
+  }
+  // buffer NAME : TYPE [~ INIT] (batch_norm's running statistics)
+  template <int N>
+  Tensor<N> buffer(std::string_view name, const Shape<N>& type, Loc loc = Loc::current()) {
+    declare(stmt(DefStmt::Kind::Buffer, name, loc), type);
     return Tensor<N>(keep(name));
   }
+  template <int N>
+  Tensor<N> buffer(std::string_view name, const Shape<N>& type, const Init& init, Loc loc = Loc::current()) {
+    return initialized(DefStmt::Kind::Buffer, name, type, init, loc);
+  }
+
   // NAME = EXPR
   template <Expression E>
   Tensor<E::rank> let(std::string_view name, const E& value, Loc loc = Loc::current()) {
@@ -176,6 +177,21 @@ class ModelBuilder {
   static void declare(DefStmt& s, const Shape<N>& type) {
     s.dtype = type.dtype;
     for (const Size& z : type.sizes) s.dims.push_back({z.dim ? z.dim : "", z.value});
+  }
+  // A param or buffer with an initializer.
+  template <int N>
+  Tensor<N> initialized(DefStmt::Kind kind, std::string_view name, const Shape<N>& type, const Init& init, Loc loc) {
+    DefStmt& s = stmt(kind, name, loc);
+    declare(s, type);
+    detail::Emitter em{def_};
+    if (init.count == 0) {
+      s.value = em.name(init.name, loc);
+    } else {
+      DefExpr c = detail::Emitter::node(DefExpr::Kind::Call, init.name, loc);
+      for (int i = 0; i < init.count; ++i) c.args.push_back(init.args[i].emit(em, loc));
+      s.value = em.add(std::move(c));
+    }
+    return Tensor<N>(keep(name));
   }
   template <class E>
   int emit(const E& e, const Loc& loc) {

@@ -131,6 +131,7 @@ struct ModelInfo {
   std::string name;
   std::vector<std::pair<std::string, int64_t>> dims;  // bound values
   std::vector<TensorInfo> inputs, params, outputs, metrics;
+  std::vector<TensorInfo> buffers;  // `buffer` statements (not trained; updated by train_step)
   std::string optimizer;  // e.g. "sgd(lr=0.5, momentum=0, ...)"
   double lr = 0;          // the optimizer's learning rate (train_step's default)
   size_t graph_nodes = 0;
@@ -192,16 +193,20 @@ class Model {
   // ---- evaluation with the reference interpreter (valid only when ok()) ----
   // Bad tensors (missing, wrong dtype or shape) throw DataError naming the tensor.
 
-  // Every param from its initializer, deterministic for the seed (SPEC 2.2).
+  // Every param from its initializer, deterministic for the seed (SPEC 2.2),
+  // then every buffer from its own. grad, forward and gradcheck read the
+  // buffers from their `params` argument, by name.
   NamedTensors initial_params(uint64_t seed = 0) const;
-  // The grad entry point: "loss", "grad.NAME" for every param and every
-  // CompileOptions::wrt name, and "out.NAME" for every output.
+  // The grad entry point, in training mode (SPEC 2.7): "loss", "grad.NAME"
+  // for every param and every CompileOptions::wrt name, and "out.NAME" for
+  // every output. Buffers are not updated.
   NamedTensors grad(const NamedTensors& inputs, const NamedTensors& params) const;
-  // The forward entry point: "out.NAME" for every output, plus "loss" and
-  // "metric.NAME" when the inputs they need are given.
+  // The forward entry point, in evaluation mode: "out.NAME" for every output,
+  // plus "loss" and "metric.NAME" when the inputs they need are given.
   NamedTensors forward(const NamedTensors& inputs, const NamedTensors& params) const;
-  // Compares the gradient of the loss with central finite differences, in f64
-  // throughout, on seeded random inputs and initial params (or the given ones).
+  // Compares the gradient of the loss (in training mode, as grad computes it)
+  // with central finite differences, in f64 throughout, on seeded random
+  // inputs and initial params and buffers (or the given ones).
   std::vector<GradcheckParam> gradcheck(const GradcheckOptions& opts = {}, const NamedTensors& inputs = {},
                                         const NamedTensors& params = {}) const;
 

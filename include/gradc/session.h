@@ -118,15 +118,23 @@ class Session {
   const NamedTensors& optimizer_state() const;
   // Optimizer steps taken so far.
   int64_t step() const;
+  // Buffers (`buffer` statements: batch_norm's running statistics), by
+  // name: initialized like params, read by every entry point, updated by
+  // train_step only, never by the optimizer.
+  const NamedTensors& buffers() const;
+  // A buffer by name, to read or write in place; throws DataError for an unknown name.
+  Tensor& buffer(std::string_view name);
   // Replaces every param (all must be given, with the declared dtypes and shapes).
   void set_params(const NamedTensors& params);
-  // Loads a checkpoint: every param by name, the optimizer state and
+  // Replaces every buffer (all must be given, with the declared dtypes and shapes).
+  void set_buffers(const NamedTensors& buffers);
+  // Loads a checkpoint: every param and buffer by name, the optimizer state and
   // "opt.step" when present, and the preprocessing it records (gradc/preprocess.h;
   // none when it records none). All or nothing: on an error nothing changes.
   void load(const std::string& path);
   // The same from tensors in memory; `what` names their source in errors.
   void restore(const NamedTensors& tensors, const std::string& what = "checkpoint");
-  // Writes params, optimizer state, "opt.step" and the preprocessing's tensors
+  // Writes params, buffers, optimizer state, "opt.step" and the preprocessing's tensors
   // as safetensors (with the metadata naming them), atomically.
   void save(const std::string& path) const;
   // The same tensors as save() writes.

@@ -24,7 +24,7 @@ namespace {
   X(where) X(sum) X(mean) X(max) X(min) X(logsumexp) X(argmax) X(reshape) X(transpose) X(concat)        \
   X(slice) X(broadcast_to) X(cast) X(softmax) X(log_softmax) X(one_hot) X(mse) X(bce)                   \
   X(bce_with_logits) X(cross_entropy) X(grad) X(jvp) X(jacobian) X(conv1d) X(conv2d) X(max_pool1d)   \
-  X(max_pool2d) X(avg_pool1d) X(avg_pool2d) X(flatten) X(embedding) X(dropout)
+  X(max_pool2d) X(avg_pool1d) X(avg_pool2d) X(flatten) X(embedding) X(dropout) X(layer_norm) X(batch_norm)
 
 #define GRADC_PROBE(NAME) \
   [[maybe_unused]] constexpr auto probe_##NAME = [](const auto&... a) { return gradc::embed::NAME(a...); };

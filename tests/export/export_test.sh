@@ -120,6 +120,32 @@ case $CASE in
     grep -q 'float momentum_buffer_W1\[64\]\[128\]; /\* opt.momentum_buffer.W1' out/digits_mlp.h ||
       fail "no momentum_buffer_W1 in the state struct"
     ;;
+  batch_norm_bit_identical)
+    # Buffers live in the params struct, in declaration order: forward reads
+    # the running statistics, grad normalizes with the batch's, train_step
+    # updates them in place.
+    cat > bn.grad <<'GRAD'
+model bn
+dim B = 16
+input x : [B, 4]
+input label : i32[B]
+param W1 : [4, 8] ~ he_uniform
+buffer running_mean : [8]
+param gamma : [8] ~ ones
+buffer running_var : [8] ~ ones
+param beta : [8]
+param W2 : [8, 3] ~ xavier_uniform
+h = relu(batch_norm(x @ W1, running_mean, running_var, gamma, beta))
+loss cross_entropy(h @ W2, label)
+output h
+optimizer adam(lr = 0.01)
+GRAD
+    make_inputs in.st x:f32:16,4:9 label:i32:16:3
+    bit_identical bn.grad bn forward,grad,train_step in.st 1
+    grep -q "^running_var: identical" driver.txt || fail "running_var not compared: $(cat driver.txt)"
+    tr -d '\n' < out/bn.h | grep -Eq 'float W1\[4\]\[8\];[^}]*float running_mean\[8\];[^}]*float gamma\[8\];[^}]*float running_var\[8\];' ||
+      fail "the params struct does not hold params and buffers in declaration order: $(grep -A8 'typedef struct bn_params' out/bn.h)"
+    ;;
   iris_adam_bit_identical)
     make_inputs in.st x:f32:16,4:9 label:i32:16:3
     bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1

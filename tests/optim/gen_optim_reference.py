@@ -19,8 +19,8 @@ steps on the same inputs, as `gradc step --steps STEPS` does:
 It writes
 
     data/NAME.inputs.safetensors    every input, in its declared dtype
-    data/NAME.params.safetensors    every initial param, in its declared dtype
-    data/NAME.expected.safetensors  every param after the steps; `loss` [STEPS],
+    data/NAME.params.safetensors    every initial param (and buffer), in its declared dtype
+    data/NAME.expected.safetensors  every param (and buffer) after the steps; `loss` [STEPS],
                                     the loss before each step; opt.SLOT.PARAM for
                                     every tensor of optimizer.state (exp_avg, ...);
                                     opt.step (i32 scalar) = STEPS
@@ -148,12 +148,14 @@ def bits():
 MODELS = {}
 
 
-def model(names, inputs, params):
-    """One twin for several model files (the same network, different optimizers)."""
+def model(names, inputs, params, buffers=None):
+    """One twin for several model files (the same network, different optimizers).
+    `buffers` (batch_norm's running statistics) are given to the twin, which
+    updates them in place, and are not trained."""
     def deco(fn):
         for name, dtype in names:
             sub = lambda d: {k: (dtype if dt == "F" else dt, shape, gen) for k, (dt, shape, gen) in d.items()}
-            MODELS[name] = dict(inputs=sub(inputs), params=sub(params), twin=fn)
+            MODELS[name] = dict(inputs=sub(inputs), params=sub(params), buffers=sub(buffers or {}), twin=fn)
         return fn
     return deco
 
@@ -206,6 +208,33 @@ def _(I, W):
     return F.cross_entropy(h @ W["W"] + W["b"], I["label"].long())
 
 
+def uniform(lo, hi):
+    return lambda rng, shape: rng.uniform(lo, hi, size=shape)
+
+
+@model([("mlp_batch_norm", "f32")],
+       inputs={"x": ("F", [8, 4], normal()), "label": ("i32", [8], labels(3))},
+       params={"W1": ("F", [4, 5], P), "gamma": ("F", [5], normal(0.3, 1.0)),
+               "beta": ("F", [5], P), "W2": ("F", [5, 3], P), "b2": ("F", [3], P)},
+       buffers={"running_mean": ("F", [5], normal(0.3)), "running_var": ("F", [5], uniform(0.5, 1.5))})
+def _(I, W, B):
+    # No bias before batch_norm: it would have a zero gradient, which adam
+    # turns into rounding noise.
+    z = I["x"] @ W["W1"]
+    h = torch.tanh(F.batch_norm(z, B["running_mean"], B["running_var"], W["gamma"], W["beta"], training=True,
+                                momentum=0.2, eps=1e-5))
+    return F.cross_entropy(h @ W["W2"] + W["b2"], I["label"].long())
+
+
+@model([("mlp_layer_norm", "f64")],
+       inputs={"x": ("F", [6, 4], normal()), "t": ("F", [6, 2], normal())},
+       params={"W1": ("F", [4, 6], P), "gamma": ("F", [6], normal(0.3, 1.0)), "beta": ("F", [6], P),
+               "W2": ("F", [6, 2], P)})
+def _(I, W):
+    h = torch.relu(F.layer_norm(I["x"] @ W["W1"], (6,), W["gamma"], W["beta"], eps=1e-5))
+    return F.mse_loss(h @ W["W2"], I["t"])
+
+
 # --------------------------------------------------------------------------
 # Running the steps.
 
@@ -224,13 +253,15 @@ def run(spec, opt_name, opts, lr_override, inputs, params, mode):
         return {"f32": torch.float32, "f64": torch.float64}[dt]
 
     I = {k: torch.tensor(v, dtype=tdt(spec["inputs"][k][0])) for k, v in inputs.items()}
-    W = {k: torch.tensor(v, dtype=tdt(spec["params"][k][0]), requires_grad=True) for k, v in params.items()}
+    W = {k: torch.tensor(v, dtype=tdt(spec["params"][k][0]), requires_grad=True) for k, v in params.items()
+         if k in spec["params"]}
+    B = {k: torch.tensor(v, dtype=tdt(spec["buffers"][k][0])) for k, v in params.items() if k in spec["buffers"]}
     plist = list(W.values())
     opt, clip = make_optimizer(opt_name, opts, plist, lr_override)
     losses, norms = [], []
     for _ in range(STEPS):
         opt.zero_grad()
-        loss = spec["twin"](I, W)
+        loss = spec["twin"](I, W, B) if spec["buffers"] else spec["twin"](I, W)
         losses.append(loss.item())
         loss.backward()
         norms.append(float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in plist))))
@@ -238,6 +269,7 @@ def run(spec, opt_name, opts, lr_override, inputs, params, mode):
             torch.nn.utils.clip_grad_norm_(plist, clip)
         opt.step()
     out_params = {k: p.detach().double().numpy().copy() for k, p in W.items()}
+    out_params.update({k: b.double().numpy().copy() for k, b in B.items()})
     state, steps = {}, []
     for k, p in W.items():
         for slot, v in opt.state[p].items():
@@ -285,6 +317,8 @@ def generate(name, spec):
         return out
 
     inputs, params = draw(spec["inputs"]), draw(spec["params"])
+    params.update(draw(spec["buffers"]))
+    decls = dict(spec["params"], **spec["buffers"])
     float_dts = {dt for dt, _, _ in list(spec["params"].values())}
     (model_dt,) = float_dts
 
@@ -295,7 +329,7 @@ def generate(name, spec):
     if "clip_grad_norm" in opts and not norms[0] > opts["clip_grad_norm"]:
         raise SystemExit(f"{name}: clip_grad_norm {opts['clip_grad_norm']} does not clip at step 1 (norm {norms[0]})")
 
-    expected = [(k, spec["params"][k][0], v) for k, v in out_params.items()]
+    expected = [(k, decls[k][0], v) for k, v in out_params.items()]
     expected += [(k, model_dt, v) for k, v in state.items()]
     expected += [("opt.step", "i32", np.array(STEPS, dtype=np.int32)), ("loss", model_dt, losses)]
 
@@ -323,7 +357,7 @@ def generate(name, spec):
         meta["lr"] = repr(lr_override)
     meta["grad_norms"] = " ".join(f"{n:.6g}" for n in norms)
     write_safetensors(os.path.join(DATA_DIR, name + ".inputs.safetensors"), tensors(inputs, spec["inputs"]))
-    write_safetensors(os.path.join(DATA_DIR, name + ".params.safetensors"), tensors(params, spec["params"]))
+    write_safetensors(os.path.join(DATA_DIR, name + ".params.safetensors"), tensors(params, decls))
     write_safetensors(os.path.join(DATA_DIR, name + ".expected.safetensors"), expected, meta)
     slots = sorted({k.split(".")[1] for k in state})
     print(f"{name}: {meta['optimizer']}{' lr ' + meta['lr'] if lr_override is not None else ''}; "

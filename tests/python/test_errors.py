@@ -93,4 +93,12 @@ def test_class_id_out_of_range_is_a_model_error():
     assert (e.line, e.column) == (22, 6) and isinstance(e, ValueError)
 
 
+def test_buffers_by_name():
+    source = ("dim B = 4\ninput x : [B, 3]\nparam g : [3]\nparam b : [3]\nbuffer rm : [3]\nbuffer rv : [3]\n"
+              "loss mean(batch_norm(x, rm, rv, g, b))\n")
+    s = gradc.compile(source, name="bn.grad").session()
+    raises(KeyError, lambda: s.buffers["nope"], "no buffer 'nope'", "rm, rv")
+    raises(ValueError, lambda: s.buffers.__setitem__("rm", np.zeros(4, np.float32)), "(3,)")
+
+
 run(globals())

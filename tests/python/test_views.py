@@ -110,4 +110,28 @@ def test_optimizer_state_reads_as_copies_and_is_assigned_whole():
     assert (read_safetensors(path)["opt.exp_avg.W1"] == 0.5).all()
 
 
+def test_buffers_read_as_copies_and_train_step_updates_them():
+    source = ("dim B = 4\ninput x : [B, 2]\nparam g : [2] ~ ones\nparam b : [2]\nbuffer rm : [2]\n"
+              "buffer rv : [2] ~ ones\ny = batch_norm(x, rm, rv, g, b, momentum=0.5)\noutput y\nloss mean(y * y)\n")
+    m = gradc.compile(source, name="bn.grad")
+    assert list(m.buffers) == ["rm", "rv"] and list(m.params) == ["g", "b"]
+    for backend in ("jit", "interpreter"):
+        s = m.session(backend=backend)
+        assert sorted(s.buffers.keys()) == ["rm", "rv"] and not s.buffers["rm"].flags.writeable
+        x = np.array([[1, 0], [2, 0], [3, 4], [6, 4]], np.float32)
+        s.buffers["rv"] = np.array([4, 16], np.float32)
+        # forward: evaluation mode, the running statistics.
+        assert np.allclose(s.forward(x=x)["out.y"][:, 1], np.array([0, 0, 4, 4]) / 4, atol=1e-5)
+        # train_step: r = (1 - 0.5) r + 0.5 stat, unbiased variance for rv.
+        s.train_step(x=x)
+        assert np.allclose(s.buffers["rm"], [1.5, 1.0]), s.buffers["rm"]
+        assert np.allclose(s.buffers["rv"], [0.5 * 4 + 0.5 * 14 / 3, 0.5 * 16 + 0.5 * 16 / 3]), s.buffers["rv"]
+        path = os.path.join(SCRATCH, "buffers.safetensors")
+        s.save(path)
+        assert np.allclose(read_safetensors(path)["rm"], [1.5, 1.0])
+        t = m.session(backend=backend)
+        t.load(path)
+        assert (t.buffers["rv"] == s.buffers["rv"]).all()
+
+
 run(globals())

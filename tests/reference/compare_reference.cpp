@@ -7,7 +7,9 @@
 //   compare_reference --file OUT EXPECTED
 //       compares a file written by `gradc grad ... -o OUT` with EXPECTED.
 //
-// EXPECTED holds `loss`, `grad.NAME` and `out.NAME`. A `grad.NAME` whose NAME
+// EXPECTED holds `loss`, `grad.NAME` and `out.NAME` (grad, in training mode),
+// and for models with buffers `eval.out.NAME` (forward, in evaluation mode;
+// PARAMS then holds the buffers too). A `grad.NAME` whose NAME
 // is not a param (an input or a named value) is requested through
 // CompileOptions::wrt. Its "__metadata__" may hold `dim.NAME` = N (a dim
 // override used when the reference was recorded) and `tol.TENSOR` = T (a
@@ -93,18 +95,27 @@ int main(int argc, char** argv) {
     }
     // The interpreter (Model::grad) and the JIT (a Session's grad entry point)
     // must both match the reference.
+    // eval.out.NAME: the outputs of forward, in evaluation mode (models with buffers).
+    bool eval = false;
+    for (const auto& [name, t] : expected) eval = eval || name.rfind("eval.", 0) == 0;
     int status = 0;
     for (Backend backend : {Backend::Interpreter, Backend::Jit}) {
       const char* name = backend == Backend::Jit ? "jit" : "interpreter";
       NamedTensors got;
       try {
+        NamedTensors forward;
         if (backend == Backend::Interpreter) {
           got = model.grad(inputs, params);
+          if (eval) forward = model.forward(inputs, params);
         } else {
           Session s(model, {Backend::Jit, 0});
           s.set_params(params);
+          s.set_buffers(params);
           got = s.grad(inputs);
+          if (eval) forward = s.forward(inputs);
         }
+        for (auto& [k, t] : forward)
+          if (k.rfind("out.", 0) == 0) got.emplace_back("eval." + k, std::move(t));
       } catch (const std::exception& e) {
         std::printf("reference MISMATCH: grad on %s (%s) threw: %s\n", model_path.c_str(), name, e.what());
         return 1;

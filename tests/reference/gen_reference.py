@@ -12,9 +12,16 @@ gradient of the loss for every param (and for the extra names in `wrt`) with
 torch.autograd.grad, and writes
 
     data/NAME.inputs.safetensors    every input, in its declared dtype
-    data/NAME.params.safetensors    every param, in its declared dtype
+    data/NAME.params.safetensors    every param, in its declared dtype, then
+                                    every buffer
     data/NAME.expected.safetensors  loss, grad.P for every param (and wrt
-                                    name), out.O for every output
+                                    name), out.O for every output; for a
+                                    model with buffers also eval.out.O, the
+                                    outputs in evaluation mode
+
+The twin runs in training mode (o.training, as gradc's grad), with the
+buffers in o.B; a model with buffers runs once more in evaluation mode
+(batch_norm then normalizes with the running statistics), for eval.out.O.
 
 The twin runs three times: with the declared dtypes ("native": f32 stays
 f32, as PyTorch would compute it), with every float in f64 ("exact": the same
@@ -230,10 +237,10 @@ def fixed(values):
 MODELS = {}
 
 
-def model(name, inputs, params, wrt=(), tol=None, dims=None, grad_inputs=()):
+def model(name, inputs, params, wrt=(), tol=None, dims=None, grad_inputs=(), buffers=None):
     def deco(fn):
         MODELS[name] = dict(inputs=inputs, params=params, wrt=list(wrt), tol=tol or {}, dims=dims or {}, twin=fn,
-                            grad_inputs=list(grad_inputs))
+                            grad_inputs=list(grad_inputs), buffers=buffers or {})
         return fn
     return deco
 
@@ -688,13 +695,13 @@ def _(I, W, o):
                "W2": ("f64", [4, 2], P)},
        dims={"B": 5})
 def _(I, W, o):
-    def layer_norm(v, gain):
+    def gain_norm(v, gain):
         mu = rmean(v, -1, True)
         var = rmean(sq(v - mu), -1, True)
         return (v - mu) / sqrt(var + 1e-5) * gain
 
     x = I["x"]
-    h = silu(layer_norm(x @ W["W1"] + W["b1"], W["g"])) + elu(x @ W["W1"], 0.3)
+    h = silu(gain_norm(x @ W["W1"] + W["b1"], W["g"])) + elu(x @ W["W1"], 0.3)
     pred = h @ W["W2"]
     loss = mse(pred, I["y"]) + 0.01 * rsum(sq(W["W2"]))
     return loss, dict(pred=pred, h=h)
@@ -968,6 +975,32 @@ def _(I, W, o):
     return loss, dict(gW=gW, gv=gv, ga=ga)
 
 
+# ---- normalization (SPEC 2.7) ----
+
+
+@model("batch_norm_modes",
+       inputs={"x": ("f32", [4, 3, 5], normal()), "t": ("f32", [4, 2], normal())},
+       params={"g": ("f32", [3], normal(0.3, 1.0)), "b": ("f32", [3], P), "W": ("f32", [3, 2], P),
+               "g2": ("f32", [2], normal(0.3, 1.0)), "b2": ("f32", [2], P)},
+       buffers={"rm": ("f32", [3], normal(0.5)), "rv": ("f32", [3], uniform(0.5, 2.0)),
+                "rm2": ("f32", [2], normal(0.5)), "rv2": ("f32", [2], uniform(0.5, 2.0))})
+def _(I, W, o):
+    B = o.B
+    h = relu(F.batch_norm(I["x"], B["rm"], B["rv"], W["g"], W["b"], training=o.training, momentum=0.3, eps=1e-5))
+    z = F.batch_norm(rmean(h, 2) @ W["W"], B["rm2"], B["rv2"], W["g2"], W["b2"], training=o.training, eps=1e-3)
+    return mse(z, I["t"]), dict(h=h, z=z)
+
+
+@model("layer_norm_axes",
+       inputs={"x": ("f64", [3, 2, 4], normal()), "t": ("f64", [3, 2, 4], normal())},
+       params={"W": ("f64", [4, 4], P), "g1": ("f64", [4], normal(0.3, 1.0)), "b1": ("f64", [4], P),
+               "g2": ("f64", [2, 4], normal(0.3, 1.0)), "b2": ("f64", [2, 4], P)})
+def _(I, W, o):
+    h = silu(F.layer_norm(I["x"] @ W["W"], (4,), W["g1"], W["b1"], eps=1e-5))
+    y = F.layer_norm(h, (2, 4), W["g2"], W["b2"], eps=1e-3)
+    return mse(y, I["t"]), dict(h=h, y=y)
+
+
 # --------------------------------------------------------------------------
 
 
@@ -993,6 +1026,10 @@ def run_twin(spec, arrays, mode):
             I[name] = torch.tensor(arrays[name], dtype=o.dtype(dt), requires_grad=name in differentiated)
     for name, (dt, _, _) in spec["params"].items():
         W[name] = torch.tensor(arrays[name], dtype=o.dtype(dt), requires_grad=True)
+
+    def fresh_buffers():  # batch_norm(training=True) updates them in place
+        return {n: torch.tensor(arrays[n], dtype=o.dtype(dt)) for n, (dt, _, _) in spec["buffers"].items()}
+    o.training, o.B = True, fresh_buffers()
     res = spec["twin"](I, W, o)
     loss, outs = res[0], res[1]
     named = res[2] if len(res) > 2 else {}
@@ -1006,13 +1043,18 @@ def run_twin(spec, arrays, mode):
         result["grad." + name] = torch.zeros_like(t) if g is None else g
     for name, t in outs.items():
         result["out." + name] = t
+    if spec["buffers"]:
+        o.training, o.B = False, fresh_buffers()
+        with torch.no_grad():
+            for name, t in spec["twin"](I, W, o)[1].items():
+                result["eval.out." + name] = t
     return {k: v.detach() for k, v in result.items()}
 
 
 def generate(name, spec):
     rng = np.random.RandomState(zlib.crc32(name.encode()) & 0x7FFFFFFF)
     arrays = {}
-    for group in ("inputs", "params"):
+    for group in ("inputs", "params", "buffers"):
         for n, (dt, shape, gen) in spec[group].items():
             a = np.asarray(gen(rng, tuple(shape)), dtype=np.float64).reshape(shape)
             if dt == "f32":
@@ -1060,7 +1102,7 @@ def generate(name, spec):
     write_safetensors(os.path.join(DATA_DIR, f"{name}.inputs.safetensors"),
                       [(n, dt, arrays[n]) for n, (dt, _, _) in spec["inputs"].items()])
     write_safetensors(os.path.join(DATA_DIR, f"{name}.params.safetensors"),
-                      [(n, dt, arrays[n]) for n, (dt, _, _) in spec["params"].items()])
+                      [(n, dt, arrays[n]) for n, (dt, _, _) in list(spec["params"].items()) + list(spec["buffers"].items())])
     write_safetensors(os.path.join(DATA_DIR, f"{name}.expected.safetensors"), expected, meta)
     print(f"{name}: {len(expected)} tensors, native-vs-exact {' '.join(report)}")
     return ok
