@@ -31,7 +31,8 @@ Executor& Model::Impl::executor(Backend backend) {
 
 Executor& Model::Impl::update_executor(Backend backend) {
   std::lock_guard<std::mutex> lock(exec_mutex);
-  if (!update_model) update_model = build_update_model(*runnable());
+  // Optimized as the model is: the passes fold the update's scalar coefficients.
+  if (!update_model) update_model = optimized ? optimize(build_update_model(*optimized)) : build_update_model(*model);
   if (backend == Backend::Interpreter) {
     if (!update_interpreter) update_interpreter = make_interpreter_executor(*update_model, sm);
     return *update_interpreter;

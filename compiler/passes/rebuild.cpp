@@ -49,7 +49,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
   out.params = m.params;
   for (ParamDecl& p : out.params) p.node = map[p.node];
   out.loss = m.loss;
-  out.loss.node = map[m.loss.node];
+  out.loss.node = m.loss.node == kNoNode ? kNoNode : map[m.loss.node];  // an update model has no loss
   if (m.train.built()) {
     out.train = m.train;
     out.train.lr = map[m.train.lr];
