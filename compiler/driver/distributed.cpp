@@ -98,9 +98,15 @@ bool Distributed::same_everywhere(uint64_t value) const {
   return v[0] == ~v[1];
 }
 
+int Distributed::end_together(int status) {
+  if (mpi_) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  together_ = true;
+  return status;
+}
+
 int Distributed::finish(int status) {
   if (!mpi_started) return status;
-  if (status != 0) {
+  if (status != 0 && !world().together_) {
     std::fflush(stdout);
     std::cerr.flush();
     MPI_Abort(MPI_COMM_WORLD, status);
@@ -113,6 +119,7 @@ void Distributed::sum(float*, int64_t) const {}
 void Distributed::sum(double*, int64_t) const {}
 void Distributed::broadcast(double*, int64_t) const {}
 bool Distributed::same_everywhere(uint64_t) const { return true; }
+int Distributed::end_together(int status) { return status; }
 int Distributed::finish(int status) { return status; }
 #endif
 

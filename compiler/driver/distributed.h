@@ -36,16 +36,23 @@ class Distributed {
   // Whether every rank passed the same value.
   bool same_everywhere(uint64_t value) const;
 
-  // At the end of the command: with MPI, a status of 0 finalizes it; any
-  // other stops the whole job with that status (MPI_Abort), so that a rank
-  // that failed (and printed why) never leaves the others waiting in a
-  // collective. Returns `status` (without MPI, or after finalizing).
+  // Every rank stops with `status` together (a signal's stop, once rank 0
+  // has written its checkpoint): waits for all ranks, and makes finish()
+  // finalize MPI rather than abort the job. Returns `status`.
+  int end_together(int status);
+
+  // At the end of the command: with MPI, a status of 0 (or one of
+  // end_together) finalizes it; any other stops the whole job with that
+  // status (MPI_Abort), so that a rank that failed (and printed why) never
+  // leaves the others waiting in a collective. Returns `status` (without
+  // MPI, or after finalizing).
   static int finish(int status);
 
  private:
   Distributed() = default;
   int rank_ = 0, size_ = 1;
   bool mpi_ = false;
+  bool together_ = false;  // end_together was called
 };
 
 // The exchange of one data-parallel step: this rank's gradients ("grad.NAME"

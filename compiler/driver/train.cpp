@@ -249,7 +249,7 @@ struct Best {
 
 int cmd_train(const Options& given) {
   auto start_time = Clock::now();
-  const Distributed& ranks = Distributed::world();
+  Distributed& ranks = Distributed::world();
   bool lead = ranks.rank() == 0;  // evaluates, prints and writes files
   Options o = given;
   if (!lead) o.quiet = true, o.progress = false;
@@ -573,7 +573,7 @@ int cmd_train(const Options& given) {
   auto interrupted = [&](int64_t epoch, int64_t step, double sum) {
     // With several ranks, a signal to any of them stops all at the same step.
     int sig = signals.received() ? signals.received() : SIGTERM;
-    if (!lead) return 128 + sig;
+    if (!lead) return ranks.end_together(128 + sig);  // once rank 0 has written the checkpoint
     std::string where = step ? fmt::format("epoch {}, step {} of {}", epoch, step, steps_per_epoch)
                              : fmt::format("epoch {}", epoch - 1);
     if (tty && step) std::cerr << "\n";
@@ -582,7 +582,7 @@ int cmd_train(const Options& given) {
     if (!(step == 0 && last_saved == epoch - 1) && !save(epoch - 1, step, sum, o.output)) return 1;
     std::cerr << fmt::format("gradc train: wrote {} (after {}); to resume the run:\n  {}\n", o.output, where,
                              resume_command(o.argv, o.output));
-    return 128 + sig;
+    return ranks.end_together(128 + sig);
   };
   int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch - first_step, done_steps = 0;
   int64_t last_epoch = o.epochs;  // less when --patience stops the run

@@ -102,6 +102,24 @@ case $case in
     status=$?
     [ $status != 0 ] && [ $status != 124 ] || fail "status $status: $(cat $tmp/out)"
     grep -qi "killed\|exited\|signal" $tmp/out || fail "message: $(cat $tmp/out)" ;;
+  signal_stops_together)  # Ctrl-C to mpirun: every rank stops at the same step, rank 0 writes a checkpoint that resumes
+    timeout 60 mpirun --allow-run-as-root --oversubscribe -np 2 "$G" train $E/digits_mlp.grad "${digits[@]}" \
+      --epochs 100000 -o $tmp/s.st > $tmp/out 2>&1 &
+    pid=$!  # timeout's; mpirun is its child
+    for _ in $(seq 300); do grep -q "^epoch 1/" $tmp/out && break; sleep 0.1; done  # the loop runs
+    kill -INT "$(pgrep -P $pid)"
+    wait $pid
+    [ $? != 124 ] || fail "the job did not stop: $(cat $tmp/out)"
+    grep -q "gradc train: wrote $tmp/s.st (after epoch [0-9]*, step [0-9]* of 22); to resume the run:" $tmp/out ||
+      grep -q "gradc train: wrote $tmp/s.st (after epoch [0-9]*); to resume the run:" $tmp/out || fail "message: $(cat $tmp/out)"
+    [ "$(grep -c 'stopping after' $tmp/out)" = 1 ] || fail "not rank 0 alone: $(cat $tmp/out)"
+    e=$(/usr/bin/python3 -c "
+import json, struct, sys
+raw = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', raw[:8])[0]; h = json.loads(raw[8:8 + n])
+a, b = h['train.epoch']['data_offsets']; print(struct.unpack('<i', raw[8 + n + a:8 + n + b])[0])" $tmp/s.st) ||
+      fail "no checkpoint: $(cat $tmp/out)"
+    "$G" train $E/digits_mlp.grad "${digits[@]}" --epochs $((e + 2)) --resume $tmp/s.st -o $tmp/s.st > $tmp/out 2>&1 ||
+      fail "resume: $(cat $tmp/out)" ;;
   plain_run_without_mpi)  # without a launcher gradc does not initialize MPI (it would print or fail without one)
     env -u OMPI_COMM_WORLD_SIZE -u PMI_SIZE -u PMIX_RANK "$G" train $E/iris_mlp.grad "${iris[@]}" --epochs 1 -o $tmp/c.st \
       > $tmp/out 2>&1 || fail "$(cat $tmp/out)"
