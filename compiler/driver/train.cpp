@@ -594,7 +594,8 @@ int cmd_train(const Options& given) {
     double sum = epoch == first_epoch ? first_sum : 0;
     double lr = rate.at(epoch);
     for (int64_t step = first; step < steps_per_epoch; ++step) {
-      if (signals.received()) return interrupted(epoch, step, sum);
+      // (With several ranks the step's exchange carries the signal, so that all stop at one step.)
+      if (!exchange && signals.received()) return interrupted(epoch, step, sum);
       double loss = 0;
       if (exchange) {
         // This rank's rows of the batch; the mean gradient of all ranks (which
