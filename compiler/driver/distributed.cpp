@@ -2,9 +2,11 @@
 #include "compiler/driver/distributed.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "gradc/tensor.h"
 
@@ -22,7 +24,7 @@ const char* launcher_variable() {
   return nullptr;
 }
 
-bool mpi_started = false;
+bool mpi_started = false;  // by world(): a launcher started this process
 
 #if GRADC_HAVE_MPI
 // A collective that failed (a rank died or the network broke): say so, then
@@ -67,7 +69,6 @@ Distributed& Distributed::world() {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &w->rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &w->size_);
-    w->mpi_ = true;
 #else
     throw DataError(std::string("started by an MPI launcher (") + var +
                     " is set), but this gradc was built without MPI; install libopenmpi-dev and rebuild");
@@ -79,19 +80,21 @@ Distributed& Distributed::world() {
 
 #if GRADC_HAVE_MPI
 void Distributed::sum(float* data, int64_t n) const {
-  if (mpi_) check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  if (mpi_started)
+    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
 }
 
 void Distributed::sum(double* data, int64_t n) const {
-  if (mpi_) check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  if (mpi_started)
+    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
 }
 
 void Distributed::broadcast(double* data, int64_t n) const {
-  if (mpi_) check(MPI_Bcast(data, static_cast<int>(n), MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  if (mpi_started) check(MPI_Bcast(data, static_cast<int>(n), MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
 bool Distributed::same_everywhere(uint64_t value) const {
-  if (!mpi_) return true;
+  if (!mpi_started) return true;
   // The largest value and the largest complement (the smallest value) in one call.
   uint64_t v[2] = {value, ~value};
   check(MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
@@ -99,7 +102,7 @@ bool Distributed::same_everywhere(uint64_t value) const {
 }
 
 int Distributed::end_together(int status) {
-  if (mpi_) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  if (mpi_started) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
   together_ = true;
   return status;
 }
@@ -132,6 +135,9 @@ GradientExchange::GradientExchange(const Distributed& ranks, const NamedTensors&
     f64_ = f64_ || t.dtype() != DType::F32;
   }
   offsets_.push_back(n);
+  // MPI counts are ints.
+  if (n + 2 > INT32_MAX)
+    throw DataError("the model has " + std::to_string(n) + " gradient values, more than one MPI_Allreduce can sum");
   if (f64_) f64_buffer_.resize(static_cast<size_t>(n) + 2);
   else f32_buffer_.resize(static_cast<size_t>(n) + 2);
 }
@@ -146,7 +152,8 @@ GradientExchange::Result GradientExchange::average(NamedTensors& grads, double l
 }
 
 template <class T>
-GradientExchange::Result GradientExchange::exchange(std::vector<T>& buffer, NamedTensors& grads, double loss, bool stop) {
+GradientExchange::Result GradientExchange::exchange(std::vector<T>& buffer, NamedTensors& grads, double loss,
+                                                    bool stop) {
   std::vector<Tensor*> ts;
   for (const std::string& name : names_) {
     Tensor* t = nullptr;

@@ -51,7 +51,6 @@ class Distributed {
  private:
   Distributed() = default;
   int rank_ = 0, size_ = 1;
-  bool mpi_ = false;
   bool together_ = false;  // end_together was called
 };
 

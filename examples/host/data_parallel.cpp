@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   try {
     gradc::Session reference(whole, {gradc::Backend::Jit, /*seed=*/1});
     std::vector<gradc::Session> workers;
-    for (int k = 0; k < kWorkers; ++k) workers.emplace_back(half, gradc::SessionOptions{gradc::Backend::Jit, /*seed=*/1});
+    for (int k = 0; k < kWorkers; ++k)
+      workers.emplace_back(half, gradc::SessionOptions{gradc::Backend::Jit, /*seed=*/1});
     for (int step = 0; step < 200; ++step) {
       reference.train_step(rows(0, kRows), 0.5);
       std::vector<gradc::NamedTensors> grads;
