@@ -408,9 +408,10 @@ int cmd_train(const Options& given) {
     // past it is a finished run. Writing it again with the smaller count would
     // rewind train.epoch, so nothing is trained or written.
     if (first_epoch > o.epochs) {
-      std::cout << fmt::format("{}: the run is already complete: the checkpoint is at epoch {} and --epochs is {}; "
-                               "nothing was trained or written (raise --epochs to train further)\n",
-                               o.resume, first_epoch - 1, o.epochs);
+      if (lead)
+        std::cout << fmt::format("{}: the run is already complete: the checkpoint is at epoch {} and --epochs is {}; "
+                                 "nothing was trained or written (raise --epochs to train further)\n",
+                                 o.resume, first_epoch - 1, o.epochs);
       return 0;
     }
     const Tensor* es = find_tensor(ckpt, "train.epoch_step");
@@ -437,9 +438,10 @@ int cmd_train(const Options& given) {
       best->value = run.best;
       best->epoch = run.best_epoch;
       if (o.patience && run.epoch - best->epoch >= o.patience) {
-        std::cout << fmt::format("{}: the run stopped early: its {} has not improved since epoch {} and --patience "
-                                 "is {}; nothing was trained or written (raise --patience to train further)\n",
-                                 o.resume, best->what(), best->epoch, o.patience);
+        if (lead)
+          std::cout << fmt::format("{}: the run stopped early: its {} has not improved since epoch {} and --patience "
+                                   "is {}; nothing was trained or written (raise --patience to train further)\n",
+                                   o.resume, best->what(), best->epoch, o.patience);
         return 0;
       }
     } else {
