@@ -14,6 +14,7 @@ PACKAGES=(
   libopenblas-dev                      # the benchmark suite's BLAS baseline (bench/)
   pybind11-dev python3-dev python3-numpy  # the Python module (python/) for Debian's /usr/bin/python3, and its tests
   dataset-fashion-mnist                # Fashion-MNIST as IDX files (examples/fashion_*.grad, their test)
+  openmpi-bin libopenmpi-dev           # data-parallel training: mpirun -np K gradc train (docs/distributed.md) and its tests
 )
 
 missing=()

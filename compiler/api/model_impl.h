@@ -39,6 +39,11 @@ struct Model::Impl {
   std::unique_ptr<Executor> jit;
   bool debug_info = false, perf_map = false;  // CompileOptions' (for the JIT)
   Executor& executor(Backend backend);
+  // The optimizer step alone (build_update_model) and its executors, made on
+  // first use: Session::apply_gradients runs its ApplyUpdate entry.
+  std::optional<ModelIR> update_model;
+  std::unique_ptr<Executor> update_interpreter, update_jit;
+  Executor& update_executor(Backend backend);
   std::vector<Diagnostic> diags;
 };
 

@@ -30,6 +30,18 @@ Executor& Model::Impl::executor(Backend backend) {
   return *jit;
 }
 
+Executor& Model::Impl::update_executor(Backend backend) {
+  std::lock_guard<std::mutex> lock(exec_mutex);
+  // Optimized as the model is: the passes fold the update's scalar coefficients.
+  if (!update_model) update_model = optimized ? optimize(build_update_model(*optimized)) : build_update_model(*model);
+  if (backend == Backend::Interpreter) {
+    if (!update_interpreter) update_interpreter = make_interpreter_executor(*update_model, sm);
+    return *update_interpreter;
+  }
+  if (!update_jit) update_jit = make_jit_executor(*update_model, sm, {debug_info, perf_map});
+  return *update_jit;
+}
+
 namespace {
 
 // A zero-filled tensor for value `v` of an entry; a tensor that memory cannot
@@ -61,6 +73,7 @@ struct Session::Impl {
 
   // ---- what repeated calls reuse (a Session runs one call at a time) ----
   Executor* exec = nullptr;             // the model's executor for `backend`, owned by the model
+  Executor* update_exec = nullptr;      // the same for its update model (apply_gradients)
   const GradcRuntime* rt = nullptr;     // the thread pool with `threads` threads
   mutable std::map<EntryKind, EntrySignature> signatures;  // computed once per entry
 
@@ -91,22 +104,32 @@ struct Session::Impl {
     double seconds = 0;
     Tensor loss, new_step;
   };
-  mutable std::unique_ptr<Call> calls[4];
+  mutable std::unique_ptr<Call> calls[5];  // per EntryKind
   // train_step writes new params, buffers and state here; they are swapped in when the step succeeded.
   NamedTensors back_params, back_buffers, back_state;
   // Working memory of native calls, kept between calls (64-byte aligned).
   mutable std::unique_ptr<uint8_t, decltype(&std::free)> arena{nullptr, &std::free};
   mutable size_t arena_size = 0;
 
+  // ApplyUpdate runs on the model's update model, every other entry on the model.
+  bool on_update_model(EntryKind kind) const { return kind == EntryKind::ApplyUpdate; }
+
   const EntrySignature& signature(EntryKind kind) const {
     auto it = signatures.find(kind);
-    if (it == signatures.end()) it = signatures.emplace(kind, entry_signature(*ir, kind)).first;
+    if (it == signatures.end()) it = signatures.emplace(kind, entry_signature(graph_of(kind), kind)).first;
     return it->second;
   }
 
-  Executor& executor() {
-    if (!exec) exec = &model->executor(backend);
-    return *exec;
+  const ModelIR& graph_of(EntryKind kind) const {
+    if (!on_update_model(kind)) return *ir;
+    const_cast<Impl*>(this)->executor(kind);  // makes the update model
+    return *model->update_model;
+  }
+
+  Executor& executor(EntryKind kind = EntryKind::Forward) {
+    Executor*& e = on_update_model(kind) ? update_exec : exec;
+    if (!e) e = on_update_model(kind) ? &model->update_executor(backend) : &model->executor(backend);
+    return *e;
   }
 
   // The prepared call of an entry; compiles it on first use.
@@ -115,7 +138,7 @@ struct Session::Impl {
     if (c) return *c;
     auto p = std::make_unique<Call>();
     p->sig = &signature(kind);
-    p->native = executor().native(kind, profile);
+    p->native = executor(kind).native(kind, profile);
     if (!rt) rt = runtime_for_threads(threads);
     for (const EntryValue& v : p->sig->reads) {
       auto position = [&](const NamedTensors& ts) {
@@ -150,7 +173,7 @@ struct Session::Impl {
       p->counters.assign(p->native->kernels().size() + 1, 0);
       p->args.push_back(p->counters.data());
     }
-    if (kind == EntryKind::TrainStep) {
+    if (kind == EntryKind::TrainStep || kind == EntryKind::ApplyUpdate) {
       // Back buffers of the declared types, and where each result goes.
       if (back_params.empty())
         for (const auto& [n, t] : params) back_params.emplace_back(n, Tensor());
@@ -276,7 +299,7 @@ struct Session::Impl {
         c.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
     } else {
-      exec->run(*c.sig, c.in, out, threads);
+      (on_update_model(c.sig->kind) ? update_exec : exec)->run(*c.sig, c.in, out, threads);
     }
     if (check_numerics)
       for (size_t k = 0; k < out.size(); ++k)
@@ -285,6 +308,10 @@ struct Session::Impl {
           locate_non_finite(*c.sig, c.in, c.sig->produces[k].name);
         }
   }
+
+  // train_step or apply_update: runs it and commits the new params and
+  // state; returns train_step's loss (0 for apply_update).
+  double optimizer_step(EntryKind kind, const NamedTensors& inputs, double lr);
 
   // Runs an entry with inputs by name; returns the produced tensors by name.
   NamedTensors run(EntryKind kind, const NamedTensors& inputs) {
@@ -318,7 +345,9 @@ struct Session::Impl {
   // earlier, are finite), or the input that brought one in.
   [[noreturn]] void locate_non_finite(const EntrySignature& sig, const std::vector<const Tensor*>& in,
                                       const std::string& output) const {
-    Interpreter interp(ir->graph);
+    const ModelIR& gm = graph_of(sig.kind);
+    const Graph& graph = gm.graph;
+    Interpreter interp(graph);
     for (size_t i = 0; i < sig.reads.size(); ++i) interp.bind(sig.reads[i].node, *in[i]);
     std::vector<NodeId> roots;
     for (const EntryValue& v : sig.produces) roots.push_back(v.node);
@@ -327,13 +356,13 @@ struct Session::Impl {
     } catch (const DataError&) {
     }
     const SourceManager& sm = model->sm;
-    for (NodeId id = 0; id < ir->graph.size(); ++id) {
-      if (!interp.evaluated(id) || !is_float(ir->graph[id].dtype)) continue;
+    for (NodeId id = 0; id < graph.size(); ++id) {
+      if (!interp.evaluated(id) || !is_float(graph[id].dtype)) continue;
       const std::vector<double>& v = interp.values(id);
       for (size_t e = 0; e < v.size(); ++e) {
         if (std::isfinite(v[e])) continue;
-        const Node& n = ir->graph[id];
-        bool buffer = std::any_of(ir->buffers.begin(), ir->buffers.end(), [&](const ParamDecl& p) { return p.node == id; });
+        const Node& n = graph[id];
+        bool buffer = std::any_of(gm.buffers.begin(), gm.buffers.end(), [&](const ParamDecl& p) { return p.node == id; });
         if (n.op == Op::Input || n.op == Op::Param)
           throw DataError(diag::check_numerics_leaf(buffer ? "buffer" : n.op == Op::Input ? "input" : "param", n.attrs.name, v[e], e,
                                       type_str(n.dtype, n.shape), entry_name(sig.kind)));
@@ -491,9 +520,22 @@ double Session::train_step(const NamedTensors& inputs) {
 }
 
 double Session::train_step(const NamedTensors& inputs, double lr) {
-  if (!(lr >= 0) || !std::isfinite(lr)) throw DataError(fmt::format("train_step: the learning rate must be finite and >= 0, got {}", lr));
-  Impl& s = *impl_;
-  Impl::Call& c = s.call(EntryKind::TrainStep);
+  return impl_->optimizer_step(EntryKind::TrainStep, inputs, lr);
+}
+
+void Session::apply_gradients(const NamedTensors& grads) {
+  apply_gradients(grads, impl_->ir->optimizer.option("lr"));
+}
+
+void Session::apply_gradients(const NamedTensors& grads, double lr) {
+  impl_->optimizer_step(EntryKind::ApplyUpdate, grads, lr);
+}
+
+double Session::Impl::optimizer_step(EntryKind kind, const NamedTensors& inputs, double lr) {
+  if (!(lr >= 0) || !std::isfinite(lr))
+    throw DataError(fmt::format("{}: the learning rate must be finite and >= 0, got {}", entry_name(kind), lr));
+  Impl& s = *this;
+  Impl::Call& c = s.call(kind);
   s.bind(c, inputs, lr);
   s.execute(c, c.out);
   // Commit the new params and state only after the whole step succeeded:
@@ -502,7 +544,7 @@ double Session::train_step(const NamedTensors& inputs, double lr) {
   // run-time check returns before anything is updated in place.)
   for (auto [front, back] : c.commit) std::swap(*front, *back);
   ++s.step;
-  return c.out.front()->get(0);
+  return kind == EntryKind::TrainStep ? c.out.front()->get(0) : 0;
 }
 
 NamedTensors Session::forward(const NamedTensors& inputs) const {

@@ -239,4 +239,20 @@ void build_train_step(ModelIR& m) {
   verify_model(m);
 }
 
+ModelIR build_update_model(const ModelIR& m) {
+  ModelIR u;
+  u.name = m.name;
+  u.dims = m.dims;
+  u.optimizer = m.optimizer;
+  Builder b(u.graph);
+  for (const ParamDecl& p : m.params) {
+    const Node& n = m.graph[p.node];
+    b.at(p.loc);
+    u.params.push_back({p.name, b.leaf(Op::Param, p.name, n.dtype, n.shape), p.init, p.loc});
+    u.grads.push_back({p.name, b.leaf(Op::Input, "grad." + p.name, n.dtype, n.shape), p.loc});
+  }
+  build_train_step(u);
+  return u;
+}
+
 }  // namespace gradc

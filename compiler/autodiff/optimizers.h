@@ -78,4 +78,12 @@ double slot_initial_value(const OptimizerSpec& opt, const std::string& slot);
 // Fills m.train (requires m.grads for every param, in params order).
 void build_train_step(ModelIR& m);
 
+// The optimizer step of `m` as a model of its own, for data-parallel training
+// (the gradients of several processes are averaged, then applied): the
+// params, an input "grad.NAME" per param where the gradient was, and m's
+// update (clip_grad_norm included) built on them. It has no model inputs and
+// no loss; its ApplyUpdate entry reads the params, the optimizer state, the
+// learning rate, the step counter and the gradients.
+ModelIR build_update_model(const ModelIR& m);
+
 }  // namespace gradc

@@ -353,7 +353,8 @@ class Exporter {
       case EntryKind::Forward: order = {Arg::Src::Inputs, Arg::Src::Params, Arg::Src::Outputs}; break;
       case EntryKind::Grad: order = {Arg::Src::Inputs, Arg::Src::Params, Arg::Src::Loss, Arg::Src::Grads, Arg::Src::Outputs}; break;
       case EntryKind::TrainStep: order = {Arg::Src::Inputs, Arg::Src::Params, Arg::Src::State, Arg::Src::Lr, Arg::Src::Loss}; break;
-      case EntryKind::Evaluate: internal_error(__FILE__, __LINE__, "export: evaluate has no wrapper");
+      case EntryKind::Evaluate:
+      case EntryKind::ApplyUpdate: internal_error(__FILE__, __LINE__, "export: only forward, grad and train_step have wrappers");
     }
     for (Arg::Src s : order) params.push_back(s == Arg::Src::Lr ? b.getDoubleTy() : ptr);
     params.push_back(ptr);  // work

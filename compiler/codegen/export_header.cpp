@@ -128,7 +128,8 @@ std::string entry_text(const ExportAbi& a, const EntryPlan& e) {
           a.optimizer, a.lr);
       t += fmt::format("#define {}_LR {}\n", a.upper, a.lr);
       break;
-    case EntryKind::Evaluate: break;
+    case EntryKind::Evaluate:
+    case EntryKind::ApplyUpdate: break;
   }
   int64_t arena = align_up(p.arena_bytes, kWorkAlign);
   t += fmt::format("#define {}_{}_WORK_BYTES(threads) ((size_t){} + (size_t)(threads) * {})\n", a.upper, entry,
@@ -149,7 +150,8 @@ std::string entry_text(const ExportAbi& a, const EntryPlan& e) {
                        "                       {l} *loss, void *work, const {n}_runtime *rt);\n\n",
                        fmt::arg("n", a.name), fmt::arg("l", loss));
       break;
-    case EntryKind::Evaluate: break;
+    case EntryKind::Evaluate:
+    case EntryKind::ApplyUpdate: break;
   }
   return t;
 }

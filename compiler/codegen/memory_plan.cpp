@@ -61,7 +61,7 @@ bool can_update_in_place(const Program& p, int old_b, int new_b) {
 
 void plan_in_place(Program& p) {
   p.in_place.assign(p.sig.produces.size(), false);
-  if (p.sig.kind != EntryKind::TrainStep) return;
+  if (p.sig.kind != EntryKind::TrainStep && p.sig.kind != EntryKind::ApplyUpdate) return;
   for (size_t r = 0; r < p.sig.produces.size(); ++r) {
     for (size_t i = 0; i < p.sig.reads.size(); ++i) {
       if (p.sig.reads[i].name != p.sig.produces[r].name) continue;

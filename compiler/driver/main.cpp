@@ -22,6 +22,7 @@
 #include <system_error>
 
 #include "compiler/driver/data.h"
+#include "compiler/driver/distributed.h"
 #include "compiler/driver/options.h"
 #include "compiler/driver/predict.h"
 #include "compiler/driver/show.h"
@@ -546,5 +547,6 @@ int main(int argc, char** argv) {
     std::cerr << "gradc: " << (what.starts_with(kPrefix) ? "" : kPrefix) << what << "\n";
     rc = 1;
   }
-  return check_stdout(rc);
+  // A rank of a data-parallel run that failed stops the whole job (distributed.h).
+  return Distributed::finish(check_stdout(rc));
 }

@@ -5,7 +5,10 @@
 // checkpoint and stop when it no longer improves (--keep-best, --patience),
 // report, log, plot, and write checkpoints atomically; never one holding NaN
 // or infinity the training produced, and one on SIGINT, SIGTERM or SIGHUP
-// that resumes exactly (train_guard.h).
+// that resumes exactly (train_guard.h). Started by mpirun with K ranks, every
+// rank trains on its K-th of each batch, the gradients are averaged across
+// ranks before each update, and rank 0 alone evaluates, prints and writes
+// (distributed.h, docs/distributed.md).
 #include "compiler/driver/train.h"
 
 #include "compiler/driver/data.h"
@@ -18,6 +21,7 @@
 #include <chrono>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -25,6 +29,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "compiler/driver/distributed.h"
 #include "compiler/driver/train_guard.h"
 #include "compiler/driver/train_state.h"
 #include "compiler/support/spelling.h"
@@ -52,6 +57,16 @@ std::vector<int64_t> shuffle(int64_t rows, uint64_t seed, int64_t epoch) {
     std::swap(order[i], order[std::min(j, i)]);
   }
   return order;
+}
+
+// A checksum of tensors' names and bytes: equal on ranks that hold the same.
+uint64_t params_fingerprint(const NamedTensors& ts) {
+  uint64_t h = fingerprint("", 0);
+  for (const auto& [name, t] : ts) {
+    h = fingerprint(name.data(), name.size(), h);
+    h = fingerprint(t.raw(), t.nbytes(), h);
+  }
+  return h;
 }
 
 struct EvalResult {
@@ -232,12 +247,16 @@ struct Best {
 
 }  // namespace
 
-int cmd_train(const Options& o) {
+int cmd_train(const Options& given) {
   auto start_time = Clock::now();
+  Distributed& ranks = Distributed::world();
+  bool lead = ranks.rank() == 0;  // evaluates, prints and writes files
+  Options o = given;
+  if (!lead) o.quiet = true, o.progress = false;
   if ((!o.log.empty() || !o.plot.empty()) && o.epochs > kMaxLoggedEpochs)
     throw DataError(fmt::format("--epochs {} with {}: the log and the plot cover at most {} epochs", o.epochs,
                                 o.log.empty() ? "--plot" : "--log", kMaxLoggedEpochs));
-  check_writable(o.output, "-o");
+  if (lead) check_writable(o.output, "-o");
   std::optional<Best> best;
   if (o.keep_best) {
     // The best checkpoint goes beside CKPT, which must then be a file.
@@ -246,10 +265,10 @@ int cmd_train(const Options& o) {
                                   "give -o a file",
                                   o.output));
     best = Best{*o.keep_best, 0, best_checkpoint_path(o.output)};
-    check_writable(best->path, "--keep-best");
+    if (lead) check_writable(best->path, "--keep-best");
   }
-  if (!o.log.empty()) check_writable(o.log, "--log");
-  if (!o.plot.empty()) check_writable(o.plot, "--plot");
+  if (lead && !o.log.empty()) check_writable(o.log, "--log");
+  if (lead && !o.plot.empty()) check_writable(o.plot, "--plot");
   // A first compile for the model's interface; the batch size is bound below.
   CompileOptions probe_opts;
   probe_opts.dims = o.dims;
@@ -293,6 +312,19 @@ int cmd_train(const Options& o) {
     throw DataError(fmt::format("{} is larger than the {} training rows; use --batch {} or less", source, train.rows,
                                 train.rows));
   }
+  // Data-parallel: each rank computes the gradients of `shard` rows of every batch.
+  if (batch % ranks.size() != 0)
+    throw DataError(fmt::format("batches of {} rows do not split evenly across the {} ranks of this mpirun; give "
+                                "--batch a multiple of {}",
+                                batch, ranks.size(), ranks.size()));
+  int64_t shard = batch / ranks.size();
+  // The split step (grad on every rank, then the averaged update) does not
+  // update buffers: refuse rather than leave batch_norm's running statistics
+  // where they started.
+  if (ranks.many() && !info.buffers.empty())
+    throw DataError(fmt::format("the model has buffers ('{}'), which data-parallel training does not update yet; "
+                                "train it in one process",
+                                info.buffers.front().name));
 
   // Standardization: fit on the training data, or, when resuming, the
   // statistics the checkpoint stored (so the resumed run sees the same numbers
@@ -338,14 +370,18 @@ int cmd_train(const Options& o) {
   pre.apply(eval.columns);
 
   auto compile_start = Clock::now();
-  Model model = compile_for_rows(o, dim, batch);
+  Model model = compile_for_rows(o, dim, shard);
   info = model.info();
+  // With several ranks, rank 0 evaluates with whole batches: the model at `batch` rows.
+  std::optional<Model> batch_model;
+  if (ranks.many() && lead) batch_model.emplace(compile_for_rows(o, dim, batch));
+  const Model& eval_model = batch_model ? *batch_model : model;
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
   // Native code for every call the loop makes, before it starts: the first
   // epoch's throughput then measures training, and compile time has its own line.
-  session.prepare(Entry::TrainStep);
-  Session full_eval(model, {backend, o.seed, o.check_numerics});  // evaluates each epoch's params
+  session.prepare(ranks.many() ? Entry::Grad : Entry::TrainStep);
+  Session full_eval(eval_model, {backend, o.seed, o.check_numerics});  // evaluates each epoch's params
   // Without every input the loss and metrics read, forward() returns neither,
   // and the epochs would report an eval loss of 0: refuse before training.
   if (!o.eval.empty()) {
@@ -379,9 +415,10 @@ int cmd_train(const Options& o) {
     // past it is a finished run. Writing it again with the smaller count would
     // rewind train.epoch, so nothing is trained or written.
     if (first_epoch > o.epochs) {
-      std::cout << fmt::format("{}: the run is already complete: the checkpoint is at epoch {} and --epochs is {}; "
-                               "nothing was trained or written (raise --epochs to train further)\n",
-                               o.resume, first_epoch - 1, o.epochs);
+      if (lead)
+        std::cout << fmt::format("{}: the run is already complete: the checkpoint is at epoch {} and --epochs is {}; "
+                                 "nothing was trained or written (raise --epochs to train further)\n",
+                                 o.resume, first_epoch - 1, o.epochs);
       return 0;
     }
     const Tensor* es = find_tensor(ckpt, "train.epoch_step");
@@ -408,9 +445,10 @@ int cmd_train(const Options& o) {
       best->value = run.best;
       best->epoch = run.best_epoch;
       if (o.patience && run.epoch - best->epoch >= o.patience) {
-        std::cout << fmt::format("{}: the run stopped early: its {} has not improved since epoch {} and --patience "
-                                 "is {}; nothing was trained or written (raise --patience to train further)\n",
-                                 o.resume, best->what(), best->epoch, o.patience);
+        if (lead)
+          std::cout << fmt::format("{}: the run stopped early: its {} has not improved since epoch {} and --patience "
+                                   "is {}; nothing was trained or written (raise --patience to train further)\n",
+                                   o.resume, best->what(), best->epoch, o.patience);
         return 0;
       }
     } else {
@@ -423,14 +461,14 @@ int cmd_train(const Options& o) {
   // Evaluation sessions: the full batch size, and one for the remainder.
   std::unique_ptr<Model> rest_model;
   std::unique_ptr<Session> rest_session;
-  if (eval.rows % batch != 0) {
+  if (lead && eval.rows % batch != 0) {
     rest_model = std::make_unique<Model>(compile_for_rows(o, dim, eval.rows % batch));
     rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed, o.check_numerics});
     rest_session->prepare(Entry::Forward);
   }
   // One evaluation with the initial params compiles what it runs (the
   // evaluate entry of both specializations); its results are not used.
-  if (eval.rows > 0) {
+  if (lead && eval.rows > 0) {
     full_eval.set_params(session.params());
     full_eval.set_buffers(session.buffers());
     if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
@@ -456,6 +494,20 @@ int cmd_train(const Options& o) {
     for (auto& m : hist.metrics) m.resize(first_epoch - 1, NAN);
   }
 
+  // The ranks must run the same steps on the same params: a rank given other
+  // data, options or checkpoint would otherwise wait in a collective that the
+  // others never reach.
+  if (ranks.many()) {
+    int64_t shape[] = {train.rows, batch, o.epochs, first_epoch, first_step, static_cast<int64_t>(o.seed)};
+    if (!ranks.same_everywhere(fingerprint(shape, sizeof shape, params_fingerprint(session.checkpoint()))))
+      throw DataError(fmt::format("the {} ranks were not given the same run: each must have the same --data rows, "
+                                  "--batch, --epochs, --seed and --resume checkpoint (rank {} has {} rows, "
+                                  "batch {}, epochs {} to {})",
+                                  ranks.size(), ranks.rank(), train.rows, batch, first_epoch, o.epochs));
+  }
+  std::optional<GradientExchange> exchange;
+  if (ranks.many()) exchange.emplace(ranks, session.params());
+
   // What the run starts from; a checkpoint may hold no other non-finite value.
   FiniteGuard finite(session.checkpoint());
   // From here a signal ends the run with a checkpoint, and a closed stdout
@@ -464,7 +516,7 @@ int cmd_train(const Options& o) {
   Progress out;
   if (!o.quiet)
     out.print(fmt::format("compiled {} in {:.2f} s ({}{})\n", info.name, compile_secs,
-                          backend == Backend::Jit ? "train_step" : "the interpreter's plans",
+                          backend != Backend::Jit ? "the interpreter's plans" : ranks.many() ? "grad" : "train_step",
                           eval.rows > 0 && backend == Backend::Jit ? " and forward" : ""));
   if (train.rows % batch != 0 && first_epoch == 1 && !o.quiet)
     out.print(fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
@@ -490,6 +542,7 @@ int cmd_train(const Options& o) {
   // keeps the last good checkpoint), the error is reported and the result is
   // false.
   auto save = [&](int64_t epoch, int64_t epoch_step, double loss_sum, const std::string& path) {
+    if (!lead) return true;  // every rank holds the same params; one writes them
     NamedTensors ck = session.checkpoint();
     if (std::optional<std::string> bad = finite.check(ck)) {
       std::cerr << fmt::format("gradc train: error: after epoch {}, step {} {}, which no checkpoint may hold: "
@@ -528,7 +581,9 @@ int cmd_train(const Options& o) {
   // A signal, seen before step `step` (0-based) of `epoch`: the checkpoint
   // of the steps taken, where it is, and how to go on.
   auto interrupted = [&](int64_t epoch, int64_t step, double sum) {
-    int sig = signals.received();
+    // With several ranks, a signal to any of them stops all at the same step.
+    int sig = signals.received() ? signals.received() : SIGTERM;
+    if (!lead) return ranks.end_together(128 + sig);  // once rank 0 has written the checkpoint
     std::string where = step ? fmt::format("epoch {}, step {} of {}", epoch, step, steps_per_epoch)
                              : fmt::format("epoch {}", epoch - 1);
     if (tty && step) std::cerr << "\n";
@@ -537,7 +592,7 @@ int cmd_train(const Options& o) {
     if (!(step == 0 && last_saved == epoch - 1) && !save(epoch - 1, step, sum, o.output)) return 1;
     std::cerr << fmt::format("gradc train: wrote {} (after {}); to resume the run:\n  {}\n", o.output, where,
                              resume_command(o.argv, o.output));
-    return 128 + sig;
+    return ranks.end_together(128 + sig);
   };
   int64_t total_steps = (o.epochs - first_epoch + 1) * steps_per_epoch - first_step, done_steps = 0;
   int64_t last_epoch = o.epochs;  // less when --patience stops the run
@@ -549,9 +604,20 @@ int cmd_train(const Options& o) {
     double sum = epoch == first_epoch ? first_sum : 0;
     double lr = rate.at(epoch);
     for (int64_t step = first; step < steps_per_epoch; ++step) {
-      if (signals.received()) return interrupted(epoch, step, sum);
-      NamedTensors b = gather(train, order, step * batch, batch);
-      double loss = session.train_step(b, lr);
+      // (With several ranks the step's exchange carries the signal, so that all stop at one step.)
+      if (!exchange && signals.received()) return interrupted(epoch, step, sum);
+      double loss = 0;
+      if (exchange) {
+        // This rank's rows of the batch; the mean gradient of all ranks (which
+        // is the whole batch's for a loss that averages over its rows).
+        NamedTensors g = session.grad(gather(train, order, step * batch + ranks.rank() * shard, shard));
+        GradientExchange::Result r = exchange->average(g, find_tensor(g, "loss")->get(0), signals.received() != 0);
+        if (r.stop) return interrupted(epoch, step, sum);
+        session.apply_gradients(g, lr);
+        loss = r.loss;
+      } else {
+        loss = session.train_step(gather(train, order, step * batch, batch), lr);
+      }
       if (!std::isfinite(loss)) {
         if (tty) std::cerr << "\n";
         std::cerr << fmt::format("gradc train: error: the loss is {} at epoch {}, step {}; training stopped ({})\n",
@@ -570,10 +636,16 @@ int cmd_train(const Options& o) {
       }
     }
     if (tty) std::cerr << "\r" << std::string(100, ' ') << "\r";
+    // Every epoch, a check that the ranks' params are still the same bits
+    // (one small MPI_Allreduce: microseconds against an epoch's steps).
+    if (ranks.many() && !ranks.same_everywhere(params_fingerprint(session.params())))
+      throw DataError(fmt::format("after epoch {} the ranks' params differ: the reduction gave the ranks different "
+                                  "sums (see docs/distributed.md, determinism)",
+                                  epoch));
     double train_loss = steps_per_epoch ? sum / static_cast<double>(steps_per_epoch) : NAN;
     EvalResult ev;
     ev.metrics.assign(info.metrics.size(), NAN);
-    if (eval.rows > 0) {
+    if (lead && eval.rows > 0) {
       full_eval.set_params(session.params());
       full_eval.set_buffers(session.buffers());
       if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
@@ -597,6 +669,14 @@ int cmd_train(const Options& o) {
                                  epoch, ev.loss, kept());
         return 1;
       }
+    }
+    // Rank 0's evaluation, on every rank: --keep-best and --patience decide alike.
+    if (ranks.many() && eval.rows > 0) {
+      std::vector<double> values{ev.loss};
+      values.insert(values.end(), ev.metrics.begin(), ev.metrics.end());
+      ranks.broadcast(values.data(), static_cast<int64_t>(values.size()));
+      ev.loss = values[0];
+      std::copy(values.begin() + 1, values.end(), ev.metrics.begin());
     }
     if (keep_history) {
       hist.train_loss.push_back(train_loss);
@@ -634,8 +714,8 @@ int cmd_train(const Options& o) {
         failed.push_back(fmt::format("{} {}: {}", flag, path, why));
       }
     };
-    if (!o.log.empty()) side("--log", o.log, [&] { write_log(o.log, hist, info); });
-    if (!o.plot.empty())
+    if (lead && !o.log.empty()) side("--log", o.log, [&] { write_log(o.log, hist, info); });
+    if (lead && !o.plot.empty())
       side("--plot", o.plot, [&] {
         std::vector<PlotSeries> losses{{"train loss", hist.train_loss}, {"eval loss", hist.eval_loss}}, metrics;
         for (size_t k = 0; k < info.metrics.size(); ++k)
@@ -669,7 +749,9 @@ int cmd_train(const Options& o) {
     kept_best = best->epoch ? fmt::format("; best {} {:.6g} at epoch {}: {}", best->what(), best->value, best->epoch,
                                           best->path)
                             : fmt::format("; no epoch had a finite {}, so {} was not written", best->what(), best->path);
-  out.print(fmt::format("wrote {} ({}, {} steps, {:.1f} s){}\n", o.output, epochs, session.step(), total, kept_best));
+  if (lead)
+    out.print(fmt::format("wrote {} ({}, {} steps, {:.1f} s){}{}\n", o.output, epochs, session.step(), total, kept_best,
+                          ranks.many() ? fmt::format("; {} ranks", ranks.size()) : ""));
   if (int sig = signals.received()) {
     // It came during the last epoch's evaluation or writing: nothing is left to do.
     std::cerr << fmt::format("gradc train: {}: received after the last step; the run is complete and {} holds its "

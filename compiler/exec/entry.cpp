@@ -14,6 +14,7 @@ const char* entry_name(EntryKind k) {
     case EntryKind::Evaluate: return "evaluate";
     case EntryKind::Grad: return "grad";
     case EntryKind::TrainStep: return "train_step";
+    case EntryKind::ApplyUpdate: return "apply_update";
   }
   return "?";
 }
@@ -42,8 +43,9 @@ EntrySignature entry_signature(const ModelIR& m, EntryKind kind) {
       for (const NamedNode& o : m.training.outputs) out.push_back(value("out." + o.name, o.node));
       break;
     case EntryKind::TrainStep:
+    case EntryKind::ApplyUpdate:
       GRADC_ASSERT(m.train.built(), "train_step was not built");
-      out.push_back(value("loss", m.training.loss.node));
+      if (kind == EntryKind::TrainStep) out.push_back(value("loss", m.training.loss.node));
       for (size_t i = 0; i < m.params.size(); ++i) out.push_back(value(m.params[i].name, m.train.new_params[i]));
       for (size_t i = 0; i < m.buffers.size(); ++i)
         out.push_back(value(m.buffers[i].name, m.training.new_buffers[i]));

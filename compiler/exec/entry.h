@@ -3,7 +3,8 @@
 // An EntrySignature lists what an entry point reads (model inputs, params,
 // buffers, optimizer state, the learning rate and step counter, by name) and
 // what it produces ("loss", "grad.W", "out.y", "metric.m", and for train_step
-// the updated "W", buffers, "opt.SLOT.W" and "opt.step"). The interpreter and the JIT
+// the updated "W", buffers, "opt.SLOT.W" and "opt.step"; apply_update produces
+// the same without the loss, from the gradients it reads as "grad.W"). The interpreter and the JIT
 // run the same signatures, so a session does not care which one it has.
 #pragma once
 
@@ -19,8 +20,11 @@ struct GradcRuntime;  // runtime/thread_pool.h
 
 namespace gradc {
 
-enum class EntryKind { Forward, Evaluate, Grad, TrainStep };
-const char* entry_name(EntryKind k);  // "forward", "evaluate", "grad", "train_step"
+// ApplyUpdate is the optimizer step alone, on given gradients (data-parallel
+// training averages the gradients of several processes first); it runs on a
+// model's update model (build_update_model), never on the model itself.
+enum class EntryKind { Forward, Evaluate, Grad, TrainStep, ApplyUpdate };
+const char* entry_name(EntryKind k);  // "forward", "evaluate", "grad", "train_step", "apply_update"
 
 struct EntryValue {
   std::string name;
@@ -37,7 +41,8 @@ struct EntrySignature {
 
 // Forward: outputs only; Evaluate: outputs, loss and metrics; Grad: loss,
 // gradients, outputs; TrainStep: loss, then new params, new buffers, new
-// state, new step. Grad and TrainStep use the training-mode roots.
+// state, new step; ApplyUpdate: the same without the loss. Grad and
+// TrainStep use the training-mode roots.
 EntrySignature entry_signature(const ModelIR& m, EntryKind kind);
 
 // An entry point compiled to native code, called on buffers the caller owns:

@@ -50,6 +50,7 @@ void verify_model(const ModelIR& m) {
     check(v.node, "metric " + v.name);
     GRADC_ASSERT(m.graph[v.node].shape.empty(), "metric " + v.name + " is not a scalar");
   }
+  if (m.loss.node == kNoNode && m.inputs.empty() && m.train.built()) return;  // an update model (build_update_model)
   check(m.loss.node, "the loss");
   if (m.training.loss.node != kNoNode) check(m.training.loss.node, "the training loss");
   GRADC_ASSERT(m.graph[m.loss.node].shape.empty() && is_float(m.graph[m.loss.node].dtype), "the loss is not a float scalar");

@@ -49,7 +49,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
   out.params = m.params;
   for (ParamDecl& p : out.params) p.node = map[p.node];
   out.loss = m.loss;
-  out.loss.node = map[m.loss.node];
+  out.loss.node = m.loss.node == kNoNode ? kNoNode : map[m.loss.node];  // an update model has no loss
   out.buffers = m.buffers;
   for (ParamDecl& p : out.buffers) p.node = map[p.node];
   out.training.loss = m.training.loss;

@@ -156,6 +156,14 @@ class Session {
   std::vector<std::string> evaluation_inputs() const;
   // "loss", "grad.NAME" for every param (and CompileOptions::wrt), "out.NAME"; no update.
   NamedTensors grad(const NamedTensors& inputs) const;
+  // One optimizer step with given gradients: "grad.NAME" for every param (as
+  // grad() names them; others are ignored), of the params' dtypes and shapes.
+  // grad() then apply_gradients() on the same batch is train_step() in two
+  // halves, up to float rounding (train_step fuses them); data-parallel
+  // training averages grad()'s results across processes in between
+  // (docs/distributed.md). Compiles the update on first use.
+  void apply_gradients(const NamedTensors& grads);             // lr from the model file
+  void apply_gradients(const NamedTensors& grads, double lr);  // lr given at run time
 
   Backend backend() const;
   // The threads the JIT's large kernels use (SessionOptions::threads resolved:

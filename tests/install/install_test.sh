@@ -15,4 +15,5 @@ test -s "$tmp/xor.safetensors"
 "$tmp/host/check_model" "$src/examples/iris_mlp.grad" | grep -q "param W1 : f32\[4, 16\]"
 "$tmp/host/train_iris" "$src/examples/iris_mlp.grad" "$src/examples/data/iris_train.csv" \
   "$src/examples/data/iris_test.csv" "$tmp/iris.safetensors" | grep -q "held-out accuracy"
+"$tmp/host/data_parallel" "$src/examples/xor.grad" | grep -q "params match"
 echo "ok: installed gradc found by find_package, host programs built and ran"

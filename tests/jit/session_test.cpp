@@ -4,6 +4,7 @@
 // check_numerics finds the first non-finite value of a step.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <thread>
@@ -131,4 +132,58 @@ TEST_CASE("a class id out of range is a run-time error at the model line that re
       CHECK(std::string(e.what()).find("\n    loss cross_entropy(x @ W, label)\n         ^") != std::string::npos);
     }
   }
+}
+
+// The two halves of a train_step that data-parallel training calls
+// (docs/distributed.md): grad, then apply_gradients with those gradients,
+// leave the params and optimizer state where train_step does, for every
+// optimizer of the examples (clip_grad_norm and f64 params included).
+TEST_CASE("grad then apply_gradients is train_step in two halves", "[jit][distributed]") {
+  for (const char* name : {"xor", "iris_mlp", "logreg", "digits_mlp", "regression_f64", "all_builtins"}) {
+    for (Backend backend : {Backend::Jit, Backend::Interpreter}) {
+      INFO(name << (backend == Backend::Jit ? " jit" : " interpreter"));
+      Model m = Model::compile_file(GRADC_SOURCE_DIR "/examples/" + std::string(name) + ".grad");
+      REQUIRE(m.ok());
+      Session fused(m, {backend, 2}), split(m, {backend, 2});
+      NamedTensors in = test::random_inputs(m.info(), 5);
+      for (int step = 0; step < 5; ++step) {
+        fused.train_step(in, 0.01);
+        split.apply_gradients(split.grad(in), 0.01);
+      }
+      CHECK(split.step() == 5);
+      NamedTensors a = fused.checkpoint(), b = split.checkpoint();
+      REQUIRE(a.size() == b.size());
+      for (size_t i = 0; i < a.size(); ++i) {
+        INFO(a[i].first);
+        double scale = 1e-30, diff = 0;
+        for (int64_t k = 0; k < a[i].second.numel(); ++k) {
+          scale = std::max(scale, std::abs(a[i].second.get(k)));
+          diff = std::max(diff, std::abs(a[i].second.get(k) - b[i].second.get(k)));
+        }
+        CHECK(diff <= 1e-5 * scale);
+      }
+    }
+  }
+}
+
+TEST_CASE("apply_gradients names a missing or mistyped gradient and changes nothing", "[jit][distributed]") {
+  Model m = Model::compile_file(GRADC_SOURCE_DIR "/examples/xor.grad");
+  REQUIRE(m.ok());
+  Session s(m, {Backend::Jit, 1});
+  NamedTensors g = s.grad(test::random_inputs(m.info(), 1));
+  NamedTensors before = s.checkpoint();
+  NamedTensors missing;
+  for (const auto& [n, t] : g)
+    if (n != "grad.W1") missing.emplace_back(n, t);
+  CHECK_THROWS_WITH(s.apply_gradients(missing), Catch::Contains("apply_update: missing input tensor 'grad.W1'"));
+  NamedTensors wrong = g;
+  for (auto& [n, t] : wrong)
+    if (n == "grad.b1") t = Tensor(DType::F32, {3});
+  CHECK_THROWS_WITH(s.apply_gradients(wrong), Catch::Contains("apply_update: tensor 'grad.b1': expected f32["));
+  CHECK_THROWS_WITH(s.apply_gradients(g, -1), Catch::Contains("learning rate must be finite and >= 0"));
+  CHECK(s.step() == 0);
+  NamedTensors after = s.checkpoint();
+  for (size_t i = 0; i < before.size(); ++i) CHECK(before[i].second.get(0) == after[i].second.get(0));
+  s.apply_gradients(g);
+  CHECK(s.step() == 1);
 }
