@@ -1,7 +1,7 @@
 // Scalar lowering: a kernel's fused expression (loads, constants, indices,
-// elementwise ops) to LLVM values at the current loop indices: f32 exp,
-// expm1 and tanh inline (emit_math.cpp), the other functions libm calls that
-// keep their vector variants so loops that make them vectorize.
+// elementwise ops) to LLVM values at the current loop indices: f32 tanh and
+// expm1 inline (emit_math.cpp), the other functions libm calls that keep
+// their vector variants so loops that make them vectorize.
 #include "compiler/codegen/emitter.h"
 
 #include <fmt/format.h>
@@ -84,7 +84,7 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
   auto arg = [&](size_t i) { return value(k, x.args[i]); };
   switch (x.op) {
     case Op::Neg: return b_.CreateFNeg(arg(0));
-    case Op::Exp: return exp(arg(0));
+    case Op::Exp: return libm("exp", arg(0));
     case Op::Log: return libm("log", arg(0));
     case Op::Sqrt: return intrinsic(llvm::Intrinsic::sqrt, arg(0));
     case Op::Abs: return intrinsic(llvm::Intrinsic::fabs, arg(0));
@@ -96,10 +96,10 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
     case Op::Erf: return libm("erf", arg(0));
     case Op::Rsqrt: return b_.CreateFDiv(fconst(ty, 1), intrinsic(llvm::Intrinsic::sqrt, arg(0)));
     case Op::Sigmoid:  // 1 / (1 + exp(-x))
-      return b_.CreateFDiv(fconst(ty, 1), b_.CreateFAdd(fconst(ty, 1), exp(b_.CreateFNeg(arg(0)))));
+      return b_.CreateFDiv(fconst(ty, 1), b_.CreateFAdd(fconst(ty, 1), libm("exp", b_.CreateFNeg(arg(0)))));
     case Op::Softplus: {  // x > 20 ? x : log1p(exp(x)), PyTorch's threshold
       llvm::Value* v = arg(0);
-      return b_.CreateSelect(b_.CreateFCmpOGT(v, fconst(ty, 20)), v, libm("log1p", exp(v)));
+      return b_.CreateSelect(b_.CreateFCmpOGT(v, fconst(ty, 20)), v, libm("log1p", libm("exp", v)));
     }
     case Op::Sign: {  // 1, -1, 0, or NaN
       llvm::Value* v = arg(0);

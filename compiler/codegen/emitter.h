@@ -73,12 +73,10 @@ class KernelEmitter {
   llvm::Value* op(const Kernel& k, const KExpr& x, llvm::Type* ty);
   llvm::Value* random_uniform(const Kernel& k, const KExpr& x, llvm::Type* ty);
   llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
-  // ---- emit_math.cpp: f32 exp, expm1 and tanh inline ----
+  // ---- emit_math.cpp: f32 tanh and expm1 inline (and the exp they use) ----
   llvm::Value* exp_f32(llvm::Value* x);
   llvm::Value* expm1_f32(llvm::Value* x);
   llvm::Value* tanh_f32(llvm::Value* x);
-  // exp of either float type: inline for f32, libm for f64.
-  llvm::Value* exp(llvm::Value* x) { return x->getType()->isFloatTy() ? exp_f32(x) : libm("exp", x); }
 
   // ---- emit_reduce.cpp ----
   void reduce(const Kernel& k);

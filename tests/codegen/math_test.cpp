@@ -1,6 +1,6 @@
-// The f32 exp, tanh and expm1 that the code generator writes inline
-// (compiler/codegen/emit_math.cpp), against libm in double over their whole
-// useful range: a million points spread over the float bit patterns of each
+// The f32 tanh and expm1 that the code generator writes inline
+// (compiler/codegen/emit_math.cpp), and exp and sigmoid (glibc's expf),
+// against libm in double over their whole useful range: a million points spread over the float bit patterns of each
 // range, plus the edges (overflow, underflow to subnormals and 0, NaN, inf,
 // signed zero). The error is in ulps of the float nearest the exact value.
 #include <catch2/catch.hpp>
@@ -73,10 +73,10 @@ const float kInf = std::numeric_limits<float>::infinity(), kNaN = std::numeric_l
 
 }  // namespace
 
-TEST_CASE("inline exp: within 1 ulp of exp over the floats, subnormal results and overflow included", "[codegen][math]") {
+TEST_CASE("exp (glibc's expf and libmvec's): within 4 ulp, libmvec's bound, subnormal results and overflow included", "[codegen][math]") {
   auto xs = sweep(1e-30f, 104.0f, true, {0.0f, -0.0f, 88.7f, 88.73f, 89.0f, 1000.0f, -87.4f, -100.0f, -103.9f, -110.0f,
                                         kInf, -kInf, kNaN});
-  CHECK(worst("exp(x)", xs, [](double v) { return std::exp(v); }) <= 1.0);
+  CHECK(worst("exp(x)", xs, [](double v) { return std::exp(v); }) <= 4.0);
 }
 
 TEST_CASE("inline tanh: within 2 ulp of tanh, across the switch at 0.625 and into saturation", "[codegen][math]") {
@@ -92,7 +92,7 @@ TEST_CASE("inline expm1 (elu's negative side): within 3 ulp of expm1", "[codegen
 
 // Below -88.72 exp(-x) overflows float and sigmoid is 0, as in PyTorch's float
 // formula and in libm's expf; the sweep stops where that is not yet so.
-TEST_CASE("inline sigmoid: within 2.5 ulp of 1 / (1 + exp(-x)) (exp, an add and a division round)", "[codegen][math]") {
+TEST_CASE("sigmoid: within 5 ulp of 1 / (1 + exp(-x)) (libmvec's exp, an add and a division round)", "[codegen][math]") {
   auto xs = sweep(1e-30f, 88.0f, true, {0.0f, -0.0f, 88.0f, -88.0f, kInf, -kInf, kNaN});
-  CHECK(worst("sigmoid(x)", xs, [](double v) { return 1 / (1 + std::exp(-v)); }) <= 2.5);
+  CHECK(worst("sigmoid(x)", xs, [](double v) { return 1 / (1 + std::exp(-v)); }) <= 5.0);
 }
