@@ -7,6 +7,7 @@
 #include <new>
 
 #include "compiler/autodiff/forward.h"
+#include "compiler/autodiff/optimizers.h"
 #include "compiler/ir/printer.h"
 #include "compiler/api/model_impl.h"
 #include "compiler/support/diagnostics.h"
@@ -152,6 +153,14 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
         x = n.dtype == DType::I32 ? std::floor(rng.uniform() * static_cast<double>(classes)) : rng.normal();
     }
     leaves.emplace_back(v.node, std::move(vals));
+  }
+  // Dropout's random bits (training mode): the seed's words and step 0, so
+  // the masks are those of the first train_step, fixed while the params vary.
+  auto word = [](uint64_t w) { return static_cast<double>(static_cast<int32_t>(static_cast<uint32_t>(w))); };
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (g[n].op != Op::Input) continue;
+    if (g[n].attrs.name == kRandomSeed) leaves.emplace_back(n, std::vector<double>{word(opts.seed), word(opts.seed >> 32)});
+    if (g[n].attrs.name == kStepCounter) leaves.emplace_back(n, std::vector<double>{0.0});
   }
   NamedTensors init = given_params.empty() ? initial_params(opts.seed) : given_params;
   // Buffers stay at their values; only the params are perturbed.

@@ -98,4 +98,29 @@ TEST_CASE("embedded jacobian: rank e ++ x, and the dumps of the text model") {
   }
 }
 
+// embedding and dropout: ranks, and the same graphs as the text model.
+TEST_CASE("embedded embedding and dropout: rank ids ++ [D] and x's, and the dumps of the text model") {
+  using namespace gradc::embed;
+  gradc::Model text = gradc::Model::compile_source(
+      "input ids : i32[4, 3]\n"
+      "param E : [10, 5]\n"
+      "e = dropout(embedding(ids, E), 0.25)\n"
+      "loss mean(dropout(e))\n",
+      "lookup.grad");
+  REQUIRE(text.ok());
+  ModelBuilder m("lookup");
+  auto ids = m.input("ids", i32(4, 3));
+  auto E = m.param("E", shape(10, 5));
+  auto e = m.let("e", dropout(embedding(ids, E), 0.25));
+  STATIC_REQUIRE(decltype(e)::rank == 3);
+  STATIC_REQUIRE(decltype(dropout(E))::rank == 2);
+  m.loss(mean(dropout(e)));
+  gradc::Model cpp = m.compile();
+  INFO(gradc::render_all(cpp.diagnostics()));
+  REQUIRE(cpp.ok());
+  for (gradc::Stage stage : {gradc::Stage::Graph, gradc::Stage::Grad, gradc::Stage::Opt})
+    CHECK(text.dump(stage, gradc::DumpFormat::Text, gradc::Entry::TrainStep, gradc::Locations::Hide) ==
+          cpp.dump(stage, gradc::DumpFormat::Text, gradc::Entry::TrainStep, gradc::Locations::Hide));
+}
+
 }  // namespace

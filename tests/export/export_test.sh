@@ -179,6 +179,19 @@ GRAD
       fail "no message naming the model line: $(cat driver.txt)"
     grep -q 'unknown code: iris_mlp: not a return code of this model' driver.txt || fail "$(cat driver.txt)"
     ;;
+  bad_embedding_id)
+    # An embedding id out of range (the driver sets the first id, the first
+    # i32 input, to 1000000): the code's message names the embedding's line.
+    M=$S/tests/reference/models/embedding_bag.grad
+    make_inputs in.st ids:i32:5,3:6 label:i32:5:3
+    g export "$M" -o out --entry forward,train_step >/dev/null
+    g step "$M" --inputs in.st --steps 1 -o start.st >/dev/null
+    cc -std=c11 -Wall -Wextra -Werror -Iout -DPREFIX=embedding_bag -DUPREFIX=EMBEDDING_BAG \
+      '-DMODEL_HEADER="embedding_bag.h"' "$S/tests/export/driver.c" out/embedding_bag.o -lm -o driver
+    ./driver in.st start.st bad-class-id >driver.txt || { cat driver.txt; fail "the bad embedding id was not refused"; }
+    grep -qE 'train_step returned [1-9][0-9]*: .*embedding_bag.grad:17:5: error: an embedding id is outside \[0, 6\) .*\(in train_step\)' driver.txt ||
+      fail "no message naming the model line: $(cat driver.txt)"
+    ;;
   cross)
     # aarch64: an object of that machine, calling only libc and libm.
     g export "$E/digits_mlp.grad" -o arm --target aarch64-linux-gnu >/dev/null
