@@ -299,7 +299,7 @@ ModelInfo Model::info() const {
   for (size_t i = 0; i < m.optimizer.options.size(); ++i)
     info.optimizer += fmt::format("{}{}={}", i ? ", " : "", m.optimizer.options[i].first, m.optimizer.options[i].second);
   info.optimizer += ")";
-  info.lr = m.optimizer.option("lr");
+  info.lr = m.optimizer.lr();
   info.graph_nodes = live.size();
   return info;
 }

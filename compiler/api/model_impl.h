@@ -92,7 +92,11 @@ void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions
         m.options_error = true;
       }
       if (m.options_error) m.model.reset();
-      if (m.model) build_train_step(*m.model);
+      if (m.model)
+        if (auto problem = build_train_step(*m.model)) {
+          diags.error(m.model->optimizer.loc, std::move(*problem));
+          m.model.reset();
+        }
       if (m.model && opts.optimize) m.optimized = optimize(*m.model, &m.pass_log);
     }
   } catch (const TooManyErrors&) {

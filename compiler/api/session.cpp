@@ -408,7 +408,8 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
   double bytes = 0;
   for (const ParamDecl& p : m.params)
     bytes += static_cast<double>(numel(m.graph[p.node].shape)) * static_cast<double>(dtype_size(m.graph[p.node].dtype));
-  bytes *= 1.0 + static_cast<double>(m.train.slots.size()) / std::max<size_t>(1, m.params.size());
+  for (const StateSlot& s : m.train.slots)
+    bytes += static_cast<double>(numel(m.graph[s.in].shape)) * static_cast<double>(dtype_size(m.graph[s.in].dtype));
   if (bytes > static_cast<double>(kMaxSessionBytes))
     throw DataError(fmt::format("the model's params and optimizer state need {:.1f} GiB; a session is limited to {} GiB",
                                 bytes / (1 << 30), kMaxSessionBytes >> 30));
@@ -416,11 +417,10 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
   impl_->seed = opts.seed;
   impl_->buffers = init_buffers(m, opts.seed);
   for (const StateSlot& s : m.train.slots) {
-    const ParamDecl& p = m.params[s.param];
-    Tensor t(m.graph[p.node].dtype, sizes(m.graph[p.node].shape));
+    Tensor t(m.graph[s.in].dtype, sizes(m.graph[s.in].shape));
     double v = slot_initial_value(m.optimizer, s.slot);
     for (int64_t i = 0; i < t.numel(); ++i) t.set(i, v);
-    impl_->state.emplace_back(fmt::format("opt.{}.{}", s.slot, p.name), std::move(t));
+    impl_->state.emplace_back(s.tensor, std::move(t));
   }
 }
 
@@ -516,7 +516,7 @@ void Session::restore(const NamedTensors& file, const std::string& what) {
 }
 
 double Session::train_step(const NamedTensors& inputs) {
-  return train_step(inputs, impl_->ir->optimizer.option("lr"));
+  return train_step(inputs, impl_->ir->optimizer.lr());
 }
 
 double Session::train_step(const NamedTensors& inputs, double lr) {
@@ -524,10 +524,15 @@ double Session::train_step(const NamedTensors& inputs, double lr) {
 }
 
 void Session::apply_gradients(const NamedTensors& grads) {
-  apply_gradients(grads, impl_->ir->optimizer.option("lr"));
+  apply_gradients(grads, impl_->ir->optimizer.lr());
 }
 
 void Session::apply_gradients(const NamedTensors& grads, double lr) {
+  const OptimizerSpec& opt = impl_->ir->optimizer;
+  if (const OptimizerRule* rule = find_optimizer(opt.name); rule && rule->gradient_free())
+    throw DataError(fmt::format("apply_gradients: the model's optimizer, {}, takes no gradient (it trains by "
+                                "evaluating the loss of a population: use train_step)",
+                                opt.name));
   impl_->optimizer_step(EntryKind::ApplyUpdate, grads, lr);
 }
 

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "compiler/autodiff/gradient_free.h"
 #include "compiler/ir/builder.h"
 #include "compiler/ir/verifier.h"
 #include "compiler/support/diagnostics.h"
@@ -154,6 +155,27 @@ std::vector<OptimizerRule> make_table() {
        {{"sum", "", "initial_accumulator_value"}},
        {},
        adagrad_update},
+      // Gradient-free (gradient_free.cpp); their state slots (opt.population.NAME,
+      // opt.fitness) are shaped by the population, so the step makes them.
+      {"genetic",
+       {{"population", 64, R::Count},
+        {"elite", 4, R::Whole},
+        {"mutation_std", 0.02},
+        {"mutation_rate", 1, R::Probability},
+        {"crossover", 0.5, R::Probability},
+        {"tournament", 3, R::Count}},
+       {},
+       {{[](const OptimizerSpec& o) { return o.option("elite") > o.option("population"); }, "elite",
+         "genetic keeps at most `population` elites"}},
+       nullptr,
+       build_genetic_step},
+      {"es",
+       {{"population", 64, R::Count}, {"sigma", 0.02}, {"lr", 0.01}},
+       {},
+       {{[](const OptimizerSpec& o) { return o.option("sigma") == 0; }, "sigma",
+         "es needs sigma > 0 (it divides by sigma)"}},
+       nullptr,
+       build_es_step},
   };
 }
 
@@ -189,8 +211,9 @@ double slot_initial_value(const OptimizerSpec& opt, const std::string& slot) {
   return 0.0;
 }
 
-void build_train_step(ModelIR& m) {
-  GRADC_ASSERT(m.grads.size() >= m.params.size(), "build_train_step needs the param gradients");
+std::optional<std::string> build_train_step(ModelIR& m) {
+  const OptimizerRule& rule = rule_of(m.optimizer);
+  GRADC_ASSERT(rule.gradient_free() || m.grads.size() >= m.params.size(), "build_train_step needs the param gradients");
   Builder b(m.graph);
   b.at(m.optimizer.loc.valid() ? m.optimizer.loc : m.loss.loc);
   TrainStep& ts = m.train;
@@ -202,6 +225,11 @@ void build_train_step(ModelIR& m) {
   if (ts.step_in == kNoNode) ts.step_in = b.leaf(Op::Input, kStepCounter, DType::F64, {});
   NodeId t = b.add(ts.step_in, b.constant(1, DType::F64));  // t = step number, from 1
   ts.step_out = t;
+  if (rule.gradient_free()) {
+    if (auto problem = rule.whole_step(m, b, t)) return problem;
+    verify_model(m);
+    return std::nullopt;
+  }
 
   std::vector<NodeId> grads;
   for (size_t i = 0; i < m.params.size(); ++i) grads.push_back(m.grads[i].node);
@@ -219,7 +247,6 @@ void build_train_step(ModelIR& m) {
     for (NodeId& g : grads) g = b.mul(g, b.cast(coef, b[g].dtype));
   }
 
-  const OptimizerRule& rule = rule_of(m.optimizer);
   Updater up(b, m.optimizer, ts.lr, t);
   for (size_t i = 0; i < m.params.size(); ++i) {
     const ParamDecl& p = m.params[i];
@@ -227,7 +254,7 @@ void build_train_step(ModelIR& m) {
       for (const StateSlot& s : ts.slots)
         if (s.param == i && s.slot == slot) return s.in;
       NodeId in = b.leaf(Op::Input, fmt::format("opt.{}.{}", slot, p.name), b[p.node].dtype, b[p.node].shape);
-      ts.slots.push_back({slot, i, in, kNoNode});
+      ts.slots.push_back({slot, i, fmt::format("opt.{}.{}", slot, p.name), in, kNoNode});
       return in;
     };
     up.slot_out = [&](const std::string& slot, NodeId v) {
@@ -237,9 +264,11 @@ void build_train_step(ModelIR& m) {
     ts.new_params.push_back(up.run(rule, p.node, grads[i]));
   }
   verify_model(m);
+  return std::nullopt;
 }
 
 ModelIR build_update_model(const ModelIR& m) {
+  GRADC_ASSERT(!rule_of(m.optimizer).gradient_free(), "a gradient-free optimizer has no update to apply");
   ModelIR u;
   u.name = m.name;
   u.dims = m.dims;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +36,9 @@ inline constexpr const char* kRandomSeed = "@seed";
 struct OptimizerOption {
   std::string_view name;
   double default_value;  // torch.optim's
-  enum class Range : uint8_t { NonNegative, Unit, Bool } range = Range::NonNegative;
+  // NonNegative: >= 0; Unit: in [0, 1); Probability: in [0, 1]; Bool: 0 or 1;
+  // Count: a whole number >= 1; Whole: a whole number >= 0.
+  enum class Range : uint8_t { NonNegative, Unit, Probability, Bool, Count, Whole } range = Range::NonNegative;
 };
 
 // A state tensor kept per param.
@@ -62,6 +65,10 @@ struct OptimizerRule {
   std::vector<Constraint> constraints;
   // The param's value after one step, given its gradient (SPEC 2.5).
   NodeId (*update)(Updater& u, NodeId p, NodeId g);
+  // A gradient-free optimizer builds the whole step from the loss instead
+  // (gradient_free.h); `update` is then null and no gradient is read.
+  std::optional<std::string> (*whole_step)(ModelIR& m, Builder& b, NodeId t) = nullptr;
+  bool gradient_free() const { return whole_step != nullptr; }
 };
 
 // Every optimizer; the first is the default (no `optimizer` statement).
@@ -75,8 +82,11 @@ std::vector<std::string> optimizer_slots(const OptimizerSpec& opt);
 // The value a slot starts from (0, or adagrad's initial_accumulator_value).
 double slot_initial_value(const OptimizerSpec& opt, const std::string& slot);
 
-// Fills m.train (requires m.grads for every param, in params order).
-void build_train_step(ModelIR& m);
+// Fills m.train (requires m.grads for every param, in params order, unless
+// the optimizer is gradient-free). Returns why the step cannot be built (a
+// gradient-free optimizer on a loss it cannot evaluate for a population),
+// to report at the optimizer statement.
+std::optional<std::string> build_train_step(ModelIR& m);
 
 // The optimizer step of `m` as a model of its own, for data-parallel training
 // (the gradients of several processes are averaged, then applied): the

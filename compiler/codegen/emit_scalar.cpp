@@ -113,6 +113,8 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
       llvm::Type* from = v->getType();
       if (from == ty) return v;
       if (from->isIntegerTy()) return b_.CreateSIToFP(v, ty);
+      // To i32 (the optimizers' index arithmetic): toward zero, saturating, NaN to 0.
+      if (ty->isIntegerTy()) return b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {ty, from}, {v});
       return from->getPrimitiveSizeInBits() < ty->getPrimitiveSizeInBits() ? b_.CreateFPExt(v, ty) : b_.CreateFPTrunc(v, ty);
     }
     case Op::Add: return b_.CreateFAdd(arg(0), arg(1));

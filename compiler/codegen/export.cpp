@@ -57,7 +57,7 @@ class Exporter {
     for (char c : abi_.name) abi_.upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     abi_.dims = m_.dims;
     abi_.optimizer = m_.optimizer.name;
-    abi_.lr = m_.optimizer.option("lr");
+    abi_.lr = m_.optimizer.lr();
     check_entries();
     build_structs();
     int32_t codes = 0;
@@ -129,8 +129,7 @@ class Exporter {
       // the optimizer's slots in the order train_step produces them.
       abi_.state.add("opt.step", "step", DType::I32, {});
       for (const StateSlot& s : m_.train.slots) {
-        std::string tensor = fmt::format("opt.{}.{}", s.slot, m_.params[s.param].name);
-        add_node(abi_.state, tensor, tensor.substr(4), s.out);
+        add_node(abi_.state, s.tensor, s.tensor.substr(4), s.out);
       }
     }
     abi_.loss_dtype = m_.loss.node == kNoNode ? DType::F32 : m_.graph[m_.loss.node].dtype;
@@ -148,9 +147,12 @@ class Exporter {
       else if (const Field* f = abi_.state.find(v.name)) e.args.push_back({Arg::Src::State, f->offset});
       else if (const Field* f = abi_.inputs.find(v.name)) e.args.push_back({Arg::Src::Inputs, f->offset});
       else if (v.name == "@seed" || v.name == "@step")  // (autodiff/optimizers.h: read by dropout's random bits)
-        throw DataError(fmt::format("{}: the model uses dropout in training mode, which `gradc export` does not "
+        throw DataError(fmt::format("{}: the model draws random numbers ({}), which `gradc export` does not "
                                     "support yet (its C API has no seed and no step for grad)",
-                                    entry_name(e.kind)));
+                                    entry_name(e.kind),
+                                    m_.optimizer.name == "genetic" || m_.optimizer.name == "es"
+                                        ? "its optimizer " + m_.optimizer.name + " does"
+                                        : "dropout in training mode"));
       else internal_error(__FILE__, __LINE__, "export: no field for the read " + v.name);
     }
     for (size_t k = 0; k < p.sig.produces.size(); ++k) {

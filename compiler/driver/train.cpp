@@ -321,6 +321,10 @@ int cmd_train(const Options& given) {
   // The split step (grad on every rank, then the averaged update) does not
   // update buffers: refuse rather than leave batch_norm's running statistics
   // where they started.
+  if (ranks.many() && (info.optimizer.rfind("genetic(", 0) == 0 || info.optimizer.rfind("es(", 0) == 0))
+    throw DataError(fmt::format("the optimizer {} computes no gradient to average across ranks, which is how "
+                                "data-parallel training works; train it in one process",
+                                info.optimizer.substr(0, info.optimizer.find('('))));
   if (ranks.many() && !info.buffers.empty())
     throw DataError(fmt::format("the model has buffers ('{}'), which data-parallel training does not update yet; "
                                 "train it in one process",

@@ -50,7 +50,7 @@ EntrySignature entry_signature(const ModelIR& m, EntryKind kind) {
       for (size_t i = 0; i < m.buffers.size(); ++i)
         out.push_back(value(m.buffers[i].name, m.training.new_buffers[i]));
       for (const StateSlot& s : m.train.slots)
-        out.push_back(value(fmt::format("opt.{}.{}", s.slot, m.params[s.param].name), s.out));
+        out.push_back(value(s.tensor, s.out));
       out.push_back(value("opt.step", m.train.step_out));
       break;
   }

@@ -275,6 +275,9 @@ void Interpreter::eval(NodeId id) {
   }
   if (n.dtype == DType::F32 && !promote_)
     for (double& v : out) v = static_cast<double>(static_cast<float>(v));
+  // A cast to i32 truncates toward zero, saturating, NaN to 0 (LLVM's fptosi.sat).
+  if (n.op == Op::Cast && n.dtype == DType::I32)
+    for (double& v : out) v = std::isnan(v) ? 0.0 : std::trunc(std::clamp(v, -2147483648.0, 2147483647.0));
   vals_[id] = std::move(out);
   done_[id] = true;
 }

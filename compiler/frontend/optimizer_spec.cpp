@@ -45,7 +45,9 @@ void Sema::resolve_optimizer(const Stmt* s) {
   }
   std::string names;
   for (const OptimizerOption& o : def->options) names += std::string(o.name) + ", ";
-  names += "clip_grad_norm";
+  // clip_grad_norm is an option of every gradient-based optimizer.
+  if (def->gradient_free()) names.resize(names.size() - 2);
+  else names += "clip_grad_norm";
   for (const KwArg& k : call.kwargs) {
     auto v = const_float(*k.value, fmt::format("option '{}'", k.name));
     if (!v) continue;
@@ -53,7 +55,7 @@ void Sema::resolve_optimizer(const Stmt* s) {
       error(k.value->loc, diag::err_option_not_finite(k.name, *v));
       continue;
     }
-    if (k.name == "clip_grad_norm") {
+    if (k.name == "clip_grad_norm" && !def->gradient_free()) {
       if (*v <= 0) error(k.value->loc, diag::err_clip_nonpositive(*v));
       else spec.options.emplace_back("clip_grad_norm", *v);
       continue;
@@ -65,13 +67,19 @@ void Sema::resolve_optimizer(const Stmt* s) {
       error(k.name_loc, diag::err_unknown_option(def->name, k.name, names));
       continue;
     }
-    bool ok = o->range == R::Bool ? (*v == 0 || *v == 1) : o->range == R::Unit ? (*v >= 0 && *v < 1) : *v >= 0;
+    bool whole = *v == std::floor(*v) && *v <= (1 << 24);
+    bool ok = false;
+    std::string_view wanted;
+    switch (o->range) {
+      case R::NonNegative: ok = *v >= 0, wanted = "non-negative"; break;
+      case R::Unit: ok = *v >= 0 && *v < 1, wanted = "in [0, 1)"; break;
+      case R::Probability: ok = *v >= 0 && *v <= 1, wanted = "in [0, 1]"; break;
+      case R::Bool: ok = *v == 0 || *v == 1, wanted = "true or false"; break;
+      case R::Count: ok = whole && *v >= 1, wanted = "a whole number from 1 to 16777216"; break;
+      case R::Whole: ok = whole && *v >= 0, wanted = "a whole number from 0 to 16777216"; break;
+    }
     if (!ok) {
-      error(k.value->loc, diag::err_option_range(k.name, def->name,
-                                      o->range == R::Bool   ? "true or false"
-                                      : o->range == R::Unit ? "in [0, 1)"
-                                                            : "non-negative",
-                                      *v));
+      error(k.value->loc, diag::err_option_range(k.name, def->name, wanted, *v));
       continue;
     }
     for (auto& [name, val] : spec.options)

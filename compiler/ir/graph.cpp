@@ -65,6 +65,12 @@ double OptimizerSpec::option(std::string_view key) const {
   internal_error(__FILE__, __LINE__, fmt::format("optimizer {} has no option '{}'", name, key));
 }
 
+double OptimizerSpec::lr() const {
+  for (const auto& [k, v] : options)
+    if (k == "lr") return v;
+  return 0;
+}
+
 std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots) {
   const Graph& g = m.graph;
   std::vector<bool> live(g.size(), false);

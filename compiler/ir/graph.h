@@ -107,12 +107,18 @@ struct OptimizerSpec {
   std::vector<std::pair<std::string, double>> options;
   SourceLoc loc;
   double option(std::string_view key) const;
+  // The default learning rate: the `lr` option, or 0 for the gradient-free
+  // optimizers, which have none (train_step ignores its lr argument).
+  double lr() const;
 };
 
-// One optimizer state tensor of one param ("opt.SLOT.PARAM" in files).
+// One optimizer state tensor: of one param ("opt.SLOT.PARAM" in files), or
+// of the whole model (the genetic optimizer's "opt.fitness").
+inline constexpr size_t kWholeModel = static_cast<size_t>(-1);
 struct StateSlot {
-  std::string slot;       // momentum_buffer, exp_avg, exp_avg_sq, square_avg, grad_avg, sum
-  size_t param = 0;       // index into ModelIR::params
+  std::string slot;       // momentum_buffer, exp_avg, exp_avg_sq, square_avg, grad_avg, sum, population, fitness
+  size_t param = 0;       // index into ModelIR::params; kWholeModel for a slot of the model
+  std::string tensor;     // its name in files and entry points: "opt.SLOT.PARAM" or "opt.SLOT"
   NodeId in = kNoNode;    // the Input leaf holding its value before the step
   NodeId out = kNoNode;   // its value after the step
 };

@@ -121,7 +121,7 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
     for (size_t i = 0; i < m.buffers.size(); ++i)
       out += fmt::format("  train_step {} = %{}\n", m.buffers[i].name, num[m.training.new_buffers[i]]);
     for (const StateSlot& sl : m.train.slots)
-      out += fmt::format("  train_step opt.{}.{} = %{}\n", sl.slot, m.params[sl.param].name, num[sl.out]);
+      out += fmt::format("  train_step {} = %{}\n", sl.tensor, num[sl.out]);
     out += fmt::format("  train_step opt.step = %{}\n", num[m.train.step_out]);
   }
   out += fmt::format("  optimizer {}(", m.optimizer.name);

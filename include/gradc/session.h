@@ -161,7 +161,8 @@ class Session {
   // grad() then apply_gradients() on the same batch is train_step() in two
   // halves, up to float rounding (train_step fuses them); data-parallel
   // training averages grad()'s results across processes in between
-  // (docs/distributed.md). Compiles the update on first use.
+  // (docs/distributed.md). Compiles the update on first use. A DataError for
+  // the gradient-free optimizers (genetic, es), which take no gradient.
   void apply_gradients(const NamedTensors& grads);             // lr from the model file
   void apply_gradients(const NamedTensors& grads, double lr);  // lr given at run time
 
