@@ -101,6 +101,15 @@ case $case in
       fail "message: $(cat $tmp/out)"
     [ ! -e $tmp/c.st ] || fail "a checkpoint was written"
     "$G" train $tmp/bn.grad "${iris[@]}" --epochs 1 -o $tmp/c.st > $tmp/out 2>&1 || fail "one process: $(cat $tmp/out)" ;;
+  gradient_free_refused)  # genetic and es compute no gradient to average: refused before the first step
+    for opt in "genetic(population = 8)" "es(population = 4)"; do
+      sed "s/^optimizer .*/optimizer $opt/" $E/iris_mlp.grad > $tmp/gf.grad
+      mpi 2 "$G" train $tmp/gf.grad "${iris[@]}" --batch 16 --epochs 1 -o $tmp/c.st > $tmp/out 2>&1
+      [ $? = 1 ] || fail "$opt: status $?: $(cat $tmp/out)"
+      grep -q "gradc train: error: the optimizer ${opt%%(*} computes no gradient to average across ranks" $tmp/out ||
+        fail "$opt: message: $(cat $tmp/out)"
+      [ ! -e $tmp/c.st ] || fail "$opt: a checkpoint was written"
+    done ;;
   different_data)  # a rank given other data (another row count) stops the job before the first step
     head -101 $D/iris_train.csv > $tmp/short.csv
     mpi 1 "$G" train $E/iris_mlp.grad "${iris[@]}" --batch 16 --epochs 1 -o $tmp/c.st \
