@@ -57,6 +57,7 @@ std::string cache_key(const std::string& file_name, const std::string& source, c
   for (const auto& [d, v] : opts.dims) key += fmt::format("{}={};", d, v);
   key += "\x1f";
   for (const std::string& w : opts.wrt) key += w + ";";
+  key += opts.ad == CompileOptions::Autodiff::Forward ? "\x1f" "forward" : "";
   return key + "\x1f" + source;
 }
 

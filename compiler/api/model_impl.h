@@ -87,7 +87,7 @@ void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions
     SemaOptions so{default_name, opts.dims};
     m.model = analyze(m.ast, m.sm, diags, so);
     if (m.model) {
-      for (std::string& problem : differentiate_loss(*m.model, opts.wrt)) {
+      for (std::string& problem : differentiate_loss(*m.model, opts.wrt, opts.ad == CompileOptions::Autodiff::Forward)) {
         m.diags.push_back(plain_error(std::move(problem)));
         m.options_error = true;
       }

@@ -35,6 +35,7 @@ NamedTensors read_inputs_arg(const std::string& verb, const std::string& path, c
 Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows) {
   CompileOptions co;
   co.dims = o.dims;
+  if (o.forward_ad) co.ad = CompileOptions::Autodiff::Forward;
   bool set = false;
   for (auto& [k, v] : co.dims)
     if (k == dim) v = rows, set = true;

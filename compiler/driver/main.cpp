@@ -474,6 +474,7 @@ int run(int argc, char** argv) {
   CompileOptions co;
   co.dims = opts->dims;
   co.wrt = opts->wrt;
+  if (opts->forward_ad) co.ad = CompileOptions::Autodiff::Forward;
   Model m = Model::compile_file(opts->model, co);
   if (!m.diagnostics().empty()) std::cerr << render_all(m.diagnostics());
   if (m.options_error()) return usage_error(opts->verb, "the command line does not fit the model (see above)");

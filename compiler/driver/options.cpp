@@ -192,6 +192,11 @@ const std::vector<OptionRow>& option_table() {
       {"--quiet", nullptr, "train", "print no epoch lines and notes, only the final line (and errors)"},
       {"--log-every", "N", "train", "print the epoch line every N epochs (and the last); --log still has every epoch"},
       {"--wrt", "NAME", "grad", "also the gradient for an input or named value NAME (repeatable)", kRepeated},
+      {"--ad", "MODE", "dump grad step train",
+       "how gradients are computed: reverse (back-propagation, the default) or\n"
+       "forward (vector forward accumulation: one tangent per param element,\n"
+       "the same gradient to rounding at a cost linear in the params)",
+       0, "forward|reverse"},
       {"--seed", "S", "grad step run", "seed of the initializers (default 0)"},
       {"--seed", "S", "gradcheck bench", "seed (default 0)"},
       // bench
@@ -478,6 +483,13 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (arg == "--tensor") {
       if (!take("a tensor name")) return std::nullopt;
       o.tensor = value;
+    } else if (arg == "--ad") {
+      if (!take("forward or reverse")) return std::nullopt;
+      if (value != "forward" && value != "reverse") {
+        error = fmt::format("--ad must be forward or reverse, got '{}'", value);
+        return std::nullopt;
+      }
+      o.forward_ad = value == "forward";
     } else if (arg == "--wrt") {
       if (!take("a name")) return std::nullopt;
       o.wrt.push_back(value);

@@ -27,6 +27,7 @@ struct Options {
   std::string inputs;                                 // --inputs I
   std::string output;                                 // -o OUT
   std::vector<std::string> wrt;                       // --wrt NAME
+  bool forward_ad = false;                            // --ad forward (default reverse)
   uint64_t seed = 0;                                  // --seed S
   std::string backend = "jit";                        // --backend jit|interp
   int threads = 0;                                    // --threads N (0: one per hardware thread)

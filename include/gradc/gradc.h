@@ -78,6 +78,14 @@ struct CompileOptions {
   std::vector<std::pair<std::string, int64_t>> dims;
   // Extra gradients of the loss for grad(): inputs or named values ("grad.NAME").
   std::vector<std::string> wrt;
+  // How the gradients of grad() and train_step are computed: by reverse
+  // accumulation (back-propagation, the default: a small multiple of one
+  // forward pass, whatever the number of params), or by vector forward
+  // accumulation (one tangent per param element, in blocks of directions
+  // evaluated as one batched pass: a cost linear in the number of params).
+  // Both give the same gradient, to rounding.
+  enum class Autodiff { Reverse, Forward };
+  Autodiff ad = Autodiff::Reverse;
   // Run the optimization passes (evaluation uses the optimized graph).
   bool optimize = true;
   // For debuggers and profilers (off by default; no cost when off). With
