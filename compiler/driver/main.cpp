@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <cmath>
 #include <cstdio>
@@ -272,7 +273,83 @@ void print_profile(const Model& m, const Options& o, const NamedTensors& inputs)
   if (shown < ks.size()) std::cout << fmt::format("  ({} more kernels under 0.1 % each)\n", ks.size() - shown);
 }
 
+// The median time of f (and its 10th and 90th percentiles) in ms: a
+// warm-up, then samples of at least 1 ms each for at least `seconds`.
+struct Timing {
+  double median = 0, p10 = 0, p90 = 0;
+  size_t samples = 0;
+  int per = 1;  // calls per sample
+};
+
+Timing measure(const std::function<void()>& f, double seconds) {
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  for (int i = 0; i < 3; ++i) f();
+  Timing t;
+  while (true) {
+    auto a = Clock::now();
+    for (int i = 0; i < t.per; ++i) f();
+    if (ms(Clock::now() - a) >= 1.0 || t.per >= (1 << 20)) break;
+    t.per *= 2;
+  }
+  std::vector<double> samples;
+  auto begin = Clock::now();
+  while (samples.size() < 5 || std::chrono::duration<double>(Clock::now() - begin).count() < seconds) {
+    auto a = Clock::now();
+    for (int i = 0; i < t.per; ++i) f();
+    samples.push_back(ms(Clock::now() - a) / t.per);
+  }
+  std::sort(samples.begin(), samples.end());
+  auto pct = [&](double q) { return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))]; };
+  t.median = pct(0.5), t.p10 = pct(0.1), t.p90 = pct(0.9), t.samples = samples.size();
+  return t;
+}
+
+// bench --ad forward,reverse: one gradient by each mode against one forward
+// pass (docs/alternatives.md): reverse mode costs a small multiple of the
+// forward pass whatever the number of params, forward mode one tangent per
+// param element.
+int cmd_bench_ad(const Options& o) {
+  Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
+  bool first = true;
+  double forward_ms = 0;
+  for (const std::string& mode : o.ad_modes) {
+    CompileOptions co;
+    co.dims = o.dims;
+    if (mode == "forward") co.ad = CompileOptions::Autodiff::Forward;
+    Model m = Model::compile_file(o.model, co);
+    if (!m.ok()) {
+      std::cerr << render_all(m.diagnostics());
+      return 1;
+    }
+    ModelInfo info = m.info();
+    NamedTensors inputs = bench_inputs(info, o.seed);
+    Session s(m, {backend, o.seed, false, o.threads});
+    if (first) {
+      int64_t params = 0;
+      for (const TensorInfo& p : info.params) {
+        int64_t n = 1;
+        for (int64_t d : p.shape) n *= d;
+        params += n;
+      }
+      std::cout << fmt::format("model {} ({}), {} params, backend {}{}\n", info.name, o.model, params, o.backend,
+                               backend == Backend::Jit ? fmt::format(", {} thread{}", s.threads(), s.threads() == 1 ? "" : "s") : "");
+      s.prepare(Entry::Forward);
+      Timing f = measure([&] { (void)s.forward(inputs); }, o.seconds);
+      forward_ms = f.median;
+      std::cout << fmt::format("forward           {:12.4f} ms  (p10 {:.4f}, p90 {:.4f})\n", f.median, f.p10, f.p90);
+      first = false;
+    }
+    s.prepare(Entry::Grad);
+    Timing g = measure([&] { (void)s.grad(inputs); }, o.seconds);
+    std::cout << fmt::format("grad by {:<9} {:12.4f} ms  (p10 {:.4f}, p90 {:.4f}): {:.1f} x forward\n", mode, g.median,
+                             g.p10, g.p90, g.median / forward_ms);
+  }
+  return 0;
+}
+
 int cmd_bench(const Options& o) {
+  if (!o.ad_modes.empty()) return cmd_bench_ad(o);
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
   CompileOptions co;
@@ -298,25 +375,8 @@ int cmd_bench(const Options& o) {
   s.prepare(Entry::TrainStep);  // plan, LLVM IR, optimization, machine code (or the code cache), link
   auto t3 = Clock::now();
   s.train_step(inputs);
-  // Warm-up, then samples of at least 1 ms each for at least --seconds.
-  for (int i = 0; i < 3; ++i) s.train_step(inputs);
-  int per = 1;
-  while (true) {
-    auto a = Clock::now();
-    for (int i = 0; i < per; ++i) s.train_step(inputs);
-    if (ms(Clock::now() - a) >= 1.0 || per >= (1 << 20)) break;
-    per *= 2;
-  }
-  std::vector<double> samples;
-  auto begin = Clock::now();
-  while (samples.size() < 5 || std::chrono::duration<double>(Clock::now() - begin).count() < o.seconds) {
-    auto a = Clock::now();
-    for (int i = 0; i < per; ++i) s.train_step(inputs);
-    samples.push_back(ms(Clock::now() - a) / per);
-  }
-  std::sort(samples.begin(), samples.end());
-  auto pct = [&](double q) { return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))]; };
-  double median = pct(0.5);
+  Timing timing = measure([&] { s.train_step(inputs); }, o.seconds);
+  double median = timing.median;
   std::cout << fmt::format("model {} ({}), backend {}{}\n", info.name, o.model, o.backend,
                            o.backend == "jit" ? fmt::format(", {} thread{}", s.threads(), s.threads() == 1 ? "" : "s") : "");
   CompileTimes ct = s.compile_times(Entry::TrainStep);
@@ -339,7 +399,7 @@ int cmd_bench(const Options& o) {
   }
   std::cout << fmt::format("          source to callable train_step {:9.2f} ms\n", ms(t1 - t0) + ms(t3 - t2));
   std::cout << fmt::format("train_step median {:.4f} ms  (p10 {:.4f}, p90 {:.4f}; {} samples of {} steps)\n", median,
-                           pct(0.1), pct(0.9), samples.size(), per);
+                           timing.p10, timing.p90, timing.samples, timing.per);
   std::cout << fmt::format("          {:.0f} steps/s, {} kernels, arena {} bytes (peak live {})\n", 1000.0 / median,
                            cost.kernels, cost.arena_bytes, cost.peak_bytes);
   if (cost.matmul_flops > 0)

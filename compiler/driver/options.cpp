@@ -197,6 +197,9 @@ const std::vector<OptionRow>& option_table() {
        "forward (vector forward accumulation: one tangent per param element,\n"
        "the same gradient to rounding at a cost linear in the params)",
        0, "forward|reverse"},
+      {"--ad", "MODES", "bench",
+       "instead of train_step, time one gradient (the grad entry) by each of\n"
+       "the comma-separated modes, forward and reverse, against one forward pass"},
       {"--seed", "S", "grad step run", "seed of the initializers (default 0)"},
       {"--seed", "S", "gradcheck bench", "seed (default 0)"},
       // bench
@@ -485,11 +488,24 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       o.tensor = value;
     } else if (arg == "--ad") {
       if (!take("forward or reverse")) return std::nullopt;
-      if (value != "forward" && value != "reverse") {
-        error = fmt::format("--ad must be forward or reverse, got '{}'", value);
+      o.ad_modes.clear();
+      for (size_t start = 0;;) {
+        size_t comma = value.find(',', start);
+        std::string mode = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (mode != "forward" && mode != "reverse") {
+          error = fmt::format("--ad takes forward or reverse{}, got '{}'", o.verb == "bench" ? " (or both, comma-separated)" : "",
+                              value);
+          return std::nullopt;
+        }
+        o.ad_modes.push_back(mode);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      if (o.ad_modes.size() > 1 && o.verb != "bench") {
+        error = fmt::format("--ad takes one mode for {}, got '{}'", o.verb, value);
         return std::nullopt;
       }
-      o.forward_ad = value == "forward";
+      o.forward_ad = o.ad_modes.front() == "forward";
     } else if (arg == "--wrt") {
       if (!take("a name")) return std::nullopt;
       o.wrt.push_back(value);

@@ -28,6 +28,7 @@ struct Options {
   std::string output;                                 // -o OUT
   std::vector<std::string> wrt;                       // --wrt NAME
   bool forward_ad = false;                            // --ad forward (default reverse)
+  std::vector<std::string> ad_modes;                  // bench --ad forward,reverse: the modes compared
   uint64_t seed = 0;                                  // --seed S
   std::string backend = "jit";                        // --backend jit|interp
   int threads = 0;                                    // --threads N (0: one per hardware thread)

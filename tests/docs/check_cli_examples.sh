@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The command lines in docs/cli.md's ```sh blocks run as written (from a
-# scratch directory that sees the repository's examples/), with exit status 0.
+# The command lines in the ```sh blocks of docs/cli.md and docs/alternatives.md
+# run as written (from a scratch directory that sees the repository's
+# examples/), with exit status 0.
 # Usage: check_cli_examples.sh GRADC
 set -uo pipefail
 gradc=$1
@@ -9,7 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ln -s "$root/examples" "$tmp/examples"
 # Join continued lines, keep the lines of ```sh blocks that start with "gradc ".
-awk '/^```sh/ { inside = 1; next } /^```/ { inside = 0 } inside { print }' "$root/docs/cli.md" |
+awk '/^```sh/ { inside = 1; next } /^```/ { inside = 0 } inside { print }' "$root/docs/cli.md" "$root/docs/alternatives.md" |
   sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | grep -E '^gradc ' > "$tmp/commands"
 count=0 fail=0
 while IFS= read -r cmd; do
@@ -20,6 +21,6 @@ while IFS= read -r cmd; do
     fail=1
   fi
 done < "$tmp/commands"
-echo "ran $count command lines from docs/cli.md"
+echo "ran $count command lines from docs/cli.md and docs/alternatives.md"
 [ "$count" -gt 0 ] || { echo "FAIL: no command lines found"; exit 1; }
 exit $fail
