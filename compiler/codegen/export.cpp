@@ -131,6 +131,12 @@ class Exporter {
       for (const StateSlot& s : m_.train.slots) {
         add_node(abi_.state, s.tensor, s.tensor.substr(4), s.out);
       }
+      // The key of the random draws (dropout in training mode, genetic, es):
+      // the seed as two i32 words, low first, set by the host (not a
+      // checkpoint tensor: a checkpoint has it as train.seed).
+      for (NodeId n = 0; n < m_.graph.size(); ++n)
+        if (m_.graph[n].op == Op::Input && m_.graph[n].attrs.name == "@seed" && !abi_.state.find("@seed"))
+          abi_.state.add("@seed", "seed", DType::I32, {2});
     }
     abi_.loss_dtype = m_.loss.node == kNoNode ? DType::F32 : m_.graph[m_.loss.node].dtype;
   }
@@ -144,15 +150,14 @@ class Exporter {
       if (trains && v.node == m_.train.lr) e.args.push_back({Arg::Src::Lr});
       else if (trains && v.node == m_.train.step_in) e.args.push_back({Arg::Src::StepIn});
       else if (const Field* f = abi_.params.find(v.name)) e.args.push_back({Arg::Src::Params, f->offset});
-      else if (const Field* f = abi_.state.find(v.name)) e.args.push_back({Arg::Src::State, f->offset});
+      else if (const Field* f = abi_.state.find(v.name); f && e.kind == EntryKind::TrainStep)
+        e.args.push_back({Arg::Src::State, f->offset});
       else if (const Field* f = abi_.inputs.find(v.name)) e.args.push_back({Arg::Src::Inputs, f->offset});
       else if (v.name == "@seed" || v.name == "@step")  // (autodiff/optimizers.h: read by dropout's random bits)
-        throw DataError(fmt::format("{}: the model draws random numbers ({}), which `gradc export` does not "
-                                    "support yet (its C API has no seed and no step for grad)",
-                                    entry_name(e.kind),
-                                    m_.optimizer.name == "genetic" || m_.optimizer.name == "es"
-                                        ? "its optimizer " + m_.optimizer.name + " does"
-                                        : "dropout in training mode"));
+        throw DataError(fmt::format("{}: the model draws random numbers (dropout in training mode), which the "
+                                    "exported {} does not support yet (its C API has no seed and no step; "
+                                    "train_step's has them in NAME_state)",
+                                    entry_name(e.kind), entry_name(e.kind)));
       else internal_error(__FILE__, __LINE__, "export: no field for the read " + v.name);
     }
     for (size_t k = 0; k < p.sig.produces.size(); ++k) {

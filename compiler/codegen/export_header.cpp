@@ -193,8 +193,14 @@ std::string export_header(const ExportAbi& a) {
   h += struct_text(a, a.params, "The params (and buffers), by name; train_step updates them in place.");
   if (a.wants(EntryKind::TrainStep))
     h += struct_text(a, a.state,
-                     "The optimizer state, as in checkpoints (opt.step, opt.SLOT.PARAM): zeros before the first "
-                     "step; train_step updates it in place.");
+                     a.state.find("@seed")
+                         ? "The optimizer state, as in checkpoints (opt.step, opt.SLOT.PARAM): zeros before the first "
+                           "step; train_step updates it in place. Then `seed`, the key of the model's random draws "
+                           "(dropout, genetic, es): the 64-bit seed as two 32-bit words, low first, as `gradc train "
+                           "--seed S` and a checkpoint's train.seed give it; it is not a checkpoint tensor (its "
+                           "table name starts with '@'), and train_step does not change it."
+                         : "The optimizer state, as in checkpoints (opt.step, opt.SLOT.PARAM): zeros before the first "
+                           "step; train_step updates it in place.");
   if (a.wants(EntryKind::Forward) || a.wants(EntryKind::Grad)) h += struct_text(a, a.outputs, "The outputs, by name.");
   if (a.wants(EntryKind::Grad)) h += struct_text(a, a.grads, "The gradient of the loss for every param, by param name.");
   h += tensor_tables(a);

@@ -150,6 +150,24 @@ GRAD
     make_inputs in.st x:f32:16,4:9 label:i32:16:3
     bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1
     ;;
+  random_bit_identical)
+    # Random draws keyed by the seed in NAME_state (2 words, 0 here as
+    # gradc's default --seed) and the step: dropout in training mode, and the
+    # gradient-free optimizers (genetic's population is state).
+    make_xor_inputs in.st
+    sed 's/^optimizer .*/optimizer genetic(population = 8, elite = 2)/' "$E/xor.grad" > xor_genetic.grad
+    bit_identical xor_genetic.grad xor_genetic forward,train_step in.st "0 3"
+    grep -q "^opt.population.W1: identical" driver.txt || fail "the population not compared: $(cat driver.txt)"
+    grep -q 'int32_t seed\[2\]; /\* @seed: i32\[2\]' out/xor_genetic.h || fail "no seed in the state struct: $(grep -A12 'typedef struct xor_genetic_state' out/xor_genetic.h)"
+    sed 's/^optimizer .*/optimizer es(population = 4, lr = 0.1)/' "$E/xor.grad" > xor_es.grad
+    bit_identical xor_es.grad xor_es forward,train_step in.st 1
+    sed 's/^h = tanh(x @ W1 + b1)/h = dropout(tanh(x @ W1 + b1), 0.25)/' "$E/xor.grad" > xor_dropout.grad
+    grep -q dropout xor_dropout.grad || fail "no dropout in the model"
+    bit_identical xor_dropout.grad xor_dropout forward,train_step in.st 1
+    # grad has no seed in its C API yet: refused, with the way out.
+    g export xor_dropout.grad -o grad_dir --entry grad > grad.txt 2>&1 && fail "grad with dropout exported"
+    grep -q "train_step's has them in NAME_state" grad.txt || fail "$(cat grad.txt)"
+    ;;
   train_checkpoint)
     # A `gradc train` checkpoint (params, opt.momentum_buffer.*, opt.step as
     # i32, train.* entries the structs do not have) loads by the tensor

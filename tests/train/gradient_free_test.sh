@@ -2,8 +2,8 @@
 # `gradc train` with the gradient-free optimizers (SPEC 2.5: genetic, es) on
 # the examples' models, their optimizer line replaced: genetic solves xor, es
 # trains the digits MLP past 85 % held-out accuracy, both are deterministic
-# for any thread count and across --resume, and what cannot take them (export,
-# the host API's apply_gradients) says so.
+# for any thread count and across --resume, and a bad option is a diagnostic
+# (tests/export exports them; tests/distributed refuses them with mpirun).
 # Usage: gradient_free_test.sh GRADC CASE
 set -uo pipefail
 G=$1 case=$2
@@ -46,15 +46,6 @@ case $case in
       cmp -s $tmp/one.st $tmp/other.st && fail "$opt: another seed gave the same run"
     done
     echo "deterministic" ;;
-  export_refused)  # export has no seed in its C API yet: a clear error, nothing written
-    with_optimizer $E/xor.grad "es(population = 4)" $tmp/xor.grad
-    "$G" export $tmp/xor.grad -o $tmp/out_dir --entry train_step > $tmp/out 2>&1
-    rc=$?
-    [ $rc = 1 ] || fail "exit $rc: $(cat $tmp/out)"
-    grep -q "its optimizer es does" $tmp/out || fail "message: $(cat $tmp/out)"
-    [ -z "$(ls $tmp/out_dir 2> /dev/null)" ] || fail "export wrote $(ls $tmp/out_dir)"
-    "$G" export $tmp/xor.grad -o $tmp/fwd_dir --entry forward > $tmp/out 2>&1 || fail "forward alone: $(cat $tmp/out)"
-    echo "export refused train_step, exported forward" ;;
   options_checked)  # a bad option is a diagnostic at its place, exit 1
     with_optimizer $E/xor.grad "genetic(elite = 65)" $tmp/bad.grad
     "$G" check $tmp/bad.grad > $tmp/out 2>&1
