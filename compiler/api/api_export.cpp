@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "compiler/api/model_impl.h"
+#include "compiler/autodiff/optimizers.h"
 #include "compiler/codegen/export.h"
 
 namespace gradc {
@@ -17,8 +18,13 @@ ExportedModel Model::export_code(const ExportOptions& opts) const {
     if (std::find(r.entries.begin(), r.entries.end(), kind) == r.entries.end()) r.entries.push_back(kind);
   }
   if (r.entries.empty()) {
+    // Every entry the model has, but a grad that draws random numbers
+    // (dropout in training mode), whose C API has no seed yet.
+    bool grad_draws = false;
+    for (NodeId n : live_nodes(m, Roots::Grads))
+      grad_draws = grad_draws || (m.graph[n].op == Op::Input && m.graph[n].attrs.name == kRandomSeed);
     if (!m.outputs.empty()) r.entries.push_back(EntryKind::Forward);
-    if (m.loss.node != kNoNode) r.entries.push_back(EntryKind::Grad);
+    if (m.loss.node != kNoNode && !grad_draws) r.entries.push_back(EntryKind::Grad);
     if (m.train.built()) r.entries.push_back(EntryKind::TrainStep);
   }
   ExportedCode code = export_model(m, impl_->sm, r);

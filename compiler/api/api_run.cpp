@@ -52,6 +52,13 @@ void bind_all(Interpreter& interp, const ModelIR& m, const std::vector<NodeId>& 
   for (const NamedNode& v : m.inputs) bind("input", v.name, v.node, inputs);
   for (const ParamDecl& p : m.params) bind("param", p.name, p.node, params);
   for (const ParamDecl& p : m.buffers) bind("buffer", p.name, p.node, params);
+  // Dropout's random bits (training mode): seed 0 at step 0, the masks of a
+  // session's first train_step under the default seed.
+  for (NodeId n = 0; n < m.graph.size(); ++n) {
+    if (!need[n] || m.graph[n].op != Op::Input) continue;
+    if (m.graph[n].attrs.name == kRandomSeed) interp.bind_values(n, {0.0, 0.0});
+    if (m.graph[n].attrs.name == kStepCounter) interp.bind_values(n, {0.0});
+  }
 }
 
 // Runs the interpreter; an evaluation error gets the DSL location of its node.

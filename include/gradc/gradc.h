@@ -207,7 +207,8 @@ class Model {
   NamedTensors initial_params(uint64_t seed = 0) const;
   // The grad entry point, in training mode (SPEC 2.7): "loss", "grad.NAME"
   // for every param and every CompileOptions::wrt name, and "out.NAME" for
-  // every output. Buffers are not updated.
+  // every output. Buffers are not updated. Dropout draws the masks of the
+  // first train_step under seed 0 (Session::grad: the session's seed and step).
   NamedTensors grad(const NamedTensors& inputs, const NamedTensors& params) const;
   // The forward entry point, in evaluation mode: "out.NAME" for every output,
   // plus "loss" and "metric.NAME" when the inputs they need are given.

@@ -221,6 +221,8 @@ void all_builtins(ModelBuilder& m) {
   auto s = m.param("s", shape(N), init::ones);
   auto z = m.param("z", shape(N), init::zeros);
   auto c = m.param("c", shape(), init::constant(0.5));
+  auto rm = m.buffer("rm", shape(N));
+  auto rv = m.buffer("rv", shape(N), init::ones);
 
   // ---- matrix products ----
   auto a = m.let("a", x % W + v);
@@ -292,6 +294,13 @@ void all_builtins(ModelBuilder& m) {
   auto ap1 = m.let("ap1", avg_pool1d(c1, 2, {.stride = 1, .padding = 1}));
   auto im = m.let("im", mean(flatten(mp)) + mean(flatten(ap, start(2))) + mean(mp1) + mean(ap1));
 
+  // ---- normalization, lookup, dropout ----
+  auto bn = m.let("bn", batch_norm(a, rm, rv, s, z, momentum(0.2)));
+  auto ln = m.let("ln", layer_norm(a, s, z, eps(1e-4)));
+  auto emb = m.let("emb", embedding(label, Hu));
+  auto dr = m.let("dr", dropout(a, 0.25));
+  auto nrm = m.let("nrm", mean(bn * ln) + mean(emb) + mean(dr));
+
   // ---- losses ----
   auto p = m.let("p", sigmoid(a));
   auto l_mse = m.let("l_mse", mse(p, t));
@@ -306,12 +315,13 @@ void all_builtins(ModelBuilder& m) {
   auto gx = m.let("gx", grad(l_bcel, x));
   auto ggx = m.let("ggx", grad(sum(grad(l_bcel, x)), x));
   auto jW = m.let("jW", jvp(l_ce, W, gW));
+  auto jac = m.let("jac", jacobian(xu, u));
   auto hvp = m.let("hvp", jvp(grad(l_mse, a), a, ga));
   auto sg = m.let("sg", stop_gradient(max(a, axis(1), keepdims<true>)));
   auto lse = m.let("lse", log(sum(exp(a - sg), axis(1))) + reshape(sg, shape(B)));
 
   m.loss(l_mse + l_bce + l_bcel + l_ce + l_ces + back +
-         0.001 * (mean(mm) + mean(y) + mean(red) + mean(shp) + mean(nn) + mean(lab) + im) +
+         0.001 * (mean(mm) + mean(y) + mean(red) + mean(shp) + mean(nn) + mean(lab) + im + nrm + mean(jac)) +
          0.01 * (sum(square(ga)) + sum(square(gW)) + sum(square(gx)) + mean(ggx) + jW + mean(hvp)) + mean(lse));
 
   m.metric("hit_rate", mean(hit));
