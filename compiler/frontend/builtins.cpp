@@ -73,12 +73,12 @@ bool same_shape(Sema& s, CallArgs& a, NodeId x, NodeId y, std::string_view what)
   return false;
 }
 
-std::optional<bool> flag(Sema& s, CallArgs& a, size_t i) {
+std::optional<bool> flag(Sema& s, CallArgs& a, size_t i, std::string_view name = "keepdims") {
   if (!a.given(i)) return false;
   const Expr& e = *a.exprs[i];
   if (e.kind == ExprKind::Bool) return e.bool_value;
   if (e.kind == ExprKind::Number && (e.number == 0 || e.number == 1)) return e.number != 0;
-  s.error(e.loc, diag::err_not_a_flag(a.call->kwargs.empty() ? "flag" : "keepdims"));
+  s.error(e.loc, diag::err_not_a_flag(a.call->kwargs.empty() ? "flag" : name));
   return std::nullopt;
 }
 
@@ -872,9 +872,10 @@ Value lower_jvp(Sema& s, CallArgs& a) {
   return Value::tensor(directional_derivative(s.b(), e.node, x.node, v.node), loc(a));
 }
 
-// jacobian(e, x): every derivative d e[i...] / d x[j...], shape e ++ x, by
-// forward or reverse accumulation, whichever needs fewer evaluations
-// (autodiff/jacobian.h). The choice is a remark that graph dumps print.
+// jacobian(e, x[, forward=B]): every derivative d e[i...] / d x[j...], shape
+// e ++ x, by forward or reverse accumulation, whichever needs fewer
+// evaluations (autodiff/jacobian.h), or the one `forward` names (as JAX's
+// jacfwd and jacrev). The choice is a remark that graph dumps print.
 Value lower_jacobian(Sema& s, CallArgs& a) {
   const Value& e = a.values[0];
   const Value& x = a.values[1];
@@ -893,9 +894,15 @@ Value lower_jacobian(Sema& s, CallArgs& a) {
     return Value::bad();
   }
   Accumulation mode = jacobian_accumulation(m, n);
+  if (a.given(2)) {
+    auto forward = flag(s, a, 2, "forward");
+    if (!forward) return Value::bad();
+    mode = *forward ? Accumulation::Forward : Accumulation::Reverse;
+  }
   auto plural = [](int64_t k) { return k == 1 ? "" : "s"; };
-  s.remark(loc(a), mode == Accumulation::Forward ? diag::remark_jacobian_forward(n, plural(n), m, plural(m))
-                                                 : diag::remark_jacobian_reverse(m, plural(m), n, plural(n)));
+  s.remark(loc(a), (mode == Accumulation::Forward ? diag::remark_jacobian_forward(n, plural(n), m, plural(m))
+                                                  : diag::remark_jacobian_reverse(m, plural(m), n, plural(n))) +
+                       (a.given(2) ? fmt::format(", as forward={} asks", mode == Accumulation::Forward) : ""));
   At at(s, loc(a));
   return Value::tensor(jacobian(s.b(), e.node, x.node, mode), loc(a));
 }
@@ -1014,7 +1021,7 @@ std::vector<BuiltinSpec> make_table() {
   composite("cross_entropy", {{"logits", K::Tensor}, {"labels", K::Tensor}}, lower_cross_entropy);
   composite("grad", {{"e", K::Tensor}, {"x", K::Name}}, lower_grad);
   composite("jvp", {{"e", K::Tensor}, {"x", K::Name}, {"v", K::Tensor}}, lower_jvp);
-  composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}}, lower_jacobian);
+  composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}, {"forward", K::Float, false}}, lower_jacobian);
   own(Op::Embedding, {{"ids", K::Tensor}, {"table", K::Tensor}}, lower_embedding);
   composite("dropout", {{"x", K::Tensor}, {"p", K::Float, false}}, lower_dropout);
   add_norm_builtins(t);
