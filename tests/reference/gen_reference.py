@@ -787,6 +787,33 @@ def _(I, W, o):
     return loss, dict(t1=t1, t2=t2, t3=t3)
 
 
+@model("jvp_images",
+       inputs={"x": ("f64", [2, 2, 5, 5], normal()), "s": ("f64", [2, 3, 7], normal()), "ids": ("i32", [2, 3], labels(6)),
+               "dw": ("f64", [4, 2, 3, 3], normal()), "du": ("f64", [3, 3, 2], normal()), "dg": ("f64", [4], normal()),
+               "dt": ("f64", [6, 3], normal())},
+       params={"w": ("f64", [4, 2, 3, 3], normal(0.3)), "u": ("f64", [3, 3, 2], P), "g": ("f64", [4], normal(0.3, 1.0)),
+               "bb": ("f64", [4], P), "lw": ("f64", [8], normal(0.3, 1.0)), "lb": ("f64", [8], P),
+               "table": ("f64", [6, 3], normal())},
+       buffers={"rm": ("f64", [4], normal(0.5)), "rv": ("f64", [4], uniform(0.5, 2.0))})
+def _(I, W, o):
+    B = o.B
+    y = F.conv2d(I["x"], W["w"], padding=1)
+    m = F.max_pool2d(y, 2)
+    a = F.avg_pool2d(y, 3, stride=2, padding=1)
+    n = F.batch_norm(y, B["rm"], B["rv"], W["g"], W["bb"], training=o.training)
+    q = F.conv1d(I["s"], W["u"], padding=1)
+    ln = F.layer_norm(q, (8,), W["lw"], W["lb"])
+    e = F.embedding(I["ids"].long(), W["table"])
+    f = rmean(m.flatten(1)) + rmean(a * a) + rmean(n * n) + rmean(sin(ln)) + rmean(e * e)
+    t1 = J(rmean(m.flatten(1)) + rmean(a * a), W["w"], I["dw"])
+    t2 = J(m, W["w"], I["dw"])
+    t3 = J(n, W["g"], I["dg"])
+    t4 = J(ln, W["u"], I["du"])
+    t5 = J(e, W["table"], I["dt"])
+    loss = f + t1 + rmean(sq(t2)) + rmean(t3.detach() * n) + rmean(sq(t4.detach())) + rmean(t5)
+    return loss, dict(t1=t1, t2=t2, t3=t3, t4=t4, t5=t5)
+
+
 @model("jvp_hvp_f64",
        inputs={"x": ("f64", [4, 3], normal()), "y": ("f64", [4, 2], normal()), "v": ("f64", [3, 5], normal())},
        params={"W1": ("f64", [3, 5], normal(0.7)), "W2": ("f64", [5, 2], normal(0.7))})
@@ -1044,10 +1071,10 @@ def run_twin(spec, arrays, mode):
     for name, t in outs.items():
         result["out." + name] = t
     if spec["buffers"]:
+        # (with autograd on: outputs may be jvp's or grad's, in evaluation mode too)
         o.training, o.B = False, fresh_buffers()
-        with torch.no_grad():
-            for name, t in spec["twin"](I, W, o)[1].items():
-                result["eval.out." + name] = t
+        for name, t in spec["twin"](I, W, o)[1].items():
+            result["eval.out." + name] = t
     return {k: v.detach() for k, v in result.items()}
 
 
