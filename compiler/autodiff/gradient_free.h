@@ -7,8 +7,8 @@
 // mutation (genetic) or the gradient estimate and its step (es) are more
 // graph after that forward, so the interpreter runs them as the oracle and
 // the code generator fuses them like any optimizer's update. No backward
-// pass is built into train_step (`gradc dump --stage loops --entry
-// train_step` shows only forward kernels).
+// pass is built into train_step (`gradc dump --stage opt` says so, from
+// train_step_reads_gradients in ir/printer.h).
 //
 // Their random numbers are Philox draws (runtime/philox.h) keyed by the
 // model's seed and the step number, on streams of their own (from

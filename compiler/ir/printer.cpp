@@ -123,6 +123,8 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
     for (const StateSlot& sl : m.train.slots)
       out += fmt::format("  train_step {} = %{}\n", sl.tensor, num[sl.out]);
     out += fmt::format("  train_step opt.step = %{}\n", num[m.train.step_out]);
+    if (!m.grads.empty() && !train_step_reads_gradients(m))
+      out += "  # train_step has no backward pass: none of its nodes is a gradient's (its optimizer reads the loss only)\n";
   }
   out += fmt::format("  optimizer {}(", m.optimizer.name);
   for (size_t i = 0; i < m.optimizer.options.size(); ++i)
@@ -133,6 +135,32 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
     out += fmt::format("# @{}:{} {}\n", lc.line, lc.column, r.text);
   }
   return out;
+}
+
+bool train_step_reads_gradients(const ModelIR& m) {
+  const Graph& g = m.graph;
+  auto reach = [&](std::vector<NodeId> stack) {
+    std::vector<bool> seen(g.size(), false);
+    while (!stack.empty()) {
+      NodeId n = stack.back();
+      stack.pop_back();
+      if (n == kNoNode || seen[n]) continue;
+      seen[n] = true;
+      for (NodeId o : g[n].operands) stack.push_back(o);
+    }
+    return seen;
+  };
+  std::vector<NodeId> forward{m.training.loss.node}, grads, step{m.train.step_out};
+  for (const NamedNode& o : m.training.outputs) forward.push_back(o.node);
+  for (NodeId b : m.training.new_buffers) forward.push_back(b);
+  for (const NamedNode& gr : m.grads) grads.push_back(gr.node);
+  for (NodeId p : m.train.new_params) step.push_back(p);
+  for (const StateSlot& s : m.train.slots) step.push_back(s.out);
+  std::vector<bool> f = reach(forward), gr = reach(grads), s = reach(step);
+  // (leaves, constants among them, are anyone's)
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (s[n] && gr[n] && !f[n] && op_kind(g[n].op) != OpKind::Leaf) return true;
+  return false;
 }
 
 std::string print_graph_dot(const ModelIR& m, Roots roots) {

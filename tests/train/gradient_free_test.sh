@@ -25,6 +25,8 @@ case $case in
     "$G" show $tmp/x.st > $tmp/show || fail "show"
     grep -q 'opt.population.W1 *f32 *\[64, 2, 8\]' $tmp/show || fail "no population in the checkpoint: $(cat $tmp/show)"
     grep -q 'opt.fitness *f32 *\[64\]' $tmp/show || fail "no fitness in the checkpoint: $(cat $tmp/show)"
+    "$G" dump $tmp/xor.grad --stage opt | grep -q '# train_step has no backward pass' || fail "the opt dump does not say so"
+    "$G" dump $E/xor.grad --stage opt | grep -q '# train_step has no backward pass' && fail "sgd's dump says it has no backward pass"
     echo "xor by genetic: loss $loss" ;;
   digits_es)  # evolution strategies train the digits MLP past 85 % held-out accuracy in 20 epochs
     with_optimizer $E/digits_mlp.grad "es(population = 64, sigma = 0.02, lr = 0.03)" $tmp/d.grad

@@ -7,6 +7,7 @@
 
 #include "compiler/autodiff/model_gradients.h"
 #include "compiler/autodiff/optimizers.h"
+#include "compiler/ir/printer.h"
 #include "tests/unit/test_support.h"
 
 namespace gradc {
@@ -57,6 +58,7 @@ Step train_step_of(const std::string& optimizer) {
   for (NodeId p : m.train.new_params) step_roots.push_back(p);
   for (const StateSlot& s : m.train.slots) step_roots.push_back(s.out);
   auto fwd = reachable(m.graph, fwd_roots), grad = reachable(m.graph, grad_roots), step = reachable(m.graph, step_roots);
+  CHECK(train_step_reads_gradients(m) == (optimizer.rfind("sgd", 0) == 0));
   Step out;
   for (NodeId n = 0; n < m.graph.size(); ++n) {
     if (!step[n]) continue;
