@@ -80,6 +80,18 @@ def test_gradients_with_respect_to_an_input():
     assert g["grad.x"].shape == (4, 2) and g["grad.x"].any()
 
 
+def test_forward_mode_gradients_equal_back_propagation():
+    r = gradc.Model.load(XOR).session(seed=3).grad(x=X, y=Y)
+    f = gradc.Model.load(XOR, ad="forward").session(seed=3).grad(x=X, y=Y)
+    for name in r:
+        assert np.allclose(r[name], f[name], rtol=1e-4, atol=1e-6), name
+    try:
+        gradc.Model.load(XOR, ad="sideways")
+        raise AssertionError("no error")
+    except ValueError as e:
+        assert "ad must be 'reverse' or 'forward'" in str(e)
+
+
 def test_f64_and_i32_inputs():
     iris = gradc.Model.load(os.path.join(os.path.dirname(XOR), "iris_mlp.grad"), dims={"B": 6})
     assert iris.inputs["label"].dtype == np.int32 and iris.inputs["label"].shape == (6,)
