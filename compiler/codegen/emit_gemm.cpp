@@ -111,6 +111,7 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
       llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
       loop_range(m_lo, smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
         ivs_[batch] = m;
+        vectorize_next_loop_ = true;
         loop_range(n_lo, n_hi, [&](llvm::Value* n) {
           ivs_[batch + 1] = n;
           epilogues(kb);

@@ -6,6 +6,8 @@
 #include "compiler/codegen/emitter.h"
 
 #include <fmt/format.h>
+
+#include <utility>
 #include <llvm/IR/Intrinsics.h>
 
 namespace gradc {
@@ -61,7 +63,19 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
 }
 
 // for (i = lo; i < hi; ++i) body(i), bounds known only at run time.
+// Marks the loop that `latch` closes with llvm.loop.vectorize.enable: LLVM
+// vectorizes it (with run-time alias checks where it needs them) whatever its
+// cost model thinks of a short trip count.
+void KernelEmitter::force_vectorize(llvm::BranchInst* latch) {
+  llvm::Metadata* enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                              llvm::ConstantAsMetadata::get(b_.getTrue())};
+  llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx_, {nullptr, llvm::MDNode::get(ctx_, enable)});
+  loop_id->replaceOperandWith(0, loop_id);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, loop_id);
+}
+
 void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
+  const bool vectorize = std::exchange(vectorize_next_loop_, false);
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   auto* header = llvm::BasicBlock::Create(ctx_, "range", fn_);
   auto* exit = llvm::BasicBlock::Create(ctx_, "range.done", fn_);
@@ -72,7 +86,8 @@ void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::func
   body(i);
   llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
   i->addIncoming(next, b_.GetInsertBlock());
-  b_.CreateCondBr(b_.CreateICmpSLT(next, hi), header, exit);
+  llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, hi), header, exit);
+  if (vectorize) force_vectorize(latch);
   b_.SetInsertPoint(exit);
 }
 
@@ -113,6 +128,7 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(int64_t n, const std::vector
 // The same with a trip count known only at run time (at least 1).
 std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init,
                                                     const CarryStep& step) {
+  const bool vectorize = std::exchange(vectorize_next_loop_, false);
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   auto* header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
   auto* exit = llvm::BasicBlock::Create(ctx_, "after", fn_);
@@ -131,7 +147,8 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::v
   llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
   i->addIncoming(next, b_.GetInsertBlock());
   for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next_values[k], b_.GetInsertBlock());
-  b_.CreateCondBr(b_.CreateICmpSLT(next, n), header, exit);
+  llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, n), header, exit);
+  if (vectorize) force_vectorize(latch);
   b_.SetInsertPoint(exit);
   return next_values;
 }

@@ -70,6 +70,7 @@ void KernelEmitter::matmul(const Kernel& k) {
       ivs_[batch + 2] = b_.getInt64(0);
       loop(M, [&](llvm::Value* i) {
         ivs_[batch] = i;
+        vectorize_next_loop_ = true;
         loop(nt, [&](llvm::Value* jj) {
           column(jt, jj);
           epilogues(k);
@@ -127,6 +128,7 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
     if (k.epilogues.empty()) return;
     loop(rows, [&](llvm::Value* r) {
       ivs_[batch] = add(m0, r);
+      vectorize_next_loop_ = true;
       loop(N, [&](llvm::Value* n) {
         ivs_[batch + 1] = n;
         epilogues(k);
@@ -173,6 +175,7 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
     });
     if (k.epilogues.empty()) return;
     ivs_[batch + 2] = i64(0);
+    vectorize_next_loop_ = true;
     loop(k.dims[batch], [&](llvm::Value* m) {
       ivs_[batch] = m;
       epilogues(k);

@@ -44,6 +44,7 @@ class KernelEmitter {
   void loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
   void when(llvm::Value* cond, const std::function<void()>& then);
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body);
+  void force_vectorize(llvm::BranchInst* latch);
   llvm::Value* loop_acc(int64_t n, llvm::Value* init,
                         const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step);
   using CarryStep = std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>;
@@ -129,6 +130,11 @@ class KernelEmitter {
   const Program& p_;
   std::string cpu_, features_;
   bool wide_ = false;  // 512-bit vectors (AVX-512); else 256-bit
+  // Set just before a loop whose vectorization LLVM's cost model would
+  // refuse (a short epilogue loop over rows of C, where it cannot prove the
+  // buffers apart and its run-time check looks too dear): that loop carries
+  // llvm.loop.vectorize.enable. Consumed by the next loop made.
+  bool vectorize_next_loop_ = false;
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
   std::vector<llvm::Value*> held_;  // in epilogues(): the values of the earlier epilogues, by buffer
