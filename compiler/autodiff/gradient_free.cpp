@@ -56,10 +56,17 @@ class Population {
     return b.make(Op::RandomUniform, {seed_, t}, r);
   }
   // Standard normals: sqrt(-2 log(1 - u1)) * cos(2 pi u2) (1 - u1 is in (0, 1]).
+  // Drawn as [rows, elements of a row] and reshaped (the same numbers: Philox
+  // counts elements in row-major order), so that the loop drawing them runs
+  // along a whole row and vectorizes, whatever the param's last axis.
   NodeId normal(DType dt, const std::vector<int64_t>& sizes) {
-    NodeId u1 = uniform(dt, sizes), u2 = uniform(dt, sizes);
+    int64_t rest = 1;
+    for (size_t d = 1; d < sizes.size(); ++d) rest *= sizes[d];
+    std::vector<int64_t> flat{sizes.empty() ? 1 : sizes[0], rest};
+    if (sizes.empty()) flat = {1};
+    NodeId u1 = uniform(dt, flat), u2 = uniform(dt, flat);
     NodeId radius = b.unary(Op::Sqrt, b.mul(b.constant(-2, dt), b.unary(Op::Log, b.sub(b.constant(1, dt), u1))));
-    return b.mul(radius, b.unary(Op::Cos, b.mul(b.constant(2 * std::numbers::pi, dt), u2)));
+    return b.reshape(b.mul(radius, b.unary(Op::Cos, b.mul(b.constant(2 * std::numbers::pi, dt), u2))), sizes);
   }
 
   // The training-mode loss of every member: [P] from stacked params [P, ...].
@@ -182,7 +189,12 @@ std::optional<std::string> build_genetic_step(ModelIR& m, Builder& b, NodeId t) 
     std::vector<NodeId> parts;
     if (E > 0) parts.push_back(b.make(Op::Embedding, {elite_ids, flat[i]}));
     if (C > 0) {
-      NodeId a = b.make(Op::Embedding, {first, flat[i]}), c = b.make(Op::Embedding, {second, flat[i]});
+      // The parents' rows as products with one-hot rows (exact: one product
+      // by 1, the rest by 0): a gather in the children's elementwise kernel
+      // would keep it from vectorizing, and that kernel draws 4 Philox
+      // numbers and a log and a cos per element.
+      NodeId a = b.make(Op::MatMul, {b.cast(one_hot(first, P), dt), flat[i]});
+      NodeId c = b.make(Op::MatMul, {b.cast(one_hot(second, P), dt), flat[i]});
       NodeId cross = b.binary(Op::Lt, pop.uniform(dt, {C, N}), b.constant(pop.option("crossover"), dt));
       NodeId child = b.where(cross, c, a);
       NodeId mutate = b.binary(Op::Lt, pop.uniform(dt, {C, N}), b.constant(pop.option("mutation_rate"), dt));
