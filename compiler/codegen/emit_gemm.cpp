@@ -53,6 +53,14 @@ KernelEmitter::GemmShape KernelEmitter::gemm_shape(const Kernel& k) {
   // Accumulators: 6 x 4 vectors with 32 vector registers, 6 x 2 with 16.
   s.mr = wide_ ? kWideTileRows : 6;
   s.nr = (wide_ ? kWideTileVectors : 2) * s.vw;
+  // Narrow products (a convolution's output channels as the columns) would
+  // leave most of a 4-vector tile row zero padding: with 32 registers they
+  // take the same 24 accumulators as 12 x 2 or 16 x 1 vectors.
+  if (wide_ && s.N <= s.vw) {
+    s.mr = kMaxTileRows, s.nr = s.vw;
+  } else if (wide_ && s.N <= 2 * s.vw) {
+    s.mr = 12, s.nr = 2 * s.vw;
+  }
   s.pm = (s.M + s.mr - 1) / s.mr;
   s.pn = (s.N + s.nr - 1) / s.nr;
   return s;
@@ -63,7 +71,7 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
   GemmShape s = gemm_shape(k);
   if (k.out_map.strides[batch + 1] != 1 || s.mr > kMaxTileRows || s.nr > kMaxTileCols)
     internal_error(__FILE__, __LINE__, "a packed matrix product needs a row-major output");
-  if (k.pack_b < 0 && (k.b_map.strides[batch + 1] != 1 || s.N % s.nr != 0))
+  if (k.pack_b < 0 && !k.pack_b_per_block && (k.b_map.strides[batch + 1] != 1 || s.N % s.nr != 0))
     internal_error(__FILE__, __LINE__, "B read in place needs contiguous rows and whole tiles");
   std::vector<size_t> batch_dims = first_dims(batch);
   int64_t bmp = std::max<int64_t>(1, kBlockRows / s.mr), bnp = std::max<int64_t>(1, kBlockCols / s.nr);
@@ -90,10 +98,13 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
       llvm::Value* m_lo = mul(ip0, s.mr);
       llvm::Value* n_lo = mul(jp0, s.nr);
       std::optional<CBlock> cb;
+      llvm::Type* ty = type(p_.buffers[k.out].dtype);
+      int64_t at = (p_.arena_bytes + 63) / 64 * 64;
+      llvm::Value* scratch = nullptr;
+      if (k.c_blocks || k.pack_b_per_block)
+        scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, add(i64(at), mul(slot_, p_.worker_bytes)));
+      llvm::Value* panel = k.pack_b_per_block ? b_.CreateConstInBoundsGEP1_64(ty, scratch, kCBlockElems) : nullptr;
       if (k.c_blocks) {
-        llvm::Type* ty = type(p_.buffers[k.out].dtype);
-        int64_t at = (p_.arena_bytes + 63) / 64 * 64;
-        llvm::Value* scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, add(i64(at), mul(slot_, p_.worker_bytes)));
         cb = CBlock{scratch, ip0, jp0, ldcb};
         // The epilogues find C[m, n] at scratch[(m - m_lo) * ldcb + (n - n_lo)].
         bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(m_lo, ldcb), n_lo)));
@@ -103,7 +114,8 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
         llvm::Value* kc = smin(i64(kKc), b_.CreateSub(i64(s.K), k0));
         llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
         loop_range(jp0, jp1, [&](llvm::Value* jp) {
-          loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb); });
+          if (panel) pack_b_chunk(k, s, jp, k0, kc, panel);
+          loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb, panel); });
         });
       });
       if (k.epilogues.empty()) return;
@@ -179,10 +191,98 @@ void KernelEmitter::pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp)
   pack_panel(k, k.b, k.b_map, k.pack_b, batch + 1, s.nr, s.N, s.K, s.vw, jp);
 }
 
+// B packed per block: rows [k0, k0 + kc) of panel jp into dst (kc x NR, row
+// by row), columns past N zero. Rows of B contiguous along n are copied a
+// vector at a time; a transposed B (contiguous along k) a column at a time,
+// reading its kc consecutive elements and writing into the panel in L1.
+void KernelEmitter::pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0,
+                                 llvm::Value* kc, llvm::Value* dst) {
+  size_t batch = k.dims.size() - 3;
+  size_t n_dim = batch + 1, k_dim = batch + 2;
+  const Affine& map = k.b_map;
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  const int64_t w = s.nr;
+  llvm::Value* n0 = mul(jp, w);
+  ivs_[batch] = i64(0);
+  auto copy = [&](bool guarded) {
+    auto elem = [&](llvm::Value* r, llvm::Value* kk) {
+      llvm::Value* n = add(n0, r);
+      ivs_[n_dim] = guarded ? smin(n, i64(s.N - 1)) : n;
+      ivs_[k_dim] = add(k0, kk);
+      llvm::Value* v = b_.CreateLoad(ty, address(k.b, map));
+      if (guarded) v = b_.CreateSelect(b_.CreateICmpSLT(n, i64(s.N)), v, llvm::ConstantFP::get(ty, 0.0));
+      b_.CreateStore(v, b_.CreateInBoundsGEP(ty, dst, add(mul(kk, w), r)));
+    };
+    if (map.strides[n_dim] != 1 && map.strides[k_dim] == 1 && w % s.vw == 0) {
+      // Tiles of vw columns x vw rows through registers (a vector load along
+      // k per column, a transpose, a vector store per row), then the rows
+      // past the last whole tile element by element. Columns past N (the
+      // last panel) load the last column and keep zeros.
+      auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(s.vw));
+      llvm::Align align(dtype_size(p_.buffers[k.out].dtype));
+      llvm::Value* tiles = b_.CreateUDiv(kc, i64(s.vw));
+      loop_range(i64(0), tiles, [&](llvm::Value* kt) {
+        llvm::Value* kk0 = mul(kt, s.vw);
+        for (int64_t c0 = 0; c0 < w; c0 += s.vw) {
+          std::vector<llvm::Value*> x;
+          ivs_[k_dim] = add(k0, kk0);
+          for (int64_t c = 0; c < s.vw; ++c) {
+            llvm::Value* n = add(n0, i64(c0 + c));
+            ivs_[n_dim] = guarded ? smin(n, i64(s.N - 1)) : n;
+            llvm::Value* v = b_.CreateAlignedLoad(vty, address(k.b, map), align);
+            if (guarded) v = b_.CreateSelect(b_.CreateICmpSLT(n, i64(s.N)), v, llvm::Constant::getNullValue(vty));
+            x.push_back(v);
+          }
+          transpose_in_registers(x);
+          for (int64_t r = 0; r < s.vw; ++r)
+            b_.CreateAlignedStore(x[r], b_.CreateInBoundsGEP(ty, dst, add(mul(add(kk0, i64(r)), w), i64(c0))), align);
+        }
+      });
+      loop_range(mul(tiles, s.vw), kc, [&](llvm::Value* kk) { loop(w, [&](llvm::Value* r) { elem(r, kk); }); });
+    } else if (map.strides[n_dim] != 1) {
+      loop(w, [&](llvm::Value* r) { loop_carry(kc, {}, [&](llvm::Value* kk, const std::vector<llvm::Value*>&) {
+        elem(r, kk);
+        return std::vector<llvm::Value*>{};
+      }); });
+    } else if (!guarded) {
+      auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(s.vw));
+      llvm::Align align(dtype_size(p_.buffers[k.out].dtype));
+      loop_carry(kc, {}, [&](llvm::Value* kk, const std::vector<llvm::Value*>&) {
+        ivs_[n_dim] = n0;
+        ivs_[k_dim] = add(k0, kk);
+        llvm::Value* src = address(k.b, map);
+        llvm::Value* to = b_.CreateInBoundsGEP(ty, dst, mul(kk, w));
+        for (int64_t v = 0; v < w; v += s.vw)
+          b_.CreateAlignedStore(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, src, v), align),
+                                b_.CreateConstInBoundsGEP1_64(ty, to, v), align);
+        return std::vector<llvm::Value*>{};
+      });
+    } else {
+      loop_carry(kc, {}, [&](llvm::Value* kk, const std::vector<llvm::Value*>&) {
+        loop(w, [&](llvm::Value* r) { elem(r, kk); });
+        return std::vector<llvm::Value*>{};
+      });
+    }
+  };
+  int64_t full = s.N / w;
+  if (full == s.pn) return copy(false);
+  auto* guarded = llvm::BasicBlock::Create(ctx_, "pack.edge", fn_);
+  auto* plain = llvm::BasicBlock::Create(ctx_, "pack.full", fn_);
+  auto* done = llvm::BasicBlock::Create(ctx_, "pack.done", fn_);
+  b_.CreateCondBr(b_.CreateICmpSLT(jp, i64(full)), plain, guarded);
+  b_.SetInsertPoint(plain);
+  copy(false);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(guarded);
+  copy(true);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
 // C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of A's rows and
 // B's panel (packed or in place).
 void KernelEmitter::microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
-                 llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb) {
+                 llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb, llvm::Value* panel) {
   size_t batch = k.dims.size() - 3;
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
   llvm::Value* m0 = mul(ip, s.mr);
@@ -192,7 +292,9 @@ void KernelEmitter::microkernel(const Kernel& k, const GemmShape& s, llvm::Value
   int64_t sa_r = k.a_map.strides[batch], sa_k = k.a_map.strides[batch + 2];
   llvm::Value* pb;
   int64_t sb_k = s.nr;
-  if (k.pack_b < 0) {
+  if (panel) {
+    pb = panel;
+  } else if (k.pack_b < 0) {
     ivs_[batch] = i64(0), ivs_[batch + 1] = n0, ivs_[batch + 2] = k0;
     pb = address(k.b, k.b_map);
     sb_k = k.b_map.strides[batch + 2];

@@ -65,10 +65,11 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
 // for (i = lo; i < hi; ++i) body(i), bounds known only at run time.
 // Marks the loop that `latch` closes with llvm.loop.vectorize.enable: LLVM
 // vectorizes it (with run-time alias checks where it needs them) whatever its
-// cost model thinks of a short trip count.
-void KernelEmitter::force_vectorize(llvm::BranchInst* latch) {
+// cost model thinks of a short trip count; or, with `enable` false, leaves it
+// scalar whatever the cost model thinks of gathers.
+void KernelEmitter::force_vectorize(llvm::BranchInst* latch, bool enable_it) {
   llvm::Metadata* enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
-                              llvm::ConstantAsMetadata::get(b_.getTrue())};
+                              llvm::ConstantAsMetadata::get(enable_it ? b_.getTrue() : b_.getFalse())};
   llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx_, {nullptr, llvm::MDNode::get(ctx_, enable)});
   loop_id->replaceOperandWith(0, loop_id);
   latch->setMetadata(llvm::LLVMContext::MD_loop, loop_id);
@@ -76,6 +77,7 @@ void KernelEmitter::force_vectorize(llvm::BranchInst* latch) {
 
 void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
   const bool vectorize = std::exchange(vectorize_next_loop_, false);
+  const bool scalar = std::exchange(scalar_next_loop_, false);
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   auto* header = llvm::BasicBlock::Create(ctx_, "range", fn_);
   auto* exit = llvm::BasicBlock::Create(ctx_, "range.done", fn_);
@@ -87,7 +89,7 @@ void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::func
   llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
   i->addIncoming(next, b_.GetInsertBlock());
   llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, hi), header, exit);
-  if (vectorize) force_vectorize(latch);
+  if (vectorize || scalar) force_vectorize(latch, vectorize);
   b_.SetInsertPoint(exit);
 }
 
@@ -129,6 +131,7 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(int64_t n, const std::vector
 std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init,
                                                     const CarryStep& step) {
   const bool vectorize = std::exchange(vectorize_next_loop_, false);
+  const bool scalar = std::exchange(scalar_next_loop_, false);
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   auto* header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
   auto* exit = llvm::BasicBlock::Create(ctx_, "after", fn_);
@@ -148,7 +151,7 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::v
   i->addIncoming(next, b_.GetInsertBlock());
   for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next_values[k], b_.GetInsertBlock());
   llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, n), header, exit);
-  if (vectorize) force_vectorize(latch);
+  if (vectorize || scalar) force_vectorize(latch, vectorize);
   b_.SetInsertPoint(exit);
   return next_values;
 }
@@ -159,6 +162,31 @@ void KernelEmitter::nest(const Kernel& k, const std::vector<size_t>& order, size
   loop(k.dims[order[level]], [&](llvm::Value* i) {
     ivs_[order[level]] = i;
     nest(k, order, level + 1, body);
+  });
+}
+
+// The same, with the innermost loop marked for vectorization when every
+// access walks it element by element (the output, and each load contiguous
+// or the same along it) and it is long enough for a vector: short rows such
+// as a convolution's 14 columns, which LLVM's cost model leaves scalar. Each
+// output element still gets its operations in the same order.
+void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body) {
+  if (order.empty()) return body();
+  size_t d = order.back();
+  bool unit = k.dims[d] >= 8 && k.out_map.strides.size() == k.dims.size() && k.out_map.strides[d] == 1;
+  for (const KExpr& e : k.exprs) {
+    if (e.kind == KExpr::Kind::Op && e.op == Op::RandomUniform) unit = false;
+    if (e.kind == KExpr::Kind::Load)
+      unit = unit && e.args.empty() && e.map.strides.size() == k.dims.size() &&
+             (e.map.strides[d] == 0 || e.map.strides[d] == 1);
+  }
+  std::vector<size_t> outer(order.begin(), order.end() - 1);
+  nest(k, outer, 0, [&] {
+    vectorize_next_loop_ = unit;
+    loop(k.dims[d], [&](llvm::Value* i) {
+      ivs_[d] = i;
+      body();
+    });
   });
 }
 

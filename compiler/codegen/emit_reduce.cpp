@@ -87,7 +87,7 @@ void KernelEmitter::reduce(const Kernel& k) {
   std::vector<size_t> order = all_dims(k);
   size_t inner = order.back();
   if (k.out_map.strides[inner] != 0) {
-    nest(k, order, 0, [&] {
+    nest_vectorized(k, order, [&] {
       fresh();
       llvm::Value* addr = address(k.out, k.out_map);
       b_.CreateStore(combine(b_.CreateLoad(out_ty, addr), value(k, k.root)), addr);

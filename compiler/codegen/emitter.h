@@ -36,6 +36,8 @@ class KernelEmitter {
   void fill(int buffer, double v);
   void kernel(const Kernel& k);
   void argmax(const Kernel& k);
+  void transpose_in_registers(std::vector<llvm::Value*>& x);
+  void elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* lo0, llvm::Value* hi0, const std::function<void()>& store);
   void check(const Kernel& k);
   void scatter_add(const Kernel& k);
 
@@ -44,13 +46,14 @@ class KernelEmitter {
   void loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
   void when(llvm::Value* cond, const std::function<void()>& then);
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body);
-  void force_vectorize(llvm::BranchInst* latch);
+  void force_vectorize(llvm::BranchInst* latch, bool enable = true);
   llvm::Value* loop_acc(int64_t n, llvm::Value* init,
                         const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step);
   using CarryStep = std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>;
   std::vector<llvm::Value*> loop_carry(int64_t n, const std::vector<llvm::Value*>& init, const CarryStep& step);
   std::vector<llvm::Value*> loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init, const CarryStep& step);
   void nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body);
+  void nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body);
   llvm::Value* index(const Affine& a);
   llvm::Value* address(int buffer, const Affine& a);
 
@@ -123,8 +126,10 @@ class KernelEmitter {
   void pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
                   int64_t K, int64_t vw, llvm::Value* panel);
   void pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp);
+  void pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0, llvm::Value* kc,
+                    llvm::Value* dst);
   void microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
-                   llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb);
+                   llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb, llvm::Value* panel);
   llvm::Function* tile_function(llvm::Type* ty, const GemmShape& s);
 
   const Program& p_;
@@ -135,6 +140,7 @@ class KernelEmitter {
   // buffers apart and its run-time check looks too dear): that loop carries
   // llvm.loop.vectorize.enable. Consumed by the next loop made.
   bool vectorize_next_loop_ = false;
+  bool scalar_next_loop_ = false;  // the next loop stays scalar (see force_vectorize)
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
   std::vector<llvm::Value*> held_;  // in epilogues(): the values of the earlier epilogues, by buffer

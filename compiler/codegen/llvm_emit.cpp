@@ -12,7 +12,10 @@
 #include <llvm/Transforms/Utils/ModuleUtils.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include "compiler/codegen/emitter.h"
 #include "compiler/support/diagnostics.h"
@@ -30,6 +33,64 @@ constexpr int64_t kParallelElements = int64_t{1} << 16;
 // of them): 16,000 kernels took 80 s of machine code. Real models have tens
 // of kernels; only generated, very deep ones get here, and they still run.
 constexpr size_t kMaxOptimizedKernels = 256;
+
+// Argmax over at most this many elements is unrolled (see argmax).
+constexpr int64_t kUnrolledArgMax = 16;
+
+// The side of the square tiles of a transposing kernel: a cache line of f32.
+constexpr int64_t kTransposeTile = 16;
+
+// A transposing elementwise kernel writes its output contiguously along the
+// innermost dim while one of its loads steps through memory along it and is
+// contiguous along another dim `dt` (a transpose, or a layout change such as
+// [N*P, O] -> [N, O, P] around a convolution's product). In loop order, every
+// element read touches a new cache line and the line is gone before the next
+// iteration of dim dt reads its neighbour: a [400, 12544] transpose took 22 ms.
+// Such a kernel runs in kTransposeTile x kTransposeTile tiles of (dt,
+// innermost), whose lines stay in L1 from their first use to their last.
+std::optional<size_t> transposing_dim(const Kernel& k) {
+  size_t last = k.dims.size() - 1;
+  if (k.dims.size() < 2 || k.out_map.strides.size() != k.dims.size() || k.out_map.strides[last] != 1 ||
+      k.dims[last] < kTransposeTile)
+    return std::nullopt;
+  for (const KExpr& e : k.exprs) {
+    // (Loads of values outside the loop nest, such as the seed words, have no strides.)
+    if (e.kind != KExpr::Kind::Load || !e.args.empty() || e.map.strides.size() != k.dims.size() ||
+        std::abs(e.map.strides[last]) < kTransposeTile)
+      continue;
+    for (size_t d = 0; d < last; ++d)
+      if (e.map.strides[d] == 1 && k.dims[d] >= kTransposeTile) return d;
+  }
+  return std::nullopt;
+}
+
+// Adjacent loop dims that every access walks as one (the outer one's stride
+// is the inner one's times its extent, in the output and in every load) are
+// one loop: the 14 x 14 maps of a convolution's layers become loops of 196,
+// long enough for LLVM to vectorize. Elementwise kernels, argmax (whose axis
+// stays a dim of its own) and checks only; reductions, products and
+// scatters keep their dims, which their emitters read.
+Kernel collapse_dims(const Kernel& k) {
+  Kernel c = k;
+  if ((k.kind != Kernel::Kind::Elementwise && k.kind != Kernel::Kind::ArgMax && k.kind != Kernel::Kind::CheckRange) ||
+      k.dims.size() < 2 || k.out_map.strides.size() != k.dims.size())
+    return c;
+  std::vector<Affine*> maps = {&c.out_map};
+  for (KExpr& e : c.exprs)
+    if (e.map.strides.size() == k.dims.size()) maps.push_back(&e.map);
+  for (size_t d = c.dims.size() - 1; d-- > 0;) {
+    if (c.kind == Kernel::Kind::ArgMax && (static_cast<int>(d) == c.axis || static_cast<int>(d) + 1 == c.axis))
+      continue;
+    bool one = std::all_of(maps.begin(), maps.end(),
+                           [&](const Affine* a) { return a->strides[d] == a->strides[d + 1] * c.dims[d + 1]; });
+    if (!one) continue;
+    c.dims[d] *= c.dims[d + 1];
+    c.dims.erase(c.dims.begin() + static_cast<long>(d) + 1);
+    for (Affine* a : maps) a->strides.erase(a->strides.begin() + static_cast<long>(d));
+    if (c.axis > static_cast<int>(d)) --c.axis;
+  }
+  return c;
+}
 
 }  // namespace
 
@@ -104,8 +165,9 @@ void KernelEmitter::fill(int buffer, double v) {
   loop(buf.elems, [&](llvm::Value* i) { b_.CreateStore(c, b_.CreateInBoundsGEP(ty, bases_[buffer], i)); });
 }
 
-void KernelEmitter::kernel(const Kernel& k) {
-  if (at_kernel_) at_kernel_(b_, static_cast<size_t>(&k - p_.kernels.data()));
+void KernelEmitter::kernel(const Kernel& planned) {
+  if (at_kernel_) at_kernel_(b_, static_cast<size_t>(&planned - p_.kernels.data()));
+  const Kernel k = collapse_dims(planned);
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
   auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };
@@ -117,8 +179,12 @@ void KernelEmitter::kernel(const Kernel& k) {
       };
       int64_t elems = 1;
       for (int64_t d : k.dims) elems *= d;
+      std::optional<size_t> dt = transposing_dim(k);
       if (elems < kParallelElements || k.dims[0] < 2) {
-        nest(k, all_dims(k), 0, store);
+        if (dt)
+          elementwise_tiled(k, *dt, i64(0), i64(k.dims[0]), store);
+        else
+          nest_vectorized(k, all_dims(k), store);
         break;
       }
       // Large: blocks of the outermost dim run on the thread pool.
@@ -128,9 +194,11 @@ void KernelEmitter::kernel(const Kernel& k) {
       inner.erase(inner.begin());
       parallel(tasks, {}, [&](llvm::Value* t) {
         llvm::Value* lo = mul(t, chunk);
-        loop_range(lo, smin(add(lo, i64(chunk)), i64(k.dims[0])), [&](llvm::Value* i) {
+        llvm::Value* hi = smin(add(lo, i64(chunk)), i64(k.dims[0]));
+        if (dt) return elementwise_tiled(k, *dt, lo, hi, store);
+        loop_range(lo, hi, [&](llvm::Value* i) {
           ivs_[0] = i;
-          nest(k, inner, 0, store);
+          nest_vectorized(k, inner, store);
         });
       });
       break;
@@ -143,24 +211,150 @@ void KernelEmitter::kernel(const Kernel& k) {
   }
 }
 
+// A transposing elementwise kernel (see transposing_dim) over dim 0 in
+// [lo0, hi0): the dims other than dt and the innermost in order, then tiles
+// of (dt, innermost), each tile row by row. A plain copy (a layout change)
+// moves whole tiles of one vector width per side through registers: a vector
+// load per column of the tile, a transpose by shuffles, a vector store per
+// row; its edge tiles, and other kernels, go element by element.
+void KernelEmitter::elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* lo0, llvm::Value* hi0,
+                                      const std::function<void()>& store) {
+  size_t last = k.dims.size() - 1;
+  const KExpr& root = k.exprs[k.root];
+  DType dtype = p_.buffers[k.out].dtype;
+  const int64_t vw = (wide_ ? 64 : 32) / static_cast<int64_t>(dtype_size(dtype));
+  const bool copy = root.kind == KExpr::Kind::Load && root.args.empty() && root.dtype == dtype &&
+                    root.map.strides.size() == k.dims.size() && root.map.strides[dt] == 1;
+  const int64_t side = copy ? vw : kTransposeTile;
+  auto range = [&](size_t d) {
+    return d == 0 ? std::pair{lo0, hi0} : std::pair{i64(0), i64(k.dims[d])};
+  };
+  auto elements = [&](llvm::Value* a0, llvm::Value* a1, llvm::Value* b0, llvm::Value* b1) {
+    loop_range(a0, a1, [&](llvm::Value* i) {
+      ivs_[dt] = i;
+      scalar_next_loop_ = true;
+      loop_range(b0, b1, [&](llvm::Value* j) {
+        ivs_[last] = j;
+        store();
+      });
+    });
+  };
+  // out[a0 + r, b0 + c] = in[a0 + r, b0 + c] for a whole tile, r, c < vw.
+  auto registers = [&](llvm::Value* a0, llvm::Value* b0) {
+    llvm::Type* ty = type(dtype);
+    auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
+    llvm::Align align(dtype_size(dtype));
+    std::vector<llvm::Value*> x;  // x[c][r] = in[a0 + r, b0 + c]
+    ivs_[dt] = a0;
+    for (int64_t c = 0; c < vw; ++c) {
+      ivs_[last] = add(b0, i64(c));
+      x.push_back(b_.CreateAlignedLoad(vty, address(root.buffer, root.map), align));
+    }
+    transpose_in_registers(x);
+    ivs_[last] = b0;
+    for (int64_t r = 0; r < vw; ++r) {
+      ivs_[dt] = add(a0, i64(r));
+      b_.CreateAlignedStore(x[r], address(k.out, k.out_map), align);
+    }
+  };
+  auto tiles = [&] {
+    auto [lo, hi] = range(dt);
+    llvm::Value* count = b_.CreateUDiv(add(b_.CreateSub(hi, lo), i64(side - 1)), i64(side));
+    loop_range(i64(0), count, [&](llvm::Value* ta) {
+      llvm::Value* a0 = add(lo, mul(ta, side));
+      llvm::Value* a1 = smin(add(a0, i64(side)), hi);
+      loop((k.dims[last] + side - 1) / side, [&](llvm::Value* tb) {
+        llvm::Value* b0 = mul(tb, side);
+        llvm::Value* b1 = smin(add(b0, i64(side)), i64(k.dims[last]));
+        if (!copy) return elements(a0, a1, b0, b1);
+        llvm::Value* whole = b_.CreateAnd(b_.CreateICmpEQ(b_.CreateSub(a1, a0), i64(side)),
+                                          b_.CreateICmpEQ(b_.CreateSub(b1, b0), i64(side)));
+        auto* fast = llvm::BasicBlock::Create(ctx_, "tile.whole", fn_);
+        auto* edge = llvm::BasicBlock::Create(ctx_, "tile.edge", fn_);
+        auto* done = llvm::BasicBlock::Create(ctx_, "tile.done", fn_);
+        b_.CreateCondBr(whole, fast, edge);
+        b_.SetInsertPoint(fast);
+        registers(a0, b0);
+        b_.CreateBr(done);
+        b_.SetInsertPoint(edge);
+        elements(a0, a1, b0, b1);
+        b_.CreateBr(done);
+        b_.SetInsertPoint(done);
+      });
+    });
+  };
+  std::vector<size_t> outer;
+  for (size_t d = 0; d < last; ++d)
+    if (d != dt) outer.push_back(d);
+  std::function<void(size_t)> outer_loops = [&](size_t level) {
+    if (level == outer.size()) return tiles();
+    auto [lo, hi] = range(outer[level]);
+    loop_range(lo, hi, [&](llvm::Value* i) {
+      ivs_[outer[level]] = i;
+      outer_loops(level + 1);
+    });
+  };
+  outer_loops(0);
+}
+
+// x[c][r] -> x[r][c] for a square of vectors (a power of two of them, as
+// many as their lanes): each step swaps the off-diagonal h x h blocks of
+// every 2h x 2h block, one shuffle of two rows per row.
+void KernelEmitter::transpose_in_registers(std::vector<llvm::Value*>& x) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (int64_t h = n / 2; h >= 1; h /= 2) {
+    std::vector<int> lo_mask, hi_mask;
+    for (int64_t l = 0; l < n; ++l) {
+      bool left = (l & h) == 0;
+      lo_mask.push_back(static_cast<int>(left ? l : n + l - h));
+      hi_mask.push_back(static_cast<int>(left ? l + h : n + l));
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & h) continue;
+      llvm::Value *xi = x[i], *xj = x[i + h];
+      x[i] = b_.CreateShuffleVector(xi, xj, lo_mask);
+      x[i + h] = b_.CreateShuffleVector(xi, xj, hi_mask);
+    }
+  }
+}
+
 // The first maximum along `axis` (a NaN wins, as in PyTorch).
 void KernelEmitter::argmax(const Kernel& k) {
   std::vector<size_t> outer;
   for (size_t d = 0; d < k.dims.size(); ++d)
     if (static_cast<int>(d) != k.axis) outer.push_back(d);
-  nest(k, outer, 0, [&] {
+  // A short axis (a pooling window) is unrolled, so that the innermost other
+  // dim is a loop without inner loops, which LLVM vectorizes.
+  const bool unrolled = k.dims[k.axis] <= kUnrolledArgMax && !outer.empty();
+  auto each = [&](const std::function<void()>& body) {
+    if (!unrolled) return nest(k, outer, 0, body);
+    std::vector<size_t> rest(outer.begin(), outer.end() - 1);
+    nest(k, rest, 0, [&] {
+      vectorize_next_loop_ = true;
+      loop(k.dims[outer.back()], [&](llvm::Value* i) {
+        ivs_[outer.back()] = i;
+        body();
+      });
+    });
+  };
+  each([&] {
     llvm::Type* ty = type(k.exprs[k.root].dtype);
     // Carried: the best value so far and its index.
     llvm::Value* lowest = fconst(ty, -std::numeric_limits<double>::infinity());
-    std::vector<llvm::Value*> best =
-        loop_carry(k.dims[k.axis], {lowest, i64(0)}, [&](llvm::Value* i, const std::vector<llvm::Value*>& at) {
-          ivs_[k.axis] = i;
-          memo_.assign(k.exprs.size(), nullptr);
-          llvm::Value* v = value(k, k.root);
-          llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, at[0]),
-                                          b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
-          return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), b_.CreateSelect(take, i, at[1])};
-        });
+    auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& at) {
+      ivs_[k.axis] = i;
+      memo_.assign(k.exprs.size(), nullptr);
+      llvm::Value* v = value(k, k.root);
+      llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, at[0]),
+                                      b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
+      return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), b_.CreateSelect(take, i, at[1])};
+    };
+    std::vector<llvm::Value*> best = {lowest, i64(0)};
+    if (unrolled) {
+      for (int64_t i = 0; i < k.dims[k.axis]; ++i) best = step(i64(i), best);
+    } else {
+      best = loop_carry(k.dims[k.axis], best, step);
+    }
     ivs_[k.axis] = i64(0);  // the output map ignores the axis
     b_.CreateStore(b_.CreateTrunc(best[1], b_.getInt32Ty()), address(k.out, k.out_map));
   });

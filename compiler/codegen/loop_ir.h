@@ -94,6 +94,14 @@ struct Kernel {
   // lowering.cpp).
   bool packed = false;
   int pack_b = -1;
+  // B packed block by block instead (pack_b < 0): each task copies the
+  // k chunk of each panel it is about to use into per-thread scratch
+  // (Program::worker_bytes, after the C block), so B is read from memory
+  // once and the copy is still in L1 when the tiles read it. For products
+  // whose rows fit one block (a convolution's output channels, a layer's
+  // inputs in a weight gradient), where a panel packed in advance would be
+  // used once and cost a write and a read of all of B through memory.
+  bool pack_b_per_block = false;
   // A register-tiled product that only its own epilogues read computes each
   // block of C into per-thread scratch (Program::worker_bytes) instead of
   // buffer `out`, which then takes no memory: the block stays in L2 from the
@@ -114,6 +122,11 @@ inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64, kPanelDepth = 128
 // Blocks of C, the tasks of a register-tiled product: at most kBlockRows x
 // kBlockCols (whole tiles; every target's tile width divides kBlockCols).
 inline constexpr int64_t kBlockRows = 128, kBlockCols = 256;
+// Products with at most this many rows (one block of rows for every
+// target's tile height) pack B block by block (Kernel::pack_b_per_block).
+inline constexpr int64_t kOneBlockRows = 120;
+// A task's scratch for B packed per block starts after its C block.
+inline constexpr int64_t kCBlockElems = kBlockRows * kBlockCols, kPanelElems = kPanelDepth * kMaxTileCols;
 
 struct Program {
   EntrySignature sig;

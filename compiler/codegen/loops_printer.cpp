@@ -107,8 +107,9 @@ std::string print_program(const Program& p) {
                          affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map),
                          !k.packed         ? std::string("tiled")
                          : fmt::format("register-tiled, {}, parallel blocks{}",
-                                       k.pack_b >= 0 ? fmt::format("B packed into b{}", k.pack_b)
-                                                     : std::string("operands read in place"),
+                                       k.pack_b >= 0        ? fmt::format("B packed into b{}", k.pack_b)
+                                       : k.pack_b_per_block ? std::string("B packed per block")
+                                                            : std::string("operands read in place"),
                                        k.c_blocks ? ", C in per-thread blocks" : ""));
         for (const Kernel::Epilogue& e : k.epilogues)
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),

@@ -425,7 +425,10 @@ class Lowering {
       int64_t ldb = k.b_map.strides[batch + 2];
       bool in_place = k.b_map.strides[batch + 1] == 1 && N % kMaxTileCols == 0 &&
                       ldb * dtype_size(node.dtype) * kPanelDepth <= (int64_t{256} << 10);
-      if (!in_place) k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
+      if (!in_place && M <= kOneBlockRows)
+        k.pack_b_per_block = true;
+      else if (!in_place)
+        k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
     }
     fuse_epilogue(n, k);
     p_.kernels.push_back(std::move(k));

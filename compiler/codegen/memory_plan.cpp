@@ -101,12 +101,14 @@ void plan_internal_epilogues(Program& p) {
 void plan_product_blocks(Program& p) {
   for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
     Kernel& k = p.kernels[ki];
+    if (k.pack_b_per_block)
+      p.worker_bytes = std::max(p.worker_bytes, (kCBlockElems + kPanelElems) * int64_t(dtype_size(p.buffers[k.out].dtype)));
     if (!k.packed || k.epilogues.empty() || p.buffers[k.out].kind != Buffer::Kind::Arena) continue;
     bool elsewhere = used_outside(p, k.out, ki);
     for (const Kernel::Epilogue& e : k.epilogues) elsewhere = elsewhere || e.out == k.out;
     if (elsewhere) continue;
     k.c_blocks = true;
-    int64_t block = kBlockRows * kBlockCols * dtype_size(p.buffers[k.out].dtype);
+    int64_t block = kCBlockElems * int64_t(dtype_size(p.buffers[k.out].dtype));
     p.worker_bytes = std::max(p.worker_bytes, block);
   }
 }

@@ -146,6 +146,90 @@ TEST_CASE("narrow products (N at most one vector) agree with the interpreter", "
   }
 }
 
+TEST_CASE("narrow register tiles and B packed block by block agree with the interpreter", "[codegen]") {
+  // Products whose rows fit one block of C (a convolution's output channels,
+  // a layer's inputs in a weight gradient) pack B per block; a transposed B
+  // goes through registers in whole tiles of one vector width: K = 400 is
+  // three chunks of 128 and one of 16, K = 150 one of 128 and one of 22 (a
+  // whole tile and 6 rows element by element). Columns at most two vectors
+  // wide take the narrow tiles (12 x 2 or 16 x 1 vectors with AVX-512).
+  const Case cases[] = {
+      {32, 400, 100, "", false, true},     // per block, transposed, ragged last panel
+      {32, 150, 100, "", false, true},     // per block, a short last chunk
+      {20, 140, 40, "f64", false, true},   // f64 through registers
+      {40, 300, 32},                       // per block, narrow
+      {100, 77, 16, "", false, true},      // per block, narrow, transposed
+      {6, 129, 200},                       // one row tile
+      {24, 64, 200, "", false, true, 3},   // batched
+      {200, 100, 16},                      // narrow, B packed in advance (two blocks of rows)
+      {150, 70, 25, "", false, true},      // narrow, transposed, packed in advance
+  };
+  for (const Case& c : cases) {
+    SECTION(fmt::format("M={} K={} N={} {}{}{}", c.m, c.k, c.n, c.dtype, c.w_transposed ? " w.T" : "",
+                        c.batch ? " batched" : "")) {
+      Model m = Model::compile_source(model_source(c), "per_block.grad");
+      REQUIRE(m.ok());
+      std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+      INFO(loops);
+      CHECK((loops.find("B packed per block") != std::string::npos) == (c.m <= 120));
+      for (int threads : {1, 2}) agrees_with_interpreter(m, threads);
+      NamedTensors in = test::random_inputs(m.info(), 4);
+      NamedTensors reference;
+      for (int threads : {1, 3}) {
+        SessionOptions o;
+        o.seed = 5;
+        o.threads = threads;
+        Session s(m, o);
+        s.train_step(in);
+        NamedTensors result = s.params();
+        if (reference.empty()) reference = result;
+        CHECK(bit_identical(reference, result));
+      }
+    }
+  }
+}
+
+TEST_CASE("transposing kernels agree with the interpreter", "[codegen]") {
+  // Copies that transpose go through registers a tile at a time, other
+  // transposing kernels element by element in tiles; ragged edges (37, 50),
+  // whole tiles, a kernel large enough for the thread pool, an outer dim
+  // around the tiles, f64.
+  for (const char* dtype : {"", "f64"}) {
+    std::string src = fmt::format(R"(dim R = 37
+dim C = 50
+input a : {0}[R, C]
+input big : {0}[300, 400]
+input a3 : {0}[5, 40, 33]
+input sq : {0}[64, 48]
+param w : {0}[C, R] ~ normal(0, 1)
+t = a.T
+u = a.T * 2 + 1
+v = big.T
+p = transpose(a3, [0, 2, 1])
+q = sq.T
+output t, u, v, p, q
+loss mean((t * w - u) * (t * w - u)) + sum(v) * 0 + sum(p) * 0 + sum(q) * 0
+)",
+                                  dtype);
+    SECTION(dtype[0] ? dtype : "f32") {
+      Model m = Model::compile_source(src, "transpose.grad");
+      INFO(src);
+      REQUIRE(m.ok());
+      for (int threads : {1, 2}) agrees_with_interpreter(m, threads);
+      NamedTensors in = test::random_inputs(m.info(), 6);
+      Session jit(m, {});
+      NamedTensors out = jit.forward(in);
+      // The copies are exact.
+      const Tensor& a = in[0].second;
+      const Tensor& t = out[0].second;
+      bool exact = true;
+      for (int64_t r = 0; r < 37; ++r)
+        for (int64_t c = 0; c < 50; ++c) exact = exact && t.get(c * 37 + r) == a.get(r * 50 + c);
+      CHECK(exact);
+    }
+  }
+}
+
 TEST_CASE("a reshape is a view of its operand's buffer, not a copy", "[codegen]") {
   // x @ w with w a vector multiplies by w reshaped to [D, 1] (and the gradient
   // by a reshape of dlogits): both read the same buffers, with no copy kernel.
