@@ -615,12 +615,13 @@ Value lower_conv(Sema& s, CallArgs& a) {
   // window positions, so that the forward product and both gradient
   // products (the weight's sums over images and positions in its inner
   // dimension) are each one large product, not one small product per image.
-  // When the windows are deeper than the output channels, the product is
-  // computed transposed, windows^T @ w^T [N*prod(O), O/G], so that the
-  // weight's gradient, windows @ g, has the depth as its rows and reads both
-  // operands row by row (the weight gradient of the digits CNN's second
-  // layer, 144 deep and 32 channels, about 3x faster; on its first layer, 9
-  // deep and 16 channels, the plain form is several times faster).
+  // The product is w @ windows [G, O/G, N*prod(O)], so that the windows'
+  // gradient, w^T @ g, comes out in the windows' own layout for the fold
+  // (the transposed form, windows^T @ w^T, needed a transpose of all of it:
+  // 5M elements on the Fashion-MNIST CNN's second layer, slower than its
+  // product); its rows are the few output channels, so B is packed block by
+  // block (Kernel::pack_b_per_block) and the weight gradient g @ windows^T
+  // transposes its windows in registers as it packs them.
   auto padded = pad_spatial(s, a, x, *padding, 0.0);
   auto u = padded ? windows(s, a, *padded, kernel, *stride, *dilation) : std::nullopt;  // [N, C, K.., O..]
   if (!u) return Value::bad();
@@ -631,31 +632,14 @@ Value lower_conv(Sema& s, CallArgs& a) {
   int64_t depth = cg * product(kernel), columns = n * product(*counts), og = o / groups;
   std::vector<int64_t> col_shape = {depth, columns}, row_shape = {og, depth};
   if (groups > 1) col_shape.insert(col_shape.begin(), groups), row_shape.insert(row_shape.begin(), groups);
-  auto swap_last = [&](NodeId t) {
-    std::vector<int64_t> perm;
-    for (int i = 0; i < b[t].rank(); ++i) perm.push_back(i);
-    std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
-    return b.transpose(t, perm);
-  };
   NodeId cols = b.reshape(b.transpose(*u, to_columns), col_shape);
   NodeId rows = b.reshape(w, row_shape);
-  bool transposed = depth > og;
-  NodeId prod = transposed ? b.make(Op::MatMul, {swap_last(cols), swap_last(rows)})  // [G, N*P, O/G]
-                           : b.make(Op::MatMul, {rows, cols});                       // [G, O/G, N*P]
-  // [G, N, O.., O/G] or [G, O/G, N, O..] -> [N, G, O/G, O..] -> [N, O, O..]
-  std::vector<int64_t> split = {groups}, to_images;
-  if (transposed) {
-    split.push_back(n);
-    split.insert(split.end(), counts->begin(), counts->end());
-    split.push_back(og);
-    to_images = {1, 0, 2 + d};
-    for (int64_t j = 0; j < d; ++j) to_images.push_back(2 + j);
-  } else {
-    split.insert(split.end(), {og, n});
-    split.insert(split.end(), counts->begin(), counts->end());
-    to_images = {2, 0, 1};
-    for (int64_t j = 0; j < d; ++j) to_images.push_back(3 + j);
-  }
+  NodeId prod = b.make(Op::MatMul, {rows, cols});  // [G, O/G, N*P]
+  // [G, O/G, N, O..] -> [N, G, O/G, O..] -> [N, O, O..]
+  std::vector<int64_t> split = {groups, og, n};
+  split.insert(split.end(), counts->begin(), counts->end());
+  std::vector<int64_t> to_images = {2, 0, 1};
+  for (int64_t j = 0; j < d; ++j) to_images.push_back(3 + j);
   std::vector<int64_t> out = {n, o};
   out.insert(out.end(), counts->begin(), counts->end());
   return Value::tensor(b.reshape(b.transpose(b.reshape(prod, split), to_images), out), loc(a));
