@@ -74,8 +74,12 @@ std::vector<Affine*> expr_maps(Kernel& k) {
 
 }  // namespace
 
-void KernelEmitter::reduce(const Kernel& k) {
-  if (k.reduce_op == Op::ReduceSum && blocked_sum(k)) return;
+void KernelEmitter::reduce(const Kernel& k0) {
+  if (k0.reduce_op == Op::ReduceSum && blocked_sum(k0)) return;
+  // The plain loop: adjacent dims that every access walks as one are one
+  // loop (the same operations in the same order), so a max pool's 7 x 7
+  // maps are a row of 49 that vectorizes.
+  const Kernel k = collapse_dims(k0);
   fill(k.out, k.init);
   llvm::Type* out_ty = type(p_.buffers[k.out].dtype);
   auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };

@@ -22,6 +22,9 @@
 
 namespace gradc {
 
+// The kernel with adjacent dims that every access walks as one merged (llvm_emit.cpp).
+Kernel collapse_dims(const Kernel& k);
+
 // Emits one Program's entry function into a module (see llvm_emit.h).
 class KernelEmitter {
  public:

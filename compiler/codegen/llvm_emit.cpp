@@ -67,12 +67,17 @@ std::optional<size_t> transposing_dim(const Kernel& k) {
 // Adjacent loop dims that every access walks as one (the outer one's stride
 // is the inner one's times its extent, in the output and in every load) are
 // one loop: the 14 x 14 maps of a convolution's layers become loops of 196,
-// long enough for LLVM to vectorize. Elementwise kernels, argmax (whose axis
-// stays a dim of its own) and checks only; reductions, products and
-// scatters keep their dims, which their emitters read.
+// long enough for LLVM to vectorize. The iteration order is the same.
+// Elementwise kernels, argmax (whose axis stays a dim of its own), checks,
+// and reductions that take the plain loop (emit_reduce.cpp: the blocked sums
+// choose their blocks from the planned dims); products and scatters keep
+// their dims, which their emitters read.
+}  // namespace
+
 Kernel collapse_dims(const Kernel& k) {
   Kernel c = k;
-  if ((k.kind != Kernel::Kind::Elementwise && k.kind != Kernel::Kind::ArgMax && k.kind != Kernel::Kind::CheckRange) ||
+  if ((k.kind != Kernel::Kind::Elementwise && k.kind != Kernel::Kind::ArgMax && k.kind != Kernel::Kind::CheckRange &&
+       k.kind != Kernel::Kind::Reduce) ||
       k.dims.size() < 2 || k.out_map.strides.size() != k.dims.size())
     return c;
   std::vector<Affine*> maps = {&c.out_map};
@@ -91,8 +96,6 @@ Kernel collapse_dims(const Kernel& k) {
   }
   return c;
 }
-
-}  // namespace
 
 void KernelEmitter::run(const std::string& name, const std::string& cpu, const std::string& features) {
   auto* fty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy()}, false);
@@ -167,7 +170,8 @@ void KernelEmitter::fill(int buffer, double v) {
 
 void KernelEmitter::kernel(const Kernel& planned) {
   if (at_kernel_) at_kernel_(b_, static_cast<size_t>(&planned - p_.kernels.data()));
-  const Kernel k = collapse_dims(planned);
+  // (Reductions collapse their dims themselves, in the plain loop only.)
+  const Kernel k = planned.kind == Kernel::Kind::Reduce ? planned : collapse_dims(planned);
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
   auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };

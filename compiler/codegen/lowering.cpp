@@ -294,7 +294,7 @@ class Lowering {
   void emit_node(NodeId n) {
     const Node& node = g_[n];
     OpKind kind = op_kind(node.op);
-    if (node.op == Op::OneHot)
+    if (node.op == Op::OneHot && !argmax_in_range(node.operands[0], node.attrs.ints[0]))
       emit_check(n, node.attrs.ints[0], diag::check_class_id_range(node.attrs.ints[0]));
     if (node.op == Op::Embedding || node.op == Op::EmbeddingGrad) {
       int64_t rows = node.op == Op::Embedding ? g_[node.operands[1]].shape[0].size : node.attrs.ints[0];
@@ -513,6 +513,14 @@ class Lowering {
   // Ids read by one_hot and the lookups must lie in [0, limit); the JIT
   // cannot throw, so it returns a status, and the entry's caller reports
   // `message` at the node's model line.
+  // Ids that are an argmax over an axis of at most `limit` elements (the
+  // gradient of a max, a max pool's window) are in range by construction:
+  // their one_hot needs no run-time check.
+  bool argmax_in_range(NodeId ids, int64_t limit) const {
+    const Node& a = g_[ids];
+    return a.op == Op::ArgMax && g_[a.operands[0]].shape[static_cast<size_t>(a.attrs.ints[0])].size <= limit;
+  }
+
   void emit_check(NodeId n, int64_t limit, std::string message) {
     NodeId ids = g_[n].operands[0];
     Kernel k = kernel(Kernel::Kind::CheckRange, n, shape(ids));
