@@ -90,11 +90,30 @@ void KernelEmitter::reduce(const Kernel& k0) {
   };
   std::vector<size_t> order = all_dims(k);
   size_t inner = order.back();
+  // Runs the nest over `dims` (dim 0 first): on the thread pool, a range of
+  // dim 0 per task, when each index of dim 0 writes its own slab of the
+  // output (a fold's images, a pool's images) and the kernel is large; every
+  // output element then gets its operations from one task, in the same order.
+  auto over = [&](const std::vector<size_t>& dims, const std::function<void(const std::vector<size_t>&)>& nest_rest) {
+    if (dims.empty() || dims[0] != 0 || !own_slabs(k)) return nest_rest(dims);
+    std::vector<size_t> rest(dims.begin() + 1, dims.end());
+    int64_t tasks = std::min<int64_t>(k.dims[0], 16), chunk = (k.dims[0] + tasks - 1) / tasks;
+    tasks = (k.dims[0] + chunk - 1) / chunk;
+    parallel(tasks, {}, [&](llvm::Value* t) {
+      llvm::Value* lo = mul(t, chunk);
+      loop_range(lo, smin(add(lo, i64(chunk)), i64(k.dims[0])), [&](llvm::Value* i) {
+        ivs_[0] = i;
+        nest_rest(rest);
+      });
+    });
+  };
   if (k.out_map.strides[inner] != 0) {
-    nest_vectorized(k, order, [&] {
-      fresh();
-      llvm::Value* addr = address(k.out, k.out_map);
-      b_.CreateStore(combine(b_.CreateLoad(out_ty, addr), value(k, k.root)), addr);
+    over(order, [&](const std::vector<size_t>& dims) {
+      nest_vectorized(k, dims, [&] {
+        fresh();
+        llvm::Value* addr = address(k.out, k.out_map);
+        b_.CreateStore(combine(b_.CreateLoad(out_ty, addr), value(k, k.root)), addr);
+      });
     });
     return;
   }
@@ -103,16 +122,32 @@ void KernelEmitter::reduce(const Kernel& k0) {
   // loop, so the loop body has no store and what it reads that does not
   // depend on the inner index (a row's log-sum) is hoisted out of it.
   order.pop_back();
-  nest(k, order, 0, [&] {
-    ivs_[inner] = i64(0);
-    llvm::Value* addr = address(k.out, k.out_map);
-    llvm::Value* r = loop_acc(k.dims[inner], b_.CreateLoad(out_ty, addr), [&](llvm::Value* i, llvm::Value* acc) {
-      ivs_[inner] = i;
-      fresh();
-      return combine(acc, value(k, k.root));
+  over(order, [&](const std::vector<size_t>& dims) {
+    nest(k, dims, 0, [&] {
+      ivs_[inner] = i64(0);
+      llvm::Value* addr = address(k.out, k.out_map);
+      llvm::Value* r = loop_acc(k.dims[inner], b_.CreateLoad(out_ty, addr), [&](llvm::Value* i, llvm::Value* acc) {
+        ivs_[inner] = i;
+        fresh();
+        return combine(acc, value(k, k.root));
+      });
+      b_.CreateStore(r, addr);
     });
-    b_.CreateStore(r, addr);
   });
+}
+
+// Whether a plain reduction is large enough for the thread pool and each
+// index of its dim 0 writes a slab of the output no other index touches:
+// dim 0's output stride is larger than the farthest the other dims reach.
+bool KernelEmitter::own_slabs(const Kernel& k) {
+  if (k.dims.size() < 2 || k.dims[0] < 2 || k.out_map.strides[0] <= 0) return false;
+  int64_t reach = 0, elems = k.dims[0];
+  for (size_t d = 1; d < k.dims.size(); ++d) {
+    if (k.out_map.strides[d] < 0) return false;
+    reach += k.out_map.strides[d] * (k.dims[d] - 1);
+    elems *= k.dims[d];
+  }
+  return reach < k.out_map.strides[0] && elems >= kParallelElements;
 }
 
 // The blocked sum (see the top of the file); false, emitting nothing, when

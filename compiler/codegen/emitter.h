@@ -22,6 +22,10 @@
 
 namespace gradc {
 
+// Kernels of at least this many elements run on the thread pool (elementwise
+// kernels, and plain reductions whose images write their own slabs).
+inline constexpr int64_t kParallelElements = int64_t{1} << 16;
+
 // The kernel with adjacent dims that every access walks as one merged (llvm_emit.cpp).
 Kernel collapse_dims(const Kernel& k);
 
@@ -39,6 +43,7 @@ class KernelEmitter {
   void fill(int buffer, double v);
   void kernel(const Kernel& k);
   void argmax(const Kernel& k);
+  bool own_slabs(const Kernel& k);
   void transpose_in_registers(std::vector<llvm::Value*>& x);
   void elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* lo0, llvm::Value* hi0, const std::function<void()>& store);
   void check(const Kernel& k);

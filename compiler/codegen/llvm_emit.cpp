@@ -23,9 +23,6 @@
 namespace gradc {
 namespace {
 
-// Elementwise kernels of at least this many elements run on the thread pool.
-constexpr int64_t kParallelElements = int64_t{1} << 16;
-
 // An entry of more kernels than this is compiled without optimization. Its
 // kernels share one function, and LLVM's machine scheduler and register
 // allocator take time quadratic in the number of kernels there (each kernel's
