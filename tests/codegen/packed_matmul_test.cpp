@@ -152,7 +152,8 @@ TEST_CASE("narrow register tiles and B packed block by block agree with the inte
   // goes through registers in whole tiles of one vector width: K = 400 is
   // three chunks of 128 and one of 16, K = 150 one of 128 and one of 22 (a
   // whole tile and 6 rows element by element). Columns at most two vectors
-  // wide take the narrow tiles (12 x 2 or 16 x 1 vectors with AVX-512).
+  // wide take the narrow tiles (12 x 2 or 16 x 1 vectors with AVX-512), and
+  // few rows 8 x 3 vectors when that pads less than 6 x 4.
   const Case cases[] = {
       {32, 400, 100, "", false, true},     // per block, transposed, ragged last panel
       {32, 150, 100, "", false, true},     // per block, a short last chunk
@@ -160,7 +161,9 @@ TEST_CASE("narrow register tiles and B packed block by block agree with the inte
       {40, 300, 32},                       // per block, narrow
       {100, 77, 16, "", false, true},      // per block, narrow, transposed
       {6, 129, 200},                       // one row tile
-      {24, 64, 200, "", false, true, 3},   // batched
+      {24, 64, 200, "", false, true, 3},   // batched (8 x 3 vector tiles)
+      {32, 400, 400, "", false, true},     // 8 x 3 vector tiles, transposed (a convolution's weight gradient)
+      {40, 200, 90},                       // 8 x 3 vector tiles, a ragged last panel
       {200, 100, 16},                      // narrow, B packed in advance (two blocks of rows)
       {150, 70, 25, "", false, true},      // narrow, transposed, packed in advance
   };
