@@ -107,6 +107,38 @@ def time_step(make, seconds, sample_ms=2.0, min_samples=5):
     return statistics.median(samples)
 
 
+def time_call(fn, seconds, sample_ms=2.0, min_samples=5):
+    """Median milliseconds of fn(), timed like a train step."""
+    for _ in range(3):
+        fn()
+    per = 1
+    while True:
+        a = time.perf_counter()
+        for _ in range(per):
+            fn()
+        if (time.perf_counter() - a) * 1e3 >= sample_ms or per >= 1 << 20:
+            break
+        per *= 2
+    samples, total = [], 0.0
+    while total < seconds or len(samples) < min_samples:
+        a = time.perf_counter()
+        for _ in range(per):
+            fn()
+        dt = time.perf_counter() - a
+        total += dt
+        samples.append(dt * 1e3 / per)
+    return statistics.median(samples)
+
+
+def w5_inference_ms(seconds):
+    """W5's CNN on one image: the logits, without autograd (model.eval(), torch.no_grad())."""
+    model, _, _ = w5_cnn()
+    model.eval()
+    x = torch.randint(0, 256, (1, 1, 28, 28)).float()
+    with torch.no_grad():
+        return time_call(lambda: model(x), seconds)
+
+
 def fmt_ms(ms):
     return f"{ms * 1e3:.2f} us" if ms < 1 else f"{ms:.3f} ms"
 
@@ -122,11 +154,13 @@ def main():
     only = {s for s in args.only.split(",") if s}
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    gradc = {}
+    gradc, gradc_infer = {}, None
     if args.gradc_json:
         with open(args.gradc_json) as f:
-            for w in json.load(f)["workloads"]:
+            results = json.load(f)
+            for w in results["workloads"]:
                 gradc[w["id"]] = w["gradc"]["median_ms"]
+            gradc_infer = results.get("w5_inference_batch1", {}).get("median_ms")
     print(f"eager PyTorch {torch.__version__}, {torch.get_num_threads()} thread: time per train step (median)\n")
     print(f"{'workload':<14} {'pytorch':>11} {'gradc':>11} {'gradc/pytorch':>14}")
     for wid, name, make in WORKLOADS:
@@ -136,6 +170,10 @@ def main():
         g = gradc.get(wid)
         print(f"{wid + ' ' + name:<14} {fmt_ms(ms):>11} {fmt_ms(g) if g else '-':>11} "
               f"{f'{g / ms:.3f}' if g else '-':>14}")
+        if wid == "W5":
+            inf = w5_inference_ms(seconds)
+            print(f"{'W5 infer b=1':<14} {fmt_ms(inf):>11} {fmt_ms(gradc_infer) if gradc_infer else '-':>11} "
+                  f"{f'{gradc_infer / inf:.3f}' if gradc_infer else '-':>14}")
 
 
 if __name__ == "__main__":

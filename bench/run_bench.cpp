@@ -694,12 +694,41 @@ CompileResult measure_compile(const Workload& w3, const Options& o) {
   return c;
 }
 
+// ---- W5's inference latency: forward at batch 1 ----
+
+struct InferResult {
+  bool measured = false;
+  bench::Timing gradc;
+};
+
+// The CNN compiled with B = 1 and called with one image (its logits only, as
+// a service answering one request would); eager PyTorch's time for the same
+// call comes from pytorch_eager.py.
+InferResult measure_inference(const Workload& w5, const Options& o) {
+  InferResult r;
+  gradc::CompileOptions co;
+  co.dims = {{"B", 1}};
+  const std::string path = o.models + "/" + w5.file;
+  gradc::Model m = gradc::Model::compile_file(path, co);
+  if (!m.ok()) throw std::runtime_error(fmt::format("{} does not compile:\n{}", path, gradc::render_all(m.diagnostics())));
+  Rng rng{13};
+  std::vector<float> x = uniform(rng, 28 * 28, 0, 256);
+  for (float& v : x) v = std::floor(v);
+  gradc::NamedTensors in = {{"x", f32({1, 1, 28, 28}, x)}};
+  gradc::Session s(m, one_thread());
+  std::vector<bench::Runner> runners = {{"gradc", [&] { s.forward(in); }, [] {}}};
+  r.gradc = bench::time_interleaved(runners, timing_options(o))[0];
+  r.measured = true;
+  std::cerr << fmt::format("W5 inference (forward, batch 1)\n  gradc    {}\n", fmt_timing(r.gradc));
+  return r;
+}
+
 // ---- output ----
 
 std::string status(bool met) { return met ? "ok" : "MISSED"; }
 
 void print_table(const std::vector<Result>& rs, const GemmResult& g, const ThreadsResult& th, const CompileResult& c,
-                 const std::string& blas) {
+                 const InferResult& inf, const std::string& blas) {
   std::cout << "\ngradc benchmark suite: time per train_step, median of interleaved samples; ratios < 1 mean gradc is "
                "faster\n";
   std::cout << "(one thread; baselines: hand-written C++ -O3 -march=native, plain loops or loops + OpenBLAS: " << blas
@@ -737,6 +766,9 @@ void print_table(const std::vector<Result>& rs, const GemmResult& g, const Threa
     std::cout << fmt::format("W3 compile latency: cold {:.1f} ms (target < 150) {}; from the cache {:.2f} ms (target "
                              "< 10) {}\n",
                              c.cold_ms, status(c.cold_ms < 150), c.cached_ms, status(c.cached_ms < 10));
+  if (inf.measured)
+    std::cout << fmt::format("W5 inference (forward, batch 1): gradc {} (eager PyTorch: see its table)\n",
+                             fmt_time(inf.gradc.median_ms));
 }
 
 std::string json_timing(const bench::Timing& t) {
@@ -745,7 +777,7 @@ std::string json_timing(const bench::Timing& t) {
 }
 
 void write_json(const std::string& file, const std::vector<Result>& rs, const GemmResult& g, const ThreadsResult& th,
-                const CompileResult& c) {
+                const CompileResult& c, const InferResult& inf) {
   std::ofstream out(file);
   out << "{\n  \"workloads\": [\n";
   for (size_t i = 0; i < rs.size(); ++i) {
@@ -772,6 +804,7 @@ void write_json(const std::string& file, const std::vector<Result>& rs, const Ge
     out << fmt::format(",\n  \"w3_compile\": {{\"cold_ms\": {:.6g}, \"front_end_ms\": {:.6g}, \"first_call_ms\": {:.6g}, "
                        "\"cached_ms\": {:.6g}}}",
                        c.cold_ms, c.front_ms, c.first_call_ms, c.cached_ms);
+  if (inf.measured) out << fmt::format(",\n  \"w5_inference_batch1\": {}", json_timing(inf.gradc));
   out << "\n}\n";
   if (!out) throw std::runtime_error(fmt::format("cannot write '{}'", file));
 }
@@ -835,13 +868,15 @@ int run(int argc, char** argv) {
   std::vector<Result> results;
   ThreadsResult threads;
   GemmResult gemm;
+  InferResult inference;
   for (const Workload& w : all) {
     if (!selected(w)) continue;
     results.push_back(run_workload(w, o, w.id == "W4" ? &threads : nullptr));
     if (w.id == "W4") gemm = run_gemm(o);
+    if (w.id == "W5") inference = measure_inference(w, o);
   }
-  print_table(results, gemm, threads, compile, blas);
-  if (!o.json.empty()) write_json(o.json, results, gemm, threads, compile);
+  print_table(results, gemm, threads, compile, inference, blas);
+  if (!o.json.empty()) write_json(o.json, results, gemm, threads, compile, inference);
   bool ok = gemm.correct;
   for (const Result& r : results) ok = ok && r.correct;
   if (!ok) {
