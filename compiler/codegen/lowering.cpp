@@ -459,6 +459,34 @@ class Lowering {
     return true;
   }
 
+  // Whether the fused expression of x reads only, at one flat index, values
+  // laid out alike: members of the epilogue group (directly, when of x's
+  // shape, or through a reshape: a view), buffers ready before n's kernel
+  // of x's shape, scalars and constants; through elementwise ops of x's
+  // shape. Then x can be evaluated at the product's flat index.
+  bool flat_ok(NodeId x, NodeId n, bool root, bool& reads) {
+    const Node& node = g_[x];
+    if (!root && group_[x]) {
+      reads = true;
+      return true;
+    }
+    if (node.op == Op::Constant || op_kind(node.op) == OpKind::Leaf) return true;
+    // A view of a member (not a produced reshape, which is copied into an
+    // output of its own after the kernels).
+    if (node.op == Op::Reshape && group_[node.operands[0]] && buffer_of(x) == buffer_of(node.operands[0])) {
+      reads = true;
+      return true;
+    }
+    if (!root && f_.mat[x]) return f_.pos[x] < f_.pos[n];
+    if (!elementwise(op_kind(node.op))) return false;
+    for (NodeId o : node.operands) {
+      const Shape& os = g_[o].shape;
+      if (os != node.shape && numel(os) != 1) return false;
+      if (!flat_ok(o, n, false, reads)) return false;
+    }
+    return true;
+  }
+
   // Elementwise consumers of a product, of its shape, computed in the
   // product's kernel block by block while the block is in cache: bias adds
   // and activations, and an optimizer's update of a weight from its gradient
@@ -472,16 +500,33 @@ class Lowering {
     size_t rank = g_[n].shape.size();
     IdxMap map = IdxMap::identity(rank);
     for (Sizes& row : map.a) row.push_back(0);  // the k loop does not move the output
+    // Consumers of another shape with as many elements (the update of a
+    // convolution's [O, C, KH, KW] weight from its [O, C*KH*KW] gradient,
+    // read through a reshape) are evaluated at the flat index, see flat_ok.
+    const int64_t cols = rank == 2 ? g_[n].shape[1].size : 0;
     for (NodeId u = n + 1; u < g_.size(); ++u) {
-      if (!f_.live[u] || !f_.mat[u] || epilogued_[u] || g_[u].shape != g_[n].shape) continue;
+      if (!f_.live[u] || !f_.mat[u] || epilogued_[u]) continue;
       if (!elementwise(op_kind(g_[u].op))) continue;
+      bool same = g_[u].shape == g_[n].shape;
+      if (!same && (rank != 2 || g_[u].shape.empty() || numel(g_[u].shape) != numel(g_[n].shape))) continue;
       if (k.exprs.size() >= kMaxEpilogueExprs) break;
       bool reads = false;
-      if (!block_ok(u, n, true, true, reads) || !reads) continue;
+      if (same ? !block_ok(u, n, true, true, reads) : !flat_ok(u, n, true, reads)) continue;
+      if (!reads) continue;
+      IdxMap at = map;
+      if (!same) {
+        // Every load in u's expression is of a contiguous buffer of u's
+        // shape (or a scalar), so its flat index cols*m + n is all that
+        // matters: put it on u's last axis.
+        size_t r = g_[u].shape.size();
+        at.a.assign(r, Sizes(3, 0));
+        at.c.assign(r, 0);
+        at.a[r - 1] = {cols, 1, 0};
+      }
       Kernel::Epilogue e;
-      e.root = expr(k, u, map, /*as_root=*/true);
+      e.root = expr(k, u, at, /*as_root=*/true);
       e.out = buffer_of(u);
-      e.map = Affine{0, row_major_strides(shape(u))};
+      e.map = Affine{0, row_major_strides(shape(n))};
       e.map.strides.push_back(0);
       e.node = u;
       k.epilogues.push_back(e);
