@@ -77,7 +77,8 @@ WORKLOADS = [("W1", "xor", w1_xor), ("W2", "logreg", w2_logreg), ("W3", "mnist_m
              ("W4", "wide_mlp", w4_wide_mlp), ("W5", "cnn", w5_cnn)]
 
 
-def time_step(make, seconds, sample_ms=2.0, min_samples=5):
+def time_step(make, seconds):
+    """Median milliseconds of one train step (zero_grad, loss, backward, step)."""
     model, opt, loss_fn = make()
 
     def step():
@@ -86,29 +87,12 @@ def time_step(make, seconds, sample_ms=2.0, min_samples=5):
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    per = 1
-    while True:
-        a = time.perf_counter()
-        for _ in range(per):
-            step()
-        if (time.perf_counter() - a) * 1e3 >= sample_ms or per >= 1 << 20:
-            break
-        per *= 2
-    samples, total = [], 0.0
-    while total < seconds or len(samples) < min_samples:
-        a = time.perf_counter()
-        for _ in range(per):
-            step()
-        dt = time.perf_counter() - a
-        total += dt
-        samples.append(dt * 1e3 / per)
-    return statistics.median(samples)
+    return time_call(step, seconds)
 
 
 def time_call(fn, seconds, sample_ms=2.0, min_samples=5):
-    """Median milliseconds of fn(), timed like a train step."""
+    """Median milliseconds of fn(): warm-up, steps per sample doubled until a
+    sample lasts sample_ms, then samples for at least `seconds`."""
     for _ in range(3):
         fn()
     per = 1

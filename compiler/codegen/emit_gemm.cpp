@@ -179,17 +179,7 @@ void KernelEmitter::pack_panel(const Kernel& k, int buffer, const Affine& map, i
   };
   int64_t full = count / w;
   if (full == (count + w - 1) / w) return copy(false);
-  auto* guarded = llvm::BasicBlock::Create(ctx_, "pack.edge", fn_);
-  auto* plain = llvm::BasicBlock::Create(ctx_, "pack.full", fn_);
-  auto* done = llvm::BasicBlock::Create(ctx_, "pack.done", fn_);
-  b_.CreateCondBr(b_.CreateICmpSLT(panel, i64(full)), plain, guarded);
-  b_.SetInsertPoint(plain);
-  copy(false);
-  b_.CreateBr(done);
-  b_.SetInsertPoint(guarded);
-  copy(true);
-  b_.CreateBr(done);
-  b_.SetInsertPoint(done);
+  if_else(b_.CreateICmpSLT(panel, i64(full)), [&] { copy(false); }, [&] { copy(true); });
 }
 
 void KernelEmitter::pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp) {
@@ -272,17 +262,7 @@ void KernelEmitter::pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Valu
   };
   int64_t full = s.N / w;
   if (full == s.pn) return copy(false);
-  auto* guarded = llvm::BasicBlock::Create(ctx_, "pack.edge", fn_);
-  auto* plain = llvm::BasicBlock::Create(ctx_, "pack.full", fn_);
-  auto* done = llvm::BasicBlock::Create(ctx_, "pack.done", fn_);
-  b_.CreateCondBr(b_.CreateICmpSLT(jp, i64(full)), plain, guarded);
-  b_.SetInsertPoint(plain);
-  copy(false);
-  b_.CreateBr(done);
-  b_.SetInsertPoint(guarded);
-  copy(true);
-  b_.CreateBr(done);
-  b_.SetInsertPoint(done);
+  if_else(b_.CreateICmpSLT(jp, i64(full)), [&] { copy(false); }, [&] { copy(true); });
 }
 
 // C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of A's rows and

@@ -94,13 +94,22 @@ void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::func
 }
 
 // if (cond) then();
-void KernelEmitter::when(llvm::Value* cond, const std::function<void()>& then) {
+void KernelEmitter::when(llvm::Value* cond, const std::function<void()>& then) { if_else(cond, then, nullptr); }
+
+// if (cond) then(); else otherwise(); (no else block when `otherwise` is empty)
+void KernelEmitter::if_else(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise) {
   auto* yes = llvm::BasicBlock::Create(ctx_, "then", fn_);
+  auto* no = otherwise ? llvm::BasicBlock::Create(ctx_, "else", fn_) : nullptr;
   auto* done = llvm::BasicBlock::Create(ctx_, "endif", fn_);
-  b_.CreateCondBr(cond, yes, done);
+  b_.CreateCondBr(cond, yes, no ? no : done);
   b_.SetInsertPoint(yes);
   then();
   b_.CreateBr(done);
+  if (no) {
+    b_.SetInsertPoint(no);
+    otherwise();
+    b_.CreateBr(done);
+  }
   b_.SetInsertPoint(done);
 }
 

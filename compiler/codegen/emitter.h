@@ -53,6 +53,7 @@ class KernelEmitter {
   void parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body);
   void loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
   void when(llvm::Value* cond, const std::function<void()>& then);
+  void if_else(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise);
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body);
   void force_vectorize(llvm::BranchInst* latch, bool enable = true);
   llvm::Value* loop_acc(int64_t n, llvm::Value* init,

@@ -270,17 +270,7 @@ void KernelEmitter::elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* l
         if (!copy) return elements(a0, a1, b0, b1);
         llvm::Value* whole = b_.CreateAnd(b_.CreateICmpEQ(b_.CreateSub(a1, a0), i64(side)),
                                           b_.CreateICmpEQ(b_.CreateSub(b1, b0), i64(side)));
-        auto* fast = llvm::BasicBlock::Create(ctx_, "tile.whole", fn_);
-        auto* edge = llvm::BasicBlock::Create(ctx_, "tile.edge", fn_);
-        auto* done = llvm::BasicBlock::Create(ctx_, "tile.done", fn_);
-        b_.CreateCondBr(whole, fast, edge);
-        b_.SetInsertPoint(fast);
-        registers(a0, b0);
-        b_.CreateBr(done);
-        b_.SetInsertPoint(edge);
-        elements(a0, a1, b0, b1);
-        b_.CreateBr(done);
-        b_.SetInsertPoint(done);
+        if_else(whole, [&] { registers(a0, b0); }, [&] { elements(a0, a1, b0, b1); });
       });
     });
   };

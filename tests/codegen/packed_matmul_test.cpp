@@ -88,6 +88,32 @@ bool bit_identical(const NamedTensors& a, const NamedTensors& b) {
   return true;
 }
 
+// The params after `steps` train steps on `threads` threads, and with
+// `with_forward` the forward outputs after them.
+NamedTensors after_steps(const Model& m, const NamedTensors& in, int threads, int steps, bool with_forward = false) {
+  SessionOptions o;
+  o.seed = 9;
+  o.threads = threads;
+  Session s(m, o);
+  for (int step = 0; step < steps; ++step) s.train_step(in);
+  NamedTensors result = s.params();
+  if (with_forward)
+    for (auto& t : s.forward(in)) result.push_back(t);
+  return result;
+}
+
+// The same bits for every thread count in `counts`.
+void same_for_every_thread_count(const Model& m, const NamedTensors& in, std::initializer_list<int> counts, int steps,
+                                 bool with_forward = false) {
+  NamedTensors reference;
+  for (int threads : counts) {
+    NamedTensors result = after_steps(m, in, threads, steps, with_forward);
+    if (reference.empty()) reference = result;
+    INFO("threads " << threads);
+    CHECK(bit_identical(reference, result));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("packed matrix products agree with the interpreter", "[codegen]") {
@@ -176,18 +202,7 @@ TEST_CASE("narrow register tiles and B packed block by block agree with the inte
       INFO(loops);
       CHECK((loops.find("B packed per block") != std::string::npos) == (c.m <= 120));
       for (int threads : {1, 2}) agrees_with_interpreter(m, threads);
-      NamedTensors in = test::random_inputs(m.info(), 4);
-      NamedTensors reference;
-      for (int threads : {1, 3}) {
-        SessionOptions o;
-        o.seed = 5;
-        o.threads = threads;
-        Session s(m, o);
-        s.train_step(in);
-        NamedTensors result = s.params();
-        if (reference.empty()) reference = result;
-        CHECK(bit_identical(reference, result));
-      }
+      same_for_every_thread_count(m, test::random_inputs(m.info(), 4), {1, 3}, 1);
     }
   }
 }
@@ -262,20 +277,7 @@ TEST_CASE("results are bit-identical for every thread count", "[codegen][threads
   // Packed products and large elementwise kernels (the update of a 512 x 300 weight).
   Model m = Model::compile_source(model_source({96, 512, 300}), "threads.grad");
   REQUIRE(m.ok());
-  NamedTensors in = test::random_inputs(m.info(), 5);
-  NamedTensors reference;
-  for (int threads : {1, 2, 3, 0}) {
-    SessionOptions o;
-    o.seed = 9;
-    o.threads = threads;
-    Session s(m, o);
-    for (int step = 0; step < 3; ++step) s.train_step(in);
-    NamedTensors result = s.params();
-    for (auto& t : s.forward(in)) result.push_back(t);
-    if (reference.empty()) reference = result;
-    INFO("threads " << threads);
-    CHECK(bit_identical(reference, result));
-  }
+  same_for_every_thread_count(m, test::random_inputs(m.info(), 5), {1, 2, 3, 0}, 3, /*with_forward=*/true);
 }
 
 TEST_CASE("convolutions and pools are bit-identical for every thread count", "[codegen][threads]") {
@@ -304,17 +306,5 @@ optimizer adam(lr = 0.01)
   // epilogue, at the flat index, and C stays in per-thread blocks.
   CHECK(loops.find("B packed per block, parallel blocks, C in per-thread blocks") != std::string::npos);
   agrees_with_interpreter(m, 2);
-  NamedTensors in = test::random_inputs(m.info(), 8);
-  NamedTensors reference;
-  for (int threads : {1, 2, 3, 0}) {
-    SessionOptions o;
-    o.seed = 3;
-    o.threads = threads;
-    Session s(m, o);
-    for (int step = 0; step < 2; ++step) s.train_step(in);
-    NamedTensors result = s.params();
-    if (reference.empty()) reference = result;
-    INFO("threads " << threads);
-    CHECK(bit_identical(reference, result));
-  }
+  same_for_every_thread_count(m, test::random_inputs(m.info(), 8), {1, 2, 3, 0}, 2);
 }
