@@ -70,7 +70,13 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
 void KernelEmitter::force_vectorize(llvm::BranchInst* latch, bool enable_it) {
   llvm::Metadata* enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
                               llvm::ConstantAsMetadata::get(enable_it ? b_.getTrue() : b_.getFalse())};
-  llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx_, {nullptr, llvm::MDNode::get(ctx_, enable)});
+  std::vector<llvm::Metadata*> ops = {nullptr, llvm::MDNode::get(ctx_, enable)};
+  if (enable_it && std::exchange(masked_tail_next_loop_, false)) {
+    llvm::Metadata* tail[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.predicate.enable"),
+                              llvm::ConstantAsMetadata::get(b_.getTrue())};
+    ops.push_back(llvm::MDNode::get(ctx_, tail));
+  }
+  llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx_, ops);
   loop_id->replaceOperandWith(0, loop_id);
   latch->setMetadata(llvm::LLVMContext::MD_loop, loop_id);
 }
@@ -177,8 +183,11 @@ void KernelEmitter::nest(const Kernel& k, const std::vector<size_t>& order, size
 // The same, with the innermost loop marked for vectorization when every
 // access walks it element by element (the output, and each load contiguous
 // or the same along it) and it is long enough for a vector: short rows such
-// as a convolution's 14 columns, which LLVM's cost model leaves scalar. Each
-// output element still gets its operations in the same order.
+// as a convolution's 14 columns, which LLVM's cost model leaves scalar. A
+// short row that is not a whole number of vectors is one masked vector
+// iteration rather than a vector and a scalar remainder (W5's im2col copy
+// 2.05 -> 1.60 ms, its fold 2.63 -> 2.21 ms). Each output element still gets
+// its operations in the same order.
 void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body) {
   if (order.empty()) return body();
   size_t d = order.back();
@@ -192,6 +201,7 @@ void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& 
   std::vector<size_t> outer(order.begin(), order.end() - 1);
   nest(k, outer, 0, [&] {
     vectorize_next_loop_ = unit;
+    masked_tail_next_loop_ = unit && k.dims[d] < 64 && k.dims[d] % 8 != 0;
     loop(k.dims[d], [&](llvm::Value* i) {
       ivs_[d] = i;
       body();

@@ -149,7 +149,8 @@ class KernelEmitter {
   // buffers apart and its run-time check looks too dear): that loop carries
   // llvm.loop.vectorize.enable. Consumed by the next loop made.
   bool vectorize_next_loop_ = false;
-  bool scalar_next_loop_ = false;  // the next loop stays scalar (see force_vectorize)
+  bool scalar_next_loop_ = false;       // the next loop stays scalar (see force_vectorize)
+  bool masked_tail_next_loop_ = false;  // the next vectorized loop folds its remainder into masked iterations
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
   std::vector<llvm::Value*> held_;  // in epilogues(): the values of the earlier epilogues, by buffer

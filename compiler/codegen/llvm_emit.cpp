@@ -317,14 +317,32 @@ void KernelEmitter::argmax(const Kernel& k) {
   // A short axis (a pooling window) is unrolled, so that the innermost other
   // dim is a loop without inner loops, which LLVM vectorizes.
   const bool unrolled = k.dims[k.axis] <= kUnrolledArgMax && !outer.empty();
-  auto each = [&](const std::function<void()>& body) {
-    if (!unrolled) return nest(k, outer, 0, body);
-    std::vector<size_t> rest(outer.begin(), outer.end() - 1);
+  auto nest_outer = [&](const std::vector<size_t>& dims, const std::function<void()>& body) {
+    if (!unrolled || dims.empty()) return nest(k, dims, 0, body);
+    std::vector<size_t> rest(dims.begin(), dims.end() - 1);
     nest(k, rest, 0, [&] {
       vectorize_next_loop_ = true;
-      loop(k.dims[outer.back()], [&](llvm::Value* i) {
-        ivs_[outer.back()] = i;
+      loop(k.dims[dims.back()], [&](llvm::Value* i) {
+        ivs_[dims.back()] = i;
         body();
+      });
+    });
+  };
+  // Large ones on the thread pool, a range of dim 0 per task (each output
+  // element is one task's, found in the same order).
+  int64_t elems = 1;
+  for (int64_t d : k.dims) elems *= d;
+  auto each = [&](const std::function<void()>& body) {
+    if (outer.empty() || outer[0] != 0 || k.dims[0] < 2 || elems < kParallelElements) return nest_outer(outer, body);
+    std::vector<size_t> rest(outer.begin() + 1, outer.end());
+    int64_t tasks = std::min<int64_t>(k.dims[0], 16), chunk = (k.dims[0] + tasks - 1) / tasks;
+    tasks = (k.dims[0] + chunk - 1) / chunk;
+    parallel(tasks, {}, [&](llvm::Value* t) {
+      llvm::Value* lo = mul(t, chunk);
+      if (rest.empty() && unrolled) vectorize_next_loop_ = true;
+      loop_range(lo, smin(add(lo, i64(chunk)), i64(k.dims[0])), [&](llvm::Value* i) {
+        ivs_[0] = i;
+        nest_outer(rest, body);
       });
     });
   };
