@@ -555,9 +555,6 @@ class Lowering {
     p_.kernels.push_back(std::move(k));
   }
 
-  // Ids read by one_hot and the lookups must lie in [0, limit); the JIT
-  // cannot throw, so it returns a status, and the entry's caller reports
-  // `message` at the node's model line.
   // Ids that are an argmax over an axis of at most `limit` elements (the
   // gradient of a max, a max pool's window) are in range by construction:
   // their one_hot needs no run-time check.
@@ -566,6 +563,9 @@ class Lowering {
     return a.op == Op::ArgMax && g_[a.operands[0]].shape[static_cast<size_t>(a.attrs.ints[0])].size <= limit;
   }
 
+  // Ids read by one_hot and the lookups must lie in [0, limit); the JIT
+  // cannot throw, so it returns a status, and the entry's caller reports
+  // `message` at the node's model line.
   void emit_check(NodeId n, int64_t limit, std::string message) {
     NodeId ids = g_[n].operands[0];
     Kernel k = kernel(Kernel::Kind::CheckRange, n, shape(ids));
