@@ -122,6 +122,9 @@ NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, 
     }
     // Random bits are keyed by the step, never by a member's values.
     case OpKind::Random: r = kNoNode; break;
+    // Loops are not batched (yet): the caller evaluates the members one by one.
+    case OpKind::Scan:
+    case OpKind::ScanOut: r = kNoNode; break;
     // window and fold see [N, C, spatial...]: the members become more of N.
     case OpKind::Window: {
       std::vector<int64_t> merged = sizes(b[ops[0]].shape);

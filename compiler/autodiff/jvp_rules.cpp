@@ -10,6 +10,8 @@
 // both modes compute the same derivative.
 #include "compiler/autodiff/shared_rules.h"
 #include "compiler/autodiff/forward.h"
+#include "compiler/autodiff/scan_rules.h"
+#include "compiler/ir/region.h"
 #include "compiler/support/diagnostics.h"
 
 namespace gradc {
@@ -125,6 +127,11 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
       break;
     // random bits: nothing varies
     case Op::RandomUniform: break;
+    // a loop's tangent is its tangent scan (a tuple); each result's tangent is one of its results
+    case Op::Scan: r = scan_tangent(b, node, tangents); break;
+    case Op::ScanOut:
+      if (tx != kNoNode) r = scan_out(b, tx, scan_tangent_index(b.graph(), x, n.attrs.ints[0]));
+      break;
   }
   b.at(old);
   return r;

@@ -49,7 +49,8 @@ NodeId unary_chain(Builder& b, NodeId node, NodeId t) {
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
     case Op::Embedding: case Op::EmbeddingGrad:
-    case Op::RandomUniform: break;
+    case Op::RandomUniform:
+    case Op::Scan: case Op::ScanOut: break;
   }
   return kNoNode;
 }

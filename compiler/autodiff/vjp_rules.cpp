@@ -156,6 +156,9 @@ NodeId vjp(Builder& b, NodeId node, size_t i, NodeId g) {
       break;
     // random bits: constant in every operand (the seed and the step are counters)
     case Op::RandomUniform: break;
+    // a loop is a tuple: the driver (reverse.cpp) applies scan_vjp to it as a whole
+    case Op::Scan:
+    case Op::ScanOut: GRADC_ASSERT(false, "vjp: scan is differentiated by the driver"); break;
   }
   b.at(old);
   return r;

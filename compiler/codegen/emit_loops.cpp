@@ -10,6 +10,8 @@
 #include <utility>
 #include <llvm/IR/Intrinsics.h>
 
+#include "compiler/support/diagnostics.h"
+
 namespace gradc {
 
 // Runs body(task) for task in [0, n) through the runtime's thread pool:
@@ -19,14 +21,16 @@ namespace gradc {
 // slot (thread_pool.h) while the body is emitted.
 void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body) {
   llvm::Type* i64 = b_.getInt64Ty();
-  auto* ctx_ty = llvm::ArrayType::get(i64, 2 + captured.size());
+  // args, arena, the loop element step_ (0 outside loops), the captured ivs
+  auto* ctx_ty = llvm::ArrayType::get(i64, 3 + captured.size());
   // The context lives in the entry block's frame (allocas there are static).
   llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
   llvm::Value* ctx = entry_b.CreateAlloca(ctx_ty, nullptr, "par.ctx");
   auto slot = [&](llvm::IRBuilder<>& b, llvm::Value* base, size_t i) { return b.CreateConstGEP2_64(ctx_ty, base, 0, i); };
   b_.CreateStore(args_, slot(b_, ctx, 0));
   b_.CreateStore(arena_, slot(b_, ctx, 1));
-  for (size_t c = 0; c < captured.size(); ++c) b_.CreateStore(ivs_[captured[c]], slot(b_, ctx, 2 + c));
+  b_.CreateStore(step_ ? step_ : b_.getInt64(0), slot(b_, ctx, 2));
+  for (size_t c = 0; c < captured.size(); ++c) b_.CreateStore(ivs_[captured[c]], slot(b_, ctx, 3 + c));
 
   auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64, i64}, false);
   auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
@@ -38,14 +42,15 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
   llvm::Function* saved_fn = fn_;
   llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
   std::vector<llvm::Value*> saved_bases = bases_, saved_ivs = ivs_;
-  llvm::Value *saved_args = args_, *saved_arena = arena_, *saved_slot = slot_;
+  llvm::Value *saved_args = args_, *saved_arena = arena_, *saved_slot = slot_, *saved_step = step_;
   fn_ = f;
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
   llvm::Value* fctx = f->getArg(0);
   args_ = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 0), "args");
   arena_ = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 1), "arena");
   load_bases();
-  for (size_t c = 0; c < captured.size(); ++c) ivs_[captured[c]] = b_.CreateLoad(i64, slot(b_, fctx, 2 + c));
+  step_ = step_ ? b_.CreateLoad(i64, slot(b_, fctx, 2), "t") : nullptr;
+  for (size_t c = 0; c < captured.size(); ++c) ivs_[captured[c]] = b_.CreateLoad(i64, slot(b_, fctx, 3 + c));
   slot_ = f->getArg(2);
   body(f->getArg(1));
   b_.CreateRetVoid();
@@ -56,6 +61,7 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
   args_ = saved_args;
   arena_ = saved_arena;
   slot_ = saved_slot;
+  step_ = saved_step;
   // rt->parallel_for(rt, f, ctx, n)
   auto* pf_ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy(), i64}, false);
   llvm::Value* pf = b_.CreateLoad(b_.getPtrTy(), rt_, "parallel_for");
@@ -211,6 +217,10 @@ void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& 
 
 llvm::Value* KernelEmitter::index(const Affine& a) {
   llvm::Value* v = b_.getInt64(a.offset);
+  if (a.step != 0) {
+    GRADC_ASSERT(step_, "an index per loop step outside a loop");
+    v = b_.CreateAdd(v, b_.CreateMul(step_, b_.getInt64(a.step), "", true, true), "", true, true);
+  }
   for (size_t d = 0; d < a.strides.size(); ++d)
     if (a.strides[d] != 0) v = b_.CreateAdd(v, b_.CreateMul(ivs_[d], b_.getInt64(a.strides[d]), "", true, true), "", true, true);
   return v;

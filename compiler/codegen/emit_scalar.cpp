@@ -153,6 +153,7 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
     case Op::OneHot:
     case Op::Window: case Op::Fold:
     case Op::Embedding: case Op::EmbeddingGrad:
+    case Op::Scan: case Op::ScanOut:
       break;
     case Op::RandomUniform: return random_uniform(k, x, ty);
   }

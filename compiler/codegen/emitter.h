@@ -41,7 +41,10 @@ class KernelEmitter {
   // ---- llvm_emit.cpp ----
   void load_bases();
   void fill(int buffer, double v);
+  void kernels(size_t from, size_t to);
   void kernel(const Kernel& k);
+  llvm::Value* clock();
+  void count(size_t kernel, llvm::Value* since);
   void argmax(const Kernel& k);
   bool own_slabs(const Kernel& k);
   void transpose_in_registers(std::vector<llvm::Value*>& x);
@@ -153,6 +156,8 @@ class KernelEmitter {
   bool masked_tail_next_loop_ = false;  // the next vectorized loop folds its remainder into masked iterations
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
+  llvm::Value* step_ = nullptr;  // in a Loop's body: the element t it is at (Affine::step)
+  llvm::Value* counters_ = nullptr;  // profiling: the kernels' cycle counters
   std::vector<llvm::Value*> held_;  // in epilogues(): the values of the earlier epilogues, by buffer
   int outlined_ = 0;
   std::set<llvm::Function*> used_;  // vector math declarations the optimizer must keep

@@ -15,7 +15,7 @@ bool fusable_user(OpKind k) {
     case OpKind::Window:
       return true;
     case OpKind::Leaf: case OpKind::MatMul: case OpKind::Reshape: case OpKind::OneHot:
-    case OpKind::Gather: case OpKind::Random:
+    case OpKind::Gather: case OpKind::Random: case OpKind::Scan: case OpKind::ScanOut:
       return false;
   }
   return false;
@@ -59,7 +59,8 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
     OpKind k = op_kind(node.op);
     if (node.op == Op::Constant) continue;
     if (k == OpKind::Leaf || k == OpKind::Reduce || k == OpKind::ArgMax || k == OpKind::MatMul ||
-        k == OpKind::Concat || k == OpKind::Pad || node.op == Op::Fold || k == OpKind::ScatterAdd || root[n]) {
+        k == OpKind::Concat || k == OpKind::Pad || node.op == Op::Fold || k == OpKind::ScatterAdd || k == OpKind::Scan ||
+        k == OpKind::ScanOut || root[n]) {
       f.mat[n] = true;
       continue;
     }
@@ -73,6 +74,9 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
     // run-time rows; embedding_grad evaluates its gradient operand inline.
     if (node.op == Op::Embedding) mark_mat(node.operands[1]);
     if (node.op == Op::Embedding || node.op == Op::EmbeddingGrad) mark_mat(node.operands[0]);
+    // A loop reads its operands from buffers (its body's arguments).
+    if (node.op == Op::Scan)
+      for (NodeId o : node.operands) mark_mat(o);
     // A random op reads its seed and step words from buffers.
     if (node.op == Op::RandomUniform)
       for (NodeId o : node.operands) mark_mat(o);

@@ -116,22 +116,13 @@ void KernelEmitter::run(const std::string& name, const std::string& cpu, const s
   rt_ = fn_->getArg(2);
   load_bases();
   if (!p_.profile) {
-    for (const Kernel& k : p_.kernels) kernel(k);
+    kernels(0, p_.kernels.size());
   } else {
     // counters[k] += the cycles of kernel k; counters[kernels] += those of the call.
     size_t slot = p_.sig.reads.size() + p_.sig.produces.size();
-    llvm::Value* counters = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, slot), "counters");
-    auto clock = [&] { return b_.CreateIntrinsic(llvm::Intrinsic::readcyclecounter, {}, {}); };
-    auto count = [&](size_t i, llvm::Value* since) {
-      llvm::Value* at = b_.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), counters, i);
-      b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), at), b_.CreateSub(clock(), since)), at);
-    };
+    counters_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, slot), "counters");
     llvm::Value* start = clock();
-    for (size_t i = 0; i < p_.kernels.size(); ++i) {
-      llvm::Value* t0 = clock();
-      kernel(p_.kernels[i]);
-      count(i, t0);
-    }
+    kernels(0, p_.kernels.size());
     count(p_.kernels.size(), start);
   }
   b_.CreateRet(b_.getInt32(0));
@@ -141,6 +132,39 @@ void KernelEmitter::run(const std::string& name, const std::string& cpu, const s
   std::sort(keep.begin(), keep.end(),
             [](const llvm::GlobalValue* a, const llvm::GlobalValue* b) { return a->getName() < b->getName(); });
   if (!keep.empty()) llvm::appendToCompilerUsed(m_, keep);
+}
+
+llvm::Value* KernelEmitter::clock() { return b_.CreateIntrinsic(llvm::Intrinsic::readcyclecounter, {}, {}); }
+
+void KernelEmitter::count(size_t i, llvm::Value* since) {
+  llvm::Value* at = b_.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), counters_, i);
+  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), at), b_.CreateSub(clock(), since)), at);
+}
+
+// Kernels [from, to) in order; a Loop kernel runs its body (the kernels
+// up to its loop_end) in a counted loop whose element index is step_.
+void KernelEmitter::kernels(size_t from, size_t to) {
+  for (size_t i = from; i < to;) {
+    const Kernel& k = p_.kernels[i];
+    llvm::Value* t0 = p_.profile ? clock() : nullptr;
+    if (k.kind != Kernel::Kind::Loop) {
+      kernel(k);
+      if (t0) count(i, t0);
+      ++i;
+      continue;
+    }
+    if (at_kernel_) at_kernel_(b_, i);
+    const size_t end = static_cast<size_t>(k.loop_end);
+    const int64_t T = k.dims[0];
+    llvm::Value* outer = step_;
+    loop(T, [&](llvm::Value* s) {
+      step_ = k.reverse ? b_.CreateSub(i64(T - 1), s, "t", true, true) : s;
+      kernels(i + 1, end);
+    });
+    step_ = outer;
+    if (t0) count(i, t0);
+    i = end;
+  }
 }
 
 // Base pointers of every buffer, from the current function's args and arena.
@@ -209,6 +233,7 @@ void KernelEmitter::kernel(const Kernel& planned) {
     case Kernel::Kind::MatMul: matmul(k); break;
     case Kernel::Kind::CheckRange: check(k); break;
     case Kernel::Kind::ScatterAdd: scatter_add(k); break;
+    case Kernel::Kind::Loop: GRADC_ASSERT(false, "a loop is emitted by kernels()"); break;
   }
 }
 

@@ -20,10 +20,13 @@
 
 namespace gradc {
 
-// offset + sum_d strides[d] * i_d, over a kernel's loop indices i.
+// offset + sum_d strides[d] * i_d, over a kernel's loop indices i, plus
+// step * t, t the element the innermost enclosing Loop kernel is at (a
+// scan's slice of its xs and row of its outputs).
 struct Affine {
   int64_t offset = 0;
   std::vector<int64_t> strides;
+  int64_t step = 0;
 };
 
 // A node of a kernel's per-element expression.
@@ -61,6 +64,7 @@ struct Kernel {
     MatMul,       // out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]
     CheckRange,   // fails the entry when an id read by expr is outside [0, init)
     ScatterAdd,   // out = 0, then in loop order out[out_map(i) + exprs[row](i) * row_stride] += expr(i)
+    Loop,         // runs kernels (this one, loop_end) dims[0] times, at element t = 0.. (T-1.. 0 when reverse)
   } kind = Kind::Elementwise;
   std::vector<int64_t> dims;  // the loop nest (MatMul: batch dims, then M, N, K)
   std::vector<KExpr> exprs;
@@ -112,6 +116,8 @@ struct Kernel {
   int check_id = 0;           // CheckRange: the status the entry returns on failure
   int row = -1;               // ScatterAdd: the expression of the row each element adds to
   int64_t row_stride = 0;     // ScatterAdd
+  int loop_end = -1;          // Loop: one past its body's last kernel
+  bool reverse = false;       // Loop
 };
 
 // Register-tiled products: the largest register tile any target uses (rows of

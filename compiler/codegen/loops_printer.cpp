@@ -15,6 +15,7 @@ std::string affine_str(const Affine& a) {
     if (!s.empty()) s += " + ";
     s += a.strides[d] == 1 ? fmt::format("i{}", d) : fmt::format("{}*i{}", a.strides[d], d);
   }
+  if (a.step != 0) s += (s.empty() ? "" : " + ") + (a.step == 1 ? std::string("t") : fmt::format("{}*t", a.step));
   if (a.offset != 0 || s.empty()) s += (s.empty() ? "" : " + ") + fmt::format("{}", a.offset);
   return s;
 }
@@ -59,6 +60,7 @@ std::string kernel_summary(const Program& p, size_t ki) {
     case Kernel::Kind::ArgMax: return "argmax " + dims;
     case Kernel::Kind::CheckRange: return "id check " + dims;
     case Kernel::Kind::ScatterAdd: return "scatter-add " + dims;
+    case Kernel::Kind::Loop: return fmt::format("loop {}{}", dims, k.reverse ? " reversed" : "");
     case Kernel::Kind::MatMul: {
       std::string s = "matmul " + dims;
       if (!k.epilogues.empty()) s += fmt::format(", {} epilogue{}", k.epilogues.size(), k.epilogues.size() > 1 ? "s" : "");
@@ -86,9 +88,19 @@ std::string print_program(const Program& p) {
         if (p.sig.reads[i].name == buf.name) where += fmt::format(" (not used: updated in place in b{})", i);
     s += fmt::format("  b{:<3} {} x {:<8} {}\n", b, dtype_name(buf.dtype), buf.elems, where);
   }
+  // A loop's body is indented under it, one level per enclosing loop.
+  std::vector<int> ends;
   for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
     const Kernel& k = p.kernels[ki];
+    while (!ends.empty() && static_cast<int>(ki) >= ends.back()) ends.pop_back();
+    std::string indent(2 * ends.size(), ' ');
+    s += indent;
     switch (k.kind) {
+      case Kernel::Kind::Loop:
+        s += fmt::format("  k{} loop t < {}{}: kernels k{}..k{} at each t\n", ki, k.dims[0],
+                         k.reverse ? " (t from the last)" : "", ki + 1, k.loop_end - 1);
+        ends.push_back(k.loop_end);
+        break;
       case Kernel::Kind::Elementwise:
         s += fmt::format("  k{} {}: b{}[{}] = {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
                          expr_str(p, k, k.root));

@@ -1,6 +1,8 @@
 // Lowering the graph to kernels (see lowering.h).
 #include "compiler/codegen/lowering.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include <limits>
@@ -68,8 +70,28 @@ class Lowering {
   void run() {
     epilogued_.assign(g_.size(), false);
     assign_args();
+    find_scan_outs();
     for (NodeId n : f_.order) emit_node(n);
     emit_root_copies();
+  }
+
+  // A loop body (g_ is a Region's graph): its argument leaves read the
+  // buffers `bound`; its results stay in buffers of their own (result()).
+  void run_body(const std::vector<std::pair<NodeId, int>>& bound) {
+    epilogued_.assign(g_.size(), false);
+    buf_.assign(g_.size(), -1);
+    for (auto [leaf, b] : bound) buf_[leaf] = b;
+    find_scan_outs();
+    for (NodeId n : f_.order) emit_node(n);
+  }
+
+  // Copies node v into buffer `out` at out_map (row-major, maybe per step).
+  void copy(NodeId v, int out, Affine out_map) {
+    Kernel k = kernel(Kernel::Kind::Elementwise, v, shape(v));
+    k.out = out;
+    k.out_map = std::move(out_map);
+    k.root = expr(k, v, IdxMap::identity(shape(v).size()), g_[v].op == Op::Constant);
+    p_.kernels.push_back(std::move(k));
   }
 
  private:
@@ -258,6 +280,8 @@ class Lowering {
       }
       // Materialized by fusion.cpp, so never evaluated inline.
       case OpKind::ScatterAdd:
+      case OpKind::Scan:
+      case OpKind::ScanOut:
       case OpKind::Leaf:
       case OpKind::Reduce:
       case OpKind::ArgMax:
@@ -301,6 +325,8 @@ class Lowering {
       emit_check(n, rows, diag::check_embedding_id_range(rows));
     }
     if (!f_.mat[n] || kind == OpKind::Leaf || epilogued_[n]) return;
+    if (kind == OpKind::Scan) return emit_scan(n);
+    if (kind == OpKind::ScanOut) return;  // written by its scan
     int out = buffer_of(n);
     const std::vector<NodeId>& o = node.operands;
     if (node.op == Op::Reshape && out == buffer_of(o[0])) return;  // a view, nothing to copy
@@ -366,8 +392,120 @@ class Lowering {
       case OpKind::Random:
         emit_elementwise(n, n, out, row_major_map(n));
         break;
+      case OpKind::Scan:
+      case OpKind::ScanOut: break;  // (returned above)
     }
   }
+
+  // ---- loops ----
+
+  void find_scan_outs() {
+    scan_outs_.clear();
+    for (NodeId n : f_.order)
+      if (g_[n].op == Op::ScanOut) scan_outs_[g_[n].operands[0]].push_back(n);
+  }
+
+  // An operand's buffer; a constant gets one, filled before the loop.
+  int operand_buffer(NodeId o, const std::string& name) {
+    if (g_[o].op != Op::Constant) return buffer_of(o);
+    int b = scratch(g_[o].dtype, numel(g_[o].shape), name);
+    copy(o, b, row_major_map(o));
+    return b;
+  }
+
+  // scan: a Loop kernel whose body is the region lowered in place. The
+  // carries live in the buffers of the scan's final carries (scratch when
+  // those are not used), set from `init` before the loop; each step copies
+  // its slice of every xs into a buffer of the slice's shape, runs the
+  // body's kernels, writes its outputs into row t of their stacks, and last
+  // copies the new carries over the old ones.
+  void emit_scan(NodeId n) {
+    const Node& node = g_[n];
+    const Region& r = *node.attrs.region;
+    const ScanAttrs sa = ScanAttrs::of(node.attrs);
+    const int64_t m = sa.carries, k = sa.xs, ops = static_cast<int64_t>(node.operands.size());
+    const size_t results = r.results.size();
+    const Graph& bg = r.body;
+    std::vector<int> res(results, -1);
+    for (NodeId u : scan_outs_[n]) res[g_[u].attrs.ints[0]] = buffer_of(u);
+    auto body_buffer = [&](NodeId b, const std::string& name) {
+      return scratch(bg[b].dtype, numel(bg[b].shape), name);
+    };
+    for (int64_t i = 0; i < m; ++i) {
+      if (res[i] < 0) res[i] = body_buffer(r.results[i], "carry");
+      copy(node.operands[i], res[i], row_major_map(node.operands[i]));
+    }
+    std::vector<std::pair<NodeId, int>> bound;
+    std::vector<int> xs(ops, -1);
+    for (int64_t i = 0; i < ops; ++i) {
+      if (i < m) bound.emplace_back(r.args[i], res[i]);
+      else if (i < m + k) bound.emplace_back(r.args[i], body_buffer(r.args[i], "x_t"));
+      else bound.emplace_back(r.args[i], operand_buffer(node.operands[i], "capture"));
+      if (i >= m && i < m + k) xs[i] = operand_buffer(node.operands[i], "xs");
+    }
+    const size_t li = p_.kernels.size();
+    Kernel loop = kernel(Kernel::Kind::Loop, n, {sa.length});
+    loop.reverse = sa.reverse;
+    p_.kernels.push_back(std::move(loop));
+    for (int64_t i = m; i < m + k; ++i) {
+      Sizes s = sizes(bg[r.args[i]].shape);
+      Kernel c = kernel(Kernel::Kind::Elementwise, n, s);
+      c.out = bound[i].second;
+      c.out_map = Affine{0, row_major_strides(s)};
+      KExpr e;
+      e.kind = KExpr::Kind::Load;
+      e.dtype = bg[r.args[i]].dtype;
+      e.buffer = xs[i];
+      e.map = Affine{0, row_major_strides(s), numel(bg[r.args[i]].shape)};
+      c.root = add_expr(c, e);
+      p_.kernels.push_back(std::move(c));
+    }
+    EntrySignature sig;
+    for (NodeId a : r.args) sig.reads.push_back({"", a, bg[a].dtype, sizes(bg[a].shape)});
+    for (NodeId v : r.results) sig.produces.push_back({"", v, bg[v].dtype, sizes(bg[v].shape)});
+    Fusion bf = decide_fusion(bg, sig);
+    Lowering body(bg, bf, p_);
+    body.run_body(bound);
+    for (size_t j = m; j < results; ++j)
+      if (res[j] >= 0) {
+        NodeId v = r.results[j];
+        body.copy(v, res[j], Affine{0, row_major_strides(sizes(bg[v].shape)), numel(bg[v].shape)});
+      }
+    // New carries over old ones; through scratch when one is another's old value.
+    bool crossed = false;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t q = 0; q < m; ++q) crossed = crossed || (q != i && r.results[i] == r.args[q]);
+    std::vector<int> via(m, -1);
+    for (int64_t i = 0; i < m; ++i) {
+      NodeId v = r.results[i];
+      if (v == r.args[i]) continue;
+      if (crossed) {
+        via[i] = body_buffer(v, "carry_next");
+        body.copy(v, via[i], row_major_map_of(bg, v));
+      } else body.copy(v, res[i], row_major_map_of(bg, v));
+    }
+    for (int64_t i = 0; i < m; ++i)
+      if (via[i] >= 0) {
+        Kernel c = kernel(Kernel::Kind::Elementwise, n, sizes(bg[r.args[i]].shape));
+        c.out = res[i];
+        c.out_map = row_major_map_of(bg, r.args[i]);
+        KExpr e;
+        e.kind = KExpr::Kind::Load;
+        e.dtype = bg[r.args[i]].dtype;
+        e.buffer = via[i];
+        e.map = c.out_map;
+        c.root = add_expr(c, e);
+        p_.kernels.push_back(std::move(c));
+      }
+    // The body's kernels and buffers name nodes of its own graph: none of this one.
+    for (size_t ki = li + 1; ki < p_.kernels.size(); ++ki) {
+      p_.kernels[ki].node = kNoNode;
+      for (Kernel::Epilogue& e : p_.kernels[ki].epilogues) e.node = kNoNode;
+    }
+    p_.kernels[li].loop_end = static_cast<int>(p_.kernels.size());
+  }
+
+  static Affine row_major_map_of(const Graph& g, NodeId n) { return Affine{0, row_major_strides(sizes(g[n].shape))}; }
 
   // fold: a sum over the windows' elements whose output index is where each
   // one was read from (window_steps), so that overlapping windows add up. A
@@ -595,6 +733,7 @@ class Lowering {
   std::vector<bool> epilogued_, group_;
   std::vector<int> buf_;
   std::vector<int> root_bufs_, copies_;
+  std::map<NodeId, std::vector<NodeId>> scan_outs_;  // a scan's scan_out nodes
 };
 
 }  // namespace

@@ -6,7 +6,9 @@
 namespace gradc {
 namespace {
 
-bool same_map(const Affine& a, const Affine& b) { return a.offset == b.offset && a.strides == b.strides; }
+bool same_map(const Affine& a, const Affine& b) {
+  return a.offset == b.offset && a.strides == b.strides && a.step == b.step;
+}
 
 // Whether expression e of kernel k reads buffer b somewhere other than at `at`.
 bool reads_elsewhere(const Kernel& k, int e, int b, const Affine* at) {
@@ -134,6 +136,18 @@ void plan_arena(Program& p) {
     if (k.pack_b >= 0) touch(k.pack_b, ki);
     for (const KExpr& e : k.exprs)
       if (e.kind == KExpr::Kind::Load && !(k.c_blocks && e.buffer == k.out) && !internal(e.buffer)) touch(e.buffer, ki);
+  }
+  // A buffer a loop's body uses is live through the whole loop: a later
+  // step reads what an earlier one wrote (the carries), and every step
+  // reads what came before the loop (the captures).
+  for (int ki = static_cast<int>(p.kernels.size()); ki-- > 0;) {
+    const Kernel& k = p.kernels[ki];
+    if (k.kind != Kernel::Kind::Loop) continue;
+    for (Buffer& buf : p.buffers)
+      if (buf.first >= 0 && buf.first < k.loop_end && buf.last > ki) {
+        buf.first = std::min(buf.first, ki);
+        buf.last = std::max(buf.last, k.loop_end - 1);
+      }
   }
   std::vector<int> arena;
   for (int b = 0; b < static_cast<int>(p.buffers.size()); ++b)

@@ -263,6 +263,39 @@ void Interpreter::eval(NodeId id) {
       }
       break;
     }
+    case OpKind::Scan: {
+      // The body evaluated step by step by an interpreter of its own.
+      const Region& r = *at.region;
+      const ScanAttrs sa = ScanAttrs::of(at);
+      const int64_t m = sa.carries, k = sa.xs, T = sa.length;
+      const size_t results = r.results.size();
+      std::vector<std::vector<double>> tuple(results);
+      for (int64_t i = 0; i < m; ++i) tuple[i] = in(i);
+      for (size_t j = m; j < results; ++j) tuple[j].resize(static_cast<size_t>(T * numel(r.body[r.results[j]].shape)));
+      for (int64_t s = 0; s < T; ++s) {
+        const int64_t t = sa.reverse ? T - 1 - s : s;
+        Interpreter body(r.body, promote_);
+        for (size_t i = 0; i < r.args.size(); ++i) {
+          const auto& v = in(i);
+          if (static_cast<int64_t>(i) < m) body.bind_values(r.args[i], tuple[i]);
+          else if (static_cast<int64_t>(i) < m + k) {
+            const int64_t size = numel(r.body[r.args[i]].shape);
+            body.bind_values(r.args[i], std::vector<double>(v.begin() + t * size, v.begin() + (t + 1) * size));
+          } else body.bind_values(r.args[i], v);
+        }
+        body.run(r.results);
+        for (size_t j = 0; j < results; ++j) {
+          const auto& v = body.values(r.results[j]);
+          if (static_cast<int64_t>(j) < m) tuple[j] = v;
+          else std::copy(v.begin(), v.end(), tuple[j].begin() + t * static_cast<int64_t>(v.size()));
+        }
+      }
+      tuples_[id] = std::move(tuple);
+      break;
+    }
+    case OpKind::ScanOut:
+      out = tuples_.at(n.operands[0]).at(at.ints[0]);
+      break;
     case OpKind::Random: {
       const auto &seed = in(0), &step = in(1);
       uint64_t key = static_cast<uint32_t>(static_cast<int32_t>(seed[0])) |

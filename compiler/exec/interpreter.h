@@ -7,6 +7,7 @@
 // gradcheck's finite differences). i32 values are exact integers.
 #pragma once
 
+#include <unordered_map>
 #include <vector>
 
 #include "compiler/ir/graph.h"
@@ -43,6 +44,8 @@ class Interpreter {
   bool promote_;
   std::vector<std::vector<double>> vals_;
   std::vector<bool> done_;
+  // A scan's results (the scan node is a tuple; scan_out reads them).
+  std::unordered_map<NodeId, std::vector<std::vector<double>>> tuples_;
 };
 
 }  // namespace gradc

@@ -917,6 +917,10 @@ Value lower_embedding(Sema& s, CallArgs& a) {
 // bits come from random_uniform with a stream id of its own per call site,
 // keyed by the seed and the step number (runtime/philox.h).
 Value lower_dropout(Sema& s, CallArgs& a) {
+  if (s.in_loop_body()) {
+    s.error(a.call->op_loc, diag::err_random_in_loop(fn_name(a)));
+    return Value::bad();
+  }
   auto xo = ftensor(s, a, 0);
   if (!xo) return Value::bad();
   NodeId x = *xo;
@@ -1008,6 +1012,10 @@ std::vector<BuiltinSpec> make_table() {
   composite("jacobian", {{"e", K::Tensor}, {"x", K::Name}, {"forward", K::Float, false}}, lower_jacobian);
   own(Op::Embedding, {{"ids", K::Tensor}, {"table", K::Tensor}}, lower_embedding);
   composite("dropout", {{"x", K::Tensor}, {"p", K::Float, false}}, lower_dropout);
+  own(Op::Scan,
+      {{"f", K::Fn}, {"init", K::Tensor}, {"xs", K::TensorOrList}, {"axis", K::Int, false}, {"reverse", K::Float, false},
+       {"checkpoint", K::Int, false}},
+      [](Sema& s, CallArgs& a) { return s.scan(a); });
   add_norm_builtins(t);
   // Every row that the language reaches by name has exactly one entry.
   for (const OpInfo& row : all_ops()) {
@@ -1030,12 +1038,6 @@ const BuiltinSpec* find_builtin(std::string_view name) {
   for (const BuiltinSpec& b : table())
     if (b.name == name) return &b;
   return nullptr;
-}
-
-bool is_reserved_builtin(std::string_view name) {
-  for (std::string_view r : {"scan"})
-    if (r == name) return true;
-  return false;
 }
 
 std::vector<std::string_view> builtin_names() {

@@ -133,7 +133,7 @@ void Sema::declare_all() {
       case StmtKind::Output: continue;
       default: break;
     }
-    if (s.kind == StmtKind::Fn && (find_builtin(s.name) || is_reserved_builtin(s.name))) {
+    if (s.kind == StmtKind::Fn && find_builtin(s.name)) {
       error(s.name_loc, diag::err_redefine_builtin(s.name));
       broken_.insert(s.name);
       continue;
@@ -327,6 +327,7 @@ Value Sema::eval_decl(Decl& d, SourceLoc use) {
     note(s.name_loc, diag::note_defined_here(s.name));
     return Value::bad();
   }
+  if (d.state == Decl::State::Pending && !bodies_.empty()) return at_top([&] { return eval_decl(d, use); });
   if (d.state == Decl::State::Pending) {
     d.state = Decl::State::Busy;
     // A named value is analyzed in top-level context even when a fn body
@@ -371,7 +372,7 @@ Value Sema::lookup(const Expr& e) {
   auto it = decls_.find(e.name);
   if (it == decls_.end()) {
     if (broken_.count(e.name)) return Value::bad();
-    if (find_builtin(e.name) || is_reserved_builtin(e.name))
+    if (find_builtin(e.name))
       error(e.loc, diag::err_builtin_as_value(e.name, e.name));
     else
       error(e.loc, diag::err_unknown_name(e.name, suggest(e.name, false)));
@@ -400,6 +401,7 @@ Value Sema::lookup(const Expr& e) {
   }
   Value v = eval_decl(d, e.loc);
   v.loc = e.loc;
+  if (v.kind == Value::Kind::Tensor && !bodies_.empty()) v.node = import_top(v.node);
   return v;
 }
 
@@ -424,8 +426,7 @@ void Sema::check_fn_body(const Stmt& fn) {
       if (e->kind == ExprKind::Name && !visible.count(e->name)) {
         if (later.count(e->name)) {
           error(e->loc, diag::err_used_before_assignment(e->name, fn.name));
-        } else if (!decls_.count(e->name) && !broken_.count(e->name) && !find_builtin(e->name) &&
-                   !is_reserved_builtin(e->name)) {
+        } else if (!decls_.count(e->name) && !broken_.count(e->name) && !find_builtin(e->name)) {
           error(e->loc, diag::err_unknown_name(e->name, suggest(e->name, false)));
         }
       }
@@ -433,7 +434,7 @@ void Sema::check_fn_body(const Stmt& fn) {
         if (auto d = decls_.find(e->name); d != decls_.end() && d->second.stmt->kind == StmtKind::Fn)
           fn_calls_[&fn].push_back(e);
       if (e->kind == ExprKind::Call && !decls_.count(e->name) && !find_builtin(e->name) &&
-          !is_reserved_builtin(e->name) && !broken_.count(e->name))
+          !broken_.count(e->name))
         error(e->op_loc, diag::err_unknown_function(e->name, suggest(e->name, true)));
       for (const Expr* a : e->args) stack.push_back(a);
       for (const KwArg& k : e->kwargs) stack.push_back(k.value);
@@ -614,6 +615,7 @@ void Sema::analyze_training_mode() {
 }
 
 const ParamDecl* Sema::buffer_of(NodeId node) const {
+  if (!bodies_.empty()) return nullptr;  // (a body's ids are not the model's)
   for (const ParamDecl& buf : model_.buffers)
     if (buf.node == node) return &buf;
   return nullptr;

@@ -86,16 +86,19 @@ Value Sema::build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc lo
 }
 
 void Sema::mark_conv_weight(NodeId n) {
+  if (!bodies_.empty()) return;  // (a body's ids are not the model's)
   for (ParamDecl& p : model_.params)
     if (p.node == n) p.conv_weight = true;
 }
 
 NodeId Sema::random_seed() {
+  if (!bodies_.empty()) return import_top(at_top([&] { return random_seed(); }));
   if (seed_leaf_ == kNoNode) seed_leaf_ = b_.leaf(Op::Input, kRandomSeed, DType::I32, {{2, {}}});
   return seed_leaf_;
 }
 
 NodeId Sema::step_number() {
+  if (!bodies_.empty()) return import_top(at_top([&] { return step_number(); }));
   if (step_number_ == kNoNode)
     step_number_ = b_.add(b_.leaf(Op::Input, kStepCounter, DType::F64, {}), b_.constant(1, DType::F64));
   return step_number_;
@@ -130,7 +133,8 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
       case Op::OneHot: break;
       case Op::Window: case Op::Fold: break;
       case Op::Embedding: case Op::EmbeddingGrad:
-      case Op::RandomUniform: break;
+      case Op::RandomUniform:
+      case Op::Scan: case Op::ScanOut: break;
     }
     bool is_int = compare || (a.is_int && b.is_int && op != Op::Div && op != Op::Pow);
     return Value::num(r, is_int, op_loc);
@@ -242,10 +246,6 @@ Value Sema::eval_call(const Expr& e) {
     return Value::bad();
   }
   if (const BuiltinSpec* spec = find_builtin(e.name)) return call_builtin(*spec, e);
-  if (is_reserved_builtin(e.name)) {
-    error(e.op_loc, diag::err_reserved_builtin(e.name));
-    return Value::bad();
-  }
   if (broken_.count(e.name)) return Value::bad();
   error(e.op_loc, diag::err_unknown_function(e.name, suggest(e.name, true)));
   return Value::bad();
@@ -268,34 +268,46 @@ Value Sema::call_fn(const Stmt& fn, const Expr& call) {
     note(fn.name_loc, diag::note_fn_declared(fn.name));
     return Value::bad();
   }
+  std::vector<Value> args;
+  bool bad = false;
+  for (const Expr* a : call.args) {
+    args.push_back(eval(*a));
+    bad = bad || args.back().poison();
+  }
+  if (bad) return Value::bad();
+  Value r = call_fn_with(fn, std::move(args), call.op_loc);
+  r.loc = call.loc;
+  return r;
+}
+
+Value Sema::call_fn_with(const Stmt& fn, std::vector<Value> args, SourceLoc call_loc) {
+  for (const Scope& sc : scopes_)
+    if (sc.fn == &fn) {
+      error(call_loc, diag::err_recursive_call(fn.name));
+      note(fn.name_loc, diag::note_fn_declared(fn.name));
+      return Value::bad();
+    }
   if (scopes_.size() >= kMaxFnNesting) {
-    error(call.op_loc, diag::err_fn_nesting(kMaxFnNesting));
+    error(call_loc, diag::err_fn_nesting(kMaxFnNesting));
     return Value::bad();
   }
   Scope scope;
   scope.fn = &fn;
-  scope.call_loc = call.op_loc;
-  bool bad = false;
-  FnCallKey key{&fn, {}};
-  auto& key_args = key.second;
-  for (size_t i = 0; i < call.args.size(); ++i) {
-    Value v = eval(*call.args[i]);
-    bad = bad || v.poison();
+  scope.call_loc = call_loc;
+  FnCallKey key{&b_.graph(), &fn, {}};
+  auto& key_args = std::get<2>(key);
+  for (size_t i = 0; i < args.size(); ++i) {
+    Value v = args[i];
     v.name = fn.params[i].name;
     v.decl_loc = fn.params[i].name_loc;
     scope.names.emplace(fn.params[i].name, v);
     key_args.emplace_back(v.kind == Value::Kind::Tensor ? static_cast<double>(v.node) : v.number,
                           static_cast<int>(v.kind) * 2 + v.is_int);
   }
-  if (bad) return Value::bad();
   // The graph is hash-consed, so a fn applied to the same arguments yields the
   // same nodes: reuse the result instead of inlining again (which would be
   // exponential for fns that call a fn twice).
-  if (auto it = fn_cache_.find(key); it != fn_cache_.end()) {
-    Value r = it->second;
-    r.loc = call.loc;
-    return r;
-  }
+  if (auto it = fn_cache_.find(key); it != fn_cache_.end()) return it->second;
   scopes_.push_back(std::move(scope));
   for (const Binding& local : fn.locals) {
     Value v = named(eval(*local.value), local.name);
@@ -305,7 +317,6 @@ Value Sema::call_fn(const Stmt& fn, const Expr& call) {
   }
   Value r = eval(*fn.value);
   scopes_.pop_back();
-  r.loc = call.loc;
   r.name = {};
   fn_cache_.emplace(std::move(key), r);
   return r;

@@ -7,11 +7,13 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "compiler/frontend/sema.h"
 #include "compiler/ir/builder.h"
+#include "compiler/ir/region.h"
 
 namespace gradc {
 
@@ -48,6 +50,8 @@ enum class ArgKind : uint8_t {
   DType,      // f32 or f64
   TensorList, // [expr, ...]
   Name,       // a plain name, evaluated as a tensor (grad's x)
+  Fn,         // the name of a fn, not evaluated (scan's f)
+  TensorOrList,  // an expression or [expr, ...], evaluated by the builtin (scan's xs)
 };
 
 struct ParamSpec {
@@ -81,7 +85,6 @@ std::string_view kind_name(StmtKind k);
 const BuiltinSpec* find_builtin(std::string_view name);
 // Adds batch_norm and layer_norm (builtins_norm.cpp) to the builtin table.
 void add_norm_builtins(std::vector<BuiltinSpec>& table);
-bool is_reserved_builtin(std::string_view name);
 // Every builtin's name (for suggestions).
 std::vector<std::string_view> builtin_names();
 
@@ -92,7 +95,7 @@ class Sema {
 
   // ---- used by builtins ----
   Builder& b() { return b_; }
-  const Graph& g() const { return model_.graph; }
+  const Graph& g() const { return b_.graph(); }
   void error(SourceLoc loc, std::string msg);
   void note(SourceLoc loc, std::string msg);
   // Adds "'x' declared here with shape ..." notes for operands that are plain names.
@@ -111,6 +114,12 @@ class Sema {
   // Applies an elementwise op to Values with literal/dtype handling and diagnostics at op_loc.
   Value elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc);
   Value matmul(const Value& a, const Value& b, SourceLoc op_loc);
+  // ---- loops ----
+  // scan(f, init, xs, axis, reverse, checkpoint) (sema_scan.cpp).
+  Value scan(CallArgs& a);
+  // Whether the expression being analyzed is in a scan's body.
+  bool in_loop_body() const { return !bodies_.empty(); }
+
   // Builds through the builder; on a type error reports it at `loc`.
   Value build(Op op, std::vector<NodeId> operands, Attrs attrs, SourceLoc loc);
   // When n is a param, it is a convolution's weight (ParamDecl::conv_weight).
@@ -166,6 +175,8 @@ class Sema {
   Value eval_binary(const Expr& e);
   Value eval_call(const Expr& e);
   Value call_fn(const Stmt& fn, const Expr& call);
+  // Inlines fn with its arguments already evaluated (call_fn, scan's f).
+  Value call_fn_with(const Stmt& fn, std::vector<Value> args, SourceLoc call_loc);
   Value call_builtin(const BuiltinSpec& spec, const Expr& call);
   void check_fn_body(const Stmt& fn);
   void finish_outputs();
@@ -203,8 +214,9 @@ class Sema {
   size_t current_stmt_ = 0;         // index of the top-level statement being analyzed
   int depth_ = 0;                   // evaluation recursion depth (across inlined fns)
   std::set<std::pair<uint32_t, std::string>> reported_;  // (offset, message) already reported
-  // Results of fn calls by (fn, arguments): node ids or literal values.
-  using FnCallKey = std::pair<const Stmt*, std::vector<std::pair<double, int>>>;
+  // Results of fn calls by (graph, fn, arguments): node ids or literal
+  // values. The graph is the model's or a loop body's (ids are per graph).
+  using FnCallKey = std::tuple<const Graph*, const Stmt*, std::vector<std::pair<double, int>>>;
   std::map<FnCallKey, Value> fn_cache_;
   // fn -> the fn calls in its body (for finding recursion in fns never called).
   std::map<const Stmt*, std::vector<const Expr*>> fn_calls_;
@@ -213,6 +225,33 @@ class Sema {
   bool training_ = false;
   mutable bool mode_asked_ = false;
   std::map<NodeId, NodeId> buffer_updates_;  // buffer leaf -> its value after train_step
+
+  // Loop bodies being analyzed, innermost last: the builder builds into the
+  // innermost one's graph; a top-level value used there is captured (an
+  // argument of that body, and of every body between it and the top).
+  struct Body {
+    RegionBuilder rb;
+    std::map<NodeId, NodeId> captured;  // id in the enclosing graph -> argument
+    std::vector<NodeId> captures;       // ids in the enclosing graph, in argument order
+  };
+  std::vector<Body*> bodies_;
+  // Every body made, kept alive: fn_cache_ keys name their graphs.
+  std::vector<std::shared_ptr<const Region>> regions_;
+  // Points the builder at the innermost body's graph (or the model's).
+  void rebind();
+  // A node of the model's graph as seen from the innermost body.
+  NodeId import_top(NodeId top);
+  // Runs f with no body open (analysis of a top-level value), then reopens them.
+  template <class F>
+  auto at_top(F f) {
+    std::vector<Body*> saved;
+    std::swap(saved, bodies_);
+    rebind();
+    auto r = f();
+    std::swap(saved, bodies_);
+    rebind();
+    return r;
+  }
 };
 
 }  // namespace gradc

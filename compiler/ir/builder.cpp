@@ -9,12 +9,12 @@
 namespace gradc {
 
 NodeId Builder::try_make(Op op, std::vector<NodeId> operands, Attrs attrs) {
-  InferResult r = infer_type(g_, op, operands, attrs);
+  InferResult r = infer_type(*g_, op, operands, attrs);
   if (!r.error.empty()) {
     error_ = std::move(r.error);
     return kNoNode;
   }
-  if (g_.size() >= kMaxNodes) {
+  if (g_->size() >= kMaxNodes) {
     error_ = fmt::format("the model's graph grows past {} nodes", kMaxNodes);
     return kNoNode;
   }
@@ -25,7 +25,7 @@ NodeId Builder::try_make(Op op, std::vector<NodeId> operands, Attrs attrs) {
   n.operands = std::move(operands);
   n.attrs = std::move(attrs);
   n.loc = loc_;
-  return g_.add(std::move(n));
+  return g_->add(std::move(n));
 }
 
 NodeId Builder::make(Op op, std::vector<NodeId> operands, Attrs attrs) {
@@ -41,7 +41,7 @@ NodeId Builder::leaf(Op op, std::string name, DType dtype, Shape shape) {
   n.shape = std::move(shape);
   n.attrs.name = std::move(name);
   n.loc = loc_;
-  return g_.add(std::move(n));
+  return g_->add(std::move(n));
 }
 
 NodeId Builder::constant(double value, DType dtype) {
@@ -50,11 +50,11 @@ NodeId Builder::constant(double value, DType dtype) {
   n.dtype = dtype;
   n.attrs.value = value;
   n.loc = loc_;
-  return g_.add(std::move(n));
+  return g_->add(std::move(n));
 }
 
 NodeId Builder::full_like(double value, NodeId x) {
-  return broadcast_to(constant(value, g_[x].dtype), g_[x].shape);
+  return broadcast_to(constant(value, (*g_)[x].dtype), (*g_)[x].shape);
 }
 
 NodeId Builder::reduce(Op op, NodeId x, std::vector<int64_t> axes, bool keepdims) {
@@ -67,12 +67,12 @@ NodeId Builder::reduce(Op op, NodeId x, std::vector<int64_t> axes, bool keepdims
 
 NodeId Builder::sum_all(NodeId x) {
   std::vector<int64_t> axes;
-  for (int i = 0; i < g_[x].rank(); ++i) axes.push_back(i);
+  for (int i = 0; i < (*g_)[x].rank(); ++i) axes.push_back(i);
   return reduce(Op::ReduceSum, x, axes, false);
 }
 
 NodeId Builder::reshape(NodeId x, std::vector<int64_t> sizes) {
-  if (sizes == gradc::sizes(g_[x].shape)) return x;
+  if (sizes == gradc::sizes((*g_)[x].shape)) return x;
   Attrs a;
   a.ints = std::move(sizes);
   return make(Op::Reshape, {x}, std::move(a));
@@ -88,7 +88,7 @@ NodeId Builder::transpose(NodeId x, std::vector<int64_t> perm) {
 }
 
 NodeId Builder::transpose_last2(NodeId x) {
-  int r = g_[x].rank();
+  int r = (*g_)[x].rank();
   std::vector<int64_t> perm;
   for (int i = 0; i < r; ++i) perm.push_back(i);
   std::swap(perm[r - 1], perm[r - 2]);
@@ -96,14 +96,14 @@ NodeId Builder::transpose_last2(NodeId x) {
 }
 
 NodeId Builder::broadcast_to(NodeId x, const Shape& shape) {
-  if (g_[x].shape == shape) return x;
+  if ((*g_)[x].shape == shape) return x;
   Attrs a;
   a.ints = sizes(shape);
   return make(Op::BroadcastTo, {x}, std::move(a));
 }
 
 NodeId Builder::sum_to(NodeId x, const Shape& shape) {
-  const Shape& from = g_[x].shape;
+  const Shape& from = (*g_)[x].shape;
   if (from == shape) return x;
   int lead = static_cast<int>(from.size()) - static_cast<int>(shape.size());
   GRADC_ASSERT(lead >= 0, "sum_to: target has a higher rank");
@@ -115,7 +115,7 @@ NodeId Builder::sum_to(NodeId x, const Shape& shape) {
 }
 
 NodeId Builder::cast(NodeId x, DType to) {
-  if (g_[x].dtype == to) return x;
+  if ((*g_)[x].dtype == to) return x;
   Attrs a;
   a.ints = {static_cast<int64_t>(to)};
   return make(Op::Cast, {x}, std::move(a));

@@ -18,7 +18,7 @@ namespace gradc {
 
 class Builder {
  public:
-  explicit Builder(Graph& g) : g_(g) {}
+  explicit Builder(Graph& g) : g_(&g) {}
 
   // Creates (or finds) the node; on a type error returns kNoNode and sets error().
   NodeId try_make(Op op, std::vector<NodeId> operands, Attrs attrs = {});
@@ -34,14 +34,22 @@ class Builder {
   }
   SourceLoc loc() const { return loc_; }
 
-  Graph& graph() { return g_; }
-  const Node& operator[](NodeId id) const { return g_[id]; }
+  Graph& graph() { return *g_; }
+  const Graph& graph() const { return *g_; }
+  const Node& operator[](NodeId id) const { return (*g_)[id]; }
+  // Builds into `g` from now on (the front end analyzing a loop body);
+  // returns the graph it built into before.
+  Graph& rebind(Graph& g) {
+    Graph& old = *g_;
+    g_ = &g;
+    return old;
+  }
 
   // ---- leaves ----
   NodeId leaf(Op op, std::string name, DType dtype, Shape shape);
   NodeId constant(double value, DType dtype);
   // A scalar constant of x's (float) dtype.
-  NodeId scalar_like(double value, NodeId x) { return constant(value, g_[x].dtype); }
+  NodeId scalar_like(double value, NodeId x) { return constant(value, (*g_)[x].dtype); }
   // A tensor of x's type filled with `value` (a broadcast scalar).
   NodeId full_like(double value, NodeId x);
 
@@ -68,7 +76,7 @@ class Builder {
   NodeId cast(NodeId x, DType to);
 
  private:
-  Graph& g_;
+  Graph* g_;
   SourceLoc loc_;
   std::string error_;
 };

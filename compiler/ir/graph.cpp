@@ -23,6 +23,7 @@ size_t Graph::hash_node(const Node& n) {
   mix(h, bits);
   mix(h, n.attrs.keepdims);
   mix(h, std::hash<std::string>{}(n.attrs.name));
+  mix(h, std::hash<const Region*>{}(n.attrs.region.get()));
   return h;
 }
 

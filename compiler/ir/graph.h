@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,16 +24,21 @@ namespace gradc {
 using NodeId = uint32_t;
 inline constexpr NodeId kNoNode = UINT32_MAX;
 
+struct Region;
+
 // Op attributes; the meaning of `ints` per op kind is listed in ops.def.
 struct Attrs {
   std::vector<int64_t> ints;
   double value = 0;       // Constant
   bool keepdims = false;  // Reduce, ArgMax
   std::string name;       // Input, Param
+  // Scan: the loop body, a graph of its own (immutable once built, so nodes
+  // and graphs share it; two scans are equal only with the same body object).
+  std::shared_ptr<const Region> region;
 
   bool operator==(const Attrs& o) const {
     // Compare constants bitwise so that 0.0 and -0.0 (and NaNs) stay distinct.
-    return ints == o.ints && keepdims == o.keepdims && name == o.name &&
+    return ints == o.ints && keepdims == o.keepdims && name == o.name && region == o.region &&
            std::memcmp(&value, &o.value, sizeof value) == 0;
   }
 };
@@ -75,6 +81,26 @@ class Graph {
   std::deque<Node> nodes_;
   // Interning index: structural hash -> ids of the nodes with that hash.
   std::unordered_multimap<size_t, NodeId> index_;
+};
+
+// The body of a loop (Op::Scan): a graph of its own whose Input leaves are
+// the loop's arguments, in order: the carries, one slice of each scanned
+// tensor (xs), then the captures (outer values the body reads, loop
+// invariant). Its results are the new carries, then the per-step outputs
+// (ys), which the scan stacks along a new leading axis.
+struct Region {
+  Graph body;
+  std::vector<NodeId> args;
+  std::vector<NodeId> results;
+};
+
+// A Scan's attributes (Attrs::ints), by position.
+struct ScanAttrs {
+  int64_t carries = 0, xs = 0, length = 0;  // m, k, T
+  bool reverse = false;
+  int64_t checkpoint = 0;
+  static ScanAttrs of(const Attrs& a) { return {a.ints[0], a.ints[1], a.ints[2], a.ints[3] != 0, a.ints[4]}; }
+  std::vector<int64_t> ints() const { return {carries, xs, length, reverse ? 1 : 0, checkpoint}; }
 };
 
 // How a param is initialized (SPEC 2.2).

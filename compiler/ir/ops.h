@@ -15,6 +15,7 @@ enum class OpKind : uint8_t {
   Window,
   Gather, ScatterAdd,  // lookup
   Random,
+  Scan, ScanOut,  // loops
 };
 
 // How the model language reaches an op (see ops.def).

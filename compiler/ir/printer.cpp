@@ -47,6 +47,12 @@ std::string op_attrs_str(const Node& n) {
     case OpKind::Cast: return fmt::format("[to={}]", dtype_name(n.dtype));
     case OpKind::ScatterAdd: return fmt::format("[rows={}]", a.ints.at(0));
     case OpKind::Random: return fmt::format("[stream={}]", a.ints.at(0));
+    case OpKind::Scan: {
+      ScanAttrs sa = ScanAttrs::of(a);
+      return fmt::format("[carries={}, xs={}, length={}{}{}]", sa.carries, sa.xs, sa.length, sa.reverse ? ", reverse" : "",
+                         sa.checkpoint ? fmt::format(", checkpoint={}", sa.checkpoint) : "");
+    }
+    case OpKind::ScanOut: return fmt::format("[{}]", a.ints.at(0));
     // no attributes (leaves print theirs in node_str)
     case OpKind::Leaf:
     case OpKind::Unary:
@@ -70,6 +76,39 @@ std::string node_str(const Graph& g, NodeId id, const std::vector<int>& numberin
     s += fmt::format("{}%{}", i ? ", " : " ", numbering[n.operands[i]]);
   return s;
 }
+
+namespace {
+
+// A scan's body, indented under the scan: its arguments, its nodes (those
+// its results need, numbered from 0 in the body), and its results.
+std::string print_region(const Region& r, const std::string& indent) {
+  const Graph& g = r.body;
+  std::vector<bool> need(g.size(), false);
+  for (NodeId n : r.results) need[n] = true;
+  for (NodeId n : r.args) need[n] = true;
+  for (size_t i = g.size(); i-- > 0;)
+    if (need[i])
+      for (NodeId o : g[static_cast<NodeId>(i)].operands) need[o] = true;
+  std::vector<int> num(g.size(), -1);
+  int next = 0;
+  for (NodeId n : r.args) num[n] = next++;
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (need[n] && num[n] < 0) num[n] = next++;
+  std::string out = indent + "body(";
+  for (size_t i = 0; i < r.args.size(); ++i)
+    out += fmt::format("{}%{} : {}", i ? ", " : "", num[r.args[i]], type_str(g[r.args[i]].dtype, g[r.args[i]].shape));
+  out += ") {\n";
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (!need[n] || g[n].op == Op::Input) continue;
+    out += fmt::format("{}  %{} : {} = {}\n", indent, num[n], type_str(g[n].dtype, g[n].shape), node_str(g, n, num));
+    if (g[n].op == Op::Scan) out += print_region(*g[n].attrs.region, indent + "    ");
+  }
+  out += indent + "  results";
+  for (size_t i = 0; i < r.results.size(); ++i) out += fmt::format("{}%{}", i ? ", " : " ", num[r.results[i]]);
+  return out + "\n" + indent + "}\n";
+}
+
+}  // namespace
 
 std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) {
   const Graph& g = m.graph;
@@ -104,6 +143,7 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
     }
     if (!note.empty()) line += fmt::format("{:<{}}# {}", "", line.size() < 56 ? 56 - line.size() : 1, note);
     out += line + "\n";
+    if (n.op == Op::Scan) out += print_region(*n.attrs.region, "    ");
   }
   for (const NamedNode& o : m.outputs) out += fmt::format("  output {} = %{}\n", o.name, num[o.node]);
   for (const NamedNode& o : m.metrics) out += fmt::format("  metric {} = %{}\n", o.name, num[o.node]);

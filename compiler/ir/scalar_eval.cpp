@@ -45,7 +45,8 @@ double eval_unary(Op op, double x) {
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
     case Op::Embedding: case Op::EmbeddingGrad:
-    case Op::RandomUniform: break;
+    case Op::RandomUniform:
+    case Op::Scan: case Op::ScanOut: break;
   }
   GRADC_ASSERT(false, "not a unary op");
   return 0;
@@ -76,7 +77,8 @@ double eval_binary(Op op, double a, double b) {
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
     case Op::Embedding: case Op::EmbeddingGrad:
-    case Op::RandomUniform: break;
+    case Op::RandomUniform:
+    case Op::Scan: case Op::ScanOut: break;
   }
   GRADC_ASSERT(false, "not a binary op");
   return 0;
@@ -100,7 +102,8 @@ ReduceRule reduce_rule(Op op) {
     case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
     case Op::Embedding: case Op::EmbeddingGrad:
-    case Op::RandomUniform: break;
+    case Op::RandomUniform:
+    case Op::Scan: case Op::ScanOut: break;
   }
   GRADC_ASSERT(false, "not a reduction");
   return {Op::Add, 0.0};

@@ -265,6 +265,47 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       if (!attrs_ok) return fail(diag::err_random_attrs());
       return check_elements(ok(static_cast<DType>(at.ints[1]), out));
     }
+
+    // scan(carries.., xs.., captures..): every operand has its body argument's
+    // type, an xs with the steps in front; every carry result the carry's
+    // type. The scan itself is a tuple: a placeholder f32 scalar.
+    case OpKind::Scan: {
+      const Region* r = at.region.get();
+      if (!r || at.ints.size() != 5) return fail(diag::err_scan_attrs());
+      ScanAttrs sa = ScanAttrs::of(at);
+      bool counts = sa.carries >= 1 && sa.xs >= 0 && sa.length >= 1 && r->args.size() == operands.size() &&
+                    sa.carries + sa.xs <= static_cast<int64_t>(operands.size()) &&
+                    static_cast<int64_t>(r->results.size()) >= sa.carries;
+      if (!counts) return fail(diag::err_scan_attrs());
+      for (size_t i = 0; i < operands.size(); ++i) {
+        const Node& o = g[operands[i]];
+        const Node& arg = r->body[r->args[i]];
+        Shape want = arg.shape;
+        bool sliced = static_cast<int64_t>(i) >= sa.carries && static_cast<int64_t>(i) < sa.carries + sa.xs;
+        if (sliced) want.insert(want.begin(), Dim{sa.length, {}});
+        if (o.dtype != arg.dtype || o.shape != want)
+          return fail(diag::err_scan_operand(static_cast<int64_t>(i), type_of(o), type_str(arg.dtype, want)));
+      }
+      for (int64_t i = 0; i < sa.carries; ++i) {
+        const Node& arg = r->body[r->args[i]];
+        const Node& res = r->body[r->results[i]];
+        if (res.dtype != arg.dtype || res.shape != arg.shape)
+          return fail(diag::err_scan_operand(static_cast<int64_t>(i), type_of(res), type_of(arg)));
+      }
+      return ok(DType::F32, {});
+    }
+
+    // scan_out(scan) [i]: the final carry i, or output i - m stacked over the steps
+    case OpKind::ScanOut: {
+      const Region* r = x->op == Op::Scan ? x->attrs.region.get() : nullptr;
+      if (!r || at.ints.size() != 1 || at.ints[0] < 0 || at.ints[0] >= static_cast<int64_t>(r->results.size()))
+        return fail(diag::err_scan_attrs());
+      ScanAttrs sa = ScanAttrs::of(x->attrs);
+      const Node& res = r->body[r->results[at.ints[0]]];
+      Shape out = res.shape;
+      if (at.ints[0] >= sa.carries) out.insert(out.begin(), Dim{sa.length, {}});
+      return check_elements(ok(res.dtype, out));
+    }
   }
   return fail(diag::err_unknown_op_kind());
 }

@@ -129,7 +129,8 @@ NodeId rule(Builder& b, const Node& n) {
     case Op::ArgMax: case Op::MatMul: case Op::Concat: case Op::Slice: case Op::Pad: case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
     case Op::Embedding: case Op::EmbeddingGrad:
-    case Op::RandomUniform: break;
+    case Op::RandomUniform:
+    case Op::Scan: case Op::ScanOut: break;
   }
   return kNoNode;
 }

@@ -232,6 +232,50 @@ struct Fn {
   }
 };
 
+// scan(f, init, xs): f applied along the leading axis of xs (or along
+// .axis), from the carry init; the carries after every step, stacked
+// (SPEC 2.7). f is a fn of the model (m.fn(...)) taking the carry and one
+// slice of each xs; xs is a tensor or list(a, b, ...). Options as in the
+// language: scan(cell, h0, x, {.axis = 1, .reverse = true, .checkpoint = 4}).
+struct ScanOptions {
+  int64_t axis = 0;
+  bool reverse = false;
+  int64_t checkpoint = 0;
+};
+
+namespace detail {
+// A fn named as an argument (scan's f).
+struct FnRef {
+  const char* name;
+  int emit(Emitter& em, const Loc& ctx) const { return em.name(name, ctx); }
+};
+constexpr std::array<KwValue, 3> scan_kwargs(const ScanOptions& o) {
+  return {kw_int("axis", o.axis), kw_bool("reverse", o.reverse), kw_int("checkpoint", o.checkpoint)};
+}
+template <class I>
+constexpr int scan_rank = rank_of<I> == kDynamic ? kDynamic : rank_of<I> + 1;
+}  // namespace detail
+
+template <size_t N, Operand I, Operand X>
+constexpr auto scan(const Fn<N>& f, const I& init, const X& xs, ScanOptions o = {}, Loc loc = Loc::current()) {
+  static_assert(N == 2, "gradc: scan over one tensor needs a fn of two parameters (carry, slice)");
+  return detail::call_raw<detail::scan_rank<I>, "scan">(loc, detail::scan_kwargs(o), detail::FnRef{f.name},
+                                                        as_expr(init), as_expr(xs));
+}
+template <size_t N, Operand I, class... A>
+constexpr auto scan(const Fn<N>& f, const I& init, const List<A...>& xs, ScanOptions o = {},
+                    Loc loc = Loc::current()) {
+  static_assert(N == 1 + sizeof...(A), "gradc: scan over k tensors needs a fn of 1 + k parameters (carry, slices)");
+  return detail::call_raw<detail::scan_rank<I>, "scan">(loc, detail::scan_kwargs(o), detail::FnRef{f.name},
+                                                        as_expr(init), xs);
+}
+template <class... A>
+constexpr int scan(const A&...) {
+  static_assert(detail::always_false<std::tuple<A...>>,
+                "gradc: wrong arguments: scan(f, init, xs) or scan(f, init, list(a, b), {.axis = k}), f a fn of the model");
+  return 0;
+}
+
 template <size_t N, class F>
 Fn<N> ModelBuilder::fn(std::string_view name, const char* const (&params)[N], F body, Loc loc) {
   size_t index = def_.stmts.size();

@@ -24,7 +24,7 @@ namespace {
   X(where) X(sum) X(mean) X(max) X(min) X(logsumexp) X(argmax) X(reshape) X(transpose) X(concat)        \
   X(slice) X(broadcast_to) X(cast) X(softmax) X(log_softmax) X(one_hot) X(mse) X(bce)                   \
   X(bce_with_logits) X(cross_entropy) X(grad) X(jvp) X(jacobian) X(conv1d) X(conv2d) X(max_pool1d)   \
-  X(max_pool2d) X(avg_pool1d) X(avg_pool2d) X(flatten) X(embedding) X(dropout) X(layer_norm) X(batch_norm)
+  X(max_pool2d) X(avg_pool1d) X(avg_pool2d) X(flatten) X(embedding) X(dropout) X(layer_norm) X(batch_norm) X(scan)
 
 #define GRADC_PROBE(NAME) \
   [[maybe_unused]] constexpr auto probe_##NAME = [](const auto&... a) { return gradc::embed::NAME(a...); };
@@ -115,6 +115,45 @@ TEST_CASE("embedded embedding and dropout: rank ids ++ [D] and x's, and the dump
   STATIC_REQUIRE(decltype(e)::rank == 3);
   STATIC_REQUIRE(decltype(dropout(E))::rank == 2);
   m.loss(mean(dropout(e)));
+  gradc::Model cpp = m.compile();
+  INFO(gradc::render_all(cpp.diagnostics()));
+  REQUIRE(cpp.ok());
+  for (gradc::Stage stage : {gradc::Stage::Graph, gradc::Stage::Grad, gradc::Stage::Opt})
+    CHECK(text.dump(stage, gradc::DumpFormat::Text, gradc::Entry::TrainStep, gradc::Locations::Hide) ==
+          cpp.dump(stage, gradc::DumpFormat::Text, gradc::Entry::TrainStep, gradc::Locations::Hide));
+}
+
+// scan with a C++ fn: the rank of the stacked carries, and the same graphs
+// (the loop's body included) as the text model, for one xs and for a list.
+TEST_CASE("embedded scan: a fn of the model as the step, and the dumps of the text model") {
+  using namespace gradc::embed;
+  gradc::Model text = gradc::Model::compile_source(
+      "input x : [5, 3, 4]\n"
+      "input m : [3, 5, 1]\n"
+      "param W : [4, 6]\n"
+      "param U : [6, 6]\n"
+      "param h0 : [3, 6]\n"
+      "fn cell(h, xt) = tanh(xt @ W + h @ U)\n"
+      "fn masked(h, xt, mt) = mt * cell(h, xt) + (1 - mt) * h\n"
+      "hs = scan(cell, h0, x)\n"
+      "gs = scan(masked, h0, [transpose(x, [1, 0, 2]), m], axis=1, reverse=true, checkpoint=2)\n"
+      "loss mean(hs * hs) + mean(gs)\n",
+      "rnn.grad");
+  REQUIRE(text.ok());
+  ModelBuilder m("rnn");
+  auto x = m.input("x", shape(5, 3, 4));
+  auto mask = m.input("m", shape(3, 5, 1));
+  auto W = m.param("W", shape(4, 6));
+  auto U = m.param("U", shape(6, 6));
+  auto h0 = m.param("h0", shape(3, 6));
+  auto cell = m.fn("cell", {"h", "xt"}, [&](Tensor<> h, Tensor<> xt) { return tanh(xt % W + h % U); });
+  auto masked = m.fn("masked", {"h", "xt", "mt"},
+                     [&](Tensor<> h, Tensor<> xt, Tensor<> mt) { return mt * cell(h, xt) + (1 - mt) * h; });
+  auto hs = m.let("hs", scan(cell, h0, x));
+  STATIC_REQUIRE(decltype(hs)::rank == 3);
+  auto gs = m.let("gs", scan(masked, h0, list(transpose(x, perm(1, 0, 2)), mask),
+                             {.axis = 1, .reverse = true, .checkpoint = 2}));
+  m.loss(mean(hs * hs) + mean(gs));
   gradc::Model cpp = m.compile();
   INFO(gradc::render_all(cpp.diagnostics()));
   REQUIRE(cpp.ok());

@@ -1028,6 +1028,214 @@ def _(I, W, o):
     return mse(y, I["t"]), dict(h=h, y=y)
 
 
+# ---- sequences: scan (SPEC 2.7) ----
+#
+# scan(f, init, xs, axis, reverse) is a plain Python loop: T = the length of
+# every xs along `axis`; element t of each xs is xs.select(axis, t); the
+# carries are visited from t = 0 (or from t = T - 1 with reverse=true) and
+# out[t] is the carry after visiting element t; they are stacked into a new
+# axis at `axis` of the result (torch.stack's dim: a negative axis counts from
+# the end of the result). checkpoint only changes what gradc keeps for the
+# backward pass, so the reference ignores it. The GRU and LSTM models use
+# torch.nn.GRU and torch.nn.LSTM themselves, with the params as their weights
+# (the module's own Parameters replaced by the param tensors, so gradients
+# reach the params and differentiate again).
+
+
+def scan_loop(f, init, xs, axis=0, reverse=False):
+    seqs = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+    T = seqs[0].shape[axis]
+    assert all(s.shape[axis] == T for s in seqs)
+    if axis < 0:  # the models use negative axes only where xs and the result have the same rank
+        assert all(s.dim() == init.dim() + 1 for s in seqs)
+    carry, out = init, [None] * T
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        carry = f(carry, *[s.select(axis, t) for s in seqs])
+        out[t] = carry
+    return torch.stack(out, dim=axis)
+
+
+def torch_rnn(cls, x, state, weights):
+    """Runs torch.nn.GRU / torch.nn.LSTM (one layer, time-major) on x [T, B, D]
+    with `weights` (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0) as its
+    parameters."""
+    H = weights["weight_hh_l0"].shape[1]
+    rnn = cls(x.shape[2], H, num_layers=1, batch_first=False).to(x.dtype)
+    for name, w in weights.items():
+        delattr(rnn, name)      # the module's own Parameter
+        setattr(rnn, name, w)   # RNNBase.__setattr__ puts w into the _flat_weights that forward uses
+    assert all(a is weights[n] for n, a in zip(rnn._flat_weights_names, rnn._flat_weights))
+    return rnn(x, state)
+
+
+def elman_steps(W, x):
+    """scan_elman's cell over x [T, B, D] from h0, an explicit loop: the states after x[0], x[1], ..."""
+    h = W["h0"]
+    for t in range(x.shape[0]):
+        h = tanh(x[t] @ W["Wx"] + h @ W["Wh"] + W["b"])
+        yield h
+
+
+@model("scan_elman",
+       inputs={"x": ("f32", [4, 3, 4], normal())},
+       params={"Wx": ("f32", [4, 5], P), "Wh": ("f32", [5, 5], P), "b": ("f32", [5], P), "h0": ("f32", [3, 5], P)})
+def _(I, W, o):
+    x = I["x"]
+    hs = torch.stack(list(elman_steps(W, x)), dim=0)
+    last = hs[-1]
+    loss = rmean(sq(hs)) + 0.5 * rsum(sin(last)) / 3
+    return loss, dict(hs=hs, last=last)
+
+
+@model("scan_checkpoint",
+       inputs={"x": ("f32", [5, 3, 4], normal())},
+       params={"Wx": ("f32", [4, 5], P), "Wh": ("f32", [5, 5], P), "b": ("f32", [5], P), "h0": ("f32", [3, 5], P)})
+def _(I, W, o):
+    x = I["x"]
+    hs = torch.stack(list(elman_steps(W, x)), dim=0)
+    last = hs[-1]
+    hr = torch.stack(list(elman_steps(W, x.flip(0))), dim=0).flip(0)  # visited from the last element
+    loss = rmean(sq(hs)) + 0.5 * rsum(sin(last)) / 3 + rmean(hr * hs)
+    return loss, dict(hs=hs, last=last, hr=hr)
+
+
+@model("scan_reverse_axis",
+       inputs={"x": ("f32", [3, 4, 3], normal()), "s": ("f32", [3, 4], normal()), "c": ("f32", [3, 4, 4], normal())},
+       params={"W": ("f32", [3, 4], P), "U": ("f32", [4, 4], P), "b": ("f32", [4], P), "v0": ("f32", [4], P)},
+       wrt=["s", "x"])
+def _(I, W, o):
+    x, s, c = I["x"], I["s"], I["c"]
+    Wm, U, b, v0 = W["W"], W["U"], W["b"], W["v0"]
+    T = x.shape[1]
+    # hr: axis=1, reverse=true, written out: visit t = T-1 .. 0, hr[:, t] = the state after x[:, t]
+    h, steps = s, [None] * T
+    for t in reversed(range(T)):
+        h = tanh(x[:, t] @ Wm + h @ U + b)
+        steps[t] = h
+    hr = torch.stack(steps, dim=1)
+    hn = scan_loop(lambda h, xt: sigmoid(xt @ Wm - h @ U) * h + 0.5 * b, s, x, axis=-2)
+    gb = scan_loop(lambda g, xb: tanh(rmean(xb, 0) @ Wm + g * v0), v0, x)
+    loss = rsum(hr * c) + rmean(sq(hn - hr)) + rsum(gb * s) / 3
+    return loss, dict(hr=hr, hn=hn, gb=gb)
+
+
+def mask(p):
+    return lambda rng, shape: (rng.uniform(0, 1, size=shape) < p).astype(np.float64)
+
+
+@model("scan_multi_xs_f64",
+       inputs={"v": ("f64", [5, 3, 4], normal()), "m": ("f64", [5, 3, 1], mask(0.6))},
+       params={"a": ("f64", [4], P), "W": ("f64", [4, 4], P), "U": ("f64", [4, 4], P), "h0": ("f64", [3, 4], P)},
+       wrt=["scale"])
+def _(I, W, o):
+    v, m = I["v"], I["m"]
+    scale = softplus(W["a"])
+
+    def gated(h, vt, mt):
+        cand = tanh(vt @ W["W"] + scale * (h @ W["U"]))
+        return mt * cand + (1 - mt) * h
+
+    hs = scan_loop(gated, W["h0"], [v, m])
+    hm = scan_loop(gated, W["h0"], [v, 1 - m], reverse=True)
+    loss = rmean(sq(hs)) + rmean(hs * hm) + rsum(scale * rmean(hm, (0, 1)))
+    return loss, dict(hs=hs, hm=hm), dict(scale=scale)
+
+
+@model("scan_nested",
+       inputs={"x": ("f64", [3, 2, 4, 3], normal())},
+       params={"Wi": ("f64", [3, 4], P), "Ui": ("f64", [4, 4], P), "Uo": ("f64", [4, 4], P), "c": ("f64", [4], P),
+               "h0": ("f64", [2, 4], P)})
+def _(I, W, o):
+    gain = sigmoid(W["c"])
+
+    def inner(g, xs):
+        return tanh(xs @ W["Wi"] + gain * (g @ W["Ui"]))
+
+    def outer(h, xt):
+        gs = scan_loop(inner, h, xt, axis=1)
+        return tanh(rmean(gs, 1) @ W["Uo"] + W["c"] * h)
+
+    hs = scan_loop(outer, W["h0"], I["x"])
+    loss = rmean(sq(hs)) + rsum(hs[-1:] * W["c"])
+    return loss, dict(hs=hs)
+
+
+@model("scan_second_order_f64",
+       inputs={"x": ("f64", [4, 2, 3], normal()), "y": ("f64", [2, 3], normal())},
+       params={"W": ("f64", [3, 3], P), "U": ("f64", [3, 3], P), "h0": ("f64", [2, 3], P)},
+       grad_inputs=["x"])
+def _(I, W, o):
+    x, y, Wm, U = I["x"], I["y"], W["W"], W["U"]
+    hs = scan_loop(lambda h, xt: tanh(xt @ Wm + h @ U), W["h0"], x)
+    e = mse(hs[-1], y) + 0.1 * rmean(sq(hs))
+    gW = G(e, Wm)
+    gU = G(e, U)
+    gx = G(e, x)
+    loss = e + rsum(sq(gW)) + 0.5 * rsum(sq(gU)) + rmean(gx * x)
+    return loss, dict(gW=gW, gU=gU, gx=gx)
+
+
+def rnn_weights(W):
+    return {"weight_ih_l0": W["W_ih"], "weight_hh_l0": W["W_hh"], "bias_ih_l0": W["b_ih"], "bias_hh_l0": W["b_hh"]}
+
+
+@model("scan_gru",
+       inputs={"x": ("f32", [4, 3, 4], normal())},
+       params={"W_ih": ("f32", [9, 4], P), "W_hh": ("f32", [9, 3], P), "b_ih": ("f32", [9], P),
+               "b_hh": ("f32", [9], P), "h0": ("f32", [3, 3], P)})
+def _(I, W, o):
+    h0 = W["h0"]
+    hs, hn = torch_rnn(torch.nn.GRU, I["x"], h0.unsqueeze(0), rnn_weights(W))
+    hT = hn[0]
+    loss = rmean(sq(hs)) + rsum(hT * h0) / 3
+    return loss, dict(hs=hs, hT=hT)
+
+
+@model("scan_lstm",
+       inputs={"x": ("f32", [5, 2, 3], normal())},
+       params={"W_ih": ("f32", [12, 3], P), "W_hh": ("f32", [12, 3], P), "b_ih": ("f32", [12], P),
+               "b_hh": ("f32", [12], P), "h0": ("f32", [2, 3], P), "c0": ("f32", [2, 3], P)})
+def _(I, W, o):
+    h0, c0 = W["h0"], W["c0"]
+    hs, (hn, cn) = torch_rnn(torch.nn.LSTM, I["x"], (h0.unsqueeze(0), c0.unsqueeze(0)), rnn_weights(W))
+    cT = cn[0]
+    loss = rmean(sq(hs)) + rmean(sq(cT)) + rsum(cT * h0) / 2
+    return loss, dict(hs=hs, cT=cT)
+
+
+@model("scan_char_lm",
+       inputs={"ids": ("i32", [5, 3], labels(6)), "targets": ("i32", [5, 3], labels(6))},
+       params={"table": ("f32", [6, 4], normal()), "Wx": ("f32", [4, 5], P), "Wh": ("f32", [5, 5], P),
+               "b": ("f32", [5], P), "h0": ("f32", [1, 5], P), "Wo": ("f32", [5, 6], P), "bo": ("f32", [6], P)})
+def _(I, W, o):
+    emb = F.embedding(I["ids"].long(), W["table"])
+    h, steps = W["h0"].broadcast_to(3, 5), []
+    for t in range(emb.shape[0]):
+        h = tanh(emb[t] @ W["Wx"] + h @ W["Wh"] + W["b"])
+        steps.append(h)
+    hs = torch.stack(steps, dim=0)
+    logits = hs.reshape(-1, 5) @ W["Wo"] + W["bo"]
+    loss = ce_labels(logits, I["targets"].reshape(-1))
+    return loss, dict(logits=logits, pred=argmax(logits, 1))
+
+
+@model("scan_jvp_f64",
+       inputs={"x": ("f64", [4, 2, 3], normal()), "dU": ("f64", [4, 4], normal()), "dx": ("f64", [4, 2, 3], normal()),
+               "dh": ("f64", [2, 4], normal())},
+       params={"W": ("f64", [3, 4], P), "U": ("f64", [4, 4], P), "b": ("f64", [4], P), "h0": ("f64", [2, 4], P)},
+       grad_inputs=["x"])
+def _(I, W, o):
+    x, U, h0 = I["x"], W["U"], W["h0"]
+    hs = scan_loop(lambda h, xt: tanh(xt @ W["W"] + h @ U + W["b"]), h0, x)
+    L = rmean(sq(hs))
+    t1 = J(rsum(hs), U, I["dU"])
+    t2 = J(hs, x, I["dx"])
+    t3 = J(hs, h0, I["dh"])
+    hv = J(G(L, U), U, I["dU"])
+    loss = L + t1 + rmean(sq(t2)) + rmean(t3 * hs) + 0.1 * rsum(hv * U)
+    return loss, dict(t1=t1, t2=t2, t3=t3, hv=hv)
+
+
 # --------------------------------------------------------------------------
 
 

@@ -87,7 +87,6 @@ TEST_CASE("sema: unknown names, with a suggestion", "[sema][names]") {
   compile_error("input weight : [3]\nloss sum(wieght)\n", "unknown name 'wieght'; did you mean 'weight'?");
   compile_error("input x : [3]\nloss sum(qqq)\n", "unknown name 'qqq'");
   compile_error("input x : [3]\nloss summ(x)\n", "unknown function 'summ'; did you mean 'sum'?");
-  compile_error("input x : [3]\nloss scan(x)\n", "not yet supported");
   compile_error("input x : [3]\nfn exp(a) = a\nloss sum(x)\n", "'exp' is a builtin function and cannot be redefined");
   compile_error("input x : [3]\ninput x : [4]\nloss sum(x)\n", "redefinition of 'x'");
 }
