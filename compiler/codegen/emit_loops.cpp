@@ -194,24 +194,52 @@ void KernelEmitter::nest(const Kernel& k, const std::vector<size_t>& order, size
 // iteration rather than a vector and a scalar remainder (W5's im2col copy
 // 2.05 -> 1.60 ms, its fold 2.63 -> 2.21 ms). Each output element still gets
 // its operations in the same order.
+namespace {
+// Ops whose code may be a call of a math library function: a loop of them is
+// left to LLVM's cost model, which vectorizes it through the library's vector
+// variants where it can; forcing it fails (with a warning) where it cannot.
+bool calls_libm(Op op) {
+  switch (op) {
+    case Op::Exp: case Op::Expm1: case Op::Log: case Op::Log1p: case Op::Sin: case Op::Cos: case Op::Tanh:
+    case Op::Sigmoid: case Op::Softplus: case Op::Erf: case Op::Pow:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body) {
   if (order.empty()) return body();
   size_t d = order.back();
   bool unit = k.dims[d] >= 8 && k.out_map.strides.size() == k.dims.size() && k.out_map.strides[d] == 1;
   for (const KExpr& e : k.exprs) {
-    if (e.kind == KExpr::Kind::Op && e.op == Op::RandomUniform) unit = false;
+    if (e.kind == KExpr::Kind::Op && (e.op == Op::RandomUniform || calls_libm(e.op))) unit = false;
     if (e.kind == KExpr::Kind::Load)
       unit = unit && e.args.empty() && e.map.strides.size() == k.dims.size() &&
              (e.map.strides[d] == 0 || e.map.strides[d] == 1);
   }
   std::vector<size_t> outer(order.begin(), order.end() - 1);
   nest(k, outer, 0, [&] {
+    // Loads that stay put along the row are made once, before it (kept
+    // through the body's fresh expressions: pinned_): a load left inside
+    // would need a run-time alias check against the row's stores, which
+    // stops LLVM from vectorizing the row at all.
+    if (unit) {
+      memo_.assign(k.exprs.size(), nullptr);
+      for (size_t e = 0; e < k.exprs.size(); ++e) {
+        const KExpr& x = k.exprs[e];
+        if (x.kind == KExpr::Kind::Load && x.args.empty() && x.buffer != k.out && x.map.strides[d] == 0)
+          pinned_.emplace_back(static_cast<int>(e), value(k, static_cast<int>(e)));
+      }
+    }
     vectorize_next_loop_ = unit;
     masked_tail_next_loop_ = unit && k.dims[d] < 64 && k.dims[d] % 8 != 0;
     loop(k.dims[d], [&](llvm::Value* i) {
       ivs_[d] = i;
       body();
     });
+    pinned_.clear();
   });
 }
 

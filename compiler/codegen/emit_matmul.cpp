@@ -175,7 +175,7 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
     });
     if (k.epilogues.empty()) return;
     ivs_[batch + 2] = i64(0);
-    vectorize_next_loop_ = true;
+    vectorize_next_loop_ = k.dims[batch] >= 8;  // (shorter than a vector: nothing to gain)
     loop(k.dims[batch], [&](llvm::Value* m) {
       ivs_[batch] = m;
       epilogues(k);

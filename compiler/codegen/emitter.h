@@ -169,6 +169,9 @@ class KernelEmitter {
   std::vector<llvm::Value*> bases_;
   std::vector<llvm::Value*> ivs_;
   std::vector<llvm::Value*> memo_;
+  // Expressions made before the innermost loop of an elementwise kernel
+  // (loads that stay put along it), kept by each element's fresh memo_.
+  std::vector<std::pair<int, llvm::Value*>> pinned_;
 };
 
 }  // namespace gradc

@@ -6,6 +6,8 @@
 #include "compiler/codegen/llvm_emit.h"
 
 #include <fmt/format.h>
+#include <llvm/IR/DiagnosticHandler.h>
+#include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
@@ -195,7 +197,10 @@ void KernelEmitter::kernel(const Kernel& planned) {
   const Kernel k = planned.kind == Kernel::Kind::Reduce ? planned : collapse_dims(planned);
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
-  auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };
+  auto fresh = [&] {
+    memo_.assign(k.exprs.size(), nullptr);
+    for (auto [e, v] : pinned_) memo_[e] = v;
+  };
   switch (k.kind) {
     case Kernel::Kind::Elementwise: {
       auto store = [&] {
@@ -431,9 +436,25 @@ void KernelEmitter::scatter_add(const Kernel& k) {
 // calls from the process's symbols).
 extern "C" void _ZGVdN8v_expf();
 
+namespace {
+// The loops the emitter marks for vectorization are hints: where LLVM cannot
+// follow one (a row shorter than a vector, a reduction it cannot reorder),
+// it says on stderr that the loop was not vectorized, and why (a warning
+// and remarks). That is a matter of speed for gradc's developers (the loops
+// dump and the benchmarks show it), not something a user can act on, so the
+// optimizers' remarks and failures are dropped; every other diagnostic goes
+// to LLVM's default handler.
+struct QuietHints : llvm::DiagnosticHandler {
+  bool handleDiagnostics(const llvm::DiagnosticInfo& d) override {
+    return d.getKind() >= llvm::DK_FirstRemark && d.getKind() <= llvm::DK_LastRemark;
+  }
+};
+}  // namespace
+
 void emit_program(const Program& p, const std::string& name, llvm::Module& m, const std::string& cpu,
                   const std::string& features, const KernelHook& at_kernel) {
   [[maybe_unused]] static void (*volatile keep_libmvec)() = &_ZGVdN8v_expf;
+  m.getContext().setDiagnosticHandler(std::make_unique<QuietHints>());
   KernelEmitter(p, m, at_kernel).run(name, cpu, features);
   std::string err;
   llvm::raw_string_ostream os(err);
