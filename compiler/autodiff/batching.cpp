@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "compiler/ir/region.h"
 #include "compiler/support/diagnostics.h"
 
 namespace gradc {
@@ -34,6 +35,58 @@ NodeId stack(Builder& b, NodeId x, int64_t P) {
 std::vector<int64_t> shifted(std::vector<int64_t> axes) {
   for (int64_t& a : axes) ++a;
   return axes;
+}
+
+// Swaps the two leading axes ([P, T, ...] <-> [T, P, ...]).
+NodeId swap01(Builder& b, NodeId x) {
+  std::vector<int64_t> perm(b[x].rank());
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(i);
+  std::swap(perm[0], perm[1]);
+  return b.transpose(x, perm);
+}
+
+// A scan over stacked operands: the same loop with a batched body. Every
+// carry and every output of the batched scan is stacked (a carry the
+// members share is copied per member), so that scan_out's rule is uniform;
+// stacked xs are scanned along their second axis ([T, P, ...]); captures
+// stay as they are. kNoNode when the body cannot be batched.
+NodeId batch_scan(Builder& b, const Node& n, std::vector<NodeId> ops, const std::vector<bool>& batched, int64_t P) {
+  const Region& f = *n.attrs.region;
+  const ScanAttrs sa = ScanAttrs::of(n.attrs);
+  const int64_t m = sa.carries, k = sa.xs, count = static_cast<int64_t>(ops.size());
+  const Graph& fg = f.body;
+  RegionBuilder rb;
+  Builder& bb = rb.b();
+  // Arguments: a stacked one [P, ...] for every carry and every batched
+  // operand, the body's own type for the others; the body is copied with
+  // placeholders of the unstacked types and then batched over them.
+  std::vector<NodeId> args, placeholders;
+  std::vector<std::pair<NodeId, NodeId>> stacked;
+  for (int64_t i = 0; i < count; ++i) {
+    const Node& a = fg[f.args[i]];
+    bool st = i < m || batched[i];
+    Shape shape = a.shape;
+    if (st) shape.insert(shape.begin(), Dim{P, {}});
+    args.push_back(rb.arg(a.dtype, shape, "arg"));
+    if (!st) {
+      placeholders.push_back(args.back());
+      continue;
+    }
+    placeholders.push_back(bb.leaf(Op::Input, "unbatched#" + std::to_string(i), a.dtype, a.shape));
+    stacked.emplace_back(placeholders.back(), args.back());
+  }
+  std::vector<NodeId> body = inline_region(bb, f, placeholders);
+  std::vector<NodeId> out = batch_nodes(bb, body, stacked, P, nullptr);
+  if (out.empty()) return kNoNode;
+  for (size_t j = 0; j < out.size(); ++j) {
+    if (bb[out[j]].rank() == fg[f.results[j]].rank()) out[j] = stack(bb, out[j], P);
+    rb.result(out[j]);
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    if (i < m && !batched[i]) ops[i] = stack(b, ops[i], P);
+    else if (i >= m && i < m + k && batched[i]) ops[i] = swap01(b, ops[i]);
+  }
+  return make_scan(b, rb.finish(), std::move(ops), sa);
 }
 
 }  // namespace
@@ -122,9 +175,15 @@ NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, 
     }
     // Random bits are keyed by the step, never by a member's values.
     case OpKind::Random: r = kNoNode; break;
-    // Loops are not batched (yet): the caller evaluates the members one by one.
-    case OpKind::Scan:
-    case OpKind::ScanOut: r = kNoNode; break;
+    // A loop: its body batched (batch_scan); its results all stacked, the
+    // outputs' [T, P, ...] turned into [P, T, ...].
+    case OpKind::Scan: r = batch_scan(b, n, ops, batched, P); break;
+    case OpKind::ScanOut: {
+      const int64_t i = attrs.ints[0];
+      r = scan_out(b, ops[0], i);
+      if (i >= ScanAttrs::of(b[n.operands[0]].attrs).carries) r = swap01(b, r);
+      break;
+    }
     // window and fold see [N, C, spatial...]: the members become more of N.
     case OpKind::Window: {
       std::vector<int64_t> merged = sizes(b[ops[0]].shape);
@@ -137,7 +196,7 @@ NodeId batch_rule(Builder& b, NodeId node, const std::vector<NodeId>& operands, 
     }
   }
   b.at(old);
-  GRADC_ASSERT(r == kNoNode || (b[r].rank() == rank + 1 && b[r].shape[0].size == P),
+  GRADC_ASSERT(r == kNoNode || n.op == Op::Scan || (b[r].rank() == rank + 1 && b[r].shape[0].size == P),
                "batch_rule: the result must lead with P");
   return r;
 }

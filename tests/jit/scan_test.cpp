@@ -1,0 +1,193 @@
+// scan through a Session (SPEC 2.7): the generated code is one loop whatever
+// the number of steps; kernels inside the loop that run on the thread pool
+// give the same bits for any thread count and agree with the interpreter;
+// and the gradient-free optimizers, which evaluate a whole population in one
+// batched forward, batch the loop's body.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "gradc/session.h"
+#include "tests/common/test_inputs.h"
+
+using namespace gradc;
+
+namespace {
+
+// A GRU language model step (embedding, scan over a GRU cell, a classifier,
+// cross_entropy per position, Adam): T is a dim, so one file serves every length.
+const char* kGruLm = R"(
+dim T = 16
+dim B = 4
+dim V = 11
+dim E = 8
+dim H = 16
+input ids : i32[T, B]
+input targets : i32[T, B]
+param table : [V, E] ~ normal(0, 1)
+param W_ih : [E, 48] ~ xavier_uniform
+param W_hh : [H, 48] ~ xavier_uniform
+param b : [48]
+param W_out : [H, V] ~ xavier_uniform
+fn gru(h, x) {
+    gx = x @ W_ih + b
+    gh = h @ W_hh
+    r = sigmoid(slice(gx, axis=1, start=0, stop=16) + slice(gh, axis=1, start=0, stop=16))
+    z = sigmoid(slice(gx, axis=1, start=16, stop=32) + slice(gh, axis=1, start=16, stop=32))
+    n = tanh(slice(gx, axis=1, start=32, stop=48) + r * slice(gh, axis=1, start=32, stop=48))
+    return (1 - z) * n + z * h
+}
+hs = scan(gru, broadcast_to(0, [B, H]), embedding(ids, table))
+logits = reshape(hs, [-1, H]) @ W_out
+loss cross_entropy(logits, reshape(targets, [-1]))
+optimizer adam(lr = 0.01)
+)";
+
+// A sequence classifier with the same cell (the loss reads the last state),
+// at sizes where no kernel outside the loop crosses a size at which its code
+// changes (the thread pool from 2^16 elements, register tiles for large
+// products) between 16 and 4096 steps: what grows with T is data, and the
+// loop's code must not depend on it.
+std::string classifier() {
+  std::string s = kGruLm;
+  for (auto [from, to] : {std::pair<std::string, std::string>{"dim B = 4", "dim B = 2"},
+                          {"input targets : i32[T, B]", "input targets : i32[B]"},
+                          {"logits = reshape(hs, [-1, H]) @ W_out", "logits = reshape(slice(hs, axis=0, start=-1), [B, H]) @ W_out"},
+                          {"reshape(targets, [-1])", "targets"}})
+    s.replace(s.find(from), from.size(), to);
+  return s;
+}
+
+NamedTensors lm_batch(int64_t T, int64_t B, int64_t V, uint64_t seed) {
+  Tensor ids(DType::I32, {T, B}), targets(DType::I32, {T, B});
+  uint64_t s = seed;
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    ids.set(i, static_cast<double>((s >> 33) % static_cast<uint64_t>(V)));
+  }
+  // The id one step before (the first step: 0), which only a recurrent state can know.
+  for (int64_t i = 0; i < targets.numel(); ++i) targets.set(i, i < B ? 0.0 : ids.get(i - B));
+  return {{"ids", ids}, {"targets", targets}};
+}
+
+bool same_bits(const NamedTensors& a, const NamedTensors& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [name, x] : a) {
+    const Tensor* y = find_tensor(b, name);
+    if (!y || y->numel() != x.numel()) return false;
+    for (int64_t i = 0; i < x.numel(); ++i)
+      if (x.get(i) != y->get(i)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("scan: the code is one loop, the same size for 16 steps and for 4096") {
+  std::string ir[2];
+  double seconds[2];
+  int64_t lengths[2] = {16, 4096};
+  for (int i = 0; i < 2; ++i) {
+    CompileOptions co;
+    co.dims = {{"T", lengths[i]}};
+    auto t0 = std::chrono::steady_clock::now();
+    Model m = Model::compile_source(classifier(), "gru_classifier.grad", co);
+    INFO(render_all(m.diagnostics()));
+    REQUIRE(m.ok());
+    ir[i] = m.dump(Stage::Llvm, DumpFormat::Text, Entry::TrainStep);
+    seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // (Compile times are reported, not asserted: machines are noisy.)
+  INFO("LLVM IR " << ir[0].size() << " and " << ir[1].size() << " bytes; compiled in " << seconds[0] << " s and "
+                  << seconds[1] << " s");
+  double ratio = static_cast<double>(ir[1].size()) / static_cast<double>(ir[0].size());
+  CHECK(ratio > 0.95);
+  CHECK(ratio < 1.05);
+  WARN("T=16: " << ir[0].size() << " bytes of IR, " << seconds[0] << " s; T=4096: " << ir[1].size() << " bytes, "
+                << seconds[1] << " s");
+}
+
+TEST_CASE("scan: a long sequence trains, and the JIT agrees with the interpreter step by step") {
+  CompileOptions co;
+  co.dims = {{"T", 64}};
+  Model m = Model::compile_source(kGruLm, "gru_lm.grad", co);
+  REQUIRE(m.ok());
+  Session jit(m, {Backend::Jit, 5, false, 2}), interp(m, {Backend::Interpreter, 5});
+  NamedTensors in = lm_batch(64, 4, 11, 1);
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    double a = jit.train_step(in);
+    if (step < 3) {
+      double b = interp.train_step(in);
+      CHECK(std::fabs(a - b) <= 1e-5 * std::max(1.0, std::fabs(b)));
+    }
+    if (step == 0) first = a;
+    last = a;
+  }
+  INFO("loss " << first << " -> " << last);
+  CHECK(last < 0.5 * first);
+}
+
+TEST_CASE("scan: kernels of the loop's body on the thread pool give the same bits for any thread count") {
+  // Bodies of 64 x 1024 elements: their elementwise kernels and products
+  // run as thread-pool tasks inside the loop, each reading the loop's step.
+  const char* model = R"(
+dim T = 3
+dim B = 64
+dim H = 1024
+input x : [T, B, H]
+param U : [H, H] ~ normal(0, 0.03)
+param h0 : [B, H] ~ normal(0, 1)
+fn cell(h, xt) = tanh(h @ U + xt)
+hs = scan(cell, h0, x, reverse=true)
+loss mean(square(hs))
+)";
+  Model m = Model::compile_source(model, "wide.grad");
+  REQUIRE(m.ok());
+  NamedTensors in = test::random_inputs(m.info(), 3);
+  Session one(m, {Backend::Jit, 0, false, 1}), four(m, {Backend::Jit, 0, false, 4});
+  NamedTensors g1 = one.grad(in), g4 = four.grad(in);
+  CHECK(same_bits(g1, g4));
+  Session interp(m, {Backend::Interpreter, 0});
+  NamedTensors gi = interp.grad(in);
+  for (const auto& [name, want] : gi) {
+    INFO(name);
+    const Tensor* got = find_tensor(g1, name);
+    REQUIRE(got != nullptr);
+    double scale = 1e-3, worst = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.get(i)));
+    for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::fabs(want.get(i) - got->get(i)));
+    CHECK(worst <= 1e-4 * scale);
+  }
+}
+
+TEST_CASE("scan: the gradient-free optimizers batch the loop over their population") {
+  const char* model = R"(
+dim T = 5
+dim B = 8
+input x : [T, B, 2]
+input y : [B, 3]
+param W : [2, 3] ~ normal(0, 0.5)
+param U : [3, 3] ~ normal(0, 0.5)
+fn cell(h, xt) = tanh(xt @ W + h @ U)
+hs = scan(cell, broadcast_to(0, [B, 3]), x)
+loss mse(reshape(slice(hs, axis=0, start=-1), [B, 3]), y)
+optimizer genetic(population=16, mutation_std=0.1)
+)";
+  Model m = Model::compile_source(model, "evolve.grad");
+  INFO(render_all(m.diagnostics()));
+  REQUIRE(m.ok());
+  NamedTensors in = test::random_inputs(m.info(), 11);
+  Session jit(m, {Backend::Jit, 2}), interp(m, {Backend::Interpreter, 2});
+  double first = 0, last = 0;
+  for (int step = 0; step < 40; ++step) {
+    double a = jit.train_step(in);
+    if (step < 3) CHECK(std::fabs(a - interp.train_step(in)) <= 1e-5 * std::max(1.0, std::fabs(a)));
+    if (step == 0) first = a;
+    last = a;
+  }
+  INFO("loss " << first << " -> " << last);
+  CHECK(last < first);
+}
