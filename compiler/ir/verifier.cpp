@@ -51,6 +51,7 @@ void verify_model(const ModelIR& m) {
     GRADC_ASSERT(m.graph[v.node].shape.empty(), "metric " + v.name + " is not a scalar");
   }
   if (m.loss.node == kNoNode && m.inputs.empty() && m.train.built()) return;  // an update model (build_update_model)
+  if (m.loss.node == kNoNode && m.params.empty() && !m.train.built()) return;  // a loop body (loop_bodies.cpp)
   check(m.loss.node, "the loss");
   if (m.training.loss.node != kNoNode) check(m.training.loss.node, "the training loss");
   GRADC_ASSERT(m.graph[m.loss.node].shape.empty() && is_float(m.graph[m.loss.node].dtype), "the loss is not a float scalar");

@@ -5,6 +5,7 @@
 #include "compiler/ir/verifier.h"
 #include "compiler/passes/cleanup.h"
 #include "compiler/passes/const_fold.h"
+#include "compiler/passes/loop_bodies.h"
 #include "compiler/passes/rebuild.h"
 #include "compiler/passes/simplify.h"
 
@@ -50,6 +51,9 @@ ModelIR optimize(const ModelIR& m, std::vector<PassRecord>* log, const PassObser
     return rewrites;
   };
   for (const Pass& p : kFirst) run(p);
+  // Loop bodies get the whole pipeline of their own, once (recursively for
+  // nested loops); a model without loops does not list the pass.
+  if (has_loops(*in)) run({"loop_bodies", optimize_loop_bodies});
   for (int round = 0; round < kMaxRounds; ++round) {
     size_t rewrites = 0;
     for (const Pass& p : kRounds) rewrites += run(p);
