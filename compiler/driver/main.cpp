@@ -27,6 +27,7 @@
 #include "compiler/driver/options.h"
 #include "compiler/driver/predict.h"
 #include "compiler/driver/show.h"
+#include "compiler/driver/text.h"
 #include "compiler/driver/train.h"
 #include "compiler/driver/train_guard.h"
 #include "gradc/gradc.h"
@@ -513,6 +514,19 @@ int run(int argc, char** argv) {
       return cmd_show(*opts);
     } catch (const DataError& e) {
       return data_error("show", e);
+    }
+  }
+  if (opts->verb == "text") {
+    if (opts->window < 1 || opts->output.empty()) return usage_error("text", "--window T and -o OUT are required");
+    std::string ext = lower_extension(opts->output);
+    for (const char* other : {".csv", ".npy", ".npz", ".txt", ".json", ".tsv", ".grad", ".svg"})
+      if (ext == other)
+        return usage_error("text", fmt::format("-o {}: `text` writes a safetensors file, not {}; name it .safetensors",
+                                               opts->output, ext));
+    try {
+      return cmd_text(*opts);
+    } catch (const DataError& e) {
+      return data_error("text", e);
     }
   }
   if (opts->verb == "bench") {

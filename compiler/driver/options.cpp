@@ -61,6 +61,14 @@ const std::vector<VerbInfo>& verbs() {
        "values, and how many are NaN or infinite; for a checkpoint, its epoch, step, seed,\n"
        "batch and recorded preprocessing.\n",
        "FILE"},
+      {"text", "turn a text file into windows of byte ids and next-byte targets for a language model", true,
+       "Maps every byte of FILE to an id, its rank in the vocabulary (the byte values that occur in\n"
+       "FILE, or in --vocab, sorted), and writes windows of T ids: window i holds the ids of\n"
+       "bytes [i*S, i*S + T) as `ids` and of bytes [i*S + 1, i*S + T + 1) as `targets` (the byte\n"
+       "after each position), both i32 [N, T], for a model's inputs ids : i32[B, T] and\n"
+       "targets : i32[B, T] (gradc train --data ids=OUT --data targets=OUT). The vocabulary is\n"
+       "stored in OUT's metadata as text.vocab (the byte value of each id, space-separated).\n",
+       nullptr, "FILE"},
   };
   return v;
 }
@@ -213,6 +221,14 @@ const std::vector<OptionRow>& option_table() {
       {"--threads", "N", "grad step run train bench predict",
        "threads for the large kernels (default 0: one per hardware thread; results\n"
        "are bit-identical for any N)"},
+      // text
+      {"--window", "T", "text", "ids per window (the T of the model's inputs [B, T])", kRequired},
+      {"--stride", "S", "text", "bytes from one window's start to the next (default T: windows do not overlap)"},
+      {"--vocab", "VOCAB", "text",
+       "the vocabulary to use instead of FILE's own bytes: a file gradc text wrote (its\n"
+       "text.vocab), or any other file, whose bytes make the vocabulary (so that\n"
+       "parts of one text, training and held-out, get the same ids)"},
+      {"-o", "OUT", "text", "safetensors file to write: ids and targets, i32 [N, T], and the vocabulary", kRequired},
       {"--tensor", "NAME", "show", "print the values of tensor NAME instead (one line per row of its last axis)"},
       {"--set", "D=N", "check dump grad step run train gradcheck bench predict export", "bind dim D to N instead of its declared size", kRepeated},
       {"--check-numerics", nullptr, "grad step run train predict",
@@ -569,7 +585,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         return std::nullopt;
       }
       (arg == "--data" ? o.data : o.eval).emplace_back(value.substr(0, eq), value.substr(eq + 1));
-    } else if (arg == "--epochs" || arg == "--batch" || arg == "--save-every" || arg == "--patience") {
+    } else if (arg == "--epochs" || arg == "--batch" || arg == "--save-every" || arg == "--patience" ||
+               arg == "--window" || arg == "--stride") {
       if (!take("a positive integer")) return std::nullopt;
       int64_t n = 0;
       if (!whole_integer(value, int64_t{1}, int64_t{1000000000}, n)) {
@@ -579,6 +596,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
       if (arg == "--epochs") o.epochs = n;
       else if (arg == "--batch") o.batch = n;
       else if (arg == "--patience") o.patience = n;
+      else if (arg == "--window") o.window = n;
+      else if (arg == "--stride") o.stride = n;
       else o.save_every = n;
     } else if (arg == "--seconds") {
       if (!take("a number")) return std::nullopt;
@@ -588,9 +607,9 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
         error = fmt::format("--seconds must be a number in (0, 3600], got '{}'", value);
         return std::nullopt;
       }
-    } else if (arg == "--resume" || arg == "--log" || arg == "--plot") {
+    } else if (arg == "--resume" || arg == "--log" || arg == "--plot" || arg == "--vocab") {
       if (!take("a file path")) return std::nullopt;
-      (arg == "--resume" ? o.resume : arg == "--log" ? o.log : o.plot) = value;
+      (arg == "--resume" ? o.resume : arg == "--log" ? o.log : arg == "--plot" ? o.plot : o.vocab) = value;
     } else if (arg == "--standardize") {
       if (!take("an input name")) return std::nullopt;
       o.standardize.push_back(value);
@@ -629,12 +648,13 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     } else if (o.model.empty()) {
       o.model = arg;
     } else {
-      error = fmt::format("unexpected argument '{}' (one model file per call)", arg);
+      error = fmt::format("unexpected argument '{}' (one {} per call)", arg,
+                          o.verb == "show" || o.verb == "text" ? "file" : "model file");
       return std::nullopt;
     }
   }
   if (!o.help && o.model.empty()) {
-    error = o.verb == "show" ? "no file given" : "no model file given";
+    error = o.verb == "show" || o.verb == "text" ? "no file given" : "no model file given";
     return std::nullopt;
   }
   if (!o.help && !training_options_fit(o, error)) return std::nullopt;

@@ -51,6 +51,8 @@ struct Options {
   double seconds = 1.0;                               // bench --seconds
   bool profile = false;                               // bench --profile
   std::string tensor;                                 // show --tensor NAME
+  int64_t window = 0, stride = 0;                     // text --window T, --stride S (0: T)
+  std::string vocab;                                  // text --vocab FILE
   std::string mode = "reverse";                       // gradcheck --mode forward|reverse|both
   bool classes = false;                               // predict --classes
   std::string cache_dir;                              // --cache-dir DIR (the code cache)

@@ -141,12 +141,9 @@ History read_log(const std::string& path, const ModelInfo& info, int64_t epochs)
   return h;
 }
 
-// Checks that a file can be written at `path` the way write_output_file
-// writes it (a new file in the target's directory, renamed over the target;
-// a device or FIFO written in place), so that a mistyped -o, --log or --plot
-// fails before training rather than after every epoch. A probe file is
-// created and removed; an existing file at `path` is not touched, and a FIFO
-// is not opened (that would end its reader's input).
+}  // namespace
+
+// (train.h)
 void check_writable(const std::string& path, const char* flag) {
   OutputTarget target;
   try {
@@ -179,6 +176,8 @@ void check_writable(const std::string& path, const char* flag) {
   else if (stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) why = fmt::format("'{}' is not a directory", dir);
   throw DataError(fmt::format("{} {}: cannot write the file: {}", flag, path, why));
 }
+
+namespace {
 
 // A command line that does not fit the model (exit status 2, as main's usage errors).
 int usage_error(const std::string& message) {

@@ -13,7 +13,7 @@ cases=(no_verb unknown_verb unknown_option no_model extra_argument set_malformed
   set_missing_value set_unknown_dim set_changes_shapes dump_no_stage dump_unknown_stage
   missing_file directory help verb_help binary_junk all_bytes option_not_for_verb help_lists_usage
   did_you_mean not_safetensors output_extension dot_without_dot_form unused_warnings
-  embedding_id_range)
+  embedding_id_range text_windows text_stride_and_vocab text_usage_errors text_data_errors)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${cases[@]}"
@@ -231,7 +231,7 @@ case_option_not_for_verb() {
 case_help_lists_usage() {
   # Usage line and option list come from one table: every option of the usage has a help line.
   local verb opt
-  for verb in check dump grad step run train gradcheck bench predict show; do
+  for verb in check dump grad step run train gradcheck bench predict show text; do
     run 0 "$verb" --help
     local usage=${out%%$'\n\n'*}
     for opt in $(grep -oE -- '(^| |\[)(--[a-z-]+|-o)' <<<"$usage" | tr -d ' ['); do
@@ -315,6 +315,113 @@ EOF
     run 1 grad bag.grad --inputs bad_ids.safetensors -o g.safetensors --backend $backend
     stderr_has "bag.grad:3:10: error: " "is outside [0, 5) (the table's rows)" "loss sum(embedding(ids, table))"
   done
+}
+
+# gradc text: a text file as windows of byte ids and next-byte targets.
+case_text_windows() {
+  # "abcab\nba": the vocabulary 0x0a a b c (ids 0 1 2 3); windows of 3 from bytes 0 and 3,
+  # targets one byte on; the 8th byte is in no window.
+  printf 'abcab\nba' >tiny.txt
+  run 0 text tiny.txt --window 3 -o tiny.safetensors
+  stdout_has "tiny.txt: 8 bytes, a vocabulary of 4; 2 windows of 3 (stride 3; the last byte is in none)  ->  tiny.safetensors"
+  run 0 show tiny.safetensors --tensor ids
+  [[ $out == $'ids: i32 [2, 3]\n[0]: 1 2 3\n[1]: 1 2 0' ]] || fail "ids: $out"
+  run 0 show tiny.safetensors --tensor targets
+  [[ $out == $'targets: i32 [2, 3]\n[0]: 2 3 1\n[1]: 2 0 2' ]] || fail "targets: $out"
+  run 0 show tiny.safetensors
+  stdout_has "text.vocab = 10 97 98 99" "text.window = 3" "text.stride = 3"
+  # Exactly T + 1 bytes make one window.
+  run 0 text tiny.txt --window 7 -o one.safetensors
+  stdout_has "1 window of 7 (stride 7)"
+  # The windows feed a model's i32 [B, T] inputs through train --data.
+  cat >lm.grad <<'EOF2'
+dim B = 2
+dim T = 3
+input ids : i32[B, T]
+input targets : i32[B, T]
+param table : [4, 4]
+loss cross_entropy(reshape(embedding(ids, table), [-1, 4]), reshape(targets, [-1]))
+EOF2
+  run 0 train lm.grad --data ids=tiny.safetensors --data targets=tiny.safetensors --epochs 2 -o lm.safetensors --no-progress
+  stdout_has "epoch 2/2"
+}
+case_text_stride_and_vocab() {
+  printf 'abcab\nba' >tiny.txt
+  run 0 text tiny.txt --window 3 --stride 2 -o s.safetensors
+  stdout_has "3 windows of 3 (stride 2)"
+  run 0 show s.safetensors --tensor ids
+  [[ $out == $'ids: i32 [3, 3]\n[0]: 1 2 3\n[1]: 3 1 2\n[2]: 2 0 2' ]] || fail "ids with stride 2: $out"
+  # --vocab: another text's bytes, or the vocabulary a gradc text output records.
+  printf 'zyx abc\n' >other.txt
+  run 0 text tiny.txt --window 3 --vocab other.txt -o v.safetensors
+  stdout_has "a vocabulary of 8 (of --vocab other.txt)"
+  run 0 show v.safetensors --tensor ids
+  [[ $out == $'ids: i32 [2, 3]\n[0]: 2 3 4\n[1]: 2 3 0' ]] || fail "ids with --vocab other.txt: $out"
+  run 0 text tiny.txt --window 2 --vocab v.safetensors -o w.safetensors
+  run 0 show w.safetensors
+  stdout_has "text.vocab = 10 32 97 98 99 120 121 122"
+}
+case_text_usage_errors() {
+  printf 'abcab\nba' >tiny.txt
+  run 2 text
+  stderr_has "gradc text: error: no file given"
+  run 2 text tiny.txt -o o.safetensors
+  stderr_has "--window T and -o OUT are required"
+  run 2 text tiny.txt --window 3
+  stderr_has "--window T and -o OUT are required"
+  run 2 text tiny.txt --window 0 -o o.safetensors
+  stderr_has "--window must be a positive integer, got '0'"
+  run 2 text tiny.txt --window three -o o.safetensors
+  stderr_has "--window must be a positive integer, got 'three'"
+  run 2 text tiny.txt --window 3 --stride -1 -o o.safetensors
+  stderr_has "--stride must be a positive integer, got '-1'"
+  run 2 text tiny.txt --window 3 -o ids.csv
+  stderr_has "-o ids.csv: \`text\` writes a safetensors file, not .csv; name it .safetensors"
+  run 2 text tiny.txt tiny.txt --window 3 -o o.safetensors
+  stderr_has "unexpected argument 'tiny.txt' (one file per call)"
+  run 2 text tiny.txt --window 3 --epochs 2 -o o.safetensors
+  stderr_has "option '--epochs' does not apply to 'gradc text'"
+  [[ ! -e o.safetensors && ! -e ids.csv ]] || fail "a usage error wrote a file"
+}
+case_text_data_errors() {
+  printf 'abcab\nba' >tiny.txt
+  : >empty.txt
+  run 1 text missing.txt --window 3 -o o.safetensors
+  stderr_has "gradc text: error: missing.txt: cannot open: no such file or directory"
+  mkdir -p a_dir
+  run 1 text a_dir --window 3 -o o.safetensors
+  stderr_has "gradc text: error: a_dir: cannot read: is a directory"
+  run 1 text empty.txt --window 3 -o o.safetensors
+  stderr_has "gradc text: error: empty.txt: the text is empty"
+  run 1 text tiny.txt --window 8 -o o.safetensors
+  stderr_has "gradc text: error: tiny.txt: the text has 8 bytes, too few for one window of --window 8: a window needs T + 1 = 9 bytes"
+  # The output path is checked before any work: even an empty text is not read.
+  run 1 text empty.txt --window 3 -o no_dir/o.safetensors
+  stderr_has "gradc text: error: -o no_dir/o.safetensors: cannot write the file: the directory 'no_dir' does not exist"
+  run 1 text tiny.txt --window 3 -o a_dir
+  stderr_has "-o a_dir: cannot write the file: it is a directory"
+  # --vocab: a byte it lacks is an error at its line and column.
+  printf 'ab\n' >ab.txt
+  run 1 text tiny.txt --window 3 --vocab ab.txt -o o.safetensors
+  stderr_has "gradc text: error: tiny.txt:1:3: byte 'c' is not in the vocabulary of --vocab ab.txt (3 byte values), so it has no id"
+  run 1 text tiny.txt --window 3 --vocab empty.txt -o o.safetensors
+  stderr_has "--vocab empty.txt: the file is empty, so it gives no vocabulary"
+  run 1 text tiny.txt --window 3 --vocab missing.safetensors -o o.safetensors
+  stderr_has "--vocab missing.safetensors: cannot open: no such file or directory"
+  # A safetensors file without the vocabulary (a checkpoint), or with a broken one.
+  local header='{"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}'
+  { printf "$(printf '\\x%02x' ${#header})\\0\\0\\0\\0\\0\\0\\0"; printf '%s' "$header"; printf '\0\0\0\0'; } >novocab.safetensors
+  run 1 text tiny.txt --window 3 --vocab novocab.safetensors -o o.safetensors
+  stderr_has "--vocab novocab.safetensors: no vocabulary: the file has no 'text.vocab' metadata entry (gradc text writes one)"
+  header='{"__metadata__":{"text.vocab":"10 98 97"},"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}'
+  { printf "$(printf '\\x%02x' ${#header})\\0\\0\\0\\0\\0\\0\\0"; printf '%s' "$header"; printf '\0\0\0\0'; } >badvocab.safetensors
+  run 1 text tiny.txt --window 3 --vocab badvocab.safetensors -o o.safetensors
+  stderr_has "--vocab badvocab.safetensors: metadata 'text.vocab': 97 is not larger than the 98 before it"
+  header='{"__metadata__":{"text.vocab":"10 97 300"},"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}'
+  { printf "$(printf '\\x%02x' ${#header})\\0\\0\\0\\0\\0\\0\\0"; printf '%s' "$header"; printf '\0\0\0\0'; } >bigvocab.safetensors
+  run 1 text tiny.txt --window 3 --vocab bigvocab.safetensors -o o.safetensors
+  stderr_has "metadata 'text.vocab': '300' is not a byte value"
+  [[ ! -e o.safetensors ]] || fail "a failed gradc text wrote its output"
 }
 
 selected=("$@")
