@@ -252,12 +252,25 @@ EntryCost Model::cost(Entry entry) const {
   c.kernels = static_cast<int>(p.kernels.size());
   c.arena_bytes = p.arena_bytes;
   c.peak_bytes = p.peak_bytes;
-  for (const Kernel& k : p.kernels)
+  // A product inside loops runs once per step of each (Kernel::Loop).
+  std::vector<std::pair<int, int64_t>> loops;  // (loop_end, trip count) of the loops around
+  int64_t runs = 1;
+  for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
+    while (!loops.empty() && static_cast<int>(ki) >= loops.back().first) {
+      runs /= loops.back().second;
+      loops.pop_back();
+    }
+    const Kernel& k = p.kernels[ki];
+    if (k.kind == Kernel::Kind::Loop) {
+      loops.emplace_back(k.loop_end, k.dims[0]);
+      runs *= k.dims[0];
+    }
     if (k.kind == Kernel::Kind::MatMul) {
-      int64_t n = 2;
+      int64_t n = 2 * runs;
       for (int64_t d : k.dims) n *= d;
       c.matmul_flops += n;
     }
+  }
   return c;
 }
 

@@ -378,7 +378,10 @@ std::optional<int64_t> Sema::const_int(const Expr& e, std::string_view what) {
   if (e.kind == ExprKind::Unary && e.args[0]->kind == ExprKind::Number && e.args[0]->is_int)
     return -e.args[0]->int_value;
   if (e.kind == ExprKind::Name) {
-    if (auto it = dims_.find(e.name); it != dims_.end()) return it->second;
+    if (auto it = dims_.find(e.name); it != dims_.end()) {
+      used_dims_.insert(it->first);
+      return it->second;
+    }
     if (broken_.count(e.name)) return std::nullopt;
   }
   error(e.loc, diag::err_not_int_constant(what));

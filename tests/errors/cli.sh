@@ -296,6 +296,16 @@ EOF
   stdout_has "ok: model 'unused'"
   run 0 check ok.grad
   [[ -z $err ]] || fail "warnings for a model that uses everything: $err"
+  # A dim used only as a size argument (a slice's bound) is used.
+  cat >bound.grad <<'EOF'
+dim B = 2
+dim H = 3
+input x : [B, 6]
+a = slice(x, axis=1, start=0, stop=H)
+loss sum(a)
+EOF
+  run 0 check bound.grad
+  [[ -z $err ]] || fail "a warning for a dim used as a slice bound: $err"
 }
 case_embedding_id_range() {
   # An embedding id outside [0, V) is a data error (status 1) naming the model line, on both backends.

@@ -103,6 +103,13 @@ TEST_CASE("scan: the code is one loop, the same size for 16 steps and for 4096")
   INFO("LLVM IR " << ir[0].size() << " and " << ir[1].size() << " bytes; compiled in " << seconds[0] << " s and "
                   << seconds[1] << " s");
   double ratio = static_cast<double>(ir[1].size()) / static_cast<double>(ir[0].size());
+  // The work is counted per step: a product in the loop runs T times.
+  CompileOptions c16, c4096;
+  c16.dims = {{"T", 16}};
+  c4096.dims = {{"T", 4096}};
+  int64_t f16 = Model::compile_source(classifier(), "a.grad", c16).cost(Entry::TrainStep).matmul_flops;
+  int64_t f4096 = Model::compile_source(classifier(), "b.grad", c4096).cost(Entry::TrainStep).matmul_flops;
+  CHECK(f4096 > 200 * f16);
   CHECK(ratio > 0.95);
   CHECK(ratio < 1.05);
   WARN("T=16: " << ir[0].size() << " bytes of IR, " << seconds[0] << " s; T=4096: " << ir[1].size() << " bytes, "
