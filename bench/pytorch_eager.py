@@ -73,8 +73,32 @@ def w5_cnn():
     return model, torch.optim.Adam(model.parameters(), lr=1e-3), lambda: F.cross_entropy(model(x), label)
 
 
+def w6_gru_lm():
+    """torch.nn.GRU between nn.Embedding and nn.Linear, time-major, from a zero state; cross_entropy
+    over all T * B positions. ATen's CPU GRU does the input projections of all steps as one addmm,
+    then one addmm per step; autograd differentiates it step by step."""
+    T, B, V, E, H = 64, 32, 96, 64, 256
+
+    class GruLm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(V, E)
+            self.gru = nn.GRU(E, H)
+            self.out = nn.Linear(H, V)
+
+        def forward(self, ids):
+            hs, _ = self.gru(self.embed(ids))  # [T, B, H]
+            return self.out(hs.reshape(-1, H))
+
+    model = GruLm()
+    text = torch.randint(0, V, (T + 1, B))
+    ids, targets = text[:-1], text[1:].reshape(-1)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), lambda: F.cross_entropy(model(ids), targets)
+
+
 WORKLOADS = [("W1", "xor", w1_xor), ("W2", "logreg", w2_logreg), ("W3", "mnist_mlp", w3_mnist_mlp),
-             ("W4", "wide_mlp", w4_wide_mlp), ("W5", "cnn", w5_cnn)]
+             ("W4", "wide_mlp", w4_wide_mlp), ("W5", "cnn", w5_cnn),
+             ("W6", "gru_lm", w6_gru_lm)]
 
 
 def time_step(make, seconds):

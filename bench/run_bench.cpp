@@ -358,6 +358,30 @@ std::vector<Workload> workloads() {
                  return Problem{{{"x", f32({B, 1, 28, 28}, x)}, {"label", i32({B}, l)}},
                                 [=](bench::Kind k) { return bench::make_cnn(k, B, C1, C2, H, N, x, l, lr); }};
                }});
+  // W6, a GRU character language model written with scan: T small recurrent products per direction
+  // ([B, H] x [H, 3H] forward, [B, 3H] x [3H, H] backward); the baselines also hoist the input
+  // projections and the weight gradients out of the recurrence (one product over all T*B rows each).
+  // No ReLU and smooth gates: unlike W4 and W5 its params agree after 5 Adam steps at 1x the
+  // tolerance (~1e-5 of the update).
+  w.push_back({"W6", "gru_lm", "w6_gru_lm.grad", "embedding 96x64, GRU 256 over 64 steps, cross_entropy, adam, batch 32",
+               1.0, true, 5, 1, [](const gradc::ModelInfo& info, double lr_scale) {
+                 int T = int(dim(info, "T")), B = int(dim(info, "B")), V = int(dim(info, "V")),
+                     E = int(dim(info, "E")), H = int(dim(info, "H"));
+                 if (dim(info, "G") != 3 * H || dim(info, "H2") != 2 * H)
+                   throw std::runtime_error("w6_gru_lm.grad: the GRU baseline needs G = 3 * H and H2 = 2 * H");
+                 // Every batch column is a random string of T + 1 characters; the targets are the ids
+                 // shifted by one step (the next character), time-major [T, B].
+                 Rng r{17};
+                 std::vector<int32_t> text = labels(r, int64_t(T + 1) * B, V), ids(size_t(T) * B), targets(ids.size());
+                 for (int t = 0; t < T; ++t)
+                   for (int b = 0; b < B; ++b) {
+                     ids[size_t(t) * B + b] = text[size_t(b) * (T + 1) + t];
+                     targets[size_t(t) * B + b] = text[size_t(b) * (T + 1) + t + 1];
+                   }
+                 float lr = float(opt_value(info, "lr") * lr_scale);
+                 return Problem{{{"ids", i32({T, B}, ids)}, {"targets", i32({T, B}, targets)}},
+                                [=](bench::Kind k) { return bench::make_gru_lm(k, T, B, V, E, H, ids, targets, lr); }};
+               }});
   return w;
 }
 
@@ -812,12 +836,12 @@ void write_json(const std::string& file, const std::vector<Result>& rs, const Ge
 const char* kUsage =
     "usage: run_bench [--quick] [--only W1,W3,...] [--seconds X] [--json FILE] [--models DIR] [--steps N] [--tolerance T]\n"
     "  --quick        short timing (a smoke test: correctness of every workload, rough numbers)\n"
-    "  --only LIST    workloads to run (W1 W2 W3 W4 W5, or their names; GEMM is measured with W4, compile latency with W3)\n"
+    "  --only LIST    workloads to run (W1 W2 W3 W4 W5 W6, or their names; GEMM is measured with W4, compile latency with W3)\n"
     "  --seconds X    time each implementation for at least X seconds (default 1; --quick: 0.05)\n"
     "  --json FILE    also write the results as JSON\n"
     "  --models DIR   where the .grad files are (default: the source tree's bench/models)\n"
-    "  --steps N      train steps compared between gradc and the baselines (default 5; W4 2)\n"
-    "  --tolerance T  largest relative difference of params and losses accepted (default 1e-4; W4 10x)\n"
+    "  --steps N      train steps compared between gradc and the baselines (default 5; W4 and W5 2)\n"
+    "  --tolerance T  largest relative difference of params and losses accepted (default 1e-4; W4 and W5 10x)\n"
     "  --grad-tolerance T  largest difference of a gradient, relative to its tensor's max |g| (default 1e-4)\n"
     "  --conditioning C    params: elements whose first-step |g| < C * max |g| are not compared (default 1e-3)\n"
     "  --baseline-lr-scale X   multiply the baselines' learning rate by X (tests that the check fails)\n"

@@ -98,6 +98,12 @@ std::unique_ptr<Baseline> make_wide_mlp(Kind kind, int B, int D, int H, int C, c
 std::unique_ptr<Baseline> make_cnn(Kind kind, int B, int C1, int C2, int H, int N, const std::vector<float>& x,
                                    const std::vector<int32_t>& labels, float lr);
 
+// W6 gru_lm: ids [T, B] -> embedding table [V, E] -> one GRU layer of H (torch.nn.GRU's equations
+// and layout: W_ih [3H, E], W_hh [3H, H], b_ih, b_hh [3H]) from h = 0 -> Wo [H, V] + bo on every
+// step -> cross_entropy over the T*B targets, adam(lr).
+std::unique_ptr<Baseline> make_gru_lm(Kind kind, int T, int B, int V, int E, int H, const std::vector<int32_t>& ids,
+                                      const std::vector<int32_t>& targets, float lr);
+
 // C[M,N] = A[M,K] @ B[K,N] alone (the GEMM line), with either kind.
 void matmul(Kind kind, int M, int N, int K, const float* A, const float* B, float* C);
 
