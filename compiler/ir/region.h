@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "compiler/ir/builder.h"
@@ -30,6 +31,15 @@ class RegionBuilder {
 // b's graph, of the arguments' types); returns the results' ids there.
 // Copies keep their source locations.
 std::vector<NodeId> inline_region(Builder& b, const Region& r, const std::vector<NodeId>& args);
+// The same with some of the body's nodes given ids in b's graph already
+// (`given`: body id -> id in b's graph; the arguments among them or not):
+// those are not copied, nor what only they need.
+std::vector<NodeId> inline_region(Builder& b, const Region& r, const std::vector<NodeId>& args,
+                                  std::unordered_map<NodeId, NodeId> given);
+// Copies the nodes of graph g that `roots` need into b's graph, the nodes of
+// `given` (g's id -> b's id) taken as they are; returns the roots' ids in b.
+std::vector<NodeId> copy_nodes(Builder& b, const Graph& g, const std::vector<NodeId>& roots,
+                               const std::unordered_map<NodeId, NodeId>& given);
 
 // scan(operands) running `body` (its type checked by the shape rules), and
 // its result i (ScanOut).

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "compiler/autodiff/batching.h"
 #include "compiler/ir/region.h"
 #include "compiler/passes/pipeline.h"
 #include "compiler/passes/rebuild.h"
@@ -34,6 +35,150 @@ std::shared_ptr<const Region> optimized(const Region& r, bool* changed) {
   return out;
 }
 
+// What a body node depends on, in increasing order: nothing (constants),
+// the captures only (the same at every step), the step's slices too, the
+// carries (a different value at every step for a reason inside the loop).
+enum class Dep : uint8_t { None, Invariant, PerStep, Carried };
+
+// A scan about to be rebuilt: its body, its operands (ids in the graph being
+// built) and its counts.
+struct Loop {
+  std::shared_ptr<const Region> body;
+  std::vector<NodeId> operands;
+  ScanAttrs attrs;
+};
+
+// Whether the part of node n that depends on at most `upto` has any op
+// worth doing once rather than at every step: for invariant values anything
+// but broadcasts and reshapes of leaves (a transposed weight is a copy per
+// step otherwise); for per-step values a matrix product (the input
+// projections of an RNN, one large product over all steps instead of T
+// small ones; elementwise work would only move to a stack in memory).
+bool worth_hoisting(const Graph& g, NodeId n, const std::vector<Dep>& dep, Dep upto) {
+  std::vector<NodeId> stack{n};
+  std::vector<bool> seen(g.size(), false);
+  while (!stack.empty()) {
+    NodeId x = stack.back();
+    stack.pop_back();
+    if (seen[x] || dep[x] > upto) continue;
+    seen[x] = true;
+    const Node& node = g[x];
+    if (upto == Dep::PerStep ? node.op == Op::MatMul
+                             : !node.operands.empty() && node.op != Op::BroadcastTo && node.op != Op::Reshape)
+      return true;
+    for (NodeId o : node.operands) stack.push_back(o);
+  }
+  return false;
+}
+
+// Moves out of the loop the body's values that do not depend on the carries
+// and that the rest of the body reads: invariant ones become new captures,
+// computed once before the loop; per-step ones become new scanned tensors,
+// computed for all T steps at once by batching their nodes over the steps
+// (batching.h) before the loop. Returns whether anything moved.
+bool hoist(Builder& b, Loop& loop) {
+  const Region& f = *loop.body;
+  const Graph& g = f.body;
+  const ScanAttrs sa = loop.attrs;
+  const int64_t m = sa.carries, k = sa.xs, count = static_cast<int64_t>(f.args.size());
+  std::vector<bool> need(g.size(), false), result(g.size(), false);
+  for (NodeId r : f.results) need[r] = result[r] = true;
+  for (size_t i = g.size(); i-- > 0;)
+    if (need[i])
+      for (NodeId o : g[static_cast<NodeId>(i)].operands) need[o] = true;
+  std::vector<Dep> dep(g.size(), Dep::None), user(g.size(), Dep::None);
+  for (int64_t i = 0; i < count; ++i)
+    dep[f.args[i]] = i < m ? Dep::Carried : i < m + k ? Dep::PerStep : Dep::Invariant;
+  for (NodeId n = 0; n < g.size(); ++n)
+    for (NodeId o : g[n].operands) dep[n] = std::max(dep[n], dep[o]);
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (need[n])
+      for (NodeId o : g[n].operands) user[o] = std::max(user[o], dep[n]);
+  std::vector<NodeId> invariant, per_step;
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (!need[n] || g[n].operands.empty()) continue;
+    bool read_later = user[n] > dep[n] || result[n];
+    if (dep[n] == Dep::Invariant && read_later && worth_hoisting(g, n, dep, Dep::Invariant)) invariant.push_back(n);
+    if (dep[n] == Dep::PerStep && read_later && worth_hoisting(g, n, dep, Dep::PerStep)) per_step.push_back(n);
+  }
+  if (invariant.empty() && per_step.empty()) return false;
+
+  // Their values outside: captures are the scan's operands; a step's slices
+  // are placeholders, which batching replaces by the whole scanned tensors.
+  std::unordered_map<NodeId, NodeId> outside;
+  std::vector<std::pair<NodeId, NodeId>> stacked;
+  for (int64_t i = m; i < count; ++i) {
+    if (i >= m + k) {
+      outside.emplace(f.args[i], loop.operands[i]);
+      continue;
+    }
+    const Node& a = g[f.args[i]];
+    NodeId slice = b.leaf(Op::Input, "@slice#" + std::to_string(i), a.dtype, a.shape);
+    outside.emplace(f.args[i], slice);
+    stacked.emplace_back(slice, loop.operands[i]);
+  }
+  std::vector<NodeId> inv = copy_nodes(b, g, invariant, outside);
+  std::vector<NodeId> steps;
+  if (!per_step.empty()) {
+    steps = batch_nodes(b, copy_nodes(b, g, per_step, outside), stacked, sa.length);
+    if (steps.empty()) per_step.clear();  // (an op batching does not take: left in the loop)
+  }
+  if (invariant.empty() && per_step.empty()) return false;
+
+  // The body reads them as arguments: per-step ones after the xs, invariant
+  // ones after the captures.
+  RegionBuilder rb;
+  std::vector<NodeId> args;
+  std::unordered_map<NodeId, NodeId> given;
+  auto arg = [&](NodeId n) { return rb.arg(g[n].dtype, g[n].shape, g[n].op == Op::Input ? g[n].attrs.name : "hoisted"); };
+  for (int64_t i = 0; i < m + k; ++i) args.push_back(arg(f.args[i]));
+  for (NodeId n : per_step) given.emplace(n, arg(n));
+  for (int64_t i = m + k; i < count; ++i) args.push_back(arg(f.args[i]));
+  for (NodeId n : invariant) given.emplace(n, arg(n));
+  for (NodeId r : inline_region(rb.b(), f, args, given)) rb.result(r);
+  std::vector<NodeId> ops(loop.operands.begin(), loop.operands.begin() + m + k);
+  ops.insert(ops.end(), steps.begin(), steps.end());
+  ops.insert(ops.end(), loop.operands.begin() + m + k, loop.operands.end());
+  ops.insert(ops.end(), inv.begin(), inv.end());
+  loop.body = rb.finish();
+  loop.operands = std::move(ops);
+  loop.attrs.xs += static_cast<int64_t>(per_step.size());
+  return true;
+}
+
+// Drops the scanned tensors and captures the body no longer reads (after
+// hoisting, an RNN's input slices): no per-step copy for them.
+void prune(Loop& loop) {
+  const Region& f = *loop.body;
+  const Graph& g = f.body;
+  std::vector<bool> need(g.size(), false);
+  for (NodeId r : f.results) need[r] = true;
+  for (size_t i = g.size(); i-- > 0;)
+    if (need[i])
+      for (NodeId o : g[static_cast<NodeId>(i)].operands) need[o] = true;
+  const int64_t m = loop.attrs.carries, count = static_cast<int64_t>(f.args.size());
+  bool any = false;
+  for (int64_t i = m; i < count; ++i) any = any || !need[f.args[i]];
+  if (!any) return;
+  RegionBuilder rb;
+  std::vector<NodeId> args, ops;
+  int64_t xs = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    if (i >= m && !need[f.args[i]]) {
+      args.push_back(kNoNode);
+      continue;
+    }
+    const Node& a = g[f.args[i]];
+    args.push_back(rb.arg(a.dtype, a.shape, a.attrs.name));
+    ops.push_back(loop.operands[i]);
+    xs += i >= m && i < m + loop.attrs.xs;
+  }
+  for (NodeId r : inline_region(rb.b(), f, args)) rb.result(r);
+  loop.body = rb.finish();
+  loop.operands = std::move(ops);
+  loop.attrs.xs = xs;
+}
+
 }  // namespace
 
 bool has_loops(const ModelIR& m) {
@@ -47,11 +192,21 @@ ModelIR optimize_loop_bodies(const ModelIR& m, size_t* rewrites) {
   ModelIR out = rebuild(m, [&](Builder& b, const Node& n) -> NodeId {
     if (n.op != Op::Scan) return kNoNode;
     bool changed = false;
-    Attrs a = n.attrs;
-    a.region = optimized(*n.attrs.region, &changed);
-    changed_count += changed;
     SourceLoc old = b.at(n.loc);
-    NodeId r = b.make(Op::Scan, n.operands, a);
+    Loop loop{optimized(*n.attrs.region, &changed), n.operands, ScanAttrs::of(n.attrs)};
+    if (hoist(b, loop)) {
+      bool again = false;
+      loop.body = optimized(*loop.body, &again);
+      changed = true;
+    }
+    size_t before = loop.operands.size();
+    prune(loop);
+    changed = changed || loop.operands.size() != before;
+    changed_count += changed;
+    Attrs a;
+    a.ints = loop.attrs.ints();
+    a.region = loop.body;
+    NodeId r = b.make(Op::Scan, loop.operands, a);
     b.at(old);
     return r;
   });
