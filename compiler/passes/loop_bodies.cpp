@@ -1,6 +1,7 @@
 // Loop bodies through the optimization pipeline (see loop_bodies.h).
 #include "compiler/passes/loop_bodies.h"
 
+#include <map>
 #include <string>
 
 #include "compiler/autodiff/batching.h"
@@ -146,6 +147,127 @@ bool hoist(Builder& b, Loop& loop) {
   return true;
 }
 
+// A carry that only accumulates, new = old + D with D not reading it (the
+// gradient of a weight the loop reads, summed over the steps in the
+// backward loop), ends as init + the sum over t of D_t, which is one large
+// product after the loop when D is a product: sum_t A_t @ B_t over stacks
+// A [T, a, b] and B [T, b, c] is A' @ B' with A' the a x T*b matrix of the
+// A_t side by side and B' the T*b x c matrix of the B_t stacked (when A_t is
+// P_t^T, A' is (P stacked as T*b x a)^T, which the product reads through
+// strides). Instead of a product, a transposed add into the accumulator and
+// a copy at every step, the loop outputs A_t (or P_t) and B_t. A small D
+// (a bias's gradient) is output as it is and summed after the loop.
+struct Sunk {
+  int64_t carry;           // its index
+  bool product = false;    // D = [transpose](A @ B), else D itself is output
+  bool a_transposed = false, d_transposed = false;
+  NodeId a = kNoNode, b = kNoNode, d = kNoNode;  // body nodes output by the loop
+  int64_t a_xs = -1;       // A_t^T (or A_t) is the scanned operand with this index: no output for it
+};
+
+// Rewrites the loop so that its accumulating carries stay unchanged in it
+// (their sums are made after it, by finish_sunk); returns them.
+std::vector<Sunk> sink(Loop& loop) {
+  const Region& f = *loop.body;
+  const Graph& g = f.body;
+  const int64_t m = loop.attrs.carries, k = loop.attrs.xs;
+  std::vector<int> users(g.size(), 0);
+  std::vector<bool> need(g.size(), false);
+  for (NodeId r : f.results) need[r] = true;
+  for (size_t i = g.size(); i-- > 0;)
+    if (need[i])
+      for (NodeId o : g[static_cast<NodeId>(i)].operands) ++users[o], need[o] = true;
+  for (NodeId r : f.results) ++users[r];
+  auto reads = [&](NodeId n, NodeId leaf) {
+    std::vector<NodeId> stack{n};
+    std::vector<bool> seen(g.size(), false);
+    while (!stack.empty()) {
+      NodeId x = stack.back();
+      stack.pop_back();
+      if (x == leaf) return true;
+      if (seen[x]) continue;
+      seen[x] = true;
+      for (NodeId o : g[x].operands) stack.push_back(o);
+    }
+    return false;
+  };
+  auto is_t2 = [&](NodeId n) { return g[n].op == Op::Transpose && g[n].rank() == 2; };
+  auto xs_index = [&](NodeId n) {
+    for (int64_t i = m; i < m + k; ++i)
+      if (f.args[i] == n) return i;
+    return int64_t{-1};
+  };
+  std::vector<Sunk> sunk;
+  for (int64_t i = 0; i < m; ++i) {
+    NodeId r = f.results[i], acc = f.args[i];
+    const Node& add = g[r];
+    if (add.op != Op::Add || users[acc] != 1 || !is_float(add.dtype)) continue;
+    NodeId d = add.operands[0] == acc ? add.operands[1] : add.operands[1] == acc ? add.operands[0] : kNoNode;
+    if (d == kNoNode || g[d].shape != add.shape || reads(d, acc)) continue;
+    Sunk s{i};
+    NodeId p = d;
+    if (is_t2(p) && g[g[p].operands[0]].op == Op::MatMul) s.d_transposed = true, p = g[p].operands[0];
+    if (g[p].op == Op::MatMul && g[g[p].operands[0]].rank() == 2 && g[g[p].operands[1]].rank() == 2) {
+      s.product = true;
+      s.a = g[p].operands[0];
+      s.b = g[p].operands[1];
+      if (is_t2(s.a)) s.a_transposed = true, s.a = g[s.a].operands[0];
+      s.a_xs = xs_index(s.a);
+    } else if (numel(g[d].shape) <= 4096) {
+      s.d = d;
+    } else {
+      continue;
+    }
+    sunk.push_back(s);
+  }
+  if (sunk.empty()) return sunk;
+  // The body again: sunk carries unchanged, their terms as extra outputs.
+  std::vector<NodeId> results = f.results, extra;
+  for (Sunk& s : sunk) {
+    results[s.carry] = f.args[s.carry];
+    if (!s.product) {
+      extra.push_back(s.d);
+      continue;
+    }
+    if (s.a_xs < 0) extra.push_back(s.a);
+    extra.push_back(s.b);
+  }
+  RegionBuilder rb;
+  std::unordered_map<NodeId, NodeId> given;
+  for (NodeId a : f.args) given.emplace(a, rb.arg(g[a].dtype, g[a].shape, g[a].attrs.name));
+  std::vector<NodeId> all = results;
+  all.insert(all.end(), extra.begin(), extra.end());
+  for (NodeId r : copy_nodes(rb.b(), g, all, given)) rb.result(r);
+  loop.body = rb.finish();
+  return sunk;
+}
+
+// The sunk carries' final values, from the rewritten scan's outputs:
+// out[carry] = init + the sum over the steps of its term.
+std::map<int64_t, NodeId> finish_sunk(Builder& b, NodeId scan, const Loop& loop, const std::vector<Sunk>& sunk,
+                                      int64_t first_extra) {
+  std::map<int64_t, NodeId> out;
+  const int64_t T = loop.attrs.length;
+  int64_t next = first_extra;
+  for (const Sunk& s : sunk) {
+    NodeId init = loop.operands[s.carry], sum;
+    if (!s.product) {
+      sum = b.reduce(Op::ReduceSum, scan_out(b, scan, next++), {0}, false);
+    } else {
+      NodeId as = s.a_xs >= 0 ? loop.operands[s.a_xs] : scan_out(b, scan, next++);
+      NodeId bs = scan_out(b, scan, next++);
+      const Shape& ash = b[as].shape;  // [T, b, a] when transposed, else [T, a, b]
+      NodeId a2 = s.a_transposed ? b.transpose_last2(b.reshape(as, {T * ash[1].size, ash[2].size}))
+                                 : b.reshape(b.transpose(as, {1, 0, 2}), {ash[1].size, T * ash[2].size});
+      NodeId b2 = b.reshape(bs, {b[a2].shape[1].size, b[bs].shape[2].size});
+      sum = b.make(Op::MatMul, {a2, b2});
+      if (s.d_transposed) sum = b.transpose_last2(sum);
+    }
+    out[s.carry] = b.add(init, sum);
+  }
+  return out;
+}
+
 // Drops the scanned tensors and captures the body no longer reads (after
 // hoisting, an RNN's input slices): no per-step copy for them.
 void prune(Loop& loop) {
@@ -189,7 +311,13 @@ bool has_loops(const ModelIR& m) {
 
 ModelIR optimize_loop_bodies(const ModelIR& m, size_t* rewrites) {
   size_t changed_count = 0;
+  // (new scan, carry) -> the carry's final value, for sunk accumulations
+  std::map<std::pair<NodeId, int64_t>, NodeId> finals;
   ModelIR out = rebuild(m, [&](Builder& b, const Node& n) -> NodeId {
+    if (n.op == Op::ScanOut) {
+      auto it = finals.find({n.operands[0], n.attrs.ints[0]});
+      return it == finals.end() ? kNoNode : it->second;
+    }
     if (n.op != Op::Scan) return kNoNode;
     bool changed = false;
     SourceLoc old = b.at(n.loc);
@@ -199,7 +327,15 @@ ModelIR optimize_loop_bodies(const ModelIR& m, size_t* rewrites) {
       loop.body = optimized(*loop.body, &again);
       changed = true;
     }
+    const int64_t first_extra = static_cast<int64_t>(loop.body->results.size());
+    std::vector<Sunk> sunk = sink(loop);
+    if (!sunk.empty()) {
+      bool again = false;
+      loop.body = optimized(*loop.body, &again);
+      changed = true;
+    }
     size_t before = loop.operands.size();
+    Loop unpruned = loop;  // (finish_sunk reads scanned operands by their index before pruning)
     prune(loop);
     changed = changed || loop.operands.size() != before;
     changed_count += changed;
@@ -207,6 +343,7 @@ ModelIR optimize_loop_bodies(const ModelIR& m, size_t* rewrites) {
     a.ints = loop.attrs.ints();
     a.region = loop.body;
     NodeId r = b.make(Op::Scan, loop.operands, a);
+    for (auto [carry, v] : finish_sunk(b, r, unpruned, sunk, first_extra)) finals[{r, carry}] = v;
     b.at(old);
     return r;
   });
