@@ -150,6 +150,31 @@ GRAD
     make_inputs in.st x:f32:16,4:9 label:i32:16:3
     bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1
     ;;
+  scan_bit_identical)
+    # A loop (scan, SPEC 2.7): the forward loop, the backward loop and the
+    # work the optimizer moved out of them (products over all steps, a
+    # weight's gradient summed after the loop); B x H = 65536 elements, so
+    # kernels inside the loops run as thread-pool tasks that read the step.
+    cat > rnn.grad <<'GRAD'
+model rnn
+dim T = 3
+dim B = 128
+dim D = 8
+dim H = 512
+input x : [T, B, D]
+input y : [B]
+param W1 : [D, H] ~ xavier_uniform
+param U : [H, H] ~ normal(0, 0.03)
+param w : [H] ~ normal(0, 0.05)
+fn cell(h, xt) = tanh(xt @ W1 + h @ U)
+hs = scan(cell, broadcast_to(0, [B, H]), x)
+loss mse(reshape(slice(hs, axis=0, start=-1), [B, H]) @ w, y) + mean(square(hs)) / 10
+output hs
+optimizer adam(lr = 0.01)
+GRAD
+    make_inputs in.st x:f32:3,128,8:9 y:f32:128:5
+    bit_identical rnn.grad rnn forward,grad,train_step in.st "0 3 p4"
+    ;;
   random_bit_identical)
     # Random draws keyed by the seed in NAME_state (2 words, 0 here as
     # gradc's default --seed) and the step: dropout in training mode, and the
