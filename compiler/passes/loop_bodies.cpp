@@ -100,7 +100,10 @@ bool hoist(Builder& b, Loop& loop) {
     if (!need[n] || g[n].operands.empty()) continue;
     bool read_later = user[n] > dep[n] || result[n];
     if (dep[n] == Dep::Invariant && read_later && worth_hoisting(g, n, dep, Dep::Invariant)) invariant.push_back(n);
-    if (dep[n] == Dep::PerStep && read_later && worth_hoisting(g, n, dep, Dep::PerStep)) per_step.push_back(n);
+    // (checkpoint > 0 asks for memory over speed: per-step work stays in
+    // the loop rather than in stacks over all steps)
+    if (dep[n] == Dep::PerStep && read_later && sa.checkpoint == 0 && worth_hoisting(g, n, dep, Dep::PerStep))
+      per_step.push_back(n);
   }
   if (invariant.empty() && per_step.empty()) return false;
 
@@ -328,7 +331,7 @@ ModelIR optimize_loop_bodies(const ModelIR& m, size_t* rewrites) {
       changed = true;
     }
     const int64_t first_extra = static_cast<int64_t>(loop.body->results.size());
-    std::vector<Sunk> sunk = sink(loop);
+    std::vector<Sunk> sunk = loop.attrs.checkpoint == 0 ? sink(loop) : std::vector<Sunk>{};
     if (!sunk.empty()) {
       bool again = false;
       loop.body = optimized(*loop.body, &again);

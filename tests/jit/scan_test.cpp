@@ -179,6 +179,33 @@ TEST_CASE("scan: a long sequence trains, and the JIT agrees with the interpreter
   CHECK(last < 0.5 * first);
 }
 
+TEST_CASE("scan: checkpoint keeps per-step work in the loop: less memory, the same gradients") {
+  std::string with = kGruLm;
+  const std::string call = "embedding(ids, table))";
+  with.replace(with.find(call), call.size(), "embedding(ids, table), checkpoint=4)");
+  CompileOptions co;
+  co.dims = {{"T", 64}};
+  Model fast = Model::compile_source(kGruLm, "fast.grad", co), lean = Model::compile_source(with, "lean.grad", co);
+  INFO(render_all(lean.diagnostics()));
+  REQUIRE(fast.ok());
+  REQUIRE(lean.ok());
+  int64_t a = fast.cost(Entry::TrainStep).arena_bytes, b = lean.cost(Entry::TrainStep).arena_bytes;
+  INFO("arena " << a << " bytes without checkpoint, " << b << " with");
+  CHECK(b < a);
+  NamedTensors in = lm_batch(64, 4, 11, 2);
+  Session sf(fast, {Backend::Jit, 9}), sl(lean, {Backend::Jit, 9});
+  NamedTensors gf = sf.grad(in), gl = sl.grad(in);
+  for (const auto& [name, want] : gf) {
+    INFO(name);
+    const Tensor* got = find_tensor(gl, name);
+    REQUIRE(got != nullptr);
+    double scale = 1e-3, worst = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.get(i)));
+    for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::fabs(want.get(i) - got->get(i)));
+    CHECK(worst <= 1e-5 * scale);
+  }
+}
+
 TEST_CASE("scan: kernels of the loop's body on the thread pool give the same bits for any thread count") {
   // Bodies of 64 x 1024 elements: their elementwise kernels and products
   // run as thread-pool tasks inside the loop, each reading the loop's step.
