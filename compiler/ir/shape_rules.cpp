@@ -303,7 +303,10 @@ InferResult infer_impl(const Graph& g, Op op, const std::vector<NodeId>& operand
       ScanAttrs sa = ScanAttrs::of(x->attrs);
       const Node& res = r->body[r->results[at.ints[0]]];
       Shape out = res.shape;
-      if (at.ints[0] >= sa.carries) out.insert(out.begin(), Dim{sa.length, {}});
+      // The steps axis keeps the name of the scanned tensors' (for printing).
+      Dim steps{sa.length, {}};
+      if (sa.xs > 0) steps.name = g[x->operands[sa.carries]].shape[0].name;
+      if (at.ints[0] >= sa.carries) out.insert(out.begin(), steps);
       return check_elements(ok(res.dtype, out));
     }
   }
