@@ -235,6 +235,60 @@ def _(I, W):
     return F.mse_loss(h @ W["W2"], I["t"])
 
 
+# ---- recurrent models: scan (SPEC 2.7) with torch.nn.GRU / torch.nn.LSTM ----
+#
+# The twins run the real torch.nn.GRU / torch.nn.LSTM (one layer) with the
+# trained param tensors as the module's weights: the module's own Parameters
+# are deleted and the param tensors set in their place (RNNBase.__setattr__
+# puts them into the _flat_weights that forward reads), as in
+# tests/reference/gen_reference.py's torch_rnn. torch_rnn asserts that the
+# module holds exactly these tensors, so a torch version that ignored them
+# (keeping its own randomly initialized weights) fails here instead of
+# recording a wrong reference; run() also reads every param's .grad, which
+# would be None for a param the module does not use.
+
+
+def torch_rnn(cls, x, state, W, batch_first=False):
+    """torch.nn.GRU / torch.nn.LSTM (one layer) on x with W's W_ih, W_hh, b_ih,
+    b_hh as weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0."""
+    weights = {"weight_ih_l0": W["W_ih"], "weight_hh_l0": W["W_hh"], "bias_ih_l0": W["b_ih"],
+               "bias_hh_l0": W["b_hh"]}
+    D, H = weights["weight_ih_l0"].shape[1], weights["weight_hh_l0"].shape[1]
+    rnn = cls(D, H, num_layers=1, batch_first=batch_first).to(x.dtype)
+    for name, w in weights.items():
+        delattr(rnn, name)      # the module's own Parameter
+        setattr(rnn, name, w)   # into rnn._flat_weights
+    assert list(rnn._flat_weights_names) == list(weights)
+    assert all(a is weights[n] for n, a in zip(rnn._flat_weights_names, rnn._flat_weights))
+    assert not list(rnn.parameters()), "the module kept Parameters of its own"
+    return rnn(x, state)
+
+
+@model([("gru_lm_adam", "f32")],
+       inputs={"ids": ("i32", [6, 3], labels(7)), "targets": ("i32", [6, 3], labels(7))},
+       params={"table": ("F", [7, 4], normal()), "W_ih": ("F", [15, 4], P), "W_hh": ("F", [15, 5], P),
+               "b_ih": ("F", [15], P), "b_hh": ("F", [15], P), "h0": ("F", [1, 5], P),
+               "Wo": ("F", [5, 7], P), "bo": ("F", [7], P)})
+def _(I, W):
+    emb = F.embedding(I["ids"].long(), W["table"])                    # [T, B, E]
+    h0 = W["h0"].expand(3, 5).unsqueeze(0)                            # [1, B, H]
+    hs, _ = torch_rnn(torch.nn.GRU, emb, h0, W)                       # [T, B, H], time-major
+    logits = hs.reshape(-1, 5) @ W["Wo"] + W["bo"]
+    return F.cross_entropy(logits, I["targets"].reshape(-1).long())
+
+
+@model([("lstm_rmsprop", "f32")],
+       inputs={"x": ("F", [4, 5, 3], normal()), "y": ("F", [4, 2], normal())},
+       params={"W_ih": ("F", [16, 3], P), "W_hh": ("F", [16, 4], P), "b_ih": ("F", [16], P),
+               "b_hh": ("F", [16], P), "h0": ("F", [4, 4], P), "c0": ("F", [4, 4], P),
+               "Wo": ("F", [4, 2], P), "bo": ("F", [2], P)})
+def _(I, W):
+    out, (hn, cn) = torch_rnn(torch.nn.LSTM, I["x"], (W["h0"].unsqueeze(0), W["c0"].unsqueeze(0)), W,
+                              batch_first=True)                     # out [B, T, H]
+    assert torch.equal(out[:, -1], hn[0])
+    return F.mse_loss(hn[0] @ W["Wo"] + W["bo"], I["y"])
+
+
 # --------------------------------------------------------------------------
 # Running the steps.
 
