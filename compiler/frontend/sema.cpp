@@ -426,7 +426,8 @@ void Sema::check_fn_body(const Stmt& fn) {
       if (e->kind == ExprKind::Name && !visible.count(e->name)) {
         if (later.count(e->name)) {
           error(e->loc, diag::err_used_before_assignment(e->name, fn.name));
-        } else if (!decls_.count(e->name) && !broken_.count(e->name) && !find_builtin(e->name)) {
+        } else if (!decls_.count(e->name) && !broken_.count(e->name) && !find_builtin(e->name) &&
+                   !parse_dtype(e->name)) {  // (a dtype names itself: cast(x, f64))
           error(e->loc, diag::err_unknown_name(e->name, suggest(e->name, false)));
         }
       }

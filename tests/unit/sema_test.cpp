@@ -26,6 +26,13 @@ TEST_CASE("sema: fn parameters shadow top-level names", "[sema][fn]") {
   CHECK(output_type(m.info(), "z") == "f32[4]");
 }
 
+TEST_CASE("sema: a fn body may name a dtype (cast)", "[sema][fn]") {
+  compile_ok(
+      "input x : [3]\n"
+      "fn wide(a) = cast(a * 2, f64)\n"
+      "loss cast(sum(wide(x)), f32)\n");
+}
+
 TEST_CASE("sema: fn locals shadow top-level names", "[sema][fn]") {
   Model m = compile_ok(
       "input x : [3]\n"
