@@ -21,8 +21,12 @@ namespace gradc {
 // slot (thread_pool.h) while the body is emitted.
 void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body) {
   llvm::Type* i64 = b_.getInt64Ty();
-  // args, arena, the loop element step_ (0 outside loops), the captured ivs
-  auto* ctx_ty = llvm::ArrayType::get(i64, 3 + captured.size());
+  // args, arena, the loop element step_ (0 outside loops), the captured
+  // ivs, then the bases of the views in use (row t of their parents)
+  std::vector<size_t> views;
+  for (size_t v = 0; v < bases_.size(); ++v)
+    if (p_.buffers[v].kind == Buffer::Kind::View && bases_[v]) views.push_back(v);
+  auto* ctx_ty = llvm::ArrayType::get(i64, 3 + captured.size() + views.size());
   // The context lives in the entry block's frame (allocas there are static).
   llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
   llvm::Value* ctx = entry_b.CreateAlloca(ctx_ty, nullptr, "par.ctx");
@@ -31,6 +35,7 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
   b_.CreateStore(arena_, slot(b_, ctx, 1));
   b_.CreateStore(step_ ? step_ : b_.getInt64(0), slot(b_, ctx, 2));
   for (size_t c = 0; c < captured.size(); ++c) b_.CreateStore(ivs_[captured[c]], slot(b_, ctx, 3 + c));
+  for (size_t j = 0; j < views.size(); ++j) b_.CreateStore(bases_[views[j]], slot(b_, ctx, 3 + captured.size() + j));
 
   auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64, i64}, false);
   auto* f = llvm::Function::Create(fty, llvm::Function::InternalLinkage,
@@ -51,6 +56,8 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
   load_bases();
   step_ = step_ ? b_.CreateLoad(i64, slot(b_, fctx, 2), "t") : nullptr;
   for (size_t c = 0; c < captured.size(); ++c) ivs_[captured[c]] = b_.CreateLoad(i64, slot(b_, fctx, 3 + c));
+  for (size_t j = 0; j < views.size(); ++j)
+    bases_[views[j]] = b_.CreateLoad(b_.getPtrTy(), slot(b_, fctx, 3 + captured.size() + j), "view");
   slot_ = f->getArg(2);
   body(f->getArg(1));
   b_.CreateRetVoid();

@@ -161,6 +161,13 @@ void KernelEmitter::kernels(size_t from, size_t to) {
     llvm::Value* outer = step_;
     loop(T, [&](llvm::Value* s) {
       step_ = k.reverse ? b_.CreateSub(i64(T - 1), s, "t", true, true) : s;
+      // The loop's views: row t of their parents (in buffer order, so a
+      // view of an enclosing loop's view sees that view's row).
+      for (size_t v = 0; v < p_.buffers.size(); ++v) {
+        const Buffer& buf = p_.buffers[v];
+        if (buf.kind == Buffer::Kind::View && buf.loop == static_cast<int>(i))
+          bases_[v] = b_.CreateInBoundsGEP(type(buf.dtype), bases_[buf.parent], mul(step_, buf.step));
+      }
       kernels(i + 1, end);
     });
     step_ = outer;
@@ -174,7 +181,9 @@ void KernelEmitter::load_bases() {
   bases_.clear();
   for (const Buffer& buf : p_.buffers) {
     llvm::Value* base;
-    if (buf.kind == Buffer::Kind::Arg) {
+    if (buf.kind == Buffer::Kind::View) {
+      base = nullptr;  // set where its loop starts each step (kernels())
+    } else if (buf.kind == Buffer::Kind::Arg) {
       base = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, buf.arg),
                            fmt::format("arg.{}", buf.name));
     } else {

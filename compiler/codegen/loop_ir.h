@@ -46,7 +46,10 @@ struct KExpr {
 };
 
 struct Buffer {
-  enum class Kind : uint8_t { Arg, Arena } kind = Kind::Arena;
+  // View: inside Loop kernel `loop`, the elements of buffer `parent` from
+  // step * t on (a scan's slice of a scanned tensor, its row of a stacked
+  // output); it takes no memory of its own.
+  enum class Kind : uint8_t { Arg, Arena, View } kind = Kind::Arena;
   DType dtype = DType::F32;
   int64_t elems = 0;
   int arg = -1;         // Arg: index into the entry's argument array
@@ -54,7 +57,16 @@ struct Buffer {
   NodeId node = kNoNode;
   std::string name;     // for printouts
   int first = -1, last = -1;  // kernels that write it first and read it last
+  int parent = -1;            // View
+  int64_t step = 0;           // View
+  int loop = -1;              // View: the Loop kernel's index
 };
+
+// The buffer that holds a buffer's memory (a view's parent's, recursively).
+inline int root_buffer(const std::vector<Buffer>& buffers, int b) {
+  while (b >= 0 && static_cast<size_t>(b) < buffers.size() && buffers[b].kind == Buffer::Kind::View) b = buffers[b].parent;
+  return b;
+}
 
 struct Kernel {
   enum class Kind : uint8_t {

@@ -78,7 +78,8 @@ std::string print_program(const Program& p) {
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const Buffer& buf = p.buffers[b];
     if (p.placed && buf.first < 0 && buf.kind == Buffer::Kind::Arena) continue;  // never used
-    std::string where = buf.kind == Buffer::Kind::Arg ? fmt::format("arg {} '{}'", buf.arg, buf.name)
+    std::string where = buf.kind == Buffer::Kind::View ? fmt::format("view of b{} at {}*t ({})", buf.parent, buf.step, buf.name)
+                        : buf.kind == Buffer::Kind::Arg ? fmt::format("arg {} '{}'", buf.arg, buf.name)
                         : p.placed                    ? fmt::format("arena @{} ({})", buf.offset, buf.name)
                                                       : fmt::format("arena, not placed yet ({})", buf.name);
     size_t reads = p.sig.reads.size();

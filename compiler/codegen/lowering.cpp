@@ -415,10 +415,11 @@ class Lowering {
 
   // scan: a Loop kernel whose body is the region lowered in place. The
   // carries live in the buffers of the scan's final carries (scratch when
-  // those are not used), set from `init` before the loop; each step copies
-  // its slice of every xs into a buffer of the slice's shape, runs the
-  // body's kernels, writes its outputs into row t of their stacks, and last
-  // copies the new carries over the old ones.
+  // those are not used), set from `init` before the loop; each step reads
+  // its slice of every xs through a view (Buffer::Kind::View: row t of the
+  // scanned tensor), runs the body's kernels, which compute its outputs
+  // straight into their rows of the stacks (views too), and last copies the
+  // new carries over the old ones.
   void emit_scan(NodeId n) {
     const Node& node = g_[n];
     const Region& r = *node.attrs.region;
@@ -435,31 +436,40 @@ class Lowering {
       if (res[i] < 0) res[i] = body_buffer(r.results[i], "carry");
       copy(node.operands[i], res[i], row_major_map(node.operands[i]));
     }
+    const size_t li = p_.kernels.size();  // the Loop kernel's index
+    // Row t of `parent`, as a buffer of node `like`'s type.
+    auto view = [&](int parent, NodeId like, const std::string& name) {
+      Buffer v;
+      v.kind = Buffer::Kind::View;
+      v.dtype = bg[like].dtype;
+      v.elems = numel(bg[like].shape);
+      v.parent = parent;
+      v.step = v.elems;
+      v.loop = static_cast<int>(li);
+      v.name = name;
+      p_.buffers.push_back(v);
+      return static_cast<int>(p_.buffers.size()) - 1;
+    };
+    // Slices are views of the scanned tensors; the captures are read in place.
     std::vector<std::pair<NodeId, int>> bound;
-    std::vector<int> xs(ops, -1);
     for (int64_t i = 0; i < ops; ++i) {
       if (i < m) bound.emplace_back(r.args[i], res[i]);
-      else if (i < m + k) bound.emplace_back(r.args[i], body_buffer(r.args[i], "x_t"));
+      else if (i < m + k) bound.emplace_back(r.args[i], view(operand_buffer(node.operands[i], "xs"), r.args[i], "x_t"));
       else bound.emplace_back(r.args[i], operand_buffer(node.operands[i], "capture"));
-      if (i >= m && i < m + k) xs[i] = operand_buffer(node.operands[i], "xs");
     }
-    const size_t li = p_.kernels.size();
+    // An output the body computes goes straight into its row of the stack.
+    std::vector<bool> direct(results, false);
+    for (size_t j = m; j < results; ++j) {
+      NodeId v = r.results[j];
+      bool taken = false;
+      for (auto [node_id, b] : bound) taken = taken || node_id == v;
+      if (res[j] < 0 || bg[v].operands.empty() || taken) continue;
+      bound.emplace_back(v, view(res[j], v, "y_t"));
+      direct[j] = true;
+    }
     Kernel loop = kernel(Kernel::Kind::Loop, n, {sa.length});
     loop.reverse = sa.reverse;
     p_.kernels.push_back(std::move(loop));
-    for (int64_t i = m; i < m + k; ++i) {
-      Sizes s = sizes(bg[r.args[i]].shape);
-      Kernel c = kernel(Kernel::Kind::Elementwise, n, s);
-      c.out = bound[i].second;
-      c.out_map = Affine{0, row_major_strides(s)};
-      KExpr e;
-      e.kind = KExpr::Kind::Load;
-      e.dtype = bg[r.args[i]].dtype;
-      e.buffer = xs[i];
-      e.map = Affine{0, row_major_strides(s), numel(bg[r.args[i]].shape)};
-      c.root = add_expr(c, e);
-      p_.kernels.push_back(std::move(c));
-    }
     EntrySignature sig;
     for (NodeId a : r.args) sig.reads.push_back({"", a, bg[a].dtype, sizes(bg[a].shape)});
     for (NodeId v : r.results) sig.produces.push_back({"", v, bg[v].dtype, sizes(bg[v].shape)});
@@ -467,7 +477,7 @@ class Lowering {
     Lowering body(bg, bf, p_);
     body.run_body(bound);
     for (size_t j = m; j < results; ++j)
-      if (res[j] >= 0) {
+      if (res[j] >= 0 && !direct[j]) {
         NodeId v = r.results[j];
         body.copy(v, res[j], Affine{0, row_major_strides(sizes(bg[v].shape)), numel(bg[v].shape)});
       }

@@ -19,16 +19,18 @@ bool reads_elsewhere(const Kernel& k, int e, int b, const Affine* at) {
   return false;
 }
 
-// Whether a kernel other than kernel ki writes or reads buffer b.
+// Whether a kernel other than kernel ki writes or reads buffer b (itself
+// or through a view of it).
 bool used_outside(const Program& p, int b, size_t ki) {
+  auto is_b = [&](int x) { return x >= 0 && root_buffer(p.buffers, x) == b; };
   for (size_t kj = 0; kj < p.kernels.size(); ++kj) {
     const Kernel& o = p.kernels[kj];
     if (kj == ki) continue;
-    if (o.out == b || o.a == b || o.b == b) return true;
+    if (is_b(o.out) || is_b(o.a) || is_b(o.b)) return true;
     for (const Kernel::Epilogue& e : o.epilogues)
-      if (e.out == b) return true;
+      if (is_b(e.out)) return true;
     for (const KExpr& e : o.exprs)
-      if (e.kind == KExpr::Kind::Load && e.buffer == b) return true;
+      if (e.kind == KExpr::Kind::Load && is_b(e.buffer)) return true;
   }
   return false;
 }
@@ -45,11 +47,12 @@ bool can_update_in_place(const Program& p, int old_b, int new_b) {
     if (writes) writer = ki;
   }
   if (writer < 0) return false;
+  auto is_old = [&](int b) { return b >= 0 && root_buffer(p.buffers, b) == old_b; };
   for (size_t ki = static_cast<size_t>(writer) + 1; ki < p.kernels.size(); ++ki) {
     const Kernel& k = p.kernels[ki];
-    if (k.kind == Kernel::Kind::CheckRange || k.a == old_b || k.b == old_b) return false;
+    if (k.kind == Kernel::Kind::CheckRange || is_old(k.a) || is_old(k.b)) return false;
     for (const KExpr& e : k.exprs)
-      if (e.kind == KExpr::Kind::Load && e.buffer == old_b) return false;
+      if (e.kind == KExpr::Kind::Load && is_old(e.buffer)) return false;
   }
   const Kernel& w = p.kernels[writer];
   if (w.kind == Kernel::Kind::Elementwise) return !reads_elsewhere(w, w.root, old_b, &w.out_map);
@@ -77,6 +80,8 @@ void plan_in_place(Program& p) {
         for (KExpr& e : k.exprs)
           if (e.kind == KExpr::Kind::Load && e.buffer == new_b) e.buffer = old_b;
       }
+      for (Buffer& b : p.buffers)
+        if (b.kind == Buffer::Kind::View && b.parent == new_b) b.parent = old_b;
       p.in_place[r] = true;
       break;
     }
@@ -117,7 +122,7 @@ void plan_product_blocks(Program& p) {
 
 void plan_arena(Program& p) {
   auto touch = [&](int b, int k) {
-    Buffer& buf = p.buffers[b];
+    Buffer& buf = p.buffers[root_buffer(p.buffers, b)];
     if (buf.first == -1) buf.first = k;
     buf.last = std::max(buf.last, k);
   };
