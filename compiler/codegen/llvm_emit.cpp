@@ -171,6 +171,8 @@ void KernelEmitter::kernels(size_t from, size_t to) {
       kernels(i + 1, end);
     });
     step_ = outer;
+    for (size_t v = 0; v < p_.buffers.size(); ++v)  // (not in use past their loop)
+      if (p_.buffers[v].kind == Buffer::Kind::View && p_.buffers[v].loop == static_cast<int>(i)) bases_[v] = nullptr;
     if (t0) count(i, t0);
     i = end;
   }
