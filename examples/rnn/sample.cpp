@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
       size_t eq = dim.find('=');
       if (eq == std::string::npos) return usage();
       int64_t n = std::strtoll(dim.c_str() + eq + 1, &end, 10);
-      if (n < 1) return usage();
+      if (n < 1 || *end != 0) return usage();
+      end = nullptr;  // (it pointed into `dim`, which ends with this block)
       dim.resize(eq);
       auto it = std::find_if(opts.dims.begin(), opts.dims.end(), [&](const auto& d) { return d.first == dim; });
       if (it != opts.dims.end()) it->second = n;
