@@ -102,6 +102,20 @@ bool same_bits(const NamedTensors& a, const NamedTensors& b) {
   return true;
 }
 
+// Every tensor of `want` in `got`, to tol times the tensor's largest magnitude (at least 1e-3).
+void check_close(const NamedTensors& want, const NamedTensors& got, double tol) {
+  for (const auto& [name, w] : want) {
+    INFO(name);
+    const Tensor* g = find_tensor(got, name);
+    REQUIRE(g != nullptr);
+    REQUIRE(g->numel() == w.numel());
+    double scale = 1e-3, worst = 0;
+    for (int64_t i = 0; i < w.numel(); ++i) scale = std::max(scale, std::fabs(w.get(i)));
+    for (int64_t i = 0; i < w.numel(); ++i) worst = std::max(worst, std::fabs(w.get(i) - g->get(i)));
+    CHECK(worst <= tol * scale);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("scan: the code is one loop, the same size for 16 steps and for 4096") {
@@ -195,15 +209,7 @@ TEST_CASE("scan: checkpoint keeps per-step work in the loop: less memory, the sa
   NamedTensors in = lm_batch(64, 4, 11, 2);
   Session sf(fast, {Backend::Jit, 9}), sl(lean, {Backend::Jit, 9});
   NamedTensors gf = sf.grad(in), gl = sl.grad(in);
-  for (const auto& [name, want] : gf) {
-    INFO(name);
-    const Tensor* got = find_tensor(gl, name);
-    REQUIRE(got != nullptr);
-    double scale = 1e-3, worst = 0;
-    for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.get(i)));
-    for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::fabs(want.get(i) - got->get(i)));
-    CHECK(worst <= 1e-5 * scale);
-  }
+  check_close(gf, gl, 1e-5);
 }
 
 TEST_CASE("scan: kernels of the loop's body on the thread pool give the same bits for any thread count") {
@@ -228,15 +234,7 @@ loss mean(square(hs))
   CHECK(same_bits(g1, g4));
   Session interp(m, {Backend::Interpreter, 0});
   NamedTensors gi = interp.grad(in);
-  for (const auto& [name, want] : gi) {
-    INFO(name);
-    const Tensor* got = find_tensor(g1, name);
-    REQUIRE(got != nullptr);
-    double scale = 1e-3, worst = 0;
-    for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.get(i)));
-    for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::fabs(want.get(i) - got->get(i)));
-    CHECK(worst <= 1e-4 * scale);
-  }
+  check_close(gi, g1, 1e-4);
 }
 
 TEST_CASE("scan: the gradient-free optimizers batch the loop over their population") {
