@@ -77,6 +77,8 @@ std::shared_ptr<Model::Impl> Model::compile_cached(std::string source, std::stri
       if (auto hit = it->second.lock()) return hit;
   }
   auto impl = std::make_shared<Impl>();
+  impl->opts = opts;
+  impl->recompile = [source, file_name](const CompileOptions& o) { return compile_cached(source, file_name, o); };
   run_with_large_stack([&] {
     std::string stem = file_stem(file_name);
     uint32_t file = impl->sm.add(std::move(file_name), std::move(source));
@@ -119,6 +121,76 @@ Model Model::compile_file(const std::string& path, const CompileOptions& opts) {
     }
   }
   return Model(std::move(impl));
+}
+
+std::vector<int64_t> Model::Impl::bind_dynamic(const NamedTensors& inputs) const {
+  const ModelIR& m = *runnable();
+  std::vector<int64_t> out;
+  for (const std::string& d : m.dynamic_dims) {
+    int64_t stand_in = 0;
+    for (const auto& [name, v] : m.dims)
+      if (name == d) stand_in = v;
+    // The first input that has the dim binds it; every other must agree.
+    const NamedNode* by = nullptr;
+    size_t by_axis = 0;
+    int64_t size = stand_in;
+    for (const NamedNode& in : m.inputs) {
+      const Tensor* t = find_tensor(inputs, in.name);
+      const Shape& shape = m.graph[in.node].shape;
+      if (!t || t->shape().size() != shape.size()) continue;  // missing, or a rank the call's check reports
+      for (size_t a = 0; a < shape.size(); ++a) {
+        if (!shape[a].dynamic || shape[a].name != d) continue;
+        int64_t got = t->shape()[a];
+        if (!by) {
+          by = &in, by_axis = a, size = got;
+        } else if (got != size) {
+          const Node& first = m.graph[by->node];
+          throw DataError(fmt::format("inputs '{}' and '{}' disagree on the dynamic dim {}: '{}' ({}) has {} along axis "
+                                      "{}, '{}' ({}) has {} along axis {}",
+                                      by->name, in.name, d, by->name, type_str(first.dtype, first.shape), size, by_axis,
+                                      in.name, type_str(m.graph[in.node].dtype, shape), got, a));
+        }
+      }
+    }
+    if (by && size < 1)
+      throw DataError(fmt::format("input '{}' has size {} along axis {}, which binds the dynamic dim {}; it needs at "
+                                  "least 1",
+                                  by->name, size, by_axis, d));
+    out.push_back(size);
+  }
+  return out;
+}
+
+std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64_t>& sizes, std::shared_ptr<Impl> self) {
+  if (!dynamic()) return self;
+  const ModelIR& m = *runnable();
+  CompileOptions o = opts;
+  bool stand_ins = true;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const std::string& d = m.dynamic_dims[i];
+    for (const auto& [name, v] : m.dims)
+      if (name == d && v != sizes[i]) stand_ins = false;
+    o.dims.emplace_back(d, sizes[i]);
+  }
+  if (stand_ins) return self;
+  std::lock_guard<std::mutex> lock(spec_mutex);
+  for (size_t i = 0; i < specializations.size(); ++i)
+    if (specializations[i].first == sizes) {
+      auto hit = specializations[i];
+      specializations.erase(specializations.begin() + static_cast<long>(i));
+      specializations.push_back(hit);  // most recently used last
+      return hit.second;
+    }
+  std::shared_ptr<Impl> spec = recompile(o);
+  if (!spec->model) {
+    std::string bound;
+    for (size_t i = 0; i < sizes.size(); ++i) bound += fmt::format("{}{}={}", i ? ", " : "", m.dynamic_dims[i], sizes[i]);
+    throw DataError(fmt::format("the model does not compile for the sizes its inputs give ({}):\n{}", bound,
+                                render_all(spec->diags)));
+  }
+  if (specializations.size() >= kKeptSpecializations) specializations.erase(specializations.begin());
+  specializations.emplace_back(sizes, spec);
+  return spec;
 }
 
 bool Model::ok() const { return impl_->model.has_value(); }
@@ -231,7 +303,21 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations l
     if (!impl_->runnable()) return {};
     EntryKind kind = entry_kind(entry);
     const char* name = stage == Stage::Loops ? "loops" : stage == Stage::LlvmRaw ? "llvm-raw" : stage == Stage::Llvm ? "llvm" : "asm";
-    return jit_stage_text(*impl_->runnable(), kind, name, &impl_->sm, format == DumpFormat::Annotated);
+    std::string text = jit_stage_text(*impl_->runnable(), kind, name, &impl_->sm, format == DumpFormat::Annotated);
+    if (!impl_->dynamic()) return text;
+    // The code is that of one size (SPEC 2.2: each call's sizes are compiled on first use).
+    const ModelIR& m = *impl_->runnable();
+    std::string sizes, sets;
+    for (const auto& [d, v] : m.dims)
+      if (std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), d) != m.dynamic_dims.end()) {
+        sizes += fmt::format("{}{}={}", sizes.empty() ? "" : ", ", d, v);
+        sets += fmt::format("{}--set {}=N", sets.empty() ? "" : " ", d);
+      }
+    const char* comment = stage == Stage::LlvmRaw || stage == Stage::Llvm ? ";" : "#";
+    return fmt::format("{} the code for the dynamic dims' stand-in sizes {}; a call compiles its own sizes (print one "
+                       "with {})\n",
+                       comment, sizes, sets) +
+           text;
   }
   if (stage == Stage::Opt) {
     if (!impl_->optimized) return {};
@@ -281,11 +367,17 @@ ModelInfo Model::info() const {
   auto tensor = [&](const std::string& name, NodeId id) {
     const Node& n = m.graph[id];
     std::vector<std::string> dims;
-    for (const Dim& d : n.shape) dims.push_back(d.name);
-    return TensorInfo{name, std::string(dtype_name(n.dtype)), sizes(n.shape), dims};
+    std::vector<int64_t> shape;
+    for (const Dim& d : n.shape) {
+      dims.push_back(d.name);
+      shape.push_back(d.dynamic ? -1 : d.size);
+    }
+    return TensorInfo{name, std::string(dtype_name(n.dtype)), shape, dims};
   };
   info.name = m.name;
-  info.dims = m.dims;
+  for (const auto& [d, v] : m.dims)
+    if (std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), d) == m.dynamic_dims.end()) info.dims.emplace_back(d, v);
+  info.dynamic_dims = m.dynamic_dims;
   std::vector<NodeId> live = live_nodes(m);
   for (const NamedNode& v : m.inputs) {
     TensorInfo t = tensor(v.name, v.node);

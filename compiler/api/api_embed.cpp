@@ -136,7 +136,11 @@ class DefConverter {
     s.name_loc = s.loc;
     s.value_loc = s.loc;
     switch (d.kind) {
-      case K::Dim: s.kind = StmtKind::Dim; s.dim_value = d.dim_value; break;
+      case K::Dim:
+        s.kind = StmtKind::Dim;
+        s.dim_value = d.dim_value;
+        s.dim_dynamic = d.dim_dynamic;
+        break;
       case K::Input:
       case K::Param:
       case K::Buffer:
@@ -174,6 +178,10 @@ class DefConverter {
 
 Model Model::compile_def(const embed::ModelDef& def, const CompileOptions& opts) {
   auto impl = std::make_shared<Impl>();
+  impl->opts = opts;
+  impl->recompile = [def = std::make_shared<const embed::ModelDef>(def)](const CompileOptions& o) {
+    return compile_def(*def, o).impl_;
+  };
   run_with_large_stack([&] {
     run_pipeline(*impl, def.name.empty() ? std::string("model") : def.name, opts, [&](DiagEngine&) {
       try {

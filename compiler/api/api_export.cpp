@@ -1,5 +1,7 @@
 // Model::export_code: the public face of the ahead-of-time export
 // (compiler/codegen/export.h).
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "compiler/api/model_impl.h"
@@ -10,6 +12,10 @@ namespace gradc {
 
 ExportedModel Model::export_code(const ExportOptions& opts) const {
   const ModelIR& m = *impl_->runnable();
+  if (!m.dynamic_dims.empty())
+    throw DataError(fmt::format("export_code: the dim {} is dynamic; exported code is compiled for one size of each "
+                                "dim (fix it with CompileOptions::dims)",
+                                m.dynamic_dims.front()));
   ExportRequest r;
   r.target = opts.target;
   r.cpu = opts.cpu;

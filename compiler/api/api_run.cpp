@@ -89,14 +89,28 @@ NamedTensors Model::initial_params(uint64_t seed) const {
 }
 
 // In training mode: the training roots (ModelIR::training).
+namespace {
+
+// The model to evaluate for these inputs: the specialization for the sizes
+// they give its dynamic dims (itself when it has none). (A template on the
+// pointer because Model::Impl is private to Model's members.)
+template <class ImplPtr>
+ImplPtr for_inputs(const ImplPtr& impl, const NamedTensors& inputs) {
+  checked(impl->runnable());
+  return impl->specialization(impl->bind_dynamic(inputs), impl);
+}
+
+}  // namespace
+
 NamedTensors Model::grad(const NamedTensors& inputs, const NamedTensors& params) const {
-  const ModelIR& m = checked(impl_->runnable());
+  std::shared_ptr<Impl> spec = for_inputs(impl_, inputs);
+  const ModelIR& m = *spec->runnable();
   std::vector<NodeId> roots{m.training.loss.node};
   for (const NamedNode& g : m.grads) roots.push_back(g.node);
   for (const NamedNode& o : m.training.outputs) roots.push_back(o.node);
   Interpreter interp(m.graph);
   bind_all(interp, m, roots, inputs, params);
-  run_roots(interp, impl_->sm, roots);
+  run_roots(interp, spec->sm, roots);
   NamedTensors out;
   out.emplace_back("loss", interp.result(m.training.loss.node));
   for (const NamedNode& g : m.grads) out.emplace_back("grad." + g.name, interp.result(g.node));
@@ -105,7 +119,8 @@ NamedTensors Model::grad(const NamedTensors& inputs, const NamedTensors& params)
 }
 
 NamedTensors Model::forward(const NamedTensors& inputs, const NamedTensors& params) const {
-  const ModelIR& m = checked(impl_->runnable());
+  std::shared_ptr<Impl> spec = for_inputs(impl_, inputs);
+  const ModelIR& m = *spec->runnable();
   std::vector<NodeId> roots;
   for (const NamedNode& o : m.outputs) roots.push_back(o.node);
   bool with_loss = inputs_present(m, m.loss.node, inputs);
@@ -115,7 +130,7 @@ NamedTensors Model::forward(const NamedTensors& inputs, const NamedTensors& para
     if (inputs_present(m, mt.node, inputs)) metrics.push_back(&mt), roots.push_back(mt.node);
   Interpreter interp(m.graph);
   bind_all(interp, m, roots, inputs, params);
-  run_roots(interp, impl_->sm, roots);
+  run_roots(interp, spec->sm, roots);
   NamedTensors out;
   for (const NamedNode& o : m.outputs) out.emplace_back("out." + o.name, interp.result(o.node));
   if (with_loss) out.emplace_back("loss", interp.result(m.loss.node));
@@ -125,7 +140,9 @@ NamedTensors Model::forward(const NamedTensors& inputs, const NamedTensors& para
 
 std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const NamedTensors& given_inputs,
                                              const NamedTensors& given_params) const {
-  const ModelIR& m = checked(impl_->runnable());
+  // Dynamic dims: the sizes the given inputs bind, else their stand-ins.
+  std::shared_ptr<Impl> spec = for_inputs(impl_, given_inputs);
+  const ModelIR& m = *spec->runnable();
   const Graph& g = m.graph;
   // Inputs: the given ones, else seeded random values (class ids within the
   // range of the one_hot or the embedding table that reads them, else 0 or 1).
@@ -217,7 +234,7 @@ std::vector<GradcheckParam> Model::gradcheck(const GradcheckOptions& opts, const
     for (const auto& [node, vals] : leaves) interp->bind_values(node, vals);
     for (size_t i = 0; i < m.params.size(); ++i) interp->bind_values(m.params[i].node, params[i]);
     for (size_t i = 0; i < direction_leaf.size(); ++i) interp->bind_values(direction_leaf[i], direction[i]);
-    run_roots(*interp, impl_->sm, roots);
+    run_roots(*interp, spec->sm, roots);
     return interp;
   };
   // d loss / d param pi . d by forward accumulation.

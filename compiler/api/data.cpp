@@ -77,6 +77,16 @@ void add_rows(Dataset& ds, const TensorInfo& input, Tensor t, const std::string&
               const Place& place) {
   DType dtype = parse_dtype_name(input.dtype);
   std::vector<int64_t> row(input.shape.begin() + 1, input.shape.end());
+  // A dynamic dim after the first axis (a sequence's length) takes the
+  // data's size; the data must then have the input's rank.
+  for (size_t k = 0; k < row.size(); ++k)
+    if (row[k] < 0) {
+      if (t.rank() != input.shape.size())
+        throw DataError(fmt::format("{}: the data has shape {} but input '{}' has {} axes, one of them the dynamic dim "
+                                    "{}: the data needs as many axes",
+                                    what, t.type_string(), input.name, input.shape.size(), input.dim_names[k + 1]));
+      row[k] = t.shape()[k + 1];
+    }
   if (t.rank() == 0 || product(t.shape(), 1) != product(row, 0)) {
     throw DataError(fmt::format("{}: the data has shape {} but input '{}' is {}: every row must be {}{}", what,
                                 t.type_string(), input.name, type_string(dtype, input.shape),

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,6 +46,28 @@ struct Model::Impl {
   std::unique_ptr<Executor> update_interpreter, update_jit;
   Executor& update_executor(Backend backend);
   std::vector<Diagnostic> diags;
+
+  // ---- dynamic dims (SPEC 2.2) ----
+  // A model whose runnable graph has dynamic dims (ModelIR::dynamic_dims)
+  // was checked at stand-in sizes. A call binds each from its inputs' shapes
+  // and runs the specialization for those sizes: the same source compiled
+  // with them fixed (`recompile`, with `opts` plus the sizes), kept here for
+  // the model's lifetime (at most kKeptSpecializations, the least recently
+  // used dropped first; a Session keeps its own alive).
+  CompileOptions opts;
+  std::function<std::shared_ptr<Impl>(const CompileOptions&)> recompile;
+  static constexpr size_t kKeptSpecializations = 8;
+  std::mutex spec_mutex;
+  std::vector<std::pair<std::vector<int64_t>, std::shared_ptr<Impl>>> specializations;  // most recent last
+  bool dynamic() const { return runnable() && !runnable()->dynamic_dims.empty(); }
+  // The sizes of the dynamic dims, in ModelIR::dynamic_dims order, that the
+  // given inputs bind (a dim no given input has keeps its stand-in size).
+  // Throws DataError when two inputs disagree on one.
+  std::vector<int64_t> bind_dynamic(const NamedTensors& inputs) const;
+  // The model for those sizes: this one when they are the stand-ins (or it
+  // has no dynamic dims), else a specialization, compiled on first use.
+  // Throws DataError when the model does not compile at those sizes.
+  std::shared_ptr<Impl> specialization(const std::vector<int64_t>& sizes, std::shared_ptr<Impl> self);
 };
 
 // The executor's name for a public entry point.

@@ -111,6 +111,49 @@ struct Session::Impl {
   mutable std::unique_ptr<uint8_t, decltype(&std::free)> arena{nullptr, &std::free};
   mutable size_t arena_size = 0;
 
+  // ---- dynamic dims (SPEC 2.2): the specialization for the sizes the last call's inputs bound ----
+  // `model`, `ir`, the executors, `signatures` and `calls` above are those of
+  // the active specialization (`sizes`); the others the session has used wait
+  // in `parked` (the least recently used dropped beyond kParked). Params,
+  // buffers and state do not depend on a dynamic dim, so every
+  // specialization reads and updates the same ones.
+  std::shared_ptr<Model::Impl> base;  // the model the session was made of
+  std::vector<int64_t> sizes;         // of the dynamic dims, in ModelIR::dynamic_dims order
+  struct Parked {
+    std::vector<int64_t> sizes;
+    std::shared_ptr<Model::Impl> model;
+    const ModelIR* ir = nullptr;
+    Executor* exec = nullptr;
+    Executor* update_exec = nullptr;
+    std::map<EntryKind, EntrySignature> signatures;
+    std::unique_ptr<Call> calls[5];
+  };
+  static constexpr size_t kParked = 8;
+  std::vector<Parked> parked;  // most recently used last
+
+  // Makes the specialization for the sizes `inputs` bind the active one.
+  void activate(const NamedTensors& inputs) {
+    if (!base->dynamic()) return;
+    std::vector<int64_t> want = base->bind_dynamic(inputs);
+    if (want == sizes) return;
+    std::shared_ptr<Model::Impl> spec = base->specialization(want, base);  // may throw: nothing changed yet
+    Parked current{sizes, std::move(model), ir, exec, update_exec, std::move(signatures), {}};
+    for (int k = 0; k < 5; ++k) current.calls[k] = std::move(calls[k]);
+    auto it = std::find_if(parked.begin(), parked.end(), [&](const Parked& p) { return p.sizes == want; });
+    if (it != parked.end()) {
+      model = std::move(it->model), ir = it->ir, exec = it->exec, update_exec = it->update_exec;
+      signatures = std::move(it->signatures);
+      for (int k = 0; k < 5; ++k) calls[k] = std::move(it->calls[k]);
+      parked.erase(it);
+    } else {
+      model = std::move(spec), ir = &*model->runnable(), exec = nullptr, update_exec = nullptr;
+      signatures.clear();
+    }
+    sizes = std::move(want);
+    if (parked.size() >= kParked) parked.erase(parked.begin());
+    parked.push_back(std::move(current));
+  }
+
   // ApplyUpdate runs on the model's update model, every other entry on the model.
   bool on_update_model(EntryKind kind) const { return kind == EntryKind::ApplyUpdate; }
 
@@ -218,8 +261,9 @@ struct Session::Impl {
         if (n.shape[i].size == got) continue;
         if (n.shape[i].name.empty() || !hint.empty()) return "";  // a fixed size, or two dims: no single fix
         const std::string& d = n.shape[i].name;
-        hint = fmt::format(" (the dim {} is {} in this compilation; use --set {}={} to compile the model for {})", d,
-                           n.shape[i].size, d, got, got);
+        hint = fmt::format(" (the dim {} is {} in this compilation; use --set {}={} to compile the model for {}, or "
+                           "declare `dim {}` without a size to make it dynamic)",
+                           d, n.shape[i].size, d, got, got, d);
       }
       return hint;
     }
@@ -315,6 +359,7 @@ struct Session::Impl {
 
   // Runs an entry with inputs by name; returns the produced tensors by name.
   NamedTensors run(EntryKind kind, const NamedTensors& inputs) {
+    activate(inputs);
     Call& c = call(kind);
     bind(c, inputs, 0);
     NamedTensors out;
@@ -398,7 +443,9 @@ void check_complete(const NamedTensors& like, const NamedTensors& from, const ch
 Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::make_unique<Impl>()) {
   if (!model.ok()) throw DataError("cannot create a session: the model did not compile");
   impl_->model = model.impl_;
+  impl_->base = model.impl_;
   impl_->ir = &*model.impl_->runnable();
+  impl_->sizes = model.impl_->bind_dynamic({});  // the stand-ins: the model as compiled
   impl_->backend = opts.backend;
   impl_->check_numerics = opts.check_numerics;
   impl_->threads = opts.threads;
@@ -540,6 +587,7 @@ double Session::Impl::optimizer_step(EntryKind kind, const NamedTensors& inputs,
   if (!(lr >= 0) || !std::isfinite(lr))
     throw DataError(fmt::format("{}: the learning rate must be finite and >= 0, got {}", entry_name(kind), lr));
   Impl& s = *this;
+  if (kind != EntryKind::ApplyUpdate) s.activate(inputs);  // the update reads no input: any specialization does
   Impl::Call& c = s.call(kind);
   s.bind(c, inputs, lr);
   s.execute(c, c.out);
@@ -573,6 +621,11 @@ NamedTensors Session::grad(const NamedTensors& inputs) const { return impl_->run
 
 
 void Session::prepare(Entry entry) { impl_->call(entry_kind(entry)); }
+
+void Session::prepare(Entry entry, const NamedTensors& inputs) {
+  impl_->activate(inputs);
+  impl_->call(entry_kind(entry));
+}
 
 CompileTimes Session::compile_times(Entry entry) const { return impl_->executor().compile_times(entry_kind(entry)); }
 

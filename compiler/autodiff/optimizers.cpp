@@ -272,6 +272,7 @@ ModelIR build_update_model(const ModelIR& m) {
   ModelIR u;
   u.name = m.name;
   u.dims = m.dims;
+  u.dynamic_dims = m.dynamic_dims;
   u.optimizer = m.optimizer;
   Builder b(u.graph);
   for (const ParamDecl& p : m.params) {

@@ -45,6 +45,15 @@ Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows) {
   return m;
 }
 
+Model compile_dynamic(const Options& o) {
+  CompileOptions co;
+  co.dims = o.dims;
+  if (o.forward_ad) co.ad = CompileOptions::Autodiff::Forward;
+  Model m = Model::compile_file(o.model, co);
+  if (!m.ok()) throw DataError(render_all(m.diagnostics()));
+  return m;
+}
+
 std::string value_text(DType dtype, double v) {
   if (dtype == DType::I32) return fmt::format("{}", static_cast<int64_t>(v));
   return dtype == DType::F32 ? fmt::format("{:.9g}", v) : fmt::format("{:.17g}", v);

@@ -23,6 +23,11 @@ using data::lower_extension;
 // --set of it): the specialization a chunk of that many rows runs in. Throws
 // DataError with the diagnostics when it does not compile.
 Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows);
+// The model with only the --set dims fixed: a dynamic batch dim stays dynamic
+// and every call binds it (SPEC 2.2).
+Model compile_dynamic(const Options& o);
+// The batch of `train` when the batch dim is dynamic and --batch is not given.
+inline constexpr int64_t kDefaultDynamicBatch = 32;
 
 // A value as its dtype holds it: integers exactly, floats with the digits that
 // read back to the same value (9 for f32, 17 for f64).

@@ -48,7 +48,8 @@ int usage_error(const std::string& verb, const std::string& msg) {
 
 std::string shape_text(const TensorInfo& t) {
   std::string s = t.dtype + "[";
-  for (size_t i = 0; i < t.shape.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", t.shape[i]);
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    s += fmt::format("{}{}", i ? ", " : "", t.shape[i] < 0 ? t.dim_names[i] : fmt::format("{}", t.shape[i]));
   return s + "]";
 }
 
@@ -67,9 +68,10 @@ int cmd_check(const Options& o, const Model& m) {
     for (size_t i = 0; i < ts.size(); ++i) s += fmt::format("{} {} : {}", i ? "," : "", ts[i].name, shape_text(ts[i]));
     return s + "\n";
   };
-  if (!info.dims.empty()) {
+  if (!info.dims.empty() || !info.dynamic_dims.empty()) {
     std::cout << "  dims    ";
     for (const auto& [k, v] : info.dims) std::cout << fmt::format(" {}={}", k, v);
+    for (const std::string& d : info.dynamic_dims) std::cout << fmt::format(" {} (dynamic)", d);
     std::cout << "\n";
   }
   std::cout << list("inputs", info.inputs) << list("params", info.params);
@@ -114,8 +116,25 @@ int cmd_dump(const Options& o, const Model& m) {
   return 0;
 }
 
+// For a verb that needs every size (bench, export): the usage error when the
+// model has dynamic dims, which are bound by data it does not read.
+std::optional<std::string> unbound_dynamic_dims(const ModelInfo& info, std::string_view why) {
+  if (info.dynamic_dims.empty()) return std::nullopt;
+  std::string names, sets;
+  for (const std::string& d : info.dynamic_dims) {
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", d);
+    sets += fmt::format("{}--set {}=N", sets.empty() ? "" : " ", d);
+  }
+  return fmt::format("the model's dim{} {} {} dynamic, {}: give {} a size with {}", info.dynamic_dims.size() == 1 ? "" : "s",
+                     names, info.dynamic_dims.size() == 1 ? "is" : "are", why,
+                     info.dynamic_dims.size() == 1 ? "it" : "each", sets);
+}
+
 // export: NAME.o and NAME.h into the directory -o, made if missing.
 int cmd_export(const Options& o, const Model& m) {
+  // (Dynamic dims as run-time arguments of the exported functions: not yet.)
+  if (auto why = unbound_dynamic_dims(m.info(), "and exported code is compiled for one size"))
+    return usage_error(o.verb, *why);
   ExportOptions eo;
   eo.target = o.target;
   eo.cpu = o.cpu;
@@ -326,6 +345,7 @@ int cmd_bench_ad(const Options& o) {
       return 1;
     }
     ModelInfo info = m.info();
+    if (auto why = unbound_dynamic_dims(info, "and a benchmark runs one size")) return usage_error(o.verb, *why);
     NamedTensors inputs = bench_inputs(info, o.seed);
     Session s(m, {backend, o.seed, false, o.threads});
     if (first) {
@@ -370,6 +390,7 @@ int cmd_bench(const Options& o) {
     return 1;
   }
   ModelInfo info = m.info();
+  if (auto why = unbound_dynamic_dims(info, "and a benchmark runs one size")) return usage_error(o.verb, *why);
   EntryCost cost = m.cost(Entry::TrainStep);
   NamedTensors inputs = bench_inputs(info, o.seed);
   Session s(m, {o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, false, o.threads});

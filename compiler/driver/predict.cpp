@@ -5,7 +5,8 @@
 //
 // Rows go through the model in chunks of the batch dim's size; a last,
 // smaller chunk runs in a second specialization compiled for its size (as
-// `train` evaluates), so every row's result is exact and the loss and
+// `train` evaluates). A dynamic batch dim takes all rows in one call (or
+// --batch rows a call, the rest in the last). Every row's result is exact and the loss and
 // metrics, printed when the data gives the inputs they need (labels), are
 // means over exactly the given rows.
 #include "compiler/driver/predict.h"
@@ -142,13 +143,17 @@ int cmd_predict(const Options& o) {
                                 o.output, info.outputs.size()));
   if (format == OutFormat::Npy && o.classes)
     throw DataError(fmt::format("-o {}: --classes adds a column; write .csv or .safetensors", o.output));
-  int64_t batch = o.batch.value_or(0);
+  // A dynamic batch dim takes every row in one call (or --batch rows a call,
+  // the last call the rest, with the same model); a static one is run in
+  // chunks of its size, the last chunk in a model compiled for the rest.
+  bool dynamic = std::find(info.dynamic_dims.begin(), info.dynamic_dims.end(), dim) != info.dynamic_dims.end();
+  int64_t batch = o.batch.value_or(dynamic ? ds.rows : 0);
   if (!o.batch)
     for (const auto& [k, v] : info.dims)
       if (k == dim) batch = v;
   batch = std::min(batch, ds.rows);
 
-  Model model = compile_for_rows(o, dim, batch);
+  Model model = dynamic ? compile_dynamic(o) : compile_for_rows(o, dim, batch);
   SessionOptions so{o.backend == "interp" ? Backend::Interpreter : Backend::Jit, o.seed, o.check_numerics, o.threads};
   Session full(model, so);
   check_safetensors_arg("predict", "--params", o.params);
@@ -163,7 +168,9 @@ int cmd_predict(const Options& o) {
     collect(p, full.forward(gather(ds, order, begin, batch)), info, begin, batch, ds.rows);
     if (progress && (begin / batch) % 16 == 0) std::cerr << fmt::format("\rpredict: {}/{} rows", begin + batch, ds.rows);
   }
-  if (begin < ds.rows) {
+  if (begin < ds.rows && dynamic) {
+    collect(p, full.forward(gather(ds, order, begin, ds.rows - begin)), info, begin, ds.rows - begin, ds.rows);
+  } else if (begin < ds.rows) {
     Model rest_model = compile_for_rows(o, dim, ds.rows - begin);
     Session rest(rest_model, so);
     rest.load(o.params);

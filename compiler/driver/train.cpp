@@ -293,10 +293,22 @@ int cmd_train(const Options& given) {
   Dataset eval = load(o.eval, info, "--eval");
   if (train.rows == 0) throw DataError("--data: no training data given");
   std::string dim = batch_dim(info, train);
+  // A dynamic batch dim (SPEC 2.2) takes any batch: --batch, else 32 rows
+  // (Keras's default), and the last, partial batch of an epoch is trained too.
+  // Data-parallel training splits batches into equal shards, so it fixes the
+  // dim and keeps whole batches only.
+  bool dynamic = std::find(info.dynamic_dims.begin(), info.dynamic_dims.end(), dim) != info.dynamic_dims.end();
   int64_t batch = o.batch.value_or(0);
   if (!o.batch)
     for (const auto& [k, v] : info.dims)
       if (k == dim) batch = v;
+  if (!o.batch && dynamic) {
+    batch = std::min<int64_t>(kDefaultDynamicBatch, train.rows);
+    if (!o.quiet)
+      std::cout << fmt::format("note: the batch dim {} is dynamic: batches of {} rows (--batch N to choose)\n", dim,
+                               batch);
+  }
+  bool partial_batches = dynamic && !ranks.many();
   // Which value binds the batch dim, and why, whenever it could surprise.
   std::string set_value;
   for (const auto& [k, v] : o.dims)
@@ -373,7 +385,7 @@ int cmd_train(const Options& given) {
   pre.apply(eval.columns);
 
   auto compile_start = Clock::now();
-  Model model = compile_for_rows(o, dim, shard);
+  Model model = partial_batches ? compile_dynamic(o) : compile_for_rows(o, dim, shard);
   info = model.info();
   // With several ranks, rank 0 evaluates with whole batches: the model at `batch` rows.
   std::optional<Model> batch_model;
@@ -383,7 +395,15 @@ int cmd_train(const Options& given) {
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
   // Native code for every call the loop makes, before it starts: the first
   // epoch's throughput then measures training, and compile time has its own line.
-  session.prepare(ranks.many() ? Entry::Grad : Entry::TrainStep);
+  if (partial_batches) {
+    // The train step for a whole batch and for the epoch's last, partial one.
+    std::vector<int64_t> first(static_cast<size_t>(train.rows));
+    std::iota(first.begin(), first.end(), 0);
+    session.prepare(Entry::TrainStep, gather(train, first, 0, batch));
+    if (train.rows % batch) session.prepare(Entry::TrainStep, gather(train, first, 0, train.rows % batch));
+  } else {
+    session.prepare(ranks.many() ? Entry::Grad : Entry::TrainStep);
+  }
   Session full_eval(eval_model, {backend, o.seed, o.check_numerics});  // evaluates each epoch's params
   // Without every input the loss and metrics read, forward() returns neither,
   // and the epochs would report an eval loss of 0: refuse before training.
@@ -401,7 +421,7 @@ int cmd_train(const Options& given) {
                                   missing.size() == 1 ? "" : "s", names, flags));
     }
   }
-  int64_t steps_per_epoch = train.rows / batch;
+  int64_t steps_per_epoch = partial_batches ? (train.rows + batch - 1) / batch : train.rows / batch;
   int64_t first_epoch = 1;
   // A run stopped by a signal between two steps resumes within its epoch:
   // the steps of first_epoch already taken, and the sum of their losses (so
@@ -464,7 +484,7 @@ int cmd_train(const Options& given) {
   // Evaluation sessions: the full batch size, and one for the remainder.
   std::unique_ptr<Model> rest_model;
   std::unique_ptr<Session> rest_session;
-  if (lead && eval.rows % batch != 0) {
+  if (lead && eval.rows % batch != 0 && !partial_batches) {
     rest_model = std::make_unique<Model>(compile_for_rows(o, dim, eval.rows % batch));
     rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed, o.check_numerics});
     rest_session->prepare(Entry::Forward);
@@ -476,7 +496,7 @@ int cmd_train(const Options& given) {
     full_eval.set_buffers(session.buffers());
     if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
     try {
-      evaluate(eval, batch, full_eval, rest_session.get(), info);
+      evaluate(eval, batch, full_eval, partial_batches ? &full_eval : rest_session.get(), info);
     } catch (const DataError&) {
       // Reported, with its epoch, by the evaluation after the first epoch.
     }
@@ -521,7 +541,7 @@ int cmd_train(const Options& given) {
     out.print(fmt::format("compiled {} in {:.2f} s ({}{})\n", info.name, compile_secs,
                           backend != Backend::Jit ? "the interpreter's plans" : ranks.many() ? "grad" : "train_step",
                           eval.rows > 0 && backend == Backend::Jit ? " and forward" : ""));
-  if (train.rows % batch != 0 && first_epoch == 1 && !o.quiet)
+  if (train.rows % batch != 0 && first_epoch == 1 && !o.quiet && !partial_batches)
     out.print(fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
                           "trained on\n", train.rows, batch, train.rows % batch));
   if (!o.quiet) {
@@ -619,7 +639,7 @@ int cmd_train(const Options& given) {
         session.apply_gradients(g, lr);
         loss = r.loss;
       } else {
-        loss = session.train_step(gather(train, order, step * batch, batch), lr);
+        loss = session.train_step(gather(train, order, step * batch, std::min(batch, train.rows - step * batch)), lr);
       }
       if (!std::isfinite(loss)) {
         if (tty) std::cerr << "\n";
@@ -653,7 +673,7 @@ int cmd_train(const Options& given) {
       full_eval.set_buffers(session.buffers());
       if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
       try {
-        ev = evaluate(eval, batch, full_eval, rest_session.get(), info);
+        ev = evaluate(eval, batch, full_eval, partial_batches ? &full_eval : rest_session.get(), info);
       } catch (const DataError& e) {
         if (!o.check_numerics) throw;
         // A ModelError's text is the diagnostic at its model line.

@@ -79,6 +79,7 @@ struct Stmt {
   std::string_view name;              // Model, Dim, Input, Param, Buffer, Fn, Let, Metric
   SourceLoc name_loc;
   int64_t dim_value = 0;              // Dim
+  bool dim_dynamic = false;           // Dim: `dim NAME` with no size (SPEC 2.2)
   SourceLoc value_loc;                // Dim: the integer
   TypeRef type;                       // Input, Param, Buffer
   Expr* value = nullptr;              // Let, Metric, Loss, Fn result, Param or Buffer init, Optimizer call

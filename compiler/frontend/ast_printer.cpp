@@ -69,7 +69,9 @@ class AstPrinter {
   void stmt(const Stmt& s) {
     switch (s.kind) {
       case StmtKind::Model: line(0, fmt::format("model {}", s.name), s.loc); break;
-      case StmtKind::Dim: line(0, fmt::format("dim {} = {}", s.name, s.dim_value), s.loc); break;
+      case StmtKind::Dim:
+        line(0, s.dim_dynamic ? fmt::format("dim {}", s.name) : fmt::format("dim {} = {}", s.name, s.dim_value), s.loc);
+        break;
       case StmtKind::Input: line(0, fmt::format("input {} : {}", s.name, type_text(s.type)), s.loc); break;
       case StmtKind::Param:
       case StmtKind::Buffer:

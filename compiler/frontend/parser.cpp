@@ -96,11 +96,15 @@ class Parser {
         name_into(s, "a model name after 'model'");
         break;
       }
-      case Tok::KwDim: {  // dim := 'dim' NAME '=' INT
+      case Tok::KwDim: {  // dim := 'dim' NAME ['=' INT]
         advance();
         s.kind = StmtKind::Dim;
         name_into(s, "a dim name after 'dim'");
-        expect(Tok::Assign, "'=' after the dim name");
+        if (cur().kind == Tok::Newline || cur().kind == Tok::Eof) {  // a dynamic dim
+          s.dim_dynamic = true;
+          break;
+        }
+        expect(Tok::Assign, "'=' and a size after the dim name, or the end of the line (a dynamic dim)");
         bool neg = accept(Tok::Minus);
         const Token& v = cur();
         if (v.kind == Tok::Float)

@@ -151,13 +151,53 @@ void Sema::declare_all() {
     diags_.error(ast_.start.valid() ? ast_.start : SourceLoc{ast_.file, 0, 0}, diag::err_no_loss());
 }
 
+namespace {
+
+// A dynamic dim that no override fixes is checked at a stand-in size: a
+// small prime that is no other dim's size and no literal size of any type,
+// so that a shape that only fits one size (a broadcast against a literal
+// [8, 4], another dim) is an error here rather than at the first call.
+// (1 would broadcast against anything.)
+std::map<std::string_view, int64_t> dynamic_stand_ins(const Ast& ast,
+                                                      const std::vector<std::pair<std::string, int64_t>>& overrides) {
+  std::set<int64_t> taken;
+  for (const Stmt& s : ast.stmts) {
+    if (s.kind == StmtKind::Dim && !s.dim_dynamic) taken.insert(s.dim_value);
+    for (const DimRef& d : s.type.dims)
+      if (d.name.empty()) taken.insert(d.value);
+  }
+  for (const auto& [k, v] : overrides) taken.insert(v);
+  std::map<std::string_view, int64_t> out;
+  int64_t next = 7;
+  auto prime = [](int64_t n) {
+    for (int64_t f = 2; f * f <= n; ++f)
+      if (n % f == 0) return false;
+    return true;
+  };
+  for (const Stmt& s : ast.stmts) {
+    if (s.kind != StmtKind::Dim || !s.dim_dynamic) continue;
+    if (std::any_of(overrides.begin(), overrides.end(), [&](const auto& o) { return o.first == s.name; })) continue;
+    while (taken.count(next) || !prime(next)) ++next;
+    out[s.name] = next;
+    taken.insert(next);
+  }
+  return out;
+}
+
+}  // namespace
+
 void Sema::bind_dims() {
+  std::map<std::string_view, int64_t> stand_ins = dynamic_stand_ins(ast_, opts_.dim_values);
   for (auto& [name, d] : decls_) {
     if (d.stmt->kind != StmtKind::Dim) continue;
     int64_t v = d.stmt->dim_value;
     bool overridden = false;
     for (const auto& [k, ov] : opts_.dim_values)
       if (k == name) v = ov, overridden = true;
+    if (auto it = stand_ins.find(name); it != stand_ins.end()) {
+      v = it->second;
+      dynamic_dims_.insert(name);
+    }
     if (v < 1) {
       error(overridden ? d.stmt->name_loc : d.stmt->value_loc,
             overridden ? diag::err_dim_set_nonpositive(name, v)
@@ -177,7 +217,10 @@ void Sema::bind_dims() {
     d.state = Decl::State::Done;
   }
   for (const Stmt& s : ast_.stmts)
-    if (s.kind == StmtKind::Dim && dims_.count(s.name)) model_.dims.emplace_back(std::string(s.name), dims_[s.name]);
+    if (s.kind == StmtKind::Dim && dims_.count(s.name)) {
+      model_.dims.emplace_back(std::string(s.name), dims_[s.name]);
+      if (dynamic_dims_.count(s.name)) model_.dynamic_dims.emplace_back(s.name);
+    }
 }
 
 std::optional<Shape> Sema::resolve_type(const TypeRef& t, DType& dtype) {
@@ -195,7 +238,7 @@ std::optional<Shape> Sema::resolve_type(const TypeRef& t, DType& dtype) {
     }
     if (auto it = dims_.find(d.name); it != dims_.end()) {
       used_dims_.insert(it->first);
-      shape.push_back({it->second, std::string(d.name)});
+      shape.push_back({it->second, std::string(d.name), dynamic_dims_.count(it->first) > 0});
       continue;
     }
     ok = false;
@@ -303,6 +346,14 @@ void Sema::declare_leaf(const Stmt& s) {
     d.value = Value::bad();
     return;
   }
+  // A param's (or buffer's) size is its checkpoint's: it cannot change per call.
+  if (is_param || is_buffer)
+    for (const DimRef& dr : s.type.dims)
+      if (!dr.name.empty() && dynamic_dims_.count(dr.name)) {
+        error(dr.loc, diag::err_dynamic_dim_in_param(is_param ? "param" : "buffer", s.name, dr.name, dr.name));
+        d.value = Value::bad();
+        return;
+      }
   // A buffer is an Input leaf of its own name: the entry points read it like
   // optimizer state, and train_step produces its new value by that name.
   SourceLoc old = b_.at(s.name_loc);
@@ -564,6 +615,15 @@ std::optional<ModelIR> Sema::run() {
   model_.training.outputs = model_.outputs;
   model_.training.values = model_.values;
   if (mode_asked_) analyze_training_mode();
+  // A call binds a dynamic dim from the inputs that use it: one must.
+  for (const Stmt& s : ast_.stmts) {
+    if (s.kind != StmtKind::Dim || !dynamic_dims_.count(s.name)) continue;
+    bool bound = std::any_of(ast_.stmts.begin(), ast_.stmts.end(), [&](const Stmt& in) {
+      return in.kind == StmtKind::Input &&
+             std::any_of(in.type.dims.begin(), in.type.dims.end(), [&](const DimRef& d) { return d.name == s.name; });
+    });
+    if (!bound) error(s.name_loc, diag::err_dynamic_dim_unbound(s.name, s.name));
+  }
   if (diags_.error_count() > 0) return std::nullopt;
   model_.training.new_buffers.clear();
   for (const ParamDecl& buf : model_.buffers) {

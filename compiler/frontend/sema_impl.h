@@ -201,6 +201,9 @@ class Sema {
   std::map<std::string_view, Decl> decls_;
   std::set<std::string_view> broken_;
   std::map<std::string_view, int64_t> dims_;
+  // Dynamic dims that no override fixed: bound to a stand-in size for
+  // checking (see bind_dims); their Dims are marked dynamic.
+  std::set<std::string_view> dynamic_dims_;
   std::set<std::string_view> used_dims_;  // dims some shape or expression names
   // Names that some grad(e, x), jvp(e, x, v) or jacobian(e, x) has as its x. A named value
   // (a top-level one or a fn local) of such a name gets a node of its own,

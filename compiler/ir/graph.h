@@ -185,6 +185,10 @@ struct ModelIR {
   std::string name;
   Graph graph;
   std::vector<std::pair<std::string, int64_t>> dims;  // bound values, in declaration order
+  // The dims of `dims` that are dynamic and were not fixed by an override
+  // (SPEC 2.2): their values in `dims` are stand-ins, and a call binds them
+  // from its inputs' shapes (Model::Impl::specialization).
+  std::vector<std::string> dynamic_dims;
   std::vector<NamedNode> inputs;
   std::vector<ParamDecl> params;
   // Persistent state that is not trained (batch_norm's running statistics):

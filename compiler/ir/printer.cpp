@@ -124,8 +124,16 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
   std::string out = fmt::format("graph {} {{\n", m.name);
   if (!m.dims.empty()) {
     out += "  dims";
-    for (const auto& [name, v] : m.dims) out += fmt::format(" {}={}", name, v);
+    std::string stand_ins;
+    for (const auto& [name, v] : m.dims) {
+      bool dynamic = std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), name) != m.dynamic_dims.end();
+      out += dynamic ? fmt::format(" {}=dynamic", name) : fmt::format(" {}={}", name, v);
+      if (dynamic) stand_ins += fmt::format("{}{}={}", stand_ins.empty() ? "" : ", ", name, v);
+    }
     out += "\n";
+    // A call compiles the model for its sizes (SPEC 2.2); what is printed is
+    // the model at stand-in sizes, whose constants (a mean's divisor) follow.
+    if (!stand_ins.empty()) out += fmt::format("  # printed at the stand-in size {}: sizes and constants that follow from it are that size's\n", stand_ins);
   }
   for (NodeId id : order) {
     const Node& n = g[id];

@@ -45,7 +45,9 @@ std::string shape_str(const Shape& s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) {
     if (i) r += ", ";
-    r += s[i].name.empty() ? fmt::format("{}", s[i].size) : fmt::format("{}={}", s[i].name, s[i].size);
+    r += s[i].name.empty() ? fmt::format("{}", s[i].size)
+         : s[i].dynamic    ? s[i].name
+                           : fmt::format("{}={}", s[i].name, s[i].size);
   }
   return r + "]";
 }

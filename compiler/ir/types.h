@@ -22,6 +22,9 @@ inline bool is_float(DType t) { return t != DType::I32; }
 struct Dim {
   int64_t size = 1;
   std::string name;  // the `dim` this size came from, or empty
+  // A dynamic dim (SPEC 2.2) checked at a stand-in size: printed as its
+  // name alone, since the size is bound at each call.
+  bool dynamic = false;
 
   bool operator==(const Dim& o) const { return size == o.size; }
 };

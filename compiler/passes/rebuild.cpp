@@ -11,6 +11,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
   ModelIR out;
   out.name = m.name;
   out.dims = m.dims;
+  out.dynamic_dims = m.dynamic_dims;
   out.optimizer = m.optimizer;
   out.remarks = m.remarks;
   Builder b(out.graph);

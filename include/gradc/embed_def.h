@@ -51,6 +51,7 @@ struct DefStmt {
   Kind kind = Kind::Let;
   std::string name;                 // Dim, Input, Param, Fn, Let, Metric, Optimizer
   int64_t dim_value = 0;            // Dim
+  bool dim_dynamic = false;         // Dim: no size (SPEC 2.2)
   std::string dtype;                // Input, Param, Buffer: "f32", "f64", "i32" or "" (f32)
   std::vector<DefDim> dims;         // Input, Param, Buffer
   int value = -1;                   // Let, Metric, Loss, Fn result, Param or Buffer init (-1: none), Optimizer call

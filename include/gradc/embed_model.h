@@ -88,6 +88,11 @@ class ModelBuilder {
     s.dim_value = size;
     return {keep(name), size};
   }
+  // dim NAME: a dynamic dim, bound at each call from the inputs' shapes (SPEC 2.2)
+  Dim dim(std::string_view name, Loc loc = Loc::current()) {
+    stmt(DefStmt::Kind::Dim, name, loc).dim_dynamic = true;
+    return {keep(name), 0};
+  }
   // input NAME : TYPE
   template <int N>
   Tensor<N> input(std::string_view name, const Shape<N>& type, Loc loc = Loc::current()) {

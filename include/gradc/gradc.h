@@ -126,7 +126,7 @@ struct GradcheckOptions {
 struct TensorInfo {
   std::string name;
   std::string dtype;           // "f32", "f64" or "i32"
-  std::vector<int64_t> shape;  // empty for a scalar
+  std::vector<int64_t> shape;  // empty for a scalar; -1 along a dynamic dim (ModelInfo::dynamic_dims)
   std::vector<std::string> dim_names;  // per axis: the `dim` it was declared with, or ""
   // An input read as class ids (by one_hot, or cross_entropy with i32
   // labels): how many classes there are, so ids must lie in [0, classes),
@@ -137,7 +137,11 @@ struct TensorInfo {
 
 struct ModelInfo {
   std::string name;
-  std::vector<std::pair<std::string, int64_t>> dims;  // bound values
+  std::vector<std::pair<std::string, int64_t>> dims;  // bound values (of the dims that are not dynamic)
+  // Dynamic dims (`dim B` without a size, SPEC 2.2) that CompileOptions::dims
+  // did not fix: every call binds them from its inputs' shapes (compiling the
+  // model for new sizes on first use).
+  std::vector<std::string> dynamic_dims;
   std::vector<TensorInfo> inputs, params, outputs, metrics;
   std::vector<TensorInfo> buffers;  // `buffer` statements (not trained; updated by train_step)
   std::string optimizer;  // e.g. "sgd(lr=0.5, momentum=0, ...)"

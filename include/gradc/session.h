@@ -175,6 +175,9 @@ class Session {
   // Compiles an entry point now, so that its first call does not pay for it
   // (Entry::Forward: the outputs-only forward). Nothing with the interpreter.
   void prepare(Entry entry);
+  // The same for the sizes that `inputs` give the model's dynamic dims (SPEC
+  // 2.2): each new set of sizes is compiled on the first call that binds it.
+  void prepare(Entry entry, const NamedTensors& inputs);
   // How long compiling the entry took (all zero before its first use, and
   // with the interpreter). Compiled code is shared by every session of a Model.
   CompileTimes compile_times(Entry entry) const;

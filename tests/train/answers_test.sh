@@ -168,7 +168,7 @@ open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + d)
 PY
     "$G" run $E/xor.grad --inputs $tmp/x30.safetensors -o $tmp/o.safetensors > $tmp/out 2> $tmp/err; rc=$?
     [ $rc = 1 ] || fail "exit $rc"
-    grep -q "tensor 'x': expected f32\[4, 2\], got f32\[30, 2\] (the dim B is 4 in this compilation; use --set B=30 to compile the model for 30)" $tmp/err ||
+    grep -q "tensor 'x': expected f32\[4, 2\], got f32\[30, 2\] (the dim B is 4 in this compilation; use --set B=30 to compile the model for 30, or declare \`dim B\` without a size to make it dynamic)" $tmp/err ||
       fail "message: $(cat $tmp/err)"
     "$G" run $E/xor.grad --inputs $tmp/x30.safetensors -o $tmp/o.safetensors --set B=30 > /dev/null 2> $tmp/err ||
       fail "the suggested --set B=30 does not work: $(cat $tmp/err)"
