@@ -147,13 +147,13 @@ int64_t GradientExchange::bytes() const {
               : static_cast<int64_t>(f32_buffer_.size() * sizeof(float));
 }
 
-GradientExchange::Result GradientExchange::average(NamedTensors& grads, double loss, bool stop) {
-  return f64_ ? exchange(f64_buffer_, grads, loss, stop) : exchange(f32_buffer_, grads, loss, stop);
+GradientExchange::Result GradientExchange::average(NamedTensors& grads, double loss, bool stop, double weight) {
+  return f64_ ? exchange(f64_buffer_, grads, loss, stop, weight) : exchange(f32_buffer_, grads, loss, stop, weight);
 }
 
 template <class T>
 GradientExchange::Result GradientExchange::exchange(std::vector<T>& buffer, NamedTensors& grads, double loss,
-                                                    bool stop) {
+                                                    bool stop, double weight) {
   std::vector<Tensor*> ts;
   for (const std::string& name : names_) {
     Tensor* t = nullptr;
@@ -164,6 +164,10 @@ GradientExchange::Result GradientExchange::exchange(std::vector<T>& buffer, Name
   }
   for (size_t k = 0; k < ts.size(); ++k) pack(*ts[k], buffer.data() + offsets_[k]);
   size_t n = static_cast<size_t>(offsets_.back());
+  if (weight != 1) {  // a shard of its own size: its share of the weighted mean
+    for (size_t i = 0; i < n; ++i) buffer[i] *= static_cast<T>(weight);
+    loss *= weight;
+  }
   buffer[n] = static_cast<T>(loss);
   buffer[n + 1] = stop ? 1 : 0;
   ranks_.sum(buffer.data(), static_cast<int64_t>(buffer.size()));

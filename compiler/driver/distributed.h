@@ -65,13 +65,17 @@ class GradientExchange {
     double loss = 0;    // the mean of the ranks' losses: the global batch's loss
     bool stop = false;  // some rank asked to stop
   };
-  // Replaces the gradients in `grads` by their mean across ranks.
-  Result average(NamedTensors& grads, double loss, bool stop);
+  // Replaces the gradients in `grads` by their mean across ranks. `weight`
+  // scales this rank's gradients and loss first: a shard of n of a batch's
+  // rows gives n * ranks / rows, so that the mean is the batch's (a last,
+  // partial batch split into shards of unequal sizes; 0 for a rank given no
+  // rows, whose `grads` are zeros).
+  Result average(NamedTensors& grads, double loss, bool stop, double weight = 1);
   int64_t bytes() const;  // of the buffer, per step
 
  private:
   template <class T>
-  Result exchange(std::vector<T>& buffer, NamedTensors& grads, double loss, bool stop);
+  Result exchange(std::vector<T>& buffer, NamedTensors& grads, double loss, bool stop, double weight);
   const Distributed& ranks_;
   std::vector<std::string> names_;  // "grad.NAME" per param
   std::vector<int64_t> offsets_;    // in the buffer, per param; then the loss and the stop flag

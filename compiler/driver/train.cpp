@@ -75,6 +75,20 @@ struct EvalResult {
 };
 
 // Loss and metrics over all rows of `ds`: full batches in `full`, the rest in `rest`.
+// Rank `rank`'s rows of a partial batch of `rows` rows split across `ranks`:
+// (first row, count), the first rows % ranks ranks taking one more.
+std::pair<int64_t, int64_t> partial_shard(int64_t rows, int64_t rank, int64_t ranks) {
+  int64_t per = rows / ranks, extra = rows % ranks;
+  return {rank * per + std::min(rank, extra), per + (rank < extra ? 1 : 0)};
+}
+
+// Zero gradients of every param: the share of a rank given no rows.
+NamedTensors zero_grads(const Session& s) {
+  NamedTensors g;
+  for (const auto& [name, t] : s.params()) g.emplace_back("grad." + name, Tensor(t.dtype(), t.shape()));
+  return g;
+}
+
 EvalResult evaluate(const Dataset& ds, int64_t batch, Session& full, Session* rest, const ModelInfo& info) {
   EvalResult r;
   r.loss = 0;
@@ -294,9 +308,9 @@ int cmd_train(const Options& given) {
   if (train.rows == 0) throw DataError("--data: no training data given");
   std::string dim = batch_dim(info, train);
   // A dynamic batch dim (SPEC 2.2) takes any batch: --batch, else 32 rows
-  // (Keras's default), and the last, partial batch of an epoch is trained too.
-  // Data-parallel training splits batches into equal shards, so it fixes the
-  // dim and keeps whole batches only.
+  // (Keras's default), and the last, partial batch of an epoch is trained too
+  // (data-parallel: in shards of unequal sizes, their gradients weighted by
+  // their rows).
   bool dynamic = std::find(info.dynamic_dims.begin(), info.dynamic_dims.end(), dim) != info.dynamic_dims.end();
   int64_t batch = o.batch.value_or(0);
   if (!o.batch)
@@ -308,7 +322,7 @@ int cmd_train(const Options& given) {
       std::cout << fmt::format("note: the batch dim {} is dynamic: batches of {} rows (--batch N to choose)\n", dim,
                                batch);
   }
-  bool partial_batches = dynamic && !ranks.many();
+  bool partial_batches = dynamic;
   // Which value binds the batch dim, and why, whenever it could surprise.
   std::string set_value;
   for (const auto& [k, v] : o.dims)
@@ -389,18 +403,20 @@ int cmd_train(const Options& given) {
   info = model.info();
   // With several ranks, rank 0 evaluates with whole batches: the model at `batch` rows.
   std::optional<Model> batch_model;
-  if (ranks.many() && lead) batch_model.emplace(compile_for_rows(o, dim, batch));
+  if (ranks.many() && lead && !partial_batches) batch_model.emplace(compile_for_rows(o, dim, batch));
   const Model& eval_model = batch_model ? *batch_model : model;
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
   // Native code for every call the loop makes, before it starts: the first
   // epoch's throughput then measures training, and compile time has its own line.
   if (partial_batches) {
-    // The train step for a whole batch and for the epoch's last, partial one.
+    // The step for a whole batch (or shard) and for the epoch's last, partial one.
     std::vector<int64_t> first(static_cast<size_t>(train.rows));
     std::iota(first.begin(), first.end(), 0);
-    session.prepare(Entry::TrainStep, gather(train, first, 0, batch));
-    if (train.rows % batch) session.prepare(Entry::TrainStep, gather(train, first, 0, train.rows % batch));
+    Entry entry = ranks.many() ? Entry::Grad : Entry::TrainStep;
+    session.prepare(entry, gather(train, first, 0, shard));
+    if (int64_t rest = partial_shard(train.rows % batch, ranks.rank(), ranks.size()).second)
+      session.prepare(entry, gather(train, first, 0, rest));
   } else {
     session.prepare(ranks.many() ? Entry::Grad : Entry::TrainStep);
   }
@@ -630,7 +646,19 @@ int cmd_train(const Options& given) {
       // (With several ranks the step's exchange carries the signal, so that all stop at one step.)
       if (!exchange && signals.received()) return interrupted(epoch, step, sum);
       double loss = 0;
-      if (exchange) {
+      int64_t rows = std::min(batch, train.rows - step * batch);  // less in a last, partial batch
+      if (exchange && rows < batch) {
+        // A partial batch: shards of unequal sizes (none for a rank past its
+        // rows), each gradient weighted by its rows.
+        auto [at, n] = partial_shard(rows, ranks.rank(), ranks.size());
+        NamedTensors g = n ? session.grad(gather(train, order, step * batch + at, n)) : zero_grads(session);
+        double weight = static_cast<double>(n) * static_cast<double>(ranks.size()) / static_cast<double>(rows);
+        GradientExchange::Result r = exchange->average(g, n ? find_tensor(g, "loss")->get(0) : 0.0,
+                                                       signals.received() != 0, weight);
+        if (r.stop) return interrupted(epoch, step, sum);
+        session.apply_gradients(g, lr);
+        loss = r.loss;
+      } else if (exchange) {
         // This rank's rows of the batch; the mean gradient of all ranks (which
         // is the whole batch's for a loss that averages over its rows).
         NamedTensors g = session.grad(gather(train, order, step * batch + ranks.rank() * shard, shard));
@@ -639,7 +667,7 @@ int cmd_train(const Options& given) {
         session.apply_gradients(g, lr);
         loss = r.loss;
       } else {
-        loss = session.train_step(gather(train, order, step * batch, std::min(batch, train.rows - step * batch)), lr);
+        loss = session.train_step(gather(train, order, step * batch, rows), lr);
       }
       if (!std::isfinite(loss)) {
         if (tty) std::cerr << "\n";

@@ -109,7 +109,7 @@ void fashion_mlp(ModelBuilder& m) {
 
 // examples/iris_mlp.grad
 void iris_mlp(ModelBuilder& m) {
-  Dim B = m.dim("B", 16);
+  Dim B = m.dim("B");  // dynamic
   auto x = m.input("x", shape(B, 4));
   auto label = m.input("label", i32(B));
   auto W1 = m.param("W1", shape(4, 16), init::he_uniform);
@@ -126,7 +126,7 @@ void iris_mlp(ModelBuilder& m) {
 
 // examples/logreg.grad
 void logreg(ModelBuilder& m) {
-  Dim B = m.dim("B", 32);
+  Dim B = m.dim("B");  // dynamic
   auto x = m.input("x", f32(B, 30));
   auto y = m.input("y", shape(B));
   auto w = m.param("w", shape(30));

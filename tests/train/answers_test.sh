@@ -8,7 +8,7 @@ G=$1 case=$2
 # A small iris checkpoint with standardization statistics.
 iris_ckpt() {
   "$G" train $E/iris_mlp.grad --data x=$D/iris_train.csv --data label=$D/iris_train.csv --standardize x \
-    --epochs 3 --seed 7 --no-progress -o "$1" > $tmp/train.out 2>&1 || fail "train: $(cat $tmp/train.out)"
+    --epochs 3 --seed 7 --batch 16 --no-progress -o "$1" > $tmp/train.out 2>&1 || fail "train: $(cat $tmp/train.out)"
 }
 # A safetensors file with a f32 [2, 3] tensor holding NaN and infinities, and an i32 scalar.
 odd_tensors() {
@@ -41,7 +41,7 @@ case $case in
     grep -q "c.st: safetensors, 18 tensors" $tmp/out || fail "no summary line: $(cat $tmp/out)"
     grep -Eq '^  W1 +f32 +\[4, 16\] ' $tmp/out || fail "no W1 row: $(cat $tmp/out)"
     grep -Eq '^  pre\.standardize\.x\.mean +f64 +\[4\] ' $tmp/out || fail "no standardization row"
-    grep -q "training checkpoint: epoch 3, step 21, seed 7, batch 16" $tmp/out || fail "no training state: $(cat $tmp/out)"
+    grep -q "training checkpoint: epoch 3, step 24, seed 7, batch 16" $tmp/out || fail "no training state: $(cat $tmp/out)"
     grep -q "pre.standardize.x = (x - pre.standardize.x.mean) / pre.standardize.x.std" $tmp/out || fail "no metadata"
     # A seed above 2^53 is shown exactly (from the metadata), not as its f64 rounding.
     "$G" train $E/xor.grad --data x=$D/xor.csv:x0,x1 --data y=$D/xor.csv:y --epochs 1 --seed 18446744073709551615 \

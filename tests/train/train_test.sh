@@ -194,6 +194,9 @@ print(struct.unpack({'F32': '<f', 'F64': '<d'}[e['dtype']], raw[8 + n + a:8 + n 
     grep -q "without --standardize" $tmp/err || fail "bad message: $(cat $tmp/err)"
     echo "trained accuracy $acc, run on raw test data $run_acc" ;;
   batch_messages)  # which value binds the batch dim, and why, when it could surprise
+    # iris_mlp with its batch dim fixed (the example's is dynamic).
+    sed 's/^dim B .*/dim B = 16/' $E/iris_mlp.grad > $tmp/iris_mlp.grad
+    E=$tmp
     iris=(--data x=$D/iris_test.csv --data label=$D/iris_test.csv --epochs 1 --no-progress -o $tmp/c.st)
     "$G" train $E/iris_mlp.grad "${iris[@]}" --batch 10 --set B=5 > $tmp/out 2>&1 || fail "train: $(cat $tmp/out)"
     grep -q "note: batches of 10 rows: --batch 10 binds the batch dim B (it overrides --set B=5)" $tmp/out || fail "no note: $(cat $tmp/out)"
@@ -205,6 +208,10 @@ print(struct.unpack({'F32': '<f', 'F64': '<d'}[e['dtype']], raw[8 + n + a:8 + n 
     "$G" train $E/iris_mlp.grad --data x=$tmp/ten.csv --data label=$tmp/ten.csv --epochs 1 -o $tmp/c.st > $tmp/out 2>&1
     grep -q "error: the batch dim B is 16 (its declared size), which is larger than the 10 training rows; use --batch 10 or less" $tmp/out ||
       fail "$(cat $tmp/out)"
+    # A dynamic batch dim takes the default batch, or all rows when there are fewer.
+    "$G" train $root/examples/iris_mlp.grad --data x=$tmp/ten.csv --data label=$tmp/ten.csv --epochs 1 --no-progress \
+      -o $tmp/c.st > $tmp/out 2>&1 || fail "dynamic: $(cat $tmp/out)"
+    grep -q "note: the batch dim B is dynamic: batches of 10 rows (--batch N to choose)" $tmp/out || fail "$(cat $tmp/out)"
     echo ok ;;
   data_messages)  # the default column selection and the readable file types are named
     cut -d, -f1-4 $D/iris_test.csv > $tmp/nolabel.csv
