@@ -27,6 +27,8 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -398,6 +400,11 @@ struct Result {
   Diff diff_plain, diff_blas;      // params after the check steps
   double loss_diff = 0;  // largest relative difference of the per-step losses
   bool correct = true;
+  // W3 only: the same model with its batch dim dynamic (`dim B`), bound by
+  // the same batch at each call; its first step's loss against the static one.
+  bool dynamic_measured = false;
+  bench::Timing dynamic;
+  double dynamic_loss_diff = 0;
   double ratio_plain() const { return gradc.median_ms / plain.median_ms; }
   double ratio_best() const { return gradc.median_ms / std::min(plain.median_ms, blas.median_ms); }
   double ratio_target() const { return vs_blas ? gradc.median_ms / blas.median_ms : ratio_best(); }
@@ -613,12 +620,32 @@ Result run_workload(const Workload& w, const Options& o, ThreadsResult* threads)
       {"plain", [&] { plain->step(); }, [&] { plain->restore(); }},
       {"openblas", [&] { blas->step(); }, [&] { blas->restore(); }},
   };
+  // W3 again with a dynamic batch dim (SPEC 2.2): what `dim B` costs a step.
+  std::optional<gradc::Model> dyn_model;
+  std::optional<gradc::Session> dyn;
+  if (w.id == "W3") {
+    std::string dyn_text = std::regex_replace(text, std::regex("(^|\n)dim B = [0-9]+"), "$1dim B");
+    dyn_model.emplace(gradc::Model::compile_source(dyn_text, path + " (dim B dynamic)"));
+    if (!dyn_model->ok() || dyn_model->info().dynamic_dims.empty())
+      throw std::runtime_error("W3 with a dynamic batch dim did not compile:\n" + gradc::render_all(dyn_model->diagnostics()));
+    dyn.emplace(*dyn_model, one_thread());
+    dyn->restore(start);
+    res.dynamic_loss_diff = loss_diff({dyn->train_step(prob.inputs)}, {lg.front()});  // compiles B = 64
+    dyn->restore(ck);
+    runners.push_back({"gradc, dynamic B", [&] { dyn->train_step(prob.inputs); }, [&] { dyn->restore(ck); }});
+  }
   std::vector<bench::Timing> t = bench::time_interleaved(runners, timing_options(o));
   res.gradc = t[0];
   res.plain = t[1];
   res.blas = t[2];
   std::cerr << fmt::format("  gradc    {}\n  plain    {}\n  openblas {}\n", fmt_timing(res.gradc), fmt_timing(res.plain),
                            fmt_timing(res.blas));
+  if (dyn) {
+    res.dynamic_measured = true;
+    res.dynamic = t[3];
+    std::cerr << fmt::format("  gradc, dynamic B {}  (first step's loss vs static: {:.2e})\n", fmt_timing(res.dynamic),
+                             res.dynamic_loss_diff);
+  }
   if (threads) *threads = measure_threads(m, prob.inputs, o);
   return res;
 }
@@ -786,6 +813,14 @@ void print_table(const std::vector<Result>& rs, const GemmResult& g, const Threa
                              fmt_time(th.one.median_ms), fmt_time(th.two.median_ms), sp, status(sp >= 1.7), sp10,
                              th.max_abs_diff);
   }
+  for (const Result& r : rs)
+    if (r.dynamic_measured) {
+      double ratio = r.dynamic.median_ms / r.gradc.median_ms;
+      std::cout << fmt::format("{} with a dynamic batch dim: {} a step, {:.3f} of the static model's (target <= 1.05) "
+                               "{}; first loss differs by {:.1e}\n",
+                               r.id, fmt_time(r.dynamic.median_ms), ratio,
+                               r.dynamic_loss_diff != 0 ? "WRONG" : status(ratio <= 1.05), r.dynamic_loss_diff);
+    }
   if (c.measured)
     std::cout << fmt::format("W3 compile latency: cold {:.1f} ms (target < 150) {}; from the cache {:.2f} ms (target "
                              "< 10) {}\n",
@@ -829,6 +864,10 @@ void write_json(const std::string& file, const std::vector<Result>& rs, const Ge
                        "\"cached_ms\": {:.6g}}}",
                        c.cold_ms, c.front_ms, c.first_call_ms, c.cached_ms);
   if (inf.measured) out << fmt::format(",\n  \"w5_inference_batch1\": {}", json_timing(inf.gradc));
+  for (const Result& r : rs)
+    if (r.dynamic_measured)
+      out << fmt::format(",\n  \"{}_dynamic_batch\": {{\"gradc\": {}, \"over_static\": {:.4g}, \"loss_diff\": {:.3g}}}",
+                         r.id, json_timing(r.dynamic), r.dynamic.median_ms / r.gradc.median_ms, r.dynamic_loss_diff);
   out << "\n}\n";
   if (!out) throw std::runtime_error(fmt::format("cannot write '{}'", file));
 }
