@@ -94,6 +94,16 @@ void KernelEmitter::force_vectorize(llvm::BranchInst* latch, bool enable_it) {
   latch->setMetadata(llvm::LLVMContext::MD_loop, loop_id);
 }
 
+void KernelEmitter::parallel_ranges(int64_t n, const std::vector<size_t>& captured,
+                                    const std::function<void(llvm::Value*, llvm::Value*)>& body) {
+  int64_t tasks = std::min<int64_t>(n, kMaxRangeTasks), chunk = (n + tasks - 1) / tasks;
+  tasks = (n + chunk - 1) / chunk;
+  parallel(tasks, captured, [&](llvm::Value* t) {
+    llvm::Value* lo = mul(t, chunk);
+    body(lo, smin(add(lo, i64(chunk)), i64(n)));
+  });
+}
+
 void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
   const bool vectorize = std::exchange(vectorize_next_loop_, false);
   const bool scalar = std::exchange(scalar_next_loop_, false);

@@ -139,11 +139,8 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
   nest(k, batch_dims, 0, [&] {
     if (groups >= 2 && M * N * K >= kParallelMacs) {
       // Large: runs of groups are the tasks of the thread pool.
-      int64_t tasks = std::min<int64_t>(groups, 16), per = (groups + tasks - 1) / tasks;
-      tasks = (groups + per - 1) / per;
-      parallel(tasks, batch_dims, [&](llvm::Value* t) {
-        llvm::Value* g0 = mul(t, per);
-        loop_range(g0, smin(add(g0, i64(per)), i64(groups)), [&](llvm::Value* g) { block(mul(g, R), R); });
+      parallel_ranges(groups, batch_dims, [&](llvm::Value* g0, llvm::Value* g1) {
+        loop_range(g0, g1, [&](llvm::Value* g) { block(mul(g, R), R); });
       });
     } else if (groups > 0) {
       loop(groups, [&](llvm::Value* g) { block(mul(g, R), R); });

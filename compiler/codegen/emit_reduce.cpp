@@ -97,11 +97,8 @@ void KernelEmitter::reduce(const Kernel& k0) {
   auto over = [&](const std::vector<size_t>& dims, const std::function<void(const std::vector<size_t>&)>& nest_rest) {
     if (dims.empty() || dims[0] != 0 || !own_slabs(k)) return nest_rest(dims);
     std::vector<size_t> rest(dims.begin() + 1, dims.end());
-    int64_t tasks = std::min<int64_t>(k.dims[0], 16), chunk = (k.dims[0] + tasks - 1) / tasks;
-    tasks = (k.dims[0] + chunk - 1) / chunk;
-    parallel(tasks, {}, [&](llvm::Value* t) {
-      llvm::Value* lo = mul(t, chunk);
-      loop_range(lo, smin(add(lo, i64(chunk)), i64(k.dims[0])), [&](llvm::Value* i) {
+    parallel_ranges(k.dims[0], {}, [&](llvm::Value* lo, llvm::Value* hi) {
+      loop_range(lo, hi, [&](llvm::Value* i) {
         ivs_[0] = i;
         nest_rest(rest);
       });

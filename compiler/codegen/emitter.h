@@ -54,6 +54,11 @@ class KernelEmitter {
 
   // ---- emit_loops.cpp ----
   void parallel(int64_t n, const std::vector<size_t>& captured, const std::function<void(llvm::Value*)>& body);
+  // [0, n) in at most kMaxRangeTasks runs of equal length (the last shorter),
+  // each a task of `parallel` that gets its [lo, hi).
+  static constexpr int64_t kMaxRangeTasks = 16;
+  void parallel_ranges(int64_t n, const std::vector<size_t>& captured,
+                       const std::function<void(llvm::Value* lo, llvm::Value* hi)>& body);
   void loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
   void when(llvm::Value* cond, const std::function<void()>& then);
   void if_else(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise);

@@ -229,13 +229,9 @@ void KernelEmitter::kernel(const Kernel& planned) {
         break;
       }
       // Large: blocks of the outermost dim run on the thread pool.
-      int64_t tasks = std::min<int64_t>(k.dims[0], 16), chunk = (k.dims[0] + tasks - 1) / tasks;
-      tasks = (k.dims[0] + chunk - 1) / chunk;
       std::vector<size_t> inner = all_dims(k);
       inner.erase(inner.begin());
-      parallel(tasks, {}, [&](llvm::Value* t) {
-        llvm::Value* lo = mul(t, chunk);
-        llvm::Value* hi = smin(add(lo, i64(chunk)), i64(k.dims[0]));
+      parallel_ranges(k.dims[0], {}, [&](llvm::Value* lo, llvm::Value* hi) {
         if (dt) return elementwise_tiled(k, *dt, lo, hi, store);
         loop_range(lo, hi, [&](llvm::Value* i) {
           ivs_[0] = i;
@@ -376,12 +372,9 @@ void KernelEmitter::argmax(const Kernel& k) {
   auto each = [&](const std::function<void()>& body) {
     if (outer.empty() || outer[0] != 0 || k.dims[0] < 2 || elems < kParallelElements) return nest_outer(outer, body);
     std::vector<size_t> rest(outer.begin() + 1, outer.end());
-    int64_t tasks = std::min<int64_t>(k.dims[0], 16), chunk = (k.dims[0] + tasks - 1) / tasks;
-    tasks = (k.dims[0] + chunk - 1) / chunk;
-    parallel(tasks, {}, [&](llvm::Value* t) {
-      llvm::Value* lo = mul(t, chunk);
+    parallel_ranges(k.dims[0], {}, [&](llvm::Value* lo, llvm::Value* hi) {
       if (rest.empty() && unrolled) vectorize_next_loop_ = true;
-      loop_range(lo, smin(add(lo, i64(chunk)), i64(k.dims[0])), [&](llvm::Value* i) {
+      loop_range(lo, hi, [&](llvm::Value* i) {
         ivs_[0] = i;
         nest_outer(rest, body);
       });

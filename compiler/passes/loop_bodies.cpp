@@ -13,8 +13,9 @@ namespace gradc {
 namespace {
 
 // The body as a model: one input per argument (their names are unique:
-// RegionBuilder::arg), one output per result, optimized, and back.
-std::shared_ptr<const Region> optimized(const Region& r, bool* changed) {
+// RegionBuilder::arg), one output per result, optimized, and back; sets
+// `changed` when the passes changed its node count.
+std::shared_ptr<const Region> optimized(const Region& r, bool& changed) {
   ModelIR body;
   body.name = "loop body";
   Builder b(body.graph);
@@ -28,7 +29,7 @@ std::shared_ptr<const Region> optimized(const Region& r, bool* changed) {
   std::vector<NodeId> results = inline_region(b, r, args);
   for (size_t j = 0; j < results.size(); ++j) body.outputs.push_back({"result" + std::to_string(j), results[j], {}});
   ModelIR opt = optimize(body);
-  *changed = live_node_count(opt) != live_node_count(body);
+  if (live_node_count(opt) != live_node_count(body)) changed = true;
   auto out = std::make_shared<Region>();
   out->body = std::move(opt.graph);
   for (const NamedNode& in : opt.inputs) out->args.push_back(in.node);
@@ -324,18 +325,16 @@ ModelIR optimize_loop_bodies(const ModelIR& m, size_t* rewrites) {
     if (n.op != Op::Scan) return kNoNode;
     bool changed = false;
     SourceLoc old = b.at(n.loc);
-    Loop loop{optimized(*n.attrs.region, &changed), n.operands, ScanAttrs::of(n.attrs)};
+    Loop loop{optimized(*n.attrs.region, changed), n.operands, ScanAttrs::of(n.attrs)};
     if (hoist(b, loop)) {
-      bool again = false;
-      loop.body = optimized(*loop.body, &again);
       changed = true;
+      loop.body = optimized(*loop.body, changed);
     }
     const int64_t first_extra = static_cast<int64_t>(loop.body->results.size());
     std::vector<Sunk> sunk = loop.attrs.checkpoint == 0 ? sink(loop) : std::vector<Sunk>{};
     if (!sunk.empty()) {
-      bool again = false;
-      loop.body = optimized(*loop.body, &again);
       changed = true;
+      loop.body = optimized(*loop.body, changed);
     }
     size_t before = loop.operands.size();
     Loop unpruned = loop;  // (finish_sunk reads scanned operands by their index before pruning)

@@ -4,6 +4,7 @@
 // and the gradient-free optimizers, which evaluate a whole population in one
 // batched forward, batch the loop's body.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <cctype>
 #include <chrono>
@@ -18,66 +19,52 @@ using namespace gradc;
 
 namespace {
 
-// A GRU language model step (embedding, scan over a GRU cell, a classifier,
-// cross_entropy per position, Adam): T is a dim, so one file serves every length.
-const char* kGruLm = R"(
+// A GRU over embedded ids (T is a dim, so one file serves every length),
+// then `head`: the rest of the model, which reads the states `hs`.
+std::string gru_model(int B, int V, int E, int H, const std::string& head) {
+  return fmt::format(R"(
 dim T = 16
-dim B = 4
-dim V = 11
-dim E = 8
-dim H = 16
+dim B = {0}
+dim V = {1}
+dim E = {2}
+dim H = {3}
 input ids : i32[T, B]
-input targets : i32[T, B]
 param table : [V, E] ~ normal(0, 1)
-param W_ih : [E, 48] ~ xavier_uniform
-param W_hh : [H, 48] ~ xavier_uniform
-param b : [48]
+param W_ih : [E, {4}] ~ xavier_uniform
+param W_hh : [H, {4}] ~ xavier_uniform
+param b : [{4}]
 param W_out : [H, V] ~ xavier_uniform
-fn gru(h, x) {
+fn gru(h, x) {{
     gx = x @ W_ih + b
     gh = h @ W_hh
-    r = sigmoid(slice(gx, axis=1, start=0, stop=16) + slice(gh, axis=1, start=0, stop=16))
-    z = sigmoid(slice(gx, axis=1, start=16, stop=32) + slice(gh, axis=1, start=16, stop=32))
-    n = tanh(slice(gx, axis=1, start=32, stop=48) + r * slice(gh, axis=1, start=32, stop=48))
+    r = sigmoid(slice(gx, axis=1, start=0, stop={3}) + slice(gh, axis=1, start=0, stop={3}))
+    z = sigmoid(slice(gx, axis=1, start={3}, stop={5}) + slice(gh, axis=1, start={3}, stop={5}))
+    n = tanh(slice(gx, axis=1, start={5}, stop={4}) + r * slice(gh, axis=1, start={5}, stop={4}))
     return (1 - z) * n + z * h
-}
+}}
 hs = scan(gru, broadcast_to(0, [B, H]), embedding(ids, table))
-logits = reshape(hs, [-1, H]) @ W_out
-loss cross_entropy(logits, reshape(targets, [-1]))
-optimizer adam(lr = 0.01)
-)";
+)",
+                     B, V, E, H, 3 * H, 2 * H) +
+         head;
+}
 
-// A sequence classifier with a GRU cell (the loss reads the last state), at
-// sizes where no kernel outside the loop crosses a size at which its code
-// changes (the thread pool from 2^16 elements, register tiles for large
-// products) between 16 and 4096 steps, the input projections that the
-// optimizer hoists out of the loop (one product over all steps) included:
-// what grows with T is data, and the loop's code must not depend on it.
-const char* kClassifier = R"(
-dim T = 16
-dim B = 1
-dim V = 5
-dim E = 4
-dim H = 4
-input ids : i32[T, B]
-input targets : i32[B]
-param table : [V, E] ~ normal(0, 1)
-param W_ih : [E, 12] ~ xavier_uniform
-param W_hh : [H, 12] ~ xavier_uniform
-param b : [12]
-param W_out : [H, V] ~ xavier_uniform
-fn gru(h, x) {
-    gx = x @ W_ih + b
-    gh = h @ W_hh
-    r = sigmoid(slice(gx, axis=1, start=0, stop=4) + slice(gh, axis=1, start=0, stop=4))
-    z = sigmoid(slice(gx, axis=1, start=4, stop=8) + slice(gh, axis=1, start=4, stop=8))
-    n = tanh(slice(gx, axis=1, start=8, stop=12) + r * slice(gh, axis=1, start=8, stop=12))
-    return (1 - z) * n + z * h
-}
-hs = scan(gru, broadcast_to(0, [B, H]), embedding(ids, table))
-loss cross_entropy(reshape(slice(hs, axis=0, start=-1), [B, H]) @ W_out, targets)
-)";
-std::string classifier() { return kClassifier; }
+// A GRU language model step: a classifier, cross_entropy per position, Adam.
+const std::string kGruLm = gru_model(4, 11, 8, 16,
+                                     "input targets : i32[T, B]\n"
+                                     "logits = reshape(hs, [-1, H]) @ W_out\n"
+                                     "loss cross_entropy(logits, reshape(targets, [-1]))\n"
+                                     "optimizer adam(lr = 0.01)\n");
+
+// A sequence classifier (the loss reads the last state), at sizes where no
+// kernel outside the loop crosses a size at which its code changes (the
+// thread pool from 2^16 elements, register tiles for large products)
+// between 16 and 4096 steps, the input projections that the optimizer
+// hoists out of the loop (one product over all steps) included: what grows
+// with T is data, and the loop's code must not depend on it.
+const std::string kClassifier =
+    gru_model(1, 5, 4, 4,
+              "input targets : i32[B]\n"
+              "loss cross_entropy(reshape(slice(hs, axis=0, start=-1), [B, H]) @ W_out, targets)\n");
 
 NamedTensors lm_batch(int64_t T, int64_t B, int64_t V, uint64_t seed) {
   Tensor ids(DType::I32, {T, B}), targets(DType::I32, {T, B});
@@ -129,7 +116,7 @@ TEST_CASE("scan: the code is one loop, the same size for 16 steps and for 4096")
     co.dims = {{"T", lengths[i]}};
     co.optimize = false;
     auto t0 = std::chrono::steady_clock::now();
-    Model m = Model::compile_source(classifier(), "gru_classifier.grad", co);
+    Model m = Model::compile_source(kClassifier, "gru_classifier.grad", co);
     INFO(render_all(m.diagnostics()));
     REQUIRE(m.ok());
     ir[i] = m.dump(Stage::Llvm, DumpFormat::Text, Entry::TrainStep);
@@ -149,7 +136,7 @@ TEST_CASE("scan: the code is one loop, the same size for 16 steps and for 4096")
   for (int i = 0; i < 2; ++i) {
     CompileOptions co;
     co.dims = {{"T", lengths[i]}};
-    Model m = Model::compile_source(classifier(), "gru_classifier.grad", co);
+    Model m = Model::compile_source(kClassifier, "gru_classifier.grad", co);
     REQUIRE(m.ok());
     std::string text = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
     // The kernels inside loops (indented deeper), numbers left out.
@@ -167,8 +154,8 @@ TEST_CASE("scan: the code is one loop, the same size for 16 steps and for 4096")
   CompileOptions c16, c4096;
   c16.dims = {{"T", 16}};
   c4096.dims = {{"T", 4096}};
-  int64_t f16 = Model::compile_source(classifier(), "a.grad", c16).cost(Entry::TrainStep).matmul_flops;
-  int64_t f4096 = Model::compile_source(classifier(), "b.grad", c4096).cost(Entry::TrainStep).matmul_flops;
+  int64_t f16 = Model::compile_source(kClassifier, "a.grad", c16).cost(Entry::TrainStep).matmul_flops;
+  int64_t f4096 = Model::compile_source(kClassifier, "b.grad", c4096).cost(Entry::TrainStep).matmul_flops;
   CHECK(f4096 > 200 * f16);
 }
 
