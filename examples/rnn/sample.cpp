@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
       if (t.name == "ids") ids_info = &t;
     if (!ids_info || ids_info->shape.size() != 2) throw std::runtime_error("the model has no input ids : i32[B, T]");
     const int64_t T = ids_info->shape[1];
+    // A dynamic window would make every length of the context a size of its
+    // own, each compiled on first use: sampling slides a window of one size.
+    if (T < 0) throw std::runtime_error("the window T of ids : i32[B, T] is dynamic; give it a size with --set T=N");
     const int64_t V = static_cast<int64_t>(vocab.size());
 
     // Bytes to ids and back.

@@ -252,3 +252,36 @@ optimizer genetic(population=16, mutation_std=0.1)
   INFO("loss " << first << " -> " << last);
   CHECK(last < first);
 }
+
+// A dynamic sequence length (`dim T` without a size, SPEC 2.2): one model
+// file, every call's length bound from its inputs, each call's results and
+// Adam state those of a model with T fixed to that length.
+TEST_CASE("scan over a dynamic T: each length gives what the model with T fixed gives") {
+  std::string dynamic_text = kGruLm;
+  dynamic_text.replace(dynamic_text.find("dim T = 16"), 10, "dim T");
+  Model dyn = Model::compile_source(dynamic_text, "gru_lm_dyn.grad");
+  INFO(render_all(dyn.diagnostics()));
+  REQUIRE(dyn.ok());
+  REQUIRE(dyn.info().dynamic_dims == std::vector<std::string>{"T"});
+  Session s(dyn);
+  NamedTensors ckpt = s.checkpoint();
+  for (int64_t T : {5, 23, 5, 1}) {
+    INFO("T = " << T);
+    CompileOptions co;
+    co.dims = {{"T", T}};
+    Model fixed = Model::compile_source(kGruLm, "gru_lm.grad", co);
+    REQUIRE(fixed.ok());
+    Session ref(fixed);
+    ref.restore(ckpt);
+    NamedTensors in = lm_batch(T, 4, 11, static_cast<uint64_t>(T));
+    CHECK(s.train_step(in) == ref.train_step(in));
+    ckpt = ref.checkpoint();
+    const NamedTensors now = s.checkpoint();
+    for (const auto& [name, t] : ckpt) {
+      INFO(name);
+      const Tensor* mine = find_tensor(now, name);
+      REQUIRE(mine != nullptr);
+      for (int64_t i = 0; i < t.numel(); ++i) CHECK(mine->get(i) == t.get(i));
+    }
+  }
+}
