@@ -67,7 +67,7 @@ std::string dim_hint(const gradc::TensorInfo& spec, const std::vector<int64_t>& 
   if (got.size() != spec.shape.size()) return "";
   std::string hint;
   for (size_t i = 0; i < got.size(); ++i) {
-    if (got[i] == spec.shape[i]) continue;
+    if (got[i] == spec.shape[i] || spec.shape[i] < 0) continue;  // (-1: a dynamic dim takes any size)
     const std::string& dim = spec.dim_names[i];
     if (dim.empty() || !hint.empty()) return "";
     hint = fmt::format(" (the dim {} is {} in this model; load it with dims={{'{}': {}}})", dim, spec.shape[i], dim,
@@ -89,12 +89,19 @@ py::array checked(std::string_view where, std::string_view kind, const gradc::Te
   if (!py::detail::npy_api::get().PyArray_EquivTypes_(want.ptr(), a.dtype().ptr()))
     throw py::type_error(fmt::format("{}: {} '{}' must be {}, got {} (convert it with .astype(numpy.{}))", where, kind,
                                      spec.name, name_of(want), name_of(a.dtype()), name_of(want)));
+  // -1: a dynamic dim (any size; the session checks that the inputs agree).
   bool same_shape = a.ndim() == static_cast<py::ssize_t>(spec.shape.size()) &&
-                    std::equal(spec.shape.begin(), spec.shape.end(), a.shape());
+                    std::equal(spec.shape.begin(), spec.shape.end(), a.shape(),
+                               [](int64_t want, py::ssize_t got) { return want < 0 || want == got; });
   if (!same_shape) {
     std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
+    std::string want = "(";
+    for (size_t i = 0; i < spec.shape.size(); ++i)
+      want += fmt::format("{}{}", i ? ", " : "", spec.shape[i] < 0 ? spec.dim_names[i] : fmt::format("{}", spec.shape[i]));
+    want += spec.shape.size() == 1 ? ",)" : ")";
     throw py::value_error(fmt::format("{}: {} '{}' must have shape {}, got {}{}", where, kind, spec.name,
-                                      shape_text(spec.shape), shape_text(shape), dim_hint(spec, shape)));
+                                      spec.shape.empty() ? shape_text(spec.shape) : want, shape_text(shape),
+                                      dim_hint(spec, shape)));
   }
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(fmt::format("{}: {} '{}' is not C-contiguous (a transposed or strided view?); pass "

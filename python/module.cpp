@@ -231,6 +231,10 @@ PYBIND11_MODULE(gradc, m) {
         for (const auto& [name, size] : m.info().dims) out[py::str(name)] = size;
         return out;
       })
+      .def_property_readonly(
+          "dynamic_dims", [](const gradc::Model& m) { return py::tuple(py::cast(m.info().dynamic_dims)); },
+          "Dims declared without a size (`dim B`): every call binds them from its arrays' shapes (-1 in the "
+          "shapes of `inputs`, `outputs`)")
       .def_property_readonly("inputs", [](const gradc::Model& m) { return specs(m.info().inputs); })
       .def_property_readonly("params", [](const gradc::Model& m) { return specs(m.info().params); })
       .def_property_readonly("buffers", [](const gradc::Model& m) { return specs(m.info().buffers); })

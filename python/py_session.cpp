@@ -43,8 +43,13 @@ PySession::PySession(const gradc::Model& model, const gradc::SessionOptions& opt
     void* home = copy ? copy->raw() : t.raw();
     pins_.push_back({param.first, &t, home, t.nbytes(), std::move(copy)});
   }
-  for (const gradc::TensorInfo& in : info_.inputs)
-    batch_.emplace_back(in.name, gradc::Tensor(gradc_dtype(in.dtype), in.shape));
+  // A dynamic dim (-1) has no size until a call gives one: its inputs'
+  // tensors are sized by each call's arrays (see gather).
+  for (const gradc::TensorInfo& in : info_.inputs) {
+    std::vector<int64_t> shape = in.shape;
+    for (int64_t& d : shape) d = std::max<int64_t>(d, 1);
+    batch_.emplace_back(in.name, gradc::Tensor(gradc_dtype(in.dtype), shape));
+  }
   given_.assign(batch_.size(), false);
 }
 
@@ -71,7 +76,10 @@ bool PySession::gather(const char* where, const py::object& inputs, const py::kw
       throw py::type_error(fmt::format("{}: the model has no input '{}' (its inputs: {})", where, name, names(info_.inputs)));
     if (given_[i]) throw py::type_error(fmt::format("{}: input '{}' is given twice", where, name));
     py::array a = checked(where, "input", info_.inputs[i], value);
-    std::memcpy(batch_[i].second.raw(), a.data(), batch_[i].second.nbytes());
+    gradc::Tensor& t = batch_[i].second;
+    if (!std::equal(t.shape().begin(), t.shape().end(), a.shape()))  // a dynamic dim's new size
+      t = gradc::Tensor(t.dtype(), std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
+    std::memcpy(t.raw(), a.data(), t.nbytes());
     given_[i] = true;
   };
   if (!inputs.is_none()) {

@@ -372,7 +372,7 @@ ModelInfo Model::info() const {
       dims.push_back(d.name);
       shape.push_back(d.dynamic ? -1 : d.size);
     }
-    return TensorInfo{name, std::string(dtype_name(n.dtype)), shape, dims};
+    return TensorInfo{name, std::string(dtype_name(n.dtype)), shape, dims, 0, ""};
   };
   info.name = m.name;
   for (const auto& [d, v] : m.dims)
@@ -387,6 +387,14 @@ ModelInfo Model::info() const {
       const Node& user = m.graph[id];
       if (user.op != Op::OneHot || user.operands[0] != v.node) continue;
       int64_t n = user.attrs.ints[0];
+      // A class count that follows from a dynamic dim (a multiple of its
+      // stand-in, which no integer of the file is) is the call's: its ids are
+      // checked by the call.
+      bool dynamic_count = false;
+      for (const auto& [d, v] : m.dims)
+        if (n % v == 0 && std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), d) != m.dynamic_dims.end())
+          dynamic_count = true;
+      if (dynamic_count) continue;
       if (t.classes && (n > t.classes || (n == t.classes && !t.classes_read_at.empty()))) continue;
       t.classes = n;
       t.classes_read_at.clear();

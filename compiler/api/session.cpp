@@ -75,7 +75,8 @@ struct Session::Impl {
   Executor* exec = nullptr;             // the model's executor for `backend`, owned by the model
   Executor* update_exec = nullptr;      // the same for its update model (apply_gradients)
   const GradcRuntime* rt = nullptr;     // the thread pool with `threads` threads
-  mutable std::map<EntryKind, EntrySignature> signatures;  // computed once per entry
+  mutable std::map<EntryKind, EntrySignature> signatures;  // computed once per entry (but the update's)
+  mutable std::optional<EntrySignature> update_signature;  // ApplyUpdate's
 
   // One entry point, ready to call: where each read comes from, the argument
   // array of the native code, and (train_step) where each result goes.
@@ -124,7 +125,6 @@ struct Session::Impl {
     std::shared_ptr<Model::Impl> model;
     const ModelIR* ir = nullptr;
     Executor* exec = nullptr;
-    Executor* update_exec = nullptr;
     std::map<EntryKind, EntrySignature> signatures;
     std::unique_ptr<Call> calls[5];
   };
@@ -137,18 +137,22 @@ struct Session::Impl {
     std::vector<int64_t> want = base->bind_dynamic(inputs);
     if (want == sizes) return;
     std::shared_ptr<Model::Impl> spec = base->specialization(want, base);  // may throw: nothing changed yet
-    Parked current{sizes, std::move(model), ir, exec, update_exec, std::move(signatures), {}};
+    // The update's call (and signature, and executor) stay: they are the base model's.
+    const int update = static_cast<int>(EntryKind::ApplyUpdate);
+    std::unique_ptr<Call> update_call = std::move(calls[update]);
+    Parked current{sizes, std::move(model), ir, exec, std::move(signatures), {}};
     for (int k = 0; k < 5; ++k) current.calls[k] = std::move(calls[k]);
     auto it = std::find_if(parked.begin(), parked.end(), [&](const Parked& p) { return p.sizes == want; });
     if (it != parked.end()) {
-      model = std::move(it->model), ir = it->ir, exec = it->exec, update_exec = it->update_exec;
+      model = std::move(it->model), ir = it->ir, exec = it->exec;
       signatures = std::move(it->signatures);
       for (int k = 0; k < 5; ++k) calls[k] = std::move(it->calls[k]);
       parked.erase(it);
     } else {
-      model = std::move(spec), ir = &*model->runnable(), exec = nullptr, update_exec = nullptr;
+      model = std::move(spec), ir = &*model->runnable(), exec = nullptr;
       signatures.clear();
     }
+    calls[update] = std::move(update_call);
     sizes = std::move(want);
     if (parked.size() >= kParked) parked.erase(parked.begin());
     parked.push_back(std::move(current));
@@ -158,20 +162,26 @@ struct Session::Impl {
   bool on_update_model(EntryKind kind) const { return kind == EntryKind::ApplyUpdate; }
 
   const EntrySignature& signature(EntryKind kind) const {
+    if (on_update_model(kind)) {
+      if (!update_signature) update_signature = entry_signature(graph_of(kind), kind);
+      return *update_signature;
+    }
     auto it = signatures.find(kind);
     if (it == signatures.end()) it = signatures.emplace(kind, entry_signature(graph_of(kind), kind)).first;
     return it->second;
   }
 
+  // (The update reads no input, so it does not depend on a dynamic dim: it
+  // is always the base model's, whatever specialization is active.)
   const ModelIR& graph_of(EntryKind kind) const {
     if (!on_update_model(kind)) return *ir;
     const_cast<Impl*>(this)->executor(kind);  // makes the update model
-    return *model->update_model;
+    return *base->update_model;
   }
 
   Executor& executor(EntryKind kind = EntryKind::Forward) {
     Executor*& e = on_update_model(kind) ? update_exec : exec;
-    if (!e) e = on_update_model(kind) ? &model->update_executor(backend) : &model->executor(backend);
+    if (!e) e = on_update_model(kind) ? &base->update_executor(backend) : &model->executor(backend);
     return *e;
   }
 
@@ -235,7 +245,12 @@ struct Session::Impl {
               t = &(*front)[i].second;  // its argument is not used
               p->in_place.push_back(t);
             } else if ((*front)[i].first == v.name) {
-              t = &((*back)[i].second = allocate(v, kind));
+              // Kept when another specialization's call made it (dynamic
+              // dims): the param's two blocks of memory stay the same two.
+              Tensor& back_buffer = (*back)[i].second;
+              if (back_buffer.raw() == nullptr || back_buffer.dtype() != v.dtype || back_buffer.shape() != v.shape)
+                back_buffer = allocate(v, kind);
+              t = &back_buffer;
               p->commit.emplace_back(&(*front)[i].second, t);
             }
         if (!t && v.name == "loss") t = &(p->loss = allocate(v, kind));

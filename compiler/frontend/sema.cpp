@@ -154,8 +154,8 @@ void Sema::declare_all() {
 namespace {
 
 // A dynamic dim that no override fixes is checked at a stand-in size: a
-// small prime that is no other dim's size and no literal size of any type,
-// so that a shape that only fits one size (a broadcast against a literal
+// small prime that is no other dim's size and no integer of the file (a
+// type's size, an expression's: reshape(x, [7, 4])), so that a shape that only fits one size (a broadcast against a literal
 // [8, 4], another dim) is an error here rather than at the first call.
 // (1 would broadcast against anything.)
 std::map<std::string_view, int64_t> dynamic_stand_ins(const Ast& ast,
@@ -167,6 +167,8 @@ std::map<std::string_view, int64_t> dynamic_stand_ins(const Ast& ast,
       if (d.name.empty()) taken.insert(d.value);
   }
   for (const auto& [k, v] : overrides) taken.insert(v);
+  for (const Expr& e : ast.exprs())  // sizes written in expressions: reshape(x, [7, 4]), one_hot(y, 7)
+    if (e.kind == ExprKind::Number && e.is_int) taken.insert(e.int_value);
   std::map<std::string_view, int64_t> out;
   int64_t next = 7;
   auto prime = [](int64_t n) {

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <gradc/embed.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,25 @@ TEST_CASE("dynamic dims: inputs that disagree on a dim are an error naming both"
     CHECK(std::string(e.what()).find("use --set B=5 to compile the model for 5, or declare `dim B` without a size "
                                      "to make it dynamic") != std::string::npos);
   }
+}
+
+TEST_CASE("dynamic dims: a dynamic class count checks class ids per call") {
+  Model m = Model::compile_source(
+      "dim B\n"
+      "dim C\n"
+      "input x : [B, C]\n"
+      "input label : i32[B]\n"
+      "param s : [] ~ ones\n"
+      "loss cross_entropy(s * x, label)\n",
+      "classes.grad");
+  REQUIRE(m.ok());
+  CHECK(m.info().inputs[1].classes == 0);  // no count to check ids against before a call
+  Session s(m);
+  Tensor x(DType::F32, {2, 13}), label(DType::I32, {2});
+  label.set(0, 11), label.set(1, 12);
+  CHECK(std::isfinite(s.train_step({{"x", x}, {"label", label}})));
+  label.set(1, 13);
+  CHECK_THROWS_AS(s.train_step({{"x", x}, {"label", label}}), DataError);
 }
 
 TEST_CASE("dynamic dims: export and the gradient check") {

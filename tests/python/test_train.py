@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 import gradc
-from harness import GRADC, SCRATCH, X, XOR, Y, read_safetensors, run
+from harness import GRADC, SCRATCH, X, XOR, Y, raises, read_safetensors, run
 from safetensors_writer import write_safetensors
 
 
@@ -125,6 +125,25 @@ def test_model_interface():
     assert list(m.params) == ["W1", "b1", "W2", "b2"] and m.params["b1"].dim_names == [""]
     assert m.lr == 0.5 and m.optimizer.startswith("sgd")
     assert repr(m.inputs["x"]) == "TensorSpec('x', float32, (8, 2))"
+
+
+def test_dynamic_batch_dim():
+    # `dim B` without a size: every call binds B from its arrays; the params
+    # (views of the session's memory) follow every step, whatever its size.
+    src = open(XOR).read().replace("dim B = 4", "dim B")
+    assert src != open(XOR).read()
+    m = gradc.compile(src, name="xor_dyn.grad")
+    assert m.dynamic_dims == ("B",) and "B" not in m.dims
+    assert m.inputs["x"].shape == (-1, 2)
+    s = m.session(seed=0)
+    w = s.params["b2"]  # (W1's gradient is 0 on the row x = (0, 0) alone)
+    for n in (4, 3, 1, 4):
+        before = w.copy()
+        s.train_step(x=X[:n], y=Y[:n])
+        assert not np.array_equal(before, w), n  # the view shows the step's update
+    assert s.forward(x=X[:3])["out.pred"].shape == (3, 1)
+    raises(ValueError, lambda: s.train_step(x=X[:3], y=Y[:2]), "disagree on the dynamic dim B")
+    raises(ValueError, lambda: s.forward(x=X[:, :1]), "must have shape (B, 2)")
 
 
 def test_calls_release_the_gil():
