@@ -315,7 +315,9 @@ struct Session::Impl {
           break;
       }
       if (!t || t->dtype() != v.dtype || t->shape() != v.shape) {
-        std::string want = type_string(v.dtype, v.shape);  // no tensor: the shape may be huge
+        // (no tensor: the shape may be huge; the node's type names a dynamic dim, not its stand-in size)
+        const Node& declared = graph_of(c.sig->kind).graph[v.node];
+        std::string want = base->dynamic() ? type_str(declared.dtype, declared.shape) : type_string(v.dtype, v.shape);
         if (!t) throw DataError(fmt::format("{}: missing input tensor '{}' (expected {})", entry_name(c.sig->kind), v.name, want));
         throw DataError(fmt::format("{}: tensor '{}': expected {}, got {}{}", entry_name(c.sig->kind), v.name, want,
                                     t->type_string(), dim_hint(v.name, *t)));
