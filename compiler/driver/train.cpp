@@ -675,7 +675,9 @@ int cmd_train(const Options& given) {
                                  loss, epoch, step + 1, kept());
         return 1;
       }
-      sum += loss;
+      // A partial batch's loss (a mean over its rows) counts for its rows:
+      // the epoch's train loss is then the mean over the rows trained.
+      sum += rows == batch ? loss : loss * static_cast<double>(rows) / static_cast<double>(batch);
       ++done_steps;
       if (tty && (step % 16 == 0 || step + 1 == steps_per_epoch)) {
         double secs = std::chrono::duration<double>(Clock::now() - loop_start).count();
@@ -693,7 +695,9 @@ int cmd_train(const Options& given) {
       throw DataError(fmt::format("after epoch {} the ranks' params differ: the reduction gave the ranks different "
                                   "sums (see docs/distributed.md, determinism)",
                                   epoch));
-    double train_loss = steps_per_epoch ? sum / static_cast<double>(steps_per_epoch) : NAN;
+    double batches = partial_batches ? static_cast<double>(train.rows) / static_cast<double>(batch)
+                                     : static_cast<double>(steps_per_epoch);  // whole batches' worth of rows
+    double train_loss = steps_per_epoch ? sum / batches : NAN;
     EvalResult ev;
     ev.metrics.assign(info.metrics.size(), NAN);
     if (lead && eval.rows > 0) {

@@ -29,6 +29,9 @@ case $case in
       fail "train: $(cat $tmp/out)"
     grep -q "not trained on" $tmp/out && fail "the partial batch was dropped: $(cat $tmp/out)"
     grep -q "(2 epochs, 4 steps" $tmp/out || fail "expected 4 steps: $(cat $tmp/out)"
+    # Epoch 1: a step of 3 rows at w = 0 (loss 0), one of 2 rows at w = -(0.5, 1)
+    # (loss -2.5): the mean over its 5 rows is -1 (not -1.25, the mean of the steps).
+    grep -q "^epoch 1/2  train loss -1 " $tmp/out || fail "the epoch's loss is not the mean over its rows: $(cat $tmp/out)"
     # 4 steps of -0.5 * (1, 2).
     "$G" show $tmp/c.st --tensor w > $tmp/w || fail "show"
     grep -qx -- "-2 -4" $tmp/w || fail "w after 4 steps: $(cat $tmp/w)"
