@@ -48,8 +48,8 @@ const std::vector<VerbInfo>& verbs() {
        "The data is read as `train --data` reads it, or from one safetensors file (--inputs), and the\n"
        "checkpoint's preprocessing (train --standardize) is applied to it. The rows run in chunks of\n"
        "the batch dim's size (--batch or --set change it); a last smaller chunk runs in a second\n"
-       "specialization compiled for its size. A dynamic batch dim takes all rows in one call (or\n"
-       "--batch rows a call). A .csv output has a header row: an output NAME of\n"
+       "specialization compiled for its size. A dynamic batch dim takes all rows in one call (at most\n"
+       "65536, or --batch rows a call). A .csv output has a header row: an output NAME of\n"
        "shape [N] is column NAME, of shape [N, C] columns NAME_0 .. NAME_{C-1}. When the data also\n"
        "gives the inputs the loss and metrics read (labels), their means over all rows are printed.\n"},
       {"export", "write the entries as an object file and C header that need only libc and libm", true, nullptr,

@@ -5,10 +5,10 @@
 //
 // Rows go through the model in chunks of the batch dim's size; a last,
 // smaller chunk runs in a second specialization compiled for its size (as
-// `train` evaluates). A dynamic batch dim takes all rows in one call (or
-// --batch rows a call, the rest in the last). Every row's result is exact and the loss and
-// metrics, printed when the data gives the inputs they need (labels), are
-// means over exactly the given rows.
+// `train` evaluates). A dynamic batch dim takes all rows in one call (up to
+// kPredictRowsPerCall, or --batch rows a call; the rest in the last). Every
+// row's result is exact and the loss and metrics, printed when the data gives
+// the inputs they need (labels), are means over exactly the given rows.
 #include "compiler/driver/predict.h"
 
 #include <fmt/format.h>
@@ -112,6 +112,10 @@ std::string csv_text(const NamedTensors& outputs, const NamedTensors& classes, i
 
 }  // namespace
 
+// A dynamic batch dim's rows per call without --batch: every row of most
+// data sets in one call, and working memory bounded for the largest.
+constexpr int64_t kPredictRowsPerCall = 65536;
+
 int cmd_predict(const Options& o) {
   std::string ext = lower_extension(o.output);
   OutFormat format = ext == ".csv" ? OutFormat::Csv : ext == ".npy" ? OutFormat::Npy : OutFormat::Safetensors;
@@ -147,7 +151,7 @@ int cmd_predict(const Options& o) {
   // the last call the rest, with the same model); a static one is run in
   // chunks of its size, the last chunk in a model compiled for the rest.
   bool dynamic = std::find(info.dynamic_dims.begin(), info.dynamic_dims.end(), dim) != info.dynamic_dims.end();
-  int64_t batch = o.batch.value_or(dynamic ? ds.rows : 0);
+  int64_t batch = o.batch.value_or(dynamic ? std::min(ds.rows, kPredictRowsPerCall) : 0);
   if (!o.batch)
     for (const auto& [k, v] : info.dims)
       if (k == dim) batch = v;
