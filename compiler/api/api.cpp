@@ -126,10 +126,7 @@ Model Model::compile_file(const std::string& path, const CompileOptions& opts) {
 std::vector<int64_t> Model::Impl::bind_dynamic(const NamedTensors& inputs) const {
   const ModelIR& m = *runnable();
   std::vector<int64_t> out;
-  for (const std::string& d : m.dynamic_dims) {
-    int64_t stand_in = 0;
-    for (const auto& [name, v] : m.dims)
-      if (name == d) stand_in = v;
+  for (const auto& [d, stand_in] : stand_ins()) {
     // The first input that has the dim binds it; every other must agree.
     const NamedNode* by = nullptr;
     size_t by_axis = 0;
@@ -162,17 +159,10 @@ std::vector<int64_t> Model::Impl::bind_dynamic(const NamedTensors& inputs) const
 }
 
 std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64_t>& sizes, std::shared_ptr<Impl> self) {
-  if (!dynamic()) return self;
+  if (!dynamic() || sizes == bind_dynamic({})) return self;  // (no inputs bind the stand-ins)
   const ModelIR& m = *runnable();
   CompileOptions o = opts;
-  bool stand_ins = true;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    const std::string& d = m.dynamic_dims[i];
-    for (const auto& [name, v] : m.dims)
-      if (name == d && v != sizes[i]) stand_ins = false;
-    o.dims.emplace_back(d, sizes[i]);
-  }
-  if (stand_ins) return self;
+  for (size_t i = 0; i < sizes.size(); ++i) o.dims.emplace_back(m.dynamic_dims[i], sizes[i]);
   std::lock_guard<std::mutex> lock(spec_mutex);
   for (size_t i = 0; i < specializations.size(); ++i)
     if (specializations[i].first == sizes) {
@@ -306,13 +296,11 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations l
     std::string text = jit_stage_text(*impl_->runnable(), kind, name, &impl_->sm, format == DumpFormat::Annotated);
     if (!impl_->dynamic()) return text;
     // The code is that of one size (SPEC 2.2: each call's sizes are compiled on first use).
-    const ModelIR& m = *impl_->runnable();
     std::string sizes, sets;
-    for (const auto& [d, v] : m.dims)
-      if (std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), d) != m.dynamic_dims.end()) {
-        sizes += fmt::format("{}{}={}", sizes.empty() ? "" : ", ", d, v);
-        sets += fmt::format("{}--set {}=N", sets.empty() ? "" : " ", d);
-      }
+    for (const auto& [d, v] : impl_->stand_ins()) {
+      sizes += fmt::format("{}{}={}", sizes.empty() ? "" : ", ", d, v);
+      sets += fmt::format("{}--set {}=N", sets.empty() ? "" : " ", d);
+    }
     const char* comment = stage == Stage::LlvmRaw || stage == Stage::Llvm ? ";" : "#";
     return fmt::format("{} the code for the dynamic dims' stand-in sizes {}; a call compiles its own sizes (print one "
                        "with {})\n",
@@ -379,6 +367,7 @@ ModelInfo Model::info() const {
     if (std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), d) == m.dynamic_dims.end()) info.dims.emplace_back(d, v);
   info.dynamic_dims = m.dynamic_dims;
   std::vector<NodeId> live = live_nodes(m);
+  const std::vector<std::pair<std::string, int64_t>> stand_ins = impl_->stand_ins();
   for (const NamedNode& v : m.inputs) {
     TensorInfo t = tensor(v.name, v.node);
     // The fewest classes of the live one_hots that read it (cross_entropy's
@@ -391,9 +380,7 @@ ModelInfo Model::info() const {
       // stand-in, which no integer of the file is) is the call's: its ids are
       // checked by the call.
       bool dynamic_count = false;
-      for (const auto& [d, v] : m.dims)
-        if (n % v == 0 && std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), d) != m.dynamic_dims.end())
-          dynamic_count = true;
+      for (const auto& [d, v] : stand_ins) dynamic_count = dynamic_count || n % v == 0;
       if (dynamic_count) continue;
       if (t.classes && (n > t.classes || (n == t.classes && !t.classes_read_at.empty()))) continue;
       t.classes = n;

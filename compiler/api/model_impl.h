@@ -60,6 +60,14 @@ struct Model::Impl {
   std::mutex spec_mutex;
   std::vector<std::pair<std::vector<int64_t>, std::shared_ptr<Impl>>> specializations;  // most recent last
   bool dynamic() const { return runnable() && !runnable()->dynamic_dims.empty(); }
+  // The dynamic dims (ModelIR::dynamic_dims order) with their stand-in sizes.
+  std::vector<std::pair<std::string, int64_t>> stand_ins() const {
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const std::string& d : runnable()->dynamic_dims)
+      for (const auto& [name, v] : runnable()->dims)
+        if (name == d) out.emplace_back(d, v);
+    return out;
+  }
   // The sizes of the dynamic dims, in ModelIR::dynamic_dims order, that the
   // given inputs bind (a dim no given input has keeps its stand-in size).
   // Throws DataError when two inputs disagree on one.

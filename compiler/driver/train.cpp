@@ -74,10 +74,10 @@ struct EvalResult {
   std::vector<double> metrics;
 };
 
-// Loss and metrics over all rows of `ds`: full batches in `full`, the rest in `rest`.
-// Rank `rank`'s rows of a partial batch of `rows` rows split across `ranks`:
-// (first row, count), the first rows % ranks ranks taking one more.
-std::pair<int64_t, int64_t> partial_shard(int64_t rows, int64_t rank, int64_t ranks) {
+// Rank `rank`'s rows of a batch of `rows` rows split across `ranks`: (first
+// row, count), the first rows % ranks ranks taking one more (equal shards
+// when `ranks` divides `rows`).
+std::pair<int64_t, int64_t> shard_of(int64_t rows, int64_t rank, int64_t ranks) {
   int64_t per = rows / ranks, extra = rows % ranks;
   return {rank * per + std::min(rank, extra), per + (rank < extra ? 1 : 0)};
 }
@@ -89,6 +89,7 @@ NamedTensors zero_grads(const Session& s) {
   return g;
 }
 
+// Loss and metrics over all rows of `ds`: full batches in `full`, the rest in `rest`.
 EvalResult evaluate(const Dataset& ds, int64_t batch, Session& full, Session* rest, const ModelInfo& info) {
   EvalResult r;
   r.loss = 0;
@@ -322,7 +323,6 @@ int cmd_train(const Options& given) {
       std::cout << fmt::format("note: the batch dim {} is dynamic: batches of {} rows (--batch N to choose)\n", dim,
                                batch);
   }
-  bool partial_batches = dynamic;
   // Which value binds the batch dim, and why, whenever it could surprise.
   std::string set_value;
   for (const auto& [k, v] : o.dims)
@@ -399,23 +399,23 @@ int cmd_train(const Options& given) {
   pre.apply(eval.columns);
 
   auto compile_start = Clock::now();
-  Model model = partial_batches ? compile_dynamic(o) : compile_for_rows(o, dim, shard);
+  Model model = dynamic ? compile_dynamic(o) : compile_for_rows(o, dim, shard);
   info = model.info();
   // With several ranks, rank 0 evaluates with whole batches: the model at `batch` rows.
   std::optional<Model> batch_model;
-  if (ranks.many() && lead && !partial_batches) batch_model.emplace(compile_for_rows(o, dim, batch));
+  if (ranks.many() && lead && !dynamic) batch_model.emplace(compile_for_rows(o, dim, batch));
   const Model& eval_model = batch_model ? *batch_model : model;
   Backend backend = o.backend == "interp" ? Backend::Interpreter : Backend::Jit;
   Session session(model, {backend, o.seed, o.check_numerics, o.threads});
   // Native code for every call the loop makes, before it starts: the first
   // epoch's throughput then measures training, and compile time has its own line.
-  if (partial_batches) {
+  if (dynamic) {
     // The step for a whole batch (or shard) and for the epoch's last, partial one.
     std::vector<int64_t> first(static_cast<size_t>(train.rows));
     std::iota(first.begin(), first.end(), 0);
     Entry entry = ranks.many() ? Entry::Grad : Entry::TrainStep;
     session.prepare(entry, gather(train, first, 0, shard));
-    if (int64_t rest = partial_shard(train.rows % batch, ranks.rank(), ranks.size()).second)
+    if (int64_t rest = shard_of(train.rows % batch, ranks.rank(), ranks.size()).second)
       session.prepare(entry, gather(train, first, 0, rest));
   } else {
     session.prepare(ranks.many() ? Entry::Grad : Entry::TrainStep);
@@ -437,7 +437,7 @@ int cmd_train(const Options& given) {
                                   missing.size() == 1 ? "" : "s", names, flags));
     }
   }
-  int64_t steps_per_epoch = partial_batches ? (train.rows + batch - 1) / batch : train.rows / batch;
+  int64_t steps_per_epoch = dynamic ? (train.rows + batch - 1) / batch : train.rows / batch;
   int64_t first_epoch = 1;
   // A run stopped by a signal between two steps resumes within its epoch:
   // the steps of first_epoch already taken, and the sum of their losses (so
@@ -500,7 +500,7 @@ int cmd_train(const Options& given) {
   // Evaluation sessions: the full batch size, and one for the remainder.
   std::unique_ptr<Model> rest_model;
   std::unique_ptr<Session> rest_session;
-  if (lead && eval.rows % batch != 0 && !partial_batches) {
+  if (lead && eval.rows % batch != 0 && !dynamic) {
     rest_model = std::make_unique<Model>(compile_for_rows(o, dim, eval.rows % batch));
     rest_session = std::make_unique<Session>(*rest_model, SessionOptions{backend, o.seed, o.check_numerics});
     rest_session->prepare(Entry::Forward);
@@ -512,7 +512,7 @@ int cmd_train(const Options& given) {
     full_eval.set_buffers(session.buffers());
     if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
     try {
-      evaluate(eval, batch, full_eval, partial_batches ? &full_eval : rest_session.get(), info);
+      evaluate(eval, batch, full_eval, dynamic ? &full_eval : rest_session.get(), info);
     } catch (const DataError&) {
       // Reported, with its epoch, by the evaluation after the first epoch.
     }
@@ -557,7 +557,7 @@ int cmd_train(const Options& given) {
     out.print(fmt::format("compiled {} in {:.2f} s ({}{})\n", info.name, compile_secs,
                           backend != Backend::Jit ? "the interpreter's plans" : ranks.many() ? "grad" : "train_step",
                           eval.rows > 0 && backend == Backend::Jit ? " and forward" : ""));
-  if (train.rows % batch != 0 && first_epoch == 1 && !o.quiet && !partial_batches)
+  if (train.rows % batch != 0 && first_epoch == 1 && !o.quiet && !dynamic)
     out.print(fmt::format("note: {} rows in batches of {}: the last {} rows of each (shuffled) epoch are not "
                           "trained on\n", train.rows, batch, train.rows % batch));
   if (!o.quiet) {
@@ -647,22 +647,17 @@ int cmd_train(const Options& given) {
       if (!exchange && signals.received()) return interrupted(epoch, step, sum);
       double loss = 0;
       int64_t rows = std::min(batch, train.rows - step * batch);  // less in a last, partial batch
-      if (exchange && rows < batch) {
-        // A partial batch: shards of unequal sizes (none for a rank past its
-        // rows), each gradient weighted by its rows.
-        auto [at, n] = partial_shard(rows, ranks.rank(), ranks.size());
+      if (exchange) {
+        // This rank's rows of the batch (`shard` of a whole one; of a partial
+        // one, shards that differ by a row at most, none for a rank past its
+        // rows); the mean gradient of all ranks, each weighted by its rows
+        // (1 for equal shards): the whole batch's for a loss that averages
+        // over its rows.
+        auto [at, n] = shard_of(rows, ranks.rank(), ranks.size());
         NamedTensors g = n ? session.grad(gather(train, order, step * batch + at, n)) : zero_grads(session);
         double weight = static_cast<double>(n) * static_cast<double>(ranks.size()) / static_cast<double>(rows);
         GradientExchange::Result r = exchange->average(g, n ? find_tensor(g, "loss")->get(0) : 0.0,
                                                        signals.received() != 0, weight);
-        if (r.stop) return interrupted(epoch, step, sum);
-        session.apply_gradients(g, lr);
-        loss = r.loss;
-      } else if (exchange) {
-        // This rank's rows of the batch; the mean gradient of all ranks (which
-        // is the whole batch's for a loss that averages over its rows).
-        NamedTensors g = session.grad(gather(train, order, step * batch + ranks.rank() * shard, shard));
-        GradientExchange::Result r = exchange->average(g, find_tensor(g, "loss")->get(0), signals.received() != 0);
         if (r.stop) return interrupted(epoch, step, sum);
         session.apply_gradients(g, lr);
         loss = r.loss;
@@ -695,7 +690,7 @@ int cmd_train(const Options& given) {
       throw DataError(fmt::format("after epoch {} the ranks' params differ: the reduction gave the ranks different "
                                   "sums (see docs/distributed.md, determinism)",
                                   epoch));
-    double batches = partial_batches ? static_cast<double>(train.rows) / static_cast<double>(batch)
+    double batches = dynamic ? static_cast<double>(train.rows) / static_cast<double>(batch)
                                      : static_cast<double>(steps_per_epoch);  // whole batches' worth of rows
     double train_loss = steps_per_epoch ? sum / batches : NAN;
     EvalResult ev;
@@ -705,7 +700,7 @@ int cmd_train(const Options& given) {
       full_eval.set_buffers(session.buffers());
       if (rest_session) rest_session->set_params(session.params()), rest_session->set_buffers(session.buffers());
       try {
-        ev = evaluate(eval, batch, full_eval, partial_batches ? &full_eval : rest_session.get(), info);
+        ev = evaluate(eval, batch, full_eval, dynamic ? &full_eval : rest_session.get(), info);
       } catch (const DataError& e) {
         if (!o.check_numerics) throw;
         // A ModelError's text is the diagnostic at its model line.

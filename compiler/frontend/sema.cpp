@@ -155,9 +155,10 @@ namespace {
 
 // A dynamic dim that no override fixes is checked at a stand-in size: a
 // small prime that is no other dim's size and no integer of the file (a
-// type's size, an expression's: reshape(x, [7, 4])), so that a shape that only fits one size (a broadcast against a literal
-// [8, 4], another dim) is an error here rather than at the first call.
-// (1 would broadcast against anything.)
+// type's size, an expression's: reshape(x, [7, 4])), so that a shape that
+// only fits one size (a broadcast against a literal [8, 4], another dim) is
+// an error here rather than at the first call. (1 would broadcast against
+// anything.)
 std::map<std::string_view, int64_t> dynamic_stand_ins(const Ast& ast,
                                                       const std::vector<std::pair<std::string, int64_t>>& overrides) {
   std::set<int64_t> taken;
