@@ -100,8 +100,7 @@ py::array checked(std::string_view where, std::string_view kind, const gradc::Te
       want += fmt::format("{}{}", i ? ", " : "", spec.shape[i] < 0 ? spec.dim_names[i] : fmt::format("{}", spec.shape[i]));
     want += spec.shape.size() == 1 ? ",)" : ")";
     throw py::value_error(fmt::format("{}: {} '{}' must have shape {}, got {}{}", where, kind, spec.name,
-                                      spec.shape.empty() ? shape_text(spec.shape) : want, shape_text(shape),
-                                      dim_hint(spec, shape)));
+                                      want, shape_text(shape), dim_hint(spec, shape)));
   }
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(fmt::format("{}: {} '{}' is not C-contiguous (a transposed or strided view?); pass "

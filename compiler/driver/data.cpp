@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "runtime/tensor_io.h"
@@ -32,26 +33,28 @@ NamedTensors read_inputs_arg(const std::string& verb, const std::string& path, c
   return inputs;
 }
 
-Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows) {
+namespace {
+
+// The model of `o` (its --ad) with these dim overrides; DataError with the diagnostics when it does not compile.
+Model compile_with_dims(const Options& o, std::vector<std::pair<std::string, int64_t>> dims) {
   CompileOptions co;
-  co.dims = o.dims;
+  co.dims = std::move(dims);
   if (o.forward_ad) co.ad = CompileOptions::Autodiff::Forward;
-  bool set = false;
-  for (auto& [k, v] : co.dims)
-    if (k == dim) v = rows, set = true;
-  if (!set) co.dims.emplace_back(dim, rows);
   Model m = Model::compile_file(o.model, co);
   if (!m.ok()) throw DataError(render_all(m.diagnostics()));
   return m;
 }
 
-Model compile_dynamic(const Options& o) {
-  CompileOptions co;
-  co.dims = o.dims;
-  if (o.forward_ad) co.ad = CompileOptions::Autodiff::Forward;
-  Model m = Model::compile_file(o.model, co);
-  if (!m.ok()) throw DataError(render_all(m.diagnostics()));
-  return m;
+}  // namespace
+
+Model compile_dynamic(const Options& o) { return compile_with_dims(o, o.dims); }
+
+Model compile_for_rows(const Options& o, const std::string& dim, int64_t rows) {
+  std::vector<std::pair<std::string, int64_t>> dims = o.dims;
+  auto it = std::find_if(dims.begin(), dims.end(), [&](const auto& d) { return d.first == dim; });
+  if (it != dims.end()) it->second = rows;
+  else dims.emplace_back(dim, rows);
+  return compile_with_dims(o, std::move(dims));
 }
 
 std::string value_text(DType dtype, double v) {
