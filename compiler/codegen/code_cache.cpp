@@ -5,9 +5,11 @@
 //   4 bytes  format version (little-endian)
 //   4 bytes  header size in bytes (96)
 //   64 bytes the key (hex)
-//   8 bytes  the object's size
-//   8 bytes  the object's XXH3-64 checksum
-// then the object file (ELF for the host). Files are written to a temporary
+//   8 bytes  the payload's size
+//   8 bytes  the payload's XXH3-64 checksum
+// then the payload: the entry's object files (ELF for the host; one per part
+// of a module compiled in parallel, module_split.h) as pack_objects lays them
+// out. Files are written to a temporary
 // name and renamed, so a reader sees a whole file or none; they are not
 // fsync'ed: a file torn by a crash fails its checksum and is recompiled.
 // A hit touches its file; a directory of more than kMaxFiles cache files
@@ -47,7 +49,7 @@ namespace gradc {
 namespace {
 
 constexpr char kMagic[8] = {'g', 'r', 'a', 'd', 'c', 'o', 'b', 'j'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: the payload is a pack of objects
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 64 + 8 + 8;
 constexpr uint64_t kMaxObjectBytes = uint64_t{1} << 30;  // larger files are not ours
 constexpr size_t kMaxFiles = 4096, kKeepFiles = 3072;     // tens of KiB each
@@ -262,5 +264,33 @@ void set_code_cache_dir(std::string dir) {
 }
 
 std::string code_cache_dir() { return active_code_cache_dir(); }
+
+
+std::string pack_objects(const std::vector<std::string>& objects) {
+  std::string s;
+  put_u32(s, static_cast<uint32_t>(objects.size()));
+  for (const std::string& o : objects) {
+    put_u64(s, o.size());
+    s.append(o);
+  }
+  return s;
+}
+
+std::optional<std::vector<std::string>> unpack_objects(std::string_view pack) {
+  if (pack.size() < 4) return std::nullopt;
+  uint64_t count = get_le(pack.data(), 4);
+  size_t at = 4;
+  std::vector<std::string> objects;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (pack.size() - at < 8) return std::nullopt;
+    uint64_t size = get_le(pack.data() + at, 8);
+    at += 8;
+    if (size > pack.size() - at) return std::nullopt;
+    objects.emplace_back(pack.substr(at, static_cast<size_t>(size)));
+    at += static_cast<size_t>(size);
+  }
+  if (at != pack.size() || objects.empty()) return std::nullopt;
+  return objects;
+}
 
 }  // namespace gradc

@@ -1,5 +1,6 @@
 // The on-disk cache of compiled entry points (include/gradc/session.h,
-// set_code_cache_dir): one object file per key, in a file that starts with a
+// set_code_cache_dir): one entry's code per key (its object files,
+// pack_objects), in a file that starts with a
 // header holding a magic number, the format version, the key, the payload's
 // size and its checksum, so that a truncated, corrupt or foreign file is
 // recognized and recompiled instead of loaded.
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gradc {
 
@@ -29,17 +31,22 @@ std::string active_code_cache_dir();
 // once per directory on stderr as a warning.
 std::string usable_code_cache_dir();
 
-// The object file stored under `key` in `dir`, when there is a well-formed one
+// The payload stored under `key` in `dir`, when there is a well-formed one
 // (a missing file is a miss; a malformed one, or anything but a regular file
 // of this user's that only this user can write, counts as rejected).
 std::optional<std::string> code_cache_load(const std::string& dir, const CodeCacheKey& key);
-// Stores `object` under `key` atomically; returns false (and counts a
+// Stores the payload `object` under `key` atomically; returns false (and counts a
 // failure) when the directory or file cannot be written. Never throws.
 bool code_cache_store(const std::string& dir, const CodeCacheKey& key, std::string_view object);
 // Counts a miss (a compile), or a file whose object the JIT could not load.
 void code_cache_count_miss();
 void code_cache_count_rejected();
 void code_cache_count_hit();
+
+// An entry's object files (one per part, module_split.h) as one payload, and
+// back; unpack_objects gives nullopt for anything pack_objects did not make.
+std::string pack_objects(const std::vector<std::string>& objects);
+std::optional<std::vector<std::string>> unpack_objects(std::string_view pack);
 
 // The path of the file for `key` (for tests and messages).
 std::string code_cache_path(const std::string& dir, const CodeCacheKey& key);

@@ -23,8 +23,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "compiler/codegen/code_cache.h"
 #include "compiler/codegen/debug_info.h"
@@ -33,6 +35,7 @@
 #include "compiler/codegen/kernels.h"
 #include "compiler/codegen/llvm_emit.h"
 #include "compiler/codegen/machine.h"
+#include "compiler/codegen/module_split.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/source.h"
 #include "gradc/session.h"
@@ -46,7 +49,7 @@ namespace {
 // generate for a plan whose printout (print_program) stays the same.
 // 10: sums longer than 1024 elements are blocked (emit_reduce.cpp).
 // 11: sums down the columns of wide matrices are blocked too.
-constexpr int kCodegenVersion = 15;
+constexpr int kCodegenVersion = 16;  // 16: entries in parts (module_split.h)
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product
@@ -344,10 +347,10 @@ class JitExecutor : public Executor {
     return *jit_;
   }
 
-  // Loads an object file into a new JITDylib and resolves the entry point;
+  // Loads an entry's object files into a new JITDylib and resolves the entry point;
   // on failure removes the JITDylib and returns the error's text.
   // `names`: its functions' names in perf's map file.
-  std::string load(const std::string& object, EntryKind kind, CompiledEntry& e,
+  std::string load(const std::vector<std::string>& objects, EntryKind kind, CompiledEntry& e,
                    std::map<std::string, std::string> names = {}) {
     llvm::orc::LLJIT& j = jit();
     std::string id = fmt::format("{}.{}", entry_name(kind), dylibs_++);
@@ -355,8 +358,9 @@ class JitExecutor : public Executor {
     if (!created) internal_error(__FILE__, __LINE__, "creating a JITDylib: " + llvm::toString(created.takeError()));
     llvm::orc::JITDylib& jd = *created;
     if (perf_map_) perf_map_->name_functions(id, std::move(names));
-    auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, id);
-    llvm::Error err = j.addObjectFile(jd, std::move(buffer));
+    llvm::Error err = llvm::Error::success();
+    for (size_t i = 0; i < objects.size() && !err; ++i)
+      err = j.addObjectFile(jd, llvm::MemoryBuffer::getMemBufferCopy(objects[i], id));  // tools find the names by id
     if (!err) {
       auto addr = j.lookup(jd, symbol_name(kind));
       if (addr) {
@@ -387,7 +391,9 @@ class JitExecutor : public Executor {
     CodeCacheKey key;
     if (!dir.empty()) {
       key = code_cache_key(cache_key_material(e->program(), kind, opts_.debug_info));
-      if (std::optional<std::string> object = code_cache_load(dir, key)) {
+      std::optional<std::vector<std::string>> objects;
+      if (std::optional<std::string> payload = code_cache_load(dir, key)) objects = unpack_objects(*payload);
+      if (objects) {
         t.cache_ms = ms_since(t0);
         auto t1 = Clock::now();
         std::map<std::string, std::string> names;
@@ -396,7 +402,7 @@ class JitExecutor : public Executor {
           Emitted em = emit_module(m_, e->program(), kind, ctx, tm, &sm_);
           names = perf_names(m_, kind, *em.marks);
         }
-        if (load(*object, kind, *e, std::move(names)).empty()) {
+        if (load(*objects, kind, *e, std::move(names)).empty()) {
           code_cache_count_hit();
           t.link_ms = ms_since(t1);
           t.cache_hit = t.compiled = true;
@@ -419,25 +425,55 @@ class JitExecutor : public Executor {
     std::map<std::string, std::string> names;
     if (opts_.perf_map) names = perf_names(m_, kind, *em.marks);
     t.emit_ms = ms_since(t0);
-    t0 = Clock::now();
-    optimize_module(*mod, tm);
-    sanitize_module(*mod, tm);
-    t.optimize_ms = ms_since(t0);
-    t0 = Clock::now();
-    std::string object = machine_code(*mod, tm, llvm::CodeGenFileType::ObjectFile);
-    t.codegen_ms = ms_since(t0);
+    // Kernel marks belong to one module: a marked entry is compiled in one part.
+    std::vector<std::string> objects = machine_code_in_parts(*mod, e->program(), kind, marked ? 1 : opts_.compile_threads, t);
     if (!dir.empty()) {
       t0 = Clock::now();
-      code_cache_store(dir, key, object);
+      code_cache_store(dir, key, pack_objects(objects));
       t.cache_ms += ms_since(t0);
     }
     t0 = Clock::now();
-    if (std::string why = load(object, kind, *e, std::move(names)); !why.empty())
+    if (std::string why = load(objects, kind, *e, std::move(names)); !why.empty())
       internal_error(__FILE__, __LINE__, "loading the compiled code into the JIT: " + why);
     t.link_ms = ms_since(t0);
     t.compiled = true;
     e->times = t;
     return e;
+  }
+
+  // The entry's object files from its module `mod` (emitted on this thread):
+  // one, or with more than one thread and a large module, one per part of
+  // its split (module_split.h), each part optimized and compiled on a thread
+  // of its own, which emits its own copy of the module; this thread takes
+  // part 0 in `mod`. Records the optimization and machine code times: with
+  // parts, this thread's optimization and the rest of the parallel work's
+  // wall time.
+  std::vector<std::string> machine_code_in_parts(llvm::Module& mod, const Program& program, EntryKind kind,
+                                                 int threads, CompileTimes& t) {
+    auto t0 = Clock::now();
+    ModuleSplit split = split_module(mod, threads, opts_.min_part_instructions);
+    t.parts = split.parts;
+    std::vector<std::future<std::string>> others;
+    for (int part = 1; part < split.parts; ++part)
+      others.push_back(std::async(std::launch::async, [this, &program, &split, kind, part] {
+        llvm::LLVMContext ctx;
+        llvm::TargetMachine& tm = target_machine();
+        Emitted em = emit_module(m_, program, kind, ctx, tm);
+        keep_part(*em.mod, split, part);
+        optimize_module(*em.mod, tm);
+        sanitize_module(*em.mod, tm);
+        return machine_code(*em.mod, tm, llvm::CodeGenFileType::ObjectFile);
+      }));
+    llvm::TargetMachine& tm = target_machine();
+    keep_part(mod, split, 0);
+    auto t1 = Clock::now();
+    optimize_module(mod, tm);
+    sanitize_module(mod, tm);
+    t.optimize_ms = ms_since(t1);
+    std::vector<std::string> objects{machine_code(mod, tm, llvm::CodeGenFileType::ObjectFile)};
+    for (auto& f : others) objects.push_back(f.get());
+    t.codegen_ms = ms_since(t0) - t.optimize_ms;
+    return objects;
   }
 
   const ModelIR& m_;
@@ -455,6 +491,12 @@ class JitExecutor : public Executor {
 std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm, JitOptions opts) {
   opts.debug_info = opts.debug_info || env_flag("GRADC_DEBUG_INFO");
   opts.perf_map = opts.perf_map || env_flag("GRADC_PERF_MAP");
+  if (opts.compile_threads <= 0) {
+    const char* env = std::getenv("GRADC_COMPILE_THREADS");
+    int n = env ? std::atoi(env) : 0;
+    opts.compile_threads = n > 0 ? std::min(n, kMaxCompileThreads)
+                                 : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, kMaxCompileThreads);
+  }
   return std::make_unique<JitExecutor>(m, sm, opts);
 }
 

@@ -36,7 +36,17 @@ struct JitOptions {
   bool debug_info = false;
   // A line per function in perf's map file /tmp/perf-PID.map.
   bool perf_map = false;
+  // Threads that optimize and compile one entry's code, each a part of its
+  // module (module_split.h); 0: the environment variable
+  // GRADC_COMPILE_THREADS, else the machine's hardware threads, at most
+  // kMaxCompileThreads. Entries marked for tools compile in one part.
+  int compile_threads = 0;
+  // Each part has at least this many LLVM instructions: below 2000 an entry
+  // compiles in one part (a thread and a second emission of the module cost
+  // about what they save; measured in docs/internals.md).
+  size_t min_part_instructions = 1000;
 };
+inline constexpr int kMaxCompileThreads = 4;
 
 std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm, JitOptions opts = {});
 

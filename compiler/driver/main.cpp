@@ -418,6 +418,10 @@ int cmd_bench(const Options& o) {
     std::cout << fmt::format("            LLVM set-up {:.2f}, plan {:.2f}, LLVM IR {:.2f}, optimize {:.2f}, machine code {:.2f},"
                              " cache {:.2f}, JIT link {:.2f} ms\n",
                              ct.setup_ms, ct.plan_ms, ct.emit_ms, ct.optimize_ms, ct.codegen_ms, ct.cache_ms, ct.link_ms);
+    if (ct.parts > 1 && !ct.cache_hit)
+      std::cout << fmt::format("            (optimized and compiled in {} parts on {} threads: optimize is the first"
+                               " part's, machine code the rest)\n",
+                               ct.parts, ct.parts);
   } else {
     std::cout << "          train_step code                    none  (the interpreter)\n";
   }

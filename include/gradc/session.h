@@ -73,6 +73,10 @@ struct CompileTimes {
   double emit_ms = 0;       // LLVM IR, verified
   double optimize_ms = 0;   // the LLVM pass pipeline
   double codegen_ms = 0;    // machine code (an object file)
+  // The entry's module was optimized and compiled in this many parts at
+  // once, one thread each; then optimize_ms is the first part's and
+  // codegen_ms the rest of the parallel work's wall time.
+  int parts = 1;
   double cache_ms = 0;      // the cache key; reading, checking or writing the cache file
   double link_ms = 0;       // loading the object into the JIT and resolving the entry point
   double total_ms() const { return setup_ms + plan_ms + emit_ms + optimize_ms + codegen_ms + cache_ms + link_ms; }

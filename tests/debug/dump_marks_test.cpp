@@ -20,34 +20,13 @@
 #include "compiler/frontend/parser.h"
 #include "compiler/frontend/sema.h"
 #include "compiler/api/model_impl.h"
+#include "tests/common/model_ir.h"
 #include "compiler/support/diagnostics.h"
 #include "gradc/gradc.h"
 
 using namespace gradc;
 
 namespace {
-
-// A model through the same steps as Model::compile_file, keeping the IR.
-struct Compiled {
-  SourceManager sm;
-  std::optional<ModelIR> ir;
-};
-
-std::unique_ptr<Compiled> compile(const std::string& path) {
-  auto c = std::make_unique<Compiled>();
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  uint32_t file = c->sm.add(path, text);
-  DiagEngine diags(c->sm);
-  Ast ast;
-  parse(c->sm, file, ast, diags);
-  std::optional<ModelIR> m = analyze(ast, c->sm, diags, SemaOptions{"model", {}});
-  REQUIRE(m);
-  REQUIRE(differentiate_loss(*m, {}).empty());
-  build_train_step(*m);
-  c->ir = optimize(*m);
-  return c;
-}
 
 const std::regex kMark(R"(^(  ;|\t#) (k[0-9]+: .*|  *[0-9]+ \| .*)$)");
 
@@ -70,7 +49,7 @@ std::string without_marks(const std::string& text, std::set<int>* kernels = null
 
 TEST_CASE("dump marks: every kernel marked, and nothing else changes", "[debug]") {
   for (const char* name : {"xor", "iris_mlp", "digits_mlp", "regression_f64", "all_builtins"}) {
-    auto c = compile(fmt::format("{}/examples/{}.grad", GRADC_SOURCE_DIR, name));
+    auto c = test::compile_ir(fmt::format("{}/examples/{}.grad", GRADC_SOURCE_DIR, name));
     size_t kernels = plan_program(*c->ir, EntryKind::TrainStep).kernels.size();
     for (const char* stage : {"llvm-raw", "llvm", "asm"}) {
       INFO(name << " " << stage);

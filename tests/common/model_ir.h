@@ -1,0 +1,43 @@
+// A model file through the same steps as Model::compile_file (parse, check,
+// differentiate, the train step, the passes), keeping the IR, for tests of
+// the code generator's internals.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "compiler/api/model_impl.h"
+#include "compiler/frontend/parser.h"
+#include "compiler/frontend/sema.h"
+#include "compiler/support/diagnostics.h"
+#include "compiler/support/source.h"
+
+namespace gradc::test {
+
+struct CompiledIR {
+  SourceManager sm;
+  std::optional<ModelIR> ir;
+};
+
+inline std::unique_ptr<CompiledIR> compile_ir(const std::string& path) {
+  auto c = std::make_unique<CompiledIR>();
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  uint32_t file = c->sm.add(path, text);
+  DiagEngine diags(c->sm);
+  Ast ast;
+  parse(c->sm, file, ast, diags);
+  std::optional<ModelIR> m = analyze(ast, c->sm, diags, SemaOptions{"model", {}});
+  REQUIRE(m);
+  REQUIRE(differentiate_loss(*m, {}).empty());
+  build_train_step(*m);
+  c->ir = optimize(*m);
+  return c;
+}
+
+}  // namespace gradc::test
