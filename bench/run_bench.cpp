@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -705,7 +706,8 @@ GemmResult run_gemm(const Options& o) {
 
 struct CompileResult {
   bool measured = false;
-  double front_ms = 0, session_ms = 0, first_call_ms = 0, step_ms = 0, cold_ms = 0, cached_ms = 0;
+  double front_ms = 0, session_ms = 0, first_call_ms = 0, step_ms = 0, cold_ms = 0, cached_ms = 0, cached_front_ms = 0;
+  gradc::CompileTimes cached_code;
 };
 
 CompileResult measure_compile(const Workload& w3, const Options& o) {
@@ -732,16 +734,35 @@ CompileResult measure_compile(const Workload& w3, const Options& o) {
   }
   std::sort(steps.begin(), steps.end());
   c.step_ms = steps[2];
-  // The same source again while the first is alive: the compile cache answers.
+  // From the on-disk code cache, in a scratch cache directory: a compile of
+  // another copy of the source stores the code, and a third copy (new text,
+  // so the in-memory model cache cannot answer; the same kernel plan, so the
+  // code cache can) is timed from its source to its first train_step.
+  std::string saved_dir = gradc::code_cache_dir();
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / fmt::format("gradc-run-bench-cache-{}", Clock::now().time_since_epoch().count());
+  gradc::set_code_cache_dir(dir.string());
+  {
+    gradc::Model warm = compile_cold(path, read_file(path));
+    gradc::Session(warm, one_thread()).prepare(gradc::Entry::TrainStep);
+  }
+  std::string again = read_file(path);
   auto t3 = Clock::now();
-  gradc::Model m2 = gradc::Model::compile_source(src, path);
+  gradc::Model m2 = compile_cold(path, again);
+  c.cached_front_ms = ms_since(t3);
   gradc::Session s2(m2, one_thread());
   s2.train_step(prob.inputs);
   c.cached_ms = ms_since(t3);
+  c.cached_code = s2.compile_times(gradc::Entry::TrainStep);
+  gradc::set_code_cache_dir(saved_dir);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
   c.measured = true;
   std::cerr << fmt::format("W3 compile: cold {:.1f} ms (front end {:.1f}, session {:.1f}, first train_step {:.1f} of "
-                           "which one step ~{:.2f}); again from the cache {:.2f} ms\n",
-                           c.cold_ms, c.front_ms, c.session_ms, c.first_call_ms, c.step_ms, c.cached_ms);
+                           "which one step ~{:.2f}); from the on-disk code cache {:.2f} ms (front end {:.1f}, "
+                           "train_step code {:.2f}{})\n",
+                           c.cold_ms, c.front_ms, c.session_ms, c.first_call_ms, c.step_ms, c.cached_ms,
+                           c.cached_front_ms, c.cached_code.total_ms(), c.cached_code.cache_hit ? ", a hit" : ", NOT a hit");
   return c;
 }
 
@@ -822,7 +843,7 @@ void print_table(const std::vector<Result>& rs, const GemmResult& g, const Threa
                                r.dynamic_loss_diff != 0 ? "WRONG" : status(ratio <= 1.05), r.dynamic_loss_diff);
     }
   if (c.measured)
-    std::cout << fmt::format("W3 compile latency: cold {:.1f} ms (target < 80) {}; from the cache {:.2f} ms (target "
+    std::cout << fmt::format("W3 compile latency: cold {:.1f} ms (target < 80) {}; from the on-disk cache {:.2f} ms (target "
                              "< 3) {}\n",
                              c.cold_ms, status(c.cold_ms < 80), c.cached_ms, status(c.cached_ms < 3));
   if (inf.measured)

@@ -482,8 +482,8 @@ Session::Session(const Model& model, const SessionOptions& opts) : impl_(std::ma
   impl_->buffers = init_buffers(m, opts.seed);
   for (const StateSlot& s : m.train.slots) {
     Tensor t(m.graph[s.in].dtype, sizes(m.graph[s.in].shape));
-    double v = slot_initial_value(m.optimizer, s.slot);
-    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, v);
+    if (double v = slot_initial_value(m.optimizer, s.slot); v != 0)  // else zeros already
+      for (int64_t i = 0; i < t.numel(); ++i) t.set(i, v);
     impl_->state.emplace_back(s.tensor, std::move(t));
   }
 }
