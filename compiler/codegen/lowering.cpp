@@ -521,13 +521,37 @@ class Lowering {
   // one was read from (window_steps), so that overlapping windows add up. A
   // reduction runs on one thread, in the windows' row-major order: the same
   // sums in the same order for any thread count.
+  //
+  // Windows that tile the input exactly (each axis's stride its kernel, no
+  // dilation, nothing left over: a pool's usual windows) read every element
+  // once. The fold is then a permutation, an elementwise kernel (parallel,
+  // in tiles where it transposes), and each element is 0 + its one window
+  // element, as the sum gives (a -0 becomes +0 there too).
   void emit_fold(NodeId n, int out) {
     NodeId g = g_[n].operands[0];
-    Kernel k = kernel(Kernel::Kind::Reduce, n, shape(g));
+    const std::vector<int64_t>& at = g_[n].attrs.ints;
+    Sizes ws = shape(g);  // [N, C, K.., O..]
+    size_t d = at.size() / 4;
+    bool tiles = true;
+    for (size_t j = 0; j < d; ++j)
+      tiles = tiles && at[4 * j + 2] == 1 && at[4 * j + 1] == at[4 * j] && ws[2 + d + j] * at[4 * j] == at[4 * j + 3];
+    Kernel k = kernel(tiles ? Kernel::Kind::Elementwise : Kernel::Kind::Reduce, n, ws);
     k.out = out;
-    k.out_map = Affine{0, window_steps(shape(n), g_[n].attrs.ints)};
-    k.reduce_op = Op::ReduceSum;
+    k.out_map = Affine{0, window_steps(shape(n), at)};
     k.root = expr(k, g, IdxMap::identity(k.dims.size()));
+    if (tiles) {
+      KExpr zero;
+      zero.kind = KExpr::Kind::Const;
+      zero.dtype = g_[n].dtype;
+      KExpr sum;
+      sum.kind = KExpr::Kind::Op;
+      sum.op = Op::Add;
+      sum.dtype = g_[n].dtype;
+      sum.args = {add_expr(k, zero), k.root};
+      k.root = add_expr(k, sum);
+    } else {
+      k.reduce_op = Op::ReduceSum;
+    }
     p_.kernels.push_back(std::move(k));
   }
 
