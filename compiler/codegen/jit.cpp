@@ -498,12 +498,8 @@ std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManage
   if (opts.compile_threads <= 0) {
     const char* env = std::getenv("GRADC_COMPILE_THREADS");
     int n = env ? std::atoi(env) : 0;
-    // The sanitizer build compiles in one part unless told otherwise: its
-    // emitter is instrumented, so a second emission per compile costs more
-    // than the split saves, and its test suite already runs tests in parallel
-    // (an every-model test went from under 600 s to past it).
-    int machine = kSanitize ? 1 : static_cast<int>(std::thread::hardware_concurrency());
-    opts.compile_threads = n > 0 ? std::min(n, kMaxCompileThreads) : std::clamp(machine, 1, kMaxCompileThreads);
+    opts.compile_threads = n > 0 ? std::min(n, kMaxCompileThreads)
+                                 : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, kMaxCompileThreads);
   }
   return std::make_unique<JitExecutor>(m, sm, opts);
 }

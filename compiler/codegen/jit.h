@@ -38,9 +38,8 @@ struct JitOptions {
   bool perf_map = false;
   // Threads that optimize and compile one entry's code, each a part of its
   // module (module_split.h); 0: the environment variable
-  // GRADC_COMPILE_THREADS, else the machine's hardware threads (one in the
-  // sanitizer build), at most kMaxCompileThreads. Entries marked for tools
-  // compile in one part.
+  // GRADC_COMPILE_THREADS, else the machine's hardware threads, at most
+  // kMaxCompileThreads. Entries marked for tools compile in one part.
   int compile_threads = 0;
   // Each part has at least this many LLVM instructions: below 2000 an entry
   // compiles in one part (a thread and a second emission of the module cost
