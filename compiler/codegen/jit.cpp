@@ -458,23 +458,23 @@ class JitExecutor : public Executor {
     ModuleSplit split = split_module(mod, threads, opts_.min_part_instructions);
     t.parts = split.parts;
     std::vector<std::future<std::string>> others;
+    // Part `part` of module `m`: optimized (timed into *optimize_ms) and compiled.
+    auto compile_part = [&split](llvm::Module& m, int part, double* optimize_ms) {
+      llvm::TargetMachine& tm = target_machine();
+      keep_part(m, split, part);
+      auto t1 = Clock::now();
+      optimize_module(m, tm);
+      sanitize_module(m, tm);
+      if (optimize_ms) *optimize_ms = ms_since(t1);
+      return machine_code(m, tm, llvm::CodeGenFileType::ObjectFile);
+    };
     for (int part = 1; part < split.parts; ++part)
-      others.push_back(std::async(std::launch::async, [this, &program, &split, kind, part] {
+      others.push_back(std::async(std::launch::async, [this, &program, &compile_part, kind, part] {
         llvm::LLVMContext ctx;
-        llvm::TargetMachine& tm = target_machine();
-        Emitted em = emit_module(m_, program, kind, ctx, tm);
-        keep_part(*em.mod, split, part);
-        optimize_module(*em.mod, tm);
-        sanitize_module(*em.mod, tm);
-        return machine_code(*em.mod, tm, llvm::CodeGenFileType::ObjectFile);
+        Emitted em = emit_module(m_, program, kind, ctx, target_machine());
+        return compile_part(*em.mod, part, nullptr);
       }));
-    llvm::TargetMachine& tm = target_machine();
-    keep_part(mod, split, 0);
-    auto t1 = Clock::now();
-    optimize_module(mod, tm);
-    sanitize_module(mod, tm);
-    t.optimize_ms = ms_since(t1);
-    std::vector<std::string> objects{machine_code(mod, tm, llvm::CodeGenFileType::ObjectFile)};
+    std::vector<std::string> objects{compile_part(mod, 0, &t.optimize_ms)};
     for (auto& f : others) objects.push_back(f.get());
     t.codegen_ms = ms_since(t0) - t.optimize_ms;
     return objects;
