@@ -74,7 +74,7 @@ TEST_CASE("print_after_all: locations hidden, and Graphviz", "[passes][print]") 
   CHECK(after_last(graphs, "# *** after ") == m.dump(Stage::Opt, DumpFormat::Dot));
 }
 
-TEST_CASE("print_after_all: only stages made of steps; nothing for a model without passes", "[passes][print]") {
+TEST_CASE("print_after_all: only stages made of steps, nothing for a model without passes", "[passes][print]") {
   CHECK(stage_has_steps(Stage::Opt));
   CHECK(stage_has_steps(Stage::Loops));
   for (Stage s : {Stage::Ast, Stage::Graph, Stage::Grad, Stage::LlvmRaw, Stage::Llvm, Stage::Asm})

@@ -171,7 +171,7 @@ TEST_CASE("simplify: where(c, a, a) -> a", "[passes][simplify]") {
   CHECK(f.simplified(f.b.where(m, a, a)) == "broadcast_to[3, 2](a)");
 }
 
-TEST_CASE("simplify: reshape(reshape(x)) -> reshape(x); reshape to x's shape -> x", "[passes][simplify]") {
+TEST_CASE("simplify: reshape(reshape(x)) -> reshape(x), reshape to x's shape -> x", "[passes][simplify]") {
   Fixture f;
   NodeId x = f.input("x", {2, 3});
   CHECK(f.simplified(f.b.reshape(f.b.reshape(x, {6}), {3, 2})) == "reshape[3, 2](x)");

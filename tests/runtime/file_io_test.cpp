@@ -193,7 +193,7 @@ TEST_CASE("a write whose temporary file cannot be created leaves the old file in
   CHECK(dir.entries() == std::vector<std::string>{"ckpt.safetensors"});
 }
 
-TEST_CASE("a path under a regular file cannot be written or read (ENOTDIR; also as root)") {
+TEST_CASE("a path under a regular file cannot be written or read (ENOTDIR, also as root)") {
   TempDir dir;
   std::string file = dir / "plain";
   test::write_bytes(file, "keep me");
@@ -294,7 +294,7 @@ TEST_CASE("read_tensor_file dispatches on the extension") {
 namespace gradc {
 namespace {
 
-TEST_CASE("a pipe is read in chunks up to the limit; a FIFO without a writer reads as empty") {
+TEST_CASE("a pipe is read in chunks up to the limit, and a FIFO without a writer reads as empty") {
   // A FIFO nobody writes to: open() does not wait for a writer.
   test::TempDir dir;
   std::string fifo = dir / "fifo";

@@ -101,7 +101,7 @@ TEST_CASE("a directory is refused, also through a link") {
   CHECK(TempDir::entries_of(dir / "d").empty());
 }
 
-TEST_CASE("a stale temporary file of a dead writer is removed; a live writer's is kept") {
+TEST_CASE("a stale temporary file of a dead writer is removed, a live writer's is kept") {
   TempDir dir;
   std::string dead = fmt::format(".ckpt.bin.tmp-{}-0-abc", dead_pid());
   std::string live = fmt::format(".ckpt.bin.tmp-{}-99-abc", ::getpid());

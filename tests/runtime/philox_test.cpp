@@ -33,7 +33,7 @@ TEST_CASE("gradc's random bits: the counter and key words of (seed, step, stream
   CHECK(seen.size() == 3 * 2 * 2 * 3);
 }
 
-TEST_CASE("random_uniform is in [0, 1) with the mean and spread of a uniform") {
+TEST_CASE("random_uniform lies in 0 <= u < 1 with the mean and spread of a uniform") {
   double sum = 0, sq = 0;
   const int n = 100000;
   for (int i = 0; i < n; ++i) {
