@@ -55,6 +55,12 @@ Tensor allocate(const EntryValue& v, EntryKind kind) {
   }
 }
 
+// Frees a session's arena (detail::allocate_storage's).
+struct FreeStorage {
+  size_t bytes;
+  void operator()(uint8_t* p) const noexcept { detail::free_storage(p, bytes); }
+};
+
 }  // namespace
 
 struct Session::Impl {
@@ -108,8 +114,9 @@ struct Session::Impl {
   mutable std::unique_ptr<Call> calls[5];  // per EntryKind
   // train_step writes new params, buffers and state here; they are swapped in when the step succeeded.
   NamedTensors back_params, back_buffers, back_state;
-  // Working memory of native calls, kept between calls (64-byte aligned).
-  mutable std::unique_ptr<uint8_t, decltype(&std::free)> arena{nullptr, &std::free};
+  // Working memory of native calls, kept between calls (64-byte aligned, from
+  // the tensors' page pool: see runtime/page_pool.cpp).
+  mutable std::unique_ptr<uint8_t, FreeStorage> arena{nullptr, FreeStorage{0}};
   mutable size_t arena_size = 0;
 
   // ---- dynamic dims (SPEC 2.2): the specialization for the sizes the last call's inputs bound ----
@@ -334,9 +341,15 @@ struct Session::Impl {
                                   static_cast<double>(need) / (1 << 30), kMaxSessionBytes >> 30));
     size_t bytes = (static_cast<size_t>(std::max<int64_t>(need, 64)) + 63) / 64 * 64;
     if (bytes > arena_size) {
-      arena.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
-      arena_size = arena ? bytes : 0;
-      if (!arena) throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
+      arena.reset();
+      arena_size = 0;
+      try {
+        arena = std::unique_ptr<uint8_t, FreeStorage>(static_cast<uint8_t*>(detail::allocate_storage(bytes)),
+                                                      FreeStorage{bytes});
+      } catch (const std::bad_alloc&) {
+        throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
+      }
+      arena_size = bytes;
     }
     return arena.get();
   }

@@ -301,10 +301,17 @@ class JitExecutor : public Executor {
     if (need > kMaxSessionBytes)
       throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(sig.kind),
                                   static_cast<double>(need) / (1 << 30), kMaxSessionBytes >> 30));
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(need, 64));
-    std::unique_ptr<uint8_t, decltype(&std::free)> arena(
-        static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free);
-    if (!arena) throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
+    // From the tensors' page pool (64-byte aligned; runtime/page_pool.cpp):
+    // a call's arena reuses the pages of the last one instead of faulting in
+    // fresh ones.
+    size_t bytes = (static_cast<size_t>(std::max<int64_t>(need, 64)) + 63) / 64 * 64;
+    auto free_arena = [bytes](uint8_t* p) { detail::free_storage(p, bytes); };
+    std::unique_ptr<uint8_t, decltype(free_arena)> arena(nullptr, free_arena);
+    try {
+      arena.reset(static_cast<uint8_t*>(detail::allocate_storage(bytes)));
+    } catch (const std::bad_alloc&) {
+      throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
+    }
     e.call(args.data(), arena.get(), rt);
   }
 

@@ -37,6 +37,29 @@ struct DataError : std::runtime_error {
 // (a message about a shape of 2^34 elements must not allocate them).
 std::string type_string(DType dtype, const std::vector<int64_t>& shape);
 
+namespace detail {
+// Tensor storage (runtime/page_pool.cpp): 64-byte aligned; sizes from 64 KiB
+// on come from memory the kernel may back with 2 MiB pages, so that a fresh
+// tensor of a few megabytes costs a few page faults instead of hundreds. Throws
+// std::bad_alloc.
+void* allocate_storage(size_t bytes);
+void free_storage(void* p, size_t bytes) noexcept;
+// Whether a block of `bytes` comes from the pool (false in sanitizer builds).
+bool storage_is_pooled(size_t bytes);
+
+template <class T>
+struct StorageAllocator {
+  using value_type = T;
+  StorageAllocator() = default;
+  template <class U>
+  StorageAllocator(const StorageAllocator<U>&) noexcept {}
+  T* allocate(size_t n) { return static_cast<T*>(allocate_storage(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) noexcept { free_storage(p, n * sizeof(T)); }
+  friend bool operator==(const StorageAllocator&, const StorageAllocator&) { return true; }
+  friend bool operator!=(const StorageAllocator&, const StorageAllocator&) { return false; }
+};
+}  // namespace detail
+
 class Tensor {
  public:
   Tensor() = default;
@@ -80,7 +103,8 @@ class Tensor {
   DType dtype_ = DType::F32;
   std::vector<int64_t> shape_;
   int64_t numel_ = 1;
-  std::vector<uint64_t> storage_ = std::vector<uint64_t>(1);  // 8-byte aligned
+  std::vector<uint64_t, detail::StorageAllocator<uint64_t>> storage_ =
+      std::vector<uint64_t, detail::StorageAllocator<uint64_t>>(1);  // 64-byte aligned
 };
 
 // Tensors by name, in a stable order (file order when read).

@@ -1,0 +1,108 @@
+// Tensor storage (runtime/page_pool.cpp): blocks of every size class are
+// 64-byte aligned, writable over their whole length and disjoint from every
+// other live block; freed units are reused; tensors start zero-filled even
+// when their memory was another tensor's; blocks allocated and freed from
+// several threads at once stay disjoint.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "gradc/tensor.h"
+
+using namespace gradc;
+
+namespace {
+
+struct Block {
+  uint8_t* p;
+  size_t bytes;
+  uint8_t fill;
+};
+
+// Allocates `sizes` (each filled with its own byte), checks alignment and that
+// no block overlaps another, then checks every byte and frees them.
+bool allocate_fill_check(const std::vector<size_t>& sizes, uint8_t salt) {
+  std::vector<Block> blocks;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    auto* p = static_cast<uint8_t*>(detail::allocate_storage(sizes[i]));
+    uint8_t fill = static_cast<uint8_t>(salt + i * 7 + 1);
+    std::memset(p, fill, sizes[i]);
+    blocks.push_back({p, sizes[i], fill});
+  }
+  bool ok = true;
+  for (const Block& b : blocks) ok = ok && reinterpret_cast<uintptr_t>(b.p) % 64 == 0;
+  std::vector<Block> sorted = blocks;
+  std::sort(sorted.begin(), sorted.end(), [](const Block& a, const Block& b) { return a.p < b.p; });
+  for (size_t i = 1; i < sorted.size(); ++i) ok = ok && sorted[i - 1].p + sorted[i - 1].bytes <= sorted[i].p;
+  for (const Block& b : blocks)
+    for (size_t k = 0; k < b.bytes; k += 61) ok = ok && b.p[k] == b.fill;
+  for (const Block& b : blocks) ok = ok && b.p[b.bytes - 1] == b.fill;
+  for (const Block& b : blocks) detail::free_storage(b.p, b.bytes);
+  return ok;
+}
+
+constexpr size_t KiB = 1024, MiB = 1024 * KiB;
+
+}  // namespace
+
+TEST_CASE("page pool: every size class is aligned, whole and disjoint", "[page_pool]") {
+  // Below the pool, units of one chunk, a whole chunk, and mappings of their own.
+  std::vector<size_t> sizes = {1,        63,      4 * KiB,  64 * KiB - 1, 64 * KiB, 64 * KiB + 1, 200 * KiB,
+                               900 * KiB, 1 * MiB, 2 * MiB - 8, 2 * MiB,  2 * MiB + 1, 5 * MiB + 12345};
+  CHECK(allocate_fill_check(sizes, 0));
+  // Many medium blocks: more than one chunk holds.
+  std::vector<size_t> many(40, 300 * KiB);
+  CHECK(allocate_fill_check(many, 3));
+  CHECK(detail::storage_is_pooled(1) == false);
+}
+
+TEST_CASE("page pool: freed units are reused, and a new tensor is zeros in reused memory", "[page_pool]") {
+  // A chunk half used by a block that stays: the units freed next to it are
+  // the first fit for the next block of their size.
+  void* pin = detail::allocate_storage(64 * KiB);
+  void* a = detail::allocate_storage(256 * KiB);
+  std::memset(a, 0xab, 256 * KiB);
+  detail::free_storage(a, 256 * KiB);
+  void* b = detail::allocate_storage(256 * KiB);
+  if (detail::storage_is_pooled(256 * KiB)) CHECK(b == a);
+  detail::free_storage(b, 256 * KiB);
+  detail::free_storage(pin, 64 * KiB);
+
+  for (int round = 0; round < 3; ++round) {
+    Tensor t(DType::F32, {300, 300});  // 360 KB: pooled
+    const float* p = t.data<float>();
+    CHECK(std::all_of(p, p + t.numel(), [](float v) { return v == 0; }));
+    std::fill(t.data<float>(), t.data<float>() + t.numel(), 3.5f);
+  }
+  // Copies own their storage.
+  Tensor x(DType::F64, {100, 100});
+  x.set(9999, 2.0);
+  Tensor y = x;
+  y.set(9999, 5.0);
+  CHECK(x.get(9999) == 2.0);
+  CHECK(y.get(9999) == 5.0);
+  Tensor z = std::move(y);
+  CHECK(z.get(9999) == 5.0);
+}
+
+TEST_CASE("page pool: blocks from several threads at once stay disjoint", "[page_pool]") {
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([t, &ok] {
+      bool all = true;
+      for (int round = 0; round < 20; ++round) {
+        std::vector<size_t> sizes;
+        for (int i = 0; i < 6; ++i) sizes.push_back(static_cast<size_t>(64 * KiB * (1 + (t * 5 + round + i) % 9)));
+        all = all && allocate_fill_check(sizes, static_cast<uint8_t>(t * 40 + round));
+      }
+      ok[static_cast<size_t>(t)] = all;
+    });
+  for (auto& th : threads) th.join();
+  CHECK(ok == std::vector<int>(4, 1));
+}
