@@ -12,8 +12,9 @@ namespace gradc {
 inline constexpr size_t kCompilerStackBytes = size_t{512} << 20;
 
 // Runs f on a thread with kCompilerStackBytes of stack and waits for it;
-// exceptions thrown by f are rethrown here. Falls back to the calling thread
-// if such a thread cannot be created.
+// exceptions thrown by f are rethrown here. The thread is kept for the next
+// call (stack.cpp); calls from several threads at once each get their own.
+// Falls back to the calling thread if such a thread cannot be created.
 void run_with_large_stack(const std::function<void()>& f);
 
 }  // namespace gradc
