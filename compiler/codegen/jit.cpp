@@ -423,21 +423,23 @@ class JitExecutor : public Executor {
     }
     t.cache_ms += ms_since(t0);
 
+    // Kernel marks only for tools (jit_debug.h): none by default. Kernel
+    // marks belong to one module: a marked entry is compiled in one part.
+    bool marked = opts_.debug_info || opts_.perf_map;
+    const int threads = marked ? 1 : opts_.compile_threads;
+    std::vector<std::future<std::string>> others = start_other_parts(e->program(), kind, threads);
     // A target machine only for code to compile (a cache hit needs none).
     t0 = Clock::now();
     llvm::TargetMachine& tm = target_machine();
     t.setup_ms += ms_since(t0);
     t0 = Clock::now();
     llvm::LLVMContext ctx;
-    // Kernel marks only for tools (jit_debug.h): none by default.
-    bool marked = opts_.debug_info || opts_.perf_map;
     Emitted em = emit_module(m_, e->program(), kind, ctx, tm, marked ? &sm_ : nullptr, opts_.debug_info);
     std::unique_ptr<llvm::Module>& mod = em.mod;
     std::map<std::string, std::string> names;
     if (opts_.perf_map) names = perf_names(m_, kind, *em.marks);
     t.emit_ms = ms_since(t0);
-    // Kernel marks belong to one module: a marked entry is compiled in one part.
-    std::vector<std::string> objects = machine_code_in_parts(*mod, e->program(), kind, marked ? 1 : opts_.compile_threads, t);
+    std::vector<std::string> objects = machine_code_in_parts(*mod, std::move(others), threads, t);
     if (!dir.empty()) {
       t0 = Clock::now();
       code_cache_store(dir, key, pack_objects(objects));
@@ -452,37 +454,49 @@ class JitExecutor : public Executor {
     return e;
   }
 
-  // The entry's object files from its module `mod` (emitted on this thread):
-  // one, or with more than one thread and a large module, one per part of
-  // its split (module_split.h), each part optimized and compiled on a thread
-  // of its own, which emits its own copy of the module; this thread takes
-  // part 0 in `mod`. Records the optimization and machine code times: with
-  // parts, this thread's optimization and the rest of the parallel work's
-  // wall time.
-  std::vector<std::string> machine_code_in_parts(llvm::Module& mod, const Program& program, EntryKind kind,
+  // Parallel code generation (module_split.h): parts 1 .. threads - 1 of an
+  // entry, each on a thread of its own that emits its own copy of the
+  // module, splits it and compiles its part. They start before this thread
+  // emits its copy (part 0), so that the copies are emitted at the same
+  // time; the split depends on the module alone, so every copy splits
+  // alike. A part past the split's count (a module too small for that many
+  // parts) gives no object.
+  std::vector<std::future<std::string>> start_other_parts(const Program& program, EntryKind kind, int threads) {
+    std::vector<std::future<std::string>> others;
+    for (int part = 1; part < threads; ++part)
+      others.push_back(std::async(std::launch::async, [this, &program, kind, part, threads] {
+        llvm::LLVMContext ctx;
+        Emitted em = emit_module(m_, program, kind, ctx, target_machine());
+        ModuleSplit split = split_module(*em.mod, threads, opts_.min_part_instructions);
+        return part < split.parts ? compile_part(*em.mod, split, part, nullptr) : std::string();
+      }));
+    return others;
+  }
+
+  // Part `part` of module `m` under `split`: optimized (timed into
+  // *optimize_ms) and compiled to an object file.
+  static std::string compile_part(llvm::Module& m, const ModuleSplit& split, int part, double* optimize_ms) {
+    llvm::TargetMachine& tm = target_machine();
+    keep_part(m, split, part);
+    auto t1 = Clock::now();
+    optimize_module(m, tm);
+    sanitize_module(m, tm);
+    if (optimize_ms) *optimize_ms = ms_since(t1);
+    return machine_code(m, tm, llvm::CodeGenFileType::ObjectFile);
+  }
+
+  // The entry's object files: part 0 from `mod` (emitted on this thread),
+  // then those of the other parts' threads. Records the optimization and
+  // machine code times: with parts, this thread's optimization and the rest
+  // of the parallel work's wall time.
+  std::vector<std::string> machine_code_in_parts(llvm::Module& mod, std::vector<std::future<std::string>> others,
                                                  int threads, CompileTimes& t) {
     auto t0 = Clock::now();
     ModuleSplit split = split_module(mod, threads, opts_.min_part_instructions);
     t.parts = split.parts;
-    std::vector<std::future<std::string>> others;
-    // Part `part` of module `m`: optimized (timed into *optimize_ms) and compiled.
-    auto compile_part = [&split](llvm::Module& m, int part, double* optimize_ms) {
-      llvm::TargetMachine& tm = target_machine();
-      keep_part(m, split, part);
-      auto t1 = Clock::now();
-      optimize_module(m, tm);
-      sanitize_module(m, tm);
-      if (optimize_ms) *optimize_ms = ms_since(t1);
-      return machine_code(m, tm, llvm::CodeGenFileType::ObjectFile);
-    };
-    for (int part = 1; part < split.parts; ++part)
-      others.push_back(std::async(std::launch::async, [this, &program, &compile_part, kind, part] {
-        llvm::LLVMContext ctx;
-        Emitted em = emit_module(m_, program, kind, ctx, target_machine());
-        return compile_part(*em.mod, part, nullptr);
-      }));
-    std::vector<std::string> objects{compile_part(mod, 0, &t.optimize_ms)};
-    for (auto& f : others) objects.push_back(f.get());
+    std::vector<std::string> objects{compile_part(mod, split, 0, &t.optimize_ms)};
+    for (auto& f : others)
+      if (std::string object = f.get(); !object.empty()) objects.push_back(std::move(object));
     t.codegen_ms = ms_since(t0) - t.optimize_ms;
     return objects;
   }

@@ -5,8 +5,8 @@
 //
 // Every thread emits the whole module from the same plan (emission is a
 // small share of a compile and deterministic, so every copy names its
-// functions alike) and keeps, by the split the calling thread computed on
-// its copy, the definitions of its own part: the others become
+// functions alike), computes the split on its copy (the same on every copy)
+// and keeps the definitions of its own part: the others become
 // declarations, resolved by the linker from the part that defines them. The split is by function, and no
 // optimization would have crossed a function boundary that it cuts: the
 // entry and the thread-pool task bodies only meet through the runtime's
