@@ -29,6 +29,7 @@
 #include <vector>
 
 #if defined(__linux__)
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #endif
@@ -90,6 +91,9 @@ struct Chunk {
   uint32_t used;  // bit u: unit u is taken
 };
 
+class Pool;
+std::mutex& pool_lock();
+
 class Pool {
  public:
   void* allocate(size_t units) {
@@ -128,14 +132,23 @@ class Pool {
   }
 
  private:
+  friend std::mutex& pool_lock();
   std::mutex mu_;
   std::vector<Chunk> chunks_;
 };
 
+Pool& pool();
+std::mutex& pool_lock() { return pool().mu_; }
+
 // Never destroyed: tensors with static storage duration may free into it
-// after every other static object is gone.
+// after every other static object is gone. fork() holds its lock, so that a
+// child never starts with the lock taken by a thread it does not have.
 Pool& pool() {
-  static Pool* p = new Pool;
+  static Pool* p = [] {
+    auto* pool = new Pool;
+    pthread_atfork([] { pool_lock().lock(); }, [] { pool_lock().unlock(); }, [] { pool_lock().unlock(); });
+    return pool;
+  }();
   return *p;
 }
 

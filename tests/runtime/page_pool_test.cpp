@@ -2,10 +2,17 @@
 // 64-byte aligned, writable over their whole length and disjoint from every
 // other live block; freed units are reused; tensors start zero-filled even
 // when their memory was another tensor's; blocks allocated and freed from
-// several threads at once stay disjoint.
+// several threads at once stay disjoint; a child of fork() can allocate even
+// when another thread of its parent was inside the pool.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -105,4 +112,41 @@ TEST_CASE("page pool: blocks from several threads at once stay disjoint", "[page
     });
   for (auto& th : threads) th.join();
   CHECK(ok == std::vector<int>(4, 1));
+}
+
+TEST_CASE("page pool: a child of fork() allocates while another thread of the parent was allocating", "[page_pool]") {
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop) {
+      void* p = detail::allocate_storage(128 * KiB);
+      detail::free_storage(p, 128 * KiB);
+    }
+  });
+  int hung = 0, failed = 0;
+  for (int i = 0; i < 20; ++i) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      Tensor t(DType::F32, {256, 256});  // 256 KiB: from the pool
+      _exit(t.get(65535) == 0 ? 0 : 1);
+    }
+    // A child that does not finish in 10 s found the pool's lock taken.
+    int status = 0;
+    bool done = false;
+    for (int ms = 0; ms < 10000 && !done; ms += 5) {
+      done = waitpid(pid, &status, WNOHANG) == pid;
+      if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!done) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ++hung;
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ++failed;
+    }
+  }
+  stop = true;
+  busy.join();
+  CHECK(hung == 0);
+  CHECK(failed == 0);
 }
