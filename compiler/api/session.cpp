@@ -55,12 +55,6 @@ Tensor allocate(const EntryValue& v, EntryKind kind) {
   }
 }
 
-// Frees a session's arena (detail::allocate_storage's).
-struct FreeStorage {
-  size_t bytes;
-  void operator()(uint8_t* p) const noexcept { detail::free_storage(p, bytes); }
-};
-
 }  // namespace
 
 struct Session::Impl {
@@ -114,10 +108,8 @@ struct Session::Impl {
   mutable std::unique_ptr<Call> calls[5];  // per EntryKind
   // train_step writes new params, buffers and state here; they are swapped in when the step succeeded.
   NamedTensors back_params, back_buffers, back_state;
-  // Working memory of native calls, kept between calls (64-byte aligned, from
-  // the tensors' page pool: see runtime/page_pool.cpp).
-  mutable std::unique_ptr<uint8_t, FreeStorage> arena{nullptr, FreeStorage{0}};
-  mutable size_t arena_size = 0;
+  // Working memory of native calls, kept between calls.
+  mutable Arena arena;
 
   // ---- dynamic dims (SPEC 2.2): the specialization for the sizes the last call's inputs bound ----
   // `model`, `ir`, the executors, `signatures` and `calls` above are those of
@@ -336,22 +328,11 @@ struct Session::Impl {
   // Working memory for a native call, reused while it is large enough.
   uint8_t* arena_for(const Call& c) const {
     int64_t need = c.native->arena_bytes(rt->threads);
-    if (need > kMaxSessionBytes)
-      throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(c.sig->kind),
-                                  static_cast<double>(need) / (1 << 30), kMaxSessionBytes >> 30));
-    size_t bytes = (static_cast<size_t>(std::max<int64_t>(need, 64)) + 63) / 64 * 64;
-    if (bytes > arena_size) {
-      arena.reset();
-      arena_size = 0;
-      try {
-        arena = std::unique_ptr<uint8_t, FreeStorage>(static_cast<uint8_t*>(detail::allocate_storage(bytes)),
-                                                      FreeStorage{bytes});
-      } catch (const std::bad_alloc&) {
-        throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
-      }
-      arena_size = bytes;
+    if (need > static_cast<int64_t>(arena.size())) {
+      arena = Arena();  // the old one freed before the new one is made
+      arena = Arena(need, c.sig->kind);
     }
-    return arena.get();
+    return arena.data();
   }
 
   // Runs a bound call, writing sig.produces into `out`.

@@ -297,22 +297,8 @@ class JitExecutor : public Executor {
     }
     // A fresh arena per call, so sessions of one model may run on several threads.
     const GradcRuntime* rt = runtime_for_threads(threads);
-    int64_t need = e.arena_bytes(rt->threads);
-    if (need > kMaxSessionBytes)
-      throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(sig.kind),
-                                  static_cast<double>(need) / (1 << 30), kMaxSessionBytes >> 30));
-    // From the tensors' page pool (64-byte aligned; runtime/page_pool.cpp):
-    // a call's arena reuses the pages of the last one instead of faulting in
-    // fresh ones.
-    size_t bytes = (static_cast<size_t>(std::max<int64_t>(need, 64)) + 63) / 64 * 64;
-    auto free_arena = [bytes](uint8_t* p) { detail::free_storage(p, bytes); };
-    std::unique_ptr<uint8_t, decltype(free_arena)> arena(nullptr, free_arena);
-    try {
-      arena.reset(static_cast<uint8_t*>(detail::allocate_storage(bytes)));
-    } catch (const std::bad_alloc&) {
-      throw DataError(fmt::format("cannot allocate the {} bytes of working memory", bytes));
-    }
-    e.call(args.data(), arena.get(), rt);
+    Arena arena(e.arena_bytes(rt->threads), sig.kind);
+    e.call(args.data(), arena.data(), rt);
   }
 
   const NativeEntry* native(EntryKind kind, bool profile) override {

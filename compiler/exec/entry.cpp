@@ -3,10 +3,26 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <new>
+
 #include "compiler/support/diagnostics.h"
 #include "compiler/exec/interpreter.h"
 
 namespace gradc {
+
+Arena::Arena(int64_t bytes, EntryKind kind) {
+  if (bytes > kMaxSessionBytes)
+    throw DataError(fmt::format("{} needs {:.1f} GiB of working memory; the limit is {} GiB", entry_name(kind),
+                                static_cast<double>(bytes) / (1 << 30), kMaxSessionBytes >> 30));
+  size_t size = (static_cast<size_t>(std::max<int64_t>(bytes, 64)) + 63) / 64 * 64;
+  try {
+    data_ = static_cast<uint8_t*>(detail::allocate_storage(size));
+  } catch (const std::bad_alloc&) {
+    throw DataError(fmt::format("cannot allocate the {} bytes of working memory", size));
+  }
+  size_ = size;
+}
 
 const char* entry_name(EntryKind k) {
   switch (k) {

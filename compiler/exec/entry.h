@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/ir/graph.h"
@@ -44,6 +45,31 @@ struct EntrySignature {
 // state, new step; ApplyUpdate: the same without the loss. Grad and
 // TrainStep use the training-mode roots.
 EntrySignature entry_signature(const ModelIR& m, EntryKind kind);
+
+// The working memory of a native call (NativeEntry::call's arena): 64-byte
+// aligned, from the tensors' page pool (runtime/page_pool.cpp), freed with
+// the Arena. Empty until made.
+class Arena {
+ public:
+  Arena() = default;
+  // At least `bytes` (NativeEntry::arena_bytes) for entry `kind`: a DataError
+  // naming the entry when that is over kMaxSessionBytes, and one naming the
+  // bytes when memory cannot hold it.
+  Arena(int64_t bytes, EntryKind kind);
+  Arena(Arena&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  Arena& operator=(Arena&& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  ~Arena() { detail::free_storage(data_, size_); }
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 // An entry point compiled to native code, called on buffers the caller owns:
 //
