@@ -17,10 +17,13 @@ if [ "${GRADC_SKIP_SANITIZERS:-0}" != 1 ]; then
   # the plain allocator (ASan keeps freed memory in quarantine; LSan checks
   # for leaks here instead). The benchmark smoke test times code, too slow
   # under the sanitizers. The gdb test runs gradc under a debugger, where
-  # LeakSanitizer's exit-time check cannot ptrace the process. All four ran in
-  # the plain build above.
+  # LeakSanitizer's exit-time check cannot ptrace the process. Tests labelled
+  # build_check compile files or read package lists and run no gradc code;
+  # plain_only ones repeat what sanitized tests run. All ran in the plain build
+  # above.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -E '^install\.|resident memory flat|^bench\.|^debug\.gdb_backtrace$'
+    ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -LE '^(build_check|plain_only)$' \
+      -E '^install\.|resident memory flat|^bench\.|^debug\.gdb_backtrace$'
 fi
 if command -v clang++-19 >/dev/null; then
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

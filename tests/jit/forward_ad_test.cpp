@@ -13,6 +13,7 @@
 
 #include "gradc/gradc.h"
 #include "gradc/session.h"
+#include "tests/common/model_files.h"
 #include "tests/common/test_inputs.h"
 
 using namespace gradc;
@@ -66,16 +67,12 @@ TEST_CASE("forward-mode gradients equal back-propagation's on every model", "[fo
   // one tangent per param element: the largest (the Fashion-MNIST models)
   // are left to the benchmark.
   static const std::vector<std::string> paths = [] {
-    std::vector<std::string> all, out;
-    for (const char* dir : {GRADC_SOURCE_DIR "/examples", GRADC_SOURCE_DIR "/tests/gradcheck"})
-      for (const auto& e : std::filesystem::directory_iterator(dir))
-        if (e.path().extension() == ".grad") all.push_back(e.path().string());
-    std::sort(all.begin(), all.end());
-    for (const std::string& path : all)
+    std::vector<std::string> out;
+    for (const std::string& path : test::sanitizer_share(test::model_files(), 1))
       if (Model m = compile(path, false); !m.ok() || param_count(m.info()) <= 20000) out.push_back(path);
     return out;
   }();
-  CHECK(paths.size() >= 30);
+  CHECK(paths.size() >= (test::sanitized_build() ? 15u : 30u));
   for (const std::string& path : paths) {
     SECTION(path) {
       Model reverse = compile(path, false);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gradc/session.h"
+#include "tests/common/model_files.h"
 #include "tests/common/test_inputs.h"
 
 using namespace gradc;
@@ -36,19 +37,12 @@ void check_close(const NamedTensors& a, const NamedTensors& b) {
   }
 }
 
-std::vector<std::string> models() {
-  std::vector<std::string> out;
-  for (const char* dir : {GRADC_SOURCE_DIR "/examples", GRADC_SOURCE_DIR "/tests/gradcheck"})
-    for (const auto& e : std::filesystem::directory_iterator(dir))
-      if (e.path().extension() == ".grad") out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("the JIT agrees with the interpreter on every model", "[jit]") {
-  for (const std::string& path : models()) {
+  static const std::vector<std::string> paths = test::sanitizer_share(test::model_files(), 0);
+  CHECK(paths.size() >= (test::sanitized_build() ? 40u : 80u));
+  for (const std::string& path : paths) {
     SECTION(path) {
       Model m = Model::compile_file(path);
       REQUIRE(m.ok());
