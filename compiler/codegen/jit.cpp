@@ -2,6 +2,7 @@
 // with an on-disk cache of the machine code (code_cache.h).
 #include "compiler/codegen/jit.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Config/llvm-config.h>
@@ -56,8 +57,9 @@ constexpr int kCodegenVersion = 16;  // 16: entries in parts (module_split.h)
 // microkernels); LLVM's full unrolling of the many small constant-trip-count
 // loops made the MLP benchmarks compile 2.5-3.5x slower (optimization plus
 // machine code of W3: 315 -> 112 ms of CPU time) and ran no faster.
-// Machine code without loop strength reduction (see host()).
-constexpr const char* kPipeline = "O3-nounroll-nolsr";
+// Without loop load elimination (skip_in_pipeline), and machine code without
+// loop strength reduction or instruction scheduling (see host()).
+constexpr const char* kPipeline = "O3-nounroll-nolle-nolsr-nosched";
 
 #ifdef GRADC_SANITIZE_JIT
 constexpr bool kSanitize = true;
@@ -86,11 +88,19 @@ const Host& host() {
     // Code generation without loop strength reduction: it took a fifth of
     // W3's compile (callgrind: 607 -> 474 M instructions without it) for no
     // measurable step time on W2-W4 and about 4 % on W1's half-microsecond
-    // step. LLVM has no per-module switch, so this sets LLVM's command-line
-    // option `disable-lsr` for the process (gradc is the process's LLVM user).
+    // step. Nor with the instruction schedulers before and after register
+    // allocation: together 10-15 % of W6's machine code (35 ms of 200 on one
+    // thread), and no step time of W1-W6 or the GEMM changed beyond the
+    // machine's noise (three interleaved run_bench runs each; the out-of-order
+    // cores gradc targets reorder the loops' instructions themselves). LLVM has
+    // no per-module switch, so this sets LLVM's command-line options for the
+    // process (gradc is the process's LLVM user), each unless the process
+    // set it.
     auto& options = llvm::cl::getRegisteredOptions();
-    if (auto it = options.find("disable-lsr"); it != options.end() && it->second->getNumOccurrences() == 0)
-      it->second->addOccurrence(0, "disable-lsr", "true");
+    for (auto [name, value] : {std::pair{"disable-lsr", "true"}, std::pair{"enable-misched", "false"},
+                               std::pair{"post-RA-scheduler", "false"}})
+      if (auto it = options.find(name); it != options.end() && it->second->getNumOccurrences() == 0)
+        it->second->addOccurrence(0, name, value);
     auto jtmb = check(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
     jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
     std::string cpu = jtmb.getCPU(), features = jtmb.getFeatures().getString();
@@ -101,10 +111,12 @@ const Host& host() {
 
 namespace {
 // Runs the module pass pipeline that `build` makes, with every analysis
-// registered for the target machine.
+// registered for the target machine, skipping the passes named in `skip`
+// (class names).
 template <class Build>
 void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build,
-                llvm::PipelineTuningOptions pto = llvm::PipelineTuningOptions()) {
+                llvm::PipelineTuningOptions pto = llvm::PipelineTuningOptions(),
+                std::initializer_list<llvm::StringRef> skip = {}) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -115,6 +127,10 @@ void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build,
   llvm::PassInstrumentationCallbacks pic;
   llvm::OptNoneInstrumentation optnone(/*DebugLogging=*/false);
   optnone.registerCallbacks(pic);
+  if (skip.size() > 0)
+    pic.registerShouldRunOptionalPassCallback([skip](llvm::StringRef name, llvm::Any) {
+      return std::find(skip.begin(), skip.end(), name) == skip.end();
+    });
   llvm::PassBuilder pb(&tm, pto, std::nullopt, &pic);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
@@ -127,12 +143,17 @@ void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build,
 }  // namespace
 
 // The new pass manager's O3 pipeline for the host (loops vectorize with its
-// widest vectors), without loop unrolling (kPipeline).
+// widest vectors), without loop unrolling (kPipeline) and without loop load
+// elimination: it forwards a value stored in one iteration to a later
+// iteration's load; its loop access analysis of every vectorized loop was
+// 14 % of W5's and W6's optimization time (W6 on one thread: 226 -> 182 ms),
+// and no step time of W1-W6 changed without it.
 void optimize_module(llvm::Module& mod, llvm::TargetMachine& tm) {
   llvm::PipelineTuningOptions pto;
   pto.LoopUnrolling = false;
   run_passes(
-      mod, tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); }, pto);
+      mod, tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); }, pto,
+      {"LoopLoadEliminationPass"});
 }
 
 // Machine code for the module: an object file, or assembly text.

@@ -14,14 +14,15 @@ namespace gradc {
 
 // The host CPU, detected once per process (detection reads /proc and CPUID:
 // slow). The first call also sets the process's LLVM options for machine
-// code (no loop strength reduction, see jit.cpp).
+// code (no loop strength reduction, no instruction scheduling; see jit.cpp).
 struct Host {
   llvm::orc::JITTargetMachineBuilder jtmb;
   std::string cpu, features;
 };
 const Host& host();
 
-// LLVM's O3 pipeline without its loop unroller (jit.cpp: kPipeline).
+// LLVM's O3 pipeline without its loop unroller and loop load elimination
+// (jit.cpp: kPipeline).
 void optimize_module(llvm::Module& mod, llvm::TargetMachine& tm);
 
 // Machine code for the module: an object file, or assembly text.
