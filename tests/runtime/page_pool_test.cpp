@@ -130,10 +130,13 @@ TEST_CASE("page pool: a child of fork() allocates while another thread of the pa
       Tensor t(DType::F32, {256, 256});  // 256 KiB: from the pool
       _exit(t.get(65535) == 0 ? 0 : 1);
     }
-    // A child that does not finish in 10 s found the pool's lock taken.
+    // A child that does not finish in 60 s found the pool's lock taken: a
+    // deadlock never finishes, and on a loaded machine (the suite, two builds
+    // and benchmarks on two cores) 10 s was once not enough for one child.
     int status = 0;
     bool done = false;
-    for (int ms = 0; ms < 10000 && !done; ms += 5) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!done && std::chrono::steady_clock::now() < deadline) {
       done = waitpid(pid, &status, WNOHANG) == pid;
       if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -141,6 +144,7 @@ TEST_CASE("page pool: a child of fork() allocates while another thread of the pa
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       ++hung;
+      break;
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       ++failed;
     }
