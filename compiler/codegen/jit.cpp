@@ -57,9 +57,10 @@ constexpr int kCodegenVersion = 16;  // 16: entries in parts (module_split.h)
 // microkernels); LLVM's full unrolling of the many small constant-trip-count
 // loops made the MLP benchmarks compile 2.5-3.5x slower (optimization plus
 // machine code of W3: 315 -> 112 ms of CPU time) and ran no faster.
-// Without loop load elimination (skip_in_pipeline), and machine code without
-// loop strength reduction or instruction scheduling (see host()).
-constexpr const char* kPipeline = "O3-nounroll-nolle-nolsr-nosched";
+// Without loop load elimination (optimize_module), sums vectorized in their
+// order, and machine code without loop strength reduction or instruction
+// scheduling (see host()).
+constexpr const char* kPipeline = "O3-nounroll-nolle-orderedsums-nolsr-nosched";
 
 #ifdef GRADC_SANITIZE_JIT
 constexpr bool kSanitize = true;
@@ -92,15 +93,22 @@ const Host& host() {
     // allocation: together 10-15 % of W6's machine code (35 ms of 200 on one
     // thread), and no step time of W1-W6 or the GEMM changed beyond the
     // machine's noise (three interleaved run_bench runs each; the out-of-order
-    // cores gradc targets reorder the loops' instructions themselves). LLVM has
-    // no per-module switch, so this sets LLVM's command-line options for the
+    // cores gradc targets reorder the loops' instructions themselves). And
+    // the loop vectorizer may vectorize a sum in its order (an in-loop ordered
+    // reduction: the lanes are added one after another, so the result is the
+    // bits of the scalar loop), which x86's cost model does not offer by
+    // itself: the terms of a loss (`bce_with_logits`'s softplus, a softmax's
+    // exp) then come from the vector math library, 16 at a time, instead of a
+    // scalar libm call each (W2's step 2.56 -> 1.37 us; no step time of W1,
+    // W3-W6 or the GEMM changed beyond the noise). LLVM has no per-module
+    // switch for these, so this sets LLVM's command-line options for the
     // process (gradc is the process's LLVM user), each unless the process
     // set it.
     auto& options = llvm::cl::getRegisteredOptions();
     for (auto [name, value] : {std::pair{"disable-lsr", "true"}, std::pair{"enable-misched", "false"},
-                               std::pair{"post-RA-scheduler", "false"}})
+                               std::pair{"post-RA-scheduler", "false"}, std::pair{"force-ordered-reductions", "true"}})
       if (auto it = options.find(name); it != options.end() && it->second->getNumOccurrences() == 0)
-        it->second->addOccurrence(0, name, value);
+        it->second->addOccurrence(1, name, value);  // position 1: some options only count a positive one
     auto jtmb = check(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
     jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
     std::string cpu = jtmb.getCPU(), features = jtmb.getFeatures().getString();
