@@ -118,6 +118,8 @@ FmaPeak measure_fma_peak(double seconds);
 
 // Makes OpenBLAS single-threaded (the suite measures one core).
 void blas_single_thread();
+// OpenBLAS on n threads (the thread-scaling lines), until set again.
+void blas_threads(int n);
 // The OpenBLAS build's description (core, threading), for the report.
 std::string blas_config();
 

@@ -162,6 +162,7 @@ void matmul(Kind kind, int M, int N, int K, const float* A, const float* B, floa
 }
 
 void blas_single_thread() { openblas_set_num_threads(1); }
+void blas_threads(int n) { openblas_set_num_threads(n); }
 
 std::string blas_config() {
   std::string s = openblas_get_config();
