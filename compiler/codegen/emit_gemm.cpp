@@ -147,7 +147,7 @@ void KernelEmitter::pack_panel(const Kernel& k, int buffer, const Affine& map, i
   size_t batch = k.dims.size() - 3;
   llvm::Type* ty = type(p_.buffers[packed].dtype);
   ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
-  llvm::Value* dst_base = b_.CreateInBoundsGEP(ty, bases_[packed], mul(mul(panel, K), w));
+  llvm::Value* dst_base = b_.CreateInBoundsGEP(ty, base(packed), mul(mul(panel, K), w));
   bool row_inner = map.strides[rows] == 1;  // contiguous along the panel's rows: copy them innermost
   auto copy = [&](bool guarded) {
     auto elem = [&](llvm::Value* r, llvm::Value* kk) {
@@ -285,13 +285,13 @@ void KernelEmitter::microkernel(const Kernel& k, const GemmShape& s, llvm::Value
     pb = address(k.b, k.b_map);
     sb_k = k.b_map.strides[batch + 2];
   } else {
-    pb = b_.CreateInBoundsGEP(ty, bases_[k.pack_b], add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
+    pb = b_.CreateInBoundsGEP(ty, base(k.pack_b), add(mul(mul(jp, s.K), s.nr), mul(k0, s.nr)));
   }
   ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
   int64_t ldc = cb ? cb->ld : k.out_map.strides[batch];
   llvm::Value* c =
       cb ? b_.CreateInBoundsGEP(ty, cb->base, add(mul(b_.CreateSub(ip, cb->ip0), s.mr * ldc), mul(b_.CreateSub(jp, cb->jp0), s.nr)))
-         : b_.CreateInBoundsGEP(ty, bases_[k.out], add(add(index(k.out_map), n0), mul(m0, ldc)));
+         : b_.CreateInBoundsGEP(ty, base(k.out), add(add(index(k.out_map), n0), mul(m0, ldc)));
   llvm::Value* rows = smin(i64(s.mr), b_.CreateSub(i64(s.M), m0));
   llvm::Value* cols = smin(i64(s.nr), b_.CreateSub(i64(s.N), n0));
   b_.CreateCall(tile_function(ty, s), {pa, i64(sa_r), i64(sa_k), pb, i64(sb_k), kc, c, i64(ldc), rows, cols, first});

@@ -272,7 +272,7 @@ llvm::Value* KernelEmitter::index(const Affine& a) {
 }
 
 llvm::Value* KernelEmitter::address(int buffer, const Affine& a) {
-  return b_.CreateInBoundsGEP(type(p_.buffers[buffer].dtype), bases_[buffer], index(a));
+  return b_.CreateInBoundsGEP(type(p_.buffers[buffer].dtype), base(buffer), index(a));
 }
 
 }  // namespace gradc

@@ -69,7 +69,7 @@ llvm::Value* KernelEmitter::value(const Kernel& k, int e) {
       if (!x.args.empty()) {  // a gather: the row is a run-time value, checked before this kernel
         llvm::Value* row = b_.CreateSExt(value(k, x.args[0]), b_.getInt64Ty());
         llvm::Value* at = add(index(x.map), mul(row, x.row_stride));
-        r = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, bases_[x.buffer], at));
+        r = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, base(x.buffer), at));
         break;
       }
       r = !held_.empty() && held_[x.buffer] ? held_[x.buffer] : b_.CreateLoad(ty, address(x.buffer, x.map));

@@ -40,6 +40,7 @@ class KernelEmitter {
  private:
   // ---- llvm_emit.cpp ----
   void load_bases();
+  llvm::Value* base(int buffer);
   void fill(int buffer, double v);
   void kernels(size_t from, size_t to);
   void kernel(const Kernel& k);

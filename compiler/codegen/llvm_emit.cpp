@@ -166,7 +166,7 @@ void KernelEmitter::kernels(size_t from, size_t to) {
       for (size_t v = 0; v < p_.buffers.size(); ++v) {
         const Buffer& buf = p_.buffers[v];
         if (buf.kind == Buffer::Kind::View && buf.loop == static_cast<int>(i))
-          bases_[v] = b_.CreateInBoundsGEP(type(buf.dtype), bases_[buf.parent], mul(step_, buf.step));
+          bases_[v] = b_.CreateInBoundsGEP(type(buf.dtype), base(buf.parent), mul(step_, buf.step));
       }
       kernels(i + 1, end);
     });
@@ -178,28 +178,35 @@ void KernelEmitter::kernels(size_t from, size_t to) {
   }
 }
 
-// Base pointers of every buffer, from the current function's args and arena.
-void KernelEmitter::load_bases() {
-  bases_.clear();
-  for (const Buffer& buf : p_.buffers) {
-    llvm::Value* base;
-    if (buf.kind == Buffer::Kind::View) {
-      base = nullptr;  // set where its loop starts each step (kernels())
-    } else if (buf.kind == Buffer::Kind::Arg) {
-      base = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, buf.arg),
-                           fmt::format("arg.{}", buf.name));
-    } else {
-      base = b_.CreateConstGEP1_64(b_.getInt8Ty(), arena_, buf.offset);
-    }
-    bases_.push_back(base);
-  }
+// Base pointers of every buffer in the current function: none yet. base()
+// makes one where a kernel first uses it; a view's is set where its loop
+// starts. So a function holds only the loads of the buffers it uses, not
+// those of every buffer of the program (a parallel body of W6 used to load
+// all 140, dead code that LLVM's first passes then removed).
+void KernelEmitter::load_bases() { bases_.assign(p_.buffers.size(), nullptr); }
+
+// The base pointer of `buffer` in the current function: loaded from the args
+// (an argument) or offset into the arena, at the end of the function's entry
+// block so that it dominates every use.
+llvm::Value* KernelEmitter::base(int buffer) {
+  llvm::Value*& base = bases_[static_cast<size_t>(buffer)];
+  if (base) return base;
+  const Buffer& buf = p_.buffers[static_cast<size_t>(buffer)];
+  GRADC_ASSERT(buf.kind != Buffer::Kind::View, "a view's base is set where its loop starts");
+  llvm::BasicBlock& entry = fn_->getEntryBlock();
+  llvm::IRBuilder<> eb(&entry, entry.getTerminator() ? entry.getTerminator()->getIterator() : entry.end());
+  if (buf.kind == Buffer::Kind::Arg)
+    base = eb.CreateLoad(eb.getPtrTy(), eb.CreateConstGEP1_64(eb.getPtrTy(), args_, buf.arg), fmt::format("arg.{}", buf.name));
+  else
+    base = eb.CreateConstGEP1_64(eb.getInt8Ty(), arena_, buf.offset);
+  return base;
 }
 
 void KernelEmitter::fill(int buffer, double v) {
   const Buffer& buf = p_.buffers[buffer];
   llvm::Type* ty = type(buf.dtype);
   llvm::Value* c = buf.dtype == DType::I32 ? static_cast<llvm::Value*>(b_.getInt32(static_cast<int32_t>(v))) : fconst(ty, v);
-  loop(buf.elems, [&](llvm::Value* i) { b_.CreateStore(c, b_.CreateInBoundsGEP(ty, bases_[buffer], i)); });
+  loop(buf.elems, [&](llvm::Value* i) { b_.CreateStore(c, b_.CreateInBoundsGEP(ty, base(buffer), i)); });
 }
 
 void KernelEmitter::kernel(const Kernel& planned) {
@@ -430,7 +437,7 @@ void KernelEmitter::scatter_add(const Kernel& k) {
   nest(k, all_dims(k), 0, [&] {
     memo_.assign(k.exprs.size(), nullptr);
     llvm::Value* row = b_.CreateSExt(value(k, k.row), b_.getInt64Ty());
-    llvm::Value* addr = b_.CreateInBoundsGEP(ty, bases_[k.out], add(index(k.out_map), mul(row, k.row_stride)));
+    llvm::Value* addr = b_.CreateInBoundsGEP(ty, base(k.out), add(index(k.out_map), mul(row, k.row_stride)));
     b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), value(k, k.root)), addr);
   });
 }
