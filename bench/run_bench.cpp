@@ -970,7 +970,7 @@ int run(int argc, char** argv) {
   }
   auto selected = [&](const Workload& w) { return o.only.empty() || o.only.count(w.id) || o.only.count(w.name); };
 
-  bench::blas_single_thread();
+  bench::blas_threads(1);
   const std::string blas = bench::blas_config();
   CompileResult compile;
   if (selected(all[2])) compile = measure_compile(all[2], o);  // first: nothing compiled in this process yet

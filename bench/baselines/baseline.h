@@ -116,9 +116,8 @@ struct FmaPeak {
 };
 FmaPeak measure_fma_peak(double seconds);
 
-// Makes OpenBLAS single-threaded (the suite measures one core).
-void blas_single_thread();
-// OpenBLAS on n threads (the thread-scaling lines), until set again.
+// OpenBLAS on n threads until set again: 1 for the suite (it measures one
+// core), 2 for the thread-scaling lines.
 void blas_threads(int n);
 // The OpenBLAS build's description (core, threading), for the report.
 std::string blas_config();

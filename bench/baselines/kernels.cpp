@@ -161,7 +161,6 @@ void matmul(Kind kind, int M, int N, int K, const float* A, const float* B, floa
   gemm(kind, false, false, M, N, K, 1.0f, A, B, 0.0f, C);
 }
 
-void blas_single_thread() { openblas_set_num_threads(1); }
 void blas_threads(int n) { openblas_set_num_threads(n); }
 
 std::string blas_config() {
