@@ -55,6 +55,7 @@ std::string cache_key(const std::string& file_name, const std::string& source, c
   std::string key = fmt::format("{}\x1f{}\x1f{}{}{}\x1f", file_name, source.size(), opts.optimize, opts.debug_info,
                                 opts.perf_map);
   for (const auto& [d, v] : opts.dims) key += fmt::format("{}={};", d, v);
+  for (const auto& [d, v] : opts.capacities) key += fmt::format("{}<={};", d, v);
   key += "\x1f";
   for (const std::string& w : opts.wrt) key += w + ";";
   key += opts.ad == CompileOptions::Autodiff::Forward ? "\x1f" "forward" : "";
@@ -158,12 +159,55 @@ std::vector<int64_t> Model::Impl::bind_dynamic(const NamedTensors& inputs) const
   return out;
 }
 
-std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64_t>& sizes, std::shared_ptr<Impl> self) {
+std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64_t>& sizes, std::shared_ptr<Impl> self,
+                                                         bool capacity) {
   if (!dynamic() || sizes == bind_dynamic({})) return self;  // (no inputs bind the stand-ins)
   const ModelIR& m = *runnable();
+  std::lock_guard<std::mutex> lock(spec_mutex);
+  if (capacity && !capacity_refused) {
+    // The smallest capacity compile that holds the sizes and is less than 4 times as large.
+    auto holds = [&](const std::vector<int64_t>& caps) {
+      for (size_t i = 0; i < sizes.size(); ++i)
+        if (sizes[i] > caps[i] || sizes[i] * 4 <= caps[i]) return false;
+      return true;
+    };
+    auto volume = [](const std::vector<int64_t>& caps) {
+      double v = 1;
+      for (int64_t c : caps) v *= static_cast<double>(c);
+      return v;
+    };
+    size_t best = capacity_compiles.size();
+    for (size_t i = 0; i < capacity_compiles.size(); ++i)
+      if (holds(capacity_compiles[i].first) &&
+          (best == capacity_compiles.size() || volume(capacity_compiles[i].first) < volume(capacity_compiles[best].first)))
+        best = i;
+    if (best < capacity_compiles.size()) {
+      auto hit = capacity_compiles[best];
+      capacity_compiles.erase(capacity_compiles.begin() + static_cast<long>(best));
+      capacity_compiles.push_back(hit);  // most recently used last
+      return hit.second;
+    }
+    // Else one at these sizes, or at twice a smaller capacity when they grow
+    // past it, so that a run of growing sizes compiles O(log) times.
+    std::vector<int64_t> caps = sizes;
+    for (const auto& [have, spec] : capacity_compiles)
+      for (size_t i = 0; i < caps.size(); ++i)
+        if (have[i] < sizes[i]) caps[i] = std::max(caps[i], std::min(2 * have[i], kMaxElements));
+    CompileOptions o = opts;
+    for (size_t i = 0; i < caps.size(); ++i) o.capacities.emplace_back(m.dynamic_dims[i], caps[i]);
+    std::shared_ptr<Impl> spec = recompile(o);
+    if (spec->model) {
+      if (capacity_compiles.size() >= kKeptSpecializations) capacity_compiles.erase(capacity_compiles.begin());
+      capacity_compiles.emplace_back(caps, spec);
+      return spec;
+    }
+    // (A model that cannot run at a capacity, or does not compile at these
+    // sizes: the specialization below says which.)
+    capacity_refused = true;
+    capacity_refusal = render_all(spec->diags);
+  }
   CompileOptions o = opts;
   for (size_t i = 0; i < sizes.size(); ++i) o.dims.emplace_back(m.dynamic_dims[i], sizes[i]);
-  std::lock_guard<std::mutex> lock(spec_mutex);
   for (size_t i = 0; i < specializations.size(); ++i)
     if (specializations[i].first == sizes) {
       auto hit = specializations[i];

@@ -97,7 +97,7 @@ namespace {
 template <class ImplPtr>
 ImplPtr for_inputs(const ImplPtr& impl, const NamedTensors& inputs) {
   checked(impl->runnable());
-  return impl->specialization(impl->bind_dynamic(inputs), impl);
+  return impl->specialization(impl->bind_dynamic(inputs), impl, /*capacity=*/false);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "compiler/frontend/sema.h"
 #include "compiler/ir/graph.h"
 #include "compiler/exec/entry.h"
+#include "compiler/passes/capacity.h"
 #include "compiler/passes/pipeline.h"
 #include "gradc/session.h"
 #include "compiler/support/source.h"
@@ -59,6 +60,13 @@ struct Model::Impl {
   static constexpr size_t kKeptSpecializations = 8;
   std::mutex spec_mutex;
   std::vector<std::pair<std::vector<int64_t>, std::shared_ptr<Impl>>> specializations;  // most recent last
+  // Compiled at capacities (CompileOptions::capacities, ModelIR::capacities):
+  // one code for every size from a quarter of the capacity up to it. Tried
+  // first; a model that cannot run at a capacity (a concat along the dim, a
+  // scan over it) is specialized per size instead, and capacity_refusal says why.
+  std::vector<std::pair<std::vector<int64_t>, std::shared_ptr<Impl>>> capacity_compiles;  // most recent last
+  bool capacity_refused = false;
+  std::string capacity_refusal;
   bool dynamic() const { return runnable() && !runnable()->dynamic_dims.empty(); }
   // The dynamic dims (ModelIR::dynamic_dims order) with their stand-in sizes.
   std::vector<std::pair<std::string, int64_t>> stand_ins() const {
@@ -75,7 +83,11 @@ struct Model::Impl {
   // The model for those sizes: this one when they are the stand-ins (or it
   // has no dynamic dims), else a specialization, compiled on first use.
   // Throws DataError when the model does not compile at those sizes.
-  std::shared_ptr<Impl> specialization(const std::vector<int64_t>& sizes, std::shared_ptr<Impl> self);
+  // With `capacity`, a capacity compile that holds the sizes where the model
+  // can run at one (a Session pads and trims for it); without, always the
+  // specialization (Model's own interpreter calls, which bind no hidden inputs).
+  std::shared_ptr<Impl> specialization(const std::vector<int64_t>& sizes, std::shared_ptr<Impl> self,
+                                       bool capacity = true);
 };
 
 // The executor's name for a public entry point.
@@ -115,8 +127,13 @@ void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions
       }
     }
     if (m.options_error) return;
-    SemaOptions so{default_name, opts.dims};
+    SemaOptions so{default_name, opts.dims, opts.capacities};
     m.model = analyze(m.ast, m.sm, diags, so);
+    if (m.model)
+      if (auto why = mask_padding(*m.model, opts.wrt)) {
+        m.diags.push_back(plain_error(fmt::format("the model cannot run at a capacity: {}", *why)));
+        m.model.reset();
+      }
     if (m.model) {
       for (std::string& problem : differentiate_loss(*m.model, opts.wrt, opts.ad == CompileOptions::Autodiff::Forward)) {
         m.diags.push_back(plain_error(std::move(problem)));

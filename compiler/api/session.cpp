@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <map>
 #include <utility>
 
@@ -57,6 +59,31 @@ Tensor allocate(const EntryValue& v, EntryKind kind) {
 
 }  // namespace
 
+namespace {
+
+// t with `to` rows along `axis`: its first ones, then (when it has fewer)
+// copies of its first, into `out` (made anew unless it has that type).
+// Pads an input to a capacity, cuts a result to a call's size.
+void resize_axis(const Tensor& t, int axis, int64_t to, Tensor& out) {
+  std::vector<int64_t> shape = t.shape();
+  int64_t n = shape[axis], outer = 1, inner = 1;
+  for (int a = 0; a < t.rank(); ++a)
+    if (a != axis) (a < axis ? outer : inner) *= shape[a];
+  shape[axis] = to;
+  if (out.dtype() != t.dtype() || out.shape() != shape) out = Tensor(t.dtype(), shape);
+  size_t row = static_cast<size_t>(inner) * dtype_size(t.dtype());
+  const auto* src = static_cast<const uint8_t*>(t.raw());
+  auto* dst = static_cast<uint8_t*>(out.raw());
+  for (int64_t o = 0; o < outer && n > 0; ++o) {
+    const uint8_t* from = src + static_cast<size_t>(o * n) * row;
+    uint8_t* into = dst + static_cast<size_t>(o * to) * row;
+    std::memcpy(into, from, static_cast<size_t>(std::min(n, to)) * row);
+    for (int64_t r = n; r < to; ++r) std::memcpy(into + static_cast<size_t>(r) * row, from, row);
+  }
+}
+
+}  // namespace
+
 struct Session::Impl {
   std::shared_ptr<Model::Impl> model;  // keeps the model and its code alive
   const ModelIR* ir = nullptr;
@@ -81,10 +108,12 @@ struct Session::Impl {
   // One entry point, ready to call: where each read comes from, the argument
   // array of the native code, and (train_step) where each result goes.
   struct Call {
-    enum class Src : uint8_t { Lr, Step, Seed, Param, Buffer, State, Input };
+    enum class Src : uint8_t { Lr, Step, Seed, Param, Buffer, State, Input, Size, Valid };
     struct Read {
       Src src;
-      size_t index;  // Param, Buffer, State: the position; Input: where it was found last time (a hint)
+      // Param, Buffer, State: the position; Input: where it was found last
+      // time (a hint); Size, Valid: the dim's position in ModelIR::capacities
+      size_t index;
     };
     const EntrySignature* sig = nullptr;
     const NativeEntry* native = nullptr;  // null: the interpreter
@@ -92,6 +121,8 @@ struct Session::Impl {
     std::vector<const Tensor*> in;  // sig.reads, bound per call
     std::vector<void*> args;        // native: the data of `in`, then of the outputs
     Tensor lr, step, seed;          // the scalars the entry reads (the seed as two i32 words)
+    // A capacity compile's "@size.D" and "@valid.D" per dim (ModelIR::capacities).
+    std::vector<Tensor> size_of, valid_of;
     // train_step: the results' tensors (the loss, the params, buffers and
     // state updated in place, the back buffers of the others, the step counter).
     std::vector<Tensor*> out;
@@ -130,18 +161,24 @@ struct Session::Impl {
   static constexpr size_t kParked = 8;
   std::vector<Parked> parked;  // most recently used last
 
-  // Makes the specialization for the sizes `inputs` bind the active one.
+  // Makes the compiled model for the sizes `inputs` bind the active one: a
+  // capacity compile that holds them (the same one for many sizes), or a
+  // specialization (Model::Impl::specialization).
   void activate(const NamedTensors& inputs) {
     if (!base->dynamic()) return;
     std::vector<int64_t> want = base->bind_dynamic(inputs);
     if (want == sizes) return;
     std::shared_ptr<Model::Impl> spec = base->specialization(want, base);  // may throw: nothing changed yet
+    if (spec == model) {  // a capacity compile for these sizes too
+      sizes = std::move(want);
+      return;
+    }
     // The update's call (and signature, and executor) stay: they are the base model's.
     const int update = static_cast<int>(EntryKind::ApplyUpdate);
     std::unique_ptr<Call> update_call = std::move(calls[update]);
     Parked current{sizes, std::move(model), ir, exec, std::move(signatures), {}};
     for (int k = 0; k < 5; ++k) current.calls[k] = std::move(calls[k]);
-    auto it = std::find_if(parked.begin(), parked.end(), [&](const Parked& p) { return p.sizes == want; });
+    auto it = std::find_if(parked.begin(), parked.end(), [&](const Parked& p) { return p.model == spec; });
     if (it != parked.end()) {
       model = std::move(it->model), ir = it->ir, exec = it->exec;
       signatures = std::move(it->signatures);
@@ -155,6 +192,69 @@ struct Session::Impl {
     sizes = std::move(want);
     if (parked.size() >= kParked) parked.erase(parked.begin());
     parked.push_back(std::move(current));
+  }
+
+  // ---- capacity compiles (ModelIR::capacities) ----
+  static constexpr size_t kNone = SIZE_MAX;
+  // The position in ModelIR::capacities of the dim a hidden input "@size.D"
+  // or "@valid.D" (`prefix`) is of, or kNone.
+  size_t capacity_dim(const std::string& name, std::string_view prefix) const {
+    if (name.compare(0, prefix.size(), prefix) != 0) return kNone;
+    for (size_t d = 0; d < ir->capacities.size(); ++d)
+      if (ir->capacities[d].first == name.substr(prefix.size())) return d;
+    return kNone;
+  }
+  // The size the last call bound for the dim at position d of ModelIR::capacities.
+  int64_t bound(size_t d) const {
+    const std::vector<std::string>& names = base->runnable()->dynamic_dims;
+    size_t i = std::find(names.begin(), names.end(), ir->capacities[d].first) - names.begin();
+    return sizes.at(i);
+  }
+  // The user's inputs that have a dynamic dim, copied to the capacity (rows
+  // past the bound size copies of the first: values like the real ones, so
+  // that nothing computed in them overflows; masking keeps them out of every
+  // result), into buffers kept from call to call. `staged` points at those of
+  // the last call (an input at the capacity is bound as it is); bind() reads
+  // them first.
+  mutable std::deque<std::pair<std::string, Tensor>> staging;  // (a deque: adding one moves no other)
+  mutable std::vector<std::pair<std::string, const Tensor*>> staged;
+  void stage(const NamedTensors& inputs) const {
+    staged.clear();
+    if (ir->capacities.empty()) return;
+    for (const NamedNode& in : ir->inputs) {
+      const Tensor* given = find_tensor(inputs, in.name);
+      const Shape& shape = ir->graph[in.node].shape;
+      if (!given || given->rank() != static_cast<int>(shape.size())) continue;  // bind() reports it
+      const Tensor* t = given;
+      Tensor before;  // (a second dynamic axis pads the padded tensor)
+      for (size_t a = 0; a < shape.size(); ++a) {
+        if (!shape[a].dynamic || t->shape()[a] >= shape[a].size) continue;
+        auto it = std::find_if(staging.begin(), staging.end(), [&](const auto& s) { return s.first == in.name; });
+        Tensor& buffer = it != staging.end() ? it->second : staging.emplace_back(in.name, Tensor()).second;
+        if (t == &buffer) before = std::move(buffer), t = &before;
+        resize_axis(*t, static_cast<int>(a), shape[a].size, buffer);
+        t = &buffer;
+      }
+      if (t != given) staged.emplace_back(in.name, t);
+    }
+  }
+  // The results of a capacity compile cut to the bound sizes (ModelIR::trim).
+  void trim(NamedTensors& out) const {
+    for (auto& [name, t] : out)
+      for (const auto& [result, axes] : ir->trim) {
+        if (result != name) continue;
+        for (size_t a = 0; a < axes.size(); ++a) {
+          if (axes[a] == -2)
+            throw DataError(fmt::format("'{}' has the dynamic dim merged with other axes (a reshape), so the model "
+                                        "cannot return it for a size below the capacity it was compiled at",
+                                        name));
+          if (axes[a] >= 0 && bound(static_cast<size_t>(axes[a])) < t.shape()[a]) {
+            Tensor cut;
+            resize_axis(t, static_cast<int>(a), bound(static_cast<size_t>(axes[a])), cut);
+            t = std::move(cut);
+          }
+        }
+      }
   }
 
   // ApplyUpdate runs on the model's update model, every other entry on the model.
@@ -209,6 +309,10 @@ struct Session::Impl {
         p->seed = allocate(v, kind);
         p->seed.set(0, static_cast<int32_t>(static_cast<uint32_t>(seed)));
         p->seed.set(1, static_cast<int32_t>(static_cast<uint32_t>(seed >> 32)));
+      } else if (size_t d = capacity_dim(v.name, "@size."); d != kNone) {
+        p->reads.push_back({Call::Src::Size, d});
+      } else if (size_t d = capacity_dim(v.name, "@valid."); d != kNone) {
+        p->reads.push_back({Call::Src::Valid, d});
       } else if (size_t i = position(params); i < params.size()) {
         p->reads.push_back({Call::Src::Param, i});
       } else if (size_t k = position(buffers); k < buffers.size()) {
@@ -218,6 +322,12 @@ struct Session::Impl {
       } else {
         p->reads.push_back({Call::Src::Input, 0});
       }
+    }
+    p->size_of.assign(ir->capacities.size(), Tensor());
+    p->valid_of.assign(ir->capacities.size(), Tensor());
+    for (size_t d = 0; d < ir->capacities.size(); ++d) {
+      p->size_of[d] = Tensor(DType::F32, {});
+      p->valid_of[d] = Tensor(DType::F32, {ir->capacities[d].second});
     }
     p->in.resize(p->sig->reads.size());
     p->args.resize(p->sig->reads.size() + p->sig->produces.size());
@@ -294,6 +404,14 @@ struct Session::Impl {
       const EntryValue& v = reads[k];
       const Tensor* t = nullptr;
       switch (r.src) {
+        case Call::Src::Size: c.size_of[r.index].set(0, static_cast<double>(bound(r.index))), t = &c.size_of[r.index]; break;
+        case Call::Src::Valid: {
+          Tensor& valid = c.valid_of[r.index];
+          int64_t n = bound(r.index);
+          for (int64_t i = 0; i < valid.numel(); ++i) valid.data<float>()[i] = i < n ? 1.0f : 0.0f;
+          t = &valid;
+          break;
+        }
         case Call::Src::Lr: c.lr.set(0, lr_value), t = &c.lr; break;
         case Call::Src::Step: c.step.set(0, static_cast<double>(step)), t = &c.step; break;
         case Call::Src::Seed: t = &c.seed; break;
@@ -301,7 +419,10 @@ struct Session::Impl {
         case Call::Src::Buffer: t = &buffers[r.index].second; break;
         case Call::Src::State: t = &state[r.index].second; break;
         case Call::Src::Input:
-          if (r.index < inputs.size() && inputs[r.index].first == v.name) {
+          if (auto it = std::find_if(staged.begin(), staged.end(), [&](const auto& s) { return s.first == v.name; });
+              it != staged.end()) {
+            t = it->second;
+          } else if (r.index < inputs.size() && inputs[r.index].first == v.name) {
             t = &inputs[r.index].second;
           } else {
             for (size_t i = 0; i < inputs.size(); ++i)
@@ -372,6 +493,7 @@ struct Session::Impl {
   NamedTensors run(EntryKind kind, const NamedTensors& inputs) {
     activate(inputs);
     Call& c = call(kind);
+    stage(inputs);
     bind(c, inputs, 0);
     NamedTensors out;
     out.reserve(c.sig->produces.size());
@@ -379,6 +501,7 @@ struct Session::Impl {
     ptrs.reserve(c.sig->produces.size());
     for (const EntryValue& v : c.sig->produces) ptrs.push_back(&out.emplace_back(v.name, allocate(v, kind)).second);
     execute(c, ptrs);
+    trim(out);
     return out;
   }
 
@@ -600,6 +723,7 @@ double Session::Impl::optimizer_step(EntryKind kind, const NamedTensors& inputs,
   Impl& s = *this;
   if (kind != EntryKind::ApplyUpdate) s.activate(inputs);  // the update reads no input: any specialization does
   Impl::Call& c = s.call(kind);
+  if (kind != EntryKind::ApplyUpdate) s.stage(inputs);
   s.bind(c, inputs, lr);
   s.execute(c, c.out);
   // Commit the new params and state only after the whole step succeeded:
@@ -622,7 +746,7 @@ NamedTensors Session::forward(const NamedTensors& inputs) const {
 std::vector<std::string> Session::evaluation_inputs() const {
   std::vector<std::string> names;
   for (const EntryValue& v : impl_->signature(EntryKind::Evaluate).reads)
-    if (v.name != kLearningRate && v.name != kStepCounter && v.name != kRandomSeed && !find_tensor(impl_->params, v.name) &&
+    if (v.name[0] != '@' && !find_tensor(impl_->params, v.name) &&  // (@lr, @step, @seed, @size.D, @valid.D)
         !find_tensor(impl_->buffers, v.name) && !find_tensor(impl_->state, v.name))
       names.push_back(v.name);
   return names;
@@ -637,6 +761,8 @@ void Session::prepare(Entry entry, const NamedTensors& inputs) {
   impl_->activate(inputs);
   impl_->call(entry_kind(entry));
 }
+
+std::vector<std::pair<std::string, int64_t>> Session::capacities() const { return impl_->ir->capacities; }
 
 CompileTimes Session::compile_times(Entry entry) const { return impl_->executor().compile_times(entry_kind(entry)); }
 

@@ -216,9 +216,7 @@ Value lower_reduce(Sema& s, CallArgs& a) {
   if (f == "sum") {
     r = b.reduce(Op::ReduceSum, x, *axes, *keep);
   } else if (f == "mean") {  // sum / count, as PyTorch
-    int64_t count = 1;
-    for (int64_t ax : *axes) count *= s.g()[x].shape[ax].size;
-    r = b.div(b.reduce(Op::ReduceSum, x, *axes, *keep), b.scalar_like(static_cast<double>(count), x));
+    r = b.div(b.reduce(Op::ReduceSum, x, *axes, *keep), s.count(x, *axes));
   } else if (f == "max") {
     r = b.reduce(Op::ReduceMax, x, *axes, *keep);
   } else if (f == "min") {
@@ -711,6 +709,12 @@ Value lower_flatten(Sema& s, CallArgs& a) {
 
 // ---- losses (each the mean over elements; cross_entropy the mean over rows) ----
 
+std::vector<int64_t> all_axes(Sema& s, NodeId x) {
+  std::vector<int64_t> axes;
+  for (int i = 0; i < s.g()[x].rank(); ++i) axes.push_back(i);
+  return axes;
+}
+
 Value lower_mse(Sema& s, CallArgs& a) {
   NodeId p, t;
   if (!float_pair(s, a, p, t) || !same_shape(s, a, p, t, "pred and target")) return Value::bad();
@@ -718,7 +722,7 @@ Value lower_mse(Sema& s, CallArgs& a) {
   Builder& b = s.b();
   NodeId d = b.sub(p, t);
   NodeId sq = b.mul(d, d);
-  return Value::tensor(b.div(b.sum_all(sq), b.scalar_like(static_cast<double>(numel(s.g()[p].shape)), p)), loc(a));
+  return Value::tensor(b.div(b.sum_all(sq), s.count(p, all_axes(s, p))), loc(a));
 }
 
 Value lower_bce(Sema& s, CallArgs& a) {
@@ -747,7 +751,7 @@ Value lower_bce(Sema& s, CallArgs& a) {
   NodeId dp = b.div(b.sub(p, t), c(1e-12));
   NodeId extreme = b.add(b.add(sg(clamped), b.mul(b.sub(p, sg(p)), sg(dp))), b.mul(b.sub(t, sg(t)), sg(dt)));
   NodeId l = b.where(normal, natural, extreme);
-  return Value::tensor(b.div(b.sum_all(l), c(static_cast<double>(numel(s.g()[p].shape)))), loc(a));
+  return Value::tensor(b.div(b.sum_all(l), s.count(p, all_axes(s, p))), loc(a));
 }
 
 Value lower_bce_with_logits(Sema& s, CallArgs& a) {
@@ -758,7 +762,7 @@ Value lower_bce_with_logits(Sema& s, CallArgs& a) {
   auto c = [&](double v) { return b.scalar_like(v, x); };
   // (1 - t) * x + softplus(-x): stable, and its gradient is exactly sigmoid(x) - t
   NodeId l = b.add(b.mul(b.sub(c(1), t), x), b.unary(Op::Softplus, b.neg(x)));
-  return Value::tensor(b.div(b.sum_all(l), c(static_cast<double>(numel(s.g()[x].shape)))), loc(a));
+  return Value::tensor(b.div(b.sum_all(l), s.count(x, all_axes(s, x))), loc(a));
 }
 
 Value lower_cross_entropy(Sema& s, CallArgs& a) {
@@ -803,7 +807,7 @@ Value lower_cross_entropy(Sema& s, CallArgs& a) {
   // -sum(target * log_softmax(x)) / N
   NodeId ls = b.sub(x, logsumexp(b, x, {1}, true));
   NodeId tot = b.sum_all(b.mul(target, ls));
-  return Value::tensor(b.div(b.neg(tot), b.scalar_like(static_cast<double>(n), x)), loc(a));
+  return Value::tensor(b.div(b.neg(tot), s.count(x, {0})), loc(a));
 }
 
 // ---- autodiff ----

@@ -45,8 +45,8 @@ std::optional<double> float_option(Sema& s, CallArgs& a, size_t i, double fallba
 }
 
 // The mean of x over `axes`, kept as size-1 axes.
-NodeId mean_over(Builder& b, NodeId x, const std::vector<int64_t>& axes, double count) {
-  return b.div(b.reduce(Op::ReduceSum, x, axes, true), b.scalar_like(count, x));
+NodeId mean_over(Sema& s, NodeId x, const std::vector<int64_t>& axes) {
+  return s.b().div(s.b().reduce(Op::ReduceSum, x, axes, true), s.count(x, axes));
 }
 
 // layer_norm(x, weight, bias, eps=1e-5): with k the rank of weight, x is
@@ -80,10 +80,9 @@ Value lower_layer_norm(Sema& s, CallArgs& a) {
   At at(s, a.call->loc);
   Builder& b = s.b();
   std::vector<int64_t> axes;
-  double count = 1;
-  for (int i = rank - k; i < rank; ++i) axes.push_back(i), count *= static_cast<double>(xs[i].size);
-  NodeId centered = b.sub(x, mean_over(b, x, axes, count));
-  NodeId var = mean_over(b, b.mul(centered, centered), axes, count);
+  for (int i = rank - k; i < rank; ++i) axes.push_back(i);
+  NodeId centered = b.sub(x, mean_over(s, x, axes));
+  NodeId var = mean_over(s, b.mul(centered, centered), axes);
   NodeId normalized = b.mul(centered, b.unary(Op::Rsqrt, b.add(var, b.scalar_like(*eps, x))));
   return Value::tensor(b.add(b.mul(normalized, w), bias), a.call->loc);
 }
@@ -140,21 +139,26 @@ Value lower_batch_norm(Sema& s, CallArgs& a) {
     var = channel(running_var);
   } else {
     std::vector<int64_t> axes{0};
-    double count = static_cast<double>(xs[0].size);
-    for (size_t i = 2; i < xs.size(); ++i) axes.push_back(static_cast<int64_t>(i)), count *= static_cast<double>(xs[i].size);
-    NodeId mean = mean_over(b, x, axes, count);
+    for (size_t i = 2; i < xs.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    NodeId mean = mean_over(s, x, axes);
     centered = b.sub(x, mean);
-    var = mean_over(b, b.mul(centered, centered), axes, count);
+    var = mean_over(s, b.mul(centered, centered), axes);
     // One value per channel has no unbiased variance (PyTorch refuses it in
-    // training); the update then uses the biased one, 0.
-    double unbias = count > 1 ? count / (count - 1) : 1;
-    auto update = [&](NodeId buffer, NodeId stat, double scale) {
+    // training); the update then uses the biased one, 0. (The count is a
+    // node: a run-time size in a capacity compile.)
+    NodeId count = s.count(x, axes);
+    NodeId unbias = kNoNode;
+    if (const Node& n = s.g()[count]; n.op != Op::Constant)
+      unbias = b.where(b.binary(Op::Gt, count, c(1)), b.div(count, b.sub(count, c(1))), c(1));
+    else if (n.attrs.value > 1)
+      unbias = c(n.attrs.value / (n.attrs.value - 1));
+    auto update = [&](NodeId buffer, NodeId stat, NodeId scale) {
       NodeId now = s.buffer_value(buffer);
       NodeId batch = b.reshape(b.unary(Op::StopGradient, stat), {channels});
-      if (scale != 1) batch = b.mul(batch, c(scale));
+      if (scale != kNoNode) batch = b.mul(batch, scale);
       s.update_buffer(buffer, b.add(b.mul(c(1 - *momentum), now), b.mul(c(*momentum), batch)));
     };
-    update(running_mean, mean, 1);
+    update(running_mean, mean, kNoNode);
     update(running_var, var, unbias);
   }
   NodeId normalized = b.mul(centered, b.unary(Op::Rsqrt, b.add(var, c(*eps))));

@@ -190,7 +190,10 @@ std::map<std::string_view, int64_t> dynamic_stand_ins(const Ast& ast,
 }  // namespace
 
 void Sema::bind_dims() {
-  std::map<std::string_view, int64_t> stand_ins = dynamic_stand_ins(ast_, opts_.dim_values);
+  // (A dim compiled at a capacity has that size and stays dynamic.)
+  std::vector<std::pair<std::string, int64_t>> fixed = opts_.dim_values;
+  fixed.insert(fixed.end(), opts_.capacities.begin(), opts_.capacities.end());
+  std::map<std::string_view, int64_t> stand_ins = dynamic_stand_ins(ast_, fixed);
   for (auto& [name, d] : decls_) {
     if (d.stmt->kind != StmtKind::Dim) continue;
     int64_t v = d.stmt->dim_value;
@@ -201,6 +204,12 @@ void Sema::bind_dims() {
       v = it->second;
       dynamic_dims_.insert(name);
     }
+    for (const auto& [k, c] : opts_.capacities)
+      if (k == name && d.stmt->dim_dynamic && !overridden) {
+        v = c;
+        dynamic_dims_.insert(name);
+        capacity_dims_.insert(name);
+      }
     if (v < 1) {
       error(overridden ? d.stmt->name_loc : d.stmt->value_loc,
             overridden ? diag::err_dim_set_nonpositive(name, v)
@@ -217,12 +226,15 @@ void Sema::bind_dims() {
     }
     dims_[name] = v;
     d.value = Value::num(static_cast<double>(v), true, d.stmt->name_loc);
+    // Used as a number, a dim compiled at a capacity is its run-time size.
+    if (capacity_dims_.count(name)) d.value.size_of_dim = name;
     d.state = Decl::State::Done;
   }
   for (const Stmt& s : ast_.stmts)
     if (s.kind == StmtKind::Dim && dims_.count(s.name)) {
       model_.dims.emplace_back(std::string(s.name), dims_[s.name]);
       if (dynamic_dims_.count(s.name)) model_.dynamic_dims.emplace_back(s.name);
+      if (capacity_dims_.count(s.name)) model_.capacities.emplace_back(std::string(s.name), dims_[s.name]);
     }
 }
 

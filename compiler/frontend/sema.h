@@ -22,6 +22,9 @@ namespace gradc {
 struct SemaOptions {
   std::string default_name;                                // the model name when there is no `model` statement
   std::vector<std::pair<std::string, int64_t>> dim_values;  // overrides; names checked by the caller
+  // Dynamic dims compiled at a capacity: laid out at that size, with their
+  // run-time size an input (ModelIR::capacities).
+  std::vector<std::pair<std::string, int64_t>> capacities = {};
 };
 
 // Returns the model, or nullopt when errors were reported.

@@ -31,6 +31,7 @@ Value Sema::eval(const Expr& e) {
     case ExprKind::Unary: {
       Value x = eval(*e.args[0]);
       if (x.kind == Value::Kind::Number) {
+        if (!x.size_of_dim.empty()) refuse_capacity(x);
         v = Value::num(-x.number, x.is_int, e.loc);
       } else if (x.kind == Value::Kind::Tensor) {
         if (!is_float(g()[x.node].dtype)) {
@@ -68,6 +69,7 @@ Value Sema::eval(const Expr& e) {
 
 NodeId Sema::materialize(const Value& v, DType dtype) {
   if (v.kind == Value::Kind::Tensor) return v.node;
+  if (!v.size_of_dim.empty()) return size_of(v.size_of_dim, dtype);
   SourceLoc old = b_.at(v.loc);
   NodeId n = b_.constant(v.number, dtype);
   b_.at(old);
@@ -97,6 +99,35 @@ NodeId Sema::random_seed() {
   return seed_leaf_;
 }
 
+NodeId Sema::count(NodeId x, const std::vector<int64_t>& axes) {
+  const Shape& shape = g()[x].shape;
+  double constant = 1;
+  std::vector<std::string> dynamic;  // the dims whose run-time size multiplies it
+  const std::vector<DynAxis>* facts = nullptr;
+  if (!model_.capacities.empty() && bodies_.empty()) {
+    if (!dynamic_axes_) dynamic_axes_.emplace(g(), model_.capacities);
+    facts = dynamic_axes_->of(x);  // (nullptr: refused; the capacity pass reports it)
+  }
+  for (int64_t a : axes) {
+    const DynAxis* f = facts ? &(*facts)[a] : nullptr;
+    if (f && f->dim >= 0) {
+      const auto& [name, capacity] = model_.capacities[f->dim];
+      constant *= static_cast<double>(shape[a].size / capacity);
+      dynamic.push_back(name);
+    } else {
+      constant *= static_cast<double>(shape[a].size);
+    }
+  }
+  NodeId r = b_.scalar_like(constant, x);
+  for (const std::string& d : dynamic) r = b_.mul(r, size_of(d, g()[x].dtype));
+  return r;
+}
+
+NodeId Sema::size_of(std::string_view dim, DType dtype) {
+  if (!bodies_.empty()) return import_top(at_top([&] { return size_of(dim, dtype); }));
+  return b_.cast(b_.leaf(Op::Input, "@size." + std::string(dim), DType::F32, {}), dtype);
+}
+
 NodeId Sema::step_number() {
   if (!bodies_.empty()) return import_top(at_top([&] { return step_number(); }));
   if (step_number_ == kNoNode)
@@ -108,6 +139,8 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
   if (a.poison() || b.poison()) return Value::bad();
   bool compare = op_kind(op) == OpKind::Compare;
   if (a.kind == Value::Kind::Number && b.kind == Value::Kind::Number) {
+    for (const Value* v : {&a, &b})
+      if (!v->size_of_dim.empty()) refuse_capacity(*v);
     double x = a.number, y = b.number, r = 0;
     switch (op) {
       case Op::Add: r = x + y; break;

@@ -2,6 +2,8 @@
 // operators) and builtins.cpp (the builtin function table).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <functional>
 #include <map>
 #include <set>
@@ -12,7 +14,9 @@
 #include <vector>
 
 #include "compiler/frontend/sema.h"
+
 #include "compiler/ir/builder.h"
+#include "compiler/ir/dynamic_axes.h"
 #include "compiler/ir/region.h"
 
 namespace gradc {
@@ -31,10 +35,13 @@ struct Value {
   SourceLoc loc;             // the expression
   std::string_view name;     // set when the expression is a plain name
   SourceLoc decl_loc;        // ... and where that name was declared
+  // A dim compiled at a capacity, used as a number: `number` is the capacity,
+  // and materialize() makes the dim's run-time size instead.
+  std::string_view size_of_dim;
 
   bool poison() const { return kind == Kind::Poison; }
-  static Value tensor(NodeId n, SourceLoc loc) { return {Kind::Tensor, n, 0, false, loc, {}, {}}; }
-  static Value num(double v, bool is_int, SourceLoc loc) { return {Kind::Number, kNoNode, v, is_int, loc, {}, {}}; }
+  static Value tensor(NodeId n, SourceLoc loc) { return {Kind::Tensor, n, 0, false, loc, {}, {}, {}}; }
+  static Value num(double v, bool is_int, SourceLoc loc) { return {Kind::Number, kNoNode, v, is_int, loc, {}, {}, {}}; }
   static Value bad() { return {}; }
 };
 
@@ -111,6 +118,21 @@ class Sema {
   std::optional<int64_t> const_int(const Expr& e, std::string_view what);
   std::optional<double> const_float(const Expr& e, std::string_view what);
   std::optional<int> axis_of(const Expr& e, int rank, std::string_view fn);
+  // The number of elements of x along `axes`, as a scalar of x's dtype: a
+  // mean's divisor. A constant; in a model compiled at a capacity
+  // (SemaOptions::capacities), the product of the constant sizes and the
+  // run-time sizes ("@size.B" leaves) of the dynamic dims among the axes.
+  NodeId count(NodeId x, const std::vector<int64_t>& axes);
+  // The run-time size of a dim compiled at a capacity, as a scalar of `dtype`.
+  NodeId size_of(std::string_view dim, DType dtype);
+  // Reports that a dim compiled at a capacity is used where only its
+  // compile-time value would do (arithmetic on numbers): the model is then
+  // specialized per size instead (Model::Impl::specialization).
+  void refuse_capacity(const Value& dim_use) {
+    error(dim_use.loc, fmt::format("the model cannot run at a capacity: the dynamic dim {} is used in arithmetic on "
+                                   "numbers here",
+                                   dim_use.size_of_dim));
+  }
   // Applies an elementwise op to Values with literal/dtype handling and diagnostics at op_loc.
   Value elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc);
   Value matmul(const Value& a, const Value& b, SourceLoc op_loc);
@@ -163,6 +185,8 @@ class Sema {
   };
 
   NodeId seed_leaf_ = kNoNode, step_number_ = kNoNode;
+  // A capacity compile's dynamic axes (of the top-level graph), made on first use by count().
+  std::optional<DynamicAxes> dynamic_axes_;
   int64_t streams_ = 0;
 
   void declare_all();
@@ -204,6 +228,7 @@ class Sema {
   // Dynamic dims that no override fixed: bound to a stand-in size for
   // checking (see bind_dims); their Dims are marked dynamic.
   std::set<std::string_view> dynamic_dims_;
+  std::set<std::string_view> capacity_dims_;  // of those, the ones compiled at a capacity (SemaOptions::capacities)
   std::set<std::string_view> used_dims_;  // dims some shape or expression names
   // Names that some grad(e, x), jvp(e, x, v) or jacobian(e, x) has as its x. A named value
   // (a top-level one or a fn local) of such a name gets a node of its own,

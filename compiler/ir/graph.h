@@ -189,6 +189,16 @@ struct ModelIR {
   // (SPEC 2.2): their values in `dims` are stand-ins, and a call binds them
   // from its inputs' shapes (Model::Impl::specialization).
   std::vector<std::string> dynamic_dims;
+  // A model compiled at a capacity (SPEC 2.2; docs/internals.md, "Dynamic
+  // dims"): these dynamic dims' values in `dims` are capacities, and a call
+  // of any size up to one binds "@size.D" (f32 scalar, the size) and
+  // "@valid.D" (f32[capacity], 1 for the first `size` rows, else 0).
+  std::vector<std::pair<std::string, int64_t>> capacities;
+  // Per result an entry may produce ("out.y", "grad.x"), the dim (an index
+  // into `capacities`) each axis holds, -1 for none, or -2 when a dim is
+  // merged with other axes there (that result cannot be trimmed). Results
+  // not listed hold no dynamic dim (mask_padding).
+  std::vector<std::pair<std::string, std::vector<int>>> trim;
   std::vector<NamedNode> inputs;
   std::vector<ParamDecl> params;
   // Persistent state that is not trained (batch_norm's running statistics):

@@ -12,6 +12,8 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
   out.name = m.name;
   out.dims = m.dims;
   out.dynamic_dims = m.dynamic_dims;
+  out.capacities = m.capacities;
+  out.trim = m.trim;
   out.optimizer = m.optimizer;
   out.remarks = m.remarks;
   Builder b(out.graph);

@@ -76,6 +76,12 @@ struct EntryCost {
 struct CompileOptions {
   // Dim overrides, e.g. {{"B", 256}}; each must name a `dim` of the model.
   std::vector<std::pair<std::string, int64_t>> dims;
+  // Dynamic dims to compile at a capacity instead of per size, e.g.
+  // {{"B", 64}}: the code runs any size up to 64 (a Session pads the inputs
+  // and trims the results; SPEC 2.2). Sessions choose capacities themselves;
+  // a model that cannot run at one (a concat along the dim, a scan over it)
+  // fails to compile with this set.
+  std::vector<std::pair<std::string, int64_t>> capacities;
   // Extra gradients of the loss for grad(): inputs or named values ("grad.NAME").
   std::vector<std::string> wrt;
   // How the gradients of grad() and train_step are computed: by reverse

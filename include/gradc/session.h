@@ -180,8 +180,15 @@ class Session {
   // (Entry::Forward: the outputs-only forward). Nothing with the interpreter.
   void prepare(Entry entry);
   // The same for the sizes that `inputs` give the model's dynamic dims (SPEC
-  // 2.2): each new set of sizes is compiled on the first call that binds it.
+  // 2.2). A model with dynamic dims is compiled at a capacity per dim (the
+  // first sizes a call binds, doubled when later sizes grow past them), and
+  // that code runs every size from a quarter of the capacity up to it: the
+  // session pads the inputs and trims the results. A model that cannot run
+  // at a capacity (a concat, slice or scan along the dim) is compiled per size.
   void prepare(Entry entry, const NamedTensors& inputs);
+  // The capacities of the code the last call ran, by dim; empty when that
+  // code is for the call's exact sizes (no dynamic dims, or compiled per size).
+  std::vector<std::pair<std::string, int64_t>> capacities() const;
   // How long compiling the entry took (all zero before its first use, and
   // with the interpreter). Compiled code is shared by every session of a Model.
   CompileTimes compile_times(Entry entry) const;

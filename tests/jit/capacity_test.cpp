@@ -1,0 +1,275 @@
+// Capacity compiles (SPEC 2.2, docs/internals.md "Dynamic dims"): one code
+// for every size of a dynamic dim up to the capacity it was compiled at, the
+// inputs padded and the results trimmed by the session, every reduction over
+// the dim masked. The sweep takes every model file, makes each of its fixed
+// dims dynamic in turn (those that may be), and checks that a session that
+// compiled at a capacity C, called with n < C rows, gives what the model with
+// the dim fixed to n gives: outputs, loss, metrics, gradients, a train step
+// and the params, buffers and optimizer state after it.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gradc/session.h"
+#include "tests/common/model_files.h"
+#include "tests/common/test_inputs.h"
+
+using namespace gradc;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Agreement to float rounding: the capacity compile sums padded zeros and
+// may split a reduction differently.
+void close(const NamedTensors& got, const NamedTensors& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO(want[i].first);
+    REQUIRE(got[i].first == want[i].first);
+    REQUIRE(got[i].second.shape() == want[i].second.shape());
+    for (int64_t k = 0; k < want[i].second.numel(); ++k) {
+      double a = got[i].second.get(k), b = want[i].second.get(k);
+      if (std::isnan(b)) {
+        CHECK(std::isnan(a));
+        continue;
+      }
+      INFO("element " << k << ": " << a << " vs " << b);
+      CHECK(std::abs(a - b) <= tol * (1 + std::abs(b)));
+    }
+  }
+}
+
+struct Variant {
+  std::string file, dim, source;
+};
+
+// Each model file with one of its fixed dims made dynamic, where the result compiles.
+std::vector<Variant> dynamic_variants() {
+  std::vector<Variant> out;
+  std::regex fixed_dim(R"(^dim ([A-Za-z_][A-Za-z_0-9]*) = [0-9]+)");
+  // (Under AddressSanitizer half of them: the other sweeps compile every model sanitized.)
+  for (const std::string& path : test::sanitizer_share(test::model_files(), 1)) {
+    std::string source = read(path);
+    std::istringstream lines(source);
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::smatch m;
+      if (!std::regex_search(line, m, fixed_dim)) continue;
+      std::string dynamic = source;
+      dynamic.replace(dynamic.find(line), m.length(0), "dim " + m[1].str());
+      if (Model::compile_source(dynamic, path).ok()) out.push_back({path, m[1].str(), dynamic});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("capacity: every model with a dim made dynamic gives, below its capacity, what the model with the dim fixed gives") {
+  const int64_t capacity = 7, n = 4;
+  int compared = 0, refused = 0;
+  for (const Variant& v : dynamic_variants()) {
+    INFO(v.file << " with `dim " << v.dim << "` dynamic");
+    CompileOptions at_capacity;
+    at_capacity.capacities = {{v.dim, capacity}};
+    Model probe = Model::compile_source(v.source, v.file, at_capacity);
+    if (!probe.ok()) {
+      // Only a refusal of the capacity itself, never another error.
+      INFO(render_all(probe.diagnostics()));
+      CHECK(render_all(probe.diagnostics()).find("cannot run at a capacity") != std::string::npos);
+      ++refused;
+      continue;
+    }
+    CompileOptions at_n;
+    at_n.dims = {{v.dim, n}};
+    Model fixed = Model::compile_source(v.source, v.file, at_n);
+    if (!fixed.ok()) continue;  // (a size the model does not take)
+    ++compared;
+    Model dynamic = Model::compile_source(v.source, v.file);
+    REQUIRE(dynamic.ok());
+    bool f64 = v.source.find("f64") != std::string::npos;
+    double tol = f64 ? 1e-10 : 2e-5;
+    Session s(dynamic, {Backend::Jit, 1});
+    Session ref(fixed, {Backend::Jit, 1});
+    ref.restore(s.checkpoint());
+    // The first call compiles at the capacity; the next ones run n rows on it.
+    s.forward(test::random_inputs(Model::compile_source(v.source, v.file, CompileOptions{{{v.dim, capacity}}}).info(), 9));
+    NamedTensors in = test::random_inputs(fixed.info(), 1);
+    close(s.forward(in), ref.forward(in), tol);
+    close(s.grad(in), ref.grad(in), tol);
+    double want = ref.train_step(in);
+    double got = s.train_step(in);
+    CHECK(std::abs(got - want) <= tol * (1 + std::abs(want)));
+    close(s.checkpoint(), ref.checkpoint(), tol);
+  }
+  INFO(compared << " compared, " << refused << " refused");
+  CHECK(compared >= (test::sanitized_build() ? 10 : 20));
+}
+
+namespace {
+
+const char* kModel =
+    "dim B\n"
+    "input x : [B, 3]\n"
+    "input label : i32[B]\n"
+    "param W : [3, 4] ~ normal(0, 1)\n"
+    "param b : [4]\n"
+    "logits = tanh(x @ W + b)\n"
+    "output logits\n"
+    "xt = transpose(x)\n"
+    "output xt\n"
+    "loss cross_entropy(logits, label) + mean(x) + sum(x * x) / B + max(x)\n"
+    "metric accuracy = mean(argmax(logits, axis=1) == label)\n"
+    "optimizer adam(lr = 0.05)\n";
+
+NamedTensors rows(int64_t n, uint64_t seed) {
+  Tensor x(DType::F32, {n, 3}), label(DType::I32, {n});
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, std::sin(static_cast<double>(i * 7 + seed)) * 2);
+  for (int64_t i = 0; i < n; ++i) label.set(i, static_cast<double>((i * 3 + seed) % 4));
+  return {{"x", std::move(x)}, {"label", std::move(label)}};
+}
+
+Model compiled(const char* source, std::vector<std::pair<std::string, int64_t>> dims = {}) {
+  CompileOptions o;
+  o.dims = std::move(dims);
+  o.wrt = {"x"};
+  Model m = Model::compile_source(source, "cap.grad", o);
+  INFO(render_all(m.diagnostics()));
+  REQUIRE(m.ok());
+  return m;
+}
+
+using Capacities = std::vector<std::pair<std::string, int64_t>>;
+
+}  // namespace
+
+TEST_CASE("capacity: one code runs every size from a quarter of its capacity up to it, on both backends") {
+  Model dyn = compiled(kModel);
+  for (Backend backend : {Backend::Jit, Backend::Interpreter}) {
+    INFO((backend == Backend::Jit ? "jit" : "interpreter"));
+    Session s(dyn, {backend, 2});
+    CHECK(s.capacities().empty());  // nothing run yet
+    s.forward(rows(16, 0));
+    CHECK(s.capacities() == Capacities{{"B", 16}});
+    NamedTensors ckpt = s.checkpoint();
+    for (int64_t n : {9, 5, 16, 12}) {
+      INFO("B = " << n);
+      Session ref(compiled(kModel, {{"B", n}}), {backend, 2});
+      ref.restore(ckpt);
+      NamedTensors in = rows(n, static_cast<uint64_t>(n));
+      NamedTensors out = s.forward(in);
+      CHECK(s.capacities() == Capacities{{"B", 16}});
+      close(out, ref.forward(in), 2e-6);
+      REQUIRE(out[1].first == "out.xt");
+      CHECK(out[1].second.shape() == std::vector<int64_t>{3, n});  // trimmed along its second axis
+      NamedTensors g = s.grad(in);
+      close(g, ref.grad(in), 2e-6);
+      CHECK(find_tensor(g, "grad.x")->shape() == std::vector<int64_t>{n, 3});
+      double want = ref.train_step(in);
+      CHECK(std::abs(s.train_step(in) - want) <= 2e-6 * (1 + std::abs(want)));
+      ckpt = ref.checkpoint();
+      close(s.checkpoint(), ckpt, 2e-6);
+    }
+    // Below a quarter: code of its own; growing past it: twice the capacity
+    // or the size; the smallest code that holds a size runs it.
+    s.forward(rows(3, 1));
+    CHECK(s.capacities() == Capacities{{"B", 3}});
+    s.forward(rows(20, 1));
+    CHECK(s.capacities() == Capacities{{"B", 32}});
+    s.forward(rows(9, 1));
+    CHECK(s.capacities() == Capacities{{"B", 16}});
+    s.forward(rows(17, 1));
+    CHECK(s.capacities() == Capacities{{"B", 32}});
+  }
+}
+
+TEST_CASE("capacity: a model that cannot run at a capacity is compiled per size, and says why") {
+  // A concat along B mixes rows by position; so does an output with B
+  // merged into another axis, which could not be cut.
+  for (std::string line : {"y = concat([x, x], axis=0)\nloss mean(y * y)\n", "flat = flatten(x, start=0)\noutput flat\nloss mean(x * x)\n"}) {
+    std::string source = "dim B\ninput x : [B, 3]\n" + line;
+    INFO(source);
+    CompileOptions o;
+    o.capacities = {{"B", 8}};
+    Model probe = Model::compile_source(source, "cap.grad", o);
+    CHECK(!probe.ok());
+    CHECK(render_all(probe.diagnostics()).find("the model cannot run at a capacity") != std::string::npos);
+    Model dyn = Model::compile_source(source, "cap.grad");
+    REQUIRE(dyn.ok());
+    Session s(dyn, {Backend::Jit, 1});
+    Tensor x(DType::F32, {5, 3});
+    for (int64_t i = 0; i < 15; ++i) x.set(i, static_cast<double>(i));
+    NamedTensors out = s.forward({{"x", x}});
+    CHECK(s.capacities().empty());
+    Session ref(Model::compile_source(source, "cap.grad", CompileOptions{{{"B", 5}}}), {Backend::Jit, 1});
+    close(out, ref.forward({{"x", x}}), 0);
+  }
+}
+
+TEST_CASE("capacity: padded rows stay out of results even when they overflow") {
+  // Row 2 of the capacity is padding: if it were read, exp would overflow
+  // and the loss, the max and the gradient would be infinite or NaN.
+  const char* source =
+      "dim B\n"
+      "input x : [B]\n"
+      "param w : [] ~ constant(1)\n"
+      "top = max(exp(x * w))\n"
+      "output top\n"
+      "loss mean(exp(x * w))\n";
+  Model dyn = Model::compile_source(source, "cap.grad");
+  REQUIRE(dyn.ok());
+  Session s(dyn, {Backend::Jit, 1});
+  Tensor big(DType::F32, {3});
+  big.set(0, 1), big.set(1, 2), big.set(2, 1000);
+  CHECK(std::isinf(s.forward({{"x", big}})[1].second.get(0)));  // (its loss: exp(1000) overflows)
+  Tensor two(DType::F32, {2});
+  two.set(0, 1), two.set(1, 2);
+  NamedTensors out = s.forward({{"x", two}});
+  CHECK(s.capacities() == Capacities{{"B", 3}});
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].second.get(0) == Approx(std::exp(2.0)));
+  CHECK(out[1].second.get(0) == Approx((std::exp(1.0) + std::exp(2.0)) / 2));
+  NamedTensors g = s.grad({{"x", two}});
+  CHECK(find_tensor(g, "grad.w")->get(0) == Approx((std::exp(1.0) + 2 * std::exp(2.0)) / 2));
+}
+
+TEST_CASE("capacity: an input with two dynamic dims is padded along both, its results cut along both") {
+  const char* source =
+      "dim T\n"
+      "dim B\n"
+      "input x : [T, B]\n"
+      "input w : [B]\n"
+      "param a : [] ~ constant(0.5)\n"
+      "y = exp(x * a) * w\n"
+      "output y\n"
+      "loss mean(y) + max(sum(x, axis=0))\n";
+  Model dyn = Model::compile_source(source, "cap2.grad");
+  REQUIRE(dyn.ok());
+  Session s(dyn, {Backend::Jit, 1});
+  auto inputs = [](int64_t t, int64_t b) {
+    Tensor x(DType::F32, {t, b}), w(DType::F32, {b});
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, std::cos(static_cast<double>(i)));
+    for (int64_t i = 0; i < b; ++i) w.set(i, 1 + static_cast<double>(i));
+    return NamedTensors{{"x", x}, {"w", w}};
+  };
+  s.forward(inputs(6, 5));
+  for (auto [t, b] : {std::pair<int64_t, int64_t>{4, 3}, {6, 2}, {2, 5}}) {
+    INFO("T = " << t << ", B = " << b);
+    NamedTensors out = s.forward(inputs(t, b));
+    CHECK(s.capacities() == Capacities{{"T", 6}, {"B", 5}});
+    Session ref(Model::compile_source(source, "cap2.grad", CompileOptions{{{"T", t}, {"B", b}}}), {Backend::Jit, 1});
+    close(out, ref.forward(inputs(t, b)), 2e-6);
+    close(s.grad(inputs(t, b)), ref.grad(inputs(t, b)), 2e-6);
+  }
+}
