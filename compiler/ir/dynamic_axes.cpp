@@ -30,10 +30,78 @@ const std::vector<DynAxis>* DynamicAxes::of(NodeId id) {
     if (!ready) continue;
     stack.pop_back();
     if (done_[n]) continue;
-    memo_[n] = infer((*g_)[n]);
+    auto seeded = seeds_.find(n);
+    memo_[n] = seeded != seeds_.end() ? std::optional(seeded->second) : infer(n, (*g_)[n]);
     done_[n] = true;
   }
   return memo_[id] ? &*memo_[id] : nullptr;
+}
+
+void DynamicAxes::seed(NodeId leaf, std::vector<DynAxis> facts) { seeds_[leaf] = std::move(facts); }
+
+std::optional<std::vector<std::vector<DynAxis>>> DynamicAxes::scan_results(const Node& scan) {
+  using Facts = std::vector<DynAxis>;
+  const Region& r = *scan.attrs.region;
+  ScanAttrs sa = ScanAttrs::of(scan.attrs);
+  std::vector<Facts> args;
+  for (size_t i = 0; i < scan.operands.size(); ++i) {
+    Facts f = *memo_[scan.operands[i]];
+    bool sliced = static_cast<int64_t>(i) >= sa.carries && static_cast<int64_t>(i) < sa.carries + sa.xs;
+    if (sliced) {
+      if (f.front().dim >= 0) return refuse(scan, "a scan over a dynamic axis"), std::nullopt;
+      f.erase(f.begin());
+    }
+    args.push_back(std::move(f));
+  }
+  // A carry holds a dim when its initial value or the body's new value does
+  // (an initial value made of the capacity's size, zeros of [B, H], holds it
+  // by coincidence): analyze until the carries agree.
+  for (int round = 0;; ++round) {
+    DynamicAxes body(r.body, dims_);
+    for (size_t i = 0; i < args.size(); ++i) body.seed(r.args[i], args[i]);
+    // The body runs as it is (the masking pass does not enter it): it may
+    // not combine rows along a dynamic axis.
+    for (NodeId id = 0; id < r.body.size(); ++id) {
+      const Node& n = r.body[id];
+      if (!body.of(id)) return refuse(scan, "in a scan's body, " + body.why()), std::nullopt;
+      bool mixes = false;
+      switch (op_kind(n.op)) {
+        case OpKind::Reduce:
+        case OpKind::ArgMax:
+          mixes = !body.dynamic_among(n.operands[0], n.attrs.ints).empty();
+          break;
+        case OpKind::MatMul:
+          mixes = !body.dynamic_among(n.operands[0], {r.body[n.operands[0]].rank() - 1}).empty() ||
+                  !body.dynamic_among(n.operands[1], {r.body[n.operands[1]].rank() - 2}).empty();
+          break;
+        case OpKind::ScatterAdd: {
+          const Facts& ids = *body.of(n.operands[0]);
+          mixes = std::any_of(ids.begin(), ids.end(), [](const DynAxis& a) { return a.dim >= 0; });
+          break;
+        }
+        default:
+          break;
+      }
+      if (mixes)
+        return refuse(scan, fmt::format("a scan whose body combines values along a dynamic axis ({})",
+                                        op_info(n.op).spelling)),
+               std::nullopt;
+    }
+    bool agree = true;
+    for (int64_t i = 0; i < sa.carries; ++i) {
+      const Facts& now = *body.of(r.results[i]);
+      for (size_t a = 0; a < now.size(); ++a) {
+        if (now[a] == args[i][a] || now[a].dim < 0) continue;
+        if (args[i][a].dim >= 0 || round > 4) return refuse(scan, "a scan whose carry changes its dynamic dims"), std::nullopt;
+        args[i][a] = now[a];
+        agree = false;
+      }
+    }
+    if (!agree) continue;
+    std::vector<Facts> out;
+    for (NodeId result : r.results) out.push_back(*body.of(result));
+    return out;
+  }
 }
 
 std::vector<std::pair<int64_t, DynAxis>> DynamicAxes::dynamic_among(NodeId operand, const std::vector<int64_t>& axes) {
@@ -45,7 +113,7 @@ std::vector<std::pair<int64_t, DynAxis>> DynamicAxes::dynamic_among(NodeId opera
   return out;
 }
 
-std::optional<std::vector<DynAxis>> DynamicAxes::infer(const Node& n) {
+std::optional<std::vector<DynAxis>> DynamicAxes::infer(NodeId id, const Node& n) {
   using Facts = std::vector<DynAxis>;
   std::vector<const Facts*> in;
   for (NodeId o : n.operands) {
@@ -177,12 +245,24 @@ std::optional<std::vector<DynAxis>> DynamicAxes::infer(const Node& n) {
       return out;
     case OpKind::Random:
       return out;
-    case OpKind::Scan:
-      for (const Facts* f : in)
-        if (any_dynamic(*f)) return refuse(n, "a scan over values with a dynamic dim"), std::nullopt;
+    case OpKind::Scan: {
+      bool any = false;
+      for (const Facts* f : in) any = any || any_dynamic(*f);
+      if (!any) return out;  // (nothing to analyze in the body)
+      auto results = scan_results(n);
+      if (!results) return std::nullopt;
+      scans_[id] = std::move(*results);
       return out;
-    case OpKind::ScanOut:
+    }
+    case OpKind::ScanOut: {
+      auto it = scans_.find(n.operands[0]);
+      if (it == scans_.end()) return out;
+      int64_t i = n.attrs.ints[0];
+      const Facts& f = it->second[i];
+      bool stacked = i >= ScanAttrs::of((*g_)[n.operands[0]].attrs).carries;
+      std::copy(f.begin(), f.end(), out.begin() + (stacked ? 1 : 0));
       return out;
+    }
   }
   return std::nullopt;
 }

@@ -6,11 +6,12 @@
 // padding. An axis "holds" B when its elements are indexed by B, alone
 // (size C) or merged with other axes by a reshape (size outer * C * inner,
 // B at stride `inner`). Only ops that combine elements along such an axis
-// can see the padding: the analysis finds them (`mixes`), and refuses the
-// ones that cannot be made exact by masking (a concat, slice or window along
-// it, a scan over it, a reshape that splits B).
+// can see the padding: the analysis finds them, and refuses the ones that
+// cannot be made exact by masking (a concat, slice or window along it, a
+// scan over it or whose body combines rows along it, a reshape that splits B).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,8 @@ class DynamicAxes {
   // `dims`: the dynamic dims' names and capacities; an Input leaf's axis
   // holds a dim when its Dim is marked dynamic with that name.
   DynamicAxes(const Graph& g, std::vector<std::pair<std::string, int64_t>> dims);
+  // Takes `facts` for leaf `leaf` (a loop body's argument) instead of its Dims'.
+  void seed(NodeId leaf, std::vector<DynAxis> facts);
 
   // The facts of each axis of node `id`, or nullptr when the node (or one
   // it reads) does something along a dynamic axis that capacity cannot
@@ -44,13 +47,17 @@ class DynamicAxes {
   const std::vector<std::pair<std::string, int64_t>>& dims() const { return dims_; }
 
  private:
-  std::optional<std::vector<DynAxis>> infer(const Node& n);
+  std::optional<std::vector<DynAxis>> infer(NodeId id, const Node& n);
+  // A scan's: each result's facts (a ScanOut's, the stacked ones without their step axis), or nullopt.
+  std::optional<std::vector<std::vector<DynAxis>>> scan_results(const Node& scan);
   bool refuse(const Node& n, std::string what);
 
   const Graph* g_;
   std::vector<std::pair<std::string, int64_t>> dims_;
   std::vector<std::optional<std::vector<DynAxis>>> memo_;
   std::vector<bool> done_;
+  std::map<NodeId, std::vector<DynAxis>> seeds_;
+  std::map<NodeId, std::vector<std::vector<DynAxis>>> scans_;  // scan_results of each scan
   std::string why_;
 };
 

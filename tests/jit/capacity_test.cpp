@@ -8,7 +8,9 @@
 // and the params, buffers and optimizer state after it.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -59,7 +61,13 @@ std::vector<Variant> dynamic_variants() {
   std::vector<Variant> out;
   std::regex fixed_dim(R"(^dim ([A-Za-z_][A-Za-z_0-9]*) = [0-9]+)");
   // (Under AddressSanitizer half of them: the other sweeps compile every model sanitized.)
-  for (const std::string& path : test::sanitizer_share(test::model_files(), 1)) {
+  // The recurrent examples too: a scan over T with B dynamic runs at a capacity.
+  std::vector<std::string> files = test::model_files(), recurrent;
+  for (const auto& e : std::filesystem::directory_iterator(GRADC_SOURCE_DIR "/examples/rnn"))
+    if (e.path().extension() == ".grad") recurrent.push_back(e.path().string());
+  std::sort(recurrent.begin(), recurrent.end());
+  files.insert(files.end(), recurrent.begin(), recurrent.end());
+  for (const std::string& path : test::sanitizer_share(files, 1)) {
     std::string source = read(path);
     std::istringstream lines(source);
     std::string line;
