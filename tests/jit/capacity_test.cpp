@@ -60,14 +60,17 @@ struct Variant {
 std::vector<Variant> dynamic_variants() {
   std::vector<Variant> out;
   std::regex fixed_dim(R"(^dim ([A-Za-z_][A-Za-z_0-9]*) = [0-9]+)");
-  // (Under AddressSanitizer half of them: the other sweeps compile every model sanitized.)
+  // (Under AddressSanitizer a quarter of them, to keep the sanitized run in
+  // its time: the other sweeps compile every model sanitized.)
   // The recurrent examples too: a scan over T with B dynamic runs at a capacity.
   std::vector<std::string> files = test::model_files(), recurrent;
   for (const auto& e : std::filesystem::directory_iterator(GRADC_SOURCE_DIR "/examples/rnn"))
     if (e.path().extension() == ".grad") recurrent.push_back(e.path().string());
   std::sort(recurrent.begin(), recurrent.end());
   files.insert(files.end(), recurrent.begin(), recurrent.end());
-  for (const std::string& path : test::sanitizer_share(files, 1)) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (test::sanitized_build() && i % 4 != 1) continue;
+    const std::string& path = files[i];
     std::string source = read(path);
     std::istringstream lines(source);
     std::string line;
@@ -122,7 +125,7 @@ TEST_CASE("capacity: every model with a dim made dynamic gives, below its capaci
     close(s.checkpoint(), ref.checkpoint(), tol);
   }
   INFO(compared << " compared, " << refused << " refused");
-  CHECK(compared >= (test::sanitized_build() ? 10 : 20));
+  CHECK(compared >= (test::sanitized_build() ? 5 : 20));
 }
 
 namespace {
