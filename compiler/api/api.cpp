@@ -163,6 +163,13 @@ std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64
                                                          bool capacity) {
   if (!dynamic() || sizes == bind_dynamic({})) return self;  // (no inputs bind the stand-ins)
   const ModelIR& m = *runnable();
+  if (capacity && m.capacities.size() == m.dynamic_dims.size()) {
+    // Compiled at capacities the user chose (CompileOptions::capacities,
+    // --max): its own code runs every size up to them.
+    bool fits = true;
+    for (size_t i = 0; i < sizes.size(); ++i) fits = fits && sizes[i] <= m.capacities[i].second;
+    if (fits) return self;
+  }
   std::lock_guard<std::mutex> lock(spec_mutex);
   if (capacity && !capacity_refused) {
     // The smallest capacity compile that holds the sizes and is less than 4 times as large.
@@ -190,7 +197,13 @@ std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64
     // Else one at these sizes, or at twice a smaller capacity when they grow
     // past it, so that a run of growing sizes compiles O(log) times.
     std::vector<int64_t> caps = sizes;
-    for (const auto& [have, spec] : capacity_compiles)
+    std::vector<std::vector<int64_t>> had;
+    for (const auto& [have, spec] : capacity_compiles) had.push_back(have);
+    if (m.capacities.size() == m.dynamic_dims.size()) {  // the user's own (above)
+      had.emplace_back();
+      for (const auto& [d, c] : m.capacities) had.back().push_back(c);
+    }
+    for (const std::vector<int64_t>& have : had)
       for (size_t i = 0; i < caps.size(); ++i)
         if (have[i] < sizes[i]) caps[i] = std::max(caps[i], std::min(2 * have[i], kMaxElements));
     CompileOptions o = opts;

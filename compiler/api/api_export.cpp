@@ -12,10 +12,14 @@ namespace gradc {
 
 ExportedModel Model::export_code(const ExportOptions& opts) const {
   const ModelIR& m = *impl_->runnable();
-  if (!m.dynamic_dims.empty())
-    throw DataError(fmt::format("export_code: the dim {} is dynamic; exported code is compiled for one size of each "
-                                "dim (fix it with CompileOptions::dims)",
-                                m.dynamic_dims.front()));
+  // A dynamic dim compiled at a capacity is a run-time argument of the
+  // exported entries; any other needs a size.
+  for (const std::string& d : m.dynamic_dims)
+    if (std::none_of(m.capacities.begin(), m.capacities.end(), [&](const auto& c) { return c.first == d; }))
+      throw DataError(fmt::format("export_code: the dim {} is dynamic; exported code needs a size for it "
+                                  "(CompileOptions::dims) or a bound up to which it takes the size at run time "
+                                  "(CompileOptions::capacities)",
+                                  d));
   ExportRequest r;
   r.target = opts.target;
   r.cpu = opts.cpu;

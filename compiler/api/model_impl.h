@@ -126,6 +126,25 @@ void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions
         m.options_error = true;
       }
     }
+    // Capacities (--max) must name dynamic dims: a dim declared with a size
+    // has one code already.
+    for (const auto& [name, value] : opts.capacities) {
+      const Stmt* decl = nullptr;
+      for (const Stmt& s : m.ast.stmts)
+        if (s.kind == StmtKind::Dim && s.name == name) decl = &s;
+      if (!decl) {
+        m.diags.push_back(plain_error(fmt::format("--max {}={}: the model declares no dim '{}'", name, value, name)));
+        m.options_error = true;
+      } else if (!decl->dim_dynamic) {
+        m.diags.push_back(plain_error(fmt::format("--max {}={}: the dim {} has a size in the model (`dim {} = ...`); "
+                                                  "--max bounds a dynamic dim, one declared as `dim {}`",
+                                                  name, value, name, name, name)));
+        m.options_error = true;
+      } else if (value < 1) {
+        m.diags.push_back(plain_error(fmt::format("--max {}={}: dims must be positive", name, value)));
+        m.options_error = true;
+      }
+    }
     if (m.options_error) return;
     SemaOptions so{default_name, opts.dims, opts.capacities};
     m.model = analyze(m.ast, m.sm, diags, so);

@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <stdexcept>
 
 #include "compiler/codegen/export_abi.h"
@@ -55,7 +56,10 @@ class Exporter {
   ExportedCode run() {
     abi_.name = c_name(m_.name);
     for (char c : abi_.name) abi_.upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    abi_.dims = m_.dims;
+    for (const auto& dim : m_.dims) {
+      bool bounded = std::any_of(m_.capacities.begin(), m_.capacities.end(), [&](const auto& c) { return c.first == dim.first; });
+      (bounded ? abi_.max_dims : abi_.dims).push_back(dim);
+    }
     abi_.optimizer = m_.optimizer.name;
     abi_.lr = m_.optimizer.lr();
     check_entries();
@@ -70,6 +74,7 @@ class Exporter {
       bind(e);
       abi_.entries.push_back(std::move(e));
     }
+    abi_.size_code_base = codes + 1;
     ExportedCode out;
     out.name = abi_.name;
     abi_.messages = messages();
@@ -152,7 +157,13 @@ class Exporter {
       else if (const Field* f = abi_.params.find(v.name)) e.args.push_back({Arg::Src::Params, f->offset});
       else if (const Field* f = abi_.state.find(v.name); f && e.kind == EntryKind::TrainStep)
         e.args.push_back({Arg::Src::State, f->offset});
-      else if (const Field* f = abi_.inputs.find(v.name)) e.args.push_back({Arg::Src::Inputs, f->offset});
+      else if (const Field* f = abi_.inputs.find(v.name)) bind_input(e, *f, v.node);
+      else if (size_t d = max_dim(v.name, "@size."); d != kNone) e.args.push_back({Arg::Src::Size, static_cast<int64_t>(d)});
+      else if (size_t d = max_dim(v.name, "@valid."); d != kNone) {
+        e.args.push_back({Arg::Src::Temp, e.temp_bytes});
+        e.masks.push_back({e.temp_bytes, d});
+        e.temp_bytes = align_up(e.temp_bytes + abi_.max_dims[d].second * 4, kWorkAlign);
+      }
       else if (v.name == "@seed" || v.name == "@step")  // (autodiff/optimizers.h: read by dropout's random bits)
         throw DataError(fmt::format("{}: the model draws random numbers (dropout in training mode), which the "
                                     "exported {} does not support yet (its C API has no seed and no step; "
@@ -185,6 +196,37 @@ class Exporter {
         }
       }
     }
+  }
+
+  static constexpr size_t kNone = SIZE_MAX;
+  // The position in ExportAbi::max_dims of the dim a hidden input "@size.D"
+  // or "@valid.D" (`prefix`) is of, or kNone.
+  size_t max_dim(const std::string& name, std::string_view prefix) const {
+    if (name.compare(0, prefix.size(), prefix) != 0) return kNone;
+    for (size_t d = 0; d < abi_.max_dims.size(); ++d)
+      if (abi_.max_dims[d].first == name.substr(prefix.size())) return d;
+    return kNone;
+  }
+
+  // An input: read from its field, or, when it has a dynamic dim, from its
+  // padded copy in the work area (StagedInput).
+  void bind_input(EntryPlan& e, const Field& f, NodeId node) {
+    StagedInput s;
+    const Shape& shape = m_.graph[node].shape;
+    for (size_t a = 0; a < shape.size(); ++a)
+      if (size_t d = max_dim("@size." + shape[a].name, "@size."); shape[a].dynamic && d != kNone) s.axes.emplace_back(a, d);
+    if (s.axes.empty()) {
+      e.args.push_back({Arg::Src::Inputs, f.offset});
+      return;
+    }
+    s.temp = e.temp_bytes;
+    s.field = f.offset;
+    s.bytes = f.bytes;
+    s.elem = static_cast<int64_t>(dtype_size(f.dtype));
+    s.shape = f.shape;
+    e.args.push_back({Arg::Src::Temp, e.temp_bytes});
+    e.temp_bytes = align_up(e.temp_bytes + f.bytes, kWorkAlign);
+    e.staged.push_back(std::move(s));
   }
 
   // ---- the object file ----
@@ -364,6 +406,7 @@ class Exporter {
       case EntryKind::ApplyUpdate: internal_error(__FILE__, __LINE__, "export: only forward, grad and train_step have wrappers");
     }
     for (Arg::Src s : order) params.push_back(s == Arg::Src::Lr ? b.getDoubleTy() : ptr);
+    for (size_t d = 0; d < abi_.max_dims.size(); ++d) params.push_back(b.getInt64Ty());  // the dynamic dims' sizes
     params.push_back(ptr);  // work
     params.push_back(ptr);  // runtime
     auto* fty = llvm::FunctionType::get(b.getInt32Ty(), params, false);
@@ -373,8 +416,26 @@ class Exporter {
     llvm::FunctionCallee impl = mod.getOrInsertFunction(impl_symbol(e.kind), impl_ty);
 
     b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", w));
-    llvm::Value* work = w->getArg(static_cast<unsigned>(order.size()));
-    llvm::Value* rt = w->getArg(static_cast<unsigned>(order.size() + 1));
+    const size_t dims = abi_.max_dims.size();
+    llvm::Value* work = w->getArg(static_cast<unsigned>(order.size() + dims));
+    llvm::Value* rt = w->getArg(static_cast<unsigned>(order.size() + dims + 1));
+    // The dynamic dims' sizes: each in [1, capacity], else its return code
+    // before anything is read or written; then as the f32 "@size.D" the entry reads.
+    std::vector<llvm::Value*> sizes, size_values;
+    for (size_t d = 0; d < dims; ++d) {
+      llvm::Value* n = w->getArg(static_cast<unsigned>(order.size() + d));
+      auto* bad = llvm::BasicBlock::Create(ctx, "bad.size", w);
+      auto* good = llvm::BasicBlock::Create(ctx, "size.ok", w);
+      llvm::Value* outside = b.CreateOr(b.CreateICmpSLT(n, b.getInt64(1)), b.CreateICmpSGT(n, b.getInt64(abi_.max_dims[d].second)));
+      b.CreateCondBr(outside, bad, good);
+      b.SetInsertPoint(bad);
+      b.CreateRet(b.getInt32(abi_.size_code_base + static_cast<int32_t>(d)));
+      b.SetInsertPoint(good);
+      sizes.push_back(n);
+      llvm::Value* v = b.CreateAlloca(b.getFloatTy(), nullptr, "size." + abi_.max_dims[d].first);
+      b.CreateStore(b.CreateSIToFP(n, b.getFloatTy()), v);
+      size_values.push_back(v);
+    }
     auto param = [&](Arg::Src s) -> llvm::Value* {
       for (size_t i = 0; i < order.size(); ++i)
         if (order[i] == s) return w->getArg(static_cast<unsigned>(i));
@@ -394,9 +455,54 @@ class Exporter {
       if (s == Arg::Src::Lr) return lr;
       if (s == Arg::Src::StepIn) return step_in;
       if (s == Arg::Src::StepOut) return step_out;
+      if (s == Arg::Src::Size) return size_values[static_cast<size_t>(offset)];
       llvm::Value* base = s == Arg::Src::Temp ? work : param(s);
       return offset == 0 ? base : b.CreateConstInBoundsGEP1_64(b.getInt8Ty(), base, static_cast<uint64_t>(offset));
     };
+    // for (i = lo; i < hi; ++i) body(i), in the wrapper.
+    auto for_range = [&](llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
+      llvm::BasicBlock* pre = b.GetInsertBlock();
+      auto* loop = llvm::BasicBlock::Create(ctx, "pad", w);
+      auto* done = llvm::BasicBlock::Create(ctx, "pad.done", w);
+      b.CreateCondBr(b.CreateICmpSLT(lo, hi), loop, done);
+      b.SetInsertPoint(loop);
+      llvm::PHINode* i = b.CreatePHI(b.getInt64Ty(), 2, "i");
+      i->addIncoming(lo, pre);
+      body(i);
+      llvm::Value* next = b.CreateAdd(i, b.getInt64(1));
+      i->addIncoming(next, b.GetInsertBlock());
+      b.CreateCondBr(b.CreateICmpSLT(next, hi), loop, done);
+      b.SetInsertPoint(done);
+    };
+    auto byte_at = [&](llvm::Value* base, llvm::Value* offset) { return b.CreateInBoundsGEP(b.getInt8Ty(), base, offset); };
+    // Inputs with a dynamic dim: copied, then padded axis by axis (a second
+    // dynamic axis pads the padded copy, as the session does).
+    for (const StagedInput& st : e.staged) {
+      llvm::Value* to = address(Arg::Src::Temp, st.temp);
+      b.CreateMemCpy(to, llvm::MaybeAlign(4), address(Arg::Src::Inputs, st.field), llvm::MaybeAlign(4),
+                     static_cast<uint64_t>(st.bytes));
+      for (const auto& [axis, d] : st.axes) {
+        int64_t outer = 1, row = st.elem, capacity = st.shape[axis];
+        for (size_t a = 0; a < st.shape.size(); ++a)
+          if (a < axis) outer *= st.shape[a];
+          else if (a > axis) row *= st.shape[a];
+        for_range(b.getInt64(0), b.getInt64(outer), [&](llvm::Value* o) {
+          llvm::Value* first = b.CreateMul(o, b.getInt64(capacity * row));
+          for_range(sizes[d], b.getInt64(capacity), [&](llvm::Value* r) {
+            b.CreateMemCpy(byte_at(to, b.CreateAdd(first, b.CreateMul(r, b.getInt64(row)))), llvm::MaybeAlign(st.elem),
+                           byte_at(to, first), llvm::MaybeAlign(st.elem), static_cast<uint64_t>(row));
+          });
+        });
+      }
+    }
+    for (const ValidMask& v : e.masks) {
+      llvm::Value* to = address(Arg::Src::Temp, v.temp);
+      for_range(b.getInt64(0), b.getInt64(abi_.max_dims[v.dim].second), [&](llvm::Value* i) {
+        llvm::Value* one = b.CreateSelect(b.CreateICmpSLT(i, sizes[v.dim]), llvm::ConstantFP::get(b.getFloatTy(), 1.0),
+                                          llvm::ConstantFP::get(b.getFloatTy(), 0.0));
+        b.CreateStore(one, b.CreateInBoundsGEP(b.getFloatTy(), to, i));
+      });
+    }
     auto* args_ty = llvm::ArrayType::get(ptr, e.args.size());
     llvm::Value* args = b.CreateAlloca(args_ty, nullptr, "args");
     for (size_t i = 0; i < e.args.size(); ++i)
@@ -444,7 +550,8 @@ class Exporter {
     b.CreateRet(b.CreateGlobalString(fmt::format("{}: not a return code of this model", abi_.name), "", 0, &mod));
   }
 
-  // The text of every return code: 0, then each entry's checks in order.
+  // The text of every return code: 0, then each entry's checks in order,
+  // then a size out of range for each dynamic dim.
   std::vector<std::string> messages() const {
     std::vector<std::string> ms = {"ok"};
     for (const EntryPlan& e : abi_.entries)
@@ -457,6 +564,10 @@ class Exporter {
         }
         ms.push_back(fmt::format("{}error: {} (in {})", where, e.program.check_messages[k], entry_name(e.kind)));
       }
+    for (const auto& [d, capacity] : abi_.max_dims)
+      ms.push_back(fmt::format("{}: error: the size of dim {} is outside [1, {}] (the model was exported for sizes "
+                               "up to {}_MAX_{})",
+                               abi_.name, d, capacity, abi_.upper, d));
     return ms;
   }
 

@@ -61,7 +61,9 @@ struct CStruct {
 // Where an argument of an entry points.
 struct Arg {
   // StepIn, StepOut: the step counter, an f64 in the entry and an i32 in NAME_state.
-  enum class Src { Inputs, Params, State, Outputs, Grads, Loss, Lr, StepIn, StepOut, Temp } src;
+  // Size: a dynamic dim's size, the wrapper's parameter, as the f32 the
+  // entry reads ("@size.D"; offset: the dim's position in ExportAbi::max_dims).
+  enum class Src { Inputs, Params, State, Outputs, Grads, Loss, Lr, StepIn, StepOut, Temp, Size } src;
   int64_t offset = 0;  // in the struct, or in the work area (Temp)
 };
 
@@ -73,11 +75,30 @@ struct CopyBack {
   int64_t offset = 0, bytes = 0;
 };
 
+// An input with a dynamic dim, which the entry reads at the capacity:
+// copied from its field into the work area, where the rows past the call's
+// size along each dynamic axis become copies of the first (as a JIT session
+// pads, so that the entry computes the same and nothing it computes from
+// them can overflow; the entry masks them out of every result).
+struct StagedInput {
+  int64_t temp = 0, field = 0, bytes = 0, elem = 4;
+  std::vector<int64_t> shape;                 // at the capacities
+  std::vector<std::pair<size_t, size_t>> axes;  // (axis, position of its dim in ExportAbi::max_dims)
+};
+
+// "@valid.D": 1 for the rows below the call's size of dim D, 0 after, as f32.
+struct ValidMask {
+  int64_t temp = 0;
+  size_t dim = 0;  // position in ExportAbi::max_dims
+};
+
 struct EntryPlan {
   EntryKind kind = EntryKind::Forward;
   Program program;
   std::vector<Arg> args;  // sig.reads, then sig.produces
   std::vector<CopyBack> copies;
+  std::vector<StagedInput> staged;
+  std::vector<ValidMask> masks;
   int64_t temp_bytes = 0;  // multiple of kWorkAlign
   int32_t code_base = 0;   // the entry's check k returns code_base + k
 };
@@ -87,7 +108,10 @@ struct ExportAbi {
   std::string name, upper;    // the symbols' prefix, and in capitals for macros
   std::string triple, cpu;    // the machine
   bool host = true;           // the JIT's machine: this CPU (bit-identical results)
-  std::vector<std::pair<std::string, int64_t>> dims;
+  std::vector<std::pair<std::string, int64_t>> dims;      // fixed: NAME_DIM_D
+  std::vector<std::pair<std::string, int64_t>> max_dims;  // dynamic, up to a capacity (--max): NAME_MAX_D,
+                                                          // an int64_t argument of every entry
+  int32_t size_code_base = 0;  // the return code of max_dims[d]'s size out of range: size_code_base + d
   std::string optimizer;      // "sgd", "adam", ...
   double lr = 0;              // the model's learning rate
   CStruct inputs{"inputs"}, params{"params"}, state{"state"}, outputs{"outputs"}, grads{"grads"};

@@ -107,8 +107,16 @@ std::string runtime_text(const ExportAbi& a) {
       fmt::arg("n", a.name), fmt::arg("UP", a.upper), fmt::arg("a", kWorkAlign));
 }
 
+// The dynamic dims' parameters of every entry: ", int64_t B" and so on.
+std::string size_params(const ExportAbi& a) {
+  std::string t;
+  for (const auto& [d, capacity] : a.max_dims) t += fmt::format("int64_t {}, ", d);
+  return t;
+}
+
 std::string entry_text(const ExportAbi& a, const EntryPlan& e) {
   const Program& p = e.program;
+  const std::string sizes = size_params(a);
   std::string entry = upper(entry_name(e.kind));
   std::string loss = c_type(a.loss_dtype);
   std::string t;
@@ -137,18 +145,18 @@ std::string entry_text(const ExportAbi& a, const EntryPlan& e) {
   switch (e.kind) {
     case EntryKind::Forward:
       t += fmt::format("int32_t {n}_forward(const {n}_inputs *inputs, const {n}_params *params, {n}_outputs *outputs,\n"
-                       "                    void *work, const {n}_runtime *rt);\n\n",
-                       fmt::arg("n", a.name));
+                       "                    {s}void *work, const {n}_runtime *rt);\n\n",
+                       fmt::arg("n", a.name), fmt::arg("s", sizes));
       break;
     case EntryKind::Grad:
       t += fmt::format("int32_t {n}_grad(const {n}_inputs *inputs, const {n}_params *params, {l} *loss, {n}_grads *grads,\n"
-                       "                 {n}_outputs *outputs, void *work, const {n}_runtime *rt);\n\n",
-                       fmt::arg("n", a.name), fmt::arg("l", loss));
+                       "                 {n}_outputs *outputs, {s}void *work, const {n}_runtime *rt);\n\n",
+                       fmt::arg("n", a.name), fmt::arg("l", loss), fmt::arg("s", sizes));
       break;
     case EntryKind::TrainStep:
       t += fmt::format("int32_t {n}_train_step(const {n}_inputs *inputs, {n}_params *params, {n}_state *state, double lr,\n"
-                       "                       {l} *loss, void *work, const {n}_runtime *rt);\n\n",
-                       fmt::arg("n", a.name), fmt::arg("l", loss));
+                       "                       {l} *loss, {s}void *work, const {n}_runtime *rt);\n\n",
+                       fmt::arg("n", a.name), fmt::arg("l", loss), fmt::arg("s", sizes));
       break;
     case EntryKind::Evaluate:
     case EntryKind::ApplyUpdate: break;
@@ -187,6 +195,20 @@ std::string export_header(const ExportAbi& a) {
   if (!a.dims.empty()) {
     h += "/* The dims the model was compiled for (gradc export --set D=N). */\n";
     for (const auto& [d, v] : a.dims) h += fmt::format("#define {}_DIM_{} {}\n", a.upper, d, v);
+    h += "\n";
+  }
+  if (!a.max_dims.empty()) {
+    std::string names;
+    for (const auto& [d, v] : a.max_dims) names += fmt::format("{}{}", names.empty() ? "" : ", ", d);
+    h += fmt::format(
+        "/* Dynamic dims (gradc export --max D=N): every entry takes the size of each\n"
+        " * ({}) as an int64_t argument, from 1 to {}_MAX_D (else it returns that\n"
+        " * dim's error code and changes nothing). The structs declare the arrays at\n"
+        " * the largest sizes; a call reads and writes the first D along each such axis\n"
+        " * (for an input [B][4], rows 0 .. B-1; the entry pads a copy of the rest\n"
+        " * itself, so they need not be set). Rows past D of the outputs are not results. */\n",
+        names, a.upper);
+    for (const auto& [d, v] : a.max_dims) h += fmt::format("#define {}_MAX_{} {}\n", a.upper, d, v);
     h += "\n";
   }
   h += struct_text(a, a.inputs, "The model's inputs (what the entries read; forward ignores those only the loss reads).");

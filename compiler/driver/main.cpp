@@ -117,23 +117,36 @@ int cmd_dump(const Options& o, const Model& m) {
 }
 
 // For a verb that needs every size (bench, export): the usage error when the
-// model has dynamic dims, which are bound by data it does not read.
-std::optional<std::string> unbound_dynamic_dims(const ModelInfo& info, std::string_view why) {
-  if (info.dynamic_dims.empty()) return std::nullopt;
+// model has dynamic dims, which are bound by data it does not read (`bounded`:
+// those that --max compiles for every size up to a capacity, which export
+// takes as run-time arguments).
+std::optional<std::string> unbound_dynamic_dims(const ModelInfo& info, std::string_view why,
+                                                const std::vector<std::pair<std::string, int64_t>>* bounded = nullptr) {
+  std::vector<std::string> unbound;
+  for (const std::string& d : info.dynamic_dims)
+    if (!bounded || std::none_of(bounded->begin(), bounded->end(), [&](const auto& b) { return b.first == d; }))
+      unbound.push_back(d);
+  if (unbound.empty()) return std::nullopt;
   std::string names, sets;
-  for (const std::string& d : info.dynamic_dims) {
+  for (const std::string& d : unbound) {
     names += fmt::format("{}{}", names.empty() ? "" : ", ", d);
     sets += fmt::format("{}--set {}=N", sets.empty() ? "" : " ", d);
   }
-  return fmt::format("the model's dim{} {} {} dynamic, {}: give {} a size with {}", info.dynamic_dims.size() == 1 ? "" : "s",
-                     names, info.dynamic_dims.size() == 1 ? "is" : "are", why,
-                     info.dynamic_dims.size() == 1 ? "it" : "each", sets);
+  std::string bound_them;
+  if (bounded) {
+    std::string maxes;
+    for (const std::string& d : unbound) maxes += fmt::format("{}--max {}=N", maxes.empty() ? "" : " ", d);
+    bound_them = fmt::format(", or compile {} for every size up to N with {}", unbound.size() == 1 ? "it" : "them", maxes);
+  }
+  return fmt::format("the model's dim{} {} {} dynamic, {}: give {} a size with {}{}", unbound.size() == 1 ? "" : "s",
+                     names, unbound.size() == 1 ? "is" : "are", why, unbound.size() == 1 ? "it" : "each", sets,
+                     bound_them);
 }
 
 // export: NAME.o and NAME.h into the directory -o, made if missing.
 int cmd_export(const Options& o, const Model& m) {
-  // (Dynamic dims as run-time arguments of the exported functions: not yet.)
-  if (auto why = unbound_dynamic_dims(m.info(), "and exported code is compiled for one size"))
+  // A dynamic dim is a run-time argument of the entries when --max bounds it.
+  if (auto why = unbound_dynamic_dims(m.info(), "and exported code needs a size or a bound", &o.capacities))
     return usage_error(o.verb, *why);
   ExportOptions eo;
   eo.target = o.target;
@@ -574,6 +587,7 @@ int run(int argc, char** argv) {
   }
   CompileOptions co;
   co.dims = opts->dims;
+  co.capacities = opts->capacities;
   co.wrt = opts->wrt;
   if (opts->forward_ad) co.ad = CompileOptions::Autodiff::Forward;
   Model m = Model::compile_file(opts->model, co);

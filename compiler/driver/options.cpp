@@ -233,6 +233,9 @@ const std::vector<OptionRow>& option_table() {
       {"-o", "OUT", "text", "safetensors file to write: ids and targets, i32 [N, T], and the vocabulary", kRequired},
       {"--tensor", "NAME", "show", "print the values of tensor NAME instead (one line per row of its last axis)"},
       {"--set", "D=N", "check dump grad step run train gradcheck bench predict export", "bind dim D to N instead of its declared size", kRepeated},
+      {"--max", "D=N", "check dump grad step run export",
+       "compile the dynamic dim D for every size up to N: one code that takes the\n"
+       "size at each call (export: a run-time argument of the entries)", kRepeated},
       {"--check-numerics", nullptr, "grad step run train predict",
        "stop at the first NaN or infinity a call produces, naming the op and\n"
        "its line in the model (slower only when one appears)"},
@@ -348,25 +351,35 @@ bool whole_integer(std::string_view text, T lo, T hi, T& out) {
   return true;
 }
 
-bool parse_set(const std::string& text, Options& o, std::string& error) {
+// --set D=N or --max D=N (`flag`) into `dims`; a dim may have one or the other.
+bool parse_set(const std::string& text, const Options& o, std::string& error, std::string_view flag,
+               std::vector<std::pair<std::string, int64_t>>& dims) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
-    error = fmt::format("--set expects D=N (a dim name and a positive integer), got '{}'", text);
+    error = fmt::format("{} expects D=N (a dim name and a positive integer), got '{}'", flag, text);
     return false;
   }
   std::string name = text.substr(0, eq);
   std::string num = text.substr(eq + 1);
   int64_t v = 0;
   if (!whole_integer(num, int64_t{1}, std::numeric_limits<int64_t>::max(), v)) {
-    error = fmt::format("--set {}: '{}' is not a positive integer", name, num);
+    error = fmt::format("{} {}: '{}' is not a positive integer", flag, name, num);
     return false;
   }
-  for (auto& [k, val] : o.dims)
+  const auto& other = &dims == &o.dims ? o.capacities : o.dims;
+  for (const auto& [k, val] : other)
+    if (k == name) {
+      error = fmt::format("--set {0} and --max {0} together: --set fixes the dim at one size, --max compiles it for "
+                          "every size up to N; give one",
+                          name);
+      return false;
+    }
+  for (auto& [k, val] : dims)
     if (k == name) {
       val = v;
       return true;
     }
-  o.dims.emplace_back(name, v);
+  dims.emplace_back(name, v);
   return true;
 }
 
@@ -457,7 +470,9 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     if (arg == "-h" || arg == "--help") {
       o.help = true;
     } else if (arg == "--set") {
-      if (!take("D=N") || !parse_set(value, o, error)) return std::nullopt;
+      if (!take("D=N") || !parse_set(value, o, error, "--set", o.dims)) return std::nullopt;
+    } else if (arg == "--max") {
+      if (!take("D=N") || !parse_set(value, o, error, "--max", o.capacities)) return std::nullopt;
     } else if (arg == "--stage") {
       if (!take("a stage")) return std::nullopt;
       o.stage = value;

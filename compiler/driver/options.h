@@ -16,6 +16,7 @@ struct Options {
   std::string verb;
   std::string model;
   std::vector<std::pair<std::string, int64_t>> dims;  // --set D=N
+  std::vector<std::pair<std::string, int64_t>> capacities;  // --max D=N
   std::string stage;                                  // dump --stage
   std::string format = "text";                        // dump --format
   std::string entry = "train_step";                   // dump --entry

@@ -77,10 +77,12 @@ struct CompileOptions {
   // Dim overrides, e.g. {{"B", 256}}; each must name a `dim` of the model.
   std::vector<std::pair<std::string, int64_t>> dims;
   // Dynamic dims to compile at a capacity instead of per size, e.g.
-  // {{"B", 64}}: the code runs any size up to 64 (a Session pads the inputs
-  // and trims the results; SPEC 2.2). Sessions choose capacities themselves;
-  // a model that cannot run at one (a concat along the dim, a scan over it)
-  // fails to compile with this set.
+  // {{"B", 64}}: the code runs every size from 1 to 64 (a Session pads the
+  // inputs and trims the results; SPEC 2.2), and export_code makes the size
+  // an argument of the exported functions (docs/export.md). Without it,
+  // sessions choose capacities themselves. A model that cannot run at one (a
+  // concat along the dim, a scan over it) fails to compile with this set, as
+  // does a dim that is not dynamic (gradc's --max D=N).
   std::vector<std::pair<std::string, int64_t>> capacities;
   // Extra gradients of the loss for grad(): inputs or named values ("grad.NAME").
   std::vector<std::string> wrt;
@@ -204,7 +206,8 @@ class Model {
   EntryCost cost(Entry entry) const;
   // The entries as an object file and C header that need only libc and
   // libm; valid only when ok(). Throws DataError when the model cannot be
-  // exported (an entry it lacks, a name that is no C identifier), and
+  // exported (an entry it lacks, a name that is no C identifier, a dynamic
+  // dim with neither CompileOptions::dims nor capacities), and
   // std::invalid_argument for a target or CPU it cannot export for.
   ExportedModel export_code(const ExportOptions& opts = {}) const;
 

@@ -10,7 +10,7 @@ S=$2
 CASE=$3
 E=$S/examples
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 cd "$tmp"
 export GRADC_CACHE_DIR=
 g() { timeout 120 "$G" "$@"; }
@@ -39,9 +39,45 @@ open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + data)
 PY
 }
 
+# IN with each named tensor grown to SHAPE (the same rank): the new elements
+# of no use to a model (f32 NaN, i32 1000000, out of every class range).
+#   pad_to IN OUT NAME=D,D.. ...
+pad_to() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys, itertools
+src, dst = sys.argv[1], sys.argv[2]
+want = {a.split('=')[0]: [int(d) for d in a.split('=')[1].split(',')] for a in sys.argv[3:]}
+blob = open(src, 'rb').read()
+n = struct.unpack('<Q', blob[:8])[0]
+header, data = json.loads(blob[8:8 + n]), blob[8 + n:]
+out_header, out = {}, b''
+for name, t in header.items():
+    if name == '__metadata__': continue
+    begin, end = t['data_offsets']
+    code = '<f' if t['dtype'] == 'F32' else '<i'
+    old, new = t['shape'], want.get(name, t['shape'])
+    values = struct.unpack('<%d%s' % ((end - begin) // 4, code[1]), data[begin:end])
+    fill = float('nan') if t['dtype'] == 'F32' else 1000000
+    def at(shape, index):
+        k = 0
+        for d, i in zip(shape, index): k = k * d + i
+        return k
+    grown = [values[at(old, i)] if all(a < b for a, b in zip(i, old)) else fill
+             for i in itertools.product(*[range(d) for d in new])]
+    blob_t = struct.pack('<%d%s' % (len(grown), code[1]), *grown)
+    out_header[name] = {"dtype": t['dtype'], "shape": new, "data_offsets": [len(out), len(out) + len(blob_t)]}
+    out += blob_t
+h = json.dumps(out_header).encode()
+h += b' ' * (-len(h) % 8)
+open(dst, 'wb').write(struct.pack('<Q', len(h)) + h + out)
+PY
+}
+
 # Exports MODEL with ENTRIES and --set SETS, builds the driver on it and
 # compares it with the JIT on inputs IN after one step from the initializers.
-#   bit_identical MODEL NAME ENTRIES IN THREADS [--set D=N ...]
+# With dynamic dims (--max D=N): DRIVER_IN, the inputs for the driver at the
+# largest sizes, and DRIVER_FLAGS, the driver's -DDYN_ARGS and -DDYN_BAD_ARGS.
+#   bit_identical MODEL NAME ENTRIES IN THREADS [--set D=N | --max D=N ...]
 bit_identical() {
   local model=$1 name=$2 entries=$3 in=$4 threads=$5
   shift 5
@@ -60,16 +96,16 @@ bit_identical() {
   local has_grad=
   case ,$entries, in *,grad,*) has_grad=-DHAS_GRAD ;; esac
   cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX="$name" -DUPREFIX="$upper" "-DMODEL_HEADER=\"$name.h\"" \
-    $has_grad "$S/tests/export/driver.c" "out/$name.o" -lm -o driver
+    $has_grad ${DRIVER_FLAGS:-} "$S/tests/export/driver.c" "out/$name.o" -lm -o driver
   check_ldd driver
   # The same with a host thread pool (the driver's, on POSIX threads).
   cc -std=c11 -Wall -Wextra -Werror -O1 -Iout -DPREFIX="$name" -DUPREFIX="$upper" "-DMODEL_HEADER=\"$name.h\"" \
-    $has_grad -DPTHREADS -pthread "$S/tests/export/driver.c" "out/$name.o" -lm -o driver_threads
+    $has_grad ${DRIVER_FLAGS:-} -DPTHREADS -pthread "$S/tests/export/driver.c" "out/$name.o" -lm -o driver_threads
   local t
   for t in $threads; do
     local program=./driver
     case $t in p*) program=./driver_threads ;; esac
-    $program "$in" start.st run.st grad.st step.st 10 "$t" >driver.txt ||
+    $program "${DRIVER_IN:-$in}" start.st run.st grad.st step.st 10 "$t" >driver.txt ||
       { cat driver.txt; fail "the exported $name differs from the JIT (threads $t)"; }
     grep -q 'all identical to the JIT' driver.txt || fail "$(cat driver.txt)"
     grep -q "^W1: identical" driver.txt || fail "W1 not compared: $(cat driver.txt)"
@@ -149,6 +185,58 @@ GRAD
   iris_adam_bit_identical)
     make_inputs in.st x:f32:16,4:9 label:i32:16:3
     bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1 --set B=16  # its batch dim is dynamic
+    ;;
+  dynamic_bit_identical)
+    # A dynamic batch dim (--max B=N) is an int64_t argument of every entry:
+    # 11 rows on code for 16 (iris), 300 on code for 512 (digits, whose
+    # products are register-tiled and run on the pool), bit-identical to the
+    # JIT compiled the same way; the rows past the size in the driver's
+    # inputs hold NaN and class ids out of range, which the entries must
+    # never read (they pad a copy), and a size out of range is refused.
+    make_inputs in.st x:f32:11,4:9 label:i32:11:3
+    pad_to in.st in_max.st x=16,4 label=16
+    DRIVER_IN=in_max.st DRIVER_FLAGS="-DDYN_ARGS=,11 -DDYN_BAD_ARGS=,17" \
+      bit_identical "$E/iris_mlp.grad" iris_mlp forward,grad,train_step in.st "0 3" --max B=16
+    grep -q '#define IRIS_MLP_MAX_B 16' out/iris_mlp.h || fail "no IRIS_MLP_MAX_B: $(grep MAX out/iris_mlp.h)"
+    grep -q 'int64_t B, void \*work' out/iris_mlp.h || fail "no size argument: $(grep -A1 'iris_mlp_forward(' out/iris_mlp.h)"
+    grep -q '^out.logits: identical' driver.txt || fail "the output not compared: $(cat driver.txt)"
+    grep -qE '^bad size: [0-9]+: iris_mlp: error: the size of dim B is outside \[1, 16\]' driver.txt ||
+      fail "a size past the bound was not refused: $(cat driver.txt)"
+    sed 's/^dim B = 64 .*/dim B/' "$E/digits_mlp.grad" > digits_dyn.grad
+    grep -q '^dim B$' digits_dyn.grad || fail "digits_dyn.grad has no dynamic B"
+    make_inputs in.st x:f32:300,64:33 label:i32:300:10
+    pad_to in.st in_max.st x=512,64 label=512
+    DRIVER_IN=in_max.st DRIVER_FLAGS="-DDYN_ARGS=,300 -DDYN_BAD_ARGS=,0" \
+      bit_identical digits_dyn.grad digits_dyn forward,grad,train_step in.st "0 3 p4" --max B=512
+    grep -qE '^bad size: [0-9]+: .*outside \[1, 512\]' driver.txt || fail "size 0 was not refused: $(cat driver.txt)"
+    # Two dynamic dims, T along the first axis of x and B along its second:
+    # padded along both, in declaration order (T, then B).
+    cat > two.grad <<'GRAD'
+model two
+dim T
+dim B
+input x : [T, B]
+input w : [B]
+param W1 : [] ~ constant(0.5)
+y = exp(x * W1) * w
+s = sum(y, axis=0)
+output s
+loss mean(y) + max(sum(x, axis=0))
+optimizer sgd(lr = 0.1)
+GRAD
+    make_inputs in.st x:f32:3,5:9 w:f32:5:4
+    pad_to in.st in_max.st x=4,8 w=8
+    DRIVER_IN=in_max.st DRIVER_FLAGS="-DDYN_ARGS=,3,5 -DDYN_BAD_ARGS=,3,9" \
+      bit_identical two.grad two forward,grad,train_step in.st "0" --max T=4 --max B=8
+    grep -qE '^bad size: [0-9]+: .*dim B is outside \[1, 8\]' driver.txt || fail "B = 9 was not refused: $(cat driver.txt)"
+    # Without --set or --max: a usage error that names both.
+    rc=0
+    g export "$E/iris_mlp.grad" -o none >out.txt 2>&1 || rc=$?
+    [ "$rc" = 2 ] && grep -q -- '--set B=N, or compile it for every size up to N with --max B=N' out.txt ||
+      fail "exit $rc: $(cat out.txt)"
+    rc=0
+    g export "$E/xor.grad" -o none --max B=8 >out.txt 2>&1 || rc=$?
+    [ "$rc" = 2 ] && grep -q -- '--max bounds a dynamic dim' out.txt || fail "--max on a fixed dim: exit $rc: $(cat out.txt)"
     ;;
   scan_bit_identical)
     # A loop (scan, SPEC 2.7): the forward loop, the backward loop and the
@@ -283,8 +371,9 @@ GRAD
     # Every example exports; its header compiles as C and as C++, and the
     # object links into a position-independent executable with libm alone.
     for model in "$E"/*.grad; do
-      # A dynamic dim (`dim B`) needs a size: exported code has one.
-      sets=$(sed -n 's/^dim \([A-Za-z_][A-Za-z0-9_]*\) *\(#.*\)\{0,1\}$/--set \1=16/p' "$model")
+      # A dynamic dim (`dim B`) needs a bound (or a size): its entries then
+      # take the size as an argument.
+      sets=$(sed -n 's/^dim \([A-Za-z_][A-Za-z0-9_]*\) *\(#.*\)\{0,1\}$/--max \1=16/p' "$model")
       g export "$model" -o "ex_$(basename "$model" .grad)" $sets >summary.txt || fail "cannot export $model"
       dir=ex_$(basename "$model" .grad)
       name=$(basename "$(ls "$dir"/*.h)" .h)

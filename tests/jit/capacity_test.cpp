@@ -284,3 +284,40 @@ TEST_CASE("capacity: an input with two dynamic dims is padded along both, its re
     close(s.grad(inputs(t, b)), ref.grad(inputs(t, b)), 2e-6);
   }
 }
+
+TEST_CASE("capacity: a model compiled at capacities the user chose runs every size up to them on its own code") {
+  // CompileOptions::capacities (gradc --max B=N): no quarter rule below it;
+  // past it, the session's own capacities as for any dynamic model.
+  CompileOptions o;
+  o.capacities = {{"B", 16}};
+  o.wrt = {"x"};
+  Model bounded = Model::compile_source(kModel, "cap.grad", o);
+  INFO(render_all(bounded.diagnostics()));
+  REQUIRE(bounded.ok());
+  Session s(bounded, {Backend::Jit, 1});
+  NamedTensors ckpt = s.checkpoint();
+  for (int64_t n : {1, 3, 16}) {
+    INFO("B = " << n);
+    Session ref(compiled(kModel, {{"B", n}}), {Backend::Jit, 1});
+    ref.restore(ckpt);
+    NamedTensors in = rows(n, static_cast<uint64_t>(n));
+    close(s.forward(in), ref.forward(in), 2e-6);
+    CHECK(s.capacities() == Capacities{{"B", 16}});
+    close(s.grad(in), ref.grad(in), 2e-6);
+  }
+  s.forward(rows(20, 1));
+  CHECK(s.capacities() == Capacities{{"B", 32}});
+  // Capacities name dynamic dims only.
+  for (auto [caps, text] : {std::pair<Capacities, std::string>{{{"Q", 4}}, "--max Q=4: the model declares no dim 'Q'"},
+                            {{{"B", 0}}, "--max B=0: dims must be positive"}}) {
+    CompileOptions bad;
+    bad.capacities = caps;
+    Model m = Model::compile_source(kModel, "cap.grad", bad);
+    CHECK(!m.ok());
+    CHECK(render_all(m.diagnostics()).find(text) != std::string::npos);
+  }
+  CompileOptions fixed;
+  fixed.capacities = {{"N", 4}};
+  Model m = Model::compile_source("dim N = 3\ninput x : [N]\noutput x\n", "fixed.grad", fixed);
+  CHECK(render_all(m.diagnostics()).find("--max bounds a dynamic dim") != std::string::npos);
+}
