@@ -41,7 +41,7 @@ void digits_mlp(ModelBuilder& m) {
 
 // examples/digits_cnn.grad
 void digits_cnn(ModelBuilder& m) {
-  Dim B = m.dim("B", 32), C = m.dim("C", 10);
+  Dim B = m.dim("B"), C = m.dim("C", 10);  // B dynamic
   auto x = m.input("x", shape(B, 1, 8, 8));
   auto label = m.input("label", i32(B));
   auto k1 = m.param("k1", shape(16, 1, 3, 3), init::he_uniform);
@@ -63,7 +63,7 @@ void digits_cnn(ModelBuilder& m) {
 
 // examples/fashion_cnn.grad
 void fashion_cnn(ModelBuilder& m) {
-  Dim B = m.dim("B", 64), C1 = m.dim("C1", 16), C2 = m.dim("C2", 32), F = m.dim("F", 1568), H = m.dim("H", 128),
+  Dim B = m.dim("B"), C1 = m.dim("C1", 16), C2 = m.dim("C2", 32), F = m.dim("F", 1568), H = m.dim("H", 128),
       N = m.dim("N", 10);
   auto x = m.input("x", shape(B, 1, 28, 28));
   auto label = m.input("label", i32(B));
@@ -88,7 +88,7 @@ void fashion_cnn(ModelBuilder& m) {
 
 // examples/fashion_mlp.grad
 void fashion_mlp(ModelBuilder& m) {
-  Dim B = m.dim("B", 128), H1 = m.dim("H1", 256), H2 = m.dim("H2", 128), C = m.dim("C", 10);
+  Dim B = m.dim("B"), H1 = m.dim("H1", 256), H2 = m.dim("H2", 128), C = m.dim("C", 10);
   auto x = m.input("x", shape(B, 784));
   auto label = m.input("label", i32(B));
   auto W1 = m.param("W1", shape(784, H1), init::he_uniform);
@@ -140,7 +140,7 @@ void logreg(ModelBuilder& m) {
 
 // examples/regression_f64.grad
 void regression_f64(ModelBuilder& m) {
-  Dim B = m.dim("B", 32), F = m.dim("F", 8), H = m.dim("H", 16);
+  Dim B = m.dim("B"), F = m.dim("F", 8), H = m.dim("H", 16);  // B dynamic
   auto x = m.input("x", f64(B, F));
   auto y = m.input("y", f64(B, 1));
   auto W1 = m.param("W1", f64(F, H), init::xavier_uniform);

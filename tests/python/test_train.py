@@ -99,7 +99,7 @@ def test_f64_and_i32_inputs():
     x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
     label = np.array([0, 1, 2, 0, 1, 2], dtype=np.int32)
     assert s.train_step(x=x, label=label) > 0
-    f64 = gradc.Model.load(os.path.join(os.path.dirname(XOR), "regression_f64.grad"))
+    f64 = gradc.Model.load(os.path.join(os.path.dirname(XOR), "regression_f64.grad"), dims={"B": 32})
     s = f64.session()
     inputs = {n: np.ones(t.shape, dtype=t.dtype) for n, t in f64.inputs.items()}
     assert all(t.dtype == np.float64 for t in f64.inputs.values())
