@@ -81,10 +81,17 @@ std::shared_ptr<gradc::Model> checked_model(gradc::Model model) {
   return std::make_shared<gradc::Model>(std::move(model));
 }
 
-gradc::CompileOptions compile_options(const std::map<std::string, int64_t>& dims, const std::vector<std::string>& wrt,
+gradc::CompileOptions compile_options(const std::map<std::string, int64_t>& dims,
+                                      const std::map<std::string, int64_t>& max_dims, const std::vector<std::string>& wrt,
                                       bool optimize, const std::string& ad) {
   gradc::CompileOptions opts;
   opts.dims.assign(dims.begin(), dims.end());
+  opts.capacities.assign(max_dims.begin(), max_dims.end());
+  for (const auto& [name, size] : max_dims)
+    if (dims.count(name))
+      throw py::value_error(fmt::format("dims and max_dims both name '{}': dims fixes the dim at one size, max_dims "
+                                        "compiles it for every size up to N; give one",
+                                        name));
   opts.wrt = wrt;
   opts.optimize = optimize;
   if (ad != "reverse" && ad != "forward")
@@ -94,19 +101,21 @@ gradc::CompileOptions compile_options(const std::map<std::string, int64_t>& dims
 }
 
 std::shared_ptr<gradc::Model> load(const std::filesystem::path& path, const std::map<std::string, int64_t>& dims,
-                                   const std::vector<std::string>& wrt, bool optimize, const std::string& ad) {
+                                   const std::map<std::string, int64_t>& max_dims, const std::vector<std::string>& wrt,
+                                   bool optimize, const std::string& ad) {
   if (!std::filesystem::exists(path)) {
     errno = ENOENT;
     PyErr_SetFromErrnoWithFilename(PyExc_FileNotFoundError, path.c_str());
     throw py::error_already_set();
   }
-  return checked_model(gradc::Model::compile_file(path.string(), compile_options(dims, wrt, optimize, ad)));
+  return checked_model(gradc::Model::compile_file(path.string(), compile_options(dims, max_dims, wrt, optimize, ad)));
 }
 
 std::shared_ptr<gradc::Model> compile(const std::string& source, const std::string& name,
-                                      const std::map<std::string, int64_t>& dims, const std::vector<std::string>& wrt,
+                                      const std::map<std::string, int64_t>& dims,
+                                      const std::map<std::string, int64_t>& max_dims, const std::vector<std::string>& wrt,
                                       bool optimize, const std::string& ad) {
-  return checked_model(gradc::Model::compile_source(source, name, compile_options(dims, wrt, optimize, ad)));
+  return checked_model(gradc::Model::compile_source(source, name, compile_options(dims, max_dims, wrt, optimize, ad)));
 }
 
 template <class T> T lookup(const char* what, const std::map<std::string, T>& table, const std::string& key) {
@@ -215,9 +224,11 @@ PYBIND11_MODULE(gradc, m) {
 
   py::class_<gradc::Model, std::shared_ptr<gradc::Model>>(m, "Model", "A compiled model (immutable).")
       .def_static("load", &load, py::arg("path"), py::kw_only(), py::arg("dims") = std::map<std::string, int64_t>{},
+                  py::arg("max_dims") = std::map<std::string, int64_t>{},
                   py::arg("wrt") = std::vector<std::string>{}, py::arg("optimize") = true, py::arg("ad") = "reverse",
-                  "Compiles the model file at `path`; dims={'B': 64} binds dims, wrt names extra gradients, "
-                  "ad='forward' computes gradients by forward accumulation.")
+                  "Compiles the model file at `path`; dims={'B': 64} binds dims, max_dims={'B': 64} compiles a "
+                  "dynamic dim for every size up to 64, wrt names extra gradients, ad='forward' computes gradients "
+                  "by forward accumulation.")
       .def("session", &session, py::kw_only(), py::arg("threads") = 0, py::arg("seed") = 0, py::arg("backend") = "jit",
            py::arg("check_numerics") = false,
            "A training session: params from the initializers (deterministic for the seed), optimizer state at "
@@ -245,8 +256,8 @@ PYBIND11_MODULE(gradc, m) {
       .def("__repr__", &repr);
 
   m.def("compile", &compile, py::arg("source"), py::kw_only(), py::arg("name") = "<string>",
-        py::arg("dims") = std::map<std::string, int64_t>{}, py::arg("wrt") = std::vector<std::string>{},
-        py::arg("optimize") = true, py::arg("ad") = "reverse",
+        py::arg("dims") = std::map<std::string, int64_t>{}, py::arg("max_dims") = std::map<std::string, int64_t>{},
+        py::arg("wrt") = std::vector<std::string>{}, py::arg("optimize") = true, py::arg("ad") = "reverse",
         "Compiles a model from its source text; `name` is the file name its diagnostics show.");
 
   gradc_python::bind_session(m);

@@ -146,6 +146,21 @@ def test_dynamic_batch_dim():
     raises(ValueError, lambda: s.forward(x=X[:, :1]), "must have shape (B, 2)")
 
 
+def test_max_dims_compiles_one_code_for_every_size_up_to_a_bound():
+    # max_dims={'B': 4} (gradc's --max B=4): the sizes 1 to 4 run one code;
+    # its results are those of the model that compiles per size.
+    src = open(XOR).read().replace("dim B = 4", "dim B")
+    bounded = gradc.compile(src, name="xor_max.grad", max_dims={"B": 4})
+    per_size = gradc.compile(src, name="xor_dyn.grad")
+    assert bounded.dynamic_dims == ("B",)
+    a, b = bounded.session(seed=0), per_size.session(seed=0)
+    for n in (4, 1, 3):
+        np.testing.assert_allclose(a.forward(x=X[:n])["out.pred"], b.forward(x=X[:n])["out.pred"], rtol=1e-6)
+        np.testing.assert_allclose(a.train_step(x=X[:n], y=Y[:n]), b.train_step(x=X[:n], y=Y[:n]), rtol=1e-6)
+    raises(ValueError, lambda: gradc.compile(src, dims={"B": 4}, max_dims={"B": 4}), "dims and max_dims both name 'B'")
+    raises(Exception, lambda: gradc.compile(open(XOR).read(), max_dims={"B": 8}), "--max bounds a dynamic dim")
+
+
 def test_calls_release_the_gil():
     # Two Python threads call one session: while one is inside a call, the
     # other gets the GIL and is refused (a session runs one call at a time).
