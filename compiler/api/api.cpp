@@ -352,13 +352,21 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations l
     const char* name = stage == Stage::Loops ? "loops" : stage == Stage::LlvmRaw ? "llvm-raw" : stage == Stage::Llvm ? "llvm" : "asm";
     std::string text = jit_stage_text(*impl_->runnable(), kind, name, &impl_->sm, format == DumpFormat::Annotated);
     if (!impl_->dynamic()) return text;
+    const char* comment = stage == Stage::LlvmRaw || stage == Stage::Llvm ? ";" : "#";
+    const ModelIR& ir = *impl_->runnable();
+    if (ir.capacities.size() == ir.dynamic_dims.size()) {  // --max: this code runs every size up to them
+      std::string bounds;
+      for (const auto& [d, c] : ir.capacities) bounds += fmt::format("{}{} <= {}", bounds.empty() ? "" : ", ", d, c);
+      return fmt::format("{} the code for every size {} (--max): arrays along those dims have the largest size\n",
+                         comment, bounds) +
+             text;
+    }
     // The code is that of one size (SPEC 2.2: each call's sizes are compiled on first use).
     std::string sizes, sets;
     for (const auto& [d, v] : impl_->stand_ins()) {
       sizes += fmt::format("{}{}={}", sizes.empty() ? "" : ", ", d, v);
       sets += fmt::format("{}--set {}=N", sets.empty() ? "" : " ", d);
     }
-    const char* comment = stage == Stage::LlvmRaw || stage == Stage::Llvm ? ";" : "#";
     return fmt::format("{} the code for the dynamic dims' stand-in sizes {}; a call compiles its own sizes (print one "
                        "with {})\n",
                        comment, sizes, sets) +

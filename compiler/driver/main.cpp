@@ -71,7 +71,11 @@ int cmd_check(const Options& o, const Model& m) {
   if (!info.dims.empty() || !info.dynamic_dims.empty()) {
     std::cout << "  dims    ";
     for (const auto& [k, v] : info.dims) std::cout << fmt::format(" {}={}", k, v);
-    for (const std::string& d : info.dynamic_dims) std::cout << fmt::format(" {} (dynamic)", d);
+    for (const std::string& d : info.dynamic_dims) {
+      auto bound = std::find_if(o.capacities.begin(), o.capacities.end(), [&](const auto& c) { return c.first == d; });
+      std::cout << (bound == o.capacities.end() ? fmt::format(" {} (dynamic)", d)
+                                                : fmt::format(" {} (dynamic, up to {})", d, bound->second));
+    }
     std::cout << "\n";
   }
   std::cout << list("inputs", info.inputs) << list("params", info.params);

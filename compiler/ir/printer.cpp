@@ -127,10 +127,15 @@ std::string print_graph(const ModelIR& m, const SourceManager& sm, Roots roots) 
     std::string stand_ins;
     for (const auto& [name, v] : m.dims) {
       bool dynamic = std::find(m.dynamic_dims.begin(), m.dynamic_dims.end(), name) != m.dynamic_dims.end();
-      out += dynamic ? fmt::format(" {}=dynamic", name) : fmt::format(" {}={}", name, v);
-      if (dynamic) stand_ins += fmt::format("{}{}={}", stand_ins.empty() ? "" : ", ", name, v);
+      bool bounded = std::any_of(m.capacities.begin(), m.capacities.end(), [&](const auto& c) { return c.first == name; });
+      out += bounded ? fmt::format(" {}<={}", name, v) : dynamic ? fmt::format(" {}=dynamic", name) : fmt::format(" {}={}", name, v);
+      if (dynamic && !bounded) stand_ins += fmt::format("{}{}={}", stand_ins.empty() ? "" : ", ", name, v);
     }
     out += "\n";
+    // Compiled at capacities (--max): the arrays have the largest sizes.
+    if (!m.capacities.empty())
+      out += "  # compiled for every size up to the bound of each D<=N (--max): shapes are at the bound; each call's "
+             "size is @size.D, its rows @valid.D\n";
     // A call compiles the model for its sizes (SPEC 2.2); what is printed is
     // the model at stand-in sizes, whose constants (a mean's divisor) follow.
     if (!stand_ins.empty()) out += fmt::format("  # printed at the stand-in size {}: sizes and constants that follow from it are that size's\n", stand_ins);

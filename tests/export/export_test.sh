@@ -229,6 +229,10 @@ GRAD
     DRIVER_IN=in_max.st DRIVER_FLAGS="-DDYN_ARGS=,3,5 -DDYN_BAD_ARGS=,3,9" \
       bit_identical two.grad two forward,grad,train_step in.st "0" --max T=4 --max B=8
     grep -qE '^bad size: [0-9]+: .*dim B is outside \[1, 8\]' driver.txt || fail "B = 9 was not refused: $(cat driver.txt)"
+    # check and dump say what --max compiled.
+    g check "$E/iris_mlp.grad" --max B=16 | grep -q 'B (dynamic, up to 16)' || fail "check does not show the bound"
+    g dump "$E/iris_mlp.grad" --stage loops --max B=16 | head -n 1 | grep -q 'every size B <= 16 (--max)' ||
+      fail "dump --stage loops does not say which sizes its code runs"
     # Without --set or --max: a usage error that names both.
     rc=0
     g export "$E/iris_mlp.grad" -o none >out.txt 2>&1 || rc=$?
