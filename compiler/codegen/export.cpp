@@ -199,13 +199,15 @@ class Exporter {
   }
 
   static constexpr size_t kNone = SIZE_MAX;
-  // The position in ExportAbi::max_dims of the dim a hidden input "@size.D"
-  // or "@valid.D" (`prefix`) is of, or kNone.
-  size_t max_dim(const std::string& name, std::string_view prefix) const {
-    if (name.compare(0, prefix.size(), prefix) != 0) return kNone;
+  // The position of dim `dim` in ExportAbi::max_dims, or kNone.
+  size_t max_dim(std::string_view dim) const {
     for (size_t d = 0; d < abi_.max_dims.size(); ++d)
-      if (abi_.max_dims[d].first == name.substr(prefix.size())) return d;
+      if (abi_.max_dims[d].first == dim) return d;
     return kNone;
+  }
+  // The same for the dim a hidden input "@size.D" or "@valid.D" (`prefix`) is of.
+  size_t max_dim(std::string_view name, std::string_view prefix) const {
+    return name.substr(0, prefix.size()) == prefix ? max_dim(name.substr(prefix.size())) : kNone;
   }
 
   // An input: read from its field, or, when it has a dynamic dim, from its
@@ -214,7 +216,7 @@ class Exporter {
     StagedInput s;
     const Shape& shape = m_.graph[node].shape;
     for (size_t a = 0; a < shape.size(); ++a)
-      if (size_t d = max_dim("@size." + shape[a].name, "@size."); shape[a].dynamic && d != kNone) s.axes.emplace_back(a, d);
+      if (size_t d = max_dim(shape[a].name); shape[a].dynamic && d != kNone) s.axes.emplace_back(a, d);
     if (s.axes.empty()) {
       e.args.push_back({Arg::Src::Inputs, f.offset});
       return;
