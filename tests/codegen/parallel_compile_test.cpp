@@ -54,7 +54,9 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 TEST_CASE("an entry compiled in parts computes bit for bit what one part computes", "[codegen][parallel]") {
   for (const char* name : {"rnn/gru", "digits_cnn", "digits_mlp"}) {
     SECTION(name) {
-      auto c = test::compile_ir(fmt::format("{}/examples/{}.grad", GRADC_SOURCE_DIR, name));
+      // (At batch 32: the recurrent and CNN examples' batch dims are dynamic,
+      // and their code at the stand-in size is too small for three parts.)
+      auto c = test::compile_ir(fmt::format("{}/examples/{}.grad", GRADC_SOURCE_DIR, name), {{"B", 32}});
       JitOptions whole, parts;
       whole.compile_threads = 1;
       parts.compile_threads = 3;

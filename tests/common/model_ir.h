@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "compiler/api/model_impl.h"
 #include "compiler/frontend/parser.h"
@@ -24,7 +26,9 @@ struct CompiledIR {
   std::optional<ModelIR> ir;
 };
 
-inline std::unique_ptr<CompiledIR> compile_ir(const std::string& path) {
+// `dims` binds dims as --set does (a dynamic dim is otherwise at its stand-in size).
+inline std::unique_ptr<CompiledIR> compile_ir(const std::string& path,
+                                              const std::vector<std::pair<std::string, int64_t>>& dims = {}) {
   auto c = std::make_unique<CompiledIR>();
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -32,7 +36,7 @@ inline std::unique_ptr<CompiledIR> compile_ir(const std::string& path) {
   DiagEngine diags(c->sm);
   Ast ast;
   parse(c->sm, file, ast, diags);
-  std::optional<ModelIR> m = analyze(ast, c->sm, diags, SemaOptions{"model", {}});
+  std::optional<ModelIR> m = analyze(ast, c->sm, diags, SemaOptions{"model", dims});
   REQUIRE(m);
   REQUIRE(differentiate_loss(*m, {}).empty());
   build_train_step(*m);
