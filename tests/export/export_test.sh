@@ -230,9 +230,12 @@ GRAD
       bit_identical two.grad two forward,grad,train_step in.st "0" --max T=4 --max B=8
     grep -qE '^bad size: [0-9]+: .*dim B is outside \[1, 8\]' driver.txt || fail "B = 9 was not refused: $(cat driver.txt)"
     # check and dump say what --max compiled.
-    g check "$E/iris_mlp.grad" --max B=16 | grep -q 'B (dynamic, up to 16)' || fail "check does not show the bound"
-    g dump "$E/iris_mlp.grad" --stage loops --max B=16 | head -n 1 | grep -q 'every size B <= 16 (--max)' ||
-      fail "dump --stage loops does not say which sizes its code runs"
+    # (Into files: a reader that stops early would end gradc with SIGPIPE.)
+    g check "$E/iris_mlp.grad" --max B=16 >check.txt
+    grep -q 'B (dynamic, up to 16)' check.txt || fail "check does not show the bound: $(cat check.txt)"
+    g dump "$E/iris_mlp.grad" --stage loops --max B=16 >loops.txt
+    head -n 1 loops.txt | grep -q 'every size B <= 16 (--max)' ||
+      fail "dump --stage loops does not say which sizes its code runs: $(head -n 1 loops.txt)"
     # Without --set or --max: a usage error that names both.
     rc=0
     g export "$E/iris_mlp.grad" -o none >out.txt 2>&1 || rc=$?
