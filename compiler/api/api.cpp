@@ -163,9 +163,7 @@ std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64
                                                          bool capacity) {
   if (!dynamic() || sizes == bind_dynamic({})) return self;  // (no inputs bind the stand-ins)
   const ModelIR& m = *runnable();
-  if (capacity && m.capacities.size() == m.dynamic_dims.size()) {
-    // Compiled at capacities the user chose (CompileOptions::capacities,
-    // --max): its own code runs every size up to them.
+  if (capacity && at_user_capacities()) {
     bool fits = true;
     for (size_t i = 0; i < sizes.size(); ++i) fits = fits && sizes[i] <= m.capacities[i].second;
     if (fits) return self;
@@ -199,7 +197,7 @@ std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64
     std::vector<int64_t> caps = sizes;
     std::vector<std::vector<int64_t>> had;
     for (const auto& [have, spec] : capacity_compiles) had.push_back(have);
-    if (m.capacities.size() == m.dynamic_dims.size()) {  // the user's own (above)
+    if (at_user_capacities()) {  // the user's own (above)
       had.emplace_back();
       for (const auto& [d, c] : m.capacities) had.back().push_back(c);
     }
@@ -220,6 +218,7 @@ std::shared_ptr<Model::Impl> Model::Impl::specialization(const std::vector<int64
     capacity_refusal = render_all(spec->diags);
   }
   CompileOptions o = opts;
+  o.capacities.clear();  // (the sizes fix every dynamic dim)
   for (size_t i = 0; i < sizes.size(); ++i) o.dims.emplace_back(m.dynamic_dims[i], sizes[i]);
   for (size_t i = 0; i < specializations.size(); ++i)
     if (specializations[i].first == sizes) {
@@ -353,10 +352,9 @@ std::string Model::dump(Stage stage, DumpFormat format, Entry entry, Locations l
     std::string text = jit_stage_text(*impl_->runnable(), kind, name, &impl_->sm, format == DumpFormat::Annotated);
     if (!impl_->dynamic()) return text;
     const char* comment = stage == Stage::LlvmRaw || stage == Stage::Llvm ? ";" : "#";
-    const ModelIR& ir = *impl_->runnable();
-    if (ir.capacities.size() == ir.dynamic_dims.size()) {  // --max: this code runs every size up to them
+    if (impl_->at_user_capacities()) {  // --max: this code runs every size up to them
       std::string bounds;
-      for (const auto& [d, c] : ir.capacities) bounds += fmt::format("{}{} <= {}", bounds.empty() ? "" : ", ", d, c);
+      for (const auto& [d, c] : impl_->runnable()->capacities) bounds += fmt::format("{}{} <= {}", bounds.empty() ? "" : ", ", d, c);
       return fmt::format("{} the code for every size {} (--max): arrays along those dims have the largest size\n",
                          comment, bounds) +
              text;

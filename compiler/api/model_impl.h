@@ -68,6 +68,9 @@ struct Model::Impl {
   bool capacity_refused = false;
   std::string capacity_refusal;
   bool dynamic() const { return runnable() && !runnable()->dynamic_dims.empty(); }
+  // Compiled at capacities the user chose for every dynamic dim
+  // (CompileOptions::capacities, --max): its code runs every size up to them.
+  bool at_user_capacities() const { return dynamic() && runnable()->capacities.size() == runnable()->dynamic_dims.size(); }
   // The dynamic dims (ModelIR::dynamic_dims order) with their stand-in sizes.
   std::vector<std::pair<std::string, int64_t>> stand_ins() const {
     std::vector<std::pair<std::string, int64_t>> out;
@@ -144,6 +147,13 @@ void run_pipeline(Impl& m, const std::string& default_name, const CompileOptions
         m.diags.push_back(plain_error(fmt::format("--max {}={}: dims must be positive", name, value)));
         m.options_error = true;
       }
+      for (const auto& [fixed, size] : opts.dims)
+        if (fixed == name) {
+          m.diags.push_back(plain_error(fmt::format("--set {0}={1} and --max {0}={2} together: --set fixes the dim at "
+                                                    "one size, --max compiles it for every size up to N; give one",
+                                                    name, size, value)));
+          m.options_error = true;
+        }
     }
     if (m.options_error) return;
     SemaOptions so{default_name, opts.dims, opts.capacities};

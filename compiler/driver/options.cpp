@@ -351,8 +351,9 @@ bool whole_integer(std::string_view text, T lo, T hi, T& out) {
   return true;
 }
 
-// --set D=N or --max D=N (`flag`) into `dims`; a dim may have one or the other.
-bool parse_set(const std::string& text, const Options& o, std::string& error, std::string_view flag,
+// --set D=N or --max D=N (`flag`) into `dims` (a dim given both is the
+// model pipeline's error: it knows the model's dims).
+bool parse_set(const std::string& text, std::string& error, std::string_view flag,
                std::vector<std::pair<std::string, int64_t>>& dims) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -366,14 +367,6 @@ bool parse_set(const std::string& text, const Options& o, std::string& error, st
     error = fmt::format("{} {}: '{}' is not a positive integer", flag, name, num);
     return false;
   }
-  const auto& other = &dims == &o.dims ? o.capacities : o.dims;
-  for (const auto& [k, val] : other)
-    if (k == name) {
-      error = fmt::format("--set {0} and --max {0} together: --set fixes the dim at one size, --max compiles it for "
-                          "every size up to N; give one",
-                          name);
-      return false;
-    }
   for (auto& [k, val] : dims)
     if (k == name) {
       val = v;
@@ -470,9 +463,9 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& error) 
     if (arg == "-h" || arg == "--help") {
       o.help = true;
     } else if (arg == "--set") {
-      if (!take("D=N") || !parse_set(value, o, error, "--set", o.dims)) return std::nullopt;
+      if (!take("D=N") || !parse_set(value, error, "--set", o.dims)) return std::nullopt;
     } else if (arg == "--max") {
-      if (!take("D=N") || !parse_set(value, o, error, "--max", o.capacities)) return std::nullopt;
+      if (!take("D=N") || !parse_set(value, error, "--max", o.capacities)) return std::nullopt;
     } else if (arg == "--stage") {
       if (!take("a stage")) return std::nullopt;
       o.stage = value;

@@ -242,6 +242,9 @@ GRAD
     [ "$rc" = 2 ] && grep -q -- '--set B=N, or compile it for every size up to N with --max B=N' out.txt ||
       fail "exit $rc: $(cat out.txt)"
     rc=0
+    g export "$E/iris_mlp.grad" -o none --set B=4 --max B=8 >out.txt 2>&1 || rc=$?
+    [ "$rc" = 2 ] && grep -q -- '--set B=4 and --max B=8 together' out.txt || fail "--set and --max: exit $rc: $(cat out.txt)"
+    rc=0
     g export "$E/xor.grad" -o none --max B=8 >out.txt 2>&1 || rc=$?
     [ "$rc" = 2 ] && grep -q -- '--max bounds a dynamic dim' out.txt || fail "--max on a fixed dim: exit $rc: $(cat out.txt)"
     ;;

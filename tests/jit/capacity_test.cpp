@@ -316,6 +316,12 @@ TEST_CASE("capacity: a model compiled at capacities the user chose runs every si
     CHECK(!m.ok());
     CHECK(render_all(m.diagnostics()).find(text) != std::string::npos);
   }
+  CompileOptions both;  // a size and a bound for one dim
+  both.dims = {{"B", 4}};
+  both.capacities = {{"B", 8}};
+  Model twice = Model::compile_source(kModel, "cap.grad", both);
+  CHECK(twice.options_error());
+  CHECK(render_all(twice.diagnostics()).find("--set B=4 and --max B=8 together") != std::string::npos);
   CompileOptions fixed;
   fixed.capacities = {{"N", 4}};
   Model m = Model::compile_source("dim N = 3\ninput x : [N]\noutput x\n", "fixed.grad", fixed);
