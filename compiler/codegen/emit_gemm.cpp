@@ -99,7 +99,10 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
       llvm::Value* bn = b_.CreateURem(t, i64(tn));
       llvm::Value* ip0 = mul(bm, bmp);
       llvm::Value* jp0 = mul(bn, bnp);
-      llvm::Value* ip1 = smin(add(ip0, i64(bmp)), i64(s.pm));
+      // With a row bound, the tiles that cover rows [0, n) (a block past them does nothing).
+      llvm::Value* pm = i64(s.pm);
+      if (k.rows_size >= 0) pm = smin(pm, b_.CreateUDiv(add(row_bound(k), i64(s.mr - 1)), i64(s.mr)));
+      llvm::Value* ip1 = smin(add(ip0, i64(bmp)), pm);
       llvm::Value* jp1 = smin(add(jp0, i64(bnp)), i64(s.pn));
       llvm::Value* m_lo = mul(ip0, s.mr);
       llvm::Value* n_lo = mul(jp0, s.nr);
@@ -115,9 +118,16 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
         // The epilogues find C[m, n] at scratch[(m - m_lo) * ldcb + (n - n_lo)].
         bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(m_lo, ldcb), n_lo)));
       }
-      loop((s.K + kKc - 1) / kKc, [&](llvm::Value* pc) {
+      auto work = [&] {
+      // With a bound on k, the chunks that cover [0, n).
+      llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : i64(s.K);
+      auto chunks = [&](const std::function<void(llvm::Value*)>& body) {
+        if (k.k_size >= 0) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kKc - 1)), i64(kKc)), body);
+        else loop((s.K + kKc - 1) / kKc, body);
+      };
+      chunks([&](llvm::Value* pc) {
         llvm::Value* k0 = mul(pc, kKc);
-        llvm::Value* kc = smin(i64(kKc), b_.CreateSub(i64(s.K), k0));
+        llvm::Value* kc = smin(i64(kKc), b_.CreateSub(kn, k0));
         llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
         loop_range(jp0, jp1, [&](llvm::Value* jp) {
           if (panel) pack_b_chunk(k, s, jp, k0, kc, panel);
@@ -135,7 +145,12 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
           epilogues(kb);
         });
       });
+      };
+      // A block past the row bound has nothing to do.
+      if (k.rows_size >= 0) when(b_.CreateICmpSLT(ip0, ip1), work);
+      else work();
     });
+    if (k.rows_size >= 0) fill_rows(k, row_bound(k));
   });
 }
 

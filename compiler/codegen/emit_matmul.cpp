@@ -42,8 +42,9 @@ void KernelEmitter::matmul(const Kernel& k) {
       is_float(p_.buffers[k.out].dtype))
     return matmul_rows(k);
   fill(k.out, 0);
-  int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
+  int64_t N = k.dims[batch + 1], K = k.dims[batch + 2];
   int64_t nt = tile(N, 256), kt = tile(K, 128);
+  llvm::Value* rows = k.rows_size >= 0 ? row_bound(k) : nullptr;
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
   std::vector<size_t> batch_dims = first_dims(batch);
   auto column = [&](llvm::Value* jt, llvm::Value* jj) {
@@ -52,7 +53,7 @@ void KernelEmitter::matmul(const Kernel& k) {
   nest(k, batch_dims, 0, [&] {
     loop(N / nt, [&](llvm::Value* jt) {
       loop(K / kt, [&](llvm::Value* ktile) {
-        loop(M, [&](llvm::Value* i) {
+        rows_loop(k, rows, [&](llvm::Value* i) {
           ivs_[batch] = i;
           loop(kt, [&](llvm::Value* kk) {
             ivs_[batch + 2] = b_.CreateAdd(b_.CreateMul(ktile, b_.getInt64(kt), "", true, true), kk, "k", true, true);
@@ -68,7 +69,7 @@ void KernelEmitter::matmul(const Kernel& k) {
       });
       if (k.epilogues.empty()) return;
       ivs_[batch + 2] = b_.getInt64(0);
-      loop(M, [&](llvm::Value* i) {
+      rows_loop(k, rows, [&](llvm::Value* i) {
         ivs_[batch] = i;
         vectorize_next_loop_ = true;
         loop(nt, [&](llvm::Value* jj) {
@@ -77,6 +78,7 @@ void KernelEmitter::matmul(const Kernel& k) {
         });
       });
     });
+    if (rows) fill_rows(k, rows);
   });
 }
 
@@ -105,7 +107,10 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
   // Rows [m0, m0 + rows) of C.
   auto block = [&](llvm::Value* m0, int64_t rows) {
     std::vector<llvm::Value*> zeros(static_cast<size_t>(rows), llvm::Constant::getNullValue(vty));
-    std::vector<llvm::Value*> next = loop_carry(K, zeros, [&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
+    auto over_k = [&](const CarryStep& step) {
+      return k.k_size >= 0 ? loop_carry(size_value(k.k_size), zeros, step) : loop_carry(K, zeros, step);
+    };
+    std::vector<llvm::Value*> next = over_k([&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
       ivs_[batch + 2] = kk;
       ivs_[batch] = i64(0);
       ivs_[batch + 1] = i64(0);
@@ -136,16 +141,27 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
     });
   };
   int64_t groups = M / R;
+  // With a row bound, the groups that cover [0, n), and the last rows when n reaches them.
+  auto groups_to = [&](llvm::Value* hi) {
+    if (k.rows_size < 0) return hi;
+    llvm::Value* n = row_bound(k);
+    return smin(hi, b_.CreateUDiv(add(n, i64(R - 1)), i64(R)));
+  };
   nest(k, batch_dims, 0, [&] {
     if (groups >= 2 && M * N * K >= kParallelMacs) {
       // Large: runs of groups are the tasks of the thread pool.
       parallel_ranges(groups, batch_dims, [&](llvm::Value* g0, llvm::Value* g1) {
-        loop_range(g0, g1, [&](llvm::Value* g) { block(mul(g, R), R); });
+        loop_range(g0, groups_to(g1), [&](llvm::Value* g) { block(mul(g, R), R); });
       });
     } else if (groups > 0) {
-      loop(groups, [&](llvm::Value* g) { block(mul(g, R), R); });
+      auto run = [&](llvm::Value* g) { block(mul(g, R), R); };
+      if (k.rows_size >= 0) loop_range(i64(0), groups_to(i64(groups)), run);
+      else loop(groups, run);
     }
-    if (M % R) block(i64(groups * R), M % R);
+    llvm::Value* rows = k.rows_size >= 0 ? row_bound(k) : nullptr;
+    if (M % R && rows) when(b_.CreateICmpSGT(rows, i64(groups * R)), [&] { block(i64(groups * R), M % R); });
+    else if (M % R) block(i64(groups * R), M % R);
+    if (rows) fill_rows(k, rows);
   });
 }
 
@@ -158,25 +174,28 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
   fill(k.out, 0);
   std::vector<size_t> batch_dims = first_dims(batch);
   ivs_[batch + 1] = i64(0);
+  llvm::Value* rows = k.rows_size >= 0 ? row_bound(k) : nullptr;
   nest(k, batch_dims, 0, [&] {
     loop(k.dims[batch + 2], [&](llvm::Value* kk) {
       ivs_[batch + 2] = kk;
       ivs_[batch] = i64(0);
       llvm::Value* bv = b_.CreateLoad(ty, address(k.b, k.b_map));
-      loop(k.dims[batch], [&](llvm::Value* m) {
+      rows_loop(k, rows, [&](llvm::Value* m) {
         ivs_[batch] = m;
         llvm::Value* addr = address(k.out, k.out_map);
         llvm::Value* a = b_.CreateLoad(ty, address(k.a, k.a_map));
         b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), b_.CreateFMul(a, bv)), addr);
       });
     });
-    if (k.epilogues.empty()) return;
-    ivs_[batch + 2] = i64(0);
-    vectorize_next_loop_ = k.dims[batch] >= 8;  // (shorter than a vector: nothing to gain)
-    loop(k.dims[batch], [&](llvm::Value* m) {
-      ivs_[batch] = m;
-      epilogues(k);
-    });
+    if (!k.epilogues.empty()) {
+      ivs_[batch + 2] = i64(0);
+      vectorize_next_loop_ = k.dims[batch] >= 8;  // (shorter than a vector: nothing to gain)
+      rows_loop(k, rows, [&](llvm::Value* m) {
+        ivs_[batch] = m;
+        epilogues(k);
+      });
+    }
+    if (rows) fill_rows(k, rows);
   });
 }
 
@@ -187,8 +206,7 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
   size_t batch = k.dims.size() - 3;
   int64_t K = k.dims[batch + 2];
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
-  std::vector<size_t> order = first_dims(batch + 2);
-  nest(k, order, 0, [&] {
+  auto element = [&] {
     llvm::Value* sum = loop_acc(K, fconst(ty, 0), [&](llvm::Value* i, llvm::Value* acc) {
       ivs_[batch + 2] = i;
       llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));
@@ -199,6 +217,18 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
     ivs_[batch + 2] = i64(0);
     b_.CreateStore(sum, address(k.out, k.out_map));
     epilogues(k);
+  };
+  if (k.rows_size < 0) return nest(k, first_dims(batch + 2), 0, element);
+  nest(k, first_dims(batch), 0, [&] {
+    llvm::Value* rows = row_bound(k);
+    rows_loop(k, rows, [&](llvm::Value* m) {
+      ivs_[batch] = m;
+      loop(k.dims[batch + 1], [&](llvm::Value* n) {
+        ivs_[batch + 1] = n;
+        element();
+      });
+    });
+    fill_rows(k, rows);
   });
 }
 
@@ -215,6 +245,43 @@ void KernelEmitter::epilogues(const Kernel& k) {
     held_[e.out] = v;
   }
   held_.clear();
+}
+
+llvm::Value* KernelEmitter::size_value(int buffer) {
+  llvm::Value* size = b_.CreateLoad(type(p_.buffers[buffer].dtype), base(buffer), "size");
+  return b_.CreateFPToSI(size, b_.getInt64Ty(), "n");
+}
+
+void KernelEmitter::rows_loop(const Kernel& k, llvm::Value* n, const std::function<void(llvm::Value*)>& body) {
+  if (n) return loop_range(i64(0), n, body);
+  loop(k.dims[k.dims.size() - 3], body);
+}
+
+// Rows [n, M) of the product's own result (unless it is kept in blocks) and
+// of each stored epilogue, at the batch element the nest is at: copies of
+// row 0 of the same result, or zeros (Kernel::rows_zero).
+void KernelEmitter::fill_rows(const Kernel& k, llvm::Value* n) {
+  size_t batch = k.dims.size() - 3;
+  std::vector<std::pair<int, const Affine*>> stored;
+  if (!k.c_blocks) stored.emplace_back(k.out, &k.out_map);
+  for (const Kernel::Epilogue& e : k.epilogues)
+    if (!e.internal) stored.emplace_back(e.out, &e.map);
+  ivs_[batch + 2] = i64(0);
+  loop_range(n, i64(k.dims[batch]), [&](llvm::Value* m) {
+    loop(k.dims[batch + 1], [&](llvm::Value* j) {
+      ivs_[batch + 1] = j;
+      for (const auto& [buffer, map] : stored) {
+        llvm::Type* ty = type(p_.buffers[buffer].dtype);
+        llvm::Value* v = llvm::Constant::getNullValue(ty);
+        if (!k.rows_zero) {
+          ivs_[batch] = i64(0);
+          v = b_.CreateLoad(ty, address(buffer, *map));
+        }
+        ivs_[batch] = m;
+        b_.CreateStore(v, address(buffer, *map));
+      }
+    });
+  });
 }
 
 }  // namespace gradc

@@ -129,6 +129,13 @@ class KernelEmitter {
   void matmul_axpy(const Kernel& k);
   void matmul_dot(const Kernel& k);
   void epilogues(const Kernel& k);
+  // A product with a row bound (Kernel::rows_size): the call's size n (i64),
+  // loops over rows [0, n) (or all M rows without a bound: n null), and the
+  // fill of rows [n, M) of its stored results.
+  llvm::Value* row_bound(const Kernel& k) { return size_value(k.rows_size); }
+  llvm::Value* size_value(int buffer);  // the f32 size in `buffer` as an i64
+  void rows_loop(const Kernel& k, llvm::Value* n, const std::function<void(llvm::Value*)>& body);
+  void fill_rows(const Kernel& k, llvm::Value* n);
 
   // ---- emit_gemm.cpp ----
   struct GemmShape {

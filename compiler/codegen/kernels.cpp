@@ -3,6 +3,7 @@
 
 #include "compiler/codegen/fusion.h"
 #include "compiler/codegen/lowering.h"
+#include "compiler/codegen/row_bounds.h"
 
 namespace gradc {
 
@@ -10,7 +11,7 @@ Program plan_program(const ModelIR& m, EntryKind kind, bool profile, const PlanO
   Program p;
   p.sig = entry_signature(m, kind);
   p.profile = profile;
-  auto step = [&](std::string_view name, void (*run)(Program&)) {
+  auto step = [&](std::string_view name, const std::function<void(Program&)>& run) {
     run(p);
     if (observe) observe(name, p);
   };
@@ -19,6 +20,7 @@ Program plan_program(const ModelIR& m, EntryKind kind, bool profile, const PlanO
   step("in-place", plan_in_place);
   step("internal-epilogues", plan_internal_epilogues);
   step("product-blocks", plan_product_blocks);
+  if (!m.capacities.empty()) step("row-bounds", [&](Program& q) { plan_row_bounds(m, q); });
   step("arena", plan_arena);
   return p;
 }

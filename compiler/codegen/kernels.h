@@ -4,6 +4,7 @@
 //   in-place            new values written over the old ones (memory_plan.h)
 //   internal-epilogues  epilogue values kept in registers
 //   product-blocks      product results kept in per-thread blocks
+//   row-bounds          capacity compiles: products along a dynamic dim stop at the call's size (row_bounds.h)
 //   arena               buffer offsets by liveness
 // An observer sees the Program after each step, so `--print-after-all` can
 // print the loops after every step (loops_printer.h).

@@ -123,6 +123,18 @@ struct Kernel {
   // buffer `out`, which then takes no memory: the block stays in L2 from the
   // tile to the epilogue, and the product's full result never goes to memory.
   bool c_blocks = false;
+  // MatMul of a capacity compile whose rows (m) hold a dynamic dim: the f32
+  // scalar buffer of the call's size n of that dim ("@size.D"). The product
+  // computes the row tiles that cover [0, n) and then fills rows [n, M) of
+  // every result it stores with what they hold in a product of all rows:
+  // copies of row 0, or zeros with `rows_zero` (plan_row_bounds). The forms
+  // that cannot stop early compute every row and fill nothing.
+  int rows_size = -1;
+  bool rows_zero = false;
+  // MatMul contracting a dynamic dim (k) where one operand is exactly 0 past
+  // the call's size: the size's buffer, and the k loop stops there. The
+  // forms that cannot stop early add the zeros.
+  int k_size = -1;
   NodeId node = kNoNode;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure

@@ -127,6 +127,12 @@ std::string print_program(const Program& p) {
         for (const Kernel::Epilogue& e : k.epilogues)
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
                            expr_str(p, k, e.root), e.internal ? ", in registers" : "");
+        if (k.k_size >= 0)
+          s += fmt::format("      k i{} < b{} (the call's size) only; an operand is 0 past it   (k bound)\n",
+                           k.dims.size() - 1, k.k_size);
+        if (k.rows_size >= 0)
+          s += fmt::format("      rows i{} < b{} (the call's size) only; rows past it {}   (row bound)\n",
+                           k.dims.size() - 3, k.rows_size, k.rows_zero ? "set to 0" : "copies of row 0");
         break;
       case Kernel::Kind::CheckRange:
         s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),

@@ -73,6 +73,8 @@ EntrySignature entry_signature(const ModelIR& m, EntryKind kind) {
   // The leaves those roots need, in graph order.
   std::vector<bool> need(m.graph.size(), false);
   for (const EntryValue& v : out) need[v.node] = true;
+  // A capacity compile's entries all read the sizes (ModelIR::sizes).
+  for (NodeId n : m.sizes) need[n] = true;
   for (size_t i = m.graph.size(); i-- > 0;)
     if (need[i])
       for (NodeId o : m.graph[static_cast<NodeId>(i)].operands) need[o] = true;

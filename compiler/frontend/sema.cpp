@@ -234,7 +234,10 @@ void Sema::bind_dims() {
     if (s.kind == StmtKind::Dim && dims_.count(s.name)) {
       model_.dims.emplace_back(std::string(s.name), dims_[s.name]);
       if (dynamic_dims_.count(s.name)) model_.dynamic_dims.emplace_back(s.name);
-      if (capacity_dims_.count(s.name)) model_.capacities.emplace_back(std::string(s.name), dims_[s.name]);
+      if (capacity_dims_.count(s.name)) {
+        model_.capacities.emplace_back(std::string(s.name), dims_[s.name]);
+        model_.sizes.push_back(b_.leaf(Op::Input, "@size." + std::string(s.name), DType::F32, {}));
+      }
     }
 }
 

@@ -82,6 +82,7 @@ std::vector<NodeId> live_nodes(const ModelIR& m, Roots roots) {
   for (const NamedNode& o : m.outputs) mark(o.node);
   for (const NamedNode& o : m.metrics) mark(o.node);
   for (const NamedNode& o : m.inputs) mark(o.node);
+  for (NodeId n : m.sizes) mark(n);
   for (const ParamDecl& p : m.params) mark(p.node);
   for (const ParamDecl& p : m.buffers) mark(p.node);
   mark(m.training.loss.node);

@@ -194,6 +194,10 @@ struct ModelIR {
   // of any size up to one binds "@size.D" (f32 scalar, the size) and
   // "@valid.D" (f32[capacity], 1 for the first `size` rows, else 0).
   std::vector<std::pair<std::string, int64_t>> capacities;
+  // Per capacity, its "@size.D" leaf: every entry of a capacity compile reads
+  // it, so that matrix products along the dim can stop at the call's size
+  // (plan_row_bounds in compiler/codegen/row_bounds.h).
+  std::vector<NodeId> sizes;
   // Per result an entry may produce ("out.y", "grad.x"), the dim (an index
   // into `capacities`) each axis holds, -1 for none, or -2 when a dim is
   // merged with other axes there (that result cannot be trimmed). Results

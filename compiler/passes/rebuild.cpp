@@ -43,6 +43,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
     for (NamedNode& v : to) v.node = map[v.node];
     return to;
   };
+  for (NodeId n : m.sizes) out.sizes.push_back(map[n]);
   out.inputs = remap(m.inputs);
   out.outputs = remap(m.outputs);
   out.metrics = remap(m.metrics);

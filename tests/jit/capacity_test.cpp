@@ -161,6 +161,17 @@ Model compiled(const char* source, std::vector<std::pair<std::string, int64_t>> 
   return m;
 }
 
+// Compiled for every size of B up to `capacity` (gradc --max B=N).
+Model compiled_up_to(const char* source, int64_t capacity) {
+  CompileOptions o;
+  o.capacities = {{"B", capacity}};
+  o.wrt = {"x"};
+  Model m = Model::compile_source(source, "cap.grad", o);
+  INFO(render_all(m.diagnostics()));
+  REQUIRE(m.ok());
+  return m;
+}
+
 using Capacities = std::vector<std::pair<std::string, int64_t>>;
 
 }  // namespace
@@ -288,12 +299,7 @@ TEST_CASE("capacity: an input with two dynamic dims is padded along both, its re
 TEST_CASE("capacity: a model compiled at capacities the user chose runs every size up to them on its own code") {
   // CompileOptions::capacities (gradc --max B=N): no quarter rule below it;
   // past it, the session's own capacities as for any dynamic model.
-  CompileOptions o;
-  o.capacities = {{"B", 16}};
-  o.wrt = {"x"};
-  Model bounded = Model::compile_source(kModel, "cap.grad", o);
-  INFO(render_all(bounded.diagnostics()));
-  REQUIRE(bounded.ok());
+  Model bounded = compiled_up_to(kModel, 16);
   Session s(bounded, {Backend::Jit, 1});
   NamedTensors ckpt = s.checkpoint();
   for (int64_t n : {1, 3, 16}) {
@@ -326,4 +332,77 @@ TEST_CASE("capacity: a model compiled at capacities the user chose runs every si
   fixed.capacities = {{"N", 4}};
   Model m = Model::compile_source("dim N = 3\ninput x : [N]\noutput x\n", "fixed.grad", fixed);
   CHECK(render_all(m.diagnostics()).find("--max bounds a dynamic dim") != std::string::npos);
+}
+
+namespace {
+
+// Products large enough for the register-tiled kernel (256 x 64 x 32), a
+// classifier of few columns (the "rows" form) and their gradients; log(u * u)
+// is -inf where u is 0, so padded rows of u filled with zeros rather than
+// copies of row 0 would give W3 a NaN gradient (0 / 0 in those rows, summed).
+const char* kWide =
+    "dim B\n"
+    "input x : [B, 32]\n"
+    "input label : i32[B]\n"
+    "param W1 : [32, 64] ~ normal(0, 0.3)\n"
+    "param b1 : [64]\n"
+    "param W2 : [64, 10] ~ normal(0, 0.3)\n"
+    "param W3 : [32, 16] ~ normal(0, 0.3)\n"
+    "h = relu(x @ W1 + b1)\n"
+    "logits = h @ W2\n"
+    "output logits\n"
+    "u = x @ W3\n"
+    "loss cross_entropy(logits, label) + 0.001 * mean(log(u * u))\n"
+    "metric accuracy = mean(argmax(logits, axis=1) == label)\n"
+    "optimizer adam(lr = 0.01)\n";
+
+NamedTensors wide_rows(int64_t n) {
+  Tensor x(DType::F32, {n, 32}), label(DType::I32, {n});
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, std::sin(static_cast<double>(i) * 0.37) * 1.5);
+  for (int64_t i = 0; i < n; ++i) label.set(i, static_cast<double>((i * 7) % 10));
+  return {{"x", std::move(x)}, {"label", std::move(label)}};
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t k = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++k;
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("capacity: products along the dim compute the call's rows only, and fill the rest as a product of all rows would") {
+  Model bounded = compiled_up_to(kWide, 256);
+  // The plan: the forward products copy row 0 into the rows past the size,
+  // the hidden layer's gradient product sets them to 0; the weight
+  // gradients contract B, and stop there (their cotangent is 0 past it).
+  std::string step = bounded.dump(Stage::Loops);
+  CHECK(count(step, "(row bound)") == 4);
+  CHECK(count(step, "rows past it copies of row 0") == 3);
+  CHECK(count(step, "rows past it set to 0") == 1);
+  CHECK(count(step, "(k bound)") == 3);
+  CHECK(count(bounded.dump(Stage::Loops, DumpFormat::Text, Entry::Forward), "(row bound)") == 2);
+  CompileOptions plain;  // a model without capacities has no bound
+  plain.dims = {{"B", 256}};
+  CHECK(count(Model::compile_source(kWide, "wide.grad", plain).dump(Stage::Loops), "(row bound)") == 0);
+  for (int threads : {1, 3}) {
+    Session s(bounded, {Backend::Jit, threads});
+    NamedTensors ckpt = s.checkpoint();
+    // Sizes around the tile heights (6, 8, 12, 16 rows), a block (128) and the capacity.
+    for (int64_t n : {1, 5, 7, 13, 100, 129, 255, 256}) {
+      INFO(threads << " threads, B = " << n);
+      Session ref(compiled(kWide, {{"B", n}}), {Backend::Jit, threads});
+      s.restore(ckpt);
+      ref.restore(ckpt);
+      NamedTensors in = wide_rows(n);
+      close(s.forward(in), ref.forward(in), 2e-6);
+      NamedTensors x_only{in[0]};
+      close(s.forward(x_only), ref.forward(x_only), 2e-6);
+      close(s.grad(in), ref.grad(in), 2e-6);
+      double want = ref.train_step(in);
+      CHECK(std::abs(s.train_step(in) - want) <= 2e-6 * (1 + std::abs(want)));
+      close(s.checkpoint(), ref.checkpoint(), 2e-6);
+      CHECK(s.capacities() == Capacities{{"B", 256}});
+    }
+  }
 }

@@ -1,0 +1,132 @@
+// What the padded rows of a capacity compile's values hold (see padded_rows.h).
+#include "compiler/ir/padded_rows.h"
+
+#include <algorithm>
+
+namespace gradc {
+
+const char* padding_name(Padding p) {
+  switch (p) {
+    case Padding::None: return "none";
+    case Padding::Row0: return "row 0";
+    case Padding::Zero: return "zero";
+    case Padding::Mask: return "mask";
+    case Padding::Other: return "other";
+  }
+  return "?";
+}
+
+PaddedRows::PaddedRows(const Graph& g, DynamicAxes& axes, int dim)
+    : g_(&g), axes_(&axes), dim_(dim), valid_("@valid." + axes.dims()[static_cast<size_t>(dim)].first) {}
+
+Padding PaddedRows::of(NodeId id) {
+  // In id order, which is topological: no recursion, however deep the graph.
+  while (memo_.size() <= id) memo_.push_back(infer(static_cast<NodeId>(memo_.size())));
+  return memo_[id];
+}
+
+bool PaddedRows::zero_constant(NodeId id) const {
+  const Node* n = &(*g_)[id];
+  while (n->op == Op::Reshape || n->op == Op::BroadcastTo || n->op == Op::Cast) n = &(*g_)[n->operands[0]];
+  return n->op == Op::Constant && n->attrs.value == 0;
+}
+
+Padding PaddedRows::infer(NodeId id) {
+  using P = Padding;
+  const Node& n = (*g_)[id];
+  const std::vector<DynAxis>* facts = axes_->of(id);
+  if (!facts) return P::Other;
+  if (std::none_of(facts->begin(), facts->end(), [&](const DynAxis& f) { return f.dim == dim_; })) return P::None;
+  const OpKind kind = op_kind(n.op);
+  if (kind == OpKind::Leaf) return n.op == Op::Input ? (n.attrs.name == valid_ ? P::Mask : P::Row0) : P::Other;
+  std::vector<P> in;
+  for (NodeId o : n.operands) in.push_back(memo_[o]);
+  auto is = [&](size_t i, std::initializer_list<P> ps) { return std::find(ps.begin(), ps.end(), in[i]) != ps.end(); };
+  auto all = [&](std::initializer_list<P> ps) {
+    for (size_t i = 0; i < in.size(); ++i)
+      if (!is(i, ps)) return false;
+    return true;
+  };
+  auto any = [&](P p) { return std::find(in.begin(), in.end(), p) != in.end(); };
+  auto zeroish = [&](size_t i) { return in[i] == P::Zero || zero_constant(n.operands[i]); };
+
+  // The mask, moved about.
+  if ((kind == OpKind::Reshape || kind == OpKind::Transpose || kind == OpKind::BroadcastTo || kind == OpKind::Cast) &&
+      in[0] == P::Mask)
+    return P::Mask;
+  if (n.op == Op::Mul && all({P::Mask})) return P::Mask;
+
+  // Zeros: where the mask selects a zero, and what keeps a zero a zero.
+  switch (n.op) {
+    case Op::Where:
+      if (in[0] == P::Mask) return zeroish(2) ? P::Zero : P::Other;
+      if (is(0, {P::Row0, P::None}) && zeroish(1) && zeroish(2) && (in[1] == P::Zero || in[2] == P::Zero))
+        return P::Zero;
+      break;
+    case Op::Mul:
+      if (any(P::Zero) && all({P::Zero, P::Row0, P::None})) return P::Zero;
+      break;
+    case Op::Div:
+      if (in[0] == P::Zero && is(1, {P::Row0, P::None})) return P::Zero;
+      break;
+    case Op::Add:
+    case Op::Sub:
+      if (zeroish(0) && zeroish(1) && any(P::Zero)) return P::Zero;
+      break;
+    case Op::MatMul:
+      // The operand that holds B is zero there (not contracted: the result holds B).
+      if (any(P::Zero) && all({P::Zero, P::None})) return P::Zero;
+      break;
+    case Op::Neg:
+    case Op::StopGradient:
+    case Op::Cast:
+    case Op::Reshape:
+    case Op::Transpose:
+    case Op::BroadcastTo:
+    case Op::ReduceSum:
+    case Op::ReduceMax:
+    case Op::ReduceMin:
+    case Op::Slice:
+    case Op::Pad:
+    case Op::Concat:
+      if (all({P::Zero, P::None}) && any(P::Zero) && (n.op != Op::Concat || all({P::Zero}))) return P::Zero;
+      break;
+    default:
+      break;
+  }
+
+  // Copies of row 0: an op that works row by row along B, on operands that
+  // are copies of their row 0 or do not hold B. (Not a random op, whose
+  // stream depends on the element's index; not a loop, whose body this
+  // analysis does not enter.)
+  switch (kind) {
+    case OpKind::Unary:
+    case OpKind::Cast:
+    case OpKind::Binary:
+    case OpKind::Compare:
+    case OpKind::Select:
+    case OpKind::Reduce:
+    case OpKind::ArgMax:
+    case OpKind::MatMul:
+    case OpKind::Reshape:
+    case OpKind::Transpose:
+    case OpKind::BroadcastTo:
+    case OpKind::Concat:
+    case OpKind::Slice:
+    case OpKind::Pad:
+    case OpKind::OneHot:
+    case OpKind::Window:
+    case OpKind::Gather:
+      if (all({P::Row0, P::None})) return P::Row0;
+      return P::Other;
+    case OpKind::Leaf:
+    case OpKind::ScatterAdd:
+    case OpKind::Random:
+    case OpKind::Scan:
+    case OpKind::ScanOut:
+      return P::Other;
+  }
+  return P::Other;
+}
+
+}  // namespace gradc
