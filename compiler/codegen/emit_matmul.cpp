@@ -267,20 +267,28 @@ void KernelEmitter::fill_rows(const Kernel& k, llvm::Value* n) {
   for (const Kernel::Epilogue& e : k.epilogues)
     if (!e.internal) stored.emplace_back(e.out, &e.map);
   ivs_[batch + 2] = i64(0);
+  const int64_t N = k.dims[batch + 1];
   loop_range(n, i64(k.dims[batch]), [&](llvm::Value* m) {
-    loop(k.dims[batch + 1], [&](llvm::Value* j) {
-      ivs_[batch + 1] = j;
-      for (const auto& [buffer, map] : stored) {
-        llvm::Type* ty = type(p_.buffers[buffer].dtype);
-        llvm::Value* v = llvm::Constant::getNullValue(ty);
-        if (!k.rows_zero) {
-          ivs_[batch] = i64(0);
-          v = b_.CreateLoad(ty, address(buffer, *map));
-        }
-        ivs_[batch] = m;
-        b_.CreateStore(v, address(buffer, *map));
+    for (const auto& [buffer, map] : stored) {
+      llvm::Type* ty = type(p_.buffers[buffer].dtype);
+      auto at = [&](llvm::Value* row, llvm::Value* j) {
+        ivs_[batch] = row;
+        ivs_[batch + 1] = j;
+        return address(buffer, *map);
+      };
+      if (map->strides[batch + 1] == 1) {  // a contiguous row: one copy or memset
+        llvm::Align align(dtype_size(p_.buffers[buffer].dtype));
+        uint64_t bytes = static_cast<uint64_t>(N) * dtype_size(p_.buffers[buffer].dtype);
+        if (k.rows_zero) b_.CreateMemSet(at(m, i64(0)), b_.getInt8(0), bytes, align);
+        else b_.CreateMemCpy(at(m, i64(0)), align, at(i64(0), i64(0)), align, bytes);
+        continue;
       }
-    });
+      loop(N, [&](llvm::Value* j) {
+        llvm::Value* v = llvm::Constant::getNullValue(ty);
+        if (!k.rows_zero) v = b_.CreateLoad(ty, at(i64(0), j));
+        b_.CreateStore(v, at(m, j));
+      });
+    }
   });
 }
 

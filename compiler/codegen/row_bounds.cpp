@@ -16,7 +16,8 @@ void plan_row_bounds(const ModelIR& m, Program& p) {
   std::vector<int> size_buffer(m.capacities.size(), -1);
   for (size_t b = 0; b < p.buffers.size(); ++b)
     for (size_t d = 0; d < m.sizes.size(); ++d)
-      if (p.buffers[b].kind == Buffer::Kind::Arg && p.buffers[b].node == m.sizes[d]) size_buffer[d] = static_cast<int>(b);
+      if (p.buffers[b].kind == Buffer::Kind::Arg && p.buffers[b].node == m.sizes[d])
+        size_buffer[d] = static_cast<int>(b);
   for (Kernel& k : p.kernels) {
     // (A loop body's kernels name no node of this graph.)
     if (k.kind != Kernel::Kind::MatMul || k.node == kNoNode) continue;
