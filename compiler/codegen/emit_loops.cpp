@@ -5,6 +5,8 @@
 // makes comes from here, so they all have the same shape for LLVM's passes.
 #include "compiler/codegen/emitter.h"
 
+#include "compiler/codegen/ir_loop.h"
+
 #include <fmt/format.h>
 
 #include <utility>
@@ -107,19 +109,8 @@ void KernelEmitter::parallel_ranges(int64_t n, const std::vector<size_t>& captur
 void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
   const bool vectorize = std::exchange(vectorize_next_loop_, false);
   const bool scalar = std::exchange(scalar_next_loop_, false);
-  llvm::BasicBlock* pre = b_.GetInsertBlock();
-  auto* header = llvm::BasicBlock::Create(ctx_, "range", fn_);
-  auto* exit = llvm::BasicBlock::Create(ctx_, "range.done", fn_);
-  b_.CreateCondBr(b_.CreateICmpSLT(lo, hi), header, exit);
-  b_.SetInsertPoint(header);
-  llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
-  i->addIncoming(lo, pre);
-  body(i);
-  llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
-  i->addIncoming(next, b_.GetInsertBlock());
-  llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, hi), header, exit);
+  llvm::BranchInst* latch = emit_counted_loop(b_, lo, hi, body);
   if (vectorize || scalar) force_vectorize(latch, vectorize);
-  b_.SetInsertPoint(exit);
 }
 
 // if (cond) then();

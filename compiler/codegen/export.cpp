@@ -32,6 +32,7 @@
 #include <stdexcept>
 
 #include "compiler/codegen/export_abi.h"
+#include "compiler/codegen/ir_loop.h"
 #include "compiler/codegen/kernels.h"
 #include "compiler/codegen/llvm_emit.h"
 #include "compiler/codegen/machine.h"
@@ -463,18 +464,7 @@ class Exporter {
     };
     // for (i = lo; i < hi; ++i) body(i), in the wrapper.
     auto for_range = [&](llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
-      llvm::BasicBlock* pre = b.GetInsertBlock();
-      auto* loop = llvm::BasicBlock::Create(ctx, "pad", w);
-      auto* done = llvm::BasicBlock::Create(ctx, "pad.done", w);
-      b.CreateCondBr(b.CreateICmpSLT(lo, hi), loop, done);
-      b.SetInsertPoint(loop);
-      llvm::PHINode* i = b.CreatePHI(b.getInt64Ty(), 2, "i");
-      i->addIncoming(lo, pre);
-      body(i);
-      llvm::Value* next = b.CreateAdd(i, b.getInt64(1));
-      i->addIncoming(next, b.GetInsertBlock());
-      b.CreateCondBr(b.CreateICmpSLT(next, hi), loop, done);
-      b.SetInsertPoint(done);
+      emit_counted_loop(b, lo, hi, body, "pad");
     };
     auto byte_at = [&](llvm::Value* base, llvm::Value* offset) { return b.CreateInBoundsGEP(b.getInt8Ty(), base, offset); };
     // Inputs with a dynamic dim: copied, then padded axis by axis (a second
