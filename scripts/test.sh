@@ -11,13 +11,13 @@ bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${GRADC_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== the test suite under ASan, UBSan and LSan"
-  BUILD_DIR=build-asan GRADC_CMAKE_ARGS="-DGRADC_SANITIZE=ON" bash scripts/build.sh
+  BUILD_DIR=build-asan GRADC_CMAKE_ARGS="-DGRADC_SANITIZE=ON -DGRADC_BENCH=OFF" bash scripts/build.sh
   # The install test builds a separate project against the library, which
   # would need the sanitizer runtime too; the resident-memory test measures
   # the plain allocator (ASan keeps freed memory in quarantine; LSan checks
-  # for leaks here instead). The benchmark smoke test times code, too slow
-  # under the sanitizers. The gdb test runs gradc under a debugger, where
-  # LeakSanitizer's exit-time check cannot ptrace the process. Tests labelled
+  # for leaks here instead). The benchmark suite times code, too slow under
+  # the sanitizers: this build leaves it out. The gdb test runs gradc under a
+  # debugger, where LeakSanitizer's exit-time check cannot ptrace the process. Tests labelled
   # build_check compile files or read package lists and run no gradc code;
   # plain_only ones repeat what sanitized tests run. All ran in the plain build
   # above.
