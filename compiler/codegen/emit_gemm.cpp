@@ -41,6 +41,9 @@ constexpr int64_t kWideTileRows = 6, kWideTileVectors = 4;
 //     rows stream from L2. Every element of C is summed in the same order
 //     whatever the thread count (k chunks in order, k within a chunk in order).
 //  4. The epilogue (bias, activation) runs over each block once it is done.
+//  5. In a capacity compile (row_bounds.h), only the row tiles that cover the
+//     call's rows run (blocks past them do nothing) and fill_rows sets the
+//     rest; with a bound on k, the k chunks stop at the call's size.
 
 KernelEmitter::GemmShape KernelEmitter::gemm_shape(const Kernel& k) {
   size_t batch = k.dims.size() - 3;
@@ -119,32 +122,32 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
         bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(m_lo, ldcb), n_lo)));
       }
       auto work = [&] {
-      // With a bound on k, the chunks that cover [0, n).
-      llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : i64(s.K);
-      auto chunks = [&](const std::function<void(llvm::Value*)>& body) {
-        if (k.k_size >= 0) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kKc - 1)), i64(kKc)), body);
-        else loop((s.K + kKc - 1) / kKc, body);
-      };
-      chunks([&](llvm::Value* pc) {
-        llvm::Value* k0 = mul(pc, kKc);
-        llvm::Value* kc = smin(i64(kKc), b_.CreateSub(kn, k0));
-        llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
-        loop_range(jp0, jp1, [&](llvm::Value* jp) {
-          if (panel) pack_b_chunk(k, s, jp, k0, kc, panel);
-          loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb, panel); });
+        // With a bound on k, the chunks that cover [0, n).
+        llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : i64(s.K);
+        auto chunks = [&](const std::function<void(llvm::Value*)>& body) {
+          if (k.k_size >= 0) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kKc - 1)), i64(kKc)), body);
+          else loop((s.K + kKc - 1) / kKc, body);
+        };
+        chunks([&](llvm::Value* pc) {
+          llvm::Value* k0 = mul(pc, kKc);
+          llvm::Value* kc = smin(i64(kKc), b_.CreateSub(kn, k0));
+          llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
+          loop_range(jp0, jp1, [&](llvm::Value* jp) {
+            if (panel) pack_b_chunk(k, s, jp, k0, kc, panel);
+            loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb, panel); });
+          });
         });
-      });
-      if (k.epilogues.empty()) return;
-      ivs_[batch + 2] = i64(0);
-      llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
-      loop_range(m_lo, smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
-        ivs_[batch] = m;
-        vectorize_next_loop_ = true;
-        loop_range(n_lo, n_hi, [&](llvm::Value* n) {
-          ivs_[batch + 1] = n;
-          epilogues(kb);
+        if (k.epilogues.empty()) return;
+        ivs_[batch + 2] = i64(0);
+        llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
+        loop_range(m_lo, smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
+          ivs_[batch] = m;
+          vectorize_next_loop_ = true;
+          loop_range(n_lo, n_hi, [&](llvm::Value* n) {
+            ivs_[batch + 1] = n;
+            epilogues(kb);
+          });
         });
-      });
       };
       // A block past the row bound has nothing to do.
       if (k.rows_size >= 0) when(b_.CreateICmpSLT(ip0, ip1), work);

@@ -158,10 +158,10 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
       if (k.rows_size >= 0) loop_range(i64(0), groups_to(i64(groups)), run);
       else loop(groups, run);
     }
-    llvm::Value* rows = k.rows_size >= 0 ? row_bound(k) : nullptr;
-    if (M % R && rows) when(b_.CreateICmpSGT(rows, i64(groups * R)), [&] { block(i64(groups * R), M % R); });
+    llvm::Value* n = k.rows_size >= 0 ? row_bound(k) : nullptr;
+    if (M % R && n) when(b_.CreateICmpSGT(n, i64(groups * R)), [&] { block(i64(groups * R), M % R); });
     else if (M % R) block(i64(groups * R), M % R);
-    if (rows) fill_rows(k, rows);
+    if (n) fill_rows(k, n);
   });
 }
 
