@@ -188,10 +188,19 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::v
 // Loops over `order` (dims of k), innermost last; ivs_[d] holds dim d's index.
 void KernelEmitter::nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body) {
   if (level == order.size()) return body();
-  loop(k.dims[order[level]], [&](llvm::Value* i) {
-    ivs_[order[level]] = i;
+  size_t d = order[level];
+  auto next = [&](llvm::Value* i) {
+    ivs_[d] = i;
     nest(k, order, level + 1, body);
-  });
+  };
+  if (bounded(d)) return loop_range(i64(0), rows_end(), next);
+  loop(k.dims[d], next);
+}
+
+void KernelEmitter::bound_rows(const Kernel* k, size_t d, int64_t unit) {
+  rows_dim_ = d;
+  rows_buffer_ = k ? k->rows_size : -1;
+  rows_unit_ = unit;
 }
 
 // The same, with the innermost loop marked for vectorization when every
@@ -243,10 +252,12 @@ void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& 
     }
     vectorize_next_loop_ = unit;
     masked_tail_next_loop_ = unit && k.dims[d] < 64 && k.dims[d] % 8 != 0;
-    loop(k.dims[d], [&](llvm::Value* i) {
+    auto row = [&](llvm::Value* i) {
       ivs_[d] = i;
       body();
-    });
+    };
+    if (bounded(d)) loop_range(i64(0), rows_end(), row);
+    else loop(k.dims[d], row);
     pinned_.clear();
   });
 }

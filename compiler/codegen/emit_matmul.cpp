@@ -50,12 +50,22 @@ void KernelEmitter::matmul(const Kernel& k) {
   auto column = [&](llvm::Value* jt, llvm::Value* jj) {
     ivs_[batch + 1] = b_.CreateAdd(b_.CreateMul(jt, b_.getInt64(nt), "", true, true), jj, "n", true, true);
   };
+  // With a bound on k, the k tiles that cover [0, n), the last one cut there.
+  llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : nullptr;
+  auto k_tiles = [&](const std::function<void(llvm::Value*)>& body) {
+    if (kn) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kt - 1)), i64(kt)), body);
+    else loop(K / kt, body);
+  };
+  auto k_tile = [&](llvm::Value* ktile, const std::function<void(llvm::Value*)>& body) {
+    if (kn) loop_range(i64(0), smin(i64(kt), b_.CreateSub(kn, mul(ktile, kt))), body);
+    else loop(kt, body);
+  };
   nest(k, batch_dims, 0, [&] {
     loop(N / nt, [&](llvm::Value* jt) {
-      loop(K / kt, [&](llvm::Value* ktile) {
+      k_tiles([&](llvm::Value* ktile) {
         rows_loop(k, rows, [&](llvm::Value* i) {
           ivs_[batch] = i;
-          loop(kt, [&](llvm::Value* kk) {
+          k_tile(ktile, [&](llvm::Value* kk) {
             ivs_[batch + 2] = b_.CreateAdd(b_.CreateMul(ktile, b_.getInt64(kt), "", true, true), kk, "k", true, true);
             llvm::Value* a = b_.CreateLoad(ty, address(k.a, k.a_map));
             loop(nt, [&](llvm::Value* jj) {
@@ -176,7 +186,11 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
   ivs_[batch + 1] = i64(0);
   llvm::Value* rows = k.rows_size >= 0 ? row_bound(k) : nullptr;
   nest(k, batch_dims, 0, [&] {
-    loop(k.dims[batch + 2], [&](llvm::Value* kk) {
+    auto over_k = [&](const std::function<void(llvm::Value*)>& body) {
+      if (k.k_size >= 0) loop_range(i64(0), size_value(k.k_size), body);
+      else loop(k.dims[batch + 2], body);
+    };
+    over_k([&](llvm::Value* kk) {
       ivs_[batch + 2] = kk;
       ivs_[batch] = i64(0);
       llvm::Value* bv = b_.CreateLoad(ty, address(k.b, k.b_map));
@@ -207,13 +221,16 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
   int64_t K = k.dims[batch + 2];
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
   auto element = [&] {
-    llvm::Value* sum = loop_acc(K, fconst(ty, 0), [&](llvm::Value* i, llvm::Value* acc) {
+    // (With a bound on k, the dot product stops at n: at least one term.)
+    llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : i64(K);
+    auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
       ivs_[batch + 2] = i;
       llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));
-      llvm::Value* s = b_.CreateFAdd(acc, prod);
+      llvm::Value* s = b_.CreateFAdd(acc[0], prod);
       llvm::cast<llvm::Instruction>(s)->setHasAllowReassoc(true);
-      return s;
-    });
+      return std::vector<llvm::Value*>{s};
+    };
+    llvm::Value* sum = loop_carry(kn, {fconst(ty, 0)}, step)[0];
     ivs_[batch + 2] = i64(0);
     b_.CreateStore(sum, address(k.out, k.out_map));
     epilogues(k);
@@ -261,6 +278,7 @@ void KernelEmitter::rows_loop(const Kernel& k, llvm::Value* n, const std::functi
 // of each stored epilogue, at the batch element the nest is at: copies of
 // row 0 of the same result, or zeros (Kernel::rows_zero).
 void KernelEmitter::fill_rows(const Kernel& k, llvm::Value* n) {
+  if (!k.rows_fill) return;  // (no later kernel reads them)
   size_t batch = k.dims.size() - 3;
   std::vector<std::pair<int, const Affine*>> stored;
   if (!k.c_blocks) stored.emplace_back(k.out, &k.out_map);

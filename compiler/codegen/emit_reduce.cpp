@@ -80,6 +80,7 @@ void KernelEmitter::reduce(const Kernel& k0) {
   // loop (the same operations in the same order), so a max pool's 7 x 7
   // maps are a row of 49 that vectorizes.
   const Kernel k = collapse_dims(k0);
+  if (k.rows_size >= 0) bound_rows(&k, 0, k.dims[0] / k.rows_capacity);
   fill(k.out, k.init);
   llvm::Type* out_ty = type(p_.buffers[k.out].dtype);
   auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };
@@ -98,7 +99,7 @@ void KernelEmitter::reduce(const Kernel& k0) {
     if (dims.empty() || dims[0] != 0 || !own_slabs(k)) return nest_rest(dims);
     std::vector<size_t> rest(dims.begin() + 1, dims.end());
     parallel_ranges(k.dims[0], {}, [&](llvm::Value* lo, llvm::Value* hi) {
-      loop_range(lo, hi, [&](llvm::Value* i) {
+      loop_range(lo, bounded(0) ? smin(hi, rows_end()) : hi, [&](llvm::Value* i) {
         ivs_[0] = i;
         nest_rest(rest);
       });
@@ -123,11 +124,12 @@ void KernelEmitter::reduce(const Kernel& k0) {
     nest(k, dims, 0, [&] {
       ivs_[inner] = i64(0);
       llvm::Value* addr = address(k.out, k.out_map);
-      llvm::Value* r = loop_acc(k.dims[inner], b_.CreateLoad(out_ty, addr), [&](llvm::Value* i, llvm::Value* acc) {
-        ivs_[inner] = i;
-        fresh();
-        return combine(acc, value(k, k.root));
-      });
+      llvm::Value* r = loop_carry(extent(k, inner), {b_.CreateLoad(out_ty, addr)},
+                                  [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
+                                    ivs_[inner] = i;
+                                    fresh();
+                                    return std::vector<llvm::Value*>{combine(acc[0], value(k, k.root))};
+                                  })[0];
       b_.CreateStore(r, addr);
     });
   });
@@ -163,11 +165,15 @@ bool KernelEmitter::blocked_sum(const Kernel& k0) {
   std::vector<Affine*> maps = expr_maps(k);
   for (size_t d = 0; d < k.dims.size(); ++d)
     if (k.dims[d] > 1) (k.out_map.strides[d] == 0 ? s.reduced : s.kept).push_back(d);
+  // A row bound stops dim 0 early; it follows dim 0 into the dim it merges with.
+  int64_t rows_unit = 1;
+  if (k.rows_size >= 0) s.rows_dim = 0;
   for (size_t i = s.reduced.size(); i-- > 1;) {
     size_t d1 = s.reduced[i - 1], d2 = s.reduced[i];
     bool contiguous = true;
     for (const Affine* m : maps) contiguous &= m->strides[d1] == m->strides[d2] * k.dims[d2];
     if (!contiguous) continue;
+    if (s.rows_dim == d1) s.rows_dim = d2, rows_unit = k.dims[d2];
     k.dims[d2] *= k.dims[d1];
     k.dims[d1] = 1;
     for (Affine* m : maps) m->strides[d1] = 0;
@@ -175,6 +181,16 @@ bool KernelEmitter::blocked_sum(const Kernel& k0) {
   }
   for (size_t d = 0; d < k.dims.size(); ++d)
     if (k.dims[d] == 1) ivs_[d] = i64(0);
+  // A kept dim stops early in its loop (nest); a reduced one by its blocks
+  // (each_block) or, where it is not the dim cut into blocks, by a mask.
+  if (s.rows_dim != SIZE_MAX) {
+    if (k.out_map.strides[s.rows_dim] != 0) {
+      bound_rows(&k, s.rows_dim, rows_unit);
+      s.rows_dim = SIZE_MAX;
+    } else {
+      s.rows = mul(size_value(k.rows_size), rows_unit);
+    }
+  }
   // Kept dims inside a reduced one: each output element is a strided walk.
   // When the innermost dim is a wide kept one (a bias gradient, [B, H]
   // summed over B), that walk reads one element per row (it made a
@@ -210,12 +226,27 @@ KernelEmitter::SumBlocks KernelEmitter::sum_blocks(const SumShape& s, int64_t bl
 
 // Runs block(lo, len) over every block of b, in order (the outer reduced
 // dims, then the chunks along `run`).
+// With a row bound on dim `run`, a block's steps stop at the rows' end (a
+// block past it has none): the blocks, and so the order of the additions
+// within the call's rows, are those of the capacity.
 void KernelEmitter::each_block(const SumShape& s, const SumBlocks& b,
-                               const std::function<void(llvm::Value* lo, int64_t len)>& block) {
+                               const std::function<void(llvm::Value* lo, llvm::Value* len)>& block) {
+  auto steps = [&](llvm::Value* lo, int64_t len) {
+    if (s.rows_dim != b.run) return block(lo, i64(len));
+    llvm::Value* left = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, b_.CreateSub(s.rows, lo), i64(0));
+    block(lo, smin(left, i64(len)));
+  };
   nest(s.k, b.outer, 0, [&] {
-    if (b.chunks > 0) loop(b.chunks, [&](llvm::Value* c) { block(mul(c, b.per), b.per); });
-    if (b.rest > 0) block(i64(b.chunks * b.per), b.rest);
+    if (b.chunks > 0) loop(b.chunks, [&](llvm::Value* c) { steps(mul(c, b.per), b.per); });
+    if (b.rest > 0) steps(i64(b.chunks * b.per), b.rest);
   });
+}
+
+// A sum's element v, or 0 past the rows' end where the bounded dim is not
+// the one the blocks cut (its rows are then read, but not added).
+llvm::Value* KernelEmitter::masked_rows(const SumShape& s, const SumBlocks& b, llvm::Value* v) {
+  if (s.rows_dim == SIZE_MAX || s.rows_dim == b.run) return v;
+  return b_.CreateSelect(b_.CreateICmpSLT(ivs_[s.rows_dim], s.rows), v, llvm::Constant::getNullValue(v->getType()));
 }
 
 // Blocks summed one output element at a time: a block is one loop whose
@@ -235,25 +266,31 @@ void KernelEmitter::output_sum(const SumShape& s) {
 
   auto element = [&](llvm::Value* acc) {
     memo_.assign(k.exprs.size(), nullptr);
-    llvm::Value* sum = b_.CreateFAdd(acc, value(k, k.root));
+    llvm::Value* sum = b_.CreateFAdd(acc, masked_rows(s, b, value(k, k.root)));
     llvm::cast<llvm::Instruction>(sum)->setHasAllowReassoc(true);
     return sum;
   };
-  // One block: steps [lo, lo + len) along `run`, in one accumulator.
-  auto block = [&](llvm::Value* lo, int64_t len) {
-    return loop_acc(len, fconst(ty, 0), [&](llvm::Value* i, llvm::Value* acc) {
-      ivs_[b.run] = add(lo, i);
-      if (!b.rows) return element(acc);
-      return loop_acc(b.n, acc, [&](llvm::Value* j, llvm::Value* a) {
-        ivs_[b.inner] = j;
-        return element(a);
-      });
-    });
+  // One block: steps [lo, lo + len) along `run`, in one accumulator, into `partial`.
+  auto block = [&](llvm::Value* lo, llvm::Value* len) {
+    b_.CreateStore(fconst(ty, 0), partial);
+    auto steps = [&] {
+      auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
+        ivs_[b.run] = add(lo, i);
+        if (!b.rows) return std::vector<llvm::Value*>{element(acc[0])};
+        return std::vector<llvm::Value*>{loop_acc(b.n, acc[0], [&](llvm::Value* j, llvm::Value* a) {
+          ivs_[b.inner] = j;
+          return element(a);
+        })};
+      };
+      b_.CreateStore(loop_carry(len, {fconst(ty, 0)}, step)[0], partial);
+    };
+    if (llvm::isa<llvm::ConstantInt>(len)) steps();  // (at least one step)
+    else when(b_.CreateICmpSGT(len, i64(0)), steps);
   };
   nest(k, s.kept, 0, [&] {
     b_.CreateStore(i64(0), done);
-    each_block(s, b, [&](llvm::Value* lo, int64_t len) {
-      b_.CreateStore(block(lo, len), partial);
+    each_block(s, b, [&](llvm::Value* lo, llvm::Value* len) {
+      block(lo, len);
       carry(done, [&](llvm::Value* l) {
         b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, level(l)), b_.CreateLoad(ty, partial)), partial);
       }, [&](llvm::Value* l) { b_.CreateStore(b_.CreateLoad(ty, partial), level(l)); });
@@ -297,16 +334,16 @@ void KernelEmitter::column_sum(const SumShape& s) {
   // The columns [c0, c0 + w) of every output, w <= width.
   auto tile = [&](llvm::Value* c0, int64_t w) {
     b_.CreateStore(i64(0), done);
-    each_block(s, b, [&](llvm::Value* lo, int64_t len) {
+    each_block(s, b, [&](llvm::Value* lo, llvm::Value* len) {
       loop(w, [&](llvm::Value* c) { b_.CreateStore(fconst(ty, 0), block_row(c)); });
-      loop(len, [&](llvm::Value* i) {
+      loop_range(i64(0), len, [&](llvm::Value* i) {
         ivs_[b.run] = add(lo, i);
         auto row = [&] {
           loop(w, [&](llvm::Value* c) {
             ivs_[col] = add(c0, c);
             memo_.assign(k.exprs.size(), nullptr);
             llvm::Value* addr = block_row(c);
-            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), value(k, k.root)), addr);
+            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, addr), masked_rows(s, b, value(k, k.root))), addr);
           });
         };
         if (!b.rows) return row();

@@ -72,6 +72,15 @@ class KernelEmitter {
   std::vector<llvm::Value*> loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init, const CarryStep& step);
   void nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body);
   void nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body);
+  // The trip count of dim d of the current kernel: its size, or the run-time
+  // extent of the dim a row bound stops early (rows_dim_).
+  llvm::Value* extent(const Kernel& k, size_t d) { return bounded(d) ? rows_end() : i64(k.dims[d]); }
+  bool bounded(size_t d) const { return d == rows_dim_ && rows_buffer_ >= 0; }
+  // Kernel k's dim d (k an elementwise kernel or reduction with
+  // Kernel::rows_size) runs [0, n * unit); or, with k null, no dim stops early.
+  void bound_rows(const Kernel* k, size_t d = 0, int64_t unit = 1);
+  // n * unit, loaded in the function being emitted.
+  llvm::Value* rows_end() { return mul(size_value(rows_buffer_), rows_unit_); }
   llvm::Value* index(const Affine& a);
   llvm::Value* address(int buffer, const Affine& a);
 
@@ -108,6 +117,10 @@ class KernelEmitter {
   struct SumShape {
     Kernel k;
     std::vector<size_t> reduced, kept;
+    // A row bound (Kernel::rows_size) on a reduced dim: that dim (after the
+    // merges), and the run-time end of its rows, `rows` elements of it.
+    size_t rows_dim = SIZE_MAX;
+    llvm::Value* rows = nullptr;
   };
   struct SumBlocks {
     size_t run = 0, inner = 0;
@@ -116,7 +129,8 @@ class KernelEmitter {
     std::vector<size_t> outer;
   };
   SumBlocks sum_blocks(const SumShape& s, int64_t block);
-  void each_block(const SumShape& s, const SumBlocks& b, const std::function<void(llvm::Value* lo, int64_t len)>& block);
+  void each_block(const SumShape& s, const SumBlocks& b, const std::function<void(llvm::Value* lo, llvm::Value* len)>& block);
+  llvm::Value* masked_rows(const SumShape& s, const SumBlocks& b, llvm::Value* v);
   void output_sum(const SumShape& s);
   void column_sum(const SumShape& s);
   void carry(llvm::Value* done, const std::function<void(llvm::Value* l)>& fold,
@@ -181,6 +195,11 @@ class KernelEmitter {
   llvm::Function* fn_ = nullptr;
   std::vector<llvm::Value*> bases_;
   std::vector<llvm::Value*> ivs_;
+  // The current elementwise kernel's or reduction's dim that stops at the
+  // call's rows (Kernel::rows_size): n * rows_unit_, n in rows_buffer_ (-1: none stops early).
+  size_t rows_dim_ = SIZE_MAX;
+  int rows_buffer_ = -1;
+  int64_t rows_unit_ = 1;
   std::vector<llvm::Value*> memo_;
   // Expressions made before the innermost loop of an elementwise kernel
   // (loads that stay put along it), kept by each element's fresh memo_.

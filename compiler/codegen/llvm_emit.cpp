@@ -215,6 +215,9 @@ void KernelEmitter::kernel(const Kernel& planned) {
   const Kernel k = planned.kind == Kernel::Kind::Reduce ? planned : collapse_dims(planned);
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
+  bound_rows(nullptr);
+  // A row bound stops dim 0 (merged with the dims after it, n rows of them) early.
+  if (k.kind == Kernel::Kind::Elementwise && k.rows_size >= 0) bound_rows(&k, 0, k.dims[0] / k.rows_capacity);
   auto fresh = [&] {
     memo_.assign(k.exprs.size(), nullptr);
     for (auto [e, v] : pinned_) memo_[e] = v;
@@ -230,7 +233,7 @@ void KernelEmitter::kernel(const Kernel& planned) {
       std::optional<size_t> dt = transposing_dim(k);
       if (elems < kParallelElements || k.dims[0] < 2) {
         if (dt)
-          elementwise_tiled(k, *dt, i64(0), i64(k.dims[0]), store);
+          elementwise_tiled(k, *dt, i64(0), extent(k, 0), store);
         else
           nest_vectorized(k, all_dims(k), store);
         break;
@@ -239,6 +242,7 @@ void KernelEmitter::kernel(const Kernel& planned) {
       std::vector<size_t> inner = all_dims(k);
       inner.erase(inner.begin());
       parallel_ranges(k.dims[0], {}, [&](llvm::Value* lo, llvm::Value* hi) {
+        if (bounded(0)) hi = smin(hi, rows_end());  // (a task past the rows does nothing)
         if (dt) return elementwise_tiled(k, *dt, lo, hi, store);
         loop_range(lo, hi, [&](llvm::Value* i) {
           ivs_[0] = i;
@@ -254,6 +258,7 @@ void KernelEmitter::kernel(const Kernel& planned) {
     case Kernel::Kind::ScatterAdd: scatter_add(k); break;
     case Kernel::Kind::Loop: GRADC_ASSERT(false, "a loop is emitted by kernels()"); break;
   }
+  bound_rows(nullptr);
 }
 
 // A transposing elementwise kernel (see transposing_dim) over dim 0 in

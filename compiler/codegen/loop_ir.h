@@ -129,8 +129,19 @@ struct Kernel {
   // every result it stores with what they hold in a product of all rows:
   // copies of row 0, or zeros with `rows_zero` (plan_row_bounds). The forms
   // that cannot stop early compute every row and fill nothing.
+  //
+  // Elementwise and Reduce kernels of a capacity compile whose loop dim 0
+  // walks the rows of a dynamic dim (the rows of their output, or the rows
+  // of an operand summed over, exactly zero past n): the same buffer, and
+  // dim 0 runs [0, n) (as far as its capacity `rows_capacity` goes).
+  //
+  // A product or kernel whose padded rows no later kernel reads (a
+  // contraction or sum stopped at n, a kernel bounded itself) leaves them
+  // as they are: `rows_fill` false.
   int rows_size = -1;
   bool rows_zero = false;
+  bool rows_fill = true;
+  int64_t rows_capacity = 0;
   // MatMul contracting a dynamic dim (k) where one operand is exactly 0 past
   // the call's size: the size's buffer, and the k loop stops there. The
   // forms that cannot stop early add the zeros.

@@ -105,11 +105,17 @@ std::string print_program(const Program& p) {
       case Kernel::Kind::Elementwise:
         s += fmt::format("  k{} {}: b{}[{}] = {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
                          expr_str(p, k, k.root));
+        if (k.rows_size >= 0)
+          s += fmt::format("      i0 < b{} (the call's size) only; rows past it not computed   (row bound)\n",
+                           k.rows_size);
         break;
       case Kernel::Kind::Reduce:
         s += fmt::format("  k{} {}: b{}[{}] {}= {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
                          k.reduce_op == Op::ReduceSum ? "+" : k.reduce_op == Op::ReduceMax ? "max" : "min",
                          expr_str(p, k, k.root));
+        if (k.rows_size >= 0)
+          s += fmt::format("      i0 < b{} (the call's size) only{}   (row bound)\n", k.rows_size,
+                           k.out_map.strides[0] == 0 ? "; what it adds past it is 0" : "; rows past it not computed");
         break;
       case Kernel::Kind::ArgMax:
         s += fmt::format("  k{} {}: b{}[{}] = argmax over i{} of {}\n", ki, loops_str(k.dims), k.out,
@@ -132,7 +138,8 @@ std::string print_program(const Program& p) {
                            k.dims.size() - 1, k.k_size);
         if (k.rows_size >= 0)
           s += fmt::format("      rows i{} < b{} (the call's size) only; rows past it {}   (row bound)\n",
-                           k.dims.size() - 3, k.rows_size, k.rows_zero ? "set to 0" : "copies of row 0");
+                           k.dims.size() - 3, k.rows_size,
+                           !k.rows_fill ? "not computed" : k.rows_zero ? "set to 0" : "copies of row 0");
         break;
       case Kernel::Kind::CheckRange:
         s += fmt::format("  k{} {}: check 0 <= {} < {} (else status {})\n", ki, loops_str(k.dims),

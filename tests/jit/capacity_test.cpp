@@ -371,17 +371,23 @@ size_t count(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("capacity: products along the dim compute the call's rows only, and fill the rest as a product of all rows would") {
+TEST_CASE("capacity: kernels along the dim compute the call's rows only, and fill the rest where a later kernel reads it") {
   Model bounded = compiled_up_to(kWide, 256);
-  // The plan: the forward products copy row 0 into the rows past the size,
-  // the hidden layer's gradient product sets them to 0; the weight
-  // gradients contract B, and stop there (their cotangent is 0 past it).
+  // The plan of train_step: every product, elementwise kernel and reduction
+  // along B stops at the call's size. No kernel reads the products' padded
+  // rows (they feed kernels that stop there too), so none is filled; the
+  // weight gradients contract B and stop there (their cotangent is 0 past it);
+  // the sums over B stop there (what they add past it is 0).
   std::string step = bounded.dump(Stage::Loops);
-  CHECK(count(step, "(row bound)") == 4);
-  CHECK(count(step, "rows past it copies of row 0") == 3);
-  CHECK(count(step, "rows past it set to 0") == 1);
+  CHECK(count(step, "rows past it not computed   (row bound)") == 13);
+  CHECK(count(step, "what it adds past it is 0   (row bound)") == 3);
+  CHECK(count(step, "rows past it copies of row 0") == 0);
   CHECK(count(step, "(k bound)") == 3);
-  CHECK(count(bounded.dump(Stage::Loops, DumpFormat::Text, Entry::Forward), "(row bound)") == 2);
+  // forward: the hidden layer's rows past the size are not computed; the
+  // logits', a result, are copies of row 0 (check_numerics reads them all).
+  std::string forward = bounded.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+  CHECK(count(forward, "rows past it not computed   (row bound)") == 1);
+  CHECK(count(forward, "rows past it copies of row 0   (row bound)") == 1);
   CompileOptions plain;  // a model without capacities has no bound
   plain.dims = {{"B", 256}};
   CHECK(count(Model::compile_source(kWide, "wide.grad", plain).dump(Stage::Loops), "(row bound)") == 0);
@@ -390,23 +396,70 @@ TEST_CASE("capacity: products along the dim compute the call's rows only, and fi
   const bool sanitized = test::sanitized_build();
   const std::vector<int64_t> sizes = sanitized ? std::vector<int64_t>{1, 13, 129}
                                                : std::vector<int64_t>{1, 5, 7, 13, 100, 129, 255, 256};
+  // Inputs that overflow everything first: the rows no kernel computes then
+  // hold infinities and NaNs from that call, which would show in any result
+  // that read them.
+  NamedTensors poison = wide_rows(256);
+  for (int64_t i = 0; i < poison[0].second.numel(); ++i) poison[0].second.set(i, 1e30 * poison[0].second.get(i));
   for (int threads : sanitized ? std::vector<int>{3} : std::vector<int>{1, 3}) {
     Session s(bounded, {Backend::Jit, threads});
     NamedTensors ckpt = s.checkpoint();
     for (int64_t n : sizes) {
       INFO(threads << " threads, B = " << n);
       Session ref(compiled(kWide, {{"B", n}}), {Backend::Jit, threads});
+      // (Each entry's own poison, right before it: the entries place their buffers differently.)
+      s.train_step(poison);
       s.restore(ckpt);
       ref.restore(ckpt);
+      s.forward(poison);
       NamedTensors in = wide_rows(n);
       close(s.forward(in), ref.forward(in), 2e-6);
       NamedTensors x_only{in[0]};
+      s.forward(poison);
       close(s.forward(x_only), ref.forward(x_only), 2e-6);
+      s.grad(poison);
       close(s.grad(in), ref.grad(in), 2e-6);
       double want = ref.train_step(in);
       CHECK(std::abs(s.train_step(in) - want) <= 2e-6 * (1 + std::abs(want)));
       close(s.checkpoint(), ref.checkpoint(), 2e-6);
       CHECK(s.capacities() == Capacities{{"B", 256}});
     }
+  }
+}
+
+TEST_CASE("capacity: a product whose padded rows a later kernel reads fills them as a product of all rows would") {
+  // The embedding's gradient adds every row of its cotangent, a product,
+  // into the table (a scatter that does not stop at the call's size): the
+  // product computes the call's rows and sets the rest to 0. Copies of row
+  // 0 there would add row 0's gradient to the table again for each padded row.
+  const char* embed =
+      "dim B\n"
+      "input ids : i32[B]\n"
+      "input x : [B, 4]\n"
+      "param E : [20, 8] ~ normal(0, 0.3)\n"
+      "param W : [8, 4] ~ normal(0, 0.3)\n"
+      "e = embedding(ids, E)\n"
+      "loss mean((e @ W - x)^2)\n"
+      "optimizer sgd(lr = 0.1)\n";
+  Model bounded = compiled_up_to(embed, 64);
+  std::string step = bounded.dump(Stage::Loops);
+  CHECK(count(step, "rows past it set to 0   (row bound)") == 1);
+  auto rows = [](int64_t n) {
+    Tensor ids(DType::I32, {n}), x(DType::F32, {n, 4});
+    for (int64_t i = 0; i < n; ++i) ids.set(i, static_cast<double>((i * 7 + 3) % 20));
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, std::cos(static_cast<double>(i) * 0.3));
+    return NamedTensors{{"ids", std::move(ids)}, {"x", std::move(x)}};
+  };
+  Session s(bounded, {Backend::Jit, 2});
+  NamedTensors ckpt = s.checkpoint();
+  for (int64_t n : {1, 5, 33, 64}) {
+    INFO("B = " << n);
+    Session ref(compiled(embed, {{"B", n}}), {Backend::Jit, 2});
+    s.restore(ckpt);
+    ref.restore(ckpt);
+    close(s.grad(rows(n)), ref.grad(rows(n)), 2e-6);
+    double want = ref.train_step(rows(n));
+    CHECK(std::abs(s.train_step(rows(n)) - want) <= 2e-6 * (1 + std::abs(want)));
+    close(s.checkpoint(), ref.checkpoint(), 2e-6);
   }
 }
