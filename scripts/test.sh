@@ -6,12 +6,20 @@
 # libFuzzer run of each fuzz target when clang-19 is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase says when it ends, in seconds since the start: CI runs this
+# under a time budget, and this is where the time goes.
+start=$SECONDS
+phase() { echo "== test.sh: $1 done at $((SECONDS - start)) s"; }
 bash scripts/setup.sh
+phase setup
 bash scripts/build.sh
+phase build
 ctest --test-dir build --output-on-failure -j "$(nproc)"
+phase tests
 if [ "${GRADC_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== the test suite under ASan, UBSan and LSan"
   BUILD_DIR=build-asan GRADC_CMAKE_ARGS="-DGRADC_SANITIZE=ON -DGRADC_BENCH=OFF" bash scripts/build.sh
+  phase "sanitizer build"
   # The install test builds a separate project against the library, which
   # would need the sanitizer runtime too; the resident-memory test measures
   # the plain allocator (ASan keeps freed memory in quarantine; LSan checks
@@ -24,7 +32,9 @@ if [ "${GRADC_SKIP_SANITIZERS:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -LE '^(build_check|plain_only)$' \
       -E '^install\.|resident memory flat|^bench\.|^debug\.gdb_backtrace$'
+  phase "sanitizer tests"
 fi
 if command -v clang++-19 >/dev/null; then
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+  phase fuzz
 fi
