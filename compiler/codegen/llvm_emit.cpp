@@ -217,7 +217,8 @@ void KernelEmitter::kernel(const Kernel& planned) {
   ivs_.assign(k.dims.size(), nullptr);
   bound_rows(nullptr);
   // A row bound stops dim 0 (merged with the dims after it, n rows of them) early.
-  if (k.kind == Kernel::Kind::Elementwise && k.rows_size >= 0) bound_rows(&k, 0, k.dims[0] / k.rows_capacity);
+  if ((k.kind == Kernel::Kind::Elementwise || k.kind == Kernel::Kind::ArgMax) && k.rows_size >= 0)
+    bound_rows(&k, 0, k.dims[0] / k.rows_capacity);
   auto fresh = [&] {
     memo_.assign(k.exprs.size(), nullptr);
     for (auto [e, v] : pinned_) memo_[e] = v;
@@ -371,7 +372,7 @@ void KernelEmitter::argmax(const Kernel& k) {
     std::vector<size_t> rest(dims.begin(), dims.end() - 1);
     nest(k, rest, 0, [&] {
       vectorize_next_loop_ = true;
-      loop(k.dims[dims.back()], [&](llvm::Value* i) {
+      loop_range(i64(0), extent(k, dims.back()), [&](llvm::Value* i) {
         ivs_[dims.back()] = i;
         body();
       });
@@ -386,7 +387,7 @@ void KernelEmitter::argmax(const Kernel& k) {
     std::vector<size_t> rest(outer.begin() + 1, outer.end());
     parallel_ranges(k.dims[0], {}, [&](llvm::Value* lo, llvm::Value* hi) {
       if (rest.empty() && unrolled) vectorize_next_loop_ = true;
-      loop_range(lo, hi, [&](llvm::Value* i) {
+      loop_range(lo, bounded(0) ? smin(hi, rows_end()) : hi, [&](llvm::Value* i) {
         ivs_[0] = i;
         nest_outer(rest, body);
       });

@@ -123,28 +123,23 @@ struct Kernel {
   // buffer `out`, which then takes no memory: the block stays in L2 from the
   // tile to the epilogue, and the product's full result never goes to memory.
   bool c_blocks = false;
-  // MatMul of a capacity compile whose rows (m) hold a dynamic dim: the f32
-  // scalar buffer of the call's size n of that dim ("@size.D"). The product
-  // computes the row tiles that cover [0, n) and then fills rows [n, M) of
-  // every result it stores with what they hold in a product of all rows:
-  // copies of row 0, or zeros with `rows_zero` (plan_row_bounds). The forms
-  // that cannot stop early compute every row and fill nothing.
-  //
-  // Elementwise and Reduce kernels of a capacity compile whose loop dim 0
-  // walks the rows of a dynamic dim (the rows of their output, or the rows
-  // of an operand summed over, exactly zero past n): the same buffer, and
-  // dim 0 runs [0, n) (as far as its capacity `rows_capacity` goes).
-  //
-  // A product or kernel whose padded rows no later kernel reads (a
-  // contraction or sum stopped at n, a kernel bounded itself) leaves them
-  // as they are: `rows_fill` false.
+  // Row bounds of a capacity compile (plan_row_bounds, row_bounds.h): the
+  // f32 scalar buffer of the call's size n of a dynamic dim ("@size.D").
+  //  - MatMul whose rows (m) hold the dim: it computes the row tiles that
+  //    cover [0, n); with `rows_fill`, it then fills rows [n, M) of every
+  //    result it stores with what a product of all rows holds there, copies
+  //    of row 0 (or zeros, `rows_zero`), for a later kernel that reads them.
+  //  - Elementwise, Reduce and ArgMax kernels whose loop dim 0 walks the
+  //    dim's rows (`rows_capacity` of them): of their output, or of an
+  //    operand summed over that is exactly 0 past n. Dim 0 runs [0, n).
+  // Without a fill, a kernel's rows past n hold whatever was there: no
+  // later kernel reads them into a result.
   int rows_size = -1;
   bool rows_zero = false;
   bool rows_fill = true;
   int64_t rows_capacity = 0;
   // MatMul contracting a dynamic dim (k) where one operand is exactly 0 past
-  // the call's size: the size's buffer, and the k loop stops there. The
-  // forms that cannot stop early add the zeros.
+  // the call's size: the size's buffer, and the k loop stops there.
   int k_size = -1;
   NodeId node = kNoNode;
   SourceLoc loc;

@@ -120,6 +120,9 @@ std::string print_program(const Program& p) {
       case Kernel::Kind::ArgMax:
         s += fmt::format("  k{} {}: b{}[{}] = argmax over i{} of {}\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), k.axis, expr_str(p, k, k.root));
+        if (k.rows_size >= 0)
+          s += fmt::format("      i0 < b{} (the call's size) only; rows past it not computed   (row bound)\n",
+                           k.rows_size);
         break;
       case Kernel::Kind::MatMul:
         s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,

@@ -60,7 +60,8 @@ class RowBounds {
       switch (k.kind) {
         case Kernel::Kind::MatMul: product(k); break;
         case Kernel::Kind::Elementwise:
-        case Kernel::Kind::Reduce: reads(k, bound_rows(k) ? std::vector<size_t>{0} : std::vector<size_t>{}); break;
+        case Kernel::Kind::Reduce:
+        case Kernel::Kind::ArgMax: reads(k, bound_rows(k) ? std::vector<size_t>{0} : std::vector<size_t>{}); break;
         default: reads(k, {}); break;
       }
     }
@@ -138,9 +139,9 @@ class RowBounds {
     }
   }
 
-  // An elementwise kernel or reduction: dim 0 runs [0, n) when it walks the
-  // rows of its output and nothing needs the output's padded rows, or when
-  // it walks the rows of a sum's operand that is exactly zero past n.
+  // An elementwise kernel, reduction or argmax: dim 0 runs [0, n) when it
+  // walks the rows of its output and nothing needs the output's padded rows,
+  // or when it walks the rows of a sum's operand that is exactly zero past n.
   bool bound_rows(Kernel& k) {
     if (k.dims.empty() || k.out < 0) return false;
     int dim = -1;

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -460,6 +461,50 @@ TEST_CASE("capacity: a product whose padded rows a later kernel reads fills them
     close(s.grad(rows(n)), ref.grad(rows(n)), 2e-6);
     double want = ref.train_step(rows(n));
     CHECK(std::abs(s.train_step(rows(n)) - want) <= 2e-6 * (1 + std::abs(want)));
+    close(s.checkpoint(), ref.checkpoint(), 2e-6);
+  }
+}
+
+TEST_CASE("capacity: kernels large enough for the thread pool, and argmax, stop at the call's size too") {
+  // [256, 256] at the capacity: the elementwise kernels and the max's sums run
+  // in ranges of rows on the thread pool; the max's gradient takes an argmax;
+  // the gradient of s is a sum of 65536 elements over B and the columns, in
+  // blocks (each cut at the call's size).
+  const char* big =
+      "dim B\n"
+      "input x : [B, 256]\n"
+      "param s : [] ~ normal(1, 0.1)\n"
+      "param w : [256] ~ normal(0, 0.3)\n"
+      "param v : [256] ~ normal(0, 0.3)\n"
+      "h = tanh(s * x * w + v)\n"
+      "m = max(reshape(h, [B, 64, 4]), axis=2)\n"
+      "loss mean(square(h - 0.5)) + mean(m) + mean(sum(h, axis=0))\n"
+      "optimizer sgd(lr = 0.1)\n";
+  Model bounded = compiled_up_to(big, 256);
+  std::string step = bounded.dump(Stage::Loops);
+  CHECK(count(step, "(row bound)") == 15);
+  CHECK(count(step, "argmax over i2 of") == 1);
+  CHECK(count(step, "rows past it copies of row 0") + count(step, "rows past it set to 0") == 0);
+  auto rows = [](int64_t n, double scale) {
+    Tensor x(DType::F32, {n, 256});
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, scale * std::sin(static_cast<double>(i) * 0.11));
+    return NamedTensors{{"x", std::move(x)}};
+  };
+  // NaN in every row first: whatever a kernel leaves uncomputed holds NaN.
+  NamedTensors poison = rows(256, std::numeric_limits<double>::quiet_NaN());
+  Session s(bounded, {Backend::Jit, 3});
+  NamedTensors ckpt = s.checkpoint();
+  for (int64_t n : test::sanitized_build() ? std::vector<int64_t>{77} : std::vector<int64_t>{1, 77, 200, 256}) {
+    INFO("B = " << n);
+    Session ref(compiled(big, {{"B", n}}), {Backend::Jit, 3});
+    s.restore(ckpt);
+    ref.restore(ckpt);
+    s.grad(poison);
+    close(s.grad(rows(n, 1.5)), ref.grad(rows(n, 1.5)), 2e-6);
+    s.train_step(poison);
+    s.restore(ckpt);
+    double want = ref.train_step(rows(n, 1.5));
+    CHECK(std::abs(s.train_step(rows(n, 1.5)) - want) <= 2e-6 * (1 + std::abs(want)));
     close(s.checkpoint(), ref.checkpoint(), 2e-6);
   }
 }
