@@ -109,7 +109,7 @@ class RowBounds {
   // b's rows one by one and the other dims stay within a row.
   bool rows_read(const Kernel& k, const Affine& map, int b, size_t d, int dim) const {
     const Rows& r = rows_[b];
-    if (r.dim != dim || map.strides.size() != k.dims.size() || map.step != 0 || map.strides[d] != r.row ||
+    if (dim < 0 || r.dim != dim || map.strides.size() != k.dims.size() || map.step != 0 || map.strides[d] != r.row ||
         k.dims[d] != m_.capacities[dim].second || map.offset < 0)
       return false;
     int64_t reach = map.offset;
@@ -181,30 +181,32 @@ class RowBounds {
       if (!k.c_blocks) stored.emplace_back(k.out, k.node);
       for (const Kernel::Epilogue& e : k.epilogues)
         if (!e.internal) stored.emplace_back(e.out, e.node);
-      bool fill = false, known = !stored.empty();
+      bool fill = false;
       for (const auto& [out, node] : stored) fill = fill || needed_[root_buffer(p_.buffers, out)];
-      std::optional<Padding> first;
-      bool same = true;
-      for (const auto& [out, node] : stored) {
-        if (node == kNoNode) {
-          known = false;
-          break;
-        }
-        Padding s = padded(dim).of(node);
-        same = same && (!first || s == *first);
-        first = first.value_or(s);
-      }
-      bool fillable = known && same && (*first == Padding::Row0 || *first == Padding::Zero);
-      if (!stored.empty() && (!fill || fillable)) {
+      // A fill writes what every stored result holds past the size: the same for all of them.
+      std::optional<Padding> held = fill ? padding_of(dim, stored) : std::nullopt;
+      if (!stored.empty() && (!fill || held == Padding::Row0 || held == Padding::Zero)) {
         k.rows_size = size_buffer_[dim];
         k.rows_capacity = m_.capacities[dim].second;
         k.rows_fill = fill;
-        k.rows_zero = fill && *first == Padding::Zero;
+        k.rows_zero = held == Padding::Zero;
         bounded.push_back(batch);
       }
     }
     reads(k, bounded);
-    // The epilogues read over (batch..., m, n, k = 0), as the product's maps do.
+  }
+
+  // What the padded rows of all of `stored` hold, when they all hold the same
+  // (and every one is a node of the graph).
+  std::optional<Padding> padding_of(int dim, const std::vector<std::pair<int, NodeId>>& stored) {
+    std::optional<Padding> first;
+    for (const auto& [out, node] : stored) {
+      if (node == kNoNode) return std::nullopt;
+      Padding s = padded(dim).of(node);
+      if (first && s != *first) return std::nullopt;
+      first = s;
+    }
+    return first;
   }
 
   const ModelIR& m_;
