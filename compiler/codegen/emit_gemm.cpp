@@ -43,7 +43,9 @@ constexpr int64_t kWideTileRows = 6, kWideTileVectors = 4;
 //  4. The epilogue (bias, activation) runs over each block once it is done.
 //  5. In a capacity compile (row_bounds.h), only the row tiles that cover the
 //     call's rows run (blocks past them do nothing) and fill_rows sets the
-//     rest; with a bound on k, the k chunks stop at the call's size.
+//     rest; with a column bound, only the column tiles that cover the call's
+//     columns (their panels alone are packed); with a bound on k, the k
+//     chunks stop at the call's size.
 
 KernelEmitter::GemmShape KernelEmitter::gemm_shape(const Kernel& k) {
   size_t batch = k.dims.size() - 3;
@@ -96,17 +98,23 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
       if (e.kind == KExpr::Kind::Load && e.buffer == k.out) e.map = block;
   }
   nest(k, batch_dims, 0, [&] {
-    if (k.pack_b >= 0) parallel(s.pn, batch_dims, [&](llvm::Value* jp) { pack_b(k, s, jp); });
+    if (k.pack_b >= 0)
+      parallel(s.pn, batch_dims, [&](llvm::Value* jp) {
+        if (k.cols_size < 0) return pack_b(k, s, jp);
+        when(b_.CreateICmpSLT(jp, col_tiles(k, s)), [&] { pack_b(k, s, jp); });
+      });
     parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
       llvm::Value* bm = b_.CreateUDiv(t, i64(tn));
       llvm::Value* bn = b_.CreateURem(t, i64(tn));
       llvm::Value* ip0 = mul(bm, bmp);
       llvm::Value* jp0 = mul(bn, bnp);
-      // With a row bound, the tiles that cover rows [0, n) (a block past them does nothing).
+      // With a row bound, the tiles that cover rows [0, n); with a column
+      // bound, those that cover columns [0, n * unit) (a block past them does nothing).
       llvm::Value* pm = i64(s.pm);
       if (k.rows_size >= 0) pm = smin(pm, b_.CreateUDiv(add(row_bound(k), i64(s.mr - 1)), i64(s.mr)));
+      llvm::Value* pn = k.cols_size >= 0 ? col_tiles(k, s) : i64(s.pn);
       llvm::Value* ip1 = smin(add(ip0, i64(bmp)), pm);
-      llvm::Value* jp1 = smin(add(jp0, i64(bnp)), i64(s.pn));
+      llvm::Value* jp1 = smin(add(jp0, i64(bnp)), pn);
       llvm::Value* m_lo = mul(ip0, s.mr);
       llvm::Value* n_lo = mul(jp0, s.nr);
       std::optional<CBlock> cb;
@@ -123,7 +131,7 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
       }
       auto work = [&] {
         // With a bound on k, the chunks that cover [0, n).
-        llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : i64(s.K);
+        llvm::Value* kn = k.k_size >= 0 ? k_end(k) : i64(s.K);
         auto chunks = [&](const std::function<void(llvm::Value*)>& body) {
           if (k.k_size >= 0) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kKc - 1)), i64(kKc)), body);
           else loop((s.K + kKc - 1) / kKc, body);
@@ -149,9 +157,15 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
           });
         });
       };
-      // A block past the row bound has nothing to do.
-      if (k.rows_size >= 0) when(b_.CreateICmpSLT(ip0, ip1), work);
-      else work();
+      // A block past the row or column bound has nothing to do.
+      if (k.rows_size >= 0 && k.cols_size >= 0)
+        when(b_.CreateAnd(b_.CreateICmpSLT(ip0, ip1), b_.CreateICmpSLT(jp0, jp1)), work);
+      else if (k.rows_size >= 0)
+        when(b_.CreateICmpSLT(ip0, ip1), work);
+      else if (k.cols_size >= 0)
+        when(b_.CreateICmpSLT(jp0, jp1), work);
+      else
+        work();
     });
     if (k.rows_size >= 0) fill_rows(k, row_bound(k));
   });

@@ -51,7 +51,7 @@ void KernelEmitter::matmul(const Kernel& k) {
     ivs_[batch + 1] = b_.CreateAdd(b_.CreateMul(jt, b_.getInt64(nt), "", true, true), jj, "n", true, true);
   };
   // With a bound on k, the k tiles that cover [0, n), the last one cut there.
-  llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : nullptr;
+  llvm::Value* kn = k.k_size >= 0 ? k_end(k) : nullptr;
   auto k_tiles = [&](const std::function<void(llvm::Value*)>& body) {
     if (kn) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kt - 1)), i64(kt)), body);
     else loop(K / kt, body);
@@ -118,7 +118,7 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
   auto block = [&](llvm::Value* m0, int64_t rows) {
     std::vector<llvm::Value*> zeros(static_cast<size_t>(rows), llvm::Constant::getNullValue(vty));
     auto over_k = [&](const CarryStep& step) {
-      return k.k_size >= 0 ? loop_carry(size_value(k.k_size), zeros, step) : loop_carry(K, zeros, step);
+      return k.k_size >= 0 ? loop_carry(k_end(k), zeros, step) : loop_carry(K, zeros, step);
     };
     std::vector<llvm::Value*> next = over_k([&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
       ivs_[batch + 2] = kk;
@@ -187,7 +187,7 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
   llvm::Value* rows = k.rows_size >= 0 ? row_bound(k) : nullptr;
   nest(k, batch_dims, 0, [&] {
     auto over_k = [&](const std::function<void(llvm::Value*)>& body) {
-      if (k.k_size >= 0) loop_range(i64(0), size_value(k.k_size), body);
+      if (k.k_size >= 0) loop_range(i64(0), k_end(k), body);
       else loop(k.dims[batch + 2], body);
     };
     over_k([&](llvm::Value* kk) {
@@ -222,7 +222,7 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
   auto element = [&] {
     // (With a bound on k, the dot product stops at n: at least one term.)
-    llvm::Value* kn = k.k_size >= 0 ? size_value(k.k_size) : i64(K);
+    llvm::Value* kn = k.k_size >= 0 ? k_end(k) : i64(K);
     auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
       ivs_[batch + 2] = i;
       llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));

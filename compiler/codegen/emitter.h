@@ -147,6 +147,8 @@ class KernelEmitter {
   // loops over rows [0, n) (or all M rows without a bound: n null), and the
   // fill of rows [n, M) of its stored results.
   llvm::Value* row_bound(const Kernel& k) { return size_value(k.rows_size); }
+  // The end of k with a bound on it (Kernel::k_size): n * k_unit.
+  llvm::Value* k_end(const Kernel& k) { return mul(size_value(k.k_size), k.k_unit); }
   llvm::Value* size_value(int buffer);  // the f32 size in `buffer` as an i64
   void rows_loop(const Kernel& k, llvm::Value* n, const std::function<void(llvm::Value*)>& body);
   void fill_rows(const Kernel& k, llvm::Value* n);
@@ -161,6 +163,11 @@ class KernelEmitter {
     int64_t ld;
   };
   GemmShape gemm_shape(const Kernel& k);
+  // With a column bound (Kernel::cols_size): the tiles of columns that cover [0, n * cols_unit).
+  llvm::Value* col_tiles(const Kernel& k, const GemmShape& s) {
+    llvm::Value* end = mul(size_value(k.cols_size), k.cols_unit);
+    return smin(i64(s.pn), b_.CreateUDiv(add(end, i64(s.nr - 1)), i64(s.nr)));
+  }
   void matmul_packed(const Kernel& k);
   void pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
                   int64_t K, int64_t vw, llvm::Value* panel);

@@ -85,6 +85,9 @@ Kernel collapse_dims(const Kernel& k) {
   for (size_t d = c.dims.size() - 1; d-- > 0;) {
     if (c.kind == Kernel::Kind::ArgMax && (static_cast<int>(d) == c.axis || static_cast<int>(d) + 1 == c.axis))
       continue;
+    // (A dim with a row bound may take in the dims after it, its rows grow,
+    // but not be taken into the one before it.)
+    if (c.rows_size >= 0 && c.rows_dim == d + 1) continue;
     bool one = std::all_of(maps.begin(), maps.end(),
                            [&](const Affine* a) { return a->strides[d] == a->strides[d + 1] * c.dims[d + 1]; });
     if (!one) continue;
@@ -92,6 +95,7 @@ Kernel collapse_dims(const Kernel& k) {
     c.dims.erase(c.dims.begin() + static_cast<long>(d) + 1);
     for (Affine* a : maps) a->strides.erase(a->strides.begin() + static_cast<long>(d));
     if (c.axis > static_cast<int>(d)) --c.axis;
+    if (c.rows_dim > d) --c.rows_dim;
   }
   return c;
 }
@@ -216,9 +220,9 @@ void KernelEmitter::kernel(const Kernel& planned) {
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
   bound_rows(nullptr);
-  // A row bound stops dim 0 (merged with the dims after it, n rows of them) early.
+  // A row bound stops its dim (merged with the dims after it, n rows of them) early.
   if ((k.kind == Kernel::Kind::Elementwise || k.kind == Kernel::Kind::ArgMax) && k.rows_size >= 0)
-    bound_rows(&k, 0, k.dims[0] / k.rows_capacity);
+    bound_rows(&k, k.rows_dim, k.dims[k.rows_dim] / k.rows_capacity);
   auto fresh = [&] {
     memo_.assign(k.exprs.size(), nullptr);
     for (auto [e, v] : pinned_) memo_[e] = v;
@@ -277,9 +281,7 @@ void KernelEmitter::elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* l
   const bool copy = root.kind == KExpr::Kind::Load && root.args.empty() && root.dtype == dtype &&
                     root.map.strides.size() == k.dims.size() && root.map.strides[dt] == 1;
   const int64_t side = copy ? vw : kTransposeTile;
-  auto range = [&](size_t d) {
-    return d == 0 ? std::pair{lo0, hi0} : std::pair{i64(0), i64(k.dims[d])};
-  };
+  auto range = [&](size_t d) { return d == 0 ? std::pair{lo0, hi0} : std::pair{i64(0), extent(k, d)}; };
   auto elements = [&](llvm::Value* a0, llvm::Value* a1, llvm::Value* b0, llvm::Value* b1) {
     loop_range(a0, a1, [&](llvm::Value* i) {
       ivs_[dt] = i;
@@ -314,14 +316,18 @@ void KernelEmitter::elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* l
     loop_range(i64(0), count, [&](llvm::Value* ta) {
       llvm::Value* a0 = add(lo, mul(ta, side));
       llvm::Value* a1 = smin(add(a0, i64(side)), hi);
-      loop((k.dims[last] + side - 1) / side, [&](llvm::Value* tb) {
+      auto tile = [&](llvm::Value* tb) {
         llvm::Value* b0 = mul(tb, side);
-        llvm::Value* b1 = smin(add(b0, i64(side)), i64(k.dims[last]));
+        llvm::Value* b1 = smin(add(b0, i64(side)), extent(k, last));
         if (!copy) return elements(a0, a1, b0, b1);
         llvm::Value* whole = b_.CreateAnd(b_.CreateICmpEQ(b_.CreateSub(a1, a0), i64(side)),
                                           b_.CreateICmpEQ(b_.CreateSub(b1, b0), i64(side)));
         if_else(whole, [&] { registers(a0, b0); }, [&] { elements(a0, a1, b0, b1); });
-      });
+      };
+      if (bounded(last))
+        loop_range(i64(0), b_.CreateUDiv(add(rows_end(), i64(side - 1)), i64(side)), tile);
+      else
+        loop((k.dims[last] + side - 1) / side, tile);
     });
   };
   std::vector<size_t> outer;

@@ -129,18 +129,31 @@ struct Kernel {
   //    cover [0, n); with `rows_fill`, it then fills rows [n, M) of every
   //    result it stores with what a product of all rows holds there, copies
   //    of row 0 (or zeros, `rows_zero`), for a later kernel that reads them.
-  //  - Elementwise, Reduce and ArgMax kernels whose loop dim 0 walks the
-  //    dim's rows (`rows_capacity` of them): of their output, or of an
-  //    operand summed over that is exactly 0 past n. Dim 0 runs [0, n).
+  //  - Elementwise and ArgMax kernels whose loop dim `rows_dim` walks the
+  //    dim's rows of their output (`rows_capacity` of them, each `unit`
+  //    iterations of the dim: dims[rows_dim] / rows_capacity), and Reduce
+  //    kernels whose dim 0 walks the rows of their output or of an operand
+  //    summed over that is exactly 0 past n. That dim runs [0, n * unit).
+  //    (A row of a buffer is what one index of the dynamic dim selects,
+  //    wherever the dim is among its axes: a convolution's im2col buffer
+  //    [C*R*S, B*P] has B inside its columns.)
   // Without a fill, a kernel's rows past n hold whatever was there: no
   // later kernel reads them into a result.
   int rows_size = -1;
   bool rows_zero = false;
   bool rows_fill = true;
   int64_t rows_capacity = 0;
+  size_t rows_dim = 0;
+  // MatMul whose columns (n) hold the dim, B outermost in them (`cols_unit`
+  // columns a row, as in a convolution's [O, B*P] product): it computes the
+  // column tiles that cover [0, n * cols_unit), nothing fills the rest.
+  int cols_size = -1;
+  int64_t cols_unit = 1;
   // MatMul contracting a dynamic dim (k) where one operand is exactly 0 past
-  // the call's size: the size's buffer, and the k loop stops there.
+  // the call's size: the size's buffer, and the k loop stops at n * k_unit
+  // (k_unit: the elements of k per row of the dim, B outermost in k).
   int k_size = -1;
+  int64_t k_unit = 1;
   NodeId node = kNoNode;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure

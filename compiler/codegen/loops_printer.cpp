@@ -46,6 +46,17 @@ std::string loops_str(const Sizes& dims) {
   return s;
 }
 
+// "i3 < b0 (the call's size)", or with `unit` iterations of the loop per
+// row of the dim, "i1 < 36 * b0 (36 per row of the call's size)".
+std::string size_bound_str(size_t dim, int64_t unit, int size) {
+  if (unit == 1) return fmt::format("i{} < b{} (the call's size)", dim, size);
+  return fmt::format("i{} < {} * b{} ({} per row of the call's size)", dim, unit, size, unit);
+}
+
+std::string row_bound_str(const Kernel& k) {
+  return size_bound_str(k.rows_dim, k.dims[k.rows_dim] / k.rows_capacity, k.rows_size);
+}
+
 }  // namespace
 
 std::string kernel_summary(const Program& p, size_t ki) {
@@ -106,23 +117,21 @@ std::string print_program(const Program& p) {
         s += fmt::format("  k{} {}: b{}[{}] = {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
                          expr_str(p, k, k.root));
         if (k.rows_size >= 0)
-          s += fmt::format("      i0 < b{} (the call's size) only; rows past it not computed   (row bound)\n",
-                           k.rows_size);
+          s += fmt::format("      {} only; rows past it not computed   (row bound)\n", row_bound_str(k));
         break;
       case Kernel::Kind::Reduce:
         s += fmt::format("  k{} {}: b{}[{}] {}= {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
                          k.reduce_op == Op::ReduceSum ? "+" : k.reduce_op == Op::ReduceMax ? "max" : "min",
                          expr_str(p, k, k.root));
         if (k.rows_size >= 0)
-          s += fmt::format("      i0 < b{} (the call's size) only{}   (row bound)\n", k.rows_size,
+          s += fmt::format("      {} only{}   (row bound)\n", row_bound_str(k),
                            k.out_map.strides[0] == 0 ? "; what it adds past it is 0" : "; rows past it not computed");
         break;
       case Kernel::Kind::ArgMax:
         s += fmt::format("  k{} {}: b{}[{}] = argmax over i{} of {}\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), k.axis, expr_str(p, k, k.root));
         if (k.rows_size >= 0)
-          s += fmt::format("      i0 < b{} (the call's size) only; rows past it not computed   (row bound)\n",
-                           k.rows_size);
+          s += fmt::format("      {} only; rows past it not computed   (row bound)\n", row_bound_str(k));
         break;
       case Kernel::Kind::MatMul:
         s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,
@@ -137,8 +146,11 @@ std::string print_program(const Program& p) {
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
                            expr_str(p, k, e.root), e.internal ? ", in registers" : "");
         if (k.k_size >= 0)
-          s += fmt::format("      k i{} < b{} (the call's size) only; an operand is 0 past it   (k bound)\n",
-                           k.dims.size() - 1, k.k_size);
+          s += fmt::format("      k {} only; an operand is 0 past it   (k bound)\n",
+                           size_bound_str(k.dims.size() - 1, k.k_unit, k.k_size));
+        if (k.cols_size >= 0)
+          s += fmt::format("      columns {} only; columns past it not computed   (column bound)\n",
+                           size_bound_str(k.dims.size() - 2, k.cols_unit, k.cols_size));
         if (k.rows_size >= 0)
           s += fmt::format("      rows i{} < b{} (the call's size) only; rows past it {}   (row bound)\n",
                            k.dims.size() - 3, k.rows_size,

@@ -89,6 +89,8 @@ Padding PaddedRows::infer(NodeId id) {
     case Op::Slice:
     case Op::Pad:
     case Op::Concat:
+    case Op::Window:  // (a convolution's windows, and their adjoint, row by row)
+    case Op::Fold:
       if (all({P::Zero, P::None}) && any(P::Zero) && (n.op != Op::Concat || all({P::Zero}))) return P::Zero;
       break;
     default:

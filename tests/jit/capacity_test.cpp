@@ -375,12 +375,13 @@ size_t count(const std::string& text, const std::string& what) {
 TEST_CASE("capacity: kernels along the dim compute the call's rows only, and fill the rest where a later kernel reads it") {
   Model bounded = compiled_up_to(kWide, 256);
   // The plan of train_step: every product, elementwise kernel and reduction
-  // along B stops at the call's size. No kernel reads the products' padded
+  // along B stops at the call's size (x's transposed copy for W3's gradient,
+  // B in its columns, too). No kernel reads the products' padded
   // rows (they feed kernels that stop there too), so none is filled; the
   // weight gradients contract B and stop there (their cotangent is 0 past it);
   // the sums over B stop there (what they add past it is 0).
   std::string step = bounded.dump(Stage::Loops);
-  CHECK(count(step, "rows past it not computed   (row bound)") == 13);
+  CHECK(count(step, "rows past it not computed   (row bound)") == 14);
   CHECK(count(step, "what it adds past it is 0   (row bound)") == 3);
   CHECK(count(step, "rows past it copies of row 0") == 0);
   CHECK(count(step, "(k bound)") == 3);
@@ -506,5 +507,63 @@ TEST_CASE("capacity: kernels large enough for the thread pool, and argmax, stop 
     double want = ref.train_step(rows(n, 1.5));
     CHECK(std::abs(s.train_step(rows(n, 1.5)) - want) <= 2e-6 * (1 + std::abs(want)));
     close(s.checkpoint(), ref.checkpoint(), 2e-6);
+  }
+}
+
+TEST_CASE("capacity: a convolutional network's kernels stop at the call's images, B inside the columns of its products") {
+  // A padded convolution (a zero border, then the interior: two writers of
+  // one buffer), im2col buffers [C*R*S, B*P] with B inside their columns,
+  // products that stop at the call's columns, weight gradients whose k
+  // (B*P) stops at the call's images, a max pool and its argmax, the
+  // fold (col2im) of the input gradient of the second convolution.
+  const char* cnn =
+      "dim B\n"
+      "input x : [B, 2, 7, 7]\n"
+      "input label : i32[B]\n"
+      "param k1 : [8, 2, 3, 3] ~ normal(0, 0.3)\n"
+      "param b1 : [8]\n"
+      "param k2 : [12, 8, 3, 3] ~ normal(0, 0.2)\n"
+      "param W : [48, 5] ~ normal(0, 0.2)\n"
+      "h1 = tanh(conv2d(x, k1, padding=1) + reshape(b1, [8, 1, 1]))\n"
+      "h2 = relu(conv2d(h1, k2, stride=1))\n"
+      "p = max_pool2d(h2, 2)\n"
+      "logits = flatten(p) @ W\n"
+      "output logits\n"
+      "loss cross_entropy(logits, label)\n"
+      "optimizer adam(lr = 0.01)\n";
+  Model bounded = compiled_up_to(cnn, 48);
+  std::string step = bounded.dump(Stage::Loops);
+  // Every kernel along B has a bound: no product fills padded rows.
+  CHECK(count(step, "(column bound)") == 3);
+  CHECK(count(step, "per row of the call's size) only; an operand is 0 past it   (k bound)") == 2);
+  CHECK(count(step, "rows past it copies of row 0") + count(step, "rows past it set to 0") == 0);
+  std::string forward = bounded.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+  CHECK(count(forward, "(column bound)") == 2);
+  auto rows = [](int64_t n, double scale) {
+    Tensor x(DType::F32, {n, 2, 7, 7}), label(DType::I32, {n});
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, scale * std::sin(static_cast<double>(i) * 0.23));
+    for (int64_t i = 0; i < n; ++i) label.set(i, static_cast<double>((i * 3) % 5));
+    return NamedTensors{{"x", std::move(x)}, {"label", std::move(label)}};
+  };
+  // NaN in every image first: whatever a kernel leaves uncomputed holds NaN.
+  NamedTensors poison = rows(48, std::numeric_limits<double>::quiet_NaN());
+  for (int threads : test::sanitized_build() ? std::vector<int>{2} : std::vector<int>{1, 3}) {
+    Session s(bounded, {Backend::Jit, threads});
+    NamedTensors ckpt = s.checkpoint();
+    for (int64_t n : test::sanitized_build() ? std::vector<int64_t>{5} : std::vector<int64_t>{1, 5, 17, 48}) {
+      INFO(threads << " threads, B = " << n);
+      Session ref(compiled(cnn, {{"B", n}}), {Backend::Jit, threads});
+      s.restore(ckpt);
+      ref.restore(ckpt);
+      s.forward(poison);
+      close(s.forward(rows(n, 1.0)), ref.forward(rows(n, 1.0)), 2e-6);
+      s.grad(poison);
+      close(s.grad(rows(n, 1.0)), ref.grad(rows(n, 1.0)), 2e-6);
+      s.train_step(poison);
+      s.restore(ckpt);
+      double want = ref.train_step(rows(n, 1.0));
+      CHECK(std::abs(s.train_step(rows(n, 1.0)) - want) <= 2e-6 * (1 + std::abs(want)));
+      close(s.checkpoint(), ref.checkpoint(), 2e-6);
+    }
   }
 }
