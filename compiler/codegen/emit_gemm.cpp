@@ -130,16 +130,22 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
         bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(m_lo, ldcb), n_lo)));
       }
       auto work = [&] {
-        // With a bound on k, the chunks that cover [0, n).
-        llvm::Value* kn = k.k_size >= 0 ? k_end(k) : i64(s.K);
-        auto chunks = [&](const std::function<void(llvm::Value*)>& body) {
-          if (k.k_size >= 0) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kKc - 1)), i64(kKc)), body);
-          else loop((s.K + kKc - 1) / kKc, body);
+        // With a bound on k, the chunks that cover its ranges: body(k0, kc, first).
+        auto chunks = [&](const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& body) {
+          if (k.k_size < 0)
+            return loop((s.K + kKc - 1) / kKc, [&](llvm::Value* pc) {
+              llvm::Value* k0 = mul(pc, kKc);
+              body(k0, smin(i64(kKc), b_.CreateSub(i64(s.K), k0)), b_.CreateICmpEQ(pc, i64(0)));
+            });
+          k_ranges(k, [&](llvm::Value* lo, llvm::Value* len) {
+            loop_range(i64(0), b_.CreateUDiv(add(len, i64(kKc - 1)), i64(kKc)), [&](llvm::Value* pc) {
+              llvm::Value* at = mul(pc, kKc);
+              body(add(lo, at), smin(i64(kKc), b_.CreateSub(len, at)),
+                   b_.CreateICmpEQ(add(lo, at), i64(0)));  // (the first chunk of the first range)
+            });
+          });
         };
-        chunks([&](llvm::Value* pc) {
-          llvm::Value* k0 = mul(pc, kKc);
-          llvm::Value* kc = smin(i64(kKc), b_.CreateSub(kn, k0));
-          llvm::Value* first = b_.CreateICmpEQ(pc, i64(0));
+        chunks([&](llvm::Value* k0, llvm::Value* kc, llvm::Value* first) {
           loop_range(jp0, jp1, [&](llvm::Value* jp) {
             if (panel) pack_b_chunk(k, s, jp, k0, kc, panel);
             loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb, panel); });

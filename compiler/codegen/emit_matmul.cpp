@@ -50,23 +50,27 @@ void KernelEmitter::matmul(const Kernel& k) {
   auto column = [&](llvm::Value* jt, llvm::Value* jj) {
     ivs_[batch + 1] = b_.CreateAdd(b_.CreateMul(jt, b_.getInt64(nt), "", true, true), jj, "n", true, true);
   };
-  // With a bound on k, the k tiles that cover [0, n), the last one cut there.
-  llvm::Value* kn = k.k_size >= 0 ? k_end(k) : nullptr;
-  auto k_tiles = [&](const std::function<void(llvm::Value*)>& body) {
-    if (kn) loop_range(i64(0), b_.CreateUDiv(add(kn, i64(kt - 1)), i64(kt)), body);
-    else loop(K / kt, body);
+  // With a bound on k, the k tiles that cover its ranges, the last of each
+  // cut there: body(k0, kc), kc null for a whole tile of kt.
+  auto k_tiles = [&](const std::function<void(llvm::Value* k0, llvm::Value* kc)>& body) {
+    if (k.k_size < 0) return loop(K / kt, [&](llvm::Value* ktile) { body(mul(ktile, kt), nullptr); });
+    k_ranges(k, [&](llvm::Value* lo, llvm::Value* len) {
+      loop_range(i64(0), b_.CreateUDiv(add(len, i64(kt - 1)), i64(kt)), [&](llvm::Value* ktile) {
+        body(add(lo, mul(ktile, kt)), smin(i64(kt), b_.CreateSub(len, mul(ktile, kt))));
+      });
+    });
   };
-  auto k_tile = [&](llvm::Value* ktile, const std::function<void(llvm::Value*)>& body) {
-    if (kn) loop_range(i64(0), smin(i64(kt), b_.CreateSub(kn, mul(ktile, kt))), body);
+  auto k_tile = [&](llvm::Value* kc, const std::function<void(llvm::Value*)>& body) {
+    if (kc) loop_range(i64(0), kc, body);
     else loop(kt, body);
   };
   nest(k, batch_dims, 0, [&] {
     loop(N / nt, [&](llvm::Value* jt) {
-      k_tiles([&](llvm::Value* ktile) {
+      k_tiles([&](llvm::Value* k0, llvm::Value* kc) {
         rows_loop(k, rows, [&](llvm::Value* i) {
           ivs_[batch] = i;
-          k_tile(ktile, [&](llvm::Value* kk) {
-            ivs_[batch + 2] = b_.CreateAdd(b_.CreateMul(ktile, b_.getInt64(kt), "", true, true), kk, "k", true, true);
+          k_tile(kc, [&](llvm::Value* kk) {
+            ivs_[batch + 2] = b_.CreateAdd(k0, kk, "k", true, true);
             llvm::Value* a = b_.CreateLoad(ty, address(k.a, k.a_map));
             loop(nt, [&](llvm::Value* jj) {
               column(jt, jj);
@@ -89,6 +93,20 @@ void KernelEmitter::matmul(const Kernel& k) {
       });
     });
     if (rows) fill_rows(k, rows);
+  });
+}
+
+void KernelEmitter::k_ranges(const Kernel& k, const std::function<void(llvm::Value* lo, llvm::Value* len)>& body) {
+  if (k.k_period == 0) return body(i64(0), k_end(k));
+  loop(k.dims.back() / k.k_period, [&](llvm::Value* o) { body(mul(o, k.k_period), k_end(k)); });
+}
+
+std::vector<llvm::Value*> KernelEmitter::k_carry(const Kernel& k, const std::vector<llvm::Value*>& init,
+                                                 const CarryStep& step) {
+  if (k.k_period == 0) return loop_carry(k_end(k), init, step);
+  return loop_carry(k.dims.back() / k.k_period, init, [&](llvm::Value* o, const std::vector<llvm::Value*>& acc) {
+    llvm::Value* lo = mul(o, k.k_period);
+    return loop_carry(k_end(k), acc, [&](llvm::Value* i, const std::vector<llvm::Value*>& a) { return step(add(lo, i), a); });
   });
 }
 
@@ -118,7 +136,7 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
   auto block = [&](llvm::Value* m0, int64_t rows) {
     std::vector<llvm::Value*> zeros(static_cast<size_t>(rows), llvm::Constant::getNullValue(vty));
     auto over_k = [&](const CarryStep& step) {
-      return k.k_size >= 0 ? loop_carry(k_end(k), zeros, step) : loop_carry(K, zeros, step);
+      return k.k_size >= 0 ? k_carry(k, zeros, step) : loop_carry(K, zeros, step);
     };
     std::vector<llvm::Value*> next = over_k([&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
       ivs_[batch + 2] = kk;
@@ -187,7 +205,7 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
   llvm::Value* rows = k.rows_size >= 0 ? row_bound(k) : nullptr;
   nest(k, batch_dims, 0, [&] {
     auto over_k = [&](const std::function<void(llvm::Value*)>& body) {
-      if (k.k_size >= 0) loop_range(i64(0), k_end(k), body);
+      if (k.k_size >= 0) k_ranges(k, [&](llvm::Value* lo, llvm::Value* len) { loop_range(lo, add(lo, len), body); });
       else loop(k.dims[batch + 2], body);
     };
     over_k([&](llvm::Value* kk) {
@@ -222,7 +240,6 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
   auto element = [&] {
     // (With a bound on k, the dot product stops at n: at least one term.)
-    llvm::Value* kn = k.k_size >= 0 ? k_end(k) : i64(K);
     auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
       ivs_[batch + 2] = i;
       llvm::Value* prod = b_.CreateFMul(b_.CreateLoad(ty, address(k.a, k.a_map)), b_.CreateLoad(ty, address(k.b, k.b_map)));
@@ -230,7 +247,7 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
       llvm::cast<llvm::Instruction>(s)->setHasAllowReassoc(true);
       return std::vector<llvm::Value*>{s};
     };
-    llvm::Value* sum = loop_carry(kn, {fconst(ty, 0)}, step)[0];
+    llvm::Value* sum = (k.k_size >= 0 ? k_carry(k, {fconst(ty, 0)}, step) : loop_carry(i64(K), {fconst(ty, 0)}, step))[0];
     ivs_[batch + 2] = i64(0);
     b_.CreateStore(sum, address(k.out, k.out_map));
     epilogues(k);

@@ -147,8 +147,13 @@ class KernelEmitter {
   // loops over rows [0, n) (or all M rows without a bound: n null), and the
   // fill of rows [n, M) of its stored results.
   llvm::Value* row_bound(const Kernel& k) { return size_value(k.rows_size); }
-  // The end of k with a bound on it (Kernel::k_size): n * k_unit.
+  // The end of k with a bound on it (Kernel::k_size): n * k_unit (in each block of k_period).
   llvm::Value* k_end(const Kernel& k) { return mul(size_value(k.k_size), k.k_unit); }
+  // The k a product with a k bound runs: body(lo, len) for [0, n * k_unit),
+  // or with a period for [o * k_period, o * k_period + n * k_unit), each block o.
+  void k_ranges(const Kernel& k, const std::function<void(llvm::Value* lo, llvm::Value* len)>& body);
+  // A loop over those k carrying values (step(k, carried) -> carried).
+  std::vector<llvm::Value*> k_carry(const Kernel& k, const std::vector<llvm::Value*>& init, const CarryStep& step);
   llvm::Value* size_value(int buffer);  // the f32 size in `buffer` as an i64
   void rows_loop(const Kernel& k, llvm::Value* n, const std::function<void(llvm::Value*)>& body);
   void fill_rows(const Kernel& k, llvm::Value* n);

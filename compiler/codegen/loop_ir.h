@@ -59,7 +59,9 @@ struct Buffer {
   int first = -1, last = -1;  // kernels that write it first and read it last
   int parent = -1;            // View
   int64_t step = 0;           // View
-  int loop = -1;              // View: the Loop kernel's index
+  // View: the Loop kernel's index. Other buffers made for a loop body: the
+  // Loop kernel whose body's graph names `node` (the innermost one).
+  int loop = -1;
 };
 
 // The buffer that holds a buffer's memory (a view's parent's, recursively).
@@ -97,6 +99,7 @@ struct Kernel {
     int out = -1;
     Affine map;
     NodeId node = kNoNode;
+    NodeId body_node = kNoNode;  // in a loop body: as Kernel::body_node
     // Read only by the later epilogues of this kernel (a pre-activation):
     // kept in registers for them, never stored; `out` takes no memory.
     bool internal = false;
@@ -152,9 +155,16 @@ struct Kernel {
   // MatMul contracting a dynamic dim (k) where one operand is exactly 0 past
   // the call's size: the size's buffer, and the k loop stops at n * k_unit
   // (k_unit: the elements of k per row of the dim, B outermost in k).
+  // With `k_period` (0: none), k is blocks of k_period elements with B inside
+  // each (a time-major stack's T*B rows): each block stops at n * k_unit.
   int k_size = -1;
   int64_t k_unit = 1;
+  int64_t k_period = 0;
   NodeId node = kNoNode;
+  // A kernel of a loop body (node kNoNode): its node in the graph of the
+  // body of Loop kernel `body_loop` (the innermost loop it is in).
+  NodeId body_node = kNoNode;
+  int body_loop = -1;
   SourceLoc loc;
   int check_id = 0;           // CheckRange: the status the entry returns on failure
   int row = -1;               // ScatterAdd: the expression of the row each element adds to

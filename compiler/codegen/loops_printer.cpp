@@ -146,8 +146,9 @@ std::string print_program(const Program& p) {
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
                            expr_str(p, k, e.root), e.internal ? ", in registers" : "");
         if (k.k_size >= 0)
-          s += fmt::format("      k {} only; an operand is 0 past it   (k bound)\n",
-                           size_bound_str(k.dims.size() - 1, k.k_unit, k.k_size));
+          s += fmt::format("      k {}{} only; an operand is 0 past it   (k bound)\n",
+                           size_bound_str(k.dims.size() - 1, k.k_unit, k.k_size),
+                           k.k_period ? fmt::format(" in each block of {}", k.k_period) : "");
         if (k.cols_size >= 0)
           s += fmt::format("      columns {} only; columns past it not computed   (column bound)\n",
                            size_bound_str(k.dims.size() - 2, k.cols_unit, k.cols_size));

@@ -429,8 +429,14 @@ class Lowering {
     const Graph& bg = r.body;
     std::vector<int> res(results, -1);
     for (NodeId u : scan_outs_[n]) res[g_[u].attrs.ints[0]] = buffer_of(u);
+    // (Scratch for a value of the body: named by its node there, for the
+    // planner's row bounds; Buffer::loop says whose graph, set below.)
+    std::vector<int> body_scratch;
     auto body_buffer = [&](NodeId b, const std::string& name) {
-      return scratch(bg[b].dtype, numel(bg[b].shape), name);
+      int s = scratch(bg[b].dtype, numel(bg[b].shape), name);
+      p_.buffers[s].node = b;
+      body_scratch.push_back(s);
+      return s;
     };
     for (int64_t i = 0; i < m; ++i) {
       if (res[i] < 0) res[i] = body_buffer(r.results[i], "carry");
@@ -474,6 +480,7 @@ class Lowering {
     for (NodeId a : r.args) sig.reads.push_back({"", a, bg[a].dtype, sizes(bg[a].shape)});
     for (NodeId v : r.results) sig.produces.push_back({"", v, bg[v].dtype, sizes(bg[v].shape)});
     Fusion bf = decide_fusion(bg, sig);
+    const size_t first_body_buffer = p_.buffers.size();
     Lowering body(bg, bf, p_);
     body.run_body(bound);
     for (size_t j = m; j < results; ++j)
@@ -507,11 +514,21 @@ class Lowering {
         c.root = add_expr(c, e);
         p_.kernels.push_back(std::move(c));
       }
-    // The body's kernels and buffers name nodes of its own graph: none of this one.
+    // The body's kernels and buffers name nodes of its own graph: none of
+    // this one. The kernels keep theirs as body_node (those of a loop nested
+    // in it have theirs already), and the buffers say whose graph names them.
     for (size_t ki = li + 1; ki < p_.kernels.size(); ++ki) {
-      p_.kernels[ki].node = kNoNode;
-      for (Kernel::Epilogue& e : p_.kernels[ki].epilogues) e.node = kNoNode;
+      Kernel& k = p_.kernels[ki];
+      if (k.node != kNoNode) k.body_node = k.node, k.body_loop = static_cast<int>(li);
+      k.node = kNoNode;
+      for (Kernel::Epilogue& e : k.epilogues) {
+        if (e.node != kNoNode) e.body_node = e.node;
+        e.node = kNoNode;
+      }
     }
+    for (size_t b = first_body_buffer; b < p_.buffers.size(); ++b)
+      if (p_.buffers[b].loop < 0) p_.buffers[b].loop = static_cast<int>(li);
+    for (int b : body_scratch) p_.buffers[b].loop = static_cast<int>(li);
     p_.kernels[li].loop_end = static_cast<int>(p_.kernels.size());
   }
 

@@ -17,6 +17,7 @@
 // step from one block of all rows to the next (Rows::period).
 #include "compiler/codegen/row_bounds.h"
 
+#include <map>
 #include <optional>
 #include <tuple>
 
@@ -35,15 +36,28 @@ struct Rows {
   int64_t period = 0;  // stride * capacity: the axes before the dim's repeat all rows
 };
 
-// A kernel's loop dim `d` that runs [0, n * unit) of a dynamic dim's size n.
+// A kernel's loop dim `d` that runs [0, n * unit) of a dynamic dim's size n,
+// or with `periodic`, that in each block of capacity * unit of it (B inside
+// the blocks of a time-major stack's T*B rows).
 struct Bound {
   size_t d = 0;
   int64_t unit = 1;
+  bool periodic = false;
+};
+
+// A graph and its analyses: the model's, or the body of a loop (a scan's
+// Loop kernel, its steps Affine::step's extent).
+struct Graphs {
+  const Graph* g = nullptr;
+  DynamicAxes* axes = nullptr;
+  std::vector<PaddedRows*> padded;  // per dynamic dim; nullptr: not analyzed
+  int64_t trip = 0;
 };
 
 class RowBounds {
  public:
-  RowBounds(const ModelIR& m, Program& p) : m_(m), p_(p), axes_(m.graph, m.capacities), padded_(m.capacities.size()) {}
+  RowBounds(const ModelIR& m, Program& p)
+      : m_(m), p_(p), axes_(m.graph, m.capacities, /*refuse_mixing=*/false), padded_(m.capacities.size()) {}
 
   void run() {
     size_buffer_.assign(m_.capacities.size(), -1);
@@ -51,67 +65,131 @@ class RowBounds {
       for (size_t d = 0; d < m_.sizes.size(); ++d)
         if (p_.buffers[b].kind == Buffer::Kind::Arg && p_.buffers[b].node == m_.sizes[d])
           size_buffer_[d] = static_cast<int>(b);
+    main_.g = &m_.graph;
+    main_.axes = &axes_;
+    for (size_t d = 0; d < padded_.size(); ++d) main_.padded.push_back(&padded_[d].emplace(m_.graph, axes_, static_cast<int>(d)));
+    find_bodies();
     find_rows();
-    // Kernels inside a loop run once per step and keep every row; the
-    // entry's results keep every row (the session checks all of them for NaN
-    // with check_numerics). A buffer with several writers (a padded copy:
-    // zeros, then the interior) is decided at each: `needed` only grows
-    // from the last kernel to the first, so an earlier writer sees every
-    // read after it.
-    std::vector<bool> in_loop(p_.kernels.size(), false);
-    for (size_t i = 0; i < p_.kernels.size(); ++i) {
-      const Kernel& k = p_.kernels[i];
-      if (k.kind == Kernel::Kind::Loop)
-        for (int j = static_cast<int>(i); j < k.loop_end; ++j) in_loop[j] = true;
-    }
+    // The entry's results keep every row (the session checks all of them
+    // for NaN with check_numerics). A buffer with several writers (a padded
+    // copy: zeros, then the interior; a loop's carry) is decided at each:
+    // `needed` only grows from the last kernel to the first.
     needed_.assign(p_.buffers.size(), false);
     for (size_t b = 0; b < p_.buffers.size(); ++b) needed_[b] = p_.buffers[b].kind == Buffer::Kind::Arg;
-    for (size_t i = p_.kernels.size(); i-- > 0;) {
-      Kernel& k = p_.kernels[i];
-      if (in_loop[i] || k.node == kNoNode) {
-        for (int b : written(k)) needed_[root_buffer(p_.buffers, b)] = true;
-        reads(k, {});
-        continue;
-      }
-      switch (k.kind) {
-        case Kernel::Kind::MatMul: product(k); break;
-        case Kernel::Kind::Elementwise:
-        case Kernel::Kind::Reduce:
-        case Kernel::Kind::ArgMax: {
-          std::optional<Bound> bound = bound_rows(k);
-          reads(k, bound ? std::vector<Bound>{*bound} : std::vector<Bound>{});
-          break;
-        }
-        default: reads(k, {}); break;
-      }
-    }
+    visit(0, p_.kernels.size());
   }
 
  private:
-  PaddedRows& padded(int dim) {
-    return padded_[dim] ? *padded_[dim] : padded_[dim].emplace(m_.graph, axes_, dim);
+  // The analyses of each top-level loop's body (a scan whose body the
+  // dynamic-axis analysis followed); a nested loop's kernels keep every row.
+  void find_bodies() {
+    for (size_t i = 0; i < p_.kernels.size(); ++i) {
+      const Kernel& k = p_.kernels[i];
+      if (k.kind != Kernel::Kind::Loop || k.node == kNoNode || m_.graph[k.node].op != Op::Scan) continue;
+      axes_.of(k.node);
+      Graphs b;
+      b.axes = axes_.body(k.node);
+      if (!b.axes) continue;
+      b.g = &m_.graph[k.node].attrs.region->body;
+      b.trip = k.dims[0];
+      for (PaddedRows* d : main_.padded) {
+        d->of(k.node);
+        b.padded.push_back(d->body(k.node));
+      }
+      bodies_[i] = std::move(b);
+    }
   }
 
+  const Graphs* body_of(int loop) const {
+    auto it = bodies_.find(static_cast<size_t>(loop));
+    return it == bodies_.end() ? nullptr : &it->second;
+  }
+
+  // Kernels [lo, hi) at one level, from the last: a loop's body is visited
+  // until what it needs stops growing (its steps read what later steps
+  // wrote), then decided once more with all of it.
+  void visit(size_t lo, size_t hi) {
+    std::vector<size_t> items;
+    for (size_t i = lo; i < hi; i = p_.kernels[i].kind == Kernel::Kind::Loop ? p_.kernels[i].loop_end : i + 1)
+      items.push_back(i);
+    for (auto it = items.rbegin(); it != items.rend(); ++it) {
+      Kernel& k = p_.kernels[*it];
+      if (k.kind != Kernel::Kind::Loop) {
+        decide(k);
+        continue;
+      }
+      if (!body_of(static_cast<int>(*it))) {
+        for (int j = static_cast<int>(*it) + 1; j < k.loop_end; ++j) keep_all(p_.kernels[j]);
+        continue;
+      }
+      for (;;) {
+        std::vector<bool> before = needed_;
+        visit(*it + 1, static_cast<size_t>(k.loop_end));
+        if (needed_ == before) break;
+      }
+    }
+  }
+
+  // A kernel that computes every row: of what it writes, and of what it reads.
+  void keep_all(Kernel& k) {
+    clear(k);
+    for (int b : written(k)) needed_[root_buffer(p_.buffers, b)] = true;
+    reads(k, {});
+  }
+
+  static void clear(Kernel& k) {
+    k.rows_size = -1, k.rows_zero = false, k.rows_fill = true, k.rows_capacity = 0, k.rows_dim = 0;
+    k.cols_size = -1, k.cols_unit = 1, k.k_size = -1, k.k_unit = 1;
+  }
+
+  void decide(Kernel& k) {
+    clear(k);
+    const Graphs* in = k.node != kNoNode ? &main_ : body_of(k.body_loop);
+    NodeId node = k.node != kNoNode ? k.node : k.body_node;
+    if (!in || node == kNoNode) return keep_all(k);
+    cur_ = in;
+    switch (k.kind) {
+      case Kernel::Kind::MatMul: product(k, node); break;
+      case Kernel::Kind::Elementwise:
+      case Kernel::Kind::Reduce:
+      case Kernel::Kind::ArgMax: {
+        std::optional<Bound> bound = bound_rows(k, node);
+        reads(k, bound ? std::vector<Bound>{*bound} : std::vector<Bound>{});
+        break;
+      }
+      default: reads(k, {}); break;
+    }
+    cur_ = nullptr;
+  }
+
+  // What the padded rows of `node` (in the current graph) hold along `dim`.
+  Padding padding(int dim, NodeId node) const {
+    PaddedRows* p = cur_->padded[static_cast<size_t>(dim)];
+    return p ? p->of(node) : Padding::Other;
+  }
+  const Node& node_of(NodeId id) const { return (*cur_->g)[id]; }
+
   // The dynamic dim that axis `axis` of `node` holds alone at its capacity, or -1.
-  int dim_at(NodeId node, size_t axis) {
-    const std::vector<DynAxis>* facts = axes_.of(node);
+  int dim_at(NodeId node, size_t axis) const {
+    const std::vector<DynAxis>* facts = cur_->axes->of(node);
     if (!facts || axis >= facts->size()) return -1;
     const DynAxis& f = (*facts)[axis];
-    if (f.dim < 0 || f.inner != 1 || m_.graph[node].shape[axis].size != m_.capacities[f.dim].second ||
+    if (f.dim < 0 || f.inner != 1 || node_of(node).shape[axis].size != m_.capacities[f.dim].second ||
         size_buffer_[f.dim] < 0)
       return -1;
     return f.dim;
   }
 
   // The dim that axis `axis` of `node` holds (alone or merged, B outermost,
-  // the axis exactly its capacity times `inner`), and that inner, or nullopt.
-  std::optional<DynAxis> merged_at(NodeId node, size_t axis) {
-    const std::vector<DynAxis>* facts = axes_.of(node);
+  // the axis exactly its capacity times `inner`; with `blocks`, any number
+  // of those), and that inner, or nullopt.
+  std::optional<DynAxis> merged_at(NodeId node, size_t axis, bool blocks = false) const {
+    const std::vector<DynAxis>* facts = cur_->axes->of(node);
     if (!facts || axis >= facts->size()) return std::nullopt;
     const DynAxis& f = (*facts)[axis];
-    if (f.dim < 0 || size_buffer_[f.dim] < 0 ||
-        m_.graph[node].shape[axis].size != m_.capacities[f.dim].second * f.inner)
-      return std::nullopt;
+    if (f.dim < 0 || size_buffer_[f.dim] < 0) return std::nullopt;
+    const int64_t size = node_of(node).shape[axis].size, block = m_.capacities[f.dim].second * f.inner;
+    if (blocks ? size % block != 0 : size != block) return std::nullopt;
     return f;
   }
 
@@ -120,8 +198,10 @@ class RowBounds {
     for (size_t b = 0; b < p_.buffers.size(); ++b) {
       const Buffer& buf = p_.buffers[b];
       if (buf.kind == Buffer::Kind::View || buf.node == kNoNode) continue;
-      const Node& n = m_.graph[buf.node];
-      const std::vector<DynAxis>* facts = axes_.of(buf.node);
+      const Graphs* in = buf.loop < 0 ? &main_ : body_of(buf.loop);
+      if (!in) continue;
+      const Node& n = (*in->g)[buf.node];
+      const std::vector<DynAxis>* facts = in->axes->of(buf.node);
       // (Scratch such as a packed operand names its product's node.)
       if (!facts || facts->size() != n.shape.size() || buf.elems != numel(n.shape) || buf.dtype != n.dtype) continue;
       // One axis with a dynamic dim: with two, a row is not one set of elements.
@@ -136,6 +216,19 @@ class RowBounds {
       for (size_t a = static_cast<size_t>(axis) + 1; a < n.shape.size(); ++a) after *= n.shape[a].size;
       rows_[b] = Rows{f.dim, f.inner * after, f.inner * after * capacity};
     }
+  }
+
+  // The buffer that holds `buffer`'s elements and the map that reaches them
+  // there: a view of row t of a loop's stacked tensor is its parent, each
+  // step `step` further on. Nullopt for a view of a view.
+  std::optional<std::pair<int, Affine>> through(int buffer, const Affine& map) const {
+    if (buffer < 0) return std::nullopt;
+    const Buffer& buf = p_.buffers[buffer];
+    if (buf.kind != Buffer::Kind::View) return std::pair{buffer, map};
+    if (buf.parent < 0 || p_.buffers[buf.parent].kind == Buffer::Kind::View) return std::nullopt;
+    Affine a = map;
+    a.step += buf.step;
+    return std::pair{buf.parent, a};
   }
 
   static std::vector<int> written(const Kernel& k) {
@@ -154,11 +247,18 @@ class RowBounds {
   bool rows_read(const Kernel& k, const Affine& map, int b, Bound bound, int dim) const {
     const Rows& r = rows_[b];
     const size_t d = bound.d;
-    if (dim < 0 || r.dim != dim || map.strides.size() != k.dims.size() || map.step != 0 || map.offset < 0 ||
-        bound.unit < 1 || map.strides[d] * bound.unit != r.stride ||
-        k.dims[d] != m_.capacities[dim].second * bound.unit)
+    const int64_t block = m_.capacities[dim].second * bound.unit;
+    if (dim < 0 || r.dim != dim || map.strides.size() != k.dims.size() || map.offset < 0 || bound.unit < 1 ||
+        map.strides[d] * bound.unit != r.stride || (bound.periodic ? k.dims[d] % block : k.dims[d] - block) != 0)
       return false;
+    // (A block further along d is a period further on: its stride times
+    // capacity * unit is the row's stride times the capacity.)
     int64_t reach = map.offset % r.period + map.strides[d] * (bound.unit - 1);
+    // (The loop's step t, in a loop body, is one more dim.)
+    if (map.step % r.period != 0) {
+      if (map.step < 0 || !cur_ || cur_->trip < 1) return false;
+      reach += map.step * (cur_->trip - 1);
+    }
     for (size_t j = 0; j < k.dims.size(); ++j) {
       if (j == d || map.strides[j] % r.period == 0) continue;
       if (map.strides[j] < 0) return false;
@@ -171,10 +271,11 @@ class RowBounds {
   // `bounded` reads only the first rows.
   void reads(const Kernel& k, const std::vector<Bound>& bounded) {
     auto read = [&](int buffer, const Affine& map, bool gather) {
-      int b = root_buffer(p_.buffers, buffer);
+      auto at = through(buffer, map);
+      int b = at ? at->first : root_buffer(p_.buffers, buffer);
       if (b < 0 || rows_[b].dim < 0) return;
       for (Bound bound : bounded)
-        if (!gather && rows_read(k, map, b, bound, rows_[b].dim)) return;
+        if (at && !gather && rows_read(k, at->second, b, bound, rows_[b].dim)) return;
       needed_[b] = true;
     };
     for (const KExpr& x : k.exprs)
@@ -189,28 +290,29 @@ class RowBounds {
   // its output, when nothing needs the output's padded rows (any dim but
   // argmax's axis; a reduction's dim 0); or dim 0 of a sum over an
   // operand's rows that is exactly zero past n.
-  std::optional<Bound> bound_rows(Kernel& k) {
+  std::optional<Bound> bound_rows(Kernel& k, NodeId node) {
     if (k.dims.empty() || k.out < 0 || k.out_map.strides.size() != k.dims.size()) return std::nullopt;
     std::optional<Bound> bound;
     int dim = -1;
-    int out = root_buffer(p_.buffers, k.out);
-    if (out == k.out && !needed_[out] && rows_[out].dim >= 0) {
-      dim = rows_[out].dim;
+    auto out = through(k.out, k.out_map);
+    if (out && !needed_[out->first] && rows_[out->first].dim >= 0) {
+      const Rows& r = rows_[out->first];
+      dim = r.dim;
       for (size_t d = 0; d < k.dims.size() && !bound; ++d) {
-        const int64_t s = k.out_map.strides[d];
+        const int64_t s = out->second.strides[d];
         if ((k.kind == Kernel::Kind::Reduce && d != 0) || (k.kind == Kernel::Kind::ArgMax && static_cast<int>(d) == k.axis) ||
-            s <= 0 || rows_[out].stride % s != 0)
+            s <= 0 || r.stride % s != 0)
           continue;
-        Bound b{d, rows_[out].stride / s};
-        if (rows_read(k, k.out_map, out, b, dim)) bound = b;
+        Bound b{d, r.stride / s};
+        if (rows_read(k, out->second, out->first, b, dim)) bound = b;
       }
     }
     if (!bound && k.out_map.strides[0] == 0) {
-      const Node& n = m_.graph[k.node];
+      const Node& n = node_of(node);
       if (k.kind != Kernel::Kind::Reduce || k.reduce_op != Op::ReduceSum || n.op != Op::ReduceSum) return std::nullopt;
       NodeId x = n.operands[0];
       dim = dim_at(x, 0);
-      if (dim < 0 || k.dims[0] != m_.capacities[dim].second || padded(dim).of(x) != Padding::Zero) return std::nullopt;
+      if (dim < 0 || k.dims[0] != m_.capacities[dim].second || padding(dim, x) != Padding::Zero) return std::nullopt;
       bound = Bound{0, 1};
     }
     if (!bound) return std::nullopt;
@@ -220,32 +322,44 @@ class RowBounds {
     return bound;
   }
 
-  void product(Kernel& k) {
-    const Node& n = m_.graph[k.node];
+  void product(Kernel& k, NodeId node) {
+    const Node& n = node_of(node);
     size_t batch = k.dims.size() - 3;
     std::vector<Bound> bounded;
     // A contracted dim (B alone or outermost in k), with an operand that is zero past the size.
     NodeId a = n.operands[0], b = n.operands[1];
-    std::optional<DynAxis> kf =
-        a != kNoNode && !m_.graph[a].shape.empty() ? merged_at(a, m_.graph[a].shape.size() - 1) : std::nullopt;
-    if (kf && axes_.of(b) && k.dims[batch + 2] == m_.capacities[kf->dim].second * kf->inner &&
-        (padded(kf->dim).of(a) == Padding::Zero || padded(kf->dim).of(b) == Padding::Zero)) {
+    // (Or B inside k's blocks: a time-major [T*B, H] stack's rows, in a
+    // recurrent layer's weight gradient.)
+    std::optional<DynAxis> kf = a != kNoNode && !node_of(a).shape.empty()
+                                    ? merged_at(a, node_of(a).shape.size() - 1, /*blocks=*/true)
+                                    : std::nullopt;
+    if (kf && cur_->axes->of(b) && k.dims[batch + 2] == node_of(a).shape.back().size &&
+        (padding(kf->dim, a) == Padding::Zero || padding(kf->dim, b) == Padding::Zero)) {
+      const int64_t block = m_.capacities[kf->dim].second * kf->inner;
       k.k_size = size_buffer_[kf->dim];
       k.k_unit = kf->inner;
-      bounded.push_back({batch + 2, kf->inner});
+      k.k_period = k.dims[batch + 2] == block ? 0 : block;
+      bounded.push_back({batch + 2, kf->inner, k.k_period != 0});
     }
     // What it stores: its own result (unless in blocks) and each stored epilogue.
     std::vector<std::tuple<int, NodeId, const Affine*>> stored;
-    if (!k.c_blocks) stored.emplace_back(k.out, k.node, &k.out_map);
+    const bool in_body = k.node == kNoNode;
+    if (!k.c_blocks) stored.emplace_back(k.out, node, &k.out_map);
     for (const Kernel::Epilogue& e : k.epilogues)
-      if (!e.internal) stored.emplace_back(e.out, e.node, &e.map);
+      if (!e.internal) stored.emplace_back(e.out, in_body ? e.body_node : e.node, &e.map);
     bool fill = false;
-    for (const auto& [out, node, map] : stored) fill = fill || needed_[root_buffer(p_.buffers, out)];
-    int dim = dim_at(k.node, n.shape.size() - 2);
+    for (const auto& [out, stored_node, map] : stored) {
+      auto at = through(out, *map);
+      fill = fill || !at || needed_[at->first];
+    }
+    int dim = dim_at(node, n.shape.size() - 2);
     if (dim >= 0) {
-      // A fill writes what every stored result holds past the size: the same for all of them.
+      // A fill writes what every stored result holds past the size: the same
+      // for all of them (and only into buffers of their own, not views).
       std::optional<Padding> held = fill ? padding_of(dim, stored) : std::nullopt;
-      if (!stored.empty() && (!fill || held == Padding::Row0 || held == Padding::Zero)) {
+      bool own = true;
+      for (const auto& [out, stored_node, map] : stored) own = own && p_.buffers[out].kind != Buffer::Kind::View;
+      if (!stored.empty() && (!fill || (own && (held == Padding::Row0 || held == Padding::Zero)))) {
         k.rows_size = size_buffer_[dim];
         k.rows_capacity = m_.capacities[dim].second;
         k.rows_fill = fill;
@@ -255,12 +369,14 @@ class RowBounds {
     }
     // Columns (B outermost in them, as in a convolution's [O, B*P]): the
     // register-tiled form stops at the call's columns; nothing fills the rest.
-    std::optional<DynAxis> cf = k.packed && n.shape.size() >= 2 ? merged_at(k.node, n.shape.size() - 1) : std::nullopt;
+    std::optional<DynAxis> cf = k.packed && n.shape.size() >= 2 ? merged_at(node, n.shape.size() - 1) : std::nullopt;
     if (cf && !fill && !stored.empty()) {
       Bound cols{batch + 1, cf->inner};
       bool exact = true;
-      for (const auto& [out, node, map] : stored)
-        exact = exact && root_buffer(p_.buffers, out) == out && rows_read(k, *map, out, cols, cf->dim);
+      for (const auto& [out, stored_node, map] : stored) {
+        auto at = through(out, *map);
+        exact = exact && at && rows_read(k, at->second, at->first, cols, cf->dim);
+      }
       if (exact) {
         k.cols_size = size_buffer_[cf->dim];
         k.cols_unit = cf->inner;
@@ -276,7 +392,7 @@ class RowBounds {
     std::optional<Padding> first;
     for (const auto& [out, node, map] : stored) {
       if (node == kNoNode) return std::nullopt;
-      Padding s = padded(dim).of(node);
+      Padding s = padding(dim, node);
       if (first && s != *first) return std::nullopt;
       first = s;
     }
@@ -287,7 +403,10 @@ class RowBounds {
   Program& p_;
   DynamicAxes axes_;
   std::vector<std::optional<PaddedRows>> padded_;
-  std::vector<int> size_buffer_;  // the argument that holds each dim's size
+  Graphs main_;
+  std::map<size_t, Graphs> bodies_;  // by Loop kernel
+  const Graphs* cur_ = nullptr;       // the graph of the kernel being decided
+  std::vector<int> size_buffer_;      // the argument that holds each dim's size
   std::vector<Rows> rows_;
   std::vector<bool> needed_;
 };

@@ -9,8 +9,8 @@
 
 namespace gradc {
 
-DynamicAxes::DynamicAxes(const Graph& g, std::vector<std::pair<std::string, int64_t>> dims)
-    : g_(&g), dims_(std::move(dims)) {}
+DynamicAxes::DynamicAxes(const Graph& g, std::vector<std::pair<std::string, int64_t>> dims, bool refuse_mixing)
+    : g_(&g), dims_(std::move(dims)), refuse_mixing_(refuse_mixing) {}
 
 bool DynamicAxes::refuse(const Node& n, std::string what) {
   if (why_.empty()) why_ = fmt::format("{} ({} {})", what, op_info(n.op).spelling, type_str(n.dtype, n.shape));
@@ -39,7 +39,7 @@ const std::vector<DynAxis>* DynamicAxes::of(NodeId id) {
 
 void DynamicAxes::seed(NodeId leaf, std::vector<DynAxis> facts) { seeds_[leaf] = std::move(facts); }
 
-std::optional<std::vector<std::vector<DynAxis>>> DynamicAxes::scan_results(const Node& scan) {
+std::optional<std::vector<std::vector<DynAxis>>> DynamicAxes::scan_results(NodeId id, const Node& scan) {
   using Facts = std::vector<DynAxis>;
   const Region& r = *scan.attrs.region;
   ScanAttrs sa = ScanAttrs::of(scan.attrs);
@@ -57,7 +57,8 @@ std::optional<std::vector<std::vector<DynAxis>>> DynamicAxes::scan_results(const
   // (an initial value made of the capacity's size, zeros of [B, H], holds it
   // by coincidence): analyze until the carries agree.
   for (int round = 0;; ++round) {
-    DynamicAxes body(r.body, dims_);
+    auto analysis = std::make_unique<DynamicAxes>(r.body, dims_, refuse_mixing_);
+    DynamicAxes& body = *analysis;
     for (size_t i = 0; i < args.size(); ++i) body.seed(r.args[i], args[i]);
     // The body runs as it is (the masking pass does not enter it): it may
     // not combine rows along a dynamic axis.
@@ -82,7 +83,7 @@ std::optional<std::vector<std::vector<DynAxis>>> DynamicAxes::scan_results(const
         default:
           break;
       }
-      if (mixes)
+      if (mixes && refuse_mixing_)
         return refuse(scan, fmt::format("a scan whose body combines values along a dynamic axis ({})",
                                         op_info(n.op).spelling)),
                std::nullopt;
@@ -100,6 +101,7 @@ std::optional<std::vector<std::vector<DynAxis>>> DynamicAxes::scan_results(const
     if (!agree) continue;
     std::vector<Facts> out;
     for (NodeId result : r.results) out.push_back(*body.of(result));
+    bodies_[id] = std::move(analysis);
     return out;
   }
 }
@@ -249,7 +251,7 @@ std::optional<std::vector<DynAxis>> DynamicAxes::infer(NodeId id, const Node& n)
       bool any = false;
       for (const Facts* f : in) any = any || any_dynamic(*f);
       if (!any) return out;  // (nothing to analyze in the body)
-      auto results = scan_results(n);
+      auto results = scan_results(id, n);
       if (!results) return std::nullopt;
       scans_[id] = std::move(*results);
       return out;

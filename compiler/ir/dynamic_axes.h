@@ -12,6 +12,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +31,11 @@ class DynamicAxes {
  public:
   // `dims`: the dynamic dims' names and capacities; an Input leaf's axis
   // holds a dim when its Dim is marked dynamic with that name.
-  DynamicAxes(const Graph& g, std::vector<std::pair<std::string, int64_t>> dims);
+  // With `refuse_mixing` false, a scan whose body combines rows along a
+  // dynamic axis (a backward scan: the masking pass made its sums exact)
+  // still gets its facts: for the planner, which asks where the dims are
+  // rather than whether a capacity works.
+  DynamicAxes(const Graph& g, std::vector<std::pair<std::string, int64_t>> dims, bool refuse_mixing = true);
   // Takes `facts` for leaf `leaf` (a loop body's argument) instead of its Dims'.
   void seed(NodeId leaf, std::vector<DynAxis> facts);
 
@@ -39,6 +44,13 @@ class DynamicAxes {
   // handle; why() then says what.
   const std::vector<DynAxis>* of(NodeId id);
   const std::string& why() const { return why_; }
+  // The analysis of scan `scan`'s body (its arguments seeded with the facts
+  // the scan gives them), once of(scan) has run; nullptr when the scan holds
+  // no dynamic dim or was refused.
+  DynamicAxes* body(NodeId scan) {
+    auto it = bodies_.find(scan);
+    return it == bodies_.end() ? nullptr : it->second.get();
+  }
 
   // Whether reducing `id`'s operand along `axes` combines elements of a
   // dynamic axis (those axes' facts, one per axis; empty when none does).
@@ -49,7 +61,7 @@ class DynamicAxes {
  private:
   std::optional<std::vector<DynAxis>> infer(NodeId id, const Node& n);
   // A scan's: each result's facts (a ScanOut's, the stacked ones without their step axis), or nullopt.
-  std::optional<std::vector<std::vector<DynAxis>>> scan_results(const Node& scan);
+  std::optional<std::vector<std::vector<DynAxis>>> scan_results(NodeId id, const Node& scan);
   bool refuse(const Node& n, std::string what);
 
   const Graph* g_;
@@ -58,6 +70,8 @@ class DynamicAxes {
   std::vector<bool> done_;
   std::map<NodeId, std::vector<DynAxis>> seeds_;
   std::map<NodeId, std::vector<std::vector<DynAxis>>> scans_;  // scan_results of each scan
+  std::map<NodeId, std::unique_ptr<DynamicAxes>> bodies_;      // the body analysis of each
+  bool refuse_mixing_ = true;
   std::string why_;
 };
 

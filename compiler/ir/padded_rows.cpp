@@ -31,12 +31,77 @@ bool PaddedRows::zero_constant(NodeId id) const {
   return n->op == Op::Constant && n->attrs.value == 0;
 }
 
+void PaddedRows::scan(NodeId id, const Node& n) {
+  using P = Padding;
+  axes_->of(id);  // (which analyzes its body)
+  DynamicAxes* body_axes = axes_->body(id);
+  if (!body_axes) return;
+  const Region& r = *n.attrs.region;
+  const ScanAttrs sa = ScanAttrs::of(n.attrs);
+  std::vector<P> args;
+  for (size_t i = 0; i < n.operands.size(); ++i) {
+    P p = memo_[n.operands[i]];
+    // (A slice of the mask is not the mask.)
+    bool sliced = static_cast<int64_t>(i) >= sa.carries && static_cast<int64_t>(i) < sa.carries + sa.xs;
+    args.push_back(sliced && p == P::Mask ? P::Other : p);
+  }
+  // A carry holds what its initial value holds when the body's new value
+  // holds the same, else Other. An initial value without the dim that is
+  // one number everywhere (zeros of [B, H] made at the capacity's size) is
+  // copies of its row 0, and zeros too when the number is 0: it is tried as
+  // each in turn (a recurrent state, a cotangent carried back). Each carry
+  // changes at most three times.
+  auto splat = [&](NodeId id) {
+    const Node* c = &(*g_)[id];
+    while (c->op == Op::Reshape || c->op == Op::BroadcastTo || c->op == Op::Cast) c = &(*g_)[c->operands[0]];
+    return c->op == Op::Constant;
+  };
+  std::vector<std::vector<P>> then(static_cast<size_t>(sa.carries));
+  auto holds_dim = [&](NodeId arg) {
+    const std::vector<DynAxis>* f = body_axes->of(arg);
+    return f && std::any_of(f->begin(), f->end(), [&](const DynAxis& a) { return a.dim == dim_; });
+  };
+  for (int64_t i = 0; i < sa.carries; ++i)
+    if (args[i] == P::None && splat(n.operands[i]) && holds_dim(r.args[i])) {
+      args[i] = P::Row0;
+      if (zero_constant(n.operands[i])) then[i] = {P::Zero};
+    }
+  for (;;) {
+    auto body = std::make_unique<PaddedRows>(r.body, *body_axes, dim_);
+    for (size_t i = 0; i < args.size(); ++i) body->seed(r.args[i], args[i]);
+    bool agree = true;
+    for (int64_t i = 0; i < sa.carries; ++i) {
+      if (body->of(r.results[i]) == args[i] || args[i] == P::Other) continue;
+      std::vector<P>& rest = then[static_cast<size_t>(i)];
+      args[i] = rest.empty() ? P::Other : rest.front();
+      if (!rest.empty()) rest.erase(rest.begin());
+      agree = false;
+    }
+    if (!agree) continue;
+    std::vector<P> results;
+    for (size_t i = 0; i < r.results.size(); ++i)
+      results.push_back(static_cast<int64_t>(i) < sa.carries ? args[i] : body->of(r.results[i]));
+    scans_[id] = std::move(results);
+    bodies_[id] = std::move(body);
+    return;
+  }
+}
+
 Padding PaddedRows::infer(NodeId id) {
   using P = Padding;
   const Node& n = (*g_)[id];
+  if (n.op == Op::Scan) {
+    scan(id, n);
+    return P::Other;  // (its results are its ScanOuts)
+  }
+  if (auto s = seeds_.find(id); s != seeds_.end()) return s->second;
   const std::vector<DynAxis>* facts = axes_->of(id);
   if (!facts) return P::Other;
   if (std::none_of(facts->begin(), facts->end(), [&](const DynAxis& f) { return f.dim == dim_; })) return P::None;
+  if (n.op == Op::ScanOut) {
+    auto s = scans_.find(n.operands[0]);
+    return s == scans_.end() ? P::Other : s->second[static_cast<size_t>(n.attrs.ints[0])];
+  }
   const OpKind kind = op_kind(n.op);
   if (kind == OpKind::Leaf) return n.op == Op::Input ? (n.attrs.name == valid_ ? P::Mask : P::Row0) : P::Other;
   std::vector<P> in;

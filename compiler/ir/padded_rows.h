@@ -13,6 +13,10 @@
 //         through the masks, and the masked operands themselves);
 //   Mask  the value is the mask "@valid.B" or a reshape of it (0 there);
 //   Other anything else, or what this analysis does not follow;
+//
+// (A scan's results: its body analyzed with its arguments seeded, the
+// slices of xs holding what xs holds, each carry what both its initial value
+// and the body's new value hold, Other where they differ.)
 //   None  no axis of the value holds B.
 //
 // A matrix product whose rows hold B need not compute its padded rows when
@@ -25,6 +29,8 @@
 // without this analysis hold NaN and its masked reductions are wrong anyway.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,9 +48,19 @@ class PaddedRows {
   // `axes` is the dynamic-axis analysis of the same graph.
   PaddedRows(const Graph& g, DynamicAxes& axes, int dim);
   Padding of(NodeId id);
+  // Leaf `leaf` (a loop body's argument) holds `p` rather than what its kind says.
+  void seed(NodeId leaf, Padding p) { seeds_[leaf] = p; }
+  // The analysis of scan `scan`'s body (its arguments seeded with what the
+  // scan gives them: the carries agreeing with what the body makes of them),
+  // once of() has passed the scan; nullptr when its body was not analyzed.
+  PaddedRows* body(NodeId scan) {
+    auto it = bodies_.find(scan);
+    return it == bodies_.end() ? nullptr : it->second.get();
+  }
 
  private:
   Padding infer(NodeId id);
+  void scan(NodeId id, const Node& n);
   bool zero_constant(NodeId id) const;  // a constant 0, perhaps reshaped, broadcast or cast
 
   const Graph* g_;
@@ -52,6 +68,9 @@ class PaddedRows {
   int dim_;
   std::string valid_;  // "@valid.B"
   std::vector<Padding> memo_;
+  std::map<NodeId, Padding> seeds_;
+  std::map<NodeId, std::vector<Padding>> scans_;  // each scan's results
+  std::map<NodeId, std::unique_ptr<PaddedRows>> bodies_;
 };
 
 }  // namespace gradc

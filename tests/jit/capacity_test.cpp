@@ -567,3 +567,48 @@ TEST_CASE("capacity: a convolutional network's kernels stop at the call's images
     }
   }
 }
+
+TEST_CASE("capacity: a recurrent model's scan bodies, forward and backward, stop at the call's rows") {
+  // examples/rnn/gru.grad: B dynamic, a GRU scanned over T = 16. The
+  // forward body's products and gates, the backward body's (its carry, the
+  // state's cotangent, is zero past n, as are the stacked gate gradients)
+  // and the weight gradients over the T*B rows of the time-major stacks
+  // (B inside each of the T blocks of k) all stop at the call's rows.
+  const std::string gru = read(GRADC_SOURCE_DIR "/examples/rnn/gru.grad");
+  Model bounded = compiled_up_to(gru.c_str(), 32);
+  std::string step = bounded.dump(Stage::Loops);
+  size_t body_bounds = 0;
+  std::istringstream lines(step);
+  for (std::string line, last; std::getline(lines, line); last = line)
+    if (line.find("(row bound)") != std::string::npos && last.rfind("    k", 0) == 0) ++body_bounds;
+  CHECK(body_bounds >= 16);
+  CHECK(count(step, "in each block of 32 only; an operand is 0 past it   (k bound)") == 2);
+  CHECK(count(step, "rows past it copies of row 0") + count(step, "rows past it set to 0") == 0);
+  auto rows = [](int64_t n, double scale) {
+    Tensor x(DType::F32, {n, 16}), y(DType::F32, {n});
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, scale * std::sin(static_cast<double>(i) * 0.29));
+    for (int64_t i = 0; i < n; ++i) y.set(i, scale * std::cos(static_cast<double>(i) * 0.7));
+    return NamedTensors{{"x", std::move(x)}, {"y", std::move(y)}};
+  };
+  // NaN in every row first: whatever a kernel leaves uncomputed holds NaN.
+  NamedTensors poison = rows(32, std::numeric_limits<double>::quiet_NaN());
+  for (int threads : test::sanitized_build() ? std::vector<int>{2} : std::vector<int>{1, 3}) {
+    Session s(bounded, {Backend::Jit, threads});
+    NamedTensors ckpt = s.checkpoint();
+    for (int64_t n : test::sanitized_build() ? std::vector<int64_t>{9} : std::vector<int64_t>{1, 9, 20, 32}) {
+      INFO(threads << " threads, B = " << n);
+      Session ref(compiled(gru.c_str(), {{"B", n}}), {Backend::Jit, threads});
+      s.restore(ckpt);
+      ref.restore(ckpt);
+      s.forward(poison);
+      close(s.forward(rows(n, 1.0)), ref.forward(rows(n, 1.0)), 2e-6);
+      s.grad(poison);
+      close(s.grad(rows(n, 1.0)), ref.grad(rows(n, 1.0)), 2e-6);
+      s.train_step(poison);
+      s.restore(ckpt);
+      double want = ref.train_step(rows(n, 1.0));
+      CHECK(std::abs(s.train_step(rows(n, 1.0)) - want) <= 2e-6 * (1 + std::abs(want)));
+      close(s.checkpoint(), ref.checkpoint(), 2e-6);
+    }
+  }
+}
