@@ -165,15 +165,16 @@ bool KernelEmitter::blocked_sum(const Kernel& k0) {
   std::vector<Affine*> maps = expr_maps(k);
   for (size_t d = 0; d < k.dims.size(); ++d)
     if (k.dims[d] > 1) (k.out_map.strides[d] == 0 ? s.reduced : s.kept).push_back(d);
-  // A row bound stops dim 0 early; it follows dim 0 into the dim it merges with.
-  int64_t rows_unit = 1;
+  // A row bound stops dim 0 early (at n * unit: B may be merged with the
+  // axes after it); it follows dim 0 into the dim it merges with.
+  int64_t rows_unit = k.rows_size >= 0 ? k.dims[0] / k.rows_capacity : 1;
   if (k.rows_size >= 0) s.rows_dim = 0;
   for (size_t i = s.reduced.size(); i-- > 1;) {
     size_t d1 = s.reduced[i - 1], d2 = s.reduced[i];
     bool contiguous = true;
     for (const Affine* m : maps) contiguous &= m->strides[d1] == m->strides[d2] * k.dims[d2];
     if (!contiguous) continue;
-    if (s.rows_dim == d1) s.rows_dim = d2, rows_unit = k.dims[d2];
+    if (s.rows_dim == d1) s.rows_dim = d2, rows_unit *= k.dims[d2];
     k.dims[d2] *= k.dims[d1];
     k.dims[d1] = 1;
     for (Affine* m : maps) m->strides[d1] = 0;

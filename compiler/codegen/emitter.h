@@ -143,10 +143,14 @@ class KernelEmitter {
   void matmul_axpy(const Kernel& k);
   void matmul_dot(const Kernel& k);
   void epilogues(const Kernel& k);
-  // A product with a row bound (Kernel::rows_size): the call's size n (i64),
-  // loops over rows [0, n) (or all M rows without a bound: n null), and the
-  // fill of rows [n, M) of its stored results.
-  llvm::Value* row_bound(const Kernel& k) { return size_value(k.rows_size); }
+  // A product with a row bound (Kernel::rows_size): the call's rows of M, n
+  // (i64; n times the rows of M per row of the dim where B is merged with
+  // the axes after it), loops over rows [0, n) (or all M rows without a
+  // bound: n null), and the fill of rows [n, M) of its stored results.
+  llvm::Value* row_bound(const Kernel& k) {
+    const int64_t unit = k.dims[k.dims.size() - 3] / k.rows_capacity;  // rows of M per row of the dim
+    return unit == 1 ? size_value(k.rows_size) : mul(size_value(k.rows_size), unit);
+  }
   // The end of k with a bound on it (Kernel::k_size): n * k_unit (in each block of k_period).
   llvm::Value* k_end(const Kernel& k) { return mul(size_value(k.k_size), k.k_unit); }
   // The k a product with a k bound runs: body(lo, len) for [0, n * k_unit),

@@ -221,7 +221,8 @@ void KernelEmitter::kernel(const Kernel& planned) {
   ivs_.assign(k.dims.size(), nullptr);
   bound_rows(nullptr);
   // A row bound stops its dim (merged with the dims after it, n rows of them) early.
-  if ((k.kind == Kernel::Kind::Elementwise || k.kind == Kernel::Kind::ArgMax) && k.rows_size >= 0)
+  if ((k.kind == Kernel::Kind::Elementwise || k.kind == Kernel::Kind::ArgMax || k.kind == Kernel::Kind::ScatterAdd) &&
+      k.rows_size >= 0)
     bound_rows(&k, k.rows_dim, k.dims[k.rows_dim] / k.rows_capacity);
   auto fresh = [&] {
     memo_.assign(k.exprs.size(), nullptr);

@@ -136,7 +136,9 @@ struct Kernel {
   //    dim's rows of their output (`rows_capacity` of them, each `unit`
   //    iterations of the dim: dims[rows_dim] / rows_capacity), and Reduce
   //    kernels whose dim 0 walks the rows of their output or of an operand
-  //    summed over that is exactly 0 past n. That dim runs [0, n * unit).
+  //    summed over that is exactly 0 past n, and ScatterAdd kernels (an
+  //    embedding's gradient) whose rows of g are 0 past n along dim
+  //    `rows_dim`. That dim runs [0, n * unit).
   //    (A row of a buffer is what one index of the dynamic dim selects,
   //    wherever the dim is among its axes: a convolution's im2col buffer
   //    [C*R*S, B*P] has B inside its columns.)

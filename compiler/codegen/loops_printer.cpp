@@ -153,8 +153,8 @@ std::string print_program(const Program& p) {
           s += fmt::format("      columns {} only; columns past it not computed   (column bound)\n",
                            size_bound_str(k.dims.size() - 2, k.cols_unit, k.cols_size));
         if (k.rows_size >= 0)
-          s += fmt::format("      rows i{} < b{} (the call's size) only; rows past it {}   (row bound)\n",
-                           k.dims.size() - 3, k.rows_size,
+          s += fmt::format("      rows {} only; rows past it {}   (row bound)\n",
+                           size_bound_str(k.dims.size() - 3, k.dims[k.dims.size() - 3] / k.rows_capacity, k.rows_size),
                            !k.rows_fill ? "not computed" : k.rows_zero ? "set to 0" : "copies of row 0");
         break;
       case Kernel::Kind::CheckRange:
@@ -164,6 +164,8 @@ std::string print_program(const Program& p) {
       case Kernel::Kind::ScatterAdd:
         s += fmt::format("  k{} {}: b{}[{} + {} * {}] += {}   (in loop order)\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), expr_str(p, k, k.row), k.row_stride, expr_str(p, k, k.root));
+        if (k.rows_size >= 0)
+          s += fmt::format("      {} only; what it adds past it is 0   (row bound)\n", row_bound_str(k));
         break;
     }
   }

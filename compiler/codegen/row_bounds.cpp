@@ -150,6 +150,11 @@ class RowBounds {
     cur_ = in;
     switch (k.kind) {
       case Kernel::Kind::MatMul: product(k, node); break;
+      case Kernel::Kind::ScatterAdd: {
+        std::optional<Bound> bound = scatter(k, node);
+        reads(k, bound ? std::vector<Bound>{*bound} : std::vector<Bound>{});
+        break;
+      }
       case Kernel::Kind::Elementwise:
       case Kernel::Kind::Reduce:
       case Kernel::Kind::ArgMax: {
@@ -168,17 +173,6 @@ class RowBounds {
     return p ? p->of(node) : Padding::Other;
   }
   const Node& node_of(NodeId id) const { return (*cur_->g)[id]; }
-
-  // The dynamic dim that axis `axis` of `node` holds alone at its capacity, or -1.
-  int dim_at(NodeId node, size_t axis) const {
-    const std::vector<DynAxis>* facts = cur_->axes->of(node);
-    if (!facts || axis >= facts->size()) return -1;
-    const DynAxis& f = (*facts)[axis];
-    if (f.dim < 0 || f.inner != 1 || node_of(node).shape[axis].size != m_.capacities[f.dim].second ||
-        size_buffer_[f.dim] < 0)
-      return -1;
-    return f.dim;
-  }
 
   // The dim that axis `axis` of `node` holds (alone or merged, B outermost,
   // the axis exactly its capacity times `inner`; with `blocks`, any number
@@ -311,15 +305,37 @@ class RowBounds {
       const Node& n = node_of(node);
       if (k.kind != Kernel::Kind::Reduce || k.reduce_op != Op::ReduceSum || n.op != Op::ReduceSum) return std::nullopt;
       NodeId x = n.operands[0];
-      dim = dim_at(x, 0);
-      if (dim < 0 || k.dims[0] != m_.capacities[dim].second || padding(dim, x) != Padding::Zero) return std::nullopt;
-      bound = Bound{0, 1};
+      std::optional<DynAxis> f = node_of(x).shape.empty() ? std::nullopt : merged_at(x, 0);
+      if (!f || k.dims[0] != m_.capacities[f->dim].second * f->inner || padding(f->dim, x) != Padding::Zero)
+        return std::nullopt;
+      dim = f->dim;
+      bound = Bound{0, f->inner};
     }
     if (!bound) return std::nullopt;
     k.rows_size = size_buffer_[dim];
     k.rows_capacity = m_.capacities[dim].second;
     k.rows_dim = bound->d;
     return bound;
+  }
+
+  // An embedding's gradient adds rows of g into its table: the rows of g's
+  // dynamic dim past n add nothing when g is zero there (a cotangent), so
+  // the kernel's dim along it (its dims are g's axes) stops at n.
+  std::optional<Bound> scatter(Kernel& k, NodeId node) {
+    const Node& n = node_of(node);
+    if (n.op != Op::EmbeddingGrad || n.operands.size() != 2) return std::nullopt;
+    NodeId g = n.operands[1];
+    if (node_of(g).shape.size() != k.dims.size()) return std::nullopt;
+    for (size_t a = 0; a + 1 < k.dims.size(); ++a) {
+      std::optional<DynAxis> f = merged_at(g, a);
+      if (!f) continue;
+      if (k.dims[a] != m_.capacities[f->dim].second * f->inner || padding(f->dim, g) != Padding::Zero) return std::nullopt;
+      k.rows_size = size_buffer_[f->dim];
+      k.rows_capacity = m_.capacities[f->dim].second;
+      k.rows_dim = a;
+      return Bound{a, f->inner};
+    }
+    return std::nullopt;
   }
 
   void product(Kernel& k, NodeId node) {
@@ -352,19 +368,23 @@ class RowBounds {
       auto at = through(out, *map);
       fill = fill || !at || needed_[at->first];
     }
-    int dim = dim_at(node, n.shape.size() - 2);
-    if (dim >= 0) {
+    // Rows (B alone, or outermost in them: a [B*T, V] classifier over a
+    // batch-first sequence, each row of B its T rows).
+    std::optional<DynAxis> rf = n.shape.size() >= 2 ? merged_at(node, n.shape.size() - 2) : std::nullopt;
+    if (rf && k.dims[batch] == m_.capacities[rf->dim].second * rf->inner) {
+      const int dim = rf->dim;
       // A fill writes what every stored result holds past the size: the same
-      // for all of them (and only into buffers of their own, not views).
+      // for all of them (and only into buffers of their own, not views; rows
+      // of B alone, whose row 0 it copies).
       std::optional<Padding> held = fill ? padding_of(dim, stored) : std::nullopt;
-      bool own = true;
+      bool own = rf->inner == 1;
       for (const auto& [out, stored_node, map] : stored) own = own && p_.buffers[out].kind != Buffer::Kind::View;
       if (!stored.empty() && (!fill || (own && (held == Padding::Row0 || held == Padding::Zero)))) {
         k.rows_size = size_buffer_[dim];
         k.rows_capacity = m_.capacities[dim].second;
         k.rows_fill = fill;
         k.rows_zero = held == Padding::Zero;
-        bounded.push_back({batch, 1});
+        bounded.push_back({batch, rf->inner});
       }
     }
     // Columns (B outermost in them, as in a convolution's [O, B*P]): the
