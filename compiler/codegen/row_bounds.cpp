@@ -292,15 +292,24 @@ class RowBounds {
     if (out && !needed_[out->first] && rows_[out->first].dim >= 0) {
       const Rows& r = rows_[out->first];
       dim = r.dim;
-      for (size_t d = 0; d < k.dims.size() && !bound; ++d) {
-        const int64_t s = out->second.strides[d];
-        if ((k.kind == Kernel::Kind::Reduce && d != 0) || (k.kind == Kernel::Kind::ArgMax && static_cast<int>(d) == k.axis) ||
-            s <= 0 || r.stride % s != 0)
-          continue;
-        Bound b{d, r.stride / s};
-        if (rows_read(k, out->second, out->first, b, dim)) bound = b;
-      }
+      // A dim that walks all the rows once, else one that walks them in
+      // blocks (B inside another axis: a time-major sequence's T*B rows).
+      for (bool periodic : {false, true})
+        for (size_t d = 0; d < k.dims.size() && !bound; ++d) {
+          const int64_t s = out->second.strides[d];
+          if ((k.kind == Kernel::Kind::Reduce && d != 0) ||
+              (k.kind == Kernel::Kind::ArgMax && static_cast<int>(d) == k.axis) || s <= 0 || r.stride % s != 0)
+            continue;
+          Bound b{d, r.stride / s, periodic};
+          if ((!periodic || k.dims[d] != m_.capacities[dim].second * b.unit) && rows_read(k, out->second, out->first, b, dim))
+            bound = b;
+        }
     }
+    // In blocks, the kernel runs every row (no emitter stops a dim in
+    // blocks), but each row of its output reads only that row of what it
+    // reads: what it computes past n in a block comes from rows nobody
+    // needs and goes to rows nobody reads.
+    if (bound && bound->periodic) return bound;
     if (!bound && k.out_map.strides[0] == 0) {
       const Node& n = node_of(node);
       if (k.kind != Kernel::Kind::Reduce || k.reduce_op != Op::ReduceSum || n.op != Op::ReduceSum) return std::nullopt;
@@ -369,9 +378,14 @@ class RowBounds {
       fill = fill || !at || needed_[at->first];
     }
     // Rows (B alone, or outermost in them: a [B*T, V] classifier over a
-    // batch-first sequence, each row of B its T rows).
-    std::optional<DynAxis> rf = n.shape.size() >= 2 ? merged_at(node, n.shape.size() - 2) : std::nullopt;
-    if (rf && k.dims[batch] == m_.capacities[rf->dim].second * rf->inner) {
+    // batch-first sequence, each row of B its T rows). With B inside blocks
+    // of the rows (a time-major [T*B, V] one), every row is computed, each
+    // from its own row of A: A's rows past n in each block are not needed.
+    std::optional<DynAxis> rf =
+        n.shape.size() >= 2 ? merged_at(node, n.shape.size() - 2, /*blocks=*/true) : std::nullopt;
+    if (rf && k.dims[batch] != m_.capacities[rf->dim].second * rf->inner) {
+      if (!fill && !stored.empty()) bounded.push_back({batch, rf->inner, /*periodic=*/true});
+    } else if (rf) {
       const int dim = rf->dim;
       // A fill writes what every stored result holds past the size: the same
       // for all of them (and only into buffers of their own, not views; rows

@@ -624,3 +624,38 @@ TEST_CASE("capacity: a recurrent model's scan bodies, forward and backward, stop
   };
   same_as_fixed(bounded, gru.c_str(), 32, rows, {1, 9, 20, 32});
 }
+
+TEST_CASE("capacity: a time-major sequence model's kernels stop where B is inside blocks of its rows") {
+  // A scan over T of a [T, B, 3] input, its stacked states [T, B, 8] read
+  // as [T*B, 8] rows: B inside each of T blocks. The classifier's products
+  // over those rows run every row (no emitter stops a dim in blocks), but
+  // each row of theirs reads only its own row, so what feeds them need not
+  // compute the rows past n in each block: the loss's cotangent, the
+  // backward scan's body; the weight gradients over T*B stop in each block.
+  const char* tm =
+      "dim B\n"
+      "dim T = 5\n"
+      "input x : [T, B, 3]\n"
+      "input y : [T, B]\n"
+      "param Wx : [3, 8] ~ normal(0, 0.3)\n"
+      "param Wh : [8, 8] ~ normal(0, 0.3)\n"
+      "param Wo : [8, 1] ~ normal(0, 0.3)\n"
+      "fn cell(h, xt) = tanh(xt @ Wx + h @ Wh)\n"
+      "hs = scan(cell, broadcast_to(0, [B, 8]), x)\n"
+      "pred = reshape(reshape(hs, [-1, 8]) @ Wo, [T, B])\n"
+      "loss mse(pred, y)\n"
+      "optimizer sgd(lr = 0.1)\n";
+  Model bounded = compiled_up_to(tm, 16);
+  std::string step = bounded.dump(Stage::Loops);
+  CHECK(count(step, "in each block of 16 only; an operand is 0 past it   (k bound)") == 3);
+  // The loss's cotangent (2 kernels), the copies of the shifted states and
+  // the backward body's kernels (4) stop at n.
+  CHECK(count(step, "rows past it not computed   (row bound)") == 11);
+  auto rows = [](int64_t n, double scale) {
+    Tensor x(DType::F32, {5, n, 3}), y(DType::F32, {5, n});
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, scale * std::sin(static_cast<double>(i) * 0.31));
+    for (int64_t i = 0; i < y.numel(); ++i) y.set(i, scale * std::cos(static_cast<double>(i) * 0.43));
+    return NamedTensors{{"x", std::move(x)}, {"y", std::move(y)}};
+  };
+  same_as_fixed(bounded, tm, 16, rows, {1, 6, 16});
+}
