@@ -390,7 +390,8 @@ class RowBounds {
       // A fill writes what every stored result holds past the size: the same
       // for all of them (and only into buffers of their own, not views; rows
       // of B alone, whose row 0 it copies).
-      std::optional<Padding> held = fill ? padding_of(dim, stored) : std::nullopt;
+      // (Other where they differ; None when nothing is filled.)
+      const Padding held = fill ? padding_of(dim, stored).value_or(Padding::Other) : Padding::None;
       bool own = rf->inner == 1;
       for (const auto& [out, stored_node, map] : stored) own = own && p_.buffers[out].kind != Buffer::Kind::View;
       if (!stored.empty() && (!fill || (own && (held == Padding::Row0 || held == Padding::Zero)))) {

@@ -391,6 +391,11 @@ TEST_CASE("capacity: kernels along the dim compute the call's rows only, and fil
   std::string forward = bounded.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
   CHECK(count(forward, "rows past it not computed   (row bound)") == 1);
   CHECK(count(forward, "rows past it copies of row 0   (row bound)") == 1);
+  // grad: the gradient for x (a result: wrt x) is 0 past the size, so its
+  // product fills those rows with zeros; the logits, with copies of row 0.
+  std::string grad = bounded.dump(Stage::Loops, DumpFormat::Text, Entry::Grad);
+  CHECK(count(grad, "rows past it set to 0   (row bound)") == 1);
+  CHECK(count(grad, "rows past it copies of row 0   (row bound)") == 1);
   CompileOptions plain;  // a model without capacities has no bound
   plain.dims = {{"B", 256}};
   CHECK(count(Model::compile_source(kWide, "wide.grad", plain).dump(Stage::Loops), "(row bound)") == 0);
