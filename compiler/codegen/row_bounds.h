@@ -8,10 +8,13 @@
 
 namespace gradc {
 
-// Sets Kernel::rows_size (and rows_fill, rows_zero, rows_capacity) on the
-// products, elementwise kernels and sums of `p` that can stop at the call's
-// size of a dynamic dim of m, and Kernel::k_size on each product contracting
-// such a dim where one operand is all zeros past the size (row_bounds.cpp).
+// Sets Kernel::rows_size (and rows_dim, rows_fill, rows_zero, rows_capacity)
+// on the kernels of `p` that can stop at the call's size of a dynamic dim of
+// m (products, elementwise kernels, reductions, argmax, embedding
+// gradients; in scan bodies too), Kernel::cols_size on register-tiled
+// products whose columns hold the dim, and Kernel::k_size (k_unit,
+// k_period) on each product contracting it where one operand is all zeros
+// past the size (row_bounds.cpp).
 void plan_row_bounds(const ModelIR& m, Program& p);
 
 }  // namespace gradc
