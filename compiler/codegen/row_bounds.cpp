@@ -241,10 +241,11 @@ class RowBounds {
   bool rows_read(const Kernel& k, const Affine& map, int b, Bound bound, int dim) const {
     const Rows& r = rows_[b];
     const size_t d = bound.d;
-    const int64_t block = m_.capacities[dim].second * bound.unit;
     if (dim < 0 || r.dim != dim || map.strides.size() != k.dims.size() || map.offset < 0 || bound.unit < 1 ||
-        map.strides[d] * bound.unit != r.stride || (bound.periodic ? k.dims[d] % block : k.dims[d] - block) != 0)
+        map.strides[d] * bound.unit != r.stride)
       return false;
+    const int64_t block = m_.capacities[dim].second * bound.unit;
+    if ((bound.periodic ? k.dims[d] % block : k.dims[d] - block) != 0) return false;
     // (A block further along d is a period further on: its stride times
     // capacity * unit is the row's stride times the capacity.)
     int64_t reach = map.offset % r.period + map.strides[d] * (bound.unit - 1);
