@@ -164,14 +164,14 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
         });
       };
       // A block past the row or column bound has nothing to do.
-      if (k.rows_size >= 0 && k.cols_size >= 0)
-        when(b_.CreateAnd(b_.CreateICmpSLT(ip0, ip1), b_.CreateICmpSLT(jp0, jp1)), work);
-      else if (k.rows_size >= 0)
-        when(b_.CreateICmpSLT(ip0, ip1), work);
-      else if (k.cols_size >= 0)
-        when(b_.CreateICmpSLT(jp0, jp1), work);
-      else
-        work();
+      llvm::Value* busy = nullptr;
+      if (k.rows_size >= 0) busy = b_.CreateICmpSLT(ip0, ip1);
+      if (k.cols_size >= 0) {
+        llvm::Value* cols = b_.CreateICmpSLT(jp0, jp1);
+        busy = busy ? b_.CreateAnd(busy, cols) : cols;
+      }
+      if (busy) when(busy, work);
+      else work();
     });
     if (k.rows_size >= 0) fill_rows(k, row_bound(k));
   });
