@@ -222,6 +222,11 @@ void KernelEmitter::pack_panel(const Kernel& k, int buffer, const Affine& map, i
 
 void KernelEmitter::pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp) {
   size_t batch = k.dims.size() - 3;
+  if (k.b_gather) {
+    llvm::Type* ty = type(p_.buffers[k.pack_b].dtype);
+    llvm::Value* dst = b_.CreateInBoundsGEP(ty, base(k.pack_b), mul(mul(jp, s.K), s.nr));
+    return gather_b_rows(k, s, jp, i64(0), i64(s.K), dst);
+  }
   pack_panel(k, k.b, k.b_map, k.pack_b, batch + 1, s.nr, s.N, s.K, s.vw, jp);
 }
 
@@ -231,6 +236,7 @@ void KernelEmitter::pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp)
 // reading its kc consecutive elements and writing into the panel in L1.
 void KernelEmitter::pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0,
                                  llvm::Value* kc, llvm::Value* dst) {
+  if (k.b_gather) return gather_b_rows(k, s, jp, k0, kc, dst);
   size_t batch = k.dims.size() - 3;
   size_t n_dim = batch + 1, k_dim = batch + 2;
   const Affine& map = k.b_map;
@@ -301,6 +307,112 @@ void KernelEmitter::pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Valu
   int64_t full = s.N / w;
   if (full == s.pn) return copy(false);
   if_else(b_.CreateICmpSLT(jp, i64(full)), [&] { copy(false); }, [&] { copy(true); });
+}
+
+// B gathered (Kernel::b_gather), rows [k0, k0 + kc) of panel jp into dst
+// (row kk at dst + kk * NR), a vector at a time along whichever of n and k
+// has the longer contiguous runs in the buffer (a convolution's windows:
+// n, the positions along a row of the image, in the forward product; k in
+// the weight gradient, which reads them transposed), so that one gather
+// touches few cache lines:
+//  - along n: the offsets of the panel's columns are computed once, in
+//    vectors of 32-bit lanes (the digits by division by constants); each row
+//    adds its own offset to them and gathers, lanes past N masked off to 0.
+//  - along k: vw rows at a time, each column's vw elements gathered along k
+//    and the vw x vw tile transposed in registers, as pack_b_chunk does for
+//    a transposed B; the rows past the last whole tile element by element.
+// (A convolution's windows, read this way from the padded input, are never
+// written out: on W5's second layer that was 20 MB written and read twice a
+// step.)
+void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0,
+                                  llvm::Value* kc, llvm::Value* dst) {
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  llvm::Type* i32 = b_.getInt32Ty();
+  const unsigned vw = static_cast<unsigned>(s.vw);
+  auto* vty = llvm::FixedVectorType::get(ty, vw);
+  auto* ity = llvm::FixedVectorType::get(i32, vw);
+  auto* i64ty = llvm::FixedVectorType::get(b_.getInt64Ty(), vw);
+  auto ci = [&](llvm::Type* t, int64_t v) { return llvm::ConstantInt::get(t, static_cast<uint64_t>(v)); };
+  // Sum of digit * stride of index i (an i32 scalar or vector): the first
+  // digit is the quotient by the later radices, the others remainders.
+  auto offset = [&](const Kernel::Digits& d, llvm::Value* i) {
+    llvm::Type* t = i->getType();
+    llvm::Value* off = ci(t, d.offset);
+    int64_t below = 1;
+    for (size_t j = d.radix.size(); j-- > 0;) {
+      llvm::Value* q = below > 1 ? b_.CreateUDiv(i, ci(t, below)) : i;
+      if (j > 0) q = b_.CreateURem(q, ci(t, d.radix[j]));
+      off = b_.CreateAdd(off, b_.CreateMul(q, ci(t, d.stride[j])));
+      below *= d.radix[j];
+    }
+    return off;
+  };
+  // Lanes i0, i0 + 1, ..: a vector of consecutive indices.
+  auto lanes = [&](llvm::Value* i0) {
+    std::vector<llvm::Constant*> c;
+    for (unsigned l = 0; l < vw; ++l) c.push_back(ci(i32, l));
+    return b_.CreateAdd(b_.CreateVectorSplat(vw, i0), llvm::ConstantVector::get(c));
+  };
+  auto align_of = [&](llvm::Type*) { return llvm::Align(dtype_size(p_.buffers[k.out].dtype)); };
+  auto gather = [&](llvm::Value* idx, llvm::Value* mask) {
+    llvm::Value* ptrs = b_.CreateInBoundsGEP(ty, base(k.b), b_.CreateSExt(idx, i64ty));
+    return b_.CreateMaskedGather(vty, ptrs, align_of(ty), mask, llvm::Constant::getNullValue(vty));
+  };
+  // The elements of consecutive indices that lie next to each other: the
+  // trailing digits laid out contiguously (1 when the last digit is not).
+  auto run = [](const Kernel::Digits& d) {
+    int64_t len = 1;
+    for (size_t j = d.radix.size(); j-- > 0 && d.stride[j] == len;) len *= d.radix[j];
+    return len;
+  };
+  llvm::Value* n0 = b_.CreateTrunc(mul(jp, s.nr), i32);
+  const bool ragged = s.N % s.nr != 0;
+  if (run(k.b_k) > run(k.b_n)) {
+    // Along k. A column past N gathers nothing and keeps zeros.
+    std::vector<llvm::Value*> col(static_cast<size_t>(s.nr)), live(static_cast<size_t>(s.nr), nullptr);
+    for (int64_t c = 0; c < s.nr; ++c) {
+      llvm::Value* n = b_.CreateAdd(n0, ci(i32, c));
+      col[c] = offset(k.b_n, n);
+      if (ragged) live[c] = b_.CreateVectorSplat(vw, b_.CreateICmpSLT(n, ci(i32, s.N)));
+    }
+    llvm::Value* tiles = b_.CreateUDiv(kc, i64(s.vw));
+    loop_range(i64(0), tiles, [&](llvm::Value* kt) {
+      llvm::Value* kk0 = mul(kt, s.vw);
+      llvm::Value* rows = offset(k.b_k, lanes(b_.CreateTrunc(add(k0, kk0), i32)));
+      for (int64_t c0 = 0; c0 < s.nr; c0 += s.vw) {
+        std::vector<llvm::Value*> x;
+        for (int64_t c = 0; c < s.vw; ++c)
+          x.push_back(gather(b_.CreateAdd(rows, b_.CreateVectorSplat(vw, col[c0 + c])), live[c0 + c]));
+        transpose_in_registers(x);
+        for (int64_t r = 0; r < s.vw; ++r)
+          b_.CreateAlignedStore(x[r], b_.CreateInBoundsGEP(ty, dst, add(mul(add(kk0, i64(r)), s.nr), i64(c0))),
+                                align_of(ty));
+      }
+    });
+    loop_range(mul(tiles, s.vw), kc, [&](llvm::Value* kk) {
+      llvm::Value* row = offset(k.b_k, b_.CreateTrunc(add(k0, kk), i32));
+      for (int64_t c = 0; c < s.nr; ++c) {
+        llvm::Value* v = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, base(k.b), b_.CreateSExt(b_.CreateAdd(row, col[c]), b_.getInt64Ty())));
+        if (ragged) v = b_.CreateSelect(b_.CreateExtractElement(live[c], uint64_t{0}), v, llvm::ConstantFP::get(ty, 0.0));
+        b_.CreateStore(v, b_.CreateInBoundsGEP(ty, dst, add(mul(kk, s.nr), i64(c))));
+      }
+    });
+    return;
+  }
+  // Along n.
+  std::vector<llvm::Value*> cols, masks;
+  for (int64_t c0 = 0; c0 < s.nr; c0 += s.vw) {
+    llvm::Value* n = lanes(b_.CreateAdd(n0, ci(i32, c0)));
+    cols.push_back(offset(k.b_n, n));
+    masks.push_back(ragged ? b_.CreateICmpSLT(n, ci(ity, s.N)) : nullptr);
+  }
+  loop_range(i64(0), kc, [&](llvm::Value* kk) {
+    llvm::Value* at = b_.CreateVectorSplat(vw, offset(k.b_k, b_.CreateTrunc(add(k0, kk), i32)));
+    llvm::Value* to = b_.CreateInBoundsGEP(ty, dst, mul(kk, s.nr));
+    for (size_t v = 0; v < cols.size(); ++v)
+      b_.CreateAlignedStore(gather(b_.CreateAdd(cols[v], at), masks[v]),
+                            b_.CreateConstInBoundsGEP1_64(ty, to, static_cast<int64_t>(v) * s.vw), align_of(ty));
+  });
 }
 
 // C[ip*MR.., jp*NR..] (+)= sum over k in [k0, k0 + kc) of A's rows and

@@ -183,6 +183,8 @@ class KernelEmitter {
   void pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp);
   void pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0, llvm::Value* kc,
                     llvm::Value* dst);
+  void gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0, llvm::Value* kc,
+                     llvm::Value* dst);
   void microkernel(const Kernel& k, const GemmShape& s, llvm::Value* ip, llvm::Value* jp, llvm::Value* k0,
                    llvm::Value* kc, llvm::Value* first, const std::optional<CBlock>& cb, llvm::Value* panel);
   llvm::Function* tile_function(llvm::Type* ty, const GemmShape& s);

@@ -93,6 +93,66 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
   }
 }
 
+// The source of a chain of index-only views (transposes, windows, slices),
+// each read by the next alone; kNoNode when `v` is not such a chain.
+NodeId view_source(const Graph& g, const Fusion& f, NodeId v) {
+  for (bool first = true;; first = false) {
+    const Node& node = g[v];
+    bool view = node.op == Op::Transpose || node.op == Op::Window || node.op == Op::Slice;
+    if (!view) return first || node.op == Op::Constant ? kNoNode : v;
+    if (f.users[v] != 1) return kNoNode;
+    v = node.operands[0];
+  }
+}
+
+// Fusion::gathered: for each reshape to a matrix of a view whose every user
+// is a register-tiled product reading it as B (directly or through an
+// absorbed transpose), the reshape and the view get no buffer and the view's
+// source gets one.
+void gather_views(const Graph& g, const EntrySignature& sig, Fusion& f) {
+  f.gathered.assign(g.size(), false);
+  std::vector<std::vector<NodeId>> users(g.size());
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (f.live[n])
+      for (NodeId o : g[n].operands) users[o].push_back(n);
+  for (const EntryValue& v : sig.produces) users[v.node].push_back(kNoNode);
+  // Whether product p reads x as B, and is register-tiled and 2-D.
+  auto reads_as_b = [&](NodeId p, NodeId x) {
+    if (p == kNoNode || g[p].op != Op::MatMul || g[p].operands[1] != x || g[p].operands[0] == x) return false;
+    const Node& node = g[p];
+    if (node.rank() != 2) return false;
+    return register_tiled(node.dtype, node.shape[0].size, node.shape[1].size,
+                          g[node.operands[0]].shape.back().size);
+  };
+  for (NodeId r = 0; r < g.size(); ++r) {
+    const Node& node = g[r];
+    if (!f.live[r] || node.op != Op::Reshape || node.rank() != 2 || users[r].empty()) continue;
+    NodeId v = node.operands[0];
+    NodeId src = view_source(g, f, v);
+    // (offsets are 32-bit vector lanes in the gather)
+    if (src == kNoNode || numel(g[src].shape) >= (int64_t{1} << 31)) continue;
+    // The matrix's rows must be whole leading axes of the view.
+    int64_t lead = 1;
+    for (const Dim& d : g[v].shape) {
+      if (lead == node.shape[0].size) break;
+      lead *= d.size;
+    }
+    if (lead != node.shape[0].size) continue;
+    bool ok = true;
+    for (NodeId u : users[r]) {
+      if (u != kNoNode && f.absorbed[u]) {
+        ok = ok && users[u].size() == 1 && reads_as_b(users[u][0], u);
+      } else {
+        ok = ok && reads_as_b(u, r);
+      }
+    }
+    if (!ok) continue;
+    f.gathered[r] = true;
+    f.mat[r] = f.mat[v] = false;
+    if (g[src].op != Op::Constant) f.mat[src] = true;
+  }
+}
+
 // A fused expression is as large and as deep as the tree of single-user nodes
 // behind it, which no limit of the language bounds (a model of N statements
 // `h = h * 2 + 1` is one expression 2N deep), and everything after fusion
@@ -156,6 +216,7 @@ Fusion decide_fusion(const Graph& g, const EntrySignature& sig) {
   Fusion f;
   mark_live(g, sig, f);
   decide(g, sig, f);
+  gather_views(g, sig, f);
   bound_size(g, f);
   order_nodes(g, f);
   return f;

@@ -18,11 +18,24 @@ namespace gradc {
 // LLVM never gets an unbounded basic block.
 inline constexpr int kMaxFusedNodes = 1024;
 
+// Whether a product of these sizes is computed by the register-tiled
+// microkernel (Kernel::packed), large enough for it and for the thread pool.
+inline bool register_tiled(DType t, int64_t M, int64_t N, int64_t K) {
+  return is_float(t) && M >= 4 && N >= 16 && M * N * K >= (int64_t{1} << 16);
+}
+
 struct Fusion {
   std::vector<bool> live;      // needed by a produced value
   std::vector<int> users;      // live users, plus one per produced value it is
   std::vector<bool> mat;       // materialized: computed into a buffer of its own
   std::vector<bool> absorbed;  // a transpose that its matrix product reads through strides
+  // A reshape to a matrix that only register-tiled products read, as B (or
+  // as B through an absorbed transpose), of a view of a buffer (transposes,
+  // windows and slices of it): the products gather B from that buffer as
+  // they pack it (Kernel::b_gather), so the matrix is never written. This is
+  // a convolution's implicit im2col: its windows [C*R*S, N*P] are read from
+  // the padded input, not copied out first.
+  std::vector<bool> gathered;
   std::vector<NodeId> order;   // the live nodes in kernel order
   std::vector<int> pos;        // a node's place in `order`
 };
@@ -32,7 +45,9 @@ struct Fusion {
 // leaves, reductions, products, concatenations, pads and produced values are
 // materialized, and so are the operands of reshapes, one_hot and products
 // (a product absorbs a transpose of its last two axes instead); and a node
-// that keeps a kernel's fused expression within kMaxFusedNodes.
+// that keeps a kernel's fused expression within kMaxFusedNodes; except that
+// products read a reshaped view of a buffer through index digits
+// (Fusion::gathered), which then has no buffer of its own.
 Fusion decide_fusion(const Graph& g, const EntrySignature& sig);
 
 }  // namespace gradc

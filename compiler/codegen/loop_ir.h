@@ -121,6 +121,16 @@ struct Kernel {
   // inputs in a weight gradient), where a panel packed in advance would be
   // used once and cost a write and a read of all of B through memory.
   bool pack_b_per_block = false;
+  // B gathered from buffer `b` (Fusion::gathered: a convolution's implicit
+  // im2col) as it is packed, never read in place: B[k, n] is
+  // b[b_k(k) + b_n(n)], each an index split into mixed-radix digits (the
+  // last fastest) times strides. Only 2-D products; b_map is unused.
+  struct Digits {
+    std::vector<int64_t> radix, stride;
+    int64_t offset = 0;
+  };
+  bool b_gather = false;
+  Digits b_k, b_n;
   // A register-tiled product that only its own epilogues read computes each
   // block of C into per-thread scratch (Program::worker_bytes) instead of
   // buffer `out`, which then takes no memory: the block stays in L2 from the

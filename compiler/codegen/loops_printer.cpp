@@ -20,6 +20,25 @@ std::string affine_str(const Affine& a) {
   return s;
 }
 
+// A gathered operand's index (Kernel::Digits) of loop variable i<d>: each
+// digit as a quotient and remainder, times its stride.
+std::string digits_str(const Kernel::Digits& g, size_t d) {
+  std::string s;
+  int64_t below = 1;
+  std::vector<std::string> terms;
+  for (size_t j = g.radix.size(); j-- > 0;) {
+    std::string q = fmt::format("i{}", d);
+    if (below > 1) q = fmt::format("{}/{}", q, below);
+    if (j > 0) q = fmt::format("{}%{}", q, g.radix[j]);
+    below *= g.radix[j];
+    if (g.stride[j] == 0) continue;
+    terms.push_back(g.stride[j] == 1 ? q : fmt::format("{}*({})", g.stride[j], q));
+  }
+  for (size_t j = terms.size(); j-- > 0;) s += (s.empty() ? "" : " + ") + terms[j];
+  if (g.offset != 0 || s.empty()) s += (s.empty() ? "" : " + ") + fmt::format("{}", g.offset);
+  return s;
+}
+
 std::string expr_str(const Program& p, const Kernel& k, int e) {
   const KExpr& x = k.exprs[e];
   switch (x.kind) {
@@ -135,11 +154,14 @@ std::string print_program(const Program& p) {
         break;
       case Kernel::Kind::MatMul:
         s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,
-                         affine_str(k.out_map), k.a, affine_str(k.a_map), k.b, affine_str(k.b_map),
+                         affine_str(k.out_map), k.a, affine_str(k.a_map), k.b,
+                         k.b_gather ? fmt::format("{} + {}", digits_str(k.b_k, k.dims.size() - 1),
+                                                  digits_str(k.b_n, k.dims.size() - 2))
+                                    : affine_str(k.b_map),
                          !k.packed         ? std::string("tiled")
                          : fmt::format("register-tiled, {}, parallel blocks{}",
-                                       k.pack_b >= 0        ? fmt::format("B packed into b{}", k.pack_b)
-                                       : k.pack_b_per_block ? std::string("B packed per block")
+                                       k.pack_b >= 0        ? fmt::format("B {} into b{}", k.b_gather ? "gathered" : "packed", k.pack_b)
+                                       : k.pack_b_per_block ? std::string(k.b_gather ? "B gathered per block" : "B packed per block")
                                                             : std::string("operands read in place"),
                                        k.c_blocks ? ", C in per-thread blocks" : ""));
         for (const Kernel::Epilogue& e : k.epilogues)

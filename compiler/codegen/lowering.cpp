@@ -602,9 +602,13 @@ class Lowering {
       return a;
     };
     k.a_map = operand(node.operands[0], batch, batch + 2, k.a);
-    k.b_map = operand(node.operands[1], batch + 2, batch + 1, k.b);
+    NodeId bx = node.operands[1];
+    if (NodeId view = f_.absorbed[bx] ? g_[bx].operands[0] : bx; f_.gathered[view])
+      gather_b(k, view, f_.absorbed[bx]);
+    else
+      k.b_map = operand(bx, batch + 2, batch + 1, k.b);
     // Products big enough for the register-tiled kernel (and to split across threads).
-    if (is_float(node.dtype) && M >= 4 && N >= 16 && M * N * K >= (int64_t{1} << 16)) {
+    if (register_tiled(node.dtype, M, N, K)) {
       k.packed = true;
       // B is read in place when a tile's columns are contiguous, no tile is
       // ragged, and a panel of kPanelDepth rows spans at most 256 KiB (64
@@ -612,7 +616,7 @@ class Lowering {
       // the wide MLP's 1024-column weights). Otherwise it is packed, with room
       // for the zero padding of the last panel with any tile up to the maximum.
       int64_t ldb = k.b_map.strides[batch + 2];
-      bool in_place = k.b_map.strides[batch + 1] == 1 && N % kMaxTileCols == 0 &&
+      bool in_place = !k.b_gather && k.b_map.strides[batch + 1] == 1 && N % kMaxTileCols == 0 &&
                       ldb * dtype_size(node.dtype) * kPanelDepth <= (int64_t{256} << 10);
       if (!in_place && M <= kOneBlockRows)
         k.pack_b_per_block = true;
@@ -621,6 +625,34 @@ class Lowering {
     }
     fuse_epilogue(n, k);
     p_.kernels.push_back(std::move(k));
+  }
+
+  // B of product k is the matrix `r` (Fusion::gathered), a reshape of a
+  // view of a buffer, or its transpose: the view's value at each element is
+  // one load, whose map over the view's axes splits into the matrix's row
+  // axes (the leading ones) and column axes: the digits of B's k and n.
+  void gather_b(Kernel& k, NodeId r, bool transposed) {
+    NodeId v = g_[r].operands[0];
+    Sizes vs = shape(v);
+    Kernel view = kernel(Kernel::Kind::Elementwise, v, vs);
+    const KExpr& e = view.exprs[expr(view, v, IdxMap::identity(vs.size()))];
+    if (e.kind != KExpr::Kind::Load || !e.args.empty() || e.map.step != 0)
+      internal_error(__FILE__, __LINE__, "a gathered matrix is not a view of one buffer");
+    size_t lead = 0;
+    for (int64_t rows = 1; rows != g_[r].shape[0].size; ++lead) rows *= vs[lead];
+    Kernel::Digits rows, cols;
+    for (size_t j = 0; j < vs.size(); ++j) {
+      if (vs[j] == 1) continue;  // (a digit that is always 0)
+      Kernel::Digits& d = j < lead ? rows : cols;
+      d.radix.push_back(vs[j]);
+      d.stride.push_back(e.map.strides[j]);
+    }
+    rows.offset = e.map.offset;
+    k.b = e.buffer;
+    k.b_map = Affine{0, Sizes(k.dims.size(), 0)};
+    k.b_gather = true;
+    k.b_k = transposed ? cols : rows;
+    k.b_n = transposed ? rows : cols;
   }
 
   static bool elementwise(OpKind k) {

@@ -262,6 +262,34 @@ class RowBounds {
     return reach < r.stride;
   }
 
+  // Whether product k, gathering B from buffer b (Kernel::b_gather), reaches
+  // only rows [0, n) of b: a bounded dim (n, or k) whose first digit steps
+  // one row of b per `unit` iterations, every other digit of B's index
+  // staying within a row (a convolution's windows of its padded input, with
+  // the images outermost in the columns of the forward product and in k of
+  // the weight gradient). The last register tile of a column bound reads a
+  // few columns past n * unit; their results are past the bound too.
+  bool gathered_rows_read(const Kernel& k, int b, Bound bound) const {
+    const Rows& r = rows_[b];
+    const size_t batch = k.dims.size() - 3;
+    if (bound.periodic || (bound.d != batch + 1 && bound.d != batch + 2)) return false;
+    const Kernel::Digits& walk = bound.d == batch + 1 ? k.b_n : k.b_k;
+    const Kernel::Digits& other = bound.d == batch + 1 ? k.b_k : k.b_n;
+    if (walk.radix.empty() || walk.stride[0] != r.stride || walk.radix[0] != m_.capacities[r.dim].second)
+      return false;
+    int64_t unit = 1, reach = walk.offset + other.offset;
+    for (size_t j = 1; j < walk.radix.size(); ++j) unit *= walk.radix[j];
+    if (unit != bound.unit || reach < 0) return false;
+    auto add = [&](const Kernel::Digits& d, size_t from) {
+      for (size_t j = from; j < d.radix.size(); ++j) {
+        if (d.stride[j] < 0) return false;
+        reach += d.stride[j] * (d.radix[j] - 1);
+      }
+      return true;
+    };
+    return add(walk, 1) && add(other, 0) && reach < r.stride;
+  }
+
   // Marks the padded rows of what k reads as needed, but where a dim of
   // `bounded` reads only the first rows.
   void reads(const Kernel& k, const std::vector<Bound>& bounded) {
@@ -277,7 +305,12 @@ class RowBounds {
       if (x.kind == KExpr::Kind::Load) read(x.buffer, x.map, !x.args.empty());
     if (k.kind == Kernel::Kind::MatMul) {
       read(k.a, k.a_map, false);
-      read(k.b, k.b_map, false);
+      if (!k.b_gather) return read(k.b, k.b_map, false);
+      int b = root_buffer(p_.buffers, k.b);
+      if (b < 0 || rows_[b].dim < 0) return;
+      for (Bound bound : bounded)
+        if (k.b == b && gathered_rows_read(k, b, bound)) return;
+      needed_[b] = true;
     }
   }
 

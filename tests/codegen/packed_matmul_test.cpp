@@ -300,11 +300,48 @@ optimizer adam(lr = 0.01)
   REQUIRE(m.ok());
   std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
   INFO(loops);
-  CHECK(loops.find("B packed per block") != std::string::npos);
+  CHECK(loops.find("B gathered per block") != std::string::npos);
   // The second layer's weight gradient [16, 200] is read only by adam's
   // update of K2 [16, 8, 5, 5] (through a reshape): the update is its
   // epilogue, at the flat index, and C stays in per-thread blocks.
-  CHECK(loops.find("B packed per block, parallel blocks, C in per-thread blocks") != std::string::npos);
+  CHECK(loops.find("B gathered per block, parallel blocks, C in per-thread blocks") != std::string::npos);
+  agrees_with_interpreter(m, 2);
+  same_for_every_thread_count(m, test::random_inputs(m.info(), 8), {1, 2, 3, 0}, 2);
+}
+
+TEST_CASE("a convolution's products gather its windows from the padded input", "[codegen][threads]") {
+  // Implicit im2col (Fusion::gathered): the windows [C*R*S, B*P] are never
+  // written; the forward product gathers them as it packs B (per block with
+  // 12 output channels, into a packed copy with 130), and so does the
+  // weight gradient, reading them transposed. Strides, dilations, padding
+  // and ragged panels (324 and 252 columns) against the interpreter.
+  Model m = Model::compile_source(R"(dim B = 4
+input x : [B, 3, 17, 11]
+input label : i32[B]
+param K1 : [12, 3, 3, 2] ~ he_uniform
+param K2 : [130, 12, 3, 3] ~ he_uniform
+param W : [8190, 3] ~ xavier_uniform
+a1 = relu(conv2d(x, K1, stride=[2, 1], padding=[1, 0], dilation=[1, 2]))    # [B, 12, 9, 9]
+a2 = tanh(conv2d(a1, K2, padding=1, dilation=[2, 1]))                       # [B, 130, 7, 9]
+logits = flatten(a2) @ W
+loss cross_entropy(logits, label)
+output logits
+optimizer sgd(lr = 0.1)
+)",
+                                  "gathered_windows.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  CHECK(loops.find("B gathered per block") != std::string::npos);
+  CHECK(loops.find("B gathered into") != std::string::npos);
+  // No buffer of the forward entry holds the first layer's windows
+  // [3*3*2, 4*9*9] or the second's [12*3*3, 4*7*9]. (train_step has one of
+  // the second's size: the windows' gradient, before its fold.)
+  std::string forward = m.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+  CHECK(forward.find(" x 5832 ") == std::string::npos);
+  CHECK(forward.find(" x 27216 ") == std::string::npos);
+  CHECK(forward.find("B gathered") != std::string::npos);
+  CHECK(loops.find(" x 5832 ") == std::string::npos);
   agrees_with_interpreter(m, 2);
   same_for_every_thread_count(m, test::random_inputs(m.info(), 8), {1, 2, 3, 0}, 2);
 }

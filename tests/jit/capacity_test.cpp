@@ -588,6 +588,24 @@ TEST_CASE("capacity: a convolutional network's kernels stop at the call's images
   CHECK(count(step, "(column bound)") == 3);
   CHECK(count(step, "per row of the call's size) only; an operand is 0 past it   (k bound)") == 2);
   CHECK(count(step, "rows past it copies of row 0") + count(step, "rows past it set to 0") == 0);
+  // Both layers' forward products and weight gradients gather their windows
+  // from the padded input (docs/internals.md), reading only the call's
+  // images of it: the kernels that pad it stop there too, as does every
+  // kernel whose outer loop walks B over more dims than one.
+  CHECK(count(step, "B gathered per block") == 4);
+  size_t unbounded = 0;
+  std::istringstream lines(step);
+  std::string kernel;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("  k", 0) == 0) {
+      unbounded += kernel.find(" for i0 < 48,") != std::string::npos;
+      kernel = line;
+    } else if (line.find("bound)") != std::string::npos) {
+      kernel.clear();
+    }
+  }
+  unbounded += kernel.find(" for i0 < 48,") != std::string::npos;
+  CHECK(unbounded == 0);
   std::string forward = bounded.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
   CHECK(count(forward, "(column bound)") == 2);
   auto rows = [](int64_t n, double scale) {
