@@ -182,6 +182,28 @@ GRAD
     tr -d '\n' < out/bn.h | grep -Eq 'float W1\[4\]\[8\];[^}]*float running_mean\[8\];[^}]*float gamma\[8\];[^}]*float running_var\[8\];' ||
       fail "the params struct does not hold params and buffers in declaration order: $(grep -A8 'typedef struct bn_params' out/bn.h)"
     ;;
+  cnn_bit_identical)
+    # Convolutions whose products gather their windows from the padded input
+    # (a stride, padding, a pool), on the exported target's own vectors, and
+    # on 2 POSIX threads.
+    cat > cnn.grad <<'GRAD'
+model cnn
+dim B = 8
+input x : [B, 2, 9, 9]
+input label : i32[B]
+param W1 : [8, 2, 3, 3] ~ he_uniform
+param W2 : [16, 8, 3, 3] ~ he_uniform
+param W3 : [64, 4] ~ xavier_uniform
+h = max_pool2d(relu(conv2d(relu(conv2d(x, W1, padding=1)), W2, stride=2, padding=1)), 2)   # [B, 16, 2, 2]
+logits = flatten(h) @ W3
+loss cross_entropy(logits, label)
+output logits
+optimizer adam(lr = 0.01)
+GRAD
+    "$G" dump cnn.grad --stage loops | grep -q "B gathered" || fail "no gathered product in cnn.grad's loops"
+    make_inputs in.st x:f32:8,2,9,9:13 label:i32:8:4
+    bit_identical cnn.grad cnn forward,grad,train_step in.st "0 p2"
+    ;;
   iris_adam_bit_identical)
     make_inputs in.st x:f32:16,4:9 label:i32:16:3
     bit_identical "$E/iris_mlp.grad" iris_mlp forward,train_step in.st 1 --set B=16  # its batch dim is dynamic
