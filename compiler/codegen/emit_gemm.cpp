@@ -353,10 +353,10 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
     for (unsigned l = 0; l < vw; ++l) c.push_back(ci(i32, l));
     return b_.CreateAdd(b_.CreateVectorSplat(vw, i0), llvm::ConstantVector::get(c));
   };
-  auto align_of = [&](llvm::Type*) { return llvm::Align(dtype_size(p_.buffers[k.out].dtype)); };
+  const llvm::Align align(dtype_size(p_.buffers[k.out].dtype));
   auto gather = [&](llvm::Value* idx, llvm::Value* mask) {
     llvm::Value* ptrs = b_.CreateInBoundsGEP(ty, base(k.b), b_.CreateSExt(idx, i64ty));
-    return b_.CreateMaskedGather(vty, ptrs, align_of(ty), mask, llvm::Constant::getNullValue(vty));
+    return b_.CreateMaskedGather(vty, ptrs, align, mask, llvm::Constant::getNullValue(vty));
   };
   // The elements of consecutive indices that lie next to each other: the
   // trailing digits laid out contiguously (1 when the last digit is not).
@@ -368,11 +368,13 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
   llvm::Value* n0 = b_.CreateTrunc(mul(jp, s.nr), i32);
   const bool ragged = s.N % s.nr != 0;
   if (run(k.b_k) > run(k.b_n)) {
-    // Along k. A column past N gathers nothing and keeps zeros.
+    // Along k. A column past N gathers nothing and keeps zeros; its offset
+    // is the last column's, so that the element-by-element rows below read
+    // inside the buffer before they drop it.
     std::vector<llvm::Value*> col(static_cast<size_t>(s.nr)), live(static_cast<size_t>(s.nr), nullptr);
     for (int64_t c = 0; c < s.nr; ++c) {
       llvm::Value* n = b_.CreateAdd(n0, ci(i32, c));
-      col[c] = offset(k.b_n, n);
+      col[c] = offset(k.b_n, ragged ? b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, n, ci(i32, s.N - 1)) : n);
       if (ragged) live[c] = b_.CreateVectorSplat(vw, b_.CreateICmpSLT(n, ci(i32, s.N)));
     }
     llvm::Value* tiles = b_.CreateUDiv(kc, i64(s.vw));
@@ -385,8 +387,7 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
           x.push_back(gather(b_.CreateAdd(rows, b_.CreateVectorSplat(vw, col[c0 + c])), live[c0 + c]));
         transpose_in_registers(x);
         for (int64_t r = 0; r < s.vw; ++r)
-          b_.CreateAlignedStore(x[r], b_.CreateInBoundsGEP(ty, dst, add(mul(add(kk0, i64(r)), s.nr), i64(c0))),
-                                align_of(ty));
+          b_.CreateAlignedStore(x[r], b_.CreateInBoundsGEP(ty, dst, add(mul(add(kk0, i64(r)), s.nr), i64(c0))), align);
       }
     });
     loop_range(mul(tiles, s.vw), kc, [&](llvm::Value* kk) {
@@ -411,7 +412,7 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
     llvm::Value* to = b_.CreateInBoundsGEP(ty, dst, mul(kk, s.nr));
     for (size_t v = 0; v < cols.size(); ++v)
       b_.CreateAlignedStore(gather(b_.CreateAdd(cols[v], at), masks[v]),
-                            b_.CreateConstInBoundsGEP1_64(ty, to, static_cast<int64_t>(v) * s.vw), align_of(ty));
+                            b_.CreateConstInBoundsGEP1_64(ty, to, static_cast<int64_t>(v) * s.vw), align);
   });
 }
 
