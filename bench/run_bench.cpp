@@ -34,6 +34,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "baselines/baseline.h"
@@ -509,6 +510,14 @@ struct ThreadsResult {
 
 double threads_target(const std::string& id) { return id == "W4" ? 1.85 : id == "W5" || id == "W6" ? 1.7 : 0; }
 
+// After a call on 2 threads, OpenBLAS's worker spins for OPENBLAS_THREAD_TIMEOUT
+// (2^28 cycles by default: 70-110 ms) before it sleeps, on the core that
+// the next sample needs: interleaved right after it, gradc's 2-thread step
+// measured 1.11x its 1-thread step where `gradc bench` alone measured 1.73-1.83x
+// (W5, 2026-12-05). So the round's first sample, which follows OpenBLAS's
+// 2-thread one, starts once that spin is over.
+void settle_blas_threads() { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }
+
 // The model with SessionOptions::threads 1 and 2 and the OpenBLAS baseline on
 // 1 and 2 threads, each from the same state, interleaved.
 ThreadsResult measure_threads(const Workload& w, const gradc::Model& m, const NamedTensors& inputs,
@@ -527,7 +536,7 @@ ThreadsResult measure_threads(const Workload& w, const gradc::Model& m, const Na
   }
   NamedTensors c1 = s1.checkpoint(), c2 = s2.checkpoint();
   std::vector<bench::Runner> runners = {
-      {"threads=1", [&] { s1.train_step(inputs); }, [&] { s1.restore(c1); }},
+      {"threads=1", [&] { s1.train_step(inputs); }, [&] { settle_blas_threads(), s1.restore(c1); }},
       {"threads=2", [&] { s2.train_step(inputs); }, [&] { s2.restore(c2); }},
       {"openblas threads=1", [&] { blas.step(); }, [&] { bench::blas_threads(1), blas.restore(); }},
       {"openblas threads=2", [&] { blas.step(); }, [&] { bench::blas_threads(2), blas.restore(); }},
