@@ -97,82 +97,140 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
     for (KExpr& e : kb.exprs)
       if (e.kind == KExpr::Kind::Load && e.buffer == k.out) e.map = block;
   }
+  // k segments (Kernel::k_segments), each `per` chunks of kKc.
+  const int64_t chunks = (s.K + kKc - 1) / kKc;
+  int64_t segs = k.k_size < 0 ? std::min(k.k_segments, chunks) : 1;
+  const int64_t per = (chunks + segs - 1) / segs;
+  segs = (chunks + per - 1) / per;
+  const int64_t ldp = s.N + kMaxTileCols, seg_elems = segment_stride(s.M, s.N);
   nest(k, batch_dims, 0, [&] {
     if (k.pack_b >= 0)
       parallel(s.pn, batch_dims, [&](llvm::Value* jp) {
         if (k.cols_size < 0) return pack_b(k, s, jp);
         when(b_.CreateICmpSLT(jp, col_tiles(k, s)), [&] { pack_b(k, s, jp); });
       });
-    parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
+    // Block t of C: its tiles [ip0, ip1) x [jp0, jp1), and whether any
+    // are in the call's bounds.
+    struct Block {
+      llvm::Value *ip0, *ip1, *jp0, *jp1, *m_lo, *n_lo, *busy;
+    };
+    auto block = [&](llvm::Value* t) {
+      Block bk;
       llvm::Value* bm = b_.CreateUDiv(t, i64(tn));
       llvm::Value* bn = b_.CreateURem(t, i64(tn));
-      llvm::Value* ip0 = mul(bm, bmp);
-      llvm::Value* jp0 = mul(bn, bnp);
+      bk.ip0 = mul(bm, bmp);
+      bk.jp0 = mul(bn, bnp);
       // With a row bound, the tiles that cover rows [0, n); with a column
       // bound, those that cover columns [0, n * unit) (a block past them does nothing).
       llvm::Value* pm = i64(s.pm);
       if (k.rows_size >= 0) pm = smin(pm, b_.CreateUDiv(add(row_bound(k), i64(s.mr - 1)), i64(s.mr)));
       llvm::Value* pn = k.cols_size >= 0 ? col_tiles(k, s) : i64(s.pn);
-      llvm::Value* ip1 = smin(add(ip0, i64(bmp)), pm);
-      llvm::Value* jp1 = smin(add(jp0, i64(bnp)), pn);
-      llvm::Value* m_lo = mul(ip0, s.mr);
-      llvm::Value* n_lo = mul(jp0, s.nr);
-      std::optional<CBlock> cb;
-      llvm::Type* ty = type(p_.buffers[k.out].dtype);
-      int64_t at = (p_.arena_bytes + 63) / 64 * 64;
-      llvm::Value* scratch = nullptr;
-      if (k.c_blocks || k.pack_b_per_block)
-        scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, add(i64(at), mul(slot_, p_.worker_bytes)));
-      llvm::Value* panel = k.pack_b_per_block ? b_.CreateConstInBoundsGEP1_64(ty, scratch, kCBlockElems) : nullptr;
-      if (k.c_blocks) {
-        cb = CBlock{scratch, ip0, jp0, ldcb};
-        // The epilogues find C[m, n] at scratch[(m - m_lo) * ldcb + (n - n_lo)].
-        bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(m_lo, ldcb), n_lo)));
+      bk.ip1 = smin(add(bk.ip0, i64(bmp)), pm);
+      bk.jp1 = smin(add(bk.jp0, i64(bnp)), pn);
+      bk.m_lo = mul(bk.ip0, s.mr);
+      bk.n_lo = mul(bk.jp0, s.nr);
+      bk.busy = nullptr;
+      if (k.rows_size >= 0) bk.busy = b_.CreateICmpSLT(bk.ip0, bk.ip1);
+      if (k.cols_size >= 0) {
+        llvm::Value* cols = b_.CreateICmpSLT(bk.jp0, bk.jp1);
+        bk.busy = bk.busy ? b_.CreateAnd(bk.busy, cols) : cols;
       }
-      auto work = [&] {
-        // With a bound on k, the chunks that cover its ranges: body(k0, kc, first).
-        auto chunks = [&](const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& body) {
-          if (k.k_size < 0)
-            return loop((s.K + kKc - 1) / kKc, [&](llvm::Value* pc) {
-              llvm::Value* k0 = mul(pc, kKc);
-              body(k0, smin(i64(kKc), b_.CreateSub(i64(s.K), k0)), b_.CreateICmpEQ(pc, i64(0)));
-            });
-          k_ranges(k, [&](llvm::Value* lo, llvm::Value* len) {
-            loop_range(i64(0), b_.CreateUDiv(add(len, i64(kKc - 1)), i64(kKc)), [&](llvm::Value* pc) {
-              llvm::Value* at = mul(pc, kKc);
-              body(add(lo, at), smin(i64(kKc), b_.CreateSub(len, at)),
-                   b_.CreateICmpEQ(add(lo, at), i64(0)));  // (the first chunk of the first range)
-            });
-          });
-        };
-        chunks([&](llvm::Value* k0, llvm::Value* kc, llvm::Value* first) {
-          loop_range(jp0, jp1, [&](llvm::Value* jp) {
-            if (panel) pack_b_chunk(k, s, jp, k0, kc, panel);
-            loop_range(ip0, ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb, panel); });
-          });
+      return bk;
+    };
+    auto when_busy = [&](const Block& bk, const std::function<void()>& work) {
+      if (bk.busy) when(bk.busy, work);
+      else work();
+    };
+    llvm::Type* ty = type(p_.buffers[k.out].dtype);
+    int64_t at = (p_.arena_bytes + 63) / 64 * 64;
+    auto thread_scratch = [&] { return b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, add(i64(at), mul(slot_, p_.worker_bytes))); };
+    // With C in per-thread blocks, the epilogues find C[m, n] at
+    // scratch[(m - m_lo) * ldcb + (n - n_lo)].
+    auto c_block = [&](const Block& bk, llvm::Value* scratch) {
+      bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(bk.m_lo, ldcb), bk.n_lo)));
+      return CBlock{scratch, bk.ip0, bk.jp0, ldcb};
+    };
+    // The block's elements of C, one by one: before the epilogues, the sum
+    // of the k segments (into C or its per-thread block).
+    auto finish = [&](const Block& bk) {
+      if (segs == 1 && k.epilogues.empty()) return;
+      ivs_[batch + 2] = i64(0);
+      llvm::Value* n_hi = smin(mul(bk.jp1, s.nr), i64(s.N));
+      llvm::Value* parts = segs > 1 ? base(k.partials) : nullptr;
+      loop_range(bk.m_lo, smin(mul(bk.ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
+        ivs_[batch] = m;
+        vectorize_next_loop_ = true;
+        loop_range(bk.n_lo, n_hi, [&](llvm::Value* n) {
+          ivs_[batch + 1] = n;
+          if (segs > 1) {
+            llvm::Value* at_mn = add(mul(m, ldp), n);
+            llvm::Value* sum = nullptr;
+            for (int64_t sg = 0; sg < segs; ++sg) {
+              llvm::Value* v = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, parts, add(at_mn, i64(sg * seg_elems))));
+              sum = sum ? b_.CreateFAdd(sum, v) : v;
+            }
+            b_.CreateStore(sum, k.c_blocks ? b_.CreateInBoundsGEP(ty, bases_[k.out], add(mul(m, ldcb), n))
+                                           : address(k.out, k.out_map));
+          }
+          if (!k.epilogues.empty()) epilogues(kb);
         });
-        if (k.epilogues.empty()) return;
-        ivs_[batch + 2] = i64(0);
-        llvm::Value* n_hi = smin(mul(jp1, s.nr), i64(s.N));
-        loop_range(m_lo, smin(mul(ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
-          ivs_[batch] = m;
-          vectorize_next_loop_ = true;
-          loop_range(n_lo, n_hi, [&](llvm::Value* n) {
-            ivs_[batch + 1] = n;
-            epilogues(kb);
-          });
+      });
+    };
+    // The tiles of block bk over k chunks [c0, c1) (with a bound on k, the
+    // chunks that cover its ranges), into C or cb.
+    auto tiles = [&](const Block& bk, llvm::Value* c0, llvm::Value* c1, const std::optional<CBlock>& cb, llvm::Value* panel) {
+      auto chunk = [&](llvm::Value* k0, llvm::Value* kc, llvm::Value* first) {
+        loop_range(bk.jp0, bk.jp1, [&](llvm::Value* jp) {
+          if (panel) pack_b_chunk(k, s, jp, k0, kc, panel);
+          loop_range(bk.ip0, bk.ip1, [&](llvm::Value* ip) { microkernel(k, s, ip, jp, k0, kc, first, cb, panel); });
         });
       };
-      // A block past the row or column bound has nothing to do.
-      llvm::Value* busy = nullptr;
-      if (k.rows_size >= 0) busy = b_.CreateICmpSLT(ip0, ip1);
-      if (k.cols_size >= 0) {
-        llvm::Value* cols = b_.CreateICmpSLT(jp0, jp1);
-        busy = busy ? b_.CreateAnd(busy, cols) : cols;
-      }
-      if (busy) when(busy, work);
-      else work();
-    });
+      if (k.k_size < 0)
+        return loop_range(c0, c1, [&](llvm::Value* pc) {
+          llvm::Value* k0 = mul(pc, kKc);
+          chunk(k0, smin(i64(kKc), b_.CreateSub(i64(s.K), k0)), b_.CreateICmpEQ(pc, c0));
+        });
+      k_ranges(k, [&](llvm::Value* lo, llvm::Value* len) {
+        loop_range(i64(0), b_.CreateUDiv(add(len, i64(kKc - 1)), i64(kKc)), [&](llvm::Value* pc) {
+          llvm::Value* at = mul(pc, kKc);
+          chunk(add(lo, at), smin(i64(kKc), b_.CreateSub(len, at)),
+                b_.CreateICmpEQ(add(lo, at), i64(0)));  // (the first chunk of the first range)
+        });
+      });
+    };
+    if (segs == 1) {
+      parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
+        Block bk = block(t);
+        when_busy(bk, [&] {
+          llvm::Value* scratch = k.c_blocks || k.pack_b_per_block ? thread_scratch() : nullptr;
+          llvm::Value* panel = k.pack_b_per_block ? b_.CreateConstInBoundsGEP1_64(ty, scratch, kCBlockElems) : nullptr;
+          std::optional<CBlock> cb;
+          if (k.c_blocks) cb = c_block(bk, scratch);
+          tiles(bk, i64(0), i64(chunks), cb, panel);
+          finish(bk);
+        });
+      });
+    } else {
+      // Each (block, segment) into its segment's partial sums, then each
+      // block's sums in segment order.
+      parallel(tm * tn * segs, batch_dims, [&](llvm::Value* t) {
+        Block bk = block(b_.CreateUDiv(t, i64(segs)));
+        llvm::Value* sg = b_.CreateURem(t, i64(segs));
+        when_busy(bk, [&] {
+          llvm::Value* panel = k.pack_b_per_block ? b_.CreateConstInBoundsGEP1_64(ty, thread_scratch(), kCBlockElems) : nullptr;
+          llvm::Value* part = b_.CreateInBoundsGEP(ty, base(k.partials), add(mul(sg, seg_elems), add(mul(bk.m_lo, ldp), bk.n_lo)));
+          llvm::Value* c0 = mul(sg, per);
+          tiles(bk, c0, smin(add(c0, i64(per)), i64(chunks)), CBlock{part, bk.ip0, bk.jp0, ldp}, panel);
+        });
+      });
+      parallel(tm * tn, batch_dims, [&](llvm::Value* t) {
+        Block bk = block(t);
+        when_busy(bk, [&] {
+          if (k.c_blocks) c_block(bk, thread_scratch());
+          finish(bk);
+        });
+      });
+    }
     if (k.rows_size >= 0) fill_rows(k, row_bound(k));
   });
 }

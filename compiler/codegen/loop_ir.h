@@ -136,6 +136,17 @@ struct Kernel {
   // buffer `out`, which then takes no memory: the block stays in L2 from the
   // tile to the epilogue, and the product's full result never goes to memory.
   bool c_blocks = false;
+  // A register-tiled 2-D product with few blocks of C and a long k (a
+  // convolution's weight gradient: W5's first layer sums 16 x 25 values over
+  // 50176 positions, one block) cuts k into k_segments segments of whole k
+  // chunks, fixed by the shape alone: each (block, segment) is a task that
+  // computes its partial sum into scratch buffer `partials` (segment after
+  // segment, each C's size with its rows and columns padded to whole tiles,
+  // (M + kMaxTileRows) x (N + kMaxTileCols)); then a second pass over the
+  // blocks adds the segments in order into C and runs the epilogues. So the
+  // sums are the same for any thread count. Not in a product with a k bound.
+  int64_t k_segments = 1;
+  int partials = -1;
   // Row bounds of a capacity compile (plan_row_bounds, row_bounds.h): the
   // f32 scalar buffer of the call's size n of a dynamic dim ("@size.D").
   //  - MatMul whose rows (m) hold the dim: it computes the row tiles that
@@ -198,6 +209,11 @@ inline constexpr int64_t kBlockRows = 128, kBlockCols = 256;
 inline constexpr int64_t kOneBlockRows = 120;
 // A task's scratch for B packed per block starts after its C block.
 inline constexpr int64_t kCBlockElems = kBlockRows * kBlockCols, kPanelElems = kPanelDepth * kMaxTileCols;
+// k segments (Kernel::k_segments): a product is split into at most
+// kSegmentTasks tasks (blocks times segments), each segment at least
+// kSegmentDepth deep.
+inline constexpr int64_t kSegmentTasks = 8, kSegmentDepth = 8 * kPanelDepth;
+inline int64_t segment_stride(int64_t M, int64_t N) { return (M + kMaxTileRows) * (N + kMaxTileCols); }
 
 struct Program {
   EntrySignature sig;

@@ -159,10 +159,11 @@ std::string print_program(const Program& p) {
                                                   digits_str(k.b_n, k.dims.size() - 2))
                                     : affine_str(k.b_map),
                          !k.packed         ? std::string("tiled")
-                         : fmt::format("register-tiled, {}, parallel blocks{}",
+                         : fmt::format("register-tiled, {}, parallel blocks{}{}",
                                        k.pack_b >= 0        ? fmt::format("B {} into b{}", k.b_gather ? "gathered" : "packed", k.pack_b)
                                        : k.pack_b_per_block ? std::string(k.b_gather ? "B gathered per block" : "B packed per block")
                                                             : std::string("operands read in place"),
+                                       k.k_segments > 1 ? fmt::format(" x {} k segments summed from b{}", k.k_segments, k.partials) : "",
                                        k.c_blocks ? ", C in per-thread blocks" : ""));
         for (const Kernel::Epilogue& e : k.epilogues)
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),

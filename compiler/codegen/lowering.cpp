@@ -622,6 +622,13 @@ class Lowering {
         k.pack_b_per_block = true;
       else if (!in_place)
         k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
+      // Few blocks of C over a long k: k segments (Kernel::k_segments).
+      int64_t blocks = ((M + kBlockRows - 1) / kBlockRows) * ((N + kBlockCols - 1) / kBlockCols);
+      int64_t segments = std::min(kSegmentTasks / blocks, K / kSegmentDepth);
+      if (batch == 0 && segments >= 2) {
+        k.k_segments = segments;
+        k.partials = scratch(node.dtype, segments * segment_stride(M, N), fmt::format("partials.%{}", n));
+      }
     }
     fuse_epilogue(n, k);
     p_.kernels.push_back(std::move(k));

@@ -139,6 +139,7 @@ void plan_arena(Program& p) {
     if (k.a >= 0) touch(k.a, ki);
     if (k.b >= 0) touch(k.b, ki);
     if (k.pack_b >= 0) touch(k.pack_b, ki);
+    if (k.k_segments > 1) touch(k.partials, ki);
     for (const KExpr& e : k.exprs)
       if (e.kind == KExpr::Kind::Load && !(k.c_blocks && e.buffer == k.out) && !internal(e.buffer)) touch(e.buffer, ki);
   }

@@ -230,6 +230,7 @@ class RowBounds {
     if (k.out >= 0) out.push_back(k.out);
     for (const Kernel::Epilogue& e : k.epilogues) out.push_back(e.out);
     if (k.pack_b >= 0) out.push_back(k.pack_b);
+    if (k.k_segments > 1) out.push_back(k.partials);
     return out;
   }
 
@@ -396,6 +397,7 @@ class RowBounds {
         (padding(kf->dim, a) == Padding::Zero || padding(kf->dim, b) == Padding::Zero)) {
       const int64_t block = m_.capacities[kf->dim].second * kf->inner;
       k.k_size = size_buffer_[kf->dim];
+      k.k_segments = 1;  // (its partials buffer is then never used, and takes no memory)
       k.k_unit = kf->inner;
       k.k_period = k.dims[batch + 2] == block ? 0 : block;
       bounded.push_back({batch + 2, kf->inner, k.k_period != 0});

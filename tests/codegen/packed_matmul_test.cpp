@@ -280,6 +280,38 @@ TEST_CASE("results are bit-identical for every thread count", "[codegen][threads
   same_for_every_thread_count(m, test::random_inputs(m.info(), 5), {1, 2, 3, 0}, 3, /*with_forward=*/true);
 }
 
+TEST_CASE("a long k over few blocks of C is cut into k segments", "[codegen][threads]") {
+  // The weight gradient a.T @ g [33, 20] sums over 4100 rows: one block of C,
+  // 33 chunks of k in 4 segments (9, 9, 9 and 6 chunks), each a task of its
+  // own, then summed in order. In train_step the update is its epilogue (C
+  // in per-thread blocks); grad stores the gradient itself. The interpreter
+  // agrees, and every thread count gives the same bits.
+  Model m = Model::compile_source(model_source({4100, 33, 20}), "segments.grad");
+  REQUIRE(m.ok());
+  std::string step = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  std::string grad = m.dump(Stage::Loops, DumpFormat::Text, Entry::Grad);
+  INFO(step << grad);
+  CHECK(step.find("for i0 < 33, i1 < 20, i2 < 4100") != std::string::npos);
+  // (the line of the segmented product)
+  auto segmented_line = [](const std::string& dump) {
+    size_t at = dump.find("k segments");
+    if (at == std::string::npos) return std::string();
+    size_t begin = dump.rfind('\n', at) + 1;
+    return dump.substr(begin, dump.find('\n', at) - begin);
+  };
+  CHECK(segmented_line(step).find("parallel blocks x 4 k segments summed from b") != std::string::npos);
+  CHECK(segmented_line(step).find("C in per-thread blocks") != std::string::npos);
+  CHECK(segmented_line(grad).find("parallel blocks x 4 k segments summed from b") != std::string::npos);
+  CHECK(segmented_line(grad).find("C in per-thread blocks") == std::string::npos);
+  // The forward product (4100 rows: 33 blocks) is not cut.
+  CHECK(step.find("i0 < 4100, i1 < 20, i2 < 33") != std::string::npos);
+  size_t segmented = 0;
+  for (size_t at = step.find("k segments"); at != std::string::npos; at = step.find("k segments", at + 1)) ++segmented;
+  CHECK(segmented == 1);
+  agrees_with_interpreter(m, 2);
+  same_for_every_thread_count(m, test::random_inputs(m.info(), 6), {1, 2, 3, 0}, 2, /*with_forward=*/true);
+}
+
 TEST_CASE("convolutions and pools are bit-identical for every thread count", "[codegen][threads]") {
   // The products of both layers, the folds of the windows' gradients and the
   // pools' reductions run on the thread pool (each image its own slab of a
@@ -303,8 +335,12 @@ optimizer adam(lr = 0.01)
   CHECK(loops.find("B gathered per block") != std::string::npos);
   // The second layer's weight gradient [16, 200] is read only by adam's
   // update of K2 [16, 8, 5, 5] (through a reshape): the update is its
-  // epilogue, at the flat index, and C stays in per-thread blocks.
-  CHECK(loops.find("B gathered per block, parallel blocks, C in per-thread blocks") != std::string::npos);
+  // epilogue, at the flat index, and C stays in per-thread blocks. Both
+  // weight gradients, one block of C each, sum over 32 images in k segments
+  // (8 for 12800 positions, 3 for 3200).
+  CHECK(loops.find("B gathered per block, parallel blocks x 3 k segments summed from b") != std::string::npos);
+  CHECK(loops.find("B gathered per block, parallel blocks x 8 k segments summed from b") != std::string::npos);
+  CHECK(loops.find(", C in per-thread blocks") != std::string::npos);
   agrees_with_interpreter(m, 2);
   same_for_every_thread_count(m, test::random_inputs(m.info(), 8), {1, 2, 3, 0}, 2);
 }
