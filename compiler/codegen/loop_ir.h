@@ -131,6 +131,16 @@ struct Kernel {
   };
   bool b_gather = false;
   Digits b_k, b_n;
+  // The elements of consecutive indices that lie next to each other: the
+  // trailing digits laid out contiguously (1 when the last digit is not).
+  // B is gathered along k or n, whichever has the longer runs, and in runs
+  // of at least kMinRun, a masked load per run a vector touches.
+  static int64_t run(const Digits& d) {
+    int64_t len = 1;
+    for (size_t j = d.radix.size(); j-- > 0 && d.stride[j] == len;) len *= d.radix[j];
+    return len;
+  }
+  static constexpr int64_t kMinRun = 8;
   // A register-tiled product that only its own epilogues read computes each
   // block of C into per-thread scratch (Program::worker_bytes) instead of
   // buffer `out`, which then takes no memory: the block stays in L2 from the

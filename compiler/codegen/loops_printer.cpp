@@ -20,6 +20,16 @@ std::string affine_str(const Affine& a) {
   return s;
 }
 
+// How a gathered B is read (Kernel::b_gather): along k or n, whichever has
+// the longer runs, a masked load per run when they are long enough.
+std::string gathered_runs(const Kernel& k) {
+  if (!k.b_gather) return "";
+  bool along_k = Kernel::run(k.b_k) > Kernel::run(k.b_n);
+  int64_t run = Kernel::run(along_k ? k.b_k : k.b_n);
+  return run >= Kernel::kMinRun ? fmt::format(" along {} in runs of {}", along_k ? "k" : "n", run)
+                                : fmt::format(" along {} by vector gathers", along_k ? "k" : "n");
+}
+
 // A gathered operand's index (Kernel::Digits) of loop variable i<d>: each
 // digit as a quotient and remainder, times its stride.
 std::string digits_str(const Kernel::Digits& g, size_t d) {
@@ -159,10 +169,11 @@ std::string print_program(const Program& p) {
                                                   digits_str(k.b_n, k.dims.size() - 2))
                                     : affine_str(k.b_map),
                          !k.packed         ? std::string("tiled")
-                         : fmt::format("register-tiled, {}, parallel blocks{}{}",
+                         : fmt::format("register-tiled, {}{}, parallel blocks{}{}",
                                        k.pack_b >= 0        ? fmt::format("B {} into b{}", k.b_gather ? "gathered" : "packed", k.pack_b)
                                        : k.pack_b_per_block ? std::string(k.b_gather ? "B gathered per block" : "B packed per block")
                                                             : std::string("operands read in place"),
+                                       gathered_runs(k),
                                        k.k_segments > 1 ? fmt::format(" x {} k segments summed from b{}", k.k_segments, k.partials) : "",
                                        k.c_blocks ? ", C in per-thread blocks" : ""));
         for (const Kernel::Epilogue& e : k.epilogues)

@@ -280,6 +280,40 @@ TEST_CASE("results are bit-identical for every thread count", "[codegen][threads
   same_for_every_thread_count(m, test::random_inputs(m.info(), 5), {1, 2, 3, 0}, 3, /*with_forward=*/true);
 }
 
+TEST_CASE("gathered windows are read in runs of a row where rows are long enough, by vector gathers elsewhere",
+          "[codegen][threads]") {
+  // B of a convolution's products is packed from the input a vector at a
+  // time, along k or n: where the windows hold runs of at least 8
+  // contiguous elements (a row of positions), a masked load per run the
+  // vector touches; elsewhere (a stride of 2, rows of 3 taps) a gather.
+  // Runs of 20 (2 pieces a vector) and of 8 (up to 3), both ways, and ragged
+  // panels, against the interpreter, for every thread count.
+  Model m = Model::compile_source(R"(dim B = 3
+input x : [B, 2, 12, 20]
+input label : i32[B]
+param K1 : [10, 2, 3, 3] ~ he_uniform
+param K2 : [17, 10, 3, 3] ~ he_uniform
+param K3 : [20, 17, 2, 2] ~ he_uniform
+param W : [640, 5] ~ xavier_uniform
+a1 = relu(conv2d(x, K1, padding=1))          # [B, 10, 12, 20]
+a2 = tanh(conv2d(a1, K2, stride=2))          # [B, 17, 5, 9]
+a3 = relu(conv2d(a2, K3))                    # [B, 20, 4, 8]
+logits = flatten(a3) @ W
+loss cross_entropy(logits, label)
+output logits
+optimizer sgd(lr = 0.1)
+)",
+                                  "gather_runs.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  for (const char* how : {"along n in runs of 20", "along k in runs of 20", "along n in runs of 8", "along k in runs of 8",
+                          "along k by vector gathers", "along n by vector gathers"})
+    CHECK(loops.find(fmt::format("B gathered per block {}, parallel blocks", how)) != std::string::npos);
+  agrees_with_interpreter(m, 2);
+  same_for_every_thread_count(m, test::random_inputs(m.info(), 4), {1, 2, 3, 0}, 2, /*with_forward=*/true);
+}
+
 TEST_CASE("a long k over few blocks of C is cut into k segments", "[codegen][threads]") {
   // The weight gradient a.T @ g [33, 20] sums over 4100 rows: one block of C,
   // 33 chunks of k in 4 segments (9, 9, 9 and 6 chunks), each a task of its
@@ -338,8 +372,10 @@ optimizer adam(lr = 0.01)
   // epilogue, at the flat index, and C stays in per-thread blocks. Both
   // weight gradients, one block of C each, sum over 32 images in k segments
   // (8 for 12800 positions, 3 for 3200).
-  CHECK(loops.find("B gathered per block, parallel blocks x 3 k segments summed from b") != std::string::npos);
-  CHECK(loops.find("B gathered per block, parallel blocks x 8 k segments summed from b") != std::string::npos);
+  CHECK(loops.find("B gathered per block along k in runs of 10, parallel blocks x 3 k segments summed from b") !=
+        std::string::npos);
+  CHECK(loops.find("B gathered per block along k in runs of 20, parallel blocks x 8 k segments summed from b") !=
+        std::string::npos);
   CHECK(loops.find(", C in per-thread blocks") != std::string::npos);
   agrees_with_interpreter(m, 2);
   same_for_every_thread_count(m, test::random_inputs(m.info(), 8), {1, 2, 3, 0}, 2);
