@@ -109,6 +109,7 @@ NodeId jvp(Builder& b, NodeId node, const std::vector<NodeId>& tangents) {
     case Op::Transpose:
     case Op::BroadcastTo:
     case Op::Slice:
+    case Op::Reverse:
     case Op::Pad: r = b.make(n.op, {tx}, same); break;
     // window and fold are linear too
     case Op::Window: case Op::Fold: r = b.make(n.op, {tx}, same); break;

@@ -128,6 +128,8 @@ NodeId vjp(Builder& b, NodeId node, size_t i, NodeId g) {
       r = b.make(Op::Pad, {g}, a);
       break;
     }
+    // reverse: its own adjoint, g reversed along the same axis
+    case Op::Reverse: r = b.make(Op::Reverse, {g}, n.attrs); break;
     // pad: the gradient is the slice that holds the original values
     case Op::Pad: {
       Attrs a;

@@ -149,7 +149,7 @@ llvm::Value* KernelEmitter::op(const Kernel& k, const KExpr& x, llvm::Type* ty) 
     // Not elementwise: kernels of their own (lowering.cpp), never in an expression.
     case Op::Input: case Op::Param: case Op::Constant:
     case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
-    case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
+    case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Reverse: case Op::Pad:
     case Op::OneHot:
     case Op::Window: case Op::Fold:
     case Op::Embedding: case Op::EmbeddingGrad:

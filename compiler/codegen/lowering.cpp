@@ -201,7 +201,13 @@ class Lowering {
       }
       case OpKind::Slice: {
         IdxMap in = map;
-        in.c[node.attrs.ints[0]] += node.attrs.ints[1];
+        size_t axis = static_cast<size_t>(node.attrs.ints[0]);
+        if (node.op == Op::Reverse) {  // index size - 1 - i along the axis
+          in.c[axis] = node.attrs.ints[2] - 1 - map.c[axis];
+          for (int64_t& a : in.a[axis]) a = -a;
+        } else {
+          in.c[axis] += node.attrs.ints[1];
+        }
         return expr(k, o[0], in);
       }
       case OpKind::Reshape: {

@@ -219,6 +219,11 @@ void Interpreter::eval(NodeId id) {
     case OpKind::Slice: {
       Sizes xs = in_shape(0), st = row_major_strides(xs);
       int64_t base = at.ints[1] * st[at.ints[0]];
+      if (n.op == Op::Reverse) {  // element i of the axis from element size - 1 - i
+        int64_t axis = at.ints[0];
+        base = (xs[axis] - 1) * st[axis];
+        st[axis] = -st[axis];
+      }
       const auto& x = in(0);
       walk<1>(out_shape, {st}, [&](int64_t i, const std::array<int64_t, 1>& o) { out[i] = x[base + o[0]]; });
       break;

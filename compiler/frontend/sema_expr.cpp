@@ -162,7 +162,7 @@ Value Sema::elementwise(Op op, const Value& a, const Value& b, SourceLoc op_loc)
       case Op::Abs: case Op::Sign: case Op::Sin: case Op::Cos: case Op::Tanh: case Op::Sigmoid: case Op::Softplus:
       case Op::Erf: case Op::StopGradient:
       case Op::Where: case Op::ReduceSum: case Op::ReduceMax: case Op::ReduceMin: case Op::ArgMax: case Op::MatMul:
-      case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Pad:
+      case Op::Reshape: case Op::Transpose: case Op::BroadcastTo: case Op::Concat: case Op::Slice: case Op::Reverse: case Op::Pad:
       case Op::OneHot: break;
       case Op::Window: case Op::Fold: break;
       case Op::Embedding: case Op::EmbeddingGrad:

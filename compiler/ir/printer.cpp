@@ -35,7 +35,9 @@ std::string op_attrs_str(const Node& n) {
     case OpKind::BroadcastTo: return fmt::format("[shape={}]", ints_str(a.ints));
     case OpKind::Transpose: return fmt::format("[perm={}]", ints_str(a.ints));
     case OpKind::Concat: return fmt::format("[axis={}]", a.ints.at(0));
-    case OpKind::Slice: return fmt::format("[axis={}, start={}, stop={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
+    case OpKind::Slice:
+      if (n.op == Op::Reverse) return fmt::format("[axis={}]", a.ints.at(0));
+      return fmt::format("[axis={}, start={}, stop={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
     case OpKind::Pad: return fmt::format("[axis={}, before={}, after={}]", a.ints.at(0), a.ints.at(1), a.ints.at(2));
     case OpKind::OneHot: return fmt::format("[n={}]", a.ints.at(0));
     case OpKind::Window: {

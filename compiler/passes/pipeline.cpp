@@ -5,6 +5,7 @@
 #include "compiler/ir/verifier.h"
 #include "compiler/passes/cleanup.h"
 #include "compiler/passes/const_fold.h"
+#include "compiler/passes/conv_input_grad.h"
 #include "compiler/passes/loop_bodies.h"
 #include "compiler/passes/rebuild.h"
 #include "compiler/passes/simplify.h"
@@ -51,6 +52,9 @@ ModelIR optimize(const ModelIR& m, std::vector<PassRecord>* log, const PassObser
     return rewrites;
   };
   for (const Pass& p : kFirst) run(p);
+  // A convolution's input gradient as a convolution, once (a model without
+  // a convolution's stride-1 fold does not list the pass).
+  if (has_stride1_fold(*in)) run({"conv_input_grad", rewrite_conv_input_grads});
   // Loop bodies get the whole pipeline of their own, once (recursively for
   // nested loops); a model without loops does not list the pass.
   if (has_loops(*in)) run({"loop_bodies", optimize_loop_bodies});

@@ -7,6 +7,11 @@
 namespace gradc {
 
 ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
+  if (!rewrite) return rebuild_indexed(m, nullptr, rewrites);
+  return rebuild_indexed(m, [&](Builder& b, const Node& n, NodeId) { return rewrite(b, n); }, rewrites);
+}
+
+ModelIR rebuild_indexed(const ModelIR& m, const IndexedRewriteFn& rewrite, size_t* rewrites) {
   if (rewrites) *rewrites = 0;
   ModelIR out;
   out.name = m.name;
@@ -25,7 +30,7 @@ ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite, size_t* rewrites) {
       o = map[o];
     }
     b.at(n.loc);
-    NodeId r = rewrite ? rewrite(b, n) : kNoNode;
+    NodeId r = rewrite ? rewrite(b, n, id) : kNoNode;
     if (r != kNoNode && rewrites) ++*rewrites;
     if (r == kNoNode) {
       if (op_kind(n.op) == OpKind::Leaf) {

@@ -21,6 +21,11 @@ using RewriteFn = std::function<NodeId(Builder& b, const Node& n)>;
 // the hook applied no rule, so the result is the input up to numbering.
 ModelIR rebuild(const ModelIR& m, const RewriteFn& rewrite = nullptr, size_t* rewrites = nullptr);
 
+// The same, the hook also told the node's id in m (for a pass that decided
+// what to rewrite by looking at m as a whole: users, chains).
+using IndexedRewriteFn = std::function<NodeId(Builder& b, const Node& n, NodeId old)>;
+ModelIR rebuild_indexed(const ModelIR& m, const IndexedRewriteFn& rewrite, size_t* rewrites = nullptr);
+
 // Number of live nodes (what printouts count).
 size_t live_node_count(const ModelIR& m);
 

@@ -126,7 +126,7 @@ NodeId rule(Builder& b, const Node& n) {
     case Op::Erf:
     case Op::Maximum: case Op::Minimum:
     case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
-    case Op::ArgMax: case Op::MatMul: case Op::Concat: case Op::Slice: case Op::Pad: case Op::OneHot: break;
+    case Op::ArgMax: case Op::MatMul: case Op::Concat: case Op::Slice: case Op::Reverse: case Op::Pad: case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
     case Op::Embedding: case Op::EmbeddingGrad:
     case Op::RandomUniform:

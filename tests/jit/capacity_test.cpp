@@ -565,8 +565,9 @@ TEST_CASE("capacity: a convolutional network's kernels stop at the call's images
   // A padded convolution (a zero border, then the interior: two writers of
   // one buffer), im2col buffers [C*R*S, B*P] with B inside their columns,
   // products that stop at the call's columns, weight gradients whose k
-  // (B*P) stops at the call's images, a max pool and its argmax, the
-  // fold (col2im) of the input gradient of the second convolution.
+  // (B*P) stops at the call's images, a max pool and its argmax, the input
+  // gradient of the second convolution (a convolution of its padded output
+  // gradient, passes/conv_input_grad.cpp).
   const char* cnn =
       "dim B\n"
       "input x : [B, 2, 7, 7]\n"
@@ -589,10 +590,13 @@ TEST_CASE("capacity: a convolutional network's kernels stop at the call's images
   CHECK(count(step, "per row of the call's size) only; an operand is 0 past it   (k bound)") == 2);
   CHECK(count(step, "rows past it copies of row 0") + count(step, "rows past it set to 0") == 0);
   // Both layers' forward products and weight gradients gather their windows
-  // from the padded input (docs/internals.md), reading only the call's
+  // from the padded input (docs/internals.md), and the second's input
+  // gradient from the padded output gradient, reading only the call's
   // images of it: the kernels that pad it stop there too, as does every
   // kernel whose outer loop walks B over more dims than one.
-  CHECK(count(step, "B gathered per block") == 4);
+  CHECK(count(step, "B gathered per block") == 5);
+  // (No buffer holds the second layer's windows' gradient [8*3*3, 48*5*5].)
+  CHECK(count(step, " x 86400 ") == 0);
   size_t unbounded = 0;
   std::istringstream lines(step);
   std::string kernel;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gradc/gradc.h"
+#include "gradc/session.h"
 #include "tests/common/test_inputs.h"
 
 using namespace gradc;
@@ -58,4 +59,49 @@ TEST_CASE("the passes shrink the graph", "[passes]") {
   long after = std::stol(opt.substr(opt.rfind("# ") + 2));
   CHECK(after < before);
   CHECK(opt.find("stop_gradient") == std::string::npos);
+}
+
+TEST_CASE("a stride-1 convolution's input gradient becomes a convolution of its output gradient", "[passes]") {
+  // tests/gradcheck/conv_input_grad.grad: three stride-1 layers whose input
+  // gradients are needed (padding per axis, none, conv1d) are rewritten,
+  // each with its kernel flipped along every spatial axis (2 + 2 + 1
+  // reverses); the 1x1 kernel padded past its reach and the stride-2 layer
+  // keep their folds. The values are those of the graph without the passes,
+  // in the interpreter and in the JIT.
+  const std::string path = GRADC_SOURCE_DIR "/tests/gradcheck/conv_input_grad.grad";
+  CompileOptions plain;
+  plain.optimize = false;
+  Model before = Model::compile_file(path, plain);
+  Model after = Model::compile_file(path);
+  REQUIRE(before.ok());
+  REQUIRE(after.ok());
+  std::string opt = after.dump(Stage::Opt);
+  INFO(opt);
+  CHECK(opt.find("# after conv_input_grad") != std::string::npos);
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = opt.find(what); at != std::string::npos; at = opt.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count(" = reverse[axis=") == 5);
+  CHECK(count(" = fold[kernel=[3, 3], stride=[2, 2]") == 1);
+  CHECK(count(" = fold[kernel=[1, 1], stride=[1, 1]") == 1);
+  CHECK(count(" = fold[") == 2);
+  NamedTensors inputs = test::random_inputs(after.info(), 5);
+  NamedTensors params = after.initial_params(2);
+  NamedTensors want = before.grad(inputs, params);
+  for (Backend backend : {Backend::Interpreter, Backend::Jit}) {
+    Session s(after, {backend, 5});
+    s.set_params(params);
+    NamedTensors got = s.grad(inputs);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      CAPTURE(want[i].first);
+      CHECK(max_scaled_diff(want[i].second, got[i].second) <= 2e-6);
+    }
+  }
+  // A model without a stride-1 fold does not list the pass.
+  Model mlp = Model::compile_file(GRADC_SOURCE_DIR "/examples/digits_mlp.grad");
+  REQUIRE(mlp.ok());
+  CHECK(mlp.dump(Stage::Opt).find("conv_input_grad") == std::string::npos);
 }

@@ -926,6 +926,28 @@ def _(I, W, o):
     return loss, dict(y=y, z=z, q=q, r=r, m1=m1, a1=a1, m2=m2, a2=a2, tied=tied, tied_padded=tied_padded, f=f)
 
 
+# A convolution's input gradient (stride 1: the conv_input_grad pass makes it
+# a convolution of the output gradient; the 1x1 kernel padded past its reach
+# and the stride-2 layer keep the fold).
+@model("conv_input_grad",
+       inputs={"x": ("f32", [2, 3, 7, 8], normal()), "s": ("f32", [2, 2, 11], normal())},
+       params={"w1": ("f32", [4, 3, 3, 2], P), "w2": ("f32", [5, 4, 3, 3], P), "w3": ("f32", [3, 5, 2, 3], P),
+               "w4": ("f32", [2, 5, 1, 1], P), "w5": ("f32", [3, 4, 3, 3], P), "u1": ("f32", [3, 2, 3], P),
+               "u2": ("f32", [2, 3, 2], P)},
+       wrt=["x", "s"])
+def _(I, W, o):
+    x, s = I["x"], I["s"]
+    h1 = tanh(F.conv2d(x, W["w1"], padding=(2, 1), dilation=(1, 2)))
+    h2 = tanh(F.conv2d(h1, W["w2"], padding=1))
+    y3 = F.conv2d(h2, W["w3"])
+    y4 = F.conv2d(h2, W["w4"], padding=1)
+    y5 = F.conv2d(h1, W["w5"], stride=2, padding=1)
+    g1 = tanh(F.conv1d(s, W["u1"], padding=2, dilation=2))
+    g2 = F.conv1d(g1, W["u2"], padding=1)
+    loss = rmean(y3 * y3) + rmean(sin(y4)) + rmean(y5 * y5) + rmean(g2 * g2)
+    return loss, dict(y3=y3, g2=g2)
+
+
 @model("stability",
        inputs={"x": ("f32", [3, 4], uniform(-100, 100)), "t": ("f32", [3, 4], uniform(0, 1)),
                "label": ("i32", [3], labels(4))},
