@@ -346,6 +346,36 @@ TEST_CASE("a long k over few blocks of C is cut into k segments", "[codegen][thr
   same_for_every_thread_count(m, test::random_inputs(m.info(), 6), {1, 2, 3, 0}, 2, /*with_forward=*/true);
 }
 
+TEST_CASE("a max pool's argmax runs right after the kernel that writes its windows", "[codegen]") {
+  // Autodiff makes the argmax in the backward part; the plan runs it as soon
+  // as the buffer its expression reads is written (fusion.cpp, order_nodes),
+  // next to the pool's max, so that it reads the windows while they are in
+  // cache, and their buffer is free before the backward part.
+  Model m = Model::compile_source(R"(dim B = 8
+input x : [B, 3, 12, 12]
+input label : i32[B]
+param K : [6, 3, 3, 3] ~ he_uniform
+param W : [216, 4] ~ xavier_uniform
+a = max_pool2d(relu(conv2d(x, K, padding=1)), 2)     # [B, 6, 6, 6]
+loss cross_entropy(flatten(a) @ W, label)
+optimizer sgd(lr = 0.1)
+)",
+                                  "pool_order.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  // The kernels in order: the windows (with ReLU), the argmax, the max.
+  size_t argmax = loops.find("= argmax over");
+  size_t max = loops.find(" max= ");
+  size_t classifier = loops.find("for i0 < 8, i1 < 4, i2 < 216");
+  REQUIRE(argmax != std::string::npos);
+  REQUIRE(max != std::string::npos);
+  REQUIRE(classifier != std::string::npos);
+  CHECK(argmax < max);
+  CHECK(max < classifier);
+  agrees_with_interpreter(m, 2);
+}
+
 TEST_CASE("convolutions and pools are bit-identical for every thread count", "[codegen][threads]") {
   // The products of both layers, the folds of the windows' gradients and the
   // pools' reductions run on the thread pool (each image its own slab of a
