@@ -422,10 +422,9 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
     llvm::Value* ptrs = b_.CreateInBoundsGEP(ty, base(k.b), b_.CreateSExt(idx, i64ty));
     return b_.CreateMaskedGather(vty, ptrs, align, mask, llvm::Constant::getNullValue(vty));
   };
-  auto run = &Kernel::run;
   llvm::Value* n0 = b_.CreateTrunc(mul(jp, s.nr), i32);
   const bool ragged = s.N % s.nr != 0;
-  // Runs of r contiguous elements (r >= 8): vw consecutive indices from
+  // Runs of r contiguous elements (Kernel::in_runs): vw consecutive indices from
   // `first` (of digits d) lie in at most `pieces` runs, each read by a masked
   // load from its own offset rather than all by one gather of vw elements
   // (a convolution's windows: runs of a row of the image, 14 positions on
@@ -433,12 +432,8 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
   struct Piece {
     llvm::Value *at, *mask;  // lane l of the piece reads buffer[at + l + the other index's offset]
   };
-  auto piece_count = [&](const Kernel::Digits& d) {
-    const int64_t r = run(d), pieces = (r + s.vw - 2) / r + 1;
-    return r >= Kernel::kMinRun && pieces <= 3 ? pieces : 0;
-  };
   auto pieces_of = [&](const Kernel::Digits& d, llvm::Value* first, int64_t count) {
-    const int64_t r = run(d), pieces = piece_count(d);
+    const int64_t r = Kernel::run(d), pieces = (r + s.vw - 2) / r + 1;  // (at most 3 with r >= 8 and vw <= 16)
     llvm::Value* iota = lanes(ci(i32, 0));
     llvm::Value* phase = b_.CreateURem(first, ci(i32, r));  // lane 0's place in its run
     llvm::Value* live = count < 0 ? nullptr : b_.CreateICmpSLT(lanes(first), ci(ity, count));
@@ -467,7 +462,7 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
       x = b_.CreateMaskedLoad(vty, b_.CreateGEP(ty, base(k.b), add(at, p.at)), align, live ? b_.CreateAnd(p.mask, live) : p.mask, x);
     return x;
   };
-  if (run(k.b_k) > run(k.b_n)) {
+  if (k.gathered_along_k()) {
     // Along k. A column past N gathers nothing and keeps zeros; its offset
     // is the last column's, so that the element-by-element rows below read
     // inside the buffer before they drop it.
@@ -481,7 +476,7 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
     loop_range(i64(0), tiles, [&](llvm::Value* kt) {
       llvm::Value* kk0 = mul(kt, s.vw);
       llvm::Value* first = b_.CreateTrunc(add(k0, kk0), i32);
-      const bool in_pieces = piece_count(k.b_k) > 0;
+      const bool in_pieces = Kernel::in_runs(k.b_k);
       llvm::Value* rows = in_pieces ? nullptr : offset(k.b_k, lanes(first));
       std::vector<Piece> ps = in_pieces ? pieces_of(k.b_k, first, -1) : std::vector<Piece>{};
       for (int64_t c0 = 0; c0 < s.nr; c0 += s.vw) {
@@ -505,7 +500,7 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
     return;
   }
   // Along n: in pieces of runs, or else a gather per vector of columns.
-  if (piece_count(k.b_n) > 0) {
+  if (Kernel::in_runs(k.b_n)) {
     std::vector<std::vector<Piece>> vectors;
     for (int64_t c0 = 0; c0 < s.nr; c0 += s.vw)
       vectors.push_back(pieces_of(k.b_n, b_.CreateAdd(n0, ci(i32, c0)), ragged ? s.N : -1));

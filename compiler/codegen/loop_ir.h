@@ -141,6 +141,10 @@ struct Kernel {
     return len;
   }
   static constexpr int64_t kMinRun = 8;
+  // The direction B is gathered along (k when its runs are longer), and
+  // whether a vector is read a run at a time there (else by a gather).
+  bool gathered_along_k() const { return run(b_k) > run(b_n); }
+  static bool in_runs(const Digits& d) { return run(d) >= kMinRun; }
   // A register-tiled product that only its own epilogues read computes each
   // block of C into per-thread scratch (Program::worker_bytes) instead of
   // buffer `out`, which then takes no memory: the block stays in L2 from the

@@ -24,10 +24,10 @@ std::string affine_str(const Affine& a) {
 // the longer runs, a masked load per run when they are long enough.
 std::string gathered_runs(const Kernel& k) {
   if (!k.b_gather) return "";
-  bool along_k = Kernel::run(k.b_k) > Kernel::run(k.b_n);
-  int64_t run = Kernel::run(along_k ? k.b_k : k.b_n);
-  return run >= Kernel::kMinRun ? fmt::format(" along {} in runs of {}", along_k ? "k" : "n", run)
-                                : fmt::format(" along {} by vector gathers", along_k ? "k" : "n");
+  const bool along_k = k.gathered_along_k();
+  const Kernel::Digits& d = along_k ? k.b_k : k.b_n;
+  return Kernel::in_runs(d) ? fmt::format(" along {} in runs of {}", along_k ? "k" : "n", Kernel::run(d))
+                            : fmt::format(" along {} by vector gathers", along_k ? "k" : "n");
 }
 
 // A gathered operand's index (Kernel::Digits) of loop variable i<d>: each
