@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "gradc/gradc.h"
 #include "gradc/session.h"
@@ -23,6 +24,16 @@ double max_scaled_diff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// The model file compiled without the optimization passes, and with them.
+std::pair<Model, Model> without_and_with_passes(const std::string& path) {
+  CompileOptions plain;
+  plain.optimize = false;
+  std::pair<Model, Model> models{Model::compile_file(path, plain), Model::compile_file(path)};
+  REQUIRE(models.first.ok());
+  REQUIRE(models.second.ok());
+  return models;
+}
+
 }  // namespace
 
 TEST_CASE("passes preserve the values of every example model", "[passes]") {
@@ -30,12 +41,7 @@ TEST_CASE("passes preserve the values of every example model", "[passes]") {
     if (entry.path().extension() != ".grad") continue;
     std::string path = entry.path().string();
     CAPTURE(path);
-    CompileOptions plain;
-    plain.optimize = false;
-    Model before = Model::compile_file(path, plain);
-    Model after = Model::compile_file(path);
-    REQUIRE(before.ok());
-    REQUIRE(after.ok());
+    auto [before, after] = without_and_with_passes(path);
     NamedTensors inputs = test::random_inputs(after.info(), 7);
     NamedTensors params = after.initial_params(3);
     NamedTensors a = before.grad(inputs, params);
@@ -69,12 +75,7 @@ TEST_CASE("a stride-1 convolution's input gradient becomes a convolution of its 
   // keep their folds. The values are those of the graph without the passes,
   // in the interpreter and in the JIT.
   const std::string path = GRADC_SOURCE_DIR "/tests/gradcheck/conv_input_grad.grad";
-  CompileOptions plain;
-  plain.optimize = false;
-  Model before = Model::compile_file(path, plain);
-  Model after = Model::compile_file(path);
-  REQUIRE(before.ok());
-  REQUIRE(after.ok());
+  auto [before, after] = without_and_with_passes(path);
   std::string opt = after.dump(Stage::Opt);
   INFO(opt);
   CHECK(opt.find("# after conv_input_grad") != std::string::npos);
