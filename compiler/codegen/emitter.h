@@ -142,6 +142,7 @@ class KernelEmitter {
   void matmul_rows(const Kernel& k);
   void matmul_axpy(const Kernel& k);
   void matmul_dot(const Kernel& k);
+  void matmul_dot_rows(const Kernel& k);
   void epilogues(const Kernel& k);
   // A product with a row bound (Kernel::rows_size): the call's rows of M, n
   // (i64; n times the rows of M per row of the dim where B is merged with

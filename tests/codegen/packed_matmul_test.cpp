@@ -172,6 +172,76 @@ TEST_CASE("narrow products (N at most one vector) agree with the interpreter", "
   }
 }
 
+namespace {
+
+// A matrix-vector model: the forward product a @ w is a dot product per row
+// (A and B contiguous along k), w's gradient a.T @ g an axpy (A contiguous
+// along m); with `columns` > 0 also a @ v.T, dot products with N > 1.
+std::string matvec_source(int64_t m, int64_t k, const char* dtype, int64_t columns, const char* dim_m = nullptr) {
+  std::string extra_param = columns > 0 ? fmt::format("param v : {}[{}, K] ~ normal(0, 0.1)\n", dtype, columns) : "";
+  std::string extra_term = columns > 0 ? " + mean(a @ v.T)" : "";
+  return fmt::format(R"({}
+dim K = {}
+input a : {}[M, K]
+input y : {}[M]
+param w : {}[K] ~ normal(0, 0.1)
+param b : {}[] ~ normal(0, 0.1)
+{}h = tanh(a @ w + b{})
+output h
+loss mean((h - y) * (h - y))
+optimizer sgd(lr = 0.1)
+)",
+                     dim_m ? dim_m : fmt::format("dim M = {}", m), k, dtype, dtype, dtype, dtype, extra_param,
+                     extra_term);
+}
+
+}  // namespace
+
+TEST_CASE("matrix-vector products agree with the interpreter", "[codegen][threads]") {
+  // Forward: dot products 8 rows at a time (4 with AVX2) in vector
+  // accumulators along k, the last vector of k masked. Gradient: an axpy
+  // keeping up to 8 vectors of C in registers over k, the last vector masked.
+  struct MatVec {
+    int64_t m, k;
+    const char* dtype = "";
+    int64_t columns = 0;
+  };
+  const MatVec cases[] = {
+      {37, 100},          // a ragged last group of rows; k: 6 vectors and 4 masked; C of the axpy: 7 vectors
+      {128, 16},          // k one whole vector, no masked one
+      {9, 5},             // k shorter than a vector: the masked vector alone
+      {600, 500},         // both on the thread pool; the axpy in blocks of 128 rows and a last one of 116
+      {45, 120, "f64"},   // f64 (8 lanes)
+      {21, 70, "", 3},    // dot products with three columns (a @ v.T)
+  };
+  for (const MatVec& c : cases) {
+    SECTION(fmt::format("M={} K={} {}{}", c.m, c.k, c.dtype, c.columns ? " with a @ v.T" : "")) {
+      Model m = Model::compile_source(matvec_source(c.m, c.k, c.dtype, c.columns), "matvec.grad");
+      REQUIRE(m.ok());
+      for (int threads : {1, 2}) agrees_with_interpreter(m, threads);
+      same_for_every_thread_count(m, test::random_inputs(m.info(), 4), {1, 2, 3}, 2);
+    }
+  }
+  SECTION("a dynamic M at a capacity: the dot products stop at the call's rows, the axpy's k too") {
+    const std::string src = matvec_source(0, 100, "", 0, "dim M");
+    Model dynamic = Model::compile_source(src, "matvec.grad");
+    REQUIRE(dynamic.ok());
+    CompileOptions at_n;
+    at_n.dims = {{"M", 29}};
+    Model fixed = Model::compile_source(src, "matvec.grad", at_n);
+    REQUIRE(fixed.ok());
+    Session s(dynamic, {Backend::Jit, 1});
+    Session ref(fixed, {Backend::Interpreter, 1});
+    ref.restore(s.checkpoint());
+    CompileOptions at_capacity;
+    at_capacity.dims = {{"M", 64}};
+    s.forward(test::random_inputs(Model::compile_source(src, "matvec.grad", at_capacity).info(), 9));  // capacity 64
+    NamedTensors in = test::random_inputs(fixed.info(), 1);
+    check_close(ref.forward(in), s.forward(in), 2e-5);
+    check_close(ref.grad(in), s.grad(in), 2e-5);
+  }
+}
+
 TEST_CASE("narrow register tiles and B packed block by block agree with the interpreter", "[codegen]") {
   // Products whose rows fit one block of C (a convolution's output channels,
   // a layer's inputs in a weight gradient) pack B per block; a transposed B
