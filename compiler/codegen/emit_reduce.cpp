@@ -22,8 +22,11 @@
 // thread, so results are the same for every thread count. The error grows
 // with the log of the length instead of the length.
 //
-// Sums of at most kSumBlock elements keep the loop they always had (same code,
-// same results, same cost): one accumulator, in order.
+// Sums of at most kSumBlock elements into one element (a loss, a mean) add
+// term i into lane i mod kTotalLanes, in order, and the lanes pairwise at
+// the end (short_total). Other sums of at most kSumBlock elements (a row's
+// sum: a softmax's denominator) keep the plain loop: one accumulator, in
+// order, which LLVM vectorizes in its order (jit.cpp).
 //
 // Sums down the columns of a wide matrix (the innermost dim kept, more than
 // kMaxAcross kept elements inside the reduced dims: a bias gradient, [B, H]
@@ -42,6 +45,8 @@
 namespace gradc {
 namespace {
 
+// Accumulators of a short sum into one element (short_total): a power of two.
+constexpr int64_t kTotalLanes = 16;
 // Elements per block of a blocked sum; sums no longer than this are not blocked.
 constexpr int64_t kSumBlock = 1024;
 // Levels of the pairwise combination: one per bit of the block count.
@@ -115,6 +120,7 @@ void KernelEmitter::reduce(const Kernel& k0) {
     });
     return;
   }
+  if (k.reduce_op == Op::ReduceSum && order.size() == 1) return short_total(k);
   // The innermost loop reduces into one element: its partial result
   // stays in a register (same order of operations), stored after the
   // loop, so the loop body has no store and what it reads that does not
@@ -133,6 +139,51 @@ void KernelEmitter::reduce(const Kernel& k0) {
       b_.CreateStore(r, addr);
     });
   });
+}
+
+// A short sum into one element (a loss, a mean; after collapse_dims one
+// loop of at most kSumBlock terms): term i goes to accumulator i mod
+// kTotalLanes, each accumulator adds its terms in order, and the
+// accumulators are added pairwise at the end. The order depends only on
+// the terms' positions, not on how many there are, so a capacity compile
+// stopping at n terms adds them as the model compiled for n does; and the
+// kTotalLanes chains are independent, where one chain of dependent
+// additions took 128 latencies for W2's 128-term loss (0.1 us of 1.5).
+// A last, partial group of terms reads the last term again (in bounds) and
+// adds zero for it.
+void KernelEmitter::short_total(const Kernel& k) {
+  const size_t inner = 0;
+  llvm::Type* ty = type(p_.buffers[k.out].dtype);
+  llvm::Value* n = extent(k, inner);
+  const bool whole = !bounded(inner) && k.dims[inner] % kTotalLanes == 0;
+  llvm::Value* groups = b_.CreateUDiv(add(n, i64(kTotalLanes - 1)), i64(kTotalLanes));
+  // The accumulators in the frame: each group is then one loop over the
+  // lanes with no dependence between its iterations, which vectorizes as
+  // consecutive terms (the terms' vector functions included) and adds to
+  // the accumulators in the order of the scalar code.
+  llvm::IRBuilder<> entry_b(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+  auto* lanes_ty = llvm::ArrayType::get(ty, kTotalLanes);
+  llvm::Value* lanes = entry_b.CreateAlloca(lanes_ty, nullptr, "total.lanes");
+  auto lane_at = [&](llvm::Value* j) { return b_.CreateInBoundsGEP(lanes_ty, lanes, {i64(0), j}); };
+  b_.CreateMemSet(lanes, b_.getInt8(0), kTotalLanes * dtype_size(p_.buffers[k.out].dtype), llvm::Align(4));
+  loop_range(i64(0), groups, [&](llvm::Value* g) {
+    vectorize_next_loop_ = true;
+    loop(kTotalLanes, [&](llvm::Value* j) {
+      llvm::Value* i = add(mul(g, kTotalLanes), j);
+      ivs_[inner] = whole ? i : smin(i, b_.CreateSub(n, i64(1)));
+      memo_.assign(k.exprs.size(), nullptr);
+      llvm::Value* term = value(k, k.root);
+      if (!whole) term = b_.CreateSelect(b_.CreateICmpSLT(i, n), term, fconst(ty, 0));
+      llvm::Value* at = lane_at(j);
+      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(ty, at), term), at);
+    });
+  });
+  std::vector<llvm::Value*> acc;
+  for (int64_t j = 0; j < kTotalLanes; ++j) acc.push_back(b_.CreateLoad(ty, lane_at(i64(j))));
+  for (size_t width = acc.size(); width > 1; width /= 2)
+    for (size_t j = 0; j < width / 2; ++j) acc[j] = b_.CreateFAdd(acc[2 * j], acc[2 * j + 1]);
+  ivs_[inner] = i64(0);
+  b_.CreateStore(acc[0], address(k.out, k.out_map));
 }
 
 // Whether a plain reduction is large enough for the thread pool and each

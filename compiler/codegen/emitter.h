@@ -111,6 +111,7 @@ class KernelEmitter {
 
   // ---- emit_reduce.cpp ----
   void reduce(const Kernel& k);
+  void short_total(const Kernel& k);
   bool blocked_sum(const Kernel& k);
   // A long sum: the kernel with its reduced dims merged where possible, and
   // its dims of size > 1, reduced and kept, outermost first.

@@ -97,10 +97,11 @@ const Host& host() {
     // the loop vectorizer may vectorize a sum in its order (an in-loop ordered
     // reduction: the lanes are added one after another, so the result is the
     // bits of the scalar loop), which x86's cost model does not offer by
-    // itself: the terms of a loss (`bce_with_logits`'s softplus, a softmax's
-    // exp) then come from the vector math library, 16 at a time, instead of a
-    // scalar libm call each (W2's step 2.56 -> 1.37 us; no step time of W1,
-    // W3-W6 or the GEMM changed beyond the noise). LLVM has no per-module
+    // itself: the terms of a sum along rows (a softmax's exp; before
+    // short_total in emit_reduce.cpp, also a loss's, `bce_with_logits`'s
+    // softplus) then come from the vector math library, 16 at a time, instead
+    // of a scalar libm call each (W2's step 2.56 -> 1.37 us then; no step time
+    // of W1, W3-W6 or the GEMM changed beyond the noise). LLVM has no per-module
     // switch for these, so this sets LLVM's command-line options for the
     // process (gradc is the process's LLVM user), each unless the process
     // set it.

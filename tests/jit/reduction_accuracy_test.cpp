@@ -185,3 +185,42 @@ output wide, tiles, bcast
   check_all("bcast", bcast);
   check_identical(one, two);
 }
+
+TEST_CASE("a short sum into one element adds term i in lane i mod 16, the lanes pairwise, at any length", "[jit][reduce]") {
+  // emit_reduce.cpp short_total: the order depends on the terms' positions
+  // only, so the bits are those of this emulation for a model compiled at n
+  // and for one compiled at a capacity and called with n.
+  const char* text = R"(
+dim N
+input x : [N]
+param w : [1]
+s = sum(x)
+loss s * sum(w)
+output s
+)";
+  auto lanes = [](const float* x, int64_t n) {
+    float lane[16] = {};
+    for (int64_t i = 0; i < n; ++i) lane[i % 16] += x[i];
+    for (int width = 16; width > 1; width /= 2)
+      for (int j = 0; j < width / 2; ++j) lane[j] = lane[2 * j] + lane[2 * j + 1];
+    return lane[0];
+  };
+  CompileOptions at_capacity;
+  at_capacity.capacities = {{"N", 1024}};
+  Model dynamic = Model::compile_source(text, "short_sum.grad", at_capacity);
+  REQUIRE(dynamic.ok());
+  Session capacity(dynamic, {Backend::Jit, 0, false, 1});
+  for (int64_t n : {1, 5, 16, 17, 100, 1000, 1024}) {
+    INFO("n = " << n);
+    Tensor x(DType::F32, {n});
+    fill_uniform(x, static_cast<uint64_t>(n));
+    for (int64_t i = 0; i < n; i += 3) x.data<float>()[i] *= -1e4f;  // (so that the order shows in the bits)
+    float want = lanes(x.data<float>(), n);
+    NamedTensors in = {{"x", x}};
+    float fixed = static_cast<float>(find_tensor(run(compile(text, {{"N", n}}), in, 1), "out.s")->get(0));
+    float at_n = static_cast<float>(find_tensor(capacity.forward(in), "out.s")->get(0));
+    CHECK(std::memcmp(&fixed, &want, sizeof want) == 0);
+    CHECK(std::memcmp(&at_n, &want, sizeof want) == 0);
+    INFO(fixed << " and " << at_n << " against " << want);
+  }
+}
