@@ -298,12 +298,14 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
 // rows and keeps the FMA unit busy with independent sums, where a dot
 // product per element is one chain of dependent additions with a remainder
 // loop and a reduction across lanes each (W2's forward product, 128 x 100,
-// took 0.87 of its 2 us step so). With a bound, one dot product per element.
+// took 0.87 of its 2 us step so). With a bound, or k shorter than a vector
+// (W1's 4 x 8 x 1: 11 ns more a step with a masked vector and its
+// reductions across lanes), one dot product per element.
 void KernelEmitter::matmul_dot(const Kernel& k) {
   size_t batch = k.dims.size() - 3;
   int64_t K = k.dims[batch + 2];
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
-  if (k.rows_size < 0 && k.k_size < 0) return matmul_dot_rows(k);
+  if (k.rows_size < 0 && k.k_size < 0 && K >= (wide_ ? 16 : 8)) return matmul_dot_rows(k);
   auto element = [&] {
     // (With a bound on k, the dot product stops at n: at least one term.)
     auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {

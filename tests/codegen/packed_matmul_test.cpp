@@ -209,7 +209,7 @@ TEST_CASE("matrix-vector products agree with the interpreter", "[codegen][thread
   const MatVec cases[] = {
       {37, 100},          // a ragged last group of rows; k: 6 vectors and 4 masked; C of the axpy: 7 vectors
       {128, 16},          // k one whole vector, no masked one
-      {9, 5},             // k shorter than a vector: the masked vector alone
+      {9, 5},             // k shorter than a vector: a dot product per element; the axpy one masked vector
       {600, 500},         // both on the thread pool; the axpy in blocks of 128 rows and a last one of 116
       {45, 120, "f64"},   // f64 (8 lanes)
       {21, 70, "", 3},    // dot products with three columns (a @ v.T)
