@@ -86,7 +86,22 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
     internal_error(__FILE__, __LINE__, "B read in place needs contiguous rows and whole tiles");
   std::vector<size_t> batch_dims = first_dims(batch);
   int64_t bmp = std::max<int64_t>(1, kBlockRows / s.mr), bnp = std::max<int64_t>(1, kBlockCols / s.nr);
-  int64_t tm = (s.pm + bmp - 1) / bmp, tn = (s.pn + bnp - 1) / bnp;
+  auto blocks_of = [](int64_t tiles, int64_t per) { return (tiles + per - 1) / per; };
+  // A product of one to three blocks (a recurrent step's 32 x 256 x 768 is
+  // one) is cut into at least kMinBlocks where its tiles allow, so that two
+  // to four threads share it evenly: columns first, then rows where B is not
+  // packed per block (each block of rows would pack the same panels again).
+  // Every element of C is still summed in one block in the same order, so
+  // the bits are those of any other cut.
+  if (blocks_of(s.pm, bmp) * blocks_of(s.pn, bnp) < kMinBlocks) {
+    int64_t want = blocks_of(kMinBlocks, blocks_of(s.pm, bmp));
+    bnp = std::min(bnp, blocks_of(s.pn, want));
+  }
+  if (!k.pack_b_per_block && blocks_of(s.pm, bmp) * blocks_of(s.pn, bnp) < kMinBlocks) {
+    int64_t want = blocks_of(kMinBlocks, blocks_of(s.pn, bnp));
+    bmp = std::min(bmp, blocks_of(s.pm, want));
+  }
+  int64_t tm = blocks_of(s.pm, bmp), tn = blocks_of(s.pn, bnp);
   // With C in per-thread blocks, the epilogues read C at the block's row-major layout.
   int64_t ldcb = bnp * s.nr;
   Kernel kb = k;

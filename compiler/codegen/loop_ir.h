@@ -218,6 +218,9 @@ inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64, kPanelDepth = 128
 // Blocks of C, the tasks of a register-tiled product: at most kBlockRows x
 // kBlockCols (whole tiles; every target's tile width divides kBlockCols).
 inline constexpr int64_t kBlockRows = 128, kBlockCols = 256;
+// Blocks a register-tiled product is cut into at least, where its tiles
+// allow (matmul_packed), so that small ones run on two to four threads.
+inline constexpr int64_t kMinBlocks = 4;
 // Products with at most this many rows (one block of rows for every
 // target's tile height) pack B block by block (Kernel::pack_b_per_block).
 inline constexpr int64_t kOneBlockRows = 120;

@@ -277,6 +277,26 @@ TEST_CASE("narrow register tiles and B packed block by block agree with the inte
   }
 }
 
+TEST_CASE("small products are cut into at least four blocks, with the same bits for every thread count", "[codegen][threads]") {
+  // matmul_packed: a product of fewer than kMinBlocks blocks of C (a
+  // recurrent step's 32 x 256 x 768 is one) is cut along its columns, and
+  // along its rows where B is not packed per block.
+  const Case cases[] = {
+      {32, 768, 256},                    // one block: four of a column tile each
+      {32, 768, 64},                     // one column tile: blocks of rows
+      {40, 300, 100, "", false, true},   // B packed per block: columns only
+      {130, 50, 200},                    // two blocks of rows: cut along the columns too
+  };
+  for (const Case& c : cases) {
+    SECTION(fmt::format("M={} K={} N={}{}", c.m, c.k, c.n, c.w_transposed ? " w.T" : "")) {
+      Model m = Model::compile_source(model_source(c), "small_blocks.grad");
+      REQUIRE(m.ok());
+      for (int threads : {1, 2}) agrees_with_interpreter(m, threads);
+      same_for_every_thread_count(m, test::random_inputs(m.info(), 4), {1, 2, 3, 4}, 2, true);
+    }
+  }
+}
+
 TEST_CASE("transposing kernels agree with the interpreter", "[codegen]") {
   // Copies that transpose go through registers a tile at a time, other
   // transposing kernels element by element in tiles; ragged edges (37, 50),
