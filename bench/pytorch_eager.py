@@ -15,8 +15,18 @@ samples of at least 2 ms, for at least --seconds per workload.
 """
 import argparse
 import json
+import os
 import statistics
 import time
+
+# One thread means the BLAS's threads too: torch.set_num_threads(1) sets
+# ATen's and oneDNN's, but Debian's torch does its products in OpenBLAS,
+# whose own pool takes every core unless told before it loads (on
+# 2026-12-05, without this, W4's step took 23.9 ms at 1.5 cores of CPU time
+# per second of wall time, and 38.4 ms on one). Each timed call's CPU time
+# is checked against its wall time (time_call).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +138,7 @@ def time_call(fn, seconds, sample_ms=2.0, min_samples=5):
             break
         per *= 2
     samples, total = [], 0.0
+    cpu = time.process_time()
     while total < seconds or len(samples) < min_samples:
         a = time.perf_counter()
         for _ in range(per):
@@ -135,6 +146,10 @@ def time_call(fn, seconds, sample_ms=2.0, min_samples=5):
         dt = time.perf_counter() - a
         total += dt
         samples.append(dt * 1e3 / per)
+    cores = (time.process_time() - cpu) / total
+    if cores > 1.2:
+        raise SystemExit(f"pytorch_eager.py: the timed calls used {cores:.2f} cores of CPU time per second "
+                         "of wall time; the baseline is one thread")
     return statistics.median(samples)
 
 
