@@ -1017,7 +1017,14 @@ int run(int argc, char** argv) {
   bench::blas_threads(1);
   const std::string blas = bench::blas_config();
   CompileResult compile;
-  if (selected(all[2])) compile = measure_compile(all[2], o);  // first: nothing compiled in this process yet
+  // First: nothing compiled in this process yet. OpenBLAS's worker, started
+  // when the library loads, spins as it does after a call (see
+  // settle_blas_threads) on the core that the compile's second thread needs:
+  // W3's cold compile measured 86-89 ms in 2 of 6 runs that way and 53-57 ms
+  // in the others, and 53-63 ms in 8 of 8 with OpenBLAS on one thread
+  // (2026-12-05). A gradc process without OpenBLAS has no such thread.
+  settle_blas_threads();
+  if (selected(all[2])) compile = measure_compile(all[2], o);
   std::vector<Result> results;
   std::vector<ThreadsResult> threads;
   GemmResult gemm;
