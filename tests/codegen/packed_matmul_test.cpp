@@ -240,6 +240,41 @@ TEST_CASE("matrix-vector products agree with the interpreter", "[codegen][thread
     check_close(ref.forward(in), s.forward(in), 2e-5);
     check_close(ref.grad(in), s.grad(in), 2e-5);
   }
+  SECTION("a dynamic M at a capacity with a stored [K, M]: the axpy stops at the call's rows") {
+    // a.T @ w reads a along m: the axpy form, its blocks of 128 rows of C
+    // stopping at the block that holds the call's last row (capacity 400:
+    // three whole blocks and one of 16 rows).
+    const std::string src = R"(dim M
+dim K = 100
+input a : [K, M]
+input y : [M]
+param w : [K] ~ normal(0, 0.1)
+param b : [] ~ normal(0, 0.1)
+h = tanh(a.T @ w + b)
+output h
+loss mean((h - y) * (h - y))
+optimizer sgd(lr = 0.1)
+)";
+    Model dynamic = Model::compile_source(src, "matvec_t.grad");
+    REQUIRE(dynamic.ok());
+    for (int64_t n : {120, 300}) {
+      INFO("M = " << n);
+      CompileOptions at_n;
+      at_n.dims = {{"M", n}};
+      Model fixed = Model::compile_source(src, "matvec_t.grad", at_n);
+      REQUIRE(fixed.ok());
+      Session s(dynamic, {Backend::Jit, 1});
+      Session ref(fixed, {Backend::Interpreter, 1});
+      ref.restore(s.checkpoint());
+      CompileOptions at_capacity;
+      at_capacity.dims = {{"M", 400}};
+      s.forward(test::random_inputs(Model::compile_source(src, "matvec_t.grad", at_capacity).info(), 9));
+      NamedTensors in = test::random_inputs(fixed.info(), 1);
+      check_close(ref.forward(in), s.forward(in), 2e-5);
+      check_close(ref.grad(in), s.grad(in), 2e-5);
+      CHECK(s.capacities() == std::vector<std::pair<std::string, int64_t>>{{"M", 400}});
+    }
+  }
 }
 
 TEST_CASE("narrow register tiles and B packed block by block agree with the interpreter", "[codegen]") {
