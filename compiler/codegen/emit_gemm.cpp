@@ -53,8 +53,7 @@ KernelEmitter::GemmShape KernelEmitter::gemm_shape(const Kernel& k) {
   s.M = k.dims[batch];
   s.N = k.dims[batch + 1];
   s.K = k.dims[batch + 2];
-  bool f64 = p_.buffers[k.out].dtype == DType::F64;
-  s.vw = (wide_ ? 16 : 8) / (f64 ? 2 : 1);
+  s.vw = vector_lanes(p_.buffers[k.out].dtype);
   // Accumulators: 6 x 4 vectors with 32 vector registers, 6 x 2 with 16.
   s.mr = wide_ ? kWideTileRows : 6;
   s.nr = (wide_ ? kWideTileVectors : 2) * s.vw;

@@ -123,7 +123,7 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
   int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
   DType dt = p_.buffers[k.out].dtype;
   llvm::Type* ty = type(dt);
-  int64_t vw = (wide_ ? 16 : 8) / (dt == DType::F64 ? 2 : 1);
+  int64_t vw = vector_lanes(dt);
   if (N > vw) vw *= 2;  // f64 with more columns than one vector: two vectors' worth of lanes
   auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
   llvm::Align align(dtype_size(dt));
@@ -223,7 +223,7 @@ void KernelEmitter::matmul_axpy(const Kernel& k) {
       epilogues(k);
     });
   };
-  const int64_t vw = (wide_ ? 16 : 8) / (dt == DType::F64 ? 2 : 1);
+  const int64_t vw = vector_lanes(dt);
   auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
   llvm::Align align(dtype_size(dt));
   llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
@@ -305,7 +305,7 @@ void KernelEmitter::matmul_dot(const Kernel& k) {
   size_t batch = k.dims.size() - 3;
   int64_t K = k.dims[batch + 2];
   llvm::Type* ty = type(p_.buffers[k.out].dtype);
-  if (k.rows_size < 0 && k.k_size < 0 && K >= (wide_ ? 16 : 8)) return matmul_dot_rows(k);
+  if (k.rows_size < 0 && k.k_size < 0 && K >= vector_lanes(p_.buffers[k.out].dtype)) return matmul_dot_rows(k);
   auto element = [&] {
     // (With a bound on k, the dot product stops at n: at least one term.)
     auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& acc) {
@@ -339,7 +339,7 @@ void KernelEmitter::matmul_dot_rows(const Kernel& k) {
   int64_t M = k.dims[batch], N = k.dims[batch + 1], K = k.dims[batch + 2];
   DType dt = p_.buffers[k.out].dtype;
   llvm::Type* ty = type(dt);
-  const int64_t vw = (wide_ ? 16 : 8) / (dt == DType::F64 ? 2 : 1);
+  const int64_t vw = vector_lanes(dt);
   auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
   llvm::Align align(dtype_size(dt));
   llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});

@@ -86,6 +86,8 @@ class KernelEmitter {
 
   llvm::Value* smin(llvm::Value* a, llvm::Value* b) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b); }
   llvm::Value* i64(int64_t v) { return b_.getInt64(v); }
+  // Lanes of one vector register of dtype t: 16 f32 with AVX-512, 8 with AVX2; f64 half.
+  int64_t vector_lanes(DType t) const { return (wide_ ? 16 : 8) / (t == DType::F64 ? 2 : 1); }
   llvm::Value* mul(llvm::Value* a, int64_t c) { return b_.CreateMul(a, i64(c), "", true, true); }
   llvm::Value* add(llvm::Value* a, llvm::Value* c) { return b_.CreateAdd(a, c, "", true, true); }
   // Dims 0 .. n-1 of a kernel's loop nest, outermost first.

@@ -212,6 +212,7 @@ TEST_CASE("matrix-vector products agree with the interpreter", "[codegen][thread
       {9, 5},             // k shorter than a vector: a dot product per element; the axpy one masked vector
       {600, 500},         // both on the thread pool; the axpy in blocks of 128 rows and a last one of 116
       {45, 120, "f64"},   // f64 (8 lanes)
+      {13, 10, "f64"},    // f64, k one whole vector of 8 and 2 masked
       {21, 70, "", 3},    // dot products with three columns (a @ v.T)
   };
   for (const MatVec& c : cases) {
