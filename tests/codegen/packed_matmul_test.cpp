@@ -195,6 +195,28 @@ optimizer sgd(lr = 0.1)
                      extra_term);
 }
 
+// `src` with its dim M dynamic: a session's first call compiles it at
+// `capacity`; called then with n rows, it gives the interpreter's forward and
+// grad for the model with M = n, on the capacity's code.
+void agrees_below_capacity(const std::string& src, int64_t capacity, int64_t n) {
+  INFO("capacity " << capacity << ", M = " << n);
+  Model dynamic = Model::compile_source(src, "matvec.grad");
+  REQUIRE(dynamic.ok());
+  CompileOptions at_n, at_capacity;
+  at_n.dims = {{"M", n}};
+  at_capacity.dims = {{"M", capacity}};
+  Model fixed = Model::compile_source(src, "matvec.grad", at_n);
+  REQUIRE(fixed.ok());
+  Session s(dynamic, {Backend::Jit, 1});
+  Session ref(fixed, {Backend::Interpreter, 1});
+  ref.restore(s.checkpoint());
+  s.forward(test::random_inputs(Model::compile_source(src, "matvec.grad", at_capacity).info(), 9));
+  NamedTensors in = test::random_inputs(fixed.info(), 1);
+  check_close(ref.forward(in), s.forward(in), 2e-5);
+  check_close(ref.grad(in), s.grad(in), 2e-5);
+  CHECK(s.capacities() == std::vector<std::pair<std::string, int64_t>>{{"M", capacity}});
+}
+
 }  // namespace
 
 TEST_CASE("matrix-vector products agree with the interpreter", "[codegen][threads]") {
@@ -224,22 +246,7 @@ TEST_CASE("matrix-vector products agree with the interpreter", "[codegen][thread
     }
   }
   SECTION("a dynamic M at a capacity: the dot products stop at the call's rows, the axpy's k too") {
-    const std::string src = matvec_source(0, 100, "", 0, "dim M");
-    Model dynamic = Model::compile_source(src, "matvec.grad");
-    REQUIRE(dynamic.ok());
-    CompileOptions at_n;
-    at_n.dims = {{"M", 29}};
-    Model fixed = Model::compile_source(src, "matvec.grad", at_n);
-    REQUIRE(fixed.ok());
-    Session s(dynamic, {Backend::Jit, 1});
-    Session ref(fixed, {Backend::Interpreter, 1});
-    ref.restore(s.checkpoint());
-    CompileOptions at_capacity;
-    at_capacity.dims = {{"M", 64}};
-    s.forward(test::random_inputs(Model::compile_source(src, "matvec.grad", at_capacity).info(), 9));  // capacity 64
-    NamedTensors in = test::random_inputs(fixed.info(), 1);
-    check_close(ref.forward(in), s.forward(in), 2e-5);
-    check_close(ref.grad(in), s.grad(in), 2e-5);
+    agrees_below_capacity(matvec_source(0, 100, "", 0, "dim M"), 64, 29);
   }
   SECTION("a dynamic M at a capacity with a stored [K, M]: the axpy stops at the call's rows") {
     // a.T @ w reads a along m: the axpy form, its blocks of 128 rows of C
@@ -256,25 +263,7 @@ output h
 loss mean((h - y) * (h - y))
 optimizer sgd(lr = 0.1)
 )";
-    Model dynamic = Model::compile_source(src, "matvec_t.grad");
-    REQUIRE(dynamic.ok());
-    for (int64_t n : {120, 300}) {
-      INFO("M = " << n);
-      CompileOptions at_n;
-      at_n.dims = {{"M", n}};
-      Model fixed = Model::compile_source(src, "matvec_t.grad", at_n);
-      REQUIRE(fixed.ok());
-      Session s(dynamic, {Backend::Jit, 1});
-      Session ref(fixed, {Backend::Interpreter, 1});
-      ref.restore(s.checkpoint());
-      CompileOptions at_capacity;
-      at_capacity.dims = {{"M", 400}};
-      s.forward(test::random_inputs(Model::compile_source(src, "matvec_t.grad", at_capacity).info(), 9));
-      NamedTensors in = test::random_inputs(fixed.info(), 1);
-      check_close(ref.forward(in), s.forward(in), 2e-5);
-      check_close(ref.grad(in), s.grad(in), 2e-5);
-      CHECK(s.capacities() == std::vector<std::pair<std::string, int64_t>>{{"M", 400}});
-    }
+    for (int64_t n : {120, 300}) agrees_below_capacity(src, 400, n);
   }
 }
 
