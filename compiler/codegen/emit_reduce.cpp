@@ -86,6 +86,8 @@ void KernelEmitter::reduce(const Kernel& k0) {
   // maps are a row of 49 that vectorizes.
   const Kernel k = collapse_dims(k0);
   if (k.rows_size >= 0) bound_rows(&k, 0, k.dims[0] / k.rows_capacity);
+  // (A sum into one element: one dim after collapse_dims, reduced.)
+  if (k.reduce_op == Op::ReduceSum && k.dims.size() == 1 && k.out_map.strides[0] == 0) return short_total(k);
   fill(k.out, k.init);
   llvm::Type* out_ty = type(p_.buffers[k.out].dtype);
   auto fresh = [&] { memo_.assign(k.exprs.size(), nullptr); };
@@ -120,7 +122,6 @@ void KernelEmitter::reduce(const Kernel& k0) {
     });
     return;
   }
-  if (k.reduce_op == Op::ReduceSum && order.size() == 1) return short_total(k);
   // The innermost loop reduces into one element: its partial result
   // stays in a register (same order of operations), stored after the
   // loop, so the loop body has no store and what it reads that does not
