@@ -12,12 +12,22 @@ THREADS is the threads of ATen, oneDNN and the BLAS alike (Debian's torch
 does its matrix products in OpenBLAS, whose pool is set before it loads).
 The data are Debian's dataset-fashion-mnist, read in place.
 """
+import argparse
 import gzip
 import os
-import sys
 import time
 
-THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+
+def positive(text):
+    n = int(text)
+    if n < 1:
+        raise ValueError(text)
+    return n
+
+
+_ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+_ap.add_argument("threads", nargs="?", type=positive, default=1, help="threads (default 1)")
+THREADS = _ap.parse_args().threads
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
