@@ -29,6 +29,12 @@ bool swaps_last_two(const Node& t) {
   return t.attrs.ints[r - 2] == r - 1 && t.attrs.ints[r - 1] == r - 2;
 }
 
+// A reshape its user evaluates inline (see split_reshape).
+bool split_view(const Graph& g, NodeId n) {
+  const Node& node = g[n];
+  return node.op == Op::Reshape && split_reshape(sizes(g[node.operands[0]].shape), sizes(node.shape)).has_value();
+}
+
 void mark_live(const Graph& g, const EntrySignature& sig, Fusion& f) {
   f.live.assign(g.size(), false);
   f.users.assign(g.size(), 0);
@@ -64,12 +70,13 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
       f.mat[n] = true;
       continue;
     }
-    f.mat[n] = f.users[n] != 1 || !fusable_user(op_kind(g[only_user[n]].op));
+    NodeId u = only_user[n];
+    f.mat[n] = f.users[n] != 1 || !(fusable_user(op_kind(g[u].op)) || split_view(g, u));
   }
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!f.live[n]) continue;
     const Node& node = g[n];
-    if (node.op == Op::Reshape || node.op == Op::OneHot) mark_mat(node.operands[0]);
+    if ((node.op == Op::Reshape && !split_view(g, n)) || node.op == Op::OneHot) mark_mat(node.operands[0]);
     // A lookup reads its ids from a buffer, and embedding its table at
     // run-time rows; embedding_grad evaluates its gradient operand inline.
     if (node.op == Op::Embedding) mark_mat(node.operands[1]);
@@ -150,6 +157,27 @@ void gather_views(const Graph& g, const EntrySignature& sig, Fusion& f) {
     f.gathered[r] = true;
     f.mat[r] = f.mat[v] = false;
     if (g[src].op != Op::Constant) f.mat[src] = true;
+  }
+}
+
+// A comparison of buffers (a ReLU's mask `x > 0`, which both the forward
+// `where` and the gradient's read) is recomputed by each user instead of
+// being written to a buffer of its own: a compare costs less than the load
+// of its result, its operands are read at the same element by the users
+// anyway, and a product's epilogue then stores one output, not two.
+void recompute_compares(const Graph& g, const EntrySignature& sig, Fusion& f) {
+  std::vector<bool> root(g.size(), false), fusing(g.size(), true);
+  for (const EntryValue& v : sig.produces) root[v.node] = true;
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (f.live[n])
+      for (NodeId o : g[n].operands) fusing[o] = fusing[o] && (fusable_user(op_kind(g[n].op)) || split_view(g, n));
+  for (NodeId n = 0; n < g.size(); ++n) {
+    const Node& node = g[n];
+    if (!f.live[n] || !f.mat[n] || root[n] || !fusing[n] || op_kind(node.op) != OpKind::Compare) continue;
+    bool loads = true;
+    for (NodeId o : node.operands)
+      loads = loads && (g[o].op == Op::Constant || (f.mat[o] && !f.gathered[o] && !f.absorbed[o]));
+    if (loads) f.mat[n] = false;
   }
 }
 
@@ -239,11 +267,34 @@ void order_nodes(const Graph& g, Fusion& f) {
 
 }  // namespace
 
+std::optional<std::vector<std::vector<int64_t>>> split_reshape(const std::vector<int64_t>& in,
+                                                               const std::vector<int64_t>& out) {
+  std::vector<std::vector<int64_t>> coef(in.size(), std::vector<int64_t>(out.size(), 0));
+  size_t j = 0;
+  for (size_t a = 0; a < in.size(); ++a) {
+    if (in[a] == 1) continue;  // (index 0)
+    // The result axes whose sizes multiply to in[a], units skipped.
+    std::vector<size_t> digits;
+    int64_t covered = 1;
+    while (covered < in[a] && j < out.size()) {
+      if (out[j] != 1) digits.push_back(j), covered *= out[j];
+      ++j;
+    }
+    if (covered != in[a]) return std::nullopt;  // an axis merged with the next
+    int64_t weight = 1;
+    for (size_t t = digits.size(); t-- > 0;) coef[a][digits[t]] = weight, weight *= out[digits[t]];
+  }
+  for (; j < out.size(); ++j)
+    if (out[j] != 1) return std::nullopt;
+  return coef;
+}
+
 Fusion decide_fusion(const Graph& g, const EntrySignature& sig) {
   Fusion f;
   mark_live(g, sig, f);
   decide(g, sig, f);
   gather_views(g, sig, f);
+  recompute_compares(g, sig, f);
   bound_size(g, f);
   order_nodes(g, f);
   return f;

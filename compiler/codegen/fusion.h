@@ -5,6 +5,7 @@
 // exists.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "compiler/exec/entry.h"
@@ -23,6 +24,15 @@ inline constexpr int kMaxFusedNodes = 1024;
 inline bool register_tiled(DType t, int64_t M, int64_t N, int64_t K) {
   return is_float(t) && M >= 4 && N >= 16 && M * N * K >= (int64_t{1} << 16);
 }
+
+// A reshape that only splits axes of its operand (and adds or drops axes of
+// size 1) reads the operand at an affine function of its own index: each
+// operand axis is a mixed-radix number whose digits are result axes. Then
+// the reshape is a view like a transpose, evaluated inline by its user. For
+// each operand axis, its coefficients over the result's axes; nullopt where
+// the reshape merges axes (a merged axis needs a division to split again).
+std::optional<std::vector<std::vector<int64_t>>> split_reshape(const std::vector<int64_t>& in,
+                                                               const std::vector<int64_t>& out);
 
 struct Fusion {
   std::vector<bool> live;      // needed by a produced value
@@ -43,7 +53,8 @@ struct Fusion {
 // Decides fusion for the entry point with signature `sig` over graph `g`:
 // a node with one user that can evaluate it inline is fused into that user;
 // leaves, reductions, products, concatenations, pads and produced values are
-// materialized, and so are the operands of reshapes, one_hot and products
+// materialized, and so are the operands of reshapes that merge axes (see
+// split_reshape), one_hot and products
 // (a product absorbs a transpose of its last two axes instead); and a node
 // that keeps a kernel's fused expression within kMaxFusedNodes; except that
 // products read a reshaped view of a buffer through index digits

@@ -138,12 +138,14 @@ class Lowering {
     return static_cast<int>(p_.buffers.size()) - 1;
   }
 
-  // A node's buffer. A reshape is a view: it shares its operand's (contiguous,
-  // row-major) buffer, unless it is produced (then it has an output of its own).
+  // A node's buffer. A reshape of a buffer is a view: it shares its operand's
+  // (contiguous, row-major) buffer, unless it is produced (then it has an
+  // output of its own). A reshape of a fused operand (a split, see
+  // split_reshape) that needs a buffer gets one of its own.
   int buffer_of(NodeId n) {
     if (buf_[n] != -1) return buf_[n];
     const Node& node = g_[n];
-    if (node.op == Op::Reshape && g_[node.operands[0]].op != Op::Constant)
+    if (node.op == Op::Reshape && g_[node.operands[0]].op != Op::Constant && f_.mat[node.operands[0]])
       return buf_[n] = buffer_of(node.operands[0]);
     return buf_[n] = new_buffer(Buffer::Kind::Arena, n, fmt::format("%{}", n));
   }
@@ -212,6 +214,24 @@ class Lowering {
       }
       case OpKind::Reshape: {
         if (g_[o[0]].op == Op::Constant) return expr(k, o[0], map);
+        if (!f_.mat[o[0]]) {
+          // A split of a fused operand: its index is affine in the reshape's.
+          auto coef = split_reshape(shape(o[0]), shape(n));
+          if (!coef) internal_error(__FILE__, __LINE__, "a fused reshape merges axes");
+          IdxMap in;
+          for (const Sizes& row : *coef) {
+            Sizes a(lr, 0);
+            int64_t c = 0;
+            for (size_t j = 0; j < row.size(); ++j) {
+              if (row[j] == 0) continue;
+              c += row[j] * map.c[j];
+              for (size_t q = 0; q < lr; ++q) a[q] += row[j] * map.a[j][q];
+            }
+            in.a.push_back(std::move(a));
+            in.c.push_back(c);
+          }
+          return expr(k, o[0], in);
+        }
         // The operand is a contiguous buffer: read it at the flat index.
         KExpr e;
         e.kind = KExpr::Kind::Load;

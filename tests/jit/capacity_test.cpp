@@ -500,7 +500,7 @@ TEST_CASE("capacity: kernels large enough for the thread pool, and argmax, stop 
       "optimizer sgd(lr = 0.1)\n";
   Model bounded = compiled_up_to(big, 256);
   std::string step = bounded.dump(Stage::Loops);
-  CHECK(count(step, "(row bound)") == 15);
+  CHECK(count(step, "(row bound)") == 14);
   CHECK(count(step, "argmax over i2 of") == 1);
   CHECK(count(step, "rows past it copies of row 0") + count(step, "rows past it set to 0") == 0);
   auto rows = [](int64_t n, double scale) {

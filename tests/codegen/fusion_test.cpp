@@ -1,0 +1,142 @@
+// Fusion through reshapes and recomputed comparisons: a reshape that only
+// splits axes is a view its user evaluates inline (no copy kernel, no
+// buffer), and a ReLU's mask is recomputed by its readers instead of stored.
+// Each against the interpreter.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "compiler/codegen/fusion.h"
+#include "gradc/session.h"
+#include "tests/common/test_inputs.h"
+
+using namespace gradc;
+
+namespace {
+
+using Coef = std::vector<std::vector<int64_t>>;
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+double max_scaled_diff(const Tensor& a, const Tensor& b) {
+  double scale = 1, worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) scale = std::max(scale, std::fabs(a.get(i)));
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.get(i) - b.get(i)) / scale);
+  return worst;
+}
+
+void close(const NamedTensors& want, const NamedTensors& got, double tol) {
+  REQUIRE(want.size() == got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    CAPTURE(want[i].first);
+    REQUIRE(want[i].second.shape() == got[i].second.shape());
+    CHECK(max_scaled_diff(want[i].second, got[i].second) <= tol);
+  }
+}
+
+// forward, grad and two train steps: JIT (on `threads`) = interpreter.
+void agrees_with_interpreter(const Model& m, int threads) {
+  NamedTensors in = test::random_inputs(m.info(), 3);
+  SessionOptions o;
+  o.seed = 7;
+  o.threads = threads;
+  Session jit(m, o);
+  Session interp(m, {Backend::Interpreter, 7});
+  close(interp.forward(in), jit.forward(in), 2e-5);
+  close(interp.grad(in), jit.grad(in), 2e-5);
+  for (int step = 0; step < 2; ++step) {
+    jit.train_step(in);
+    interp.train_step(in);
+  }
+  close(interp.params(), jit.params(), 2e-5);
+}
+
+// The kernel lines of a loops dump (epilogues and bounds dropped).
+std::vector<std::string> kernels(const std::string& loops) {
+  std::vector<std::string> out;
+  std::istringstream lines(loops);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("  k", 0) == 0) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("split_reshape: a reshape that only splits axes is affine in the result's index", "[codegen][fusion]") {
+  // [6] -> [2, 3]: i = 3 a + b
+  CHECK(split_reshape({6}, {2, 3}) == Coef{{3, 1}});
+  // [2, 12] -> [2, 3, 4]: the second axis splits into (3, 4)
+  CHECK(split_reshape({2, 12}, {2, 3, 4}) == Coef{{1, 0, 0}, {0, 4, 1}});
+  // axes of size 1 added and dropped: index 0, coefficient 0
+  CHECK(split_reshape({1, 16, 1}, {16}) == Coef{{0}, {1}, {0}});
+  CHECK(split_reshape({16}, {1, 16, 1}) == Coef{{0, 1, 0}});
+  // a convolution's product [O, N*P] seen as [1, O, N, H, W]
+  CHECK(split_reshape({16, 6272}, {1, 16, 32, 14, 14}) == Coef{{0, 1, 0, 0, 0}, {0, 0, 196, 14, 1}});
+  // the same shape: the identity
+  CHECK(split_reshape({3, 5}, {3, 5}) == Coef{{1, 0}, {0, 1}});
+  // merges need a division: refused
+  CHECK_FALSE(split_reshape({2, 3}, {6}).has_value());
+  CHECK_FALSE(split_reshape({2, 2, 14}, {4, 14}).has_value());
+  // a split and a merge in one: refused
+  CHECK_FALSE(split_reshape({4, 6}, {2, 12}).has_value());
+  CHECK_FALSE(split_reshape({6, 4}, {12, 2}).has_value());
+}
+
+TEST_CASE("a reshape that splits a fused value is read inline, with no copy kernel", "[codegen][fusion]") {
+  // t = tanh(x) has one user, a reshape that splits its rows' 24 columns
+  // into [4, 6]; the transpose and the sums read tanh(x) through it. The
+  // reshape back to [B, 24] merges, so its operand gets a buffer.
+  Model m = Model::compile_source(R"(dim B = 5
+input x : [B, 24]
+param w : [6, 4] ~ normal(0, 0.5)
+t = reshape(tanh(x), [B, 4, 6])
+u = transpose(t, [0, 2, 1]) * w          # [B, 6, 4]
+v = reshape(u, [B, 24])
+loss mean(square(v)) + mean(sum(t, axis=1))
+output v
+optimizer sgd(lr = 0.1)
+)",
+                                  "split.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+  INFO(loops);
+  // The first kernel computes u: tanh of x read through the split and the
+  // transpose; the second copies u (a buffer, as v merges its axes) out.
+  std::vector<std::string> ks = kernels(loops);
+  REQUIRE(ks.size() == 2);
+  CHECK(ks[0].find("tanh(b0[24*i0 + i1 + 6*i2])") != std::string::npos);
+  CHECK(count(loops, "tanh(") == 1);
+  agrees_with_interpreter(m, 1);
+  agrees_with_interpreter(m, 3);
+}
+
+TEST_CASE("a ReLU's mask is recomputed by its readers, not stored", "[codegen][fusion]") {
+  // relu(x @ w + b): the forward's where and the gradient's where each
+  // compare the stored pre-activation with 0; no kernel or epilogue stores
+  // the comparison.
+  Model m = Model::compile_source(R"(dim B = 32
+input x : [B, 64]
+input y : [B, 48]
+param w : [64, 48] ~ normal(0, 0.2)
+param b : [48] ~ normal(0, 0.1)
+h = relu(x @ w + b)
+loss mean(square(h - y))
+output h
+optimizer adam(lr = 0.01)
+)",
+                                  "mask.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  CHECK(count(loops, "= gt(") == 0);
+  CHECK(count(loops, "where(gt(") == 2);
+  agrees_with_interpreter(m, 1);
+  agrees_with_interpreter(m, 2);
+}
