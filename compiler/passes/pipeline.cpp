@@ -9,6 +9,7 @@
 #include "compiler/passes/loop_bodies.h"
 #include "compiler/passes/rebuild.h"
 #include "compiler/passes/simplify.h"
+#include "compiler/passes/sink_views.h"
 
 namespace gradc {
 namespace {
@@ -55,6 +56,9 @@ ModelIR optimize(const ModelIR& m, std::vector<PassRecord>* log, const PassObser
   // A convolution's input gradient as a convolution, once (a model without
   // a convolution's stride-1 fold does not list the pass).
   if (has_stride1_fold(*in)) run({"conv_input_grad", rewrite_conv_input_grads});
+  // Bias and activation in a convolution's product layout, once (a model
+  // without an elementwise op on a product's view does not list the pass).
+  if (has_product_views(*in)) run({"sink_views", sink_elementwise_into_views});
   // Loop bodies get the whole pipeline of their own, once (recursively for
   // nested loops); a model without loops does not list the pass.
   if (has_loops(*in)) run({"loop_bodies", optimize_loop_bodies});

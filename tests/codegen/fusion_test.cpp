@@ -1,7 +1,8 @@
 // Fusion through reshapes and recomputed comparisons: a reshape that only
 // splits axes is a view its user evaluates inline (no copy kernel, no
-// buffer), and a ReLU's mask is recomputed by its readers instead of stored.
-// Each against the interpreter.
+// buffer), a ReLU's mask is recomputed by its readers instead of stored, and
+// the bias and activation after a convolution run in its product's layout
+// (the sink_views pass). Each against the interpreter.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -139,4 +140,62 @@ optimizer adam(lr = 0.01)
   CHECK(count(loops, "where(gt(") == 2);
   agrees_with_interpreter(m, 1);
   agrees_with_interpreter(m, 2);
+}
+
+TEST_CASE("a convolution's bias and activation run in its product's layout", "[codegen][fusion]") {
+  // sink_views: the bias add (and the tanh's ops) move above the view from
+  // the product's [O, N*P] to NCHW, so they are epilogues of the product;
+  // the gradient reads the product's layout through the view. Groups, a
+  // conv1d, a stride and a pool; f64 for a tight comparison with the graph
+  // before the passes.
+  const char* src = R"(dim B = 3
+input x : f64[B, 4, 9, 9]
+input s : f64[B, 6, 7]
+input label : i32[B]
+param K1 : f64[6, 2, 3, 3] ~ he_uniform
+param c1 : f64[6]
+param K2 : f64[6, 6, 3] ~ he_uniform
+param c2 : f64[6]
+param W : f64[66, 5] ~ xavier_uniform
+a1 = max_pool2d(relu(conv2d(x, K1, groups=2, stride=2) + reshape(c1, [6, 1, 1])), 2)   # [B, 6, 2, 2]
+a2 = tanh(conv1d(s, K2, padding=1) + reshape(c2, [6, 1]))                               # [B, 6, 7]
+h = concat([flatten(a1), flatten(a2)], axis=1)                                           # [B, 24 + 42]
+logits = h @ W
+loss cross_entropy(logits, label)
+output logits
+optimizer adam(lr = 0.01)
+)";
+  CompileOptions plain;
+  plain.optimize = false;
+  Model before = Model::compile_source(src, "sink.grad", plain);
+  Model after = Model::compile_source(src, "sink.grad");
+  REQUIRE(before.ok());
+  REQUIRE(after.ok());
+  CHECK(after.dump(Stage::Opt).find("# after sink_views") != std::string::npos);
+  std::string loops = after.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  // The conv1d's bias and tanh are an epilogue of its product. (The grouped
+  // convolution's bias lies along two axes of its product, [G, O/G], and
+  // stays after the view.)
+  bool epilogue = false;
+  std::istringstream lines(loops);
+  for (std::string line; std::getline(lines, line);)
+    epilogue = epilogue || (line.find("then per block: ") != std::string::npos &&
+                            line.find(" = tanh(add(") != std::string::npos);
+  CHECK(epilogue);
+  CHECK(count(loops, "= gt(") == 0);
+  NamedTensors inputs = test::random_inputs(after.info(), 5);
+  NamedTensors params = after.initial_params(2);
+  NamedTensors want = before.grad(inputs, params);
+  for (Backend backend : {Backend::Interpreter, Backend::Jit}) {
+    Session s(after, {backend, 5});
+    s.set_params(params);
+    close(want, s.grad(inputs), 1e-12);
+  }
+  agrees_with_interpreter(after, 2);
+  // A transpose that moves only axes of size 1 (an optimizer's update of a
+  // [1, H] weight) is not a layout view: the GRU example keeps its graph.
+  Model gru = Model::compile_file(GRADC_SOURCE_DIR "/examples/rnn/gru.grad");
+  REQUIRE(gru.ok());
+  CHECK(gru.dump(Stage::Opt).find("sink_views") == std::string::npos);
 }
