@@ -82,10 +82,14 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
 // vectorizes it (with run-time alias checks where it needs them) whatever its
 // cost model thinks of a short trip count; or, with `enable` false, leaves it
 // scalar whatever the cost model thinks of gathers.
-void KernelEmitter::force_vectorize(llvm::BranchInst* latch, bool enable_it) {
+void KernelEmitter::force_vectorize(llvm::BranchInst* latch, bool enable_it, llvm::MDNode* group) {
   llvm::Metadata* enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
                               llvm::ConstantAsMetadata::get(enable_it ? b_.getTrue() : b_.getFalse())};
   std::vector<llvm::Metadata*> ops = {nullptr, llvm::MDNode::get(ctx_, enable)};
+  if (group) {
+    llvm::Metadata* parallel[] = {llvm::MDString::get(ctx_, "llvm.loop.parallel_accesses"), group};
+    ops.push_back(llvm::MDNode::get(ctx_, parallel));
+  }
   if (enable_it && std::exchange(masked_tail_next_loop_, false)) {
     llvm::Metadata* tail[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.predicate.enable"),
                               llvm::ConstantAsMetadata::get(b_.getTrue())};
@@ -106,11 +110,31 @@ void KernelEmitter::parallel_ranges(int64_t n, const std::vector<size_t>& captur
   });
 }
 
+// A new access group on the loads and stores of the blocks after `before`
+// (a loop just emitted): with llvm.loop.parallel_accesses naming it, the
+// loop's iterations touch memory independently, which LLVM cannot prove
+// where the buffers are offsets into one arena and read with another
+// stride than they are written (a pool's windows), so that it may vectorize.
+llvm::MDNode* KernelEmitter::access_group(llvm::BasicBlock* before) {
+  llvm::MDNode* group = llvm::MDNode::getDistinct(ctx_, {});
+  bool inside = false;
+  for (llvm::BasicBlock& bb : *fn_) {
+    if (inside)
+      for (llvm::Instruction& i : bb)
+        if (llvm::isa<llvm::LoadInst>(i) || llvm::isa<llvm::StoreInst>(i)) i.setMetadata(llvm::LLVMContext::MD_access_group, group);
+    inside = inside || &bb == before;
+  }
+  return group;
+}
+
 void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
   const bool vectorize = std::exchange(vectorize_next_loop_, false);
   const bool scalar = std::exchange(scalar_next_loop_, false);
+  const bool parallel = std::exchange(parallel_next_loop_, false);
+  llvm::BasicBlock* before = &fn_->back();
   llvm::BranchInst* latch = emit_counted_loop(b_, lo, hi, body);
-  if (vectorize || scalar) force_vectorize(latch, vectorize);
+  llvm::MDNode* group = parallel ? access_group(before) : nullptr;
+  if (vectorize || scalar || group) force_vectorize(latch, !scalar, group);
 }
 
 // if (cond) then();

@@ -64,7 +64,8 @@ class KernelEmitter {
   void when(llvm::Value* cond, const std::function<void()>& then);
   void if_else(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise);
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body);
-  void force_vectorize(llvm::BranchInst* latch, bool enable = true);
+  void force_vectorize(llvm::BranchInst* latch, bool enable = true, llvm::MDNode* group = nullptr);
+  llvm::MDNode* access_group(llvm::BasicBlock* before);
   llvm::Value* loop_acc(int64_t n, llvm::Value* init,
                         const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step);
   using CarryStep = std::function<std::vector<llvm::Value*>(llvm::Value* i, const std::vector<llvm::Value*>& carried)>;
@@ -203,6 +204,7 @@ class KernelEmitter {
   bool vectorize_next_loop_ = false;
   bool scalar_next_loop_ = false;       // the next loop stays scalar (see force_vectorize)
   bool masked_tail_next_loop_ = false;  // the next vectorized loop folds its remainder into masked iterations
+  bool parallel_next_loop_ = false;     // the next loop's iterations access memory independently (access_group)
   llvm::Value *args_ = nullptr, *arena_ = nullptr, *rt_ = nullptr;
   llvm::Value* slot_ = nullptr;  // in a parallel body: the thread's slot
   llvm::Value* step_ = nullptr;  // in a Loop's body: the element t it is at (Affine::step)

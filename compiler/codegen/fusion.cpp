@@ -2,9 +2,17 @@
 #include "compiler/codegen/fusion.h"
 
 #include <algorithm>
+#include <functional>
+
+#include "compiler/codegen/loop_ir.h"
 
 namespace gradc {
 namespace {
+
+// The most nodes of the expression a pool's reductions each evaluate
+// (Fusion::pooled): a ReLU through its windows is 4 (where, gt, window, and
+// the window of the bias add when it is not stored).
+constexpr int kMaxPooledNodes = 8;
 
 // Whether a node of this kind can evaluate an operand inline.
 bool fusable_user(OpKind k) {
@@ -181,6 +189,63 @@ void recompute_compares(const Graph& g, const EntrySignature& sig, Fusion& f) {
   }
 }
 
+// Fusion::pooled.
+void pool_views(const Graph& g, const EntrySignature& sig, Fusion& f) {
+  f.pooled.assign(g.size(), false);
+  std::vector<bool> root(g.size(), false);
+  for (const EntryValue& v : sig.produces) root[v.node] = true;
+  std::vector<std::vector<NodeId>> users(g.size());
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (f.live[n])
+      for (NodeId o : g[n].operands) users[o].push_back(n);
+  // Whether u reduces x's `axis` by a max, min or argmax, directly or through
+  // views that only it reads.
+  std::function<bool(NodeId, int64_t)> reduces = [&](NodeId u, int64_t axis) {
+    const Node& node = g[u];
+    if ((node.op == Op::ReduceMax || node.op == Op::ReduceMin) && node.attrs.ints == std::vector<int64_t>{axis})
+      return true;
+    if (node.op == Op::ArgMax) return node.attrs.ints[0] == axis;
+    if (root[u] || f.users[u] != 1 || users[u].size() != 1 || f.mat[u] || f.absorbed[u]) return false;
+    if (node.op == Op::Reshape && node.shape == g[node.operands[0]].shape) return reduces(users[u][0], axis);
+    if (node.op != Op::Transpose) return false;
+    for (size_t j = 0; j < node.attrs.ints.size(); ++j)
+      if (node.attrs.ints[j] == axis) return reduces(users[u][0], static_cast<int64_t>(j));
+    return false;
+  };
+  // The nodes a user evaluates inline for x (x's fused tree), up to `limit`.
+  std::function<int(NodeId, int)> tree = [&](NodeId x, int limit) {
+    if (g[x].op == Op::Constant || f.mat[x] || limit <= 0) return 0;
+    int n = 1;
+    for (NodeId o : g[x].operands) n += tree(o, limit - n);
+    return n;
+  };
+  for (NodeId r = 0; r < g.size(); ++r) {
+    const Node& node = g[r];
+    if (!f.live[r] || node.op != Op::Reshape || root[r] || node.rank() < 2 || split_view(g, r)) continue;
+    NodeId x = node.operands[0];
+    std::optional<MergedAxis> m = merged_axis(sizes(g[x].shape), sizes(node.shape));
+    if (!m || node.shape[static_cast<size_t>(m->axis)].size > kUnrolledArgMax || users[r].empty()) continue;
+    switch (op_kind(g[x].op)) {
+      case OpKind::Unary: case OpKind::Cast: case OpKind::Binary: case OpKind::Compare: case OpKind::Select:
+      case OpKind::BroadcastTo: case OpKind::Transpose: case OpKind::Slice: case OpKind::Window:
+        break;
+      default:
+        continue;
+    }
+    if (g[x].op == Op::Fold || root[x] || f.users[x] != 1) continue;
+    bool ok = true;
+    for (NodeId u : users[r]) ok = ok && reduces(u, m->axis);
+    // Each reduction evaluates x's tree again: only a cheap one.
+    f.mat[x] = false;
+    if (!ok || tree(x, kMaxPooledNodes + 1) > kMaxPooledNodes) {
+      f.mat[x] = true;
+      continue;
+    }
+    f.pooled[r] = true;
+    f.mat[r] = false;
+  }
+}
+
 // A fused expression is as large and as deep as the tree of single-user nodes
 // behind it, which no limit of the language bounds (a model of N statements
 // `h = h * 2 + 1` is one expression 2N deep), and everything after fusion
@@ -289,11 +354,27 @@ std::optional<std::vector<std::vector<int64_t>>> split_reshape(const std::vector
   return coef;
 }
 
+std::optional<MergedAxis> merged_axis(const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+  if (out.empty() || in.size() < out.size() + 1) return std::nullopt;
+  const size_t q = in.size() - out.size() + 1;  // the run's length
+  for (size_t a = 0; a < out.size(); ++a) {
+    if (a > 0 && in[a - 1] != out[a - 1]) break;  // the axes before must match
+    bool same_after = true;
+    for (size_t t = a + 1; t < out.size(); ++t) same_after = same_after && in[t + q - 1] == out[t];
+    int64_t merged = 1;
+    for (size_t t = a; t < a + q; ++t) merged *= in[t];
+    if (same_after && merged == out[a])
+      return MergedAxis{static_cast<int64_t>(a), std::vector<int64_t>(in.begin() + a, in.begin() + a + q)};
+  }
+  return std::nullopt;
+}
+
 Fusion decide_fusion(const Graph& g, const EntrySignature& sig) {
   Fusion f;
   mark_live(g, sig, f);
   decide(g, sig, f);
   gather_views(g, sig, f);
+  pool_views(g, sig, f);
   recompute_compares(g, sig, f);
   bound_size(g, f);
   order_nodes(g, f);

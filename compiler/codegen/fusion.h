@@ -34,6 +34,15 @@ inline bool register_tiled(DType t, int64_t M, int64_t N, int64_t K) {
 std::optional<std::vector<std::vector<int64_t>>> split_reshape(const std::vector<int64_t>& in,
                                                                const std::vector<int64_t>& out);
 
+// A reshape that merges one run of its operand's axes into one axis and
+// keeps the others (a pool's window axes [KH, KW] into [KH*KW]): the merged
+// axis and the run's sizes.
+struct MergedAxis {
+  int64_t axis = 0;
+  std::vector<int64_t> radices;
+};
+std::optional<MergedAxis> merged_axis(const std::vector<int64_t>& in, const std::vector<int64_t>& out);
+
 struct Fusion {
   std::vector<bool> live;      // needed by a produced value
   std::vector<int> users;      // live users, plus one per produced value it is
@@ -46,6 +55,13 @@ struct Fusion {
   // a convolution's implicit im2col: its windows [C*R*S, N*P] are read from
   // the padded input, not copied out first.
   std::vector<bool> gathered;
+  // A reshape that merges a pool's window axes (merged_axis), read only by
+  // maxima and argmaxes over the merged axis, short enough to unroll, of a
+  // cheap expression (a ReLU of a convolution's output through its windows):
+  // neither it nor its operand gets a buffer; each reduction loops over the
+  // window's axes and evaluates the expression there (lowering.cpp), so the
+  // windows are never copied out.
+  std::vector<bool> pooled;
   std::vector<NodeId> order;   // the live nodes in kernel order
   std::vector<int> pos;        // a node's place in `order`
 };

@@ -33,9 +33,6 @@ namespace {
 // of kernels; only generated, very deep ones get here, and they still run.
 constexpr size_t kMaxOptimizedKernels = 256;
 
-// Argmax over at most this many elements is unrolled (see argmax).
-constexpr int64_t kUnrolledArgMax = 16;
-
 // The side of the square tiles of a transposing kernel: a cache line of f32.
 constexpr int64_t kTransposeTile = 16;
 
@@ -83,7 +80,8 @@ Kernel collapse_dims(const Kernel& k) {
   for (KExpr& e : c.exprs)
     if (e.map.strides.size() == k.dims.size()) maps.push_back(&e.map);
   for (size_t d = c.dims.size() - 1; d-- > 0;) {
-    if (c.kind == Kernel::Kind::ArgMax && (static_cast<int>(d) == c.axis || static_cast<int>(d) + 1 == c.axis))
+    if ((c.kind == Kernel::Kind::ArgMax || c.axis_dims > 1) && static_cast<int>(d) + 1 >= c.axis &&
+        static_cast<int>(d) < c.axis + c.axis_dims)
       continue;
     // (A dim with a row bound may take in the dims after it, its rows grow,
     // but not be taken into the one before it.)
@@ -257,7 +255,7 @@ void KernelEmitter::kernel(const Kernel& planned) {
       });
       break;
     }
-    case Kernel::Kind::Reduce: reduce(k); break;
+    case Kernel::Kind::Reduce: k.axis_dims > 1 ? argmax(k) : reduce(k); break;
     case Kernel::Kind::ArgMax: argmax(k); break;
     case Kernel::Kind::MatMul: matmul(k); break;
     case Kernel::Kind::CheckRange: check(k); break;
@@ -366,19 +364,29 @@ void KernelEmitter::transpose_in_registers(std::vector<llvm::Value*>& x) {
   }
 }
 
-// The first maximum along `axis` (a NaN wins, as in PyTorch).
+// The first maximum along `axis` (a NaN wins, as in PyTorch). Also a pool's
+// maximum (or minimum) over its window's dims (a Reduce kernel with
+// axis_dims > 1, Fusion::pooled): the same loops, the value stored.
 void KernelEmitter::argmax(const Kernel& k) {
+  const bool value_only = k.kind == Kernel::Kind::Reduce;
   std::vector<size_t> outer;
+  const size_t axis = static_cast<size_t>(k.axis), axis_end = axis + static_cast<size_t>(k.axis_dims);
+  int64_t window = 1;
   for (size_t d = 0; d < k.dims.size(); ++d)
-    if (static_cast<int>(d) != k.axis) outer.push_back(d);
+    if (d < axis || d >= axis_end) outer.push_back(d);
+    else window *= k.dims[d];
   // A short axis (a pooling window) is unrolled, so that the innermost other
-  // dim is a loop without inner loops, which LLVM vectorizes.
-  const bool unrolled = k.dims[k.axis] <= kUnrolledArgMax && !outer.empty();
+  // dim is a loop without inner loops, which LLVM vectorizes. An axis of
+  // several dims (a pool's window read through the input's rows) always is.
+  const bool unrolled = window <= kUnrolledArgMax && !outer.empty();
+  if (k.axis_dims > 1 && !unrolled) internal_error(__FILE__, __LINE__, "an argmax over several dims too long to unroll");
   auto nest_outer = [&](const std::vector<size_t>& dims, const std::function<void()>& body) {
     if (!unrolled || dims.empty()) return nest(k, dims, 0, body);
     std::vector<size_t> rest(dims.begin(), dims.end() - 1);
     nest(k, rest, 0, [&] {
-      vectorize_next_loop_ = true;
+      // (Each iteration writes its own output element; the windows it reads
+      // are another buffer.)
+      vectorize_next_loop_ = parallel_next_loop_ = true;
       loop_range(i64(0), extent(k, dims.back()), [&](llvm::Value* i) {
         ivs_[dims.back()] = i;
         body();
@@ -405,21 +413,33 @@ void KernelEmitter::argmax(const Kernel& k) {
     // Carried: the best value so far and its index.
     llvm::Value* lowest = fconst(ty, -std::numeric_limits<double>::infinity());
     auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& at) {
-      ivs_[k.axis] = i;
+      if (k.axis_dims == 1) ivs_[axis] = i;
       memo_.assign(k.exprs.size(), nullptr);
       llvm::Value* v = value(k, k.root);
+      if (value_only)  // (as reduce's combine: maximum is exact in any order)
+        return std::vector<llvm::Value*>{
+            b_.CreateBinaryIntrinsic(k.reduce_op == Op::ReduceMax ? llvm::Intrinsic::maximum : llvm::Intrinsic::minimum,
+                                     at[0], v),
+            at[1]};
       llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, at[0]),
                                       b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
       return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), b_.CreateSelect(take, i, at[1])};
     };
-    std::vector<llvm::Value*> best = {lowest, i64(0)};
+    std::vector<llvm::Value*> best = {value_only ? fconst(ty, k.init) : lowest, i64(0)};
     if (unrolled) {
-      for (int64_t i = 0; i < k.dims[k.axis]; ++i) best = step(i64(i), best);
+      for (int64_t i = 0; i < window; ++i) {
+        for (size_t d = axis_end, rest = static_cast<size_t>(i); d-- > axis;) {  // i's digits, row-major
+          ivs_[d] = i64(static_cast<int64_t>(rest % static_cast<size_t>(k.dims[d])));
+          rest /= static_cast<size_t>(k.dims[d]);
+        }
+        best = step(i64(i), best);
+      }
     } else {
-      best = loop_carry(k.dims[k.axis], best, step);
+      best = loop_carry(k.dims[axis], best, step);
     }
-    ivs_[k.axis] = i64(0);  // the output map ignores the axis
-    b_.CreateStore(b_.CreateTrunc(best[1], b_.getInt32Ty()), address(k.out, k.out_map));
+    for (size_t d = axis; d < axis_end; ++d) ivs_[d] = i64(0);  // the output map ignores the axis
+    if (value_only) b_.CreateStore(best[0], address(k.out, k.out_map));
+    else b_.CreateStore(b_.CreateTrunc(best[1], b_.getInt32Ty()), address(k.out, k.out_map));
   });
 }
 

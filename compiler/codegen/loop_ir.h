@@ -75,6 +75,7 @@ struct Kernel {
     Elementwise,  // out[out_map(i)] = expr(i) over dims
     Reduce,       // out[out_map(i)] = op(out[...], expr(i)); out first set to `init`
     ArgMax,       // out[out_map(i without axis)] = first index of the max of expr along `axis`
+                  // (dims axis.. axis + axis_dims - 1, in row-major order: a pool's window)
     MatMul,       // out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]
     CheckRange,   // fails the entry when an id read by expr is outside [0, init)
     ScatterAdd,   // out = 0, then in loop order out[out_map(i) + exprs[row](i) * row_stride] += expr(i)
@@ -88,6 +89,7 @@ struct Kernel {
   Op reduce_op = Op::ReduceSum;
   double init = 0;
   int axis = -1;              // ArgMax
+  int axis_dims = 1;          // ArgMax: the dims from `axis` that make up the axis (unrolled when above 1)
   int a = -1, b = -1;         // MatMul operand buffers
   Affine a_map, b_map;        // over (batch..., m, n, k)
   // MatMul epilogues: elementwise consumers of the product of its shape (a
@@ -209,6 +211,10 @@ struct Kernel {
   int loop_end = -1;          // Loop: one past its body's last kernel
   bool reverse = false;       // Loop
 };
+
+// Argmax over at most this many elements is unrolled (KernelEmitter::argmax);
+// an argmax over several dims (a pool's window, see fusion.cpp) must be.
+inline constexpr int64_t kUnrolledArgMax = 16;
 
 // Register-tiled products: the largest register tile any target uses (rows of
 // A, columns of B; every target's tile width divides kMaxTileCols, which

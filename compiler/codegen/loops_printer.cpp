@@ -149,19 +149,25 @@ std::string print_program(const Program& p) {
           s += fmt::format("      {} only; rows past it not computed   (row bound)\n", row_bound_str(k));
         break;
       case Kernel::Kind::Reduce:
-        s += fmt::format("  k{} {}: b{}[{}] {}= {}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
+        s += fmt::format("  k{} {}: b{}[{}] {}= {}{}\n", ki, loops_str(k.dims), k.out, affine_str(k.out_map),
                          k.reduce_op == Op::ReduceSum ? "+" : k.reduce_op == Op::ReduceMax ? "max" : "min",
-                         expr_str(p, k, k.root));
+                         expr_str(p, k, k.root),
+                         k.axis_dims > 1 ? fmt::format("   (over the window i{}..i{}, unrolled)", k.axis,
+                                                       k.axis + k.axis_dims - 1)
+                                         : "");
         if (k.rows_size >= 0)
           s += fmt::format("      {} only{}   (row bound)\n", row_bound_str(k),
                            k.out_map.strides[0] == 0 ? "; what it adds past it is 0" : "; rows past it not computed");
         break;
-      case Kernel::Kind::ArgMax:
-        s += fmt::format("  k{} {}: b{}[{}] = argmax over i{} of {}\n", ki, loops_str(k.dims), k.out,
-                         affine_str(k.out_map), k.axis, expr_str(p, k, k.root));
+      case Kernel::Kind::ArgMax: {
+        std::string axes = fmt::format("i{}", k.axis);
+        for (int d = k.axis + 1; d < k.axis + k.axis_dims; ++d) axes += fmt::format(", i{}", d);
+        s += fmt::format("  k{} {}: b{}[{}] = argmax over {} of {}\n", ki, loops_str(k.dims), k.out,
+                         affine_str(k.out_map), axes, expr_str(p, k, k.root));
         if (k.rows_size >= 0)
           s += fmt::format("      {} only; rows past it not computed   (row bound)\n", row_bound_str(k));
         break;
+      }
       case Kernel::Kind::MatMul:
         s += fmt::format("  k{} {}: b{}[{}] += b{}[{}] * b{}[{}]   (matmul, {})\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), k.a, affine_str(k.a_map), k.b,

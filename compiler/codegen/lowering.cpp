@@ -214,6 +214,7 @@ class Lowering {
       }
       case OpKind::Reshape: {
         if (g_[o[0]].op == Op::Constant) return expr(k, o[0], map);
+        if (f_.pooled[n]) return expr(k, o[0], window_digits(k, n, map));
         if (!f_.mat[o[0]]) {
           // A split of a fused operand: its index is affine in the reshape's.
           auto coef = split_reshape(shape(o[0]), shape(n));
@@ -319,6 +320,64 @@ class Lowering {
     internal_error(__FILE__, __LINE__, fmt::format("cannot fuse a '{}' node", op_name(node.op)));
   }
 
+  // The operand's index of a pooled reshape r (Fusion::pooled) at `map`: the
+  // merged axis's index is a mixed-radix number whose digits are the
+  // operand's window axes. Its reductions loop over those axes (see
+  // pooled_window), so each term of the index is one digit's (its
+  // coefficient a multiple of the digit's weight, within the digit's range).
+  IdxMap window_digits(const Kernel& k, NodeId r, const IdxMap& map) {
+    const MergedAxis m = *merged_axis(shape(g_[r].operands[0]), shape(r));
+    const size_t a = static_cast<size_t>(m.axis), q = m.radices.size(), lr = map.loop_rank();
+    const Sizes weight = row_major_strides(m.radices);
+    IdxMap in;
+    for (size_t i = 0; i < a; ++i) in.a.push_back(map.a[i]), in.c.push_back(map.c[i]);
+    std::vector<Sizes> digit(q, Sizes(lr, 0));
+    Sizes top(q, 0);  // each digit's largest value
+    for (size_t d = 0; d < lr; ++d) {
+      int64_t c = map.a[a][d];
+      if (c == 0) continue;
+      size_t j = 0;
+      while (j < q && (c < 0 || c % weight[j] != 0)) ++j;
+      if (j == q) internal_error(__FILE__, __LINE__, "a pooled window's index is not its digits");
+      digit[j][d] = c / weight[j];
+      top[j] += c / weight[j] * (k.dims[d] - 1);
+    }
+    int64_t rest = map.c[a];
+    for (size_t j = 0; j < q; ++j) {
+      int64_t c = rest / weight[j];
+      rest %= weight[j];
+      top[j] += c;
+      if (c < 0 || top[j] >= m.radices[j]) internal_error(__FILE__, __LINE__, "a pooled window's digit overflows");
+      in.a.push_back(digit[j]);
+      in.c.push_back(c);
+    }
+    for (size_t i = a + 1; i < map.a.size(); ++i) in.a.push_back(map.a[i]), in.c.push_back(map.c[i]);
+    return in;
+  }
+
+  // For a reduction along `axis` of node x: the window axes of the pooled
+  // reshape it reads through views (Fusion::pooled), which its kernel loops
+  // over in place of the axis; nullopt when it reads none.
+  std::optional<Sizes> pooled_window(NodeId x, int64_t axis) {
+    while (!f_.mat[x] && g_[x].op != Op::Constant) {
+      const Node& node = g_[x];
+      if (node.op == Op::Reshape && f_.pooled[x]) {
+        std::optional<MergedAxis> m = merged_axis(shape(node.operands[0]), shape(x));
+        if (!m || m->axis != axis) return std::nullopt;
+        return m->radices;
+      }
+      if (node.op == Op::Reshape && node.shape == g_[node.operands[0]].shape) {
+        x = node.operands[0];
+      } else if (node.op == Op::Transpose) {
+        axis = node.attrs.ints[static_cast<size_t>(axis)];
+        x = node.operands[0];
+      } else {
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
   Kernel kernel(Kernel::Kind kind, NodeId n, Sizes dims) {
     Kernel k;
     k.kind = kind;
@@ -361,18 +420,45 @@ class Lowering {
       case OpKind::ArgMax: {
         Sizes in = shape(o[0]);
         bool argmax = kind == OpKind::ArgMax;
-        Kernel k = kernel(argmax ? Kernel::Kind::ArgMax : Kernel::Kind::Reduce, n, in);
-        k.out = out;
         Sizes kept = in;
         for (int64_t a : node.attrs.ints) kept[a] = 1;
-        k.out_map = Affine{0, row_major_strides(kept)};
-        for (int64_t a : node.attrs.ints) k.out_map.strides[a] = 0;
+        Sizes out_strides = row_major_strides(kept);
+        for (int64_t a : node.attrs.ints) out_strides[a] = 0;
+        // A pool's window read in place (Fusion::pooled): the loops run over
+        // its axes instead of the merged one, at their weights.
+        std::optional<Sizes> window;
+        if (node.attrs.ints.size() == 1) window = pooled_window(o[0], node.attrs.ints[0]);
+        IdxMap at = IdxMap::identity(in.size());
+        Sizes dims = in;
+        if (window) {
+          const size_t a = static_cast<size_t>(node.attrs.ints[0]), q = window->size();
+          dims.erase(dims.begin() + static_cast<long>(a));
+          dims.insert(dims.begin() + static_cast<long>(a), window->begin(), window->end());
+          out_strides.insert(out_strides.begin() + static_cast<long>(a), q - 1, 0);
+          at = IdxMap{};
+          const Sizes weight = row_major_strides(*window);
+          for (size_t i = 0; i < in.size(); ++i) {
+            Sizes row(dims.size(), 0);
+            if (i < a) row[i] = 1;
+            else if (i > a) row[i + q - 1] = 1;
+            else for (size_t j = 0; j < q; ++j) row[a + j] = weight[j];
+            at.a.push_back(row);
+            at.c.push_back(0);
+          }
+        }
+        Kernel k = kernel(argmax ? Kernel::Kind::ArgMax : Kernel::Kind::Reduce, n, dims);
+        k.out = out;
+        k.out_map = Affine{0, out_strides};
         k.reduce_op = node.op;
         k.init = node.op == Op::ReduceSum   ? 0.0
                  : node.op == Op::ReduceMax ? -std::numeric_limits<double>::infinity()
                                             : std::numeric_limits<double>::infinity();
         if (argmax) k.axis = static_cast<int>(node.attrs.ints[0]);
-        k.root = expr(k, o[0], IdxMap::identity(in.size()));
+        if (window) {  // (a maximum's window too: emitted as the argmax's, see KernelEmitter::argmax)
+          k.axis = static_cast<int>(node.attrs.ints[0]);
+          k.axis_dims = static_cast<int>(window->size());
+        }
+        k.root = expr(k, o[0], at);
         p_.kernels.push_back(std::move(k));
         break;
       }

@@ -333,7 +333,9 @@ class RowBounds {
         for (size_t d = 0; d < k.dims.size() && !bound; ++d) {
           const int64_t s = out->second.strides[d];
           if ((k.kind == Kernel::Kind::Reduce && d != 0) ||
-              (k.kind == Kernel::Kind::ArgMax && static_cast<int>(d) == k.axis) || s <= 0 || r.stride % s != 0)
+              (k.kind == Kernel::Kind::ArgMax && static_cast<int>(d) >= k.axis &&
+               static_cast<int>(d) < k.axis + k.axis_dims) ||
+              s <= 0 || r.stride % s != 0)
             continue;
           Bound b{d, r.stride / s, periodic};
           if ((!periodic || k.dims[d] != m_.capacities[dim].second * b.unit) && rows_read(k, out->second, out->first, b, dim))

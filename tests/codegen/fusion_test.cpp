@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -198,4 +199,50 @@ optimizer adam(lr = 0.01)
   Model gru = Model::compile_file(GRADC_SOURCE_DIR "/examples/rnn/gru.grad");
   REQUIRE(gru.ok());
   CHECK(gru.dump(Stage::Opt).find("sink_views") == std::string::npos);
+}
+
+TEST_CASE("a max pool reads its windows in place: no copy, loops over the window's axes", "[codegen][fusion]") {
+  // max_pool2d of a ReLU of a convolution: the pool's max and the argmax its
+  // gradient needs each evaluate the ReLU through the windows, unrolled over
+  // the window's two axes (2 x 2, overlapping 3 x 3 with padding, 2 x 3 with
+  // a stride of 1); a 5 x 5 window (25 elements, past the unrolled argmax's
+  // 16) keeps its copy. JIT = interpreter; the same bits on 1-3 threads.
+  Model m = Model::compile_source(R"(dim B = 4
+input x : [B, 3, 13, 13]
+input label : i32[B]
+param K : [6, 3, 3, 3] ~ he_uniform
+param c : [6]
+param W : [54, 5] ~ xavier_uniform
+y = relu(conv2d(x, K, padding=1) + reshape(c, [6, 1, 1]))     # [B, 6, 13, 13]
+p1 = max_pool2d(y, 2)                                          # [B, 6, 6, 6]
+p2 = max_pool2d(p1, 3, stride=2, padding=1)                    # [B, 6, 3, 3]
+p3 = max_pool2d(y, [2, 3], stride=1)                           # [B, 6, 12, 11]
+p4 = max_pool2d(y, 5, stride=4)                                # [B, 6, 3, 3]
+logits = (flatten(p2) + flatten(p4)) @ W
+loss cross_entropy(logits, label) + 0.01 * mean(p3)
+output logits
+optimizer sgd(lr = 0.1)
+)",
+                                  "pool.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  CHECK(count(loops, "argmax over i4, i5 of") == 3);
+  CHECK(count(loops, "(over the window i2..i3, unrolled)") == 3);
+  CHECK(count(loops, "argmax over i4 of") == 1);  // the 5 x 5 window's, over its copy
+  agrees_with_interpreter(m, 1);
+  agrees_with_interpreter(m, 3);
+  NamedTensors in = test::random_inputs(m.info(), 4);
+  NamedTensors want;
+  for (int threads : {1, 2, 3}) {
+    SessionOptions o;
+    o.seed = 3;
+    o.threads = threads;
+    Session s(m, o);
+    s.train_step(in);
+    NamedTensors got = s.params();
+    if (want.empty()) want = got;
+    for (size_t i = 0; i < want.size(); ++i)
+      CHECK(std::memcmp(want[i].second.raw(), got[i].second.raw(), static_cast<size_t>(got[i].second.numel()) * 4) == 0);
+  }
 }
