@@ -250,8 +250,43 @@ bool calls_libm(Op op) {
 }
 }  // namespace
 
+// The innermost dim's output stride s (2..4) and the dim in `order` whose
+// output stride is 1 and extent s: each iteration of the innermost dim
+// writes s adjacent elements through that dim (a pool's gradient folded
+// back onto its input's rows, [.., KW, .., OW] -> 2*ow + kw), which, unrolled
+// in the body, LLVM stores as whole vectors (an interleaved group) where the
+// loop reads no element it writes. nullopt otherwise.
+std::optional<size_t> interleaved_dim(const Kernel& k, const std::vector<size_t>& order) {
+  if (order.size() < 2 || k.out_map.strides.size() != k.dims.size()) return std::nullopt;
+  const size_t last = order.back();
+  const int64_t s = k.out_map.strides[last];
+  if (s < 2 || s > 4 || k.dims[last] < 4) return std::nullopt;
+  for (const KExpr& e : k.exprs)
+    if ((e.kind == KExpr::Kind::Load && e.buffer == k.out) || (e.kind == KExpr::Kind::Op && e.op == Op::RandomUniform))
+      return std::nullopt;
+  for (size_t d : order)
+    if (d != last && k.out_map.strides[d] == 1 && k.dims[d] == s) return d;
+  return std::nullopt;
+}
+
 void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body) {
   if (order.empty()) return body();
+  if (std::optional<size_t> unit_dim = interleaved_dim(k, order); unit_dim && !bounded(*unit_dim) && !bounded(order.back())) {
+    const size_t last = order.back();
+    std::vector<size_t> outer;
+    for (size_t d : order)
+      if (d != last && d != *unit_dim) outer.push_back(d);
+    return nest(k, outer, 0, [&] {
+      vectorize_next_loop_ = parallel_next_loop_ = true;
+      loop_range(i64(0), i64(k.dims[last]), [&](llvm::Value* i) {
+        ivs_[last] = i;
+        for (int64_t j = 0; j < k.dims[*unit_dim]; ++j) {
+          ivs_[*unit_dim] = i64(j);
+          body();
+        }
+      });
+    });
+  }
   size_t d = order.back();
   bool unit = k.dims[d] >= 8 && k.out_map.strides.size() == k.dims.size() && k.out_map.strides[d] == 1;
   for (const KExpr& e : k.exprs) {

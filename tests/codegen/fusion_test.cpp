@@ -205,21 +205,28 @@ TEST_CASE("a max pool reads its windows in place: no copy, loops over the window
   // max_pool2d of a ReLU of a convolution: the pool's max and the argmax its
   // gradient needs each evaluate the ReLU through the windows, unrolled over
   // the window's two axes (2 x 2, overlapping 3 x 3 with padding, 2 x 3 with
-  // a stride of 1); a 5 x 5 window (25 elements, past the unrolled argmax's
-  // 16) keeps its copy. JIT = interpreter; the same bits on 1-3 threads.
+  // a stride of 1, 3 x 3 and 4 x 4 that tile their input); a 5 x 5 window (25
+  // elements, past the unrolled argmax's 16) keeps its copy. The gradients of
+  // the pools that tile their input are permutations (KernelEmitter's
+  // interleaved stores: 2, 3 and 4 elements of a row per window).
+  // JIT = interpreter; the same bits on 1-3 threads.
   Model m = Model::compile_source(R"(dim B = 4
 input x : [B, 3, 13, 13]
 input label : i32[B]
 param K : [6, 3, 3, 3] ~ he_uniform
 param c : [6]
+param K2 : [4, 3, 2, 2] ~ he_uniform
 param W : [54, 5] ~ xavier_uniform
 y = relu(conv2d(x, K, padding=1) + reshape(c, [6, 1, 1]))     # [B, 6, 13, 13]
 p1 = max_pool2d(y, 2)                                          # [B, 6, 6, 6]
 p2 = max_pool2d(p1, 3, stride=2, padding=1)                    # [B, 6, 3, 3]
 p3 = max_pool2d(y, [2, 3], stride=1)                           # [B, 6, 12, 11]
 p4 = max_pool2d(y, 5, stride=4)                                # [B, 6, 3, 3]
+y2 = tanh(conv2d(x, K2))                                        # [B, 4, 12, 12]
+p5 = max_pool2d(y2, 3)                                         # [B, 4, 4, 4]
+p6 = max_pool2d(y2, 4)                                         # [B, 4, 3, 3]
 logits = (flatten(p2) + flatten(p4)) @ W
-loss cross_entropy(logits, label) + 0.01 * mean(p3)
+loss cross_entropy(logits, label) + 0.01 * mean(p3) + 0.1 * mean(p5) + 0.1 * mean(p6)
 output logits
 optimizer sgd(lr = 0.1)
 )",
@@ -227,8 +234,8 @@ optimizer sgd(lr = 0.1)
   REQUIRE(m.ok());
   std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
   INFO(loops);
-  CHECK(count(loops, "argmax over i4, i5 of") == 3);
-  CHECK(count(loops, "(over the window i2..i3, unrolled)") == 3);
+  CHECK(count(loops, "argmax over i4, i5 of") == 5);
+  CHECK(count(loops, "(over the window i2..i3, unrolled)") == 5);
   CHECK(count(loops, "argmax over i4 of") == 1);  // the 5 x 5 window's, over its copy
   agrees_with_interpreter(m, 1);
   agrees_with_interpreter(m, 3);
