@@ -82,15 +82,19 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
 // vectorizes it (with run-time alias checks where it needs them) whatever its
 // cost model thinks of a short trip count; or, with `enable` false, leaves it
 // scalar whatever the cost model thinks of gathers.
-void KernelEmitter::force_vectorize(llvm::BranchInst* latch, bool enable_it, llvm::MDNode* group) {
+// With `group` (access_group), the loop's iterations are also marked as
+// touching memory independently (`enforce` false: that alone, the
+// vectorizer's cost model deciding).
+void KernelEmitter::force_vectorize(llvm::BranchInst* latch, bool enable_it, llvm::MDNode* group, bool enforce) {
   llvm::Metadata* enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
                               llvm::ConstantAsMetadata::get(enable_it ? b_.getTrue() : b_.getFalse())};
-  std::vector<llvm::Metadata*> ops = {nullptr, llvm::MDNode::get(ctx_, enable)};
+  std::vector<llvm::Metadata*> ops = {nullptr};
+  if (enforce) ops.push_back(llvm::MDNode::get(ctx_, enable));
   if (group) {
     llvm::Metadata* parallel[] = {llvm::MDString::get(ctx_, "llvm.loop.parallel_accesses"), group};
     ops.push_back(llvm::MDNode::get(ctx_, parallel));
   }
-  if (enable_it && std::exchange(masked_tail_next_loop_, false)) {
+  if (enforce && enable_it && std::exchange(masked_tail_next_loop_, false)) {
     llvm::Metadata* tail[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.predicate.enable"),
                               llvm::ConstantAsMetadata::get(b_.getTrue())};
     ops.push_back(llvm::MDNode::get(ctx_, tail));
@@ -134,7 +138,7 @@ void KernelEmitter::loop_range(llvm::Value* lo, llvm::Value* hi, const std::func
   llvm::BasicBlock* before = &fn_->back();
   llvm::BranchInst* latch = emit_counted_loop(b_, lo, hi, body);
   llvm::MDNode* group = parallel ? access_group(before) : nullptr;
-  if (vectorize || scalar || group) force_vectorize(latch, !scalar, group);
+  if (vectorize || scalar || group) force_vectorize(latch, !scalar, group, vectorize || scalar);
 }
 
 // if (cond) then();
@@ -185,6 +189,8 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::v
                                                     const CarryStep& step) {
   const bool vectorize = std::exchange(vectorize_next_loop_, false);
   const bool scalar = std::exchange(scalar_next_loop_, false);
+  const bool parallel = std::exchange(parallel_next_loop_, false);
+  llvm::BasicBlock* before = &fn_->back();
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   auto* header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
   auto* exit = llvm::BasicBlock::Create(ctx_, "after", fn_);
@@ -204,7 +210,8 @@ std::vector<llvm::Value*> KernelEmitter::loop_carry(llvm::Value* n, const std::v
   i->addIncoming(next, b_.GetInsertBlock());
   for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next_values[k], b_.GetInsertBlock());
   llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, n), header, exit);
-  if (vectorize || scalar) force_vectorize(latch, vectorize);
+  llvm::MDNode* group = parallel ? access_group(before) : nullptr;
+  if (vectorize || scalar || group) force_vectorize(latch, !scalar, group, vectorize || scalar);
   b_.SetInsertPoint(exit);
   return next_values;
 }
@@ -250,28 +257,46 @@ bool calls_libm(Op op) {
 }
 }  // namespace
 
+// Whether the iterations of dim d of elementwise kernel k touch memory
+// independently: each writes its own output element (the output's stride
+// along d is not 0) and no load reads the output's memory (a view of it
+// included) other than at the element being written (an update in place).
+bool KernelEmitter::independent_iterations(const Kernel& k, size_t d) const {
+  if (k.out_map.strides.size() != k.dims.size() || k.out_map.strides[d] == 0) return false;
+  const int out = root_buffer(p_.buffers, k.out);
+  for (const KExpr& e : k.exprs) {
+    if (e.kind != KExpr::Kind::Load || root_buffer(p_.buffers, e.buffer) != out) continue;
+    if (e.buffer != k.out || !e.args.empty() || e.map.offset != k.out_map.offset || e.map.step != k.out_map.step ||
+        e.map.strides != k.out_map.strides)
+      return false;
+  }
+  return true;
+}
+
+namespace {
 // The innermost dim's output stride s (2..4) and the dim in `order` whose
 // output stride is 1 and extent s: each iteration of the innermost dim
 // writes s adjacent elements through that dim (a pool's gradient folded
 // back onto its input's rows, [.., KW, .., OW] -> 2*ow + kw), which, unrolled
 // in the body, LLVM stores as whole vectors (an interleaved group) where the
-// loop reads no element it writes. nullopt otherwise.
+// iterations are independent. nullopt otherwise.
 std::optional<size_t> interleaved_dim(const Kernel& k, const std::vector<size_t>& order) {
   if (order.size() < 2 || k.out_map.strides.size() != k.dims.size()) return std::nullopt;
   const size_t last = order.back();
   const int64_t s = k.out_map.strides[last];
   if (s < 2 || s > 4 || k.dims[last] < 4) return std::nullopt;
   for (const KExpr& e : k.exprs)
-    if ((e.kind == KExpr::Kind::Load && e.buffer == k.out) || (e.kind == KExpr::Kind::Op && e.op == Op::RandomUniform))
-      return std::nullopt;
+    if (e.kind == KExpr::Kind::Op && e.op == Op::RandomUniform) return std::nullopt;
   for (size_t d : order)
     if (d != last && k.out_map.strides[d] == 1 && k.dims[d] == s) return d;
   return std::nullopt;
 }
+}  // namespace
 
 void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body) {
   if (order.empty()) return body();
-  if (std::optional<size_t> unit_dim = interleaved_dim(k, order); unit_dim && !bounded(*unit_dim) && !bounded(order.back())) {
+  if (std::optional<size_t> unit_dim = interleaved_dim(k, order);
+      unit_dim && !bounded(*unit_dim) && !bounded(order.back()) && independent_iterations(k, order.back())) {
     const size_t last = order.back();
     std::vector<size_t> outer;
     for (size_t d : order)
@@ -311,6 +336,7 @@ void KernelEmitter::nest_vectorized(const Kernel& k, const std::vector<size_t>& 
     }
     vectorize_next_loop_ = unit;
     masked_tail_next_loop_ = unit && k.dims[d] < 64 && k.dims[d] % 8 != 0;
+    parallel_next_loop_ = independent_iterations(k, d);
     auto row = [&](llvm::Value* i) {
       ivs_[d] = i;
       body();

@@ -64,7 +64,7 @@ class KernelEmitter {
   void when(llvm::Value* cond, const std::function<void()>& then);
   void if_else(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise);
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body);
-  void force_vectorize(llvm::BranchInst* latch, bool enable = true, llvm::MDNode* group = nullptr);
+  void force_vectorize(llvm::BranchInst* latch, bool enable = true, llvm::MDNode* group = nullptr, bool enforce = true);
   llvm::MDNode* access_group(llvm::BasicBlock* before);
   llvm::Value* loop_acc(int64_t n, llvm::Value* init,
                         const std::function<llvm::Value*(llvm::Value* i, llvm::Value* acc)>& step);
@@ -73,6 +73,7 @@ class KernelEmitter {
   std::vector<llvm::Value*> loop_carry(llvm::Value* n, const std::vector<llvm::Value*>& init, const CarryStep& step);
   void nest(const Kernel& k, const std::vector<size_t>& order, size_t level, const std::function<void()>& body);
   void nest_vectorized(const Kernel& k, const std::vector<size_t>& order, const std::function<void()>& body);
+  bool independent_iterations(const Kernel& k, size_t d) const;
   // The trip count of dim d of the current kernel: its size, or the run-time
   // extent of the dim a row bound stops early (rows_dim_).
   llvm::Value* extent(const Kernel& k, size_t d) { return bounded(d) ? rows_end() : i64(k.dims[d]); }
