@@ -100,6 +100,16 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
     int64_t want = blocks_of(kMinBlocks, blocks_of(s.pn, bnp));
     bmp = std::min(bmp, blocks_of(s.pm, want));
   }
+  // With pool epilogues, blocks of whole segments of columns (and C's
+  // per-thread block within its scratch).
+  if (k.pool_span > 0) {
+    bnp = pool_block_cols(k.pool_span, s.nr, bnp * s.nr) / s.nr;
+    if (k.c_blocks) bmp = std::max<int64_t>(1, std::min(bmp, kCBlockElems / (bnp * s.nr * s.mr)));
+    // (A segment cut by a block edge would be read by two blocks on two
+    // threads, one of them before the other has written its half.)
+    if (bnp * s.nr % k.pool_span != 0 || (k.c_blocks && bmp * s.mr * bnp * s.nr > kCBlockElems))
+      internal_error(__FILE__, __LINE__, "a block of C with pool epilogues cuts a segment or overflows its scratch");
+  }
   int64_t tm = blocks_of(s.pm, bmp), tn = blocks_of(s.pn, bnp);
   // With C in per-thread blocks, the epilogues read C at the block's row-major layout.
   int64_t ldcb = bnp * s.nr;
@@ -167,28 +177,32 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
     // The block's elements of C, one by one: before the epilogues, the sum
     // of the k segments (into C or its per-thread block).
     auto finish = [&](const Block& bk) {
-      if (segs == 1 && k.epilogues.empty()) return;
-      ivs_[batch + 2] = i64(0);
+      llvm::Value* m_hi = smin(mul(bk.ip1, s.mr), i64(s.M));
       llvm::Value* n_hi = smin(mul(bk.jp1, s.nr), i64(s.N));
-      llvm::Value* parts = segs > 1 ? base(k.partials) : nullptr;
-      loop_range(bk.m_lo, smin(mul(bk.ip1, s.mr), i64(s.M)), [&](llvm::Value* m) {
-        ivs_[batch] = m;
-        vectorize_next_loop_ = true;
-        loop_range(bk.n_lo, n_hi, [&](llvm::Value* n) {
-          ivs_[batch + 1] = n;
-          if (segs > 1) {
-            llvm::Value* at_mn = add(mul(m, ldp), n);
-            llvm::Value* sum = nullptr;
-            for (int64_t sg = 0; sg < segs; ++sg) {
-              llvm::Value* v = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, parts, add(at_mn, i64(sg * seg_elems))));
-              sum = sum ? b_.CreateFAdd(sum, v) : v;
+      if (segs > 1 || !k.epilogues.empty()) {
+        ivs_[batch + 2] = i64(0);
+        llvm::Value* parts = segs > 1 ? base(k.partials) : nullptr;
+        loop_range(bk.m_lo, m_hi, [&](llvm::Value* m) {
+          ivs_[batch] = m;
+          vectorize_next_loop_ = true;
+          loop_range(bk.n_lo, n_hi, [&](llvm::Value* n) {
+            ivs_[batch + 1] = n;
+            if (segs > 1) {
+              llvm::Value* at_mn = add(mul(m, ldp), n);
+              llvm::Value* sum = nullptr;
+              for (int64_t sg = 0; sg < segs; ++sg) {
+                llvm::Value* v = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, parts, add(at_mn, i64(sg * seg_elems))));
+                sum = sum ? b_.CreateFAdd(sum, v) : v;
+              }
+              b_.CreateStore(sum, k.c_blocks ? b_.CreateInBoundsGEP(ty, bases_[k.out], add(mul(m, ldcb), n))
+                                             : address(k.out, k.out_map));
             }
-            b_.CreateStore(sum, k.c_blocks ? b_.CreateInBoundsGEP(ty, bases_[k.out], add(mul(m, ldcb), n))
-                                           : address(k.out, k.out_map));
-          }
-          if (!k.epilogues.empty()) epilogues(kb);
+            if (!k.epilogues.empty()) epilogues(kb);
+          });
         });
-      });
+      }
+      // Then the pools over the block's windows (Kernel::per_block).
+      for (const Kernel* c : pool_kernels_) pool_block(*c, bk.m_lo, m_hi, bk.n_lo, n_hi, k.pool_span);
     };
     // The tiles of block bk over k chunks [c0, c1) (with a bound on k, the
     // chunks that cover its ranges), into C or cb.
@@ -247,6 +261,46 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
     }
     if (k.rows_size >= 0) fill_rows(k, row_bound(k));
   });
+}
+
+// Pool kernel c (Kernel::per_block) over the windows in rows [m_lo, m_hi)
+// and columns [n_lo, n_hi) of its host's result, both n bounds multiples of
+// `span`: its rows m, its segments j from n_lo / span to n_hi / span, and
+// its other dims whole, the innermost vectorized; each element as argmax
+// computes it (argmax_at), so the bits are those of a kernel of its own.
+void KernelEmitter::pool_block(const Kernel& c, llvm::Value* m_lo, llvm::Value* m_hi, llvm::Value* n_lo,
+                               llvm::Value* n_hi, int64_t span) {
+  std::vector<llvm::Value*> host_ivs = std::move(ivs_), host_memo = std::move(memo_);
+  ivs_.assign(c.dims.size(), nullptr);
+  memo_.assign(c.exprs.size(), nullptr);
+  std::vector<size_t> inner;
+  for (size_t d = 0; d < c.dims.size(); ++d) {
+    const bool window = static_cast<int>(d) >= c.axis && static_cast<int>(d) < c.axis + c.axis_dims;
+    const bool segment = std::find(c.pool_segments.begin(), c.pool_segments.end(), static_cast<int>(d)) != c.pool_segments.end();
+    if (!window && !segment && static_cast<int>(d) != c.pool_m) inner.push_back(d);
+  }
+  loop_range(m_lo, m_hi, [&](llvm::Value* m) {
+    ivs_[static_cast<size_t>(c.pool_m)] = m;
+    loop_range(b_.CreateUDiv(n_lo, i64(span)), b_.CreateUDiv(n_hi, i64(span)), [&](llvm::Value* j) {
+      for (size_t i = c.pool_segments.size(); i-- > 0;) {  // j's digits, the last fastest
+        const size_t d = static_cast<size_t>(c.pool_segments[i]);
+        ivs_[d] = i == 0 ? j : b_.CreateURem(j, i64(c.dims[d]));
+        if (i > 0) j = b_.CreateUDiv(j, i64(c.dims[d]));
+      }
+      if (inner.empty()) return argmax_at(c, true);
+      std::vector<size_t> outer(inner.begin(), inner.end() - 1);
+      nest(c, outer, 0, [&] {
+        // (Each iteration writes its own output element.)
+        vectorize_next_loop_ = parallel_next_loop_ = true;
+        loop(c.dims[inner.back()], [&](llvm::Value* i) {
+          ivs_[inner.back()] = i;
+          argmax_at(c, true);
+        });
+      });
+    });
+  });
+  ivs_ = std::move(host_ivs);
+  memo_ = std::move(host_memo);
 }
 
 // Copies one panel of an operand into packed order. `rows` is the panel's

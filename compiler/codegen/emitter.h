@@ -47,6 +47,7 @@ class KernelEmitter {
   llvm::Value* clock();
   void count(size_t kernel, llvm::Value* since);
   void argmax(const Kernel& k);
+  void argmax_at(const Kernel& k, bool unrolled);
   bool own_slabs(const Kernel& k);
   void transpose_in_registers(std::vector<llvm::Value*>& x);
   void elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* lo0, llvm::Value* hi0, const std::function<void()>& store);
@@ -184,6 +185,8 @@ class KernelEmitter {
     return smin(i64(s.pn), b_.CreateUDiv(add(end, i64(s.nr - 1)), i64(s.nr)));
   }
   void matmul_packed(const Kernel& k);
+  void pool_block(const Kernel& c, llvm::Value* m_lo, llvm::Value* m_hi, llvm::Value* n_lo, llvm::Value* n_hi,
+                  int64_t span);
   void pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
                   int64_t K, int64_t vw, llvm::Value* panel);
   void pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp);
@@ -226,6 +229,9 @@ class KernelEmitter {
   int rows_buffer_ = -1;
   int64_t rows_unit_ = 1;
   std::vector<llvm::Value*> memo_;
+  // The kernels that run in the blocks of the product being emitted
+  // (Kernel::per_block), in order.
+  std::vector<const Kernel*> pool_kernels_;
   // Expressions made before the innermost loop of an elementwise kernel
   // (loads that stay put along it), kept by each element's fresh memo_.
   std::vector<std::pair<int, llvm::Value*>> pinned_;

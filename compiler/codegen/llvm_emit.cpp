@@ -150,6 +150,10 @@ void KernelEmitter::count(size_t i, llvm::Value* since) {
 void KernelEmitter::kernels(size_t from, size_t to) {
   for (size_t i = from; i < to;) {
     const Kernel& k = p_.kernels[i];
+    if (k.per_block) {  // (run by its host, in the host's time)
+      ++i;
+      continue;
+    }
     llvm::Value* t0 = p_.profile ? clock() : nullptr;
     if (k.kind != Kernel::Kind::Loop) {
       kernel(k);
@@ -215,6 +219,10 @@ void KernelEmitter::kernel(const Kernel& planned) {
   if (at_kernel_) at_kernel_(b_, static_cast<size_t>(&planned - p_.kernels.data()));
   // (Reductions collapse their dims themselves, in the plain loop only.)
   const Kernel k = planned.kind == Kernel::Kind::Reduce ? planned : collapse_dims(planned);
+  // The kernels that run in its blocks (Kernel::per_block), right after it.
+  pool_kernels_.clear();
+  for (const Kernel* c = &planned + 1; c < p_.kernels.data() + p_.kernels.size() && c->per_block; ++c)
+    pool_kernels_.push_back(c);
   memo_.assign(k.exprs.size(), nullptr);
   ivs_.assign(k.dims.size(), nullptr);
   bound_rows(nullptr);
@@ -368,7 +376,6 @@ void KernelEmitter::transpose_in_registers(std::vector<llvm::Value*>& x) {
 // maximum (or minimum) over its window's dims (a Reduce kernel with
 // axis_dims > 1, Fusion::pooled): the same loops, the value stored.
 void KernelEmitter::argmax(const Kernel& k) {
-  const bool value_only = k.kind == Kernel::Kind::Reduce;
   std::vector<size_t> outer;
   const size_t axis = static_cast<size_t>(k.axis), axis_end = axis + static_cast<size_t>(k.axis_dims);
   int64_t window = 1;
@@ -408,39 +415,47 @@ void KernelEmitter::argmax(const Kernel& k) {
       });
     });
   };
-  each([&] {
-    llvm::Type* ty = type(k.exprs[k.root].dtype);
-    // Carried: the best value so far and its index.
-    llvm::Value* lowest = fconst(ty, -std::numeric_limits<double>::infinity());
-    auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& at) {
-      if (k.axis_dims == 1) ivs_[axis] = i;
-      memo_.assign(k.exprs.size(), nullptr);
-      llvm::Value* v = value(k, k.root);
-      if (value_only)  // (as reduce's combine: maximum is exact in any order)
-        return std::vector<llvm::Value*>{
-            b_.CreateBinaryIntrinsic(k.reduce_op == Op::ReduceMax ? llvm::Intrinsic::maximum : llvm::Intrinsic::minimum,
-                                     at[0], v),
-            at[1]};
-      llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, at[0]),
-                                      b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
-      return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), b_.CreateSelect(take, i, at[1])};
-    };
-    std::vector<llvm::Value*> best = {value_only ? fconst(ty, k.init) : lowest, i64(0)};
-    if (unrolled) {
-      for (int64_t i = 0; i < window; ++i) {
-        for (size_t d = axis_end, rest = static_cast<size_t>(i); d-- > axis;) {  // i's digits, row-major
-          ivs_[d] = i64(static_cast<int64_t>(rest % static_cast<size_t>(k.dims[d])));
-          rest /= static_cast<size_t>(k.dims[d]);
-        }
-        best = step(i64(i), best);
+  each([&] { argmax_at(k, unrolled); });
+}
+
+// One output element of argmax kernel k (or a pool's maximum) at the
+// current indices of its dims other than the axis.
+void KernelEmitter::argmax_at(const Kernel& k, bool unrolled) {
+  const bool value_only = k.kind == Kernel::Kind::Reduce;
+  const size_t axis = static_cast<size_t>(k.axis), axis_end = axis + static_cast<size_t>(k.axis_dims);
+  int64_t window = 1;
+  for (size_t d = axis; d < axis_end; ++d) window *= k.dims[d];
+  llvm::Type* ty = type(k.exprs[k.root].dtype);
+  // Carried: the best value so far and its index.
+  llvm::Value* lowest = fconst(ty, -std::numeric_limits<double>::infinity());
+  auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& at) {
+    if (k.axis_dims == 1) ivs_[axis] = i;
+    memo_.assign(k.exprs.size(), nullptr);
+    llvm::Value* v = value(k, k.root);
+    if (value_only)  // (as reduce's combine: maximum is exact in any order)
+      return std::vector<llvm::Value*>{
+          b_.CreateBinaryIntrinsic(k.reduce_op == Op::ReduceMax ? llvm::Intrinsic::maximum : llvm::Intrinsic::minimum,
+                                   at[0], v),
+          at[1]};
+    llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, at[0]),
+                                    b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
+    return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), b_.CreateSelect(take, i, at[1])};
+  };
+  std::vector<llvm::Value*> best = {value_only ? fconst(ty, k.init) : lowest, i64(0)};
+  if (unrolled) {
+    for (int64_t i = 0; i < window; ++i) {
+      for (size_t d = axis_end, rest = static_cast<size_t>(i); d-- > axis;) {  // i's digits, row-major
+        ivs_[d] = i64(static_cast<int64_t>(rest % static_cast<size_t>(k.dims[d])));
+        rest /= static_cast<size_t>(k.dims[d]);
       }
-    } else {
-      best = loop_carry(k.dims[axis], best, step);
+      best = step(i64(i), best);
     }
-    for (size_t d = axis; d < axis_end; ++d) ivs_[d] = i64(0);  // the output map ignores the axis
-    if (value_only) b_.CreateStore(best[0], address(k.out, k.out_map));
-    else b_.CreateStore(b_.CreateTrunc(best[1], b_.getInt32Ty()), address(k.out, k.out_map));
-  });
+  } else {
+    best = loop_carry(k.dims[axis], best, step);
+  }
+  for (size_t d = axis; d < axis_end; ++d) ivs_[d] = i64(0);  // the output map ignores the axis
+  if (value_only) b_.CreateStore(best[0], address(k.out, k.out_map));
+  else b_.CreateStore(b_.CreateTrunc(best[1], b_.getInt32Ty()), address(k.out, k.out_map));
 }
 
 // Returns check_id from the entry when a class id is outside [0, init).

@@ -12,7 +12,9 @@
 // Dims are compile-time constants of the specialization.
 #pragma once
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/exec/entry.h"
@@ -210,6 +212,26 @@ struct Kernel {
   int64_t row_stride = 0;     // ScatterAdd
   int loop_end = -1;          // Loop: one past its body's last kernel
   bool reverse = false;       // Loop
+  // A pool's maximum or argmax over its window (axis_dims > 1) run by the
+  // register-tiled product before it, its host (the nearest kernel before
+  // it that is not per_block), block by block of C right after the block's
+  // epilogues stored the values it reads: the windows are read from L1 or
+  // L2, not from memory (plan_pool_epilogues, memory_plan.h). It reads one
+  // buffer that the host stores row-major [M, N], at an index whose terms
+  // split into three kinds of dims besides the window's:
+  //  - dim pool_m, the product's rows (m);
+  //  - pool_segments, outermost first, a mixed-radix number j of segments of
+  //    the host's pool_span columns: j * pool_span is their sum;
+  //  - the others, which with the window stay inside one segment.
+  // So the output elements of block [m0, m1) x [n0, n1), its n bounds
+  // multiples of pool_span, are those with m in [m0, m1) and j in
+  // [n0 / span, n1 / span): every block writes its own.
+  bool per_block = false;
+  int pool_m = -1;
+  std::vector<int> pool_segments;
+  // MatMul with per_block kernels: its blocks of C hold whole segments
+  // (pool_block_cols).
+  int64_t pool_span = 0;
 };
 
 // Argmax over at most this many elements is unrolled (KernelEmitter::argmax);
@@ -230,6 +252,15 @@ inline constexpr int64_t kMinBlocks = 4;
 // Products with at most this many rows (one block of rows for every
 // target's tile height) pack B block by block (Kernel::pack_b_per_block).
 inline constexpr int64_t kOneBlockRows = 120;
+// The columns of a block of C with pool epilogues (Kernel::pool_span): the
+// fewest whole tiles of nr columns that hold whole segments of `span`
+// columns, times the multiple nearest `cols` (kBlockCols) from below.
+inline int64_t pool_block_cols(int64_t span, int64_t nr, int64_t cols) {
+  int64_t a = span, b = nr;
+  while (b) a %= b, std::swap(a, b);
+  const int64_t unit = span / a * nr;
+  return std::max<int64_t>(1, cols / unit) * unit;
+}
 // A task's scratch for B packed per block starts after its C block.
 inline constexpr int64_t kCBlockElems = kBlockRows * kBlockCols, kPanelElems = kPanelDepth * kMaxTileCols;
 // k segments (Kernel::k_segments): a product is split into at most

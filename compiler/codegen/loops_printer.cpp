@@ -104,6 +104,9 @@ std::string kernel_summary(const Program& p, size_t ki) {
     case Kernel::Kind::MatMul: {
       std::string s = "matmul " + dims;
       if (!k.epilogues.empty()) s += fmt::format(", {} epilogue{}", k.epilogues.size(), k.epilogues.size() > 1 ? "s" : "");
+      size_t pools = 0;
+      while (ki + 1 + pools < p.kernels.size() && p.kernels[ki + 1 + pools].per_block) ++pools;
+      if (pools > 0) s += fmt::format(", {} pool epilogue{}", pools, pools > 1 ? "s" : "");
       return s;
     }
   }
@@ -131,8 +134,12 @@ std::string print_program(const Program& p) {
   }
   // A loop's body is indented under it, one level per enclosing loop.
   std::vector<int> ends;
+  size_t host = 0;
   for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
     const Kernel& k = p.kernels[ki];
+    if (!k.per_block) host = ki;
+    const std::string in_blocks =
+        k.per_block ? fmt::format("      in k{}'s blocks, after its epilogues   (pool epilogue)\n", host) : "";
     while (!ends.empty() && static_cast<int>(ki) >= ends.back()) ends.pop_back();
     std::string indent(2 * ends.size(), ' ');
     s += indent;
@@ -155,6 +162,7 @@ std::string print_program(const Program& p) {
                          k.axis_dims > 1 ? fmt::format("   (over the window i{}..i{}, unrolled)", k.axis,
                                                        k.axis + k.axis_dims - 1)
                                          : "");
+        s += in_blocks;
         if (k.rows_size >= 0)
           s += fmt::format("      {} only{}   (row bound)\n", row_bound_str(k),
                            k.out_map.strides[0] == 0 ? "; what it adds past it is 0" : "; rows past it not computed");
@@ -164,6 +172,7 @@ std::string print_program(const Program& p) {
         for (int d = k.axis + 1; d < k.axis + k.axis_dims; ++d) axes += fmt::format(", i{}", d);
         s += fmt::format("  k{} {}: b{}[{}] = argmax over {} of {}\n", ki, loops_str(k.dims), k.out,
                          affine_str(k.out_map), axes, expr_str(p, k, k.root));
+        s += in_blocks;
         if (k.rows_size >= 0)
           s += fmt::format("      {} only; rows past it not computed   (row bound)\n", row_bound_str(k));
         break;
@@ -185,6 +194,13 @@ std::string print_program(const Program& p) {
         for (const Kernel::Epilogue& e : k.epilogues)
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
                            expr_str(p, k, e.root), e.internal ? ", in registers" : "");
+        if (k.pool_span > 0) {
+          std::string pools;
+          for (size_t c = ki + 1; c < p.kernels.size() && p.kernels[c].per_block; ++c)
+            pools += fmt::format("{}k{}", pools.empty() ? "" : ", ", c);
+          s += fmt::format("      then per block: {} over its windows   (pool epilogues; blocks of whole {}-column segments)\n",
+                           pools, k.pool_span);
+        }
         if (k.k_size >= 0)
           s += fmt::format("      k {}{} only; an operand is 0 past it   (k bound)\n",
                            size_bound_str(k.dims.size() - 1, k.k_unit, k.k_size),

@@ -35,6 +35,86 @@ bool used_outside(const Program& p, int b, size_t ki) {
   return false;
 }
 
+// The buffers kernel k writes, and those it reads or writes (roots).
+std::vector<int> written(const Program& p, const Kernel& k) {
+  std::vector<int> w;
+  auto add = [&](int b) {
+    if (b >= 0) w.push_back(root_buffer(p.buffers, b));
+  };
+  add(k.out), add(k.pack_b), add(k.partials);
+  for (const Kernel::Epilogue& e : k.epilogues) add(e.out);
+  return w;
+}
+
+std::vector<int> touched(const Program& p, const Kernel& k) {
+  std::vector<int> t = written(p, k);
+  if (k.a >= 0) t.push_back(root_buffer(p.buffers, k.a));
+  if (k.b >= 0) t.push_back(root_buffer(p.buffers, k.b));
+  for (const KExpr& e : k.exprs)
+    if (e.kind == KExpr::Kind::Load) t.push_back(root_buffer(p.buffers, e.buffer));
+  return t;
+}
+
+// Whether pool kernel c (a maximum or argmax over a window of several dims)
+// can run in the blocks of product h (Kernel::per_block): every load of c
+// reads, at one map, the buffer x that h stores row-major as [M, N], and
+// that map splits into h's rows, whole segments of columns and the rest
+// (see Kernel::pool_span). Sets c's split and returns the segment's columns
+// (0: no split).
+int64_t split_pool(const Program& p, const Kernel& h, Kernel& c) {
+  if (c.axis_dims < 2 || c.rows_size >= 0 || c.body_loop >= 0 || c.out < 0 ||
+      p.buffers[c.out].kind != Buffer::Kind::Arena)
+    return 0;
+  const int64_t M = h.dims[0], N = h.dims[1];
+  const Affine row_major{0, {N, 1, 0}};
+  std::vector<int> stored;
+  for (const Kernel::Epilogue& e : h.epilogues)
+    if (!e.internal && same_map(e.map, row_major)) stored.push_back(e.out);
+  if (!h.c_blocks && same_map(h.out_map, row_major)) stored.push_back(h.out);
+  const Affine* map = nullptr;
+  int x = -1;
+  for (const KExpr& e : c.exprs) {
+    if (e.kind != KExpr::Kind::Load) continue;
+    if (!e.args.empty() || (map && (e.buffer != x || !same_map(e.map, *map)))) return 0;
+    x = e.buffer, map = &e.map;
+  }
+  if (!map || map->offset != 0 || map->step != 0 || std::find(stored.begin(), stored.end(), x) == stored.end()) return 0;
+  // Dims by their term of the index: the rows, and the rest from the largest term down.
+  int m = -1;
+  std::vector<int> rest;
+  const int w0 = c.axis, w1 = c.axis + c.axis_dims;
+  for (int d = 0; d < static_cast<int>(c.dims.size()); ++d) {
+    const int64_t s = map->strides[d];
+    if (s < 0) return 0;
+    if (d >= w0 && d < w1) continue;
+    if (s == N && c.dims[d] == M && m < 0) m = d;
+    else if (c.dims[d] > 1) rest.push_back(d);
+  }
+  if (m < 0) return 0;
+  std::stable_sort(rest.begin(), rest.end(), [&](int a, int b) { return map->strides[a] > map->strides[b]; });
+  // The segments: the longest run of the largest terms that is a mixed-radix
+  // number over [0, N) in units of its last term, with the rest (and the
+  // window) inside one unit.
+  for (size_t t = rest.size(); t >= 1; --t) {
+    const int64_t span = map->strides[rest[t - 1]];
+    bool chain = span > 0 && map->strides[rest[0]] * c.dims[rest[0]] == N;
+    for (size_t i = 0; i + 1 < t && chain; ++i)
+      chain = map->strides[rest[i]] == map->strides[rest[i + 1]] * c.dims[rest[i + 1]];
+    int64_t reach = 0;
+    for (int d = 0; d < static_cast<int>(c.dims.size()); ++d)
+      if (d != m && std::find(rest.begin(), rest.begin() + static_cast<long>(t), d) == rest.begin() + static_cast<long>(t))
+        reach += map->strides[d] * (c.dims[d] - 1);
+    if (!chain || reach >= span) continue;
+    // Every tile width of every target fits its C block (pool_block_cols).
+    for (int64_t nr : {8, 16, 24, 32, 48, 64})
+      if (kMaxTileRows * pool_block_cols(span, nr, kBlockCols) > kCBlockElems) return 0;
+    c.pool_m = m;
+    c.pool_segments.assign(rest.begin(), rest.begin() + static_cast<long>(t));
+    return span;
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool can_update_in_place(const Program& p, int old_b, int new_b) {
@@ -120,14 +200,57 @@ void plan_product_blocks(Program& p) {
   }
 }
 
+void plan_pool_epilogues(Program& p) {
+  for (size_t hi = 0; hi < p.kernels.size(); ++hi) {
+    Kernel& h = p.kernels[hi];
+    if (h.kind != Kernel::Kind::MatMul || !h.packed || h.dims.size() != 3 || h.k_segments > 1 ||
+        h.rows_size >= 0 || h.cols_size >= 0 || h.k_size >= 0 || h.body_loop >= 0)
+      continue;
+    size_t at = hi + 1;  // where the next pool kernel goes
+    for (size_t j = at; j < p.kernels.size(); ++j) {
+      Kernel& c = p.kernels[j];
+      // (Kernels are not moved across a loop, whose body has fixed indices,
+      // or a run-time check, which must fail before anything after it runs.)
+      if (c.kind == Kernel::Kind::Loop || c.kind == Kernel::Kind::CheckRange) break;
+      if (c.kind != Kernel::Kind::ArgMax && c.kind != Kernel::Kind::Reduce) continue;
+      Kernel trial = c;
+      int64_t span = split_pool(p, h, trial);
+      if (span == 0 || (h.pool_span != 0 && span != h.pool_span)) continue;
+      // Nothing between the host and c writes what c reads or touches what c writes.
+      const int x = root_buffer(p.buffers, [&] {
+        for (const KExpr& e : c.exprs)
+          if (e.kind == KExpr::Kind::Load) return e.buffer;
+        return -1;
+      }());
+      const int out = root_buffer(p.buffers, c.out);
+      bool free = true;
+      for (size_t i = at; i < j && free; ++i) {
+        std::vector<int> w = written(p, p.kernels[i]), t = touched(p, p.kernels[i]);
+        free = std::find(w.begin(), w.end(), x) == w.end() && std::find(t.begin(), t.end(), out) == t.end();
+      }
+      if (!free) continue;
+      trial.per_block = true;
+      h.pool_span = span;
+      std::rotate(p.kernels.begin() + static_cast<long>(at), p.kernels.begin() + static_cast<long>(j),
+                  p.kernels.begin() + static_cast<long>(j) + 1);
+      p.kernels[at] = std::move(trial);
+      ++at;
+    }
+  }
+}
+
 void plan_arena(Program& p) {
   auto touch = [&](int b, int k) {
     Buffer& buf = p.buffers[root_buffer(p.buffers, b)];
     if (buf.first == -1) buf.first = k;
     buf.last = std::max(buf.last, k);
   };
-  for (int ki = 0; ki < static_cast<int>(p.kernels.size()); ++ki) {
-    const Kernel& k = p.kernels[ki];
+  int host = 0;
+  for (int k_at = 0; k_at < static_cast<int>(p.kernels.size()); ++k_at) {
+    const Kernel& k = p.kernels[k_at];
+    // (A kernel run in its host's blocks reads and writes while the host runs.)
+    if (!k.per_block) host = k_at;
+    const int ki = host;
     if (k.out >= 0 && !k.c_blocks) touch(k.out, ki);
     for (const Kernel::Epilogue& e : k.epilogues)
       if (!e.internal) touch(e.out, ki);

@@ -34,6 +34,12 @@ void plan_internal_epilogues(Program& p);
 // (Kernel::c_blocks, Program::worker_bytes).
 void plan_product_blocks(Program& p);
 
+// A pool's maximum and argmax over windows of a register-tiled product's
+// stored result run in the product's blocks (Kernel::per_block, pool_span),
+// moved to right after it where no kernel in between conflicts. Not with
+// row or column bounds, k segments, or in a loop's body.
+void plan_pool_epilogues(Program& p);
+
 // Arena buffers get offsets by liveness: first fit among the buffers alive
 // at the same time (Buffer::first, last, offset; Program::arena_bytes,
 // peak_bytes, placed).

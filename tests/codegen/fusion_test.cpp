@@ -4,6 +4,7 @@
 // the bias and activation after a convolution run in its product's layout
 // (the sink_views pass). Each against the interpreter.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstring>
@@ -237,6 +238,65 @@ optimizer sgd(lr = 0.1)
   CHECK(count(loops, "argmax over i4, i5 of") == 5);
   CHECK(count(loops, "(over the window i2..i3, unrolled)") == 5);
   CHECK(count(loops, "argmax over i4 of") == 1);  // the 5 x 5 window's, over its copy
+  agrees_with_interpreter(m, 1);
+  agrees_with_interpreter(m, 3);
+  NamedTensors in = test::random_inputs(m.info(), 4);
+  NamedTensors want;
+  for (int threads : {1, 2, 3}) {
+    SessionOptions o;
+    o.seed = 3;
+    o.threads = threads;
+    Session s(m, o);
+    s.train_step(in);
+    NamedTensors got = s.params();
+    if (want.empty()) want = got;
+    for (size_t i = 0; i < want.size(); ++i)
+      CHECK(std::memcmp(want[i].second.raw(), got[i].second.raw(), static_cast<size_t>(got[i].second.numel()) * 4) == 0);
+  }
+}
+
+TEST_CASE("a max pool of a convolution runs in the convolution's blocks, after its epilogues", "[codegen][fusion]") {
+  // A pool whose windows lie in segments of the product's columns (whole
+  // rows of windows: 2 rows of 26, 52 columns, for p1; 3 of 12, 36, for p2;
+  // a whole 24 x 24 image, 576, for p4, whose windows overlap) runs its max
+  // and argmax in each block of the product once the block's bias and
+  // activation are stored (Kernel::per_block), the blocks cut into whole
+  // segments: 52 columns take 624 (13 tiles of 48), and the last block is
+  // ragged (3380 = 5 x 624 + 260), so is its last tile. p3's windows (3 x 3
+  // over 26 rows, the last 2 rows unused) fit only whole images of 676
+  // columns, too wide for a block: it keeps kernels of its own.
+  // JIT = interpreter (forward, grad, train steps); the same bits on 1-3 threads.
+  Model m = Model::compile_source(R"(dim B = 5
+input x : [B, 2, 26, 26]
+input label : i32[B]
+param K : [20, 2, 3, 3] ~ he_uniform
+param c : [20]
+param K2 : [7, 20, 2, 2] ~ he_uniform
+param c2 : [7]
+param K3 : [8, 2, 3, 3] ~ he_uniform
+param K4 : [6, 2, 3, 3] ~ he_uniform
+param W : [112, 3] ~ xavier_uniform
+y = relu(conv2d(x, K, padding=1) + reshape(c, [20, 1, 1]))    # [B, 20, 26, 26]
+p1 = max_pool2d(y, 2)                                          # [B, 20, 13, 13]
+y2 = relu(conv2d(p1, K2) + reshape(c2, [7, 1, 1]))             # [B, 7, 12, 12]
+p2 = max_pool2d(y2, 3)                                         # [B, 7, 4, 4]
+p3 = max_pool2d(relu(conv2d(x, K3, padding=1)), 3)             # [B, 8, 8, 8]
+p4 = max_pool2d(tanh(conv2d(x, K4)), 2, stride=1)              # [B, 6, 23, 23]
+logits = flatten(p2) @ W
+loss cross_entropy(logits, label) + 0.1 * mean(p3) + 0.1 * mean(p4)
+output logits
+optimizer sgd(lr = 0.1)
+)",
+                                  "pool_blocks.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  for (int span : {52, 36, 576})
+    CHECK(count(loops, fmt::format("over its windows   (pool epilogues; blocks of whole {}-column segments)", span)) == 1);
+  CHECK(count(loops, "(pool epilogue)\n") == 6);     // p1's, p2's and p4's max and argmax
+  CHECK(count(loops, "argmax over i4, i5 of") == 4);  // and p3's in kernels of their own
+  std::string forward = m.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+  CHECK(count(forward, "(pool epilogue)\n") == 2);   // p1's and p2's max
   agrees_with_interpreter(m, 1);
   agrees_with_interpreter(m, 3);
   NamedTensors in = test::random_inputs(m.info(), 4);
