@@ -81,6 +81,14 @@ void decide(const Graph& g, const EntrySignature& sig, Fusion& f) {
     NodeId u = only_user[n];
     f.mat[n] = f.users[n] != 1 || !(fusable_user(op_kind(g[u].op)) || split_view(g, u));
   }
+  // A pad whose one user is a pad (a convolution's padding, one axis at a
+  // time) is that pad's: one buffer, zeroed once (lowering.cpp).
+  for (NodeId n = 0; n < g.size(); ++n) {
+    NodeId u = only_user[n];
+    if (f.live[n] && op_kind(g[n].op) == OpKind::Pad && !root[n] && f.users[n] == 1 && u != kNoNode &&
+        op_kind(g[u].op) == OpKind::Pad)
+      f.mat[n] = false;
+  }
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!f.live[n]) continue;
     const Node& node = g[n];

@@ -482,7 +482,13 @@ class Lowering {
         zero.dtype = node.dtype;
         fill.root = add_expr(fill, zero);
         p_.kernels.push_back(std::move(fill));
-        emit_elementwise(n, o[0], out, Affine{node.attrs.ints[1] * os[node.attrs.ints[0]], os});
+        // The pads it is made of (Fusion: a pad of a pad) add their offsets:
+        // their operand is copied once, into the middle.
+        NodeId src = o[0];
+        int64_t offset = node.attrs.ints[1] * os[node.attrs.ints[0]];
+        for (; op_kind(g_[src].op) == OpKind::Pad && !f_.mat[src]; src = g_[src].operands[0])
+          offset += g_[src].attrs.ints[1] * os[g_[src].attrs.ints[0]];
+        emit_elementwise(n, src, out, Affine{offset, os});
         break;
       }
       case OpKind::Window:
