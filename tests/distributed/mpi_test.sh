@@ -13,6 +13,10 @@ command -v mpirun > /dev/null || { echo "SKIP: mpirun is not installed (scripts/
 # Containers run as root, without a network beyond loopback and with fewer
 # cores than ranks: allow all three, and keep Open MPI to shared memory.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
+# Each case's session directory under its own temporary folder: two mpiruns
+# started at once (ctest -j, or a second checkout's tests) otherwise race to
+# create /tmp/ompi.HOST.UID, and the loser fails in orte_init ("File exists").
+export OMPI_MCA_orte_tmpdir_base=$tmp
 # Under the sanitizer build (scripts/test.sh sets ASAN_OPTIONS), LeakSanitizer
 # would report what Open MPI leaves allocated at MPI_Finalize: suppress those by
 # library, with full stacks (its libraries have no frame pointers) and its
