@@ -177,7 +177,6 @@ class Lowering {
       e.value = node.attrs.value;
       return add_expr(k, e);
     }
-    if (n == inlined_.first) return inlined_.second;  // (read at the element being written: see fold_user)
     if (f_.mat[n] && !as_root) return load(k, n, map);
     const std::vector<NodeId>& o = node.operands;
     switch (op_kind(node.op)) {
@@ -685,46 +684,10 @@ class Lowering {
       sum.dtype = g_[n].dtype;
       sum.args = {add_expr(k, zero), k.root};
       k.root = add_expr(k, sum);
-      if (NodeId u = fold_user(n); u != kNoNode) {
-        // u at the element the fold writes: [N, C, s*o + w..] from the
-        // loops [N, C, W.., O..], its read of the fold the value above.
-        IdxMap at_n;
-        at_n.a.assign(2 + d, Sizes(ws.size(), 0));
-        at_n.c.assign(2 + d, 0);
-        at_n.a[0][0] = at_n.a[1][1] = 1;
-        for (size_t j = 0; j < d; ++j) {
-          at_n.a[2 + j][2 + j] = 1;
-          at_n.a[2 + j][2 + d + j] = at[4 * j];
-        }
-        inlined_ = {n, k.root};
-        k.root = expr(k, u, at_n, /*as_root=*/true);
-        inlined_ = {kNoNode, -1};
-        k.out = buffer_of(u);
-        k.node = u;
-        epilogued_[u] = true;
-      }
     } else {
       k.reduce_op = Op::ReduceSum;
     }
     p_.kernels.push_back(std::move(k));
-  }
-
-  // The one user of permutation fold n (a pool's gradient) that its kernel
-  // computes instead, so that the fold's value is never stored: an
-  // elementwise op of its shape that reads it at the element being written
-  // and reads nothing that is not ready before the fold (the ReLU's mask
-  // before a pool: where(x > 0, fold, 0)). kNoNode where there is none.
-  NodeId fold_user(NodeId n) {
-    if (f_.users[n] != 1) return kNoNode;
-    for (NodeId u = n + 1; u < g_.size(); ++u) {
-      if (!f_.live[u] || std::find(g_[u].operands.begin(), g_[u].operands.end(), n) == g_[u].operands.end()) continue;
-      if (!f_.mat[u] || epilogued_[u] || !elementwise(op_kind(g_[u].op)) || g_[u].shape != g_[n].shape) return kNoNode;
-      group_.assign(g_.size(), false);
-      group_[n] = true;
-      bool reads = false;
-      return block_ok(u, n, true, true, reads) && reads ? u : kNoNode;
-    }
-    return kNoNode;
   }
 
   // C[batch, m, n] = sum_k A[batch, m, k] B[batch, k, n]; loops (batch..., m, n, k).
@@ -976,10 +939,6 @@ class Lowering {
   const Fusion& f_;
   Program& p_;
   std::vector<bool> epilogued_, group_;
-  // A materialized node evaluated inline by the kernel being built (as its
-  // expression id there) instead of loaded from its buffer: a fold that
-  // its user's kernel computes (fold_user).
-  std::pair<NodeId, int> inlined_{kNoNode, -1};
   std::vector<int> buf_;
   std::vector<int> root_bufs_, copies_;
   std::map<NodeId, std::vector<NodeId>> scan_outs_;  // a scan's scan_out nodes
