@@ -287,16 +287,7 @@ void KernelEmitter::pool_block(const Kernel& c, llvm::Value* m_lo, llvm::Value* 
         ivs_[d] = i == 0 ? j : b_.CreateURem(j, i64(c.dims[d]));
         if (i > 0) j = b_.CreateUDiv(j, i64(c.dims[d]));
       }
-      if (inner.empty()) return argmax_at(c, true);
-      std::vector<size_t> outer(inner.begin(), inner.end() - 1);
-      nest(c, outer, 0, [&] {
-        // (Each iteration writes its own output element.)
-        vectorize_next_loop_ = parallel_next_loop_ = true;
-        loop(c.dims[inner.back()], [&](llvm::Value* i) {
-          ivs_[inner.back()] = i;
-          argmax_at(c, true);
-        });
-      });
+      nest_outputs(c, inner, [&] { argmax_at(c, true); });
     });
   });
   ivs_ = std::move(host_ivs);

@@ -48,6 +48,7 @@ class KernelEmitter {
   void count(size_t kernel, llvm::Value* since);
   void argmax(const Kernel& k);
   void argmax_at(const Kernel& k, bool unrolled);
+  void nest_outputs(const Kernel& k, const std::vector<size_t>& dims, const std::function<void()>& body);
   bool own_slabs(const Kernel& k);
   void transpose_in_registers(std::vector<llvm::Value*>& x);
   void elementwise_tiled(const Kernel& k, size_t dt, llvm::Value* lo0, llvm::Value* hi0, const std::function<void()>& store);

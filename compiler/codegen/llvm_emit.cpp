@@ -388,17 +388,8 @@ void KernelEmitter::argmax(const Kernel& k) {
   const bool unrolled = window <= kUnrolledArgMax && !outer.empty();
   if (k.axis_dims > 1 && !unrolled) internal_error(__FILE__, __LINE__, "an argmax over several dims too long to unroll");
   auto nest_outer = [&](const std::vector<size_t>& dims, const std::function<void()>& body) {
-    if (!unrolled || dims.empty()) return nest(k, dims, 0, body);
-    std::vector<size_t> rest(dims.begin(), dims.end() - 1);
-    nest(k, rest, 0, [&] {
-      // (Each iteration writes its own output element; the windows it reads
-      // are another buffer.)
-      vectorize_next_loop_ = parallel_next_loop_ = true;
-      loop_range(i64(0), extent(k, dims.back()), [&](llvm::Value* i) {
-        ivs_[dims.back()] = i;
-        body();
-      });
-    });
+    if (!unrolled) return nest(k, dims, 0, body);
+    nest_outputs(k, dims, body);
   };
   // Large ones on the thread pool, a range of dim 0 per task (each output
   // element is one task's, found in the same order).
@@ -416,6 +407,22 @@ void KernelEmitter::argmax(const Kernel& k) {
     });
   };
   each([&] { argmax_at(k, unrolled); });
+}
+
+// The loops over dims `dims` of an argmax (or a pool's maximum) whose axis
+// is unrolled: the innermost vectorized and marked parallel, since each
+// iteration writes its own output element and the windows it reads are
+// another buffer.
+void KernelEmitter::nest_outputs(const Kernel& k, const std::vector<size_t>& dims, const std::function<void()>& body) {
+  if (dims.empty()) return body();
+  std::vector<size_t> rest(dims.begin(), dims.end() - 1);
+  nest(k, rest, 0, [&] {
+    vectorize_next_loop_ = parallel_next_loop_ = true;
+    loop_range(i64(0), extent(k, dims.back()), [&](llvm::Value* i) {
+      ivs_[dims.back()] = i;
+      body();
+    });
+  });
 }
 
 // One output element of argmax kernel k (or a pool's maximum) at the
