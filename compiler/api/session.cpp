@@ -132,23 +132,11 @@ struct Session::Impl {
     // SessionOptions::profile: cycles per kernel and of whole calls (the
     // entry's last argument), and the successful calls' count and wall time.
     std::vector<int64_t> counters;
-    // train_step with weights kept packed (NativeEntry::kept_bytes): the
-    // block the native code keeps them in, and the params_version it holds
-    // the packing of (kStale: none).
-    Arena kept;
-    uint64_t kept_version = kStale;
     int64_t calls = 0;
     double seconds = 0;
     Tensor loss, new_step;
   };
   mutable std::unique_ptr<Call> calls[5];  // per EntryKind
-  // Counts the changes of the params (each step, set_params, load, ...), so
-  // that a kept block knows whether it still holds their packing. After
-  // param() has handed out a reference to write through, at any time, no
-  // kept block is ever trusted again: every train_step packs its weights.
-  static constexpr uint64_t kStale = ~uint64_t{0};
-  uint64_t params_version = 0;
-  bool params_exposed = false;
   // train_step writes new params, buffers and state here; they are swapped in when the step succeeded.
   NamedTensors back_params, back_buffers, back_state;
   // Working memory of native calls, kept between calls.
@@ -343,10 +331,6 @@ struct Session::Impl {
     }
     p->in.resize(p->sig->reads.size());
     p->args.resize(p->sig->reads.size() + p->sig->produces.size());
-    if (p->native && p->native->kept_bytes() > 0) {
-      p->kept = Arena(p->native->kept_bytes(), kind);
-      p->args.push_back(p->kept.data());
-    }
     if (p->native && p->native->profiled()) {
       p->counters.assign(p->native->kernels().size() + 1, 0);
       p->args.push_back(p->counters.data());
@@ -484,12 +468,6 @@ struct Session::Impl {
       size_t n = c.in.size();
       for (size_t k = 0; k < n; ++k) c.args[k] = const_cast<void*>(c.in[k]->raw());
       for (size_t k = 0; k < out.size(); ++k) c.args[n + k] = out[k]->raw();
-      if (c.kept.data()) {
-        // Stale unless it holds the params as they are; stale too if this call fails.
-        bool current = c.kept_version == params_version && !params_exposed;
-        *reinterpret_cast<int64_t*>(c.kept.data()) = current ? 1 : 0;
-        c.kept_version = kStale;
-      }
       auto t0 = std::chrono::steady_clock::now();
       c.native->call(c.args.data(), arena_for(c), rt);
       if (!c.counters.empty()) {
@@ -642,10 +620,7 @@ int Session::threads() const {
 }
 
 Tensor& Session::param(std::string_view name) {
-  if (Tensor* t = find_mut(impl_->params, name)) {
-    impl_->params_exposed = true;  // (written through when and as often as the caller likes)
-    return *t;
-  }
+  if (Tensor* t = find_mut(impl_->params, name)) return *t;
   std::string names;
   for (const auto& [n, t] : impl_->params) names += (names.empty() ? "" : ", ") + n;
   throw DataError(fmt::format("the model has no param '{}' (its params: {})", name, names.empty() ? "none" : names));
@@ -661,7 +636,6 @@ Tensor& Session::buffer(std::string_view name) {
 void Session::set_params(const NamedTensors& params) {
   check_complete(impl_->params, params, "set_params");
   for (auto& [name, t] : impl_->params) t = *find_tensor(params, name);
-  ++impl_->params_version;
 }
 
 void Session::set_buffers(const NamedTensors& buffers) {
@@ -714,7 +688,6 @@ void Session::restore(const NamedTensors& file, const std::string& what) {
   Preprocessing pre = Preprocessing::from_tensors(file, what);
   // All checked: now change the session.
   for (auto& [name, t] : impl_->params) t = *find_tensor(file, name);
-  ++impl_->params_version;
   for (auto& [name, t] : impl_->buffers) t = *find_tensor(file, name);
   if (has_state) {
     for (auto& [name, t] : impl_->state) t = *find_tensor(file, name);
@@ -759,8 +732,6 @@ double Session::Impl::optimizer_step(EntryKind kind, const NamedTensors& inputs,
   // run-time check returns before anything is updated in place.)
   for (auto [front, back] : c.commit) std::swap(*front, *back);
   ++s.step;
-  // The step changed the params, and its kept block now holds their packing.
-  c.kept_version = ++s.params_version;
   return kind == EntryKind::TrainStep ? c.out.front()->get(0) : 0;
 }
 

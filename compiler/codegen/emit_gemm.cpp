@@ -128,17 +128,11 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
   segs = (chunks + per - 1) / per;
   const int64_t ldp = s.N + kMaxTileCols, seg_elems = segment_stride(s.M, s.N);
   nest(k, batch_dims, 0, [&] {
-    auto pack = [&] {
+    if (k.pack_b >= 0)
       parallel(s.pn, batch_dims, [&](llvm::Value* jp) {
         if (k.cols_size < 0) return pack_b(k, s, jp);
         when(b_.CreateICmpSLT(jp, col_tiles(k, s)), [&] { pack_b(k, s, jp); });
       });
-    };
-    // (A weight kept packed since the last call is packed again only when stale.)
-    if (k.pack_b >= 0 && p_.buffers[k.pack_b].kind == Buffer::Kind::Kept)
-      when(kept_stale(), pack);
-    else if (k.pack_b >= 0)
-      pack();
     // Block t of C: its tiles [ip0, ip1) x [jp0, jp1), and whether any
     // are in the call's bounds.
     struct Block {
@@ -180,33 +174,6 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
       bases_[k.out] = b_.CreateGEP(ty, scratch, b_.CreateNeg(add(mul(bk.m_lo, ldcb), bk.n_lo)));
       return CBlock{scratch, bk.ip0, bk.jp0, ldcb};
     };
-    // A block's columns [n_lo, n_hi), vectorized; with a kept store, panel
-    // by panel of the product that reads it, so that the store's index is
-    // contiguous along n within each.
-    const Kernel::Epilogue* kept = nullptr;
-    for (const Kernel::Epilogue& e : k.epilogues)
-      if (e.kept >= 0) kept = &e;
-    if (kept) {
-      GemmShape reader = gemm_shape(p_.kernels[static_cast<size_t>(kept->kept_for)]);
-      kept_nr_ = reader.nr, kept_k_ = reader.K;
-    }
-    auto columns = [&](llvm::Value* n_lo, llvm::Value* n_hi, const std::function<void(llvm::Value*)>& body) {
-      if (!kept) {
-        vectorize_next_loop_ = true;
-        return loop_range(n_lo, n_hi, body);
-      }
-      loop_range(b_.CreateUDiv(n_lo, i64(kept_nr_)), b_.CreateUDiv(add(n_hi, i64(kept_nr_ - 1)), i64(kept_nr_)),
-                 [&](llvm::Value* jp) {
-                   kept_panel_ = jp;
-                   llvm::Value* p0 = mul(jp, kept_nr_);
-                   // (Each column's epilogues read and write their own
-                   // elements: no run-time check of the pointers apart,
-                   // which would run every kept_nr_ columns.)
-                   vectorize_next_loop_ = parallel_next_loop_ = true;
-                   loop_range(smax(n_lo, p0), smin(n_hi, add(p0, i64(kept_nr_))), body);
-                 });
-      kept_panel_ = nullptr;
-    };
     // The block's elements of C, one by one: before the epilogues, the sum
     // of the k segments (into C or its per-thread block).
     auto finish = [&](const Block& bk) {
@@ -217,7 +184,8 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
         llvm::Value* parts = segs > 1 ? base(k.partials) : nullptr;
         loop_range(bk.m_lo, m_hi, [&](llvm::Value* m) {
           ivs_[batch] = m;
-          columns(bk.n_lo, n_hi, [&](llvm::Value* n) {
+          vectorize_next_loop_ = true;
+          loop_range(bk.n_lo, n_hi, [&](llvm::Value* n) {
             ivs_[batch + 1] = n;
             if (segs > 1) {
               llvm::Value* at_mn = add(mul(m, ldp), n);

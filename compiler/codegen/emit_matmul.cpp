@@ -8,8 +8,6 @@
 
 #include <algorithm>
 
-#include "compiler/support/diagnostics.h"
-
 namespace gradc {
 namespace {
 
@@ -407,20 +405,9 @@ void KernelEmitter::epilogues(const Kernel& k) {
   for (const Kernel::Epilogue& e : k.epilogues) {
     llvm::Value* v = value(k, e.root);
     if (!e.internal) b_.CreateStore(v, address(e.out, e.map));
-    if (e.kept >= 0) {
-      // At (panel * K + m) * NR + (n - panel * NR), as pack_b places B[m, n].
-      GRADC_ASSERT(kept_panel_ && k.dims.size() == 3, "a kept store needs the loop over its panels");
-      llvm::Value* at = add(mul(add(mul(kept_panel_, kept_k_), ivs_[0]), kept_nr_), b_.CreateSub(ivs_[1], mul(kept_panel_, kept_nr_)));
-      b_.CreateStore(v, b_.CreateInBoundsGEP(type(p_.buffers[e.kept].dtype), base(e.kept), at));
-    }
     held_[e.out] = v;
   }
   held_.clear();
-}
-
-llvm::Value* KernelEmitter::kept_stale() {
-  llvm::Value* block = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, p_.kept_slot()), "kept");
-  return b_.CreateICmpEQ(b_.CreateLoad(b_.getInt64Ty(), block, "kept.valid"), i64(0));
 }
 
 llvm::Value* KernelEmitter::size_value(int buffer) {

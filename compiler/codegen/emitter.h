@@ -89,7 +89,6 @@ class KernelEmitter {
   llvm::Value* address(int buffer, const Affine& a);
 
   llvm::Value* smin(llvm::Value* a, llvm::Value* b) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b); }
-  llvm::Value* smax(llvm::Value* a, llvm::Value* b) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, b); }
   llvm::Value* i64(int64_t v) { return b_.getInt64(v); }
   // Lanes of one vector register of dtype t: 16 f32 with AVX-512, 8 with AVX2; f64 half.
   int64_t vector_lanes(DType t) const { return (wide_ ? 16 : 8) / (t == DType::F64 ? 2 : 1); }
@@ -152,8 +151,6 @@ class KernelEmitter {
   void matmul_dot(const Kernel& k);
   void matmul_dot_rows(const Kernel& k);
   void epilogues(const Kernel& k);
-  // Whether the caller says the kept block's packed weights are stale (Program::keep_packed).
-  llvm::Value* kept_stale();
   // A product with a row bound (Kernel::rows_size): the call's rows of M, n
   // (i64; n times the rows of M per row of the dim where B is merged with
   // the axes after it), loops over rows [0, n) (or all M rows without a
@@ -218,11 +215,6 @@ class KernelEmitter {
   llvm::Value* step_ = nullptr;  // in a Loop's body: the element t it is at (Affine::step)
   llvm::Value* counters_ = nullptr;  // profiling: the kernels' cycle counters
   std::vector<llvm::Value*> held_;  // in epilogues(): the values of the earlier epilogues, by buffer
-  // In the epilogues of a product with a kept store (Kernel::Epilogue::kept):
-  // the panel width and depth of the product that reads it, and the panel
-  // of it the loop over a block's columns is in.
-  int64_t kept_nr_ = 0, kept_k_ = 0;
-  llvm::Value* kept_panel_ = nullptr;
   int outlined_ = 0;
   std::set<llvm::Function*> used_;  // vector math declarations the optimizer must keep
   llvm::Module& m_;

@@ -69,8 +69,7 @@ class Exporter {
     for (EntryKind kind : request_.entries) {
       EntryPlan e;
       e.kind = kind;
-      // (Its caller passes params of its own: no packed copy can be kept for them.)
-      e.program = plan_program(m_, kind, false, {}, /*keep_packed=*/false);
+      e.program = plan_program(m_, kind);
       e.code_base = codes;
       codes += static_cast<int32_t>(e.program.check_messages.size());
       bind(e);

@@ -50,7 +50,7 @@ namespace {
 // generate for a plan whose printout (print_program) stays the same.
 // 10: sums longer than 1024 elements are blocked (emit_reduce.cpp).
 // 11: sums down the columns of wide matrices are blocked too.
-constexpr int kCodegenVersion = 17;  // 16: entries in parts (module_split.h); 17: weights kept packed
+constexpr int kCodegenVersion = 16;  // 16: entries in parts (module_split.h)
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product
@@ -280,7 +280,6 @@ class CompiledEntry final : public NativeEntry {
   CompiledEntry(Program program, const SourceManager& sm) : program_(std::move(program)), sm_(sm) {
     arena_bytes_ = program_.arena_bytes;
     worker_bytes_ = program_.worker_bytes;
-    kept_bytes_ = program_.kept_bytes;
     in_place_ = program_.in_place;
     profiled_ = program_.profile;
     for (size_t k = 0; k < program_.kernels.size(); ++k) {
@@ -326,16 +325,9 @@ class JitExecutor : public Executor {
           args[i] = out[k]->raw();
         }
     }
-    // A fresh arena per call, so sessions of one model may run on several
-    // threads; so is the kept block, marked stale (weights packed anew).
+    // A fresh arena per call, so sessions of one model may run on several threads.
     const GradcRuntime* rt = runtime_for_threads(threads);
     Arena arena(e.arena_bytes(rt->threads), sig.kind);
-    Arena kept;
-    if (e.kept_bytes() > 0) {
-      kept = Arena(e.kept_bytes(), sig.kind);
-      *reinterpret_cast<int64_t*>(kept.data()) = 0;
-      args.push_back(kept.data());
-    }
     e.call(args.data(), arena.data(), rt);
   }
 

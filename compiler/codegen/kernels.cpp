@@ -7,11 +7,10 @@
 
 namespace gradc {
 
-Program plan_program(const ModelIR& m, EntryKind kind, bool profile, const PlanObserver& observe, bool keep_packed) {
+Program plan_program(const ModelIR& m, EntryKind kind, bool profile, const PlanObserver& observe) {
   Program p;
   p.sig = entry_signature(m, kind);
   p.profile = profile;
-  p.keep_packed = keep_packed;
   auto step = [&](std::string_view name, const std::function<void(Program&)>& run) {
     run(p);
     if (observe) observe(name, p);
@@ -22,7 +21,6 @@ Program plan_program(const ModelIR& m, EntryKind kind, bool profile, const PlanO
   step("internal-epilogues", plan_internal_epilogues);
   step("product-blocks", plan_product_blocks);
   if (!m.capacities.empty()) step("row-bounds", [&](Program& q) { plan_row_bounds(m, q); });
-  step("kept-packing", plan_kept_packing);
   step("pool-epilogues", plan_pool_epilogues);
   step("arena", plan_arena);
   return p;

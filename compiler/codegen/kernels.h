@@ -5,8 +5,6 @@
 //   internal-epilogues  epilogue values kept in registers
 //   product-blocks      product results kept in per-thread blocks
 //   row-bounds          capacity compiles: products along a dynamic dim stop at the call's size (row_bounds.h)
-//   kept-packing        train_step: weights kept packed between calls, written by their updates
-//   pool-epilogues      pools over a product's result run in its blocks
 //   arena               buffer offsets by liveness
 // An observer sees the Program after each step, so `--print-after-all` can
 // print the loops after every step (loops_printer.h).
@@ -27,10 +25,6 @@ using PlanObserver = std::function<void(std::string_view step, const Program&)>;
 
 // Plans an entry point of a model (fusion, kernels, memory plan), timed
 // kernel by kernel with `profile`; calls `observe` (when set) after each step.
-// With `keep_packed`, train_step keeps weights packed between calls in a
-// block its caller keeps (Program::keep_packed): a session's JIT does, an
-// exported object (whose caller passes any params) does not.
-Program plan_program(const ModelIR& m, EntryKind kind, bool profile = false, const PlanObserver& observe = {},
-                     bool keep_packed = true);
+Program plan_program(const ModelIR& m, EntryKind kind, bool profile = false, const PlanObserver& observe = {});
 
 }  // namespace gradc

@@ -123,7 +123,8 @@ void KernelEmitter::run(const std::string& name, const std::string& cpu, const s
     kernels(0, p_.kernels.size());
   } else {
     // counters[k] += the cycles of kernel k; counters[kernels] += those of the call.
-    counters_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, p_.counters_slot()), "counters");
+    size_t slot = p_.sig.reads.size() + p_.sig.produces.size();
+    counters_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), args_, slot), "counters");
     llvm::Value* start = clock();
     kernels(0, p_.kernels.size());
     count(p_.kernels.size(), start);
@@ -200,12 +201,9 @@ llvm::Value* KernelEmitter::base(int buffer) {
   GRADC_ASSERT(buf.kind != Buffer::Kind::View, "a view's base is set where its loop starts");
   llvm::BasicBlock& entry = fn_->getEntryBlock();
   llvm::IRBuilder<> eb(&entry, entry.getTerminator() ? entry.getTerminator()->getIterator() : entry.end());
-  if (buf.kind == Buffer::Kind::Arg) {
+  if (buf.kind == Buffer::Kind::Arg)
     base = eb.CreateLoad(eb.getPtrTy(), eb.CreateConstGEP1_64(eb.getPtrTy(), args_, buf.arg), fmt::format("arg.{}", buf.name));
-  } else if (buf.kind == Buffer::Kind::Kept) {
-    llvm::Value* block = eb.CreateLoad(eb.getPtrTy(), eb.CreateConstGEP1_64(eb.getPtrTy(), args_, p_.kept_slot()), "kept");
-    base = eb.CreateConstGEP1_64(eb.getInt8Ty(), block, buf.offset);
-  } else
+  else
     base = eb.CreateConstGEP1_64(eb.getInt8Ty(), arena_, buf.offset);
   return base;
 }

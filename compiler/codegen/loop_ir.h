@@ -50,10 +50,8 @@ struct KExpr {
 struct Buffer {
   // View: inside Loop kernel `loop`, the elements of buffer `parent` from
   // step * t on (a scan's slice of a scanned tensor, its row of a stacked
-  // output); it takes no memory of its own. Kept: at byte `offset` of the
-  // entry's kept block (Program::kept_bytes), memory its caller keeps from
-  // one call to the next.
-  enum class Kind : uint8_t { Arg, Arena, View, Kept } kind = Kind::Arena;
+  // output); it takes no memory of its own.
+  enum class Kind : uint8_t { Arg, Arena, View } kind = Kind::Arena;
   DType dtype = DType::F32;
   int64_t elems = 0;
   int arg = -1;         // Arg: index into the entry's argument array
@@ -109,12 +107,6 @@ struct Kernel {
     // Read only by the later epilogues of this kernel (a pre-activation):
     // kept in registers for them, never stored; `out` takes no memory.
     bool internal = false;
-    // The new value of a weight (a train_step's update) also stored into
-    // Kept buffer `kept`, as product kernel `kept_for` packs it for its B
-    // (plan_kept_packing, memory_plan.h): the next call's product finds it
-    // packed.
-    int kept = -1;
-    int kept_for = -1;
   };
   std::vector<Epilogue> epilogues;
   // MatMul: large products are computed by a register-tiled microkernel, in
@@ -122,9 +114,7 @@ struct Kernel {
   // LLVM vectorizes. The microkernel reads A in place; B is copied into
   // panels (scratch buffer pack_b) unless it can be read in place too
   // (pack_b < 0: row-major along n, whole tiles, and short rows, see
-  // lowering.cpp). A Kept buffer pack_b holds B packed since the last call
-  // (plan_kept_packing): the product packs it only when the kept block's
-  // first word is 0 (its caller's copy is stale).
+  // lowering.cpp).
   bool packed = false;
   int pack_b = -1;
   // B packed block by block instead (pack_b < 0): each task copies the
@@ -303,21 +293,6 @@ struct Program {
   // (llvm.readcyclecounter) to its counter, and a successful call its own
   // cycles to the last one (Session::profile turns them into seconds).
   bool profile = false;
-  // train_step: weights kept packed from one call to the next
-  // (plan_kept_packing, memory_plan.h), asked for by the planner's caller.
-  // Then the entry takes one more argument after the produced values (and
-  // before the counters), the kept block: kept_bytes, 64-byte aligned and
-  // zeroed when first made, that the caller keeps between calls. Its first
-  // word (int64) says whether the Kept buffers in it hold the packing of
-  // the params this call reads: the caller sets it (1 after a successful
-  // call whose params nothing has changed since, 0 otherwise); the entry
-  // only reads it. Kept buffers start at byte kKeptHeader.
-  bool keep_packed = false;
-  int64_t kept_bytes = 0;
-  static constexpr int64_t kKeptHeader = 64;
-  // The argument slot of the kept block and of the profile's counters.
-  size_t kept_slot() const { return sig.reads.size() + sig.produces.size(); }
-  size_t counters_slot() const { return kept_slot() + (kept_bytes > 0 ? 1 : 0); }
 };
 
 }  // namespace gradc

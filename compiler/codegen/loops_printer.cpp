@@ -114,17 +114,15 @@ std::string kernel_summary(const Program& p, size_t ki) {
 }
 
 std::string print_program(const Program& p) {
-  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes{}{}{}\n",
+  std::string s = fmt::format("entry {}: {} kernels, {} buffers, arena {} bytes, peak live {} bytes{}{}\n",
                               entry_name(p.sig.kind), p.kernels.size(), p.buffers.size(), p.arena_bytes, p.peak_bytes,
                               p.worker_bytes ? fmt::format(", {} bytes per thread", p.worker_bytes) : "",
-                              p.kept_bytes ? fmt::format(", {} bytes kept between calls", p.kept_bytes) : "",
                               p.profile ? ", timed per kernel" : "");
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const Buffer& buf = p.buffers[b];
     if (p.placed && buf.first < 0 && buf.kind == Buffer::Kind::Arena) continue;  // never used
     std::string where = buf.kind == Buffer::Kind::View ? fmt::format("view of b{} at {}*t ({})", buf.parent, buf.step, buf.name)
                         : buf.kind == Buffer::Kind::Arg ? fmt::format("arg {} '{}'", buf.arg, buf.name)
-                        : buf.kind == Buffer::Kind::Kept ? fmt::format("kept @{} ({})", buf.offset, buf.name)
                         : p.placed                    ? fmt::format("arena @{} ({})", buf.offset, buf.name)
                                                       : fmt::format("arena, not placed yet ({})", buf.name);
     size_t reads = p.sig.reads.size();
@@ -187,18 +185,15 @@ std::string print_program(const Program& p) {
                                     : affine_str(k.b_map),
                          !k.packed         ? std::string("tiled")
                          : fmt::format("register-tiled, {}{}, parallel blocks{}{}",
-                                       k.pack_b >= 0 && p.buffers[k.pack_b].kind == Buffer::Kind::Kept
-                                           ? fmt::format("B kept packed in b{} (packed here only when stale)", k.pack_b)
-                                       : k.pack_b >= 0      ? fmt::format("B {} into b{}", k.b_gather ? "gathered" : "packed", k.pack_b)
+                                       k.pack_b >= 0        ? fmt::format("B {} into b{}", k.b_gather ? "gathered" : "packed", k.pack_b)
                                        : k.pack_b_per_block ? std::string(k.b_gather ? "B gathered per block" : "B packed per block")
                                                             : std::string("operands read in place"),
                                        gathered_runs(k),
                                        k.k_segments > 1 ? fmt::format(" x {} k segments summed from b{}", k.k_segments, k.partials) : "",
                                        k.c_blocks ? ", C in per-thread blocks" : ""));
         for (const Kernel::Epilogue& e : k.epilogues)
-          s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{}{})\n", e.out, affine_str(e.map),
-                           expr_str(p, k, e.root), e.internal ? ", in registers" : "",
-                           e.kept >= 0 ? fmt::format(", also packed into b{} for k{}", e.kept, e.kept_for) : "");
+          s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
+                           expr_str(p, k, e.root), e.internal ? ", in registers" : "");
         if (k.pool_span > 0) {
           std::string pools;
           for (size_t c = ki + 1; c < p.kernels.size() && p.kernels[c].per_block; ++c)

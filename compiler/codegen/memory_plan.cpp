@@ -239,68 +239,6 @@ void plan_pool_epilogues(Program& p) {
   }
 }
 
-void plan_kept_packing(Program& p) {
-  if (!p.keep_packed || p.sig.kind != EntryKind::TrainStep) return;
-  const size_t reads = p.sig.reads.size();
-  // The buffer of produced value `name` (the new value when it is not updated in place).
-  auto produced = [&](const std::string& name) {
-    for (size_t b = 0; b < p.buffers.size(); ++b) {
-      const Buffer& buf = p.buffers[b];
-      if (buf.kind == Buffer::Kind::Arg && static_cast<size_t>(buf.arg) >= reads &&
-          p.sig.produces[static_cast<size_t>(buf.arg) - reads].name == name)
-        return static_cast<int>(b);
-    }
-    return -1;
-  };
-  std::vector<std::pair<int, int>> kept;  // (weight, its Kept buffer)
-  for (size_t ci = 0; ci < p.kernels.size(); ++ci) {
-    Kernel& c = p.kernels[ci];
-    if (c.kind != Kernel::Kind::MatMul || !c.packed || c.dims.size() != 3 || c.b_gather || c.body_loop >= 0 ||
-        c.k_size >= 0 || c.cols_size >= 0 || (c.pack_b < 0 && !c.pack_b_per_block))
-      continue;
-    const int w = c.b;
-    const Buffer& wb = p.buffers[w];
-    const int64_t N = c.dims[1], K = c.dims[2];
-    if (wb.kind != Buffer::Kind::Arg || static_cast<size_t>(wb.arg) >= reads || !same_map(c.b_map, Affine{0, {0, 1, N}}))
-      continue;
-    const int next = produced(p.sig.reads[static_cast<size_t>(wb.arg)].name);
-    if (next < 0) continue;  // not updated by this entry
-    // The update: a stored epilogue over [K, N] row-major of a later register-tiled product.
-    Kernel::Epilogue* update = nullptr;
-    for (size_t wi = ci + 1; wi < p.kernels.size() && !update; ++wi) {
-      Kernel& u = p.kernels[wi];
-      if (u.kind != Kernel::Kind::MatMul || !u.packed || u.dims.size() != 3 || u.body_loop >= 0 || u.rows_size >= 0 ||
-          u.dims[0] != K || u.dims[1] != N)
-        continue;
-      for (Kernel::Epilogue& e : u.epilogues)
-        if ((e.out == w || e.out == next) && !e.internal && e.kept < 0 && same_map(e.map, Affine{0, {N, 1, 0}}))
-          update = &e;
-    }
-    if (!update) continue;
-    int to = -1;
-    for (auto [x, b] : kept)
-      if (x == w) to = b;
-    if (to < 0) {
-      Buffer buf;
-      buf.kind = Buffer::Kind::Kept;
-      buf.dtype = wb.dtype;
-      buf.elems = K * (N + kMaxTileCols - 1);  // (as a packing buffer: room for any tile's padding)
-      buf.offset = Program::kKeptHeader + p.kept_bytes;
-      buf.node = wb.node;
-      buf.name = "kept.pack." + wb.name;
-      p.kept_bytes += (buf.elems * static_cast<int64_t>(dtype_size(buf.dtype)) + 63) / 64 * 64;
-      to = static_cast<int>(p.buffers.size());
-      p.buffers.push_back(std::move(buf));
-      kept.emplace_back(w, to);
-      update->kept = to;
-      update->kept_for = static_cast<int>(ci);
-    }
-    c.pack_b = to;
-    c.pack_b_per_block = false;
-  }
-  if (p.kept_bytes > 0) p.kept_bytes += Program::kKeptHeader;
-}
-
 void plan_arena(Program& p) {
   auto touch = [&](int b, int k) {
     Buffer& buf = p.buffers[root_buffer(p.buffers, b)];

@@ -40,16 +40,6 @@ void plan_product_blocks(Program& p);
 // row or column bounds, k segments, or in a loop's body.
 void plan_pool_epilogues(Program& p);
 
-// train_step with Program::keep_packed: a weight that a register-tiled
-// product reads as its row-major B, and whose update is an epilogue of a
-// later register-tiled product (its gradient's), is kept packed from one
-// call to the next. The update also stores the new value packed, into a
-// Kept buffer that the first product reads as its packed B instead of
-// packing the weight again (unless the caller says the copy is stale), so
-// the packing's read of the weight and its pass over memory go. Not for
-// products in a loop's body or with bounds on k or the columns.
-void plan_kept_packing(Program& p);
-
 // Arena buffers get offsets by liveness: first fit among the buffers alive
 // at the same time (Buffer::first, last, offset; Program::arena_bytes,
 // peak_bytes, placed).

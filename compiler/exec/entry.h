@@ -81,13 +81,8 @@ class Arena {
 // time (arena_bytes(rt->threads)). A produced value with in_place()[k] (train_step's new params and
 // optimizer state, where the plan allows it) is written over the read of the
 // same name instead, and its own argument is not used. A failed run-time
-// check returns before anything is written in place. With kept_bytes() > 0
-// (train_step, weights kept packed between calls: Program::keep_packed)
-// one more argument follows the produced values: a block of kept_bytes()
-// that the caller keeps from call to call, 64-byte aligned, whose first
-// int64 it sets before each call: 1 when the block is as the last
-// successful call left it and no param has changed since, else 0. Lives as
-// long as the executor that made it.
+// check returns before anything is written in place. Lives as long as the
+// executor that made it.
 class NativeEntry {
  public:
   using Fn = int32_t (*)(void** args, uint8_t* arena, const GradcRuntime* rt);
@@ -99,8 +94,6 @@ class NativeEntry {
   // Compiled with timers (Program::profile): the call takes one more
   // argument after the produced values, int64_t counters[kernels().size() + 1].
   bool profiled() const { return profiled_; }
-  // The kept block's size (0: the entry takes none).
-  int64_t kept_bytes() const { return kept_bytes_; }
   struct KernelInfo {
     std::string what;    // kernel_summary
     std::string source;  // the DSL location of the op it computes ("model.grad:12:5"), or ""
@@ -114,7 +107,7 @@ class NativeEntry {
  protected:
   [[noreturn]] virtual void fail(int32_t status) const = 0;
   Fn fn_ = nullptr;
-  int64_t arena_bytes_ = 0, worker_bytes_ = 0, kept_bytes_ = 0;
+  int64_t arena_bytes_ = 0, worker_bytes_ = 0;
   std::vector<bool> in_place_;  // per sig.produces
   bool profiled_ = false;
   std::vector<KernelInfo> kernels_;

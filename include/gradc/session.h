@@ -117,11 +117,6 @@ class Session {
   // ---- state, by name ----
   const NamedTensors& params() const;
   // A param by name, to read or write in place; throws DataError for an unknown name.
-  // (The JIT's train_step keeps large weights packed for its products from
-  // one step to the next, and knows when set_params, load and the steps change
-  // them. A reference from param() may be written through at any time, so
-  // once one is handed out, every later step packs its weights anew: a few
-  // percent of a large MLP's step. Read params through params() to keep it.)
   Tensor& param(std::string_view name);
   // Optimizer state as "opt.SLOT.PARAM" (PyTorch's slot names), without the step.
   const NamedTensors& optimizer_state() const;
