@@ -17,6 +17,7 @@ Program plan_program(const ModelIR& m, EntryKind kind, bool profile, const PlanO
   };
   lower_to_kernels(m.graph, decide_fusion(m.graph, p.sig), p);
   if (observe) observe("lowering", p);
+  if (m.capacities.empty()) step("batch-rows", plan_batch_rows);
   step("in-place", plan_in_place);
   step("internal-epilogues", plan_internal_epilogues);
   step("product-blocks", plan_product_blocks);

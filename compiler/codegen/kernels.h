@@ -1,6 +1,7 @@
 // The kernel planner: an entry point of a model to a Program of loop nests
 // (loop_ir.h), in named steps that run in order (as Halide's Lower.cpp):
 //   lowering            fusion decisions, then kernels from the graph (fusion.h, lowering.h)
+//   batch-rows          batched products with one B: one product over all their rows (memory_plan.h)
 //   in-place            new values written over the old ones (memory_plan.h)
 //   internal-epilogues  epilogue values kept in registers
 //   product-blocks      product results kept in per-thread blocks

@@ -1,6 +1,8 @@
 // Memory planning (see memory_plan.h).
 #include "compiler/codegen/memory_plan.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace gradc {
@@ -181,6 +183,43 @@ void plan_internal_epilogues(Program& p) {
       for (size_t j = 0; j <= i && !elsewhere; ++j)
         if (reads_elsewhere(k, k.epilogues[j].root, b, nullptr)) elsewhere = true;
       k.epilogues[i].internal = !elsewhere;
+    }
+  }
+}
+
+void plan_batch_rows(Program& p) {
+  for (Kernel& k : p.kernels) {
+    if (k.kind != Kernel::Kind::MatMul || !k.packed || k.b_gather) continue;
+    // Every map of the kernel over its dims.
+    std::vector<Affine*> maps = {&k.out_map, &k.a_map, &k.b_map};
+    for (KExpr& e : k.exprs)
+      if (e.map.strides.size() == k.dims.size()) maps.push_back(&e.map);
+    for (Kernel::Epilogue& e : k.epilogues) maps.push_back(&e.map);
+    bool merged = false;
+    while (k.dims.size() > 3) {
+      // Dims d (the last batch dim) and m = d + 1 merge where each map steps
+      // over d as over dims[m] of m: i_d * dims[m] + i_m is the new m.
+      const size_t d = k.dims.size() - 4, m = d + 1;
+      bool one = std::all_of(maps.begin(), maps.end(), [&](const Affine* a) {
+        return a->strides.size() == k.dims.size() && a->strides[d] == a->strides[m] * k.dims[m];
+      });
+      if (!one) break;
+      k.dims[m] *= k.dims[d];
+      k.dims.erase(k.dims.begin() + static_cast<long>(d));
+      for (Affine* a : maps) a->strides.erase(a->strides.begin() + static_cast<long>(d));
+      merged = true;
+    }
+    // Now with many rows, B is packed once rather than block by block.
+    const int64_t M = k.dims[k.dims.size() - 3], N = k.dims[k.dims.size() - 2], K = k.dims.back();
+    if (merged && k.pack_b_per_block && M > kOneBlockRows) {
+      Buffer b;
+      b.kind = Buffer::Kind::Arena;
+      b.dtype = p.buffers[k.b].dtype;
+      b.elems = K * (N + kMaxTileCols - 1);
+      b.name = fmt::format("pack.b.%{}", k.node);
+      k.pack_b = static_cast<int>(p.buffers.size());
+      k.pack_b_per_block = false;
+      p.buffers.push_back(std::move(b));
     }
   }
 }

@@ -29,6 +29,16 @@ void plan_in_place(Program& p);
 // other kernel) is internal: kept in registers, never stored.
 void plan_internal_epilogues(Program& p);
 
+// A register-tiled product over batch dims whose last batch dim steps over
+// whole matrices of A and C, one row after another, and not over B (a
+// recurrent layer's input projection for every step, [T, B, E] x [E, 3H]:
+// B is the same weight for each t) is one product over the rows of all of
+// them: T products of B rows become one of T*B rows, which packs B once
+// instead of once per matrix and cuts its rows into blocks for the
+// threads. Each element is summed over k in the same order, so the bits are
+// the same. (Not in a capacity compile, whose row bounds name the dims.)
+void plan_batch_rows(Program& p);
+
 // Register-tiled products whose result only their own epilogues read (a
 // bias and activation, an optimizer update) keep C in per-thread blocks
 // (Kernel::c_blocks, Program::worker_bytes).

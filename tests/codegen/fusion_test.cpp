@@ -356,3 +356,36 @@ optimizer adam(lr = 0.01)
   CHECK(count(ir, "!llvm.access.group") >= 6);
   agrees_with_interpreter(m, 1);
 }
+
+TEST_CASE("a batched product with one B for every matrix runs as one product over all their rows", "[codegen][fusion]") {
+  // x @ W with x [T, B, E]: T products of B rows, each with the same W,
+  // become one of T*B rows that packs W once (24 rows a matrix would have
+  // packed it block by block, T times); x @ V with V [T, E, H] (a B per
+  // matrix) stays batched.
+  Model m = Model::compile_source(R"(dim T = 8
+dim B = 24
+dim E = 40
+dim H = 72
+input x : [T, B, E]
+input y : [T, B, H]
+param W : [E, H] ~ he_uniform
+param b : [H] ~ normal(0, 0.1)
+param V : [T, E, H] ~ normal(0, 0.2)
+h = relu(x @ W + b)
+g = tanh(x @ V)
+loss mean(square(h - y)) + mean(square(g))
+output h
+output g
+optimizer sgd(lr = 0.1)
+)",
+                                  "rows.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::Forward);
+  INFO(loops);
+  CHECK(count(loops, "for i0 < 192, i1 < 72, i2 < 40: ") == 1);  // x @ W
+  CHECK(count(loops, "for i0 < 8, i1 < 24, i2 < 72, i3 < 40: ") == 1);  // x @ V
+  CHECK(count(loops, "B packed into") == 1);
+  agrees_with_interpreter(m, 1);
+  agrees_with_interpreter(m, 2);
+  same_bits_on_1_to_3_threads(m);
+}

@@ -101,7 +101,7 @@ TEST_CASE("print_after_all on loops: the planner's steps in order, the last prin
     o.entry = e;
     std::string text = m.dump(Stage::Loops, o);
     CHECK(lines_starting(text, "# *** after ") ==
-          std::vector<std::string>{"# *** after lowering ***", "# *** after in-place ***",
+          std::vector<std::string>{"# *** after lowering ***", "# *** after batch-rows ***", "# *** after in-place ***",
                                    "# *** after internal-epilogues ***", "# *** after product-blocks ***",
                                    "# *** after pool-epilogues ***",
                                    "# *** after arena ***"});
