@@ -60,11 +60,14 @@ KernelEmitter::GemmShape KernelEmitter::gemm_shape(const Kernel& k) {
   // Narrow products (a convolution's output channels as the columns) would
   // leave most of a 4-vector tile row zero padding: with 32 registers they
   // take the same 24 accumulators as 12 x 2 or 16 x 1 vectors.
-  // A product packed block by block (few rows) takes 8 x 3 vectors instead
-  // when that pads less of its rows and columns: W5's 32 x 400 weight
-  // gradient computes 32 x 432 rather than 36 x 448 (3.6 -> 3.2 ms).
+  // A product packed block by block (few rows), or once for a loop, takes
+  // 8 x 3 vectors instead when that pads less of its rows and columns: W5's
+  // 32 x 400 weight gradient computes 32 x 432 rather than 36 x 448 (3.6 ->
+  // 3.2 ms), W6's recurrent 32 x 768 product 32 rather than 36 rows (4.7-5.1
+  // -> 4.3-4.5 ms a step).
   auto padded = [&](int64_t mr, int64_t nr) { return (s.M + mr - 1) / mr * mr * ((s.N + nr - 1) / nr * nr); };
-  if (wide_ && k.pack_b_per_block && s.N > 2 * s.vw && padded(8, 3 * s.vw) < padded(s.mr, s.nr)) {
+  if (wide_ && (k.pack_b_per_block || k.pack_b_once) && s.M <= kOneBlockRows && s.N > 2 * s.vw &&
+      padded(8, 3 * s.vw) < padded(s.mr, s.nr)) {
     s.mr = 8, s.nr = 3 * s.vw;
   } else if (wide_ && s.N <= s.vw) {
     s.mr = kMaxTileRows, s.nr = s.vw;
@@ -128,11 +131,19 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
   segs = (chunks + per - 1) / per;
   const int64_t ldp = s.N + kMaxTileCols, seg_elems = segment_stride(s.M, s.N);
   nest(k, batch_dims, 0, [&] {
-    if (k.pack_b >= 0)
+    auto pack = [&] {
       parallel(s.pn, batch_dims, [&](llvm::Value* jp) {
         if (k.cols_size < 0) return pack_b(k, s, jp);
         when(b_.CreateICmpSLT(jp, col_tiles(k, s)), [&] { pack_b(k, s, jp); });
       });
+    };
+    if (k.pack_b >= 0 && k.pack_b_once) {
+      // At the loop's first element (its last t when it runs backward).
+      const Kernel& loop = p_.kernels[static_cast<size_t>(k.body_loop)];
+      when(b_.CreateICmpEQ(step_, i64(loop.reverse ? loop.dims[0] - 1 : 0)), pack);
+    } else if (k.pack_b >= 0) {
+      pack();
+    }
     // Block t of C: its tiles [ip0, ip1) x [jp0, jp1), and whether any
     // are in the call's bounds.
     struct Block {

@@ -22,6 +22,7 @@ Program plan_program(const ModelIR& m, EntryKind kind, bool profile, const PlanO
   step("internal-epilogues", plan_internal_epilogues);
   step("product-blocks", plan_product_blocks);
   if (!m.capacities.empty()) step("row-bounds", [&](Program& q) { plan_row_bounds(m, q); });
+  step("invariant-packing", plan_invariant_packing);
   step("pool-epilogues", plan_pool_epilogues);
   step("arena", plan_arena);
   return p;

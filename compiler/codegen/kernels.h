@@ -6,6 +6,7 @@
 //   internal-epilogues  epilogue values kept in registers
 //   product-blocks      product results kept in per-thread blocks
 //   row-bounds          capacity compiles: products along a dynamic dim stop at the call's size (row_bounds.h)
+//   invariant-packing   a loop's products pack a B that the loop does not change once
 //   arena               buffer offsets by liveness
 // An observer sees the Program after each step, so `--print-after-all` can
 // print the loops after every step (loops_printer.h).

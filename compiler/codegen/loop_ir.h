@@ -117,6 +117,10 @@ struct Kernel {
   // lowering.cpp).
   bool packed = false;
   int pack_b = -1;
+  // In a loop's body (body_loop), with B the same at every element of the
+  // loop: pack_b is packed at the loop's first element only, and read at
+  // every element (plan_invariant_packing, memory_plan.h).
+  bool pack_b_once = false;
   // B packed block by block instead (pack_b < 0): each task copies the
   // k chunk of each panel it is about to use into per-thread scratch
   // (Program::worker_bytes, after the C block), so B is read from memory

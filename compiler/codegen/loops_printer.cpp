@@ -185,7 +185,8 @@ std::string print_program(const Program& p) {
                                     : affine_str(k.b_map),
                          !k.packed         ? std::string("tiled")
                          : fmt::format("register-tiled, {}{}, parallel blocks{}{}",
-                                       k.pack_b >= 0        ? fmt::format("B {} into b{}", k.b_gather ? "gathered" : "packed", k.pack_b)
+                                       k.pack_b_once        ? fmt::format("B packed into b{} at the loop's first step", k.pack_b)
+                                       : k.pack_b >= 0      ? fmt::format("B {} into b{}", k.b_gather ? "gathered" : "packed", k.pack_b)
                                        : k.pack_b_per_block ? std::string(k.b_gather ? "B gathered per block" : "B packed per block")
                                                             : std::string("operands read in place"),
                                        gathered_runs(k),

@@ -224,6 +224,35 @@ void plan_batch_rows(Program& p) {
   }
 }
 
+void plan_invariant_packing(Program& p) {
+  for (Kernel& k : p.kernels) {
+    if (k.kind != Kernel::Kind::MatMul || !k.packed || k.body_loop < 0 || k.dims.size() != 3 || k.b_gather || k.k_size >= 0 ||
+        k.cols_size >= 0 || (k.pack_b < 0 && !k.pack_b_per_block))
+      continue;
+    const int b = root_buffer(p.buffers, k.b);
+    if (p.buffers[static_cast<size_t>(k.b)].kind == Buffer::Kind::View) continue;  // (a row of a scanned value)
+    const Kernel& loop = p.kernels[static_cast<size_t>(k.body_loop)];
+    bool invariant = true;
+    for (size_t i = static_cast<size_t>(k.body_loop) + 1; i < static_cast<size_t>(loop.loop_end) && invariant; ++i) {
+      std::vector<int> w = written(p, p.kernels[i]);
+      invariant = std::find(w.begin(), w.end(), b) == w.end();
+    }
+    if (!invariant) continue;
+    if (k.pack_b_per_block) {
+      const int64_t N = k.dims[k.dims.size() - 2], K = k.dims.back();
+      Buffer buf;
+      buf.kind = Buffer::Kind::Arena;
+      buf.dtype = p.buffers[static_cast<size_t>(k.b)].dtype;
+      buf.elems = K * (N + kMaxTileCols - 1);
+      buf.name = fmt::format("pack.b.%{}", k.body_node);
+      k.pack_b = static_cast<int>(p.buffers.size());
+      k.pack_b_per_block = false;
+      p.buffers.push_back(std::move(buf));
+    }
+    k.pack_b_once = true;
+  }
+}
+
 void plan_product_blocks(Program& p) {
   for (size_t ki = 0; ki < p.kernels.size(); ++ki) {
     Kernel& k = p.kernels[ki];

@@ -39,6 +39,13 @@ void plan_internal_epilogues(Program& p);
 // the same. (Not in a capacity compile, whose row bounds name the dims.)
 void plan_batch_rows(Program& p);
 
+// A register-tiled product in a loop's body whose B does not change in the
+// loop (a recurrent weight, captured) packs B once, at the loop's first
+// element, into a buffer live through the loop (Kernel::pack_b_once),
+// instead of at every element: W6's forward recurrent product packed its
+// 768 x 256 weight 64 times a step. Not with bounds on k or the columns.
+void plan_invariant_packing(Program& p);
+
 // Register-tiled products whose result only their own epilogues read (a
 // bias and activation, an optimizer update) keep C in per-thread blocks
 // (Kernel::c_blocks, Program::worker_bytes).

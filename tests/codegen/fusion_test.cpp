@@ -389,3 +389,34 @@ optimizer sgd(lr = 0.1)
   agrees_with_interpreter(m, 2);
   same_bits_on_1_to_3_threads(m);
 }
+
+TEST_CASE("a loop's product packs a weight the loop does not change once, at the loop's first step", "[codegen][fusion]") {
+  // h @ Wh in a scan's body: Wh is captured, so it is packed at t = 0 only
+  // in the forward loop and at t = T - 1 only in the backward loop (reversed,
+  // where the product reads Wh.T), not at every step. 72 columns: not whole
+  // tiles, so B is packed at all. (xt @ Wx runs before the loop, for all t.)
+  Model m = Model::compile_source(R"(dim T = 6
+dim B = 16
+dim E = 24
+dim H = 72
+input xs : [T, B, E]
+input y : [T, B, H]
+param Wx : [E, H] ~ normal(0, 0.3)
+param Wh : [H, H] ~ normal(0, 0.15)
+fn cell(h, xt) {
+    return tanh(xt @ Wx + h @ Wh)
+}
+hs = scan(cell, broadcast_to(0, [B, H]), xs)
+loss mean(square(hs - y))
+output hs
+optimizer sgd(lr = 0.1)
+)",
+                                  "rnn.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+  INFO(loops);
+  CHECK(count(loops, "at the loop's first step") == 2);
+  agrees_with_interpreter(m, 1);
+  agrees_with_interpreter(m, 2);
+  same_bits_on_1_to_3_threads(m);
+}

@@ -23,7 +23,7 @@ fail=0
 for entry in forward train_step; do
   all=$("$gradc" dump examples/xor.grad --stage loops --entry "$entry" --print-after-all) || { echo "FAIL: loops $entry: exit $?"; exit 1; }
   steps=$(grep '^# \*\*\* after ' <<< "$all" | sed 's/^# \*\*\* after \(.*\) \*\*\*$/\1/' | tr '\n' ' ')
-  if [ "$steps" != "lowering batch-rows in-place internal-epilogues product-blocks pool-epilogues arena " ]; then
+  if [ "$steps" != "lowering batch-rows in-place internal-epilogues product-blocks invariant-packing pool-epilogues arena " ]; then
     echo "FAIL: loops $entry: steps '$steps'"; exit 1
   fi
   last=$(awk '/^# \*\*\* after arena \*\*\*$/ {on = 1; next} on' <<< "$all")

@@ -103,7 +103,7 @@ TEST_CASE("print_after_all on loops: the planner's steps in order, the last prin
     CHECK(lines_starting(text, "# *** after ") ==
           std::vector<std::string>{"# *** after lowering ***", "# *** after batch-rows ***", "# *** after in-place ***",
                                    "# *** after internal-epilogues ***", "# *** after product-blocks ***",
-                                   "# *** after pool-epilogues ***",
+                                   "# *** after invariant-packing ***", "# *** after pool-epilogues ***",
                                    "# *** after arena ***"});
     CHECK(after_last(text, "# *** after ") == m.dump(Stage::Loops, DumpFormat::Text, e));
   }
