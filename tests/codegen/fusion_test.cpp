@@ -14,6 +14,7 @@
 
 #include "compiler/codegen/fusion.h"
 #include "gradc/session.h"
+#include "tests/common/jit_agreement.h"
 #include "tests/common/test_inputs.h"
 
 using namespace gradc;
@@ -28,38 +29,8 @@ size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
-double max_scaled_diff(const Tensor& a, const Tensor& b) {
-  double scale = 1, worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) scale = std::max(scale, std::fabs(a.get(i)));
-  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.get(i) - b.get(i)) / scale);
-  return worst;
-}
-
-void close(const NamedTensors& want, const NamedTensors& got, double tol) {
-  REQUIRE(want.size() == got.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    CAPTURE(want[i].first);
-    REQUIRE(want[i].second.shape() == got[i].second.shape());
-    CHECK(max_scaled_diff(want[i].second, got[i].second) <= tol);
-  }
-}
-
 // forward, grad and two train steps: JIT (on `threads`) = interpreter.
-void agrees_with_interpreter(const Model& m, int threads) {
-  NamedTensors in = test::random_inputs(m.info(), 3);
-  SessionOptions o;
-  o.seed = 7;
-  o.threads = threads;
-  Session jit(m, o);
-  Session interp(m, {Backend::Interpreter, 7});
-  close(interp.forward(in), jit.forward(in), 2e-5);
-  close(interp.grad(in), jit.grad(in), 2e-5);
-  for (int step = 0; step < 2; ++step) {
-    jit.train_step(in);
-    interp.train_step(in);
-  }
-  close(interp.params(), jit.params(), 2e-5);
-}
+void agrees_with_interpreter(const Model& m, int threads) { test::jit_agrees_with_interpreter(m, threads, 2); }
 
 // A train step on 1, 2 and 3 threads: the same params, bit for bit.
 void same_bits_on_1_to_3_threads(const Model& m) {
@@ -209,7 +180,7 @@ optimizer adam(lr = 0.01)
   for (Backend backend : {Backend::Interpreter, Backend::Jit}) {
     Session s(after, {backend, 5});
     s.set_params(params);
-    close(want, s.grad(inputs), 1e-12);
+    test::check_close(want, s.grad(inputs), 1e-12);
   }
   agrees_with_interpreter(after, 2);
   // A transpose that moves only axes of size 1 (an optimizer's update of a

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "gradc/session.h"
+#include "tests/common/jit_agreement.h"
 #include "tests/common/test_inputs.h"
 
 using namespace gradc;
@@ -50,33 +51,10 @@ optimizer sgd(lr = 0.1)
                      c.w_transposed ? "w.T" : "w");
 }
 
-void check_close(const NamedTensors& want, const NamedTensors& got, double f32_tol) {
-  REQUIRE(want.size() == got.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    INFO("tensor " << want[i].first);
-    const Tensor &x = want[i].second, &y = got[i].second;
-    REQUIRE(x.shape() == y.shape());
-    double scale = 1, worst = 0;
-    for (int64_t j = 0; j < x.numel(); ++j) scale = std::max(scale, std::fabs(x.get(j)));
-    for (int64_t j = 0; j < x.numel(); ++j) worst = std::max(worst, std::fabs(x.get(j) - y.get(j)));
-    CHECK(worst <= (x.dtype() == DType::F64 ? 1e-12 : f32_tol) * scale);
-  }
-}
+using test::check_close;
 
 // forward, grad and one train_step of the JIT (on `threads` threads, 0: all) against the interpreter.
-void agrees_with_interpreter(const Model& m, int threads) {
-  NamedTensors in = test::random_inputs(m.info(), 3);
-  SessionOptions o;
-  o.seed = 7;
-  o.threads = threads;
-  Session jit(m, o);
-  Session interp(m, {Backend::Interpreter, 7});
-  check_close(interp.forward(in), jit.forward(in), 2e-5);
-  check_close(interp.grad(in), jit.grad(in), 2e-5);
-  jit.train_step(in);
-  interp.train_step(in);
-  check_close(interp.params(), jit.params(), 2e-5);
-}
+void agrees_with_interpreter(const Model& m, int threads) { test::jit_agrees_with_interpreter(m, threads, 1); }
 
 bool bit_identical(const NamedTensors& a, const NamedTensors& b) {
   if (a.size() != b.size()) return false;
