@@ -187,6 +187,24 @@ void plan_internal_epilogues(Program& p) {
   }
 }
 
+namespace {
+
+// Product k packs all of B into a buffer of its own (Kernel::pack_b), with
+// room for any tile's zero padding, instead of block by block.
+void pack_b_whole(Program& p, Kernel& k) {
+  const int64_t N = k.dims[k.dims.size() - 2], K = k.dims.back();
+  Buffer b;
+  b.kind = Buffer::Kind::Arena;
+  b.dtype = p.buffers[static_cast<size_t>(k.b)].dtype;
+  b.elems = K * (N + kMaxTileCols - 1);
+  b.name = fmt::format("pack.b.%{}", k.node != kNoNode ? k.node : k.body_node);
+  k.pack_b = static_cast<int>(p.buffers.size());
+  k.pack_b_per_block = false;
+  p.buffers.push_back(std::move(b));
+}
+
+}  // namespace
+
 void plan_batch_rows(Program& p) {
   for (Kernel& k : p.kernels) {
     if (k.kind != Kernel::Kind::MatMul || !k.packed || k.b_gather) continue;
@@ -210,17 +228,7 @@ void plan_batch_rows(Program& p) {
       merged = true;
     }
     // Now with many rows, B is packed once rather than block by block.
-    const int64_t M = k.dims[k.dims.size() - 3], N = k.dims[k.dims.size() - 2], K = k.dims.back();
-    if (merged && k.pack_b_per_block && M > kOneBlockRows) {
-      Buffer b;
-      b.kind = Buffer::Kind::Arena;
-      b.dtype = p.buffers[k.b].dtype;
-      b.elems = K * (N + kMaxTileCols - 1);
-      b.name = fmt::format("pack.b.%{}", k.node);
-      k.pack_b = static_cast<int>(p.buffers.size());
-      k.pack_b_per_block = false;
-      p.buffers.push_back(std::move(b));
-    }
+    if (merged && k.pack_b_per_block && k.dims[k.dims.size() - 3] > kOneBlockRows) pack_b_whole(p, k);
   }
 }
 
@@ -238,17 +246,7 @@ void plan_invariant_packing(Program& p) {
       invariant = std::find(w.begin(), w.end(), b) == w.end();
     }
     if (!invariant) continue;
-    if (k.pack_b_per_block) {
-      const int64_t N = k.dims[k.dims.size() - 2], K = k.dims.back();
-      Buffer buf;
-      buf.kind = Buffer::Kind::Arena;
-      buf.dtype = p.buffers[static_cast<size_t>(k.b)].dtype;
-      buf.elems = K * (N + kMaxTileCols - 1);
-      buf.name = fmt::format("pack.b.%{}", k.body_node);
-      k.pack_b = static_cast<int>(p.buffers.size());
-      k.pack_b_per_block = false;
-      p.buffers.push_back(std::move(buf));
-    }
+    if (k.pack_b_per_block) pack_b_whole(p, k);
     k.pack_b_once = true;
   }
 }
