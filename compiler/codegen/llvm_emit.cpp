@@ -86,12 +86,8 @@ Kernel collapse_dims(const Kernel& k) {
     // (A dim with a row bound may take in the dims after it, its rows grow,
     // but not be taken into the one before it.)
     if (c.rows_size >= 0 && c.rows_dim == d + 1) continue;
-    bool one = std::all_of(maps.begin(), maps.end(),
-                           [&](const Affine* a) { return a->strides[d] == a->strides[d + 1] * c.dims[d + 1]; });
-    if (!one) continue;
-    c.dims[d] *= c.dims[d + 1];
-    c.dims.erase(c.dims.begin() + static_cast<long>(d) + 1);
-    for (Affine* a : maps) a->strides.erase(a->strides.begin() + static_cast<long>(d));
+    if (!dims_merge(maps, c.dims, d)) continue;
+    merge_dims(maps, c.dims, d);
     if (c.axis > static_cast<int>(d)) --c.axis;
     if (c.rows_dim > d) --c.rows_dim;
   }

@@ -72,6 +72,21 @@ inline int root_buffer(const std::vector<Buffer>& buffers, int b) {
   return b;
 }
 
+// Dims d and d + 1 of a loop nest over `dims` run as one, index
+// i_d * dims[d + 1] + i_{d+1}, where every map steps over d as over all of
+// d + 1 (the iteration order is the same).
+inline bool dims_merge(const std::vector<Affine*>& maps, const std::vector<int64_t>& dims, size_t d) {
+  return std::all_of(maps.begin(), maps.end(), [&](const Affine* a) {
+    return a->strides.size() == dims.size() && a->strides[d] == a->strides[d + 1] * dims[d + 1];
+  });
+}
+// Merges them: the one dim at d, with d + 1's strides.
+inline void merge_dims(const std::vector<Affine*>& maps, std::vector<int64_t>& dims, size_t d) {
+  dims[d] *= dims[d + 1];
+  dims.erase(dims.begin() + static_cast<long>(d) + 1);
+  for (Affine* a : maps) a->strides.erase(a->strides.begin() + static_cast<long>(d));
+}
+
 struct Kernel {
   enum class Kind : uint8_t {
     Elementwise,  // out[out_map(i)] = expr(i) over dims
@@ -247,6 +262,9 @@ inline constexpr int64_t kUnrolledArgMax = 16;
 // sizes B's packing buffer in a target-independent plan), and the depth of
 // the k chunks.
 inline constexpr int64_t kMaxTileRows = 16, kMaxTileCols = 64, kPanelDepth = 128;
+// The elements of a buffer B of K x N is packed into: room for the zero
+// padding of the last panel with any tile width.
+inline int64_t packed_b_elems(int64_t K, int64_t N) { return K * (N + kMaxTileCols - 1); }
 // Blocks of C, the tasks of a register-tiled product: at most kBlockRows x
 // kBlockCols (whole tiles; every target's tile width divides kBlockCols).
 inline constexpr int64_t kBlockRows = 128, kBlockCols = 256;

@@ -739,7 +739,7 @@ class Lowering {
       if (!in_place && M <= kOneBlockRows)
         k.pack_b_per_block = true;
       else if (!in_place)
-        k.pack_b = scratch(node.dtype, K * (N + kMaxTileCols - 1), fmt::format("pack.b.%{}", n));
+        k.pack_b = scratch(node.dtype, packed_b_elems(K, N), fmt::format("pack.b.%{}", n));
       // Few blocks of C over a long k: k segments (Kernel::k_segments).
       int64_t blocks = ((M + kBlockRows - 1) / kBlockRows) * ((N + kBlockCols - 1) / kBlockCols);
       int64_t segments = std::min(kSegmentTasks / blocks, K / kSegmentDepth);

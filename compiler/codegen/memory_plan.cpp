@@ -192,11 +192,10 @@ namespace {
 // Product k packs all of B into a buffer of its own (Kernel::pack_b), with
 // room for any tile's zero padding, instead of block by block.
 void pack_b_whole(Program& p, Kernel& k) {
-  const int64_t N = k.dims[k.dims.size() - 2], K = k.dims.back();
   Buffer b;
   b.kind = Buffer::Kind::Arena;
   b.dtype = p.buffers[static_cast<size_t>(k.b)].dtype;
-  b.elems = K * (N + kMaxTileCols - 1);
+  b.elems = packed_b_elems(k.dims.back(), k.dims[k.dims.size() - 2]);
   b.name = fmt::format("pack.b.%{}", k.node != kNoNode ? k.node : k.body_node);
   k.pack_b = static_cast<int>(p.buffers.size());
   k.pack_b_per_block = false;
@@ -214,17 +213,9 @@ void plan_batch_rows(Program& p) {
       if (e.map.strides.size() == k.dims.size()) maps.push_back(&e.map);
     for (Kernel::Epilogue& e : k.epilogues) maps.push_back(&e.map);
     bool merged = false;
-    while (k.dims.size() > 3) {
-      // Dims d (the last batch dim) and m = d + 1 merge where each map steps
-      // over d as over dims[m] of m: i_d * dims[m] + i_m is the new m.
-      const size_t d = k.dims.size() - 4, m = d + 1;
-      bool one = std::all_of(maps.begin(), maps.end(), [&](const Affine* a) {
-        return a->strides.size() == k.dims.size() && a->strides[d] == a->strides[m] * k.dims[m];
-      });
-      if (!one) break;
-      k.dims[m] *= k.dims[d];
-      k.dims.erase(k.dims.begin() + static_cast<long>(d));
-      for (Affine* a : maps) a->strides.erase(a->strides.begin() + static_cast<long>(d));
+    // The last batch dim and m merge: i_batch * M + i_m is the new m.
+    for (size_t d; k.dims.size() > 3 && dims_merge(maps, k.dims, d = k.dims.size() - 4);) {
+      merge_dims(maps, k.dims, d);
       merged = true;
     }
     // Now with many rows, B is packed once rather than block by block.
