@@ -1,0 +1,60 @@
+// Built and run in the sanitizer build only (scripts/test.sh's second half),
+// where the JIT-compiled code is instrumented too (sanitize_module in
+// compiler/codegen/jit.cpp). This program shows that it is: it hands a
+// forward entry an input 16 elements shorter than the model declares, a
+// call the host API refuses and Executor::run leaves to its caller, so the
+// generated kernel reads past the end of the input's heap block. The test
+// (tests/jit/CMakeLists.txt) passes when AddressSanitizer reports that read;
+// without the instrumentation the read goes unseen and the program prints
+// "not caught".
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/api/model_impl.h"
+#include "compiler/codegen/jit.h"
+#include "compiler/exec/entry.h"
+#include "compiler/frontend/parser.h"
+#include "compiler/frontend/sema.h"
+#include "compiler/support/diagnostics.h"
+#include "compiler/support/source.h"
+
+using namespace gradc;
+
+int main() {
+  const std::string source =
+      "dim N = 1000\n"
+      "input x : [N]\n"
+      "input t : [N]\n"
+      "param w : [N]\n"
+      "y = x * w\n"
+      "loss mse(y, t)\n"
+      "output y\n";
+  SourceManager sm;
+  uint32_t file = sm.add("probe.grad", source);
+  DiagEngine diags(sm);
+  Ast ast;
+  parse(sm, file, ast, diags);
+  std::optional<ModelIR> m = analyze(ast, sm, diags, SemaOptions{"probe", {}});
+  if (!m || !differentiate_loss(*m, {}).empty()) return std::puts("the probe model does not compile"), 2;
+  build_train_step(*m);
+  ModelIR ir = optimize(*m);
+  std::unique_ptr<Executor> jit = make_jit_executor(ir, sm, JitOptions{});
+  EntrySignature sig = entry_signature(ir, EntryKind::Forward);
+  std::vector<Tensor> in;
+  for (const EntryValue& v : sig.reads) {
+    std::vector<int64_t> shape = v.shape;
+    if (v.name == "x") shape[0] -= 16;
+    in.emplace_back(v.dtype, shape);
+  }
+  std::vector<const Tensor*> args;
+  for (const Tensor& t : in) args.push_back(&t);
+  std::vector<Tensor> out;
+  for (const EntryValue& v : sig.produces) out.emplace_back(v.dtype, v.shape);
+  std::vector<Tensor*> outs;
+  for (Tensor& t : out) outs.push_back(&t);
+  jit->run(sig, args, outs, 1);
+  std::puts("not caught: the generated code read past the input unchecked");
+  return 1;
+}
