@@ -15,6 +15,7 @@
 #include "compiler/exec/entry.h"
 #include "gradc/session.h"
 #include "tests/common/model_ir.h"
+#include "tests/common/run_entry.h"
 
 using namespace gradc;
 
@@ -32,17 +33,6 @@ std::vector<Tensor> inputs(const EntrySignature& sig, uint64_t seed) {
     in.push_back(std::move(t));
   }
   return in;
-}
-
-std::vector<Tensor> run(Executor& exec, const EntrySignature& sig, const std::vector<Tensor>& in, int threads) {
-  std::vector<const Tensor*> args;
-  for (const Tensor& t : in) args.push_back(&t);
-  std::vector<Tensor> out;
-  for (const EntryValue& v : sig.produces) out.emplace_back(v.dtype, v.shape);
-  std::vector<Tensor*> outs;
-  for (Tensor& t : out) outs.push_back(&t);
-  exec.run(sig, args, outs, threads);
-  return out;
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
@@ -66,7 +56,7 @@ TEST_CASE("an entry compiled in parts computes bit for bit what one part compute
         INFO("entry " << entry_name(kind));
         EntrySignature sig = entry_signature(*c->ir, kind);
         std::vector<Tensor> in = inputs(sig, 3);
-        std::vector<Tensor> a = run(*one, sig, in, 2), b = run(*three, sig, in, 2);
+        std::vector<Tensor> a = test::run_entry(*one, sig, in, 2), b = test::run_entry(*three, sig, in, 2);
         CHECK(one->compile_times(kind).parts == 1);
         CHECK(three->compile_times(kind).parts == 3);
         REQUIRE(a.size() == b.size());
@@ -91,10 +81,10 @@ TEST_CASE("an entry of several parts is cached and loads back", "[codegen][paral
   EntrySignature sig = entry_signature(*c->ir, EntryKind::TrainStep);
   std::vector<Tensor> in = inputs(sig, 5);
   std::unique_ptr<Executor> first = make_jit_executor(*c->ir, c->sm, parts);
-  std::vector<Tensor> a = run(*first, sig, in, 1);
+  std::vector<Tensor> a = test::run_entry(*first, sig, in, 1);
   CHECK(!first->compile_times(EntryKind::TrainStep).cache_hit);
   std::unique_ptr<Executor> second = make_jit_executor(*c->ir, c->sm, parts);
-  std::vector<Tensor> b = run(*second, sig, in, 1);
+  std::vector<Tensor> b = test::run_entry(*second, sig, in, 1);
   CompileTimes hit = second->compile_times(EntryKind::TrainStep);
   CHECK(hit.cache_hit);
   for (size_t i = 0; i < a.size(); ++i) CHECK(same_bits(a[i], b[i]));

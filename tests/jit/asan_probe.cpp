@@ -19,6 +19,7 @@
 #include "compiler/frontend/sema.h"
 #include "compiler/support/diagnostics.h"
 #include "compiler/support/source.h"
+#include "tests/common/run_entry.h"
 
 using namespace gradc;
 
@@ -48,13 +49,7 @@ int main() {
     if (v.name == "x") shape[0] -= 16;
     in.emplace_back(v.dtype, shape);
   }
-  std::vector<const Tensor*> args;
-  for (const Tensor& t : in) args.push_back(&t);
-  std::vector<Tensor> out;
-  for (const EntryValue& v : sig.produces) out.emplace_back(v.dtype, v.shape);
-  std::vector<Tensor*> outs;
-  for (Tensor& t : out) outs.push_back(&t);
-  jit->run(sig, args, outs, 1);
+  test::run_entry(*jit, sig, in, 1);
   std::puts("not caught: the generated code read past the input unchecked");
   return 1;
 }
