@@ -26,21 +26,30 @@ struct CompiledIR {
   std::optional<ModelIR> ir;
 };
 
+// A model's text through those steps, or nullptr where it does not compile
+// (no Catch2 assertion: tests/jit/asan_probe.cpp is a plain program).
 // `dims` binds dims as --set does (a dynamic dim is otherwise at its stand-in size).
-inline std::unique_ptr<CompiledIR> compile_ir(const std::string& path,
-                                              const std::vector<std::pair<std::string, int64_t>>& dims = {}) {
+inline std::unique_ptr<CompiledIR> compile_ir_source(const std::string& name, const std::string& text,
+                                                     const std::vector<std::pair<std::string, int64_t>>& dims = {}) {
   auto c = std::make_unique<CompiledIR>();
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  uint32_t file = c->sm.add(path, text);
+  uint32_t file = c->sm.add(name, text);
   DiagEngine diags(c->sm);
   Ast ast;
   parse(c->sm, file, ast, diags);
   std::optional<ModelIR> m = analyze(ast, c->sm, diags, SemaOptions{"model", dims});
-  REQUIRE(m);
-  REQUIRE(differentiate_loss(*m, {}).empty());
+  if (!m || !differentiate_loss(*m, {}).empty()) return nullptr;
   build_train_step(*m);
   c->ir = optimize(*m);
+  return c;
+}
+
+// The model file at `path`, which must compile.
+inline std::unique_ptr<CompiledIR> compile_ir(const std::string& path,
+                                              const std::vector<std::pair<std::string, int64_t>>& dims = {}) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::unique_ptr<CompiledIR> c = compile_ir_source(path, text, dims);
+  REQUIRE(c);
   return c;
 }
 

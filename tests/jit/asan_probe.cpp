@@ -8,17 +8,12 @@
 // without the instrumentation the read goes unseen and the program prints
 // "not caught".
 #include <cstdio>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "compiler/api/model_impl.h"
 #include "compiler/codegen/jit.h"
 #include "compiler/exec/entry.h"
-#include "compiler/frontend/parser.h"
-#include "compiler/frontend/sema.h"
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
+#include "tests/common/model_ir.h"
 #include "tests/common/run_entry.h"
 
 using namespace gradc;
@@ -32,16 +27,10 @@ int main() {
       "y = x * w\n"
       "loss mse(y, t)\n"
       "output y\n";
-  SourceManager sm;
-  uint32_t file = sm.add("probe.grad", source);
-  DiagEngine diags(sm);
-  Ast ast;
-  parse(sm, file, ast, diags);
-  std::optional<ModelIR> m = analyze(ast, sm, diags, SemaOptions{"probe", {}});
-  if (!m || !differentiate_loss(*m, {}).empty()) return std::puts("the probe model does not compile"), 2;
-  build_train_step(*m);
-  ModelIR ir = optimize(*m);
-  std::unique_ptr<Executor> jit = make_jit_executor(ir, sm, JitOptions{});
+  std::unique_ptr<test::CompiledIR> c = test::compile_ir_source("probe.grad", source);
+  if (!c) return std::puts("the probe model does not compile"), 2;
+  const ModelIR& ir = *c->ir;
+  std::unique_ptr<Executor> jit = make_jit_executor(ir, c->sm, JitOptions{});
   EntrySignature sig = entry_signature(ir, EntryKind::Forward);
   std::vector<Tensor> in;
   for (const EntryValue& v : sig.reads) {
