@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake ninja-build g++ git            # build tools
+  lld-19                               # links the test programs 5x faster than GNU ld (CMakeLists.txt)
   llvm-19-dev libzstd-dev libedit-dev zlib1g-dev  # LLVM 19 (code generator) and what its CMake config needs
   clang-19 libclang-rt-19-dev          # the fuzz targets: clang 19 and its libFuzzer and sanitizer runtimes
   libfmt-dev                           # formatting

@@ -13,7 +13,7 @@
 #     compile: the plain build, the sanitizer build (g++ -fsanitize=address,
 #     undefined) and the fuzz build (clang-19 -fsanitize=fuzzer,address,undefined),
 #     read from the driver's `-###` plan,
-#   - the build tools (compilers, cmake, ctest, ninja from CMakeCache.txt),
+#   - the build tools (compilers, linker, cmake, ctest, ninja from CMakeCache.txt),
 #   - the commands the README's scripts and the test scripts run (words in
 #     command position, resolved on PATH), and each test's program.
 # Each file is mapped to its package with `dpkg -S`. A package counts as
@@ -103,9 +103,9 @@ link_plan "the plain build's link" "$CXX" "$work/probe.cpp"
 link_plan "the sanitizer build's link (scripts/test.sh)" "$CXX" -fsanitize=address,undefined "$work/probe.cpp"
 link_plan "the fuzz build's link (scripts/fuzz.sh)" clang++-19 -fsanitize=fuzzer,address,undefined "$work/fuzz.c"
 # Build tools.
-for v in CMAKE_CXX_COMPILER CMAKE_C_COMPILER CMAKE_MAKE_PROGRAM CMAKE_COMMAND CMAKE_CTEST_COMMAND; do
+for v in CMAKE_CXX_COMPILER CMAKE_C_COMPILER CMAKE_MAKE_PROGRAM CMAKE_COMMAND CMAKE_CTEST_COMMAND GRADC_LLD; do
   f=$(cache "$v")
-  if [ -n "$f" ]; then used "$f" "build tool ($v)"; fi
+  if [ -n "$f" ] && [ "${f%-NOTFOUND}" = "$f" ]; then used "$f" "build tool ($v)"; fi
 done
 # Commands: each test's program (CTestTestfile.cmake), and the words in command
 # position in the README's scripts and the test scripts, found on PATH.
