@@ -106,12 +106,7 @@ Model Model::compile_file(const std::string& path, const CompileOptions& opts) {
   } else {
     std::ifstream in(path, std::ios::binary);
     std::string text;
-    if (in) {
-      // Read at most kMaxSourceBytes + 1 bytes, so special files cannot make us read forever.
-      text.resize(kMaxSourceBytes + 1);
-      in.read(text.data(), static_cast<std::streamsize>(text.size()));
-      text.resize(static_cast<size_t>(in.gcount()));
-    }
+    if (in) text = read_bounded(in, kMaxSourceBytes);
     if (!in && !in.eof()) {
       impl->diags.push_back(plain_error(fmt::format("cannot read '{}': {}", path, std::strerror(errno))));
     } else if (text.size() > kMaxSourceBytes) {

@@ -22,7 +22,7 @@ namespace gradc {
 namespace {
 
 // The largest C++ file read to show source lines in diagnostics.
-constexpr std::streamsize kMaxCppSourceBytes = 16 << 20;
+constexpr size_t kMaxCppSourceBytes = 16 << 20;
 
 // A malformed definition (not one that gradc/embed.h writes): reported, never a crash.
 struct BadDef {
@@ -57,9 +57,7 @@ class DefConverter {
     std::string text;
     std::ifstream in(name, std::ios::binary);
     if (in) {
-      text.resize(static_cast<size_t>(kMaxCppSourceBytes) + 1);
-      in.read(text.data(), kMaxCppSourceBytes + 1);
-      text.resize(static_cast<size_t>(in.gcount()));
+      text = read_bounded(in, kMaxCppSourceBytes);
       if (text.size() > static_cast<size_t>(kMaxCppSourceBytes)) text.clear();
     }
     if (text.empty()) {

@@ -2,8 +2,19 @@
 #include "compiler/support/source.h"
 
 #include <algorithm>
+#include <istream>
 
 namespace gradc {
+
+std::string read_bounded(std::istream& in, size_t limit) {
+  std::string text;
+  char piece[1 << 16];
+  while (in && text.size() <= limit) {
+    in.read(piece, static_cast<std::streamsize>(std::min(sizeof piece, limit + 1 - text.size())));
+    text.append(piece, static_cast<size_t>(in.gcount()));
+  }
+  return text;
+}
 
 uint32_t SourceManager::add(std::string name, std::string text) {
   File f{std::move(name), std::move(text), {0}};

@@ -106,5 +106,28 @@ case $case in
     [ $rc = 1 ] || fail "--inputs FIFO: exit status $rc, expected 1: $(cat $tmp/err)"
     [ -e $tmp/o.st ] && fail "an output was written"
     echo "$(cat $tmp/err)" ;;
+  model_not_regular)  # a model that is /dev/zero, a FIFO, or past the 16 MiB limit: an error or the text, never a read forever
+    for src in /dev/zero /dev/urandom; do
+      g check $src > $tmp/out 2> $tmp/err
+      rc=$?
+      [ $rc = 1 ] || fail "check $src: exit status $rc, expected 1: $(cat $tmp/err)"
+      grep -q "'$src' is larger than the limit of 16 MiB" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    done
+    { cat $E/xor.grad; head -c $((16 << 20)) /dev/zero | tr '\0' '#'; } > $tmp/big.grad
+    g check $tmp/big.grad > $tmp/out 2> $tmp/err
+    rc=$?
+    [ $rc = 1 ] || fail "check a 16 MiB + model: exit status $rc, expected 1: $(cat $tmp/err)"
+    grep -q "larger than the limit of 16 MiB" $tmp/err || fail "bad message: $(cat $tmp/err)"
+    # Exactly at the limit it is read whole (a comment to the end), and compiles.
+    { cat $E/xor.grad; printf '#'; head -c $(((16 << 20) - $(wc -c < $E/xor.grad) - 1)) /dev/zero | tr '\0' ' '; } > $tmp/full.grad
+    [ "$(wc -c < $tmp/full.grad)" = $((16 << 20)) ] || fail "the test's file has $(wc -c < $tmp/full.grad) bytes"
+    g check $tmp/full.grad > $tmp/out 2> $tmp/err || fail "check a model of exactly 16 MiB: $(cat $tmp/err)"
+    mkfifo $tmp/model-pipe
+    (timeout 60 cat $E/xor.grad > $tmp/model-pipe &)
+    g check $tmp/model-pipe > $tmp/out 2> $tmp/err || fail "check a FIFO with a model: $(cat $tmp/err)"
+    g check $E/xor.grad > $tmp/want 2>&1
+    # (the same summary but for the first line, which names the file)
+    tail -n +2 $tmp/out | cmp -s - <(tail -n +2 $tmp/want) || fail "a FIFO's model checked differently: $(cat $tmp/out)"
+    echo "$(cat $tmp/err)" ;;
   *) fail "unknown case $case" ;;
 esac
