@@ -57,10 +57,10 @@ constexpr int kCodegenVersion = 16;  // 16: entries in parts (module_split.h)
 // microkernels); LLVM's full unrolling of the many small constant-trip-count
 // loops made the MLP benchmarks compile 2.5-3.5x slower (optimization plus
 // machine code of W3: 315 -> 112 ms of CPU time) and ran no faster.
-// Without loop load elimination (optimize_module), sums vectorized in their
-// order, and machine code without loop strength reduction or instruction
-// scheduling (see host()).
-constexpr const char* kPipeline = "O3-nounroll-nolle-orderedsums-nolsr-nosched";
+// Without loop load elimination and induction variable simplification
+// (optimize_module), sums vectorized in their order, and machine code without
+// loop strength reduction or instruction scheduling (see host()).
+constexpr const char* kPipeline = "O3-nounroll-nolle-noindvars-orderedsums-nolsr-nosched";
 
 #ifdef GRADC_SANITIZE_JIT
 constexpr bool kSanitize = true;
@@ -152,17 +152,24 @@ void run_passes(llvm::Module& mod, llvm::TargetMachine& tm, Build build,
 }  // namespace
 
 // The new pass manager's O3 pipeline for the host (loops vectorize with its
-// widest vectors), without loop unrolling (kPipeline) and without loop load
-// elimination: it forwards a value stored in one iteration to a later
-// iteration's load; its loop access analysis of every vectorized loop was
-// 14 % of W5's and W6's optimization time (W6 on one thread: 226 -> 182 ms),
-// and no step time of W1-W6 changed without it.
+// widest vectors), without loop unrolling (kPipeline), and without two loop
+// passes that cost time and bought nothing on gradc's loops:
+// - loop load elimination: it forwards a value stored in one iteration to a
+//   later iteration's load; its loop access analysis of every vectorized loop
+//   was 14 % of W5's and W6's optimization time (W6 on one thread: 226 -> 182
+//   ms), and no step time of W1-W6 changed without it.
+// - induction variable simplification: the emitter's loops already count a
+//   64-bit index from 0 by 1 to a bound, which is the form the pass makes;
+//   it was 14 % of W3's optimization time (42 -> 35 ms on one thread; W6's
+//   whole compile 466-472 -> 316-425 ms), `gradc step` gave the same bits on
+//   W1-W6 and the GEMM model, and no step time moved beyond the noise
+//   (`gradc bench --threads 1`, interleaved pairs, 2026-12-06).
 void optimize_module(llvm::Module& mod, llvm::TargetMachine& tm) {
   llvm::PipelineTuningOptions pto;
   pto.LoopUnrolling = false;
   run_passes(
       mod, tm, [](llvm::PassBuilder& pb) { return pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3); }, pto,
-      {"LoopLoadEliminationPass"});
+      {"LoopLoadEliminationPass", "IndVarSimplifyPass"});
 }
 
 // Machine code for the module: an object file, or assembly text.
