@@ -58,7 +58,7 @@ class DefConverter {
     std::ifstream in(name, std::ios::binary);
     if (in) {
       text = read_bounded(in, kMaxCppSourceBytes);
-      if (text.size() > static_cast<size_t>(kMaxCppSourceBytes)) text.clear();
+      if (text.size() > kMaxCppSourceBytes) text.clear();
     }
     if (text.empty()) {
       uint32_t lines = def_.loc.line();

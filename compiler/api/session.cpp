@@ -394,12 +394,9 @@ struct Session::Impl {
     return "";
   }
 
-  // Binds the reads of a call: params and state by position, the user's
-  // inputs by name (checked where they were last time first), every one
-  // checked against its declared dtype and shape.
-  // (Compared inline, element by element: std::vector's and std::string's
-  // == call memcmp, and on W1's eight reads those calls were a tenth of the
-  // step.)
+  // Shapes and names compared inline, element by element: std::vector's
+  // and std::string's == call memcmp, and on W1's eight reads those calls
+  // were a tenth of the step.
   static bool same_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i)
@@ -413,6 +410,9 @@ struct Session::Impl {
     return true;
   }
 
+  // Binds the reads of a call: params and state by position, the user's
+  // inputs by name (checked where they were last time first), every one
+  // checked against its declared dtype and shape.
   void bind(Call& c, const NamedTensors& inputs, double lr_value) const {
     const std::vector<EntryValue>& reads = c.sig->reads;
     for (size_t k = 0; k < reads.size(); ++k) {
