@@ -467,19 +467,39 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
   auto* ity = llvm::FixedVectorType::get(i32, vw);
   auto* i64ty = llvm::FixedVectorType::get(b_.getInt64Ty(), vw);
   auto ci = [&](llvm::Type* t, int64_t v) { return llvm::ConstantInt::get(t, static_cast<uint64_t>(v)); };
-  // Sum of digit * stride of index i (an i32 scalar or vector): the first
-  // digit is the quotient by the later radices, the others remainders.
-  auto offset = [&](const Kernel::Digits& d, llvm::Value* i) {
+  // Index i (an i32 scalar or vector) split into its digits: the first is
+  // the quotient by the later radices, the others remainders. Returns the
+  // sum of digit * stride, then digits J-1 down to 1 (for next_digits).
+  auto digits_of = [&](const Kernel::Digits& d, llvm::Value* i) {
     llvm::Type* t = i->getType();
-    llvm::Value* off = ci(t, d.offset);
+    std::vector<llvm::Value*> v{ci(t, d.offset)};
     int64_t below = 1;
     for (size_t j = d.radix.size(); j-- > 0;) {
       llvm::Value* q = below > 1 ? b_.CreateUDiv(i, ci(t, below)) : i;
-      if (j > 0) q = b_.CreateURem(q, ci(t, d.radix[j]));
-      off = b_.CreateAdd(off, b_.CreateMul(q, ci(t, d.stride[j])));
+      if (j > 0) v.push_back(q = b_.CreateURem(q, ci(t, d.radix[j])));
+      v[0] = b_.CreateAdd(v[0], b_.CreateMul(q, ci(t, d.stride[j])));
       below *= d.radix[j];
     }
-    return off;
+    return v;
+  };
+  auto offset = [&](const Kernel::Digits& d, llvm::Value* i) { return digits_of(d, i)[0]; };
+  // The same for index i + 1: the last digit steps, and each digit that
+  // reaches its radix wraps to 0 and carries into the one before.
+  auto next_digits = [&](const Kernel::Digits& d, const std::vector<llvm::Value*>& v) {
+    const size_t J = d.radix.size();
+    if (J == 0) return v;
+    std::vector<llvm::Value*> next(v.size());
+    llvm::Value* off = b_.CreateAdd(v[0], ci(i32, d.stride[J - 1]));
+    llvm::Value* carry = b_.getTrue();
+    for (size_t j = J - 1, slot = 1; j >= 1; --j, ++slot) {
+      llvm::Value* stepped = b_.CreateAdd(v[slot], b_.CreateZExt(carry, i32));
+      carry = b_.CreateICmpEQ(stepped, ci(i32, d.radix[j]));
+      next[slot] = b_.CreateSelect(carry, ci(i32, 0), stepped);
+      // Wrapping digit j takes back radix * stride and adds the stride of j - 1.
+      off = b_.CreateSelect(carry, b_.CreateAdd(off, ci(i32, d.stride[j - 1] - d.radix[j] * d.stride[j])), off);
+    }
+    next[0] = off;
+    return next;
   };
   // Lanes i0, i0 + 1, ..: a vector of consecutive indices.
   auto lanes = [&](llvm::Value* i0) {
@@ -501,6 +521,7 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
   // W5's second layer, so 2 or 3 pieces).
   struct Piece {
     llvm::Value *at, *mask;  // lane l of the piece reads buffer[at + l + the other index's offset]
+    llvm::Value* some = nullptr;  // whether any lane is on, where that depends on the phase (else null: always)
   };
   auto pieces_of = [&](const Kernel::Digits& d, llvm::Value* first, int64_t count) {
     const int64_t r = Kernel::run(d), pieces = (r + s.vw - 2) / r + 1;  // (at most 3 with r >= 8 and vw <= 16)
@@ -520,16 +541,41 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
       // offset is the last index's, never read.)
       llvm::Value* i = b_.CreateAdd(first, lo);
       if (count >= 0) i = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, i, ci(i32, count - 1));
-      ps.push_back({b_.CreateSExt(b_.CreateSub(offset(d, i), lo), b_.getInt64Ty()), mask});
+      // The p-th run has lanes only when it starts inside the vector
+      // (p * r - phase < vw): always where p * r < vw, else for some phases
+      // (runs of 14 and vw 16: the third run for phase 13 alone).
+      llvm::Value* some = p * r < s.vw ? nullptr : b_.CreateICmpSGT(phase, ci(i32, p * r - s.vw));
+      ps.push_back({b_.CreateSExt(b_.CreateSub(offset(d, i), lo), b_.getInt64Ty()), mask, some});
     }
     return ps;
   };
   // The pieces' masked loads at offset `at` plus each piece's (lane 0 of a
-  // piece may lie before the buffer: a plain GEP), lanes off 0.
+  // piece may lie before the buffer: a plain GEP), lanes off 0. A piece that
+  // may have no lane on is loaded under a branch, taken alike for every row
+  // of the panel: the loads are what these loops wait on (on W5's second
+  // layer the third piece has lanes in 1 vector of 14).
   auto load_pieces = [&](const std::vector<Piece>& ps, llvm::Value* at, llvm::Value* live) {
     llvm::Value* x = llvm::Constant::getNullValue(vty);
-    for (const Piece& p : ps)
-      x = b_.CreateMaskedLoad(vty, b_.CreateGEP(ty, base(k.b), add(at, p.at)), align, live ? b_.CreateAnd(p.mask, live) : p.mask, x);
+    for (const Piece& p : ps) {
+      auto load = [&] {
+        return b_.CreateMaskedLoad(vty, b_.CreateGEP(ty, base(k.b), add(at, p.at)), align, live ? b_.CreateAnd(p.mask, live) : p.mask, x);
+      };
+      if (!p.some) {
+        x = load();
+        continue;
+      }
+      llvm::BasicBlock* skipped = b_.GetInsertBlock();
+      llvm::Value* loaded = nullptr;
+      llvm::BasicBlock* in = nullptr;
+      when(p.some, [&] {
+        loaded = load();
+        in = b_.GetInsertBlock();
+      });
+      llvm::PHINode* phi = b_.CreatePHI(vty, 2);
+      phi->addIncoming(x, skipped);
+      phi->addIncoming(loaded, in);
+      x = phi;
+    }
     return x;
   };
   if (k.gathered_along_k()) {
@@ -574,12 +620,16 @@ void KernelEmitter::gather_b_rows(const Kernel& k, const GemmShape& s, llvm::Val
     std::vector<std::vector<Piece>> vectors;
     for (int64_t c0 = 0; c0 < s.nr; c0 += s.vw)
       vectors.push_back(pieces_of(k.b_n, b_.CreateAdd(n0, ci(i32, c0)), ragged ? s.N : -1));
-    loop_range(i64(0), kc, [&](llvm::Value* kk) {
-      llvm::Value* row = b_.CreateSExt(offset(k.b_k, b_.CreateTrunc(add(k0, kk), i32)), b_.getInt64Ty());
+    // Row k0 + kk's offset counted from k0's, digit by digit (the divisions
+    // of `offset` per row were half the loop's instructions).
+    std::vector<llvm::Value*> at = digits_of(k.b_k, b_.CreateTrunc(k0, i32));
+    loop_carry(kc, at, [&](llvm::Value* kk, const std::vector<llvm::Value*>& digits) {
+      llvm::Value* row = b_.CreateSExt(digits[0], b_.getInt64Ty());
       llvm::Value* to = b_.CreateInBoundsGEP(ty, dst, mul(kk, s.nr));
       for (size_t v = 0; v < vectors.size(); ++v)
         b_.CreateAlignedStore(load_pieces(vectors[v], row, nullptr),
                               b_.CreateConstInBoundsGEP1_64(ty, to, static_cast<int64_t>(v) * s.vw), align);
+      return next_digits(k.b_k, digits);
     });
     return;
   }
