@@ -397,13 +397,8 @@ struct Session::Impl {
   // Shapes and names compared inline, element by element: std::vector's
   // and std::string's == call memcmp, and on W1's eight reads those calls
   // were a tenth of the step.
-  static bool same_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (a[i] != b[i]) return false;
-    return true;
-  }
-  static bool same_name(const std::string& a, const std::string& b) {
+  template <class Seq>
+  static bool same_elements(const Seq& a, const Seq& b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i)
       if (a[i] != b[i]) return false;
@@ -435,14 +430,14 @@ struct Session::Impl {
         case Call::Src::Buffer: t = &buffers[r.index].second; break;
         case Call::Src::State: t = &state[r.index].second; break;
         case Call::Src::Input:
-          if (auto it = std::find_if(staged.begin(), staged.end(), [&](const auto& s) { return same_name(s.first, v.name); });
+          if (auto it = std::find_if(staged.begin(), staged.end(), [&](const auto& s) { return same_elements(s.first, v.name); });
               it != staged.end()) {
             t = it->second;
-          } else if (r.index < inputs.size() && same_name(inputs[r.index].first, v.name)) {
+          } else if (r.index < inputs.size() && same_elements(inputs[r.index].first, v.name)) {
             t = &inputs[r.index].second;
           } else {
             for (size_t i = 0; i < inputs.size(); ++i)
-              if (same_name(inputs[i].first, v.name)) {
+              if (same_elements(inputs[i].first, v.name)) {
                 t = &inputs[i].second;
                 r.index = i;
                 break;
@@ -450,7 +445,7 @@ struct Session::Impl {
           }
           break;
       }
-      if (!t || t->dtype() != v.dtype || !same_shape(t->shape(), v.shape)) {
+      if (!t || t->dtype() != v.dtype || !same_elements(t->shape(), v.shape)) {
         // (no tensor: the shape may be huge; the node's type names a dynamic dim, not its stand-in size)
         const Node& declared = graph_of(c.sig->kind).graph[v.node];
         std::string want = base->dynamic() ? type_str(declared.dtype, declared.shape) : type_string(v.dtype, v.shape);
