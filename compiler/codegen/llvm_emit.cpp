@@ -14,6 +14,7 @@
 #include <llvm/Transforms/Utils/ModuleUtils.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <optional>
@@ -58,6 +59,40 @@ std::optional<size_t> transposing_dim(const Kernel& k) {
       if (e.map.strides[d] == 1 && k.dims[d] >= kTransposeTile) return d;
   }
   return std::nullopt;
+}
+
+// Whether expressions a and b of k compute the same value: the same node,
+// or the same kind, operation, operands and access.
+bool same_expr(const Kernel& k, int a, int b) {
+  if (a == b) return true;
+  const KExpr &x = k.exprs[static_cast<size_t>(a)], &y = k.exprs[static_cast<size_t>(b)];
+  if (x.kind != y.kind || x.op != y.op || x.dtype != y.dtype || x.buffer != y.buffer || x.value != y.value ||
+      x.row_stride != y.row_stride || x.map.offset != y.map.offset || x.map.strides != y.map.strides ||
+      x.map.step != y.map.step || x.args.size() != y.args.size())
+    return false;
+  for (size_t i = 0; i < x.args.size(); ++i)
+    if (!same_expr(k, x.args[i], y.args[i])) return false;
+  return true;
+}
+
+bool ordinary_number(double v) { return !std::isnan(v) && !(v == 0 && std::signbit(v)); }
+
+// Whether floating-point expression e of k is never NaN and never -0: a
+// constant that is neither, or a ReLU, where(gt(x, c), x, d) with c >= 0 and
+// d such a constant (where x > c >= 0 holds, x is positive; a NaN x fails the
+// comparison). Among such values `>` alone orders them, and the largest it
+// picks has the bits llvm.maximum's would, which must otherwise pass a NaN on
+// and put -0 below +0 (on x86 eight instructions instead of one `max`).
+bool ordinary(const Kernel& k, int e) {
+  const KExpr& x = k.exprs[static_cast<size_t>(e)];
+  if (x.dtype != DType::F32 && x.dtype != DType::F64) return false;
+  if (x.kind == KExpr::Kind::Const) return ordinary_number(x.value);
+  if (x.kind != KExpr::Kind::Op || x.op != Op::Where) return false;
+  const KExpr& cond = k.exprs[static_cast<size_t>(x.args[0])];
+  if (cond.kind != KExpr::Kind::Op || cond.op != Op::Gt) return false;
+  const KExpr& bound = k.exprs[static_cast<size_t>(cond.args[1])];
+  return bound.kind == KExpr::Kind::Const && bound.value >= 0 && same_expr(k, cond.args[0], x.args[1]) &&
+         ordinary(k, x.args[2]);
 }
 
 // Adjacent loop dims that every access walks as one (the outer one's stride
@@ -422,7 +457,10 @@ void KernelEmitter::nest_outputs(const Kernel& k, const std::vector<size_t>& dim
 }
 
 // One output element of argmax kernel k (or a pool's maximum) at the
-// current indices of its dims other than the axis.
+// current indices of its dims other than the axis. A pool's maximum is its
+// argmax's value: the first largest in the window's order, a NaN winning, as
+// PyTorch's max_pool2d and the interpreter's fold of max (so of -0 and +0 the
+// first; llvm.maximum would take +0).
 void KernelEmitter::argmax_at(const Kernel& k, bool unrolled) {
   const bool value_only = k.kind == Kernel::Kind::Reduce;
   const size_t axis = static_cast<size_t>(k.axis), axis_end = axis + static_cast<size_t>(k.axis_dims);
@@ -431,18 +469,17 @@ void KernelEmitter::argmax_at(const Kernel& k, bool unrolled) {
   llvm::Type* ty = type(k.exprs[k.root].dtype);
   // Carried: the best value so far and its index.
   llvm::Value* lowest = fconst(ty, -std::numeric_limits<double>::infinity());
+  const bool max = !value_only || k.reduce_op == Op::ReduceMax;
+  // Values never NaN or -0 (a pool of ReLUs) from a start that is neither:
+  // the comparison alone picks (one `max` instruction for a pool's value).
+  const bool plain = ordinary(k, k.root) && (!value_only || ordinary_number(k.init));
   auto step = [&](llvm::Value* i, const std::vector<llvm::Value*>& at) {
     if (k.axis_dims == 1) ivs_[axis] = i;
     memo_.assign(k.exprs.size(), nullptr);
     llvm::Value* v = value(k, k.root);
-    if (value_only)  // (as reduce's combine: maximum is exact in any order)
-      return std::vector<llvm::Value*>{
-          b_.CreateBinaryIntrinsic(k.reduce_op == Op::ReduceMax ? llvm::Intrinsic::maximum : llvm::Intrinsic::minimum,
-                                   at[0], v),
-          at[1]};
-    llvm::Value* take = b_.CreateOr(b_.CreateFCmpOGT(v, at[0]),
-                                    b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
-    return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), b_.CreateSelect(take, i, at[1])};
+    llvm::Value* take = max ? b_.CreateFCmpOGT(v, at[0]) : b_.CreateFCmpOLT(v, at[0]);
+    if (!plain) take = b_.CreateOr(take, b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
+    return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), value_only ? at[1] : b_.CreateSelect(take, i, at[1])};
   };
   std::vector<llvm::Value*> best = {value_only ? fconst(ty, k.init) : lowest, i64(0)};
   if (unrolled) {

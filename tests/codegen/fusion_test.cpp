@@ -278,6 +278,66 @@ optimizer sgd(lr = 0.1)
   same_bits_on_1_to_3_threads(m);
 }
 
+TEST_CASE("a max pool takes the first largest or NaN and of ReLUs by one comparison", "[codegen][fusion]") {
+  // A pool's maximum is the first largest of its window, a NaN winning, as
+  // PyTorch's max_pool2d and the interpreter's fold of max: of -0 and +0 the
+  // first (llvm.maximum, used before, took +0 where the interpreter gave -0).
+  // A ReLU's values are never NaN or -0, so for its pool `>` alone picks: no
+  // NaN test in the pool's value (forward) or its argmax (grad). The JIT
+  // gives the interpreter's bits either way, on windows of NaN, -0, +0, ties.
+  const std::string relu = R"(dim B = 2
+input x : [B, 3, 8, 8]
+param s : [3]
+a = max_pool2d(relu(x * reshape(s, [3, 1, 1])), 2)
+output a
+loss sum(a)
+optimizer sgd(lr = 0.1)
+)";
+  std::string plain = relu;
+  plain.replace(plain.find("relu(x * reshape(s, [3, 1, 1]))"), std::string("relu(x * reshape(s, [3, 1, 1]))").size(),
+                "x * reshape(s, [3, 1, 1])");
+  for (bool is_relu : {true, false}) {
+    Model m = Model::compile_source(is_relu ? relu : plain, is_relu ? "relu_pool.grad" : "plain_pool.grad");
+    REQUIRE(m.ok());
+    std::string forward = m.dump(Stage::Llvm, DumpFormat::Text, Entry::Forward);
+    std::string grad = m.dump(Stage::Llvm, DumpFormat::Text, Entry::Grad);
+    CHECK((count(forward, "fcmp uno") == 0) == is_relu);
+    CHECK((count(grad, "fcmp uno") == 0) == is_relu);  // (the argmax for the pool's gradient)
+
+    Tensor x(DType::F32, {2, 3, 8, 8});
+    const float nan = std::nanf("");
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      // Windows of 2 x 2: NaN first, last or alone; -0 beside +0 in either
+      // order; ties; negatives only; and plain values.
+      const float cycle[] = {nan, 1.0f, -0.0f, 0.0f, 0.0f, -0.0f, -0.0f, -0.0f, 2.0f, 2.0f, -3.0f, -1.0f, 0.5f, nan, -2.0f, 4.0f};
+      x.data<float>()[i] = cycle[(i * 7 + i / 8) % 16];
+    }
+    Tensor sv(DType::F32, {3});
+    for (int c = 0; c < 3; ++c) sv.data<float>()[c] = c == 1 ? -1.0f : 1.0f;
+    NamedTensors in{{"x", x}};
+    Session jit(m), interp(m, {Backend::Interpreter, 0});
+    jit.set_params({{"s", sv}});
+    interp.set_params({{"s", sv}});
+    for (int entry = 0; entry < 2; ++entry) {
+      NamedTensors want = entry == 0 ? interp.forward(in) : interp.grad(in);
+      NamedTensors got = entry == 0 ? jit.forward(in) : jit.grad(in);
+      REQUIRE(want.size() == got.size());
+      for (size_t t = 0; t < want.size(); ++t) {
+        INFO((is_relu ? "relu, " : "plain, ") << want[t].first);
+        const Tensor &w = want[t].second, &g = got[t].second;
+        REQUIRE(w.shape() == g.shape());
+        int64_t differ = 0;
+        for (int64_t j = 0; j < w.numel(); ++j) {
+          const double a = w.get(j), b = g.get(j);
+          const bool same = std::isnan(a) ? std::isnan(b) : a == b && std::signbit(a) == std::signbit(b);
+          differ += same ? 0 : 1;
+        }
+        CHECK(differ == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("a convolution's padding along both axes is one buffer, zeroed once", "[codegen][fusion]") {
   // padding=[1, 2] pads H, then W: the inner pad is the outer one's, so each
   // padded input is one zero fill and one copy into its middle, at the sum
