@@ -80,9 +80,9 @@ bool ordinary_number(double v) { return !std::isnan(v) && !(v == 0 && std::signb
 // Whether floating-point expression e of k is never NaN and never -0: a
 // constant that is neither, or a ReLU, where(gt(x, c), x, d) with c >= 0 and
 // d such a constant (where x > c >= 0 holds, x is positive; a NaN x fails the
-// comparison). Among such values `>` alone orders them, and the largest it
-// picks has the bits llvm.maximum's would, which must otherwise pass a NaN on
-// and put -0 below +0 (on x86 eight instructions instead of one `max`).
+// comparison). Among such values `>` alone orders them: there is no NaN to
+// pass on and no -0 to tell from +0, so a pool of them picks by one `max`
+// instruction where the NaN test takes four more.
 bool ordinary(const Kernel& k, int e) {
   const KExpr& x = k.exprs[static_cast<size_t>(e)];
   if (x.dtype != DType::F32 && x.dtype != DType::F64) return false;
@@ -469,7 +469,7 @@ void KernelEmitter::argmax_at(const Kernel& k, bool unrolled) {
   llvm::Type* ty = type(k.exprs[k.root].dtype);
   // Carried: the best value so far and its index.
   llvm::Value* lowest = fconst(ty, -std::numeric_limits<double>::infinity());
-  const bool max = !value_only || k.reduce_op == Op::ReduceMax;
+  const bool largest = !value_only || k.reduce_op == Op::ReduceMax;
   // Values never NaN or -0 (a pool of ReLUs) from a start that is neither:
   // the comparison alone picks (one `max` instruction for a pool's value).
   const bool plain = ordinary(k, k.root) && (!value_only || ordinary_number(k.init));
@@ -477,7 +477,7 @@ void KernelEmitter::argmax_at(const Kernel& k, bool unrolled) {
     if (k.axis_dims == 1) ivs_[axis] = i;
     memo_.assign(k.exprs.size(), nullptr);
     llvm::Value* v = value(k, k.root);
-    llvm::Value* take = max ? b_.CreateFCmpOGT(v, at[0]) : b_.CreateFCmpOLT(v, at[0]);
+    llvm::Value* take = largest ? b_.CreateFCmpOGT(v, at[0]) : b_.CreateFCmpOLT(v, at[0]);
     if (!plain) take = b_.CreateOr(take, b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(at[0], at[0])));
     return std::vector<llvm::Value*>{b_.CreateSelect(take, v, at[0]), value_only ? at[1] : b_.CreateSelect(take, i, at[1])};
   };
