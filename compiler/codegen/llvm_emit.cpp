@@ -67,8 +67,7 @@ bool same_expr(const Kernel& k, int a, int b) {
   if (a == b) return true;
   const KExpr &x = k.exprs[static_cast<size_t>(a)], &y = k.exprs[static_cast<size_t>(b)];
   if (x.kind != y.kind || x.op != y.op || x.dtype != y.dtype || x.buffer != y.buffer || x.value != y.value ||
-      x.row_stride != y.row_stride || x.map.offset != y.map.offset || x.map.strides != y.map.strides ||
-      x.map.step != y.map.step || x.args.size() != y.args.size())
+      x.row_stride != y.row_stride || x.map != y.map || x.args.size() != y.args.size())
     return false;
   for (size_t i = 0; i < x.args.size(); ++i)
     if (!same_expr(k, x.args[i], y.args[i])) return false;

@@ -29,6 +29,7 @@ struct Affine {
   int64_t offset = 0;
   std::vector<int64_t> strides;
   int64_t step = 0;
+  bool operator==(const Affine&) const = default;
 };
 
 // A node of a kernel's per-element expression.

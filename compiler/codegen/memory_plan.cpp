@@ -8,14 +8,10 @@
 namespace gradc {
 namespace {
 
-bool same_map(const Affine& a, const Affine& b) {
-  return a.offset == b.offset && a.strides == b.strides && a.step == b.step;
-}
-
 // Whether expression e of kernel k reads buffer b somewhere other than at `at`.
 bool reads_elsewhere(const Kernel& k, int e, int b, const Affine* at) {
   const KExpr& x = k.exprs[e];
-  if (x.kind == KExpr::Kind::Load && x.buffer == b) return !at || !x.args.empty() || !same_map(x.map, *at);
+  if (x.kind == KExpr::Kind::Load && x.buffer == b) return !at || !x.args.empty() || x.map != *at;
   for (int a : x.args)
     if (reads_elsewhere(k, a, b, at)) return true;
   return false;
@@ -71,13 +67,13 @@ int64_t split_pool(const Program& p, const Kernel& h, Kernel& c) {
   const Affine row_major{0, {N, 1, 0}};
   std::vector<int> stored;
   for (const Kernel::Epilogue& e : h.epilogues)
-    if (!e.internal && same_map(e.map, row_major)) stored.push_back(e.out);
-  if (!h.c_blocks && same_map(h.out_map, row_major)) stored.push_back(h.out);
+    if (!e.internal && e.map == row_major) stored.push_back(e.out);
+  if (!h.c_blocks && h.out_map == row_major) stored.push_back(h.out);
   const Affine* map = nullptr;
   int x = -1;
   for (const KExpr& e : c.exprs) {
     if (e.kind != KExpr::Kind::Load) continue;
-    if (!e.args.empty() || (map && (e.buffer != x || !same_map(e.map, *map)))) return 0;
+    if (!e.args.empty() || (map && (e.buffer != x || e.map != *map))) return 0;
     x = e.buffer, map = &e.map;
   }
   if (!map || map->offset != 0 || map->step != 0 || std::find(stored.begin(), stored.end(), x) == stored.end()) return 0;
