@@ -21,9 +21,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -36,6 +38,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "baselines/baseline.h"
 #include "timing.h"
@@ -55,6 +59,7 @@ double ms_since(Clock::time_point a) { return std::chrono::duration<double, std:
 
 struct Options {
   bool quick = false;
+  bool detected_blas = false;  // --detected-blas: OpenBLAS's own choice of kernels, even when older than the core
   double seconds = 1.0;
   std::set<std::string> only;  // empty: all
   std::string json;
@@ -969,6 +974,9 @@ const char* kUsage =
     "  --seconds X    time each implementation for at least X seconds (default 1; --quick: 0.05)\n"
     "  --json FILE    also write the results as JSON\n"
     "  --models DIR   where the .grad files are (default: the source tree's bench/models)\n"
+    "  --detected-blas  keep the OpenBLAS kernels the library chose; by default, when they are older than the core\n"
+    "                 runs (a core OpenBLAS does not recognise) and OPENBLAS_CORETYPE is unset, run_bench runs itself\n"
+    "                 again with OPENBLAS_CORETYPE naming the newest kernels the core runs (not with --quick)\n"
     "  --steps N      train steps compared between gradc and the baselines (default 5; W4 and W5 2)\n"
     "  --tolerance T  largest relative difference of params and losses accepted (default 1e-4; W4 and W5 10x)\n"
     "  --grad-tolerance T  largest difference of a gradient, relative to its tensor's max |g| (default 1e-4)\n"
@@ -986,6 +994,7 @@ int run(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--quick") o.quick = true;
+    else if (a == "--detected-blas") o.detected_blas = true;
     else if (a == "--seconds") o.seconds = std::stod(value()), seconds_given = true;
     else if (a == "--json") o.json = value();
     else if (a == "--models") o.models = value();
@@ -1014,6 +1023,25 @@ int run(int argc, char** argv) {
   }
   auto selected = [&](const Workload& w) { return o.only.empty() || o.only.count(w.id) || o.only.count(w.name); };
 
+  // OpenBLAS chooses its kernels when it loads, from the CPU's family and
+  // model. A core it does not recognise gets an old core's kernels: on a
+  // Xeon with AVX-512 whose model a virtual machine hid, OpenBLAS 0.3.21 ran
+  // Prescott's SSE3 sgemm at 41 GFLOP/s and SkylakeX's at 183 (2026-12-06).
+  // A baseline that weak flatters gradc, so the suite runs again with the
+  // newest kernels the core supports. The smoke tests keep the environment.
+  if (!o.quick && !o.detected_blas && std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const std::string core = bench::stronger_blas_core();
+    if (!core.empty()) {
+      std::cerr << fmt::format("run_bench: OpenBLAS chose older kernels than this core runs ({}); running again with "
+                               "OPENBLAS_CORETYPE={} (--detected-blas keeps them)\n",
+                               bench::blas_config(), core);
+      std::cerr.flush();
+      ::setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+      ::execv("/proc/self/exe", argv);
+      std::cerr << fmt::format("run_bench: could not run again ({}); going on with OpenBLAS's own choice\n",
+                               std::strerror(errno));
+    }
+  }
   bench::blas_threads(1);
   const std::string blas = bench::blas_config();
   CompileResult compile;

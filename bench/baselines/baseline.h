@@ -121,5 +121,11 @@ FmaPeak measure_fma_peak(double seconds);
 void blas_threads(int n);
 // The OpenBLAS build's description (core, threading), for the report.
 std::string blas_config();
+// The OPENBLAS_CORETYPE of the newest kernels this core runs that are newer
+// than those OpenBLAS chose, or "" when it chose them (or newer, or a core
+// this list does not rank). OpenBLAS picks its kernels from the CPU's family
+// and model numbers and gives a core it does not know, such as a virtual
+// machine's Xeon that hides its model, the kernels of an old one.
+std::string stronger_blas_core();
 
 }  // namespace bench

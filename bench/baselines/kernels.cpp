@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <vector>
 
@@ -162,6 +163,39 @@ void matmul(Kind kind, int M, int N, int K, const float* A, const float* B, floa
 }
 
 void blas_threads(int n) { openblas_set_num_threads(n); }
+
+std::string stronger_blas_core() {
+  // OpenBLAS 0.3.21's x86-64 kernel sets, oldest first, by the instructions
+  // their sgemm needs; the cores it knows by other names run one of these.
+  struct Level {
+    const char* name;
+    bool runs;
+  };
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  const Level levels[] = {
+      {"Haswell", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
+      {"SkylakeX", avx512},
+      {"Cooperlake", avx512 && __builtin_cpu_supports("avx512bf16")},
+  };
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  // What OpenBLAS chose, as a level: an unranked name is older than Haswell
+  // (Prescott, Core2, Nehalem, Sandybridge, ...) unless it is an AMD core, which
+  // OpenBLAS does know.
+  const std::string chosen = lower(openblas_get_corename());
+  int chosen_level = -1;
+  for (int i = 0; i < 3; ++i)
+    if (chosen == lower(levels[i].name)) chosen_level = i;
+  if (chosen_level < 0 && chosen.rfind("zen", 0) == 0) return "";
+  int best = -1;
+  for (int i = 0; i < 3; ++i)
+    if (levels[i].runs) best = i;
+  return best > chosen_level ? levels[best].name : "";
+}
 
 std::string blas_config() {
   std::string s = openblas_get_config();
