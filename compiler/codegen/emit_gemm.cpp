@@ -305,63 +305,22 @@ void KernelEmitter::pool_block(const Kernel& c, llvm::Value* m_lo, llvm::Value* 
   memo_ = std::move(host_memo);
 }
 
-// Copies one panel of an operand into packed order. `rows` is the panel's
-// loop dim in the kernel (m for A, n for B), `w` its width (MR or NR), `count`
-// the operand's extent along it; the last panel is zero-padded.
-void KernelEmitter::pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
-                int64_t K, int64_t vw, llvm::Value* panel) {
-  size_t batch = k.dims.size() - 3;
-  llvm::Type* ty = type(p_.buffers[packed].dtype);
-  ivs_[batch] = ivs_[batch + 1] = ivs_[batch + 2] = i64(0);
-  llvm::Value* dst_base = b_.CreateInBoundsGEP(ty, base(packed), mul(mul(panel, K), w));
-  bool row_inner = map.strides[rows] == 1;  // contiguous along the panel's rows: copy them innermost
-  auto copy = [&](bool guarded) {
-    auto elem = [&](llvm::Value* r, llvm::Value* kk) {
-      llvm::Value* idx = add(mul(panel, w), r);
-      ivs_[rows] = guarded ? smin(idx, i64(count - 1)) : idx;
-      ivs_[batch + 2] = kk;
-      llvm::Value* v = b_.CreateLoad(ty, address(buffer, map));
-      if (guarded) v = b_.CreateSelect(b_.CreateICmpSLT(idx, i64(count)), v, llvm::ConstantFP::get(ty, 0.0));
-      b_.CreateStore(v, b_.CreateInBoundsGEP(ty, dst_base, add(mul(kk, w), r)));
-    };
-    if (row_inner && !guarded && w % vw == 0) {
-      // Whole vectors: w consecutive elements of the operand per k.
-      auto* vty = llvm::FixedVectorType::get(ty, static_cast<unsigned>(vw));
-      llvm::Align align(dtype_size(p_.buffers[packed].dtype));
-      loop(K, [&](llvm::Value* kk) {
-        ivs_[rows] = mul(panel, w);
-        ivs_[batch + 2] = kk;
-        llvm::Value* src = address(buffer, map);
-        llvm::Value* dst = b_.CreateInBoundsGEP(ty, dst_base, mul(kk, w));
-        for (int64_t v = 0; v < w; v += vw)
-          b_.CreateAlignedStore(b_.CreateAlignedLoad(vty, b_.CreateConstInBoundsGEP1_64(ty, src, v), align),
-                                b_.CreateConstInBoundsGEP1_64(ty, dst, v), align);
-      });
-    } else if (row_inner) {
-      loop(K, [&](llvm::Value* kk) { loop(w, [&](llvm::Value* r) { elem(r, kk); }); });
-    } else {
-      loop(w, [&](llvm::Value* r) { loop(K, [&](llvm::Value* kk) { elem(r, kk); }); });
-    }
-  };
-  int64_t full = count / w;
-  if (full == (count + w - 1) / w) return copy(false);
-  if_else(b_.CreateICmpSLT(panel, i64(full)), [&] { copy(false); }, [&] { copy(true); });
-}
-
+// B packed whole (Kernel::pack_b): panel jp, all K rows, at jp * K * NR in
+// the pack_b buffer, the layout of pack_b_chunk over k in [0, K). (Copied
+// element by element, a transposed B became scatters: LLVM vectorized the
+// copy along k, each vector of k's stored NR elements apart. W4's
+// `g @ W2^T`, 256 x 1024 x 1024, took 5.1 ms, against 3.4 through
+// pack_b_chunk's register transposes, 2026-12-06.)
 void KernelEmitter::pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp) {
-  size_t batch = k.dims.size() - 3;
-  if (k.b_gather) {
-    llvm::Type* ty = type(p_.buffers[k.pack_b].dtype);
-    llvm::Value* dst = b_.CreateInBoundsGEP(ty, base(k.pack_b), mul(mul(jp, s.K), s.nr));
-    return gather_b_rows(k, s, jp, i64(0), i64(s.K), dst);
-  }
-  pack_panel(k, k.b, k.b_map, k.pack_b, batch + 1, s.nr, s.N, s.K, s.vw, jp);
+  llvm::Type* ty = type(p_.buffers[k.pack_b].dtype);
+  pack_b_chunk(k, s, jp, i64(0), i64(s.K), b_.CreateInBoundsGEP(ty, base(k.pack_b), mul(mul(jp, s.K), s.nr)));
 }
 
-// B packed per block: rows [k0, k0 + kc) of panel jp into dst (kc x NR, row
-// by row), columns past N zero. Rows of B contiguous along n are copied a
-// vector at a time; a transposed B (contiguous along k) a column at a time,
-// reading its kc consecutive elements and writing into the panel in L1.
+// B packed, rows [k0, k0 + kc) of panel jp into dst (kc x NR, row by row),
+// columns past N zero: a block's chunk into per-thread scratch, or all of
+// a panel (pack_b). Rows of B contiguous along n are copied a vector at a
+// time; a transposed B (contiguous along k) in tiles of vw x vw through
+// registers; a gathered B by gather_b_rows.
 void KernelEmitter::pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0,
                                  llvm::Value* kc, llvm::Value* dst) {
   if (k.b_gather) return gather_b_rows(k, s, jp, k0, kc, dst);

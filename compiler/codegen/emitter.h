@@ -188,8 +188,6 @@ class KernelEmitter {
   void matmul_packed(const Kernel& k);
   void pool_block(const Kernel& c, llvm::Value* m_lo, llvm::Value* m_hi, llvm::Value* n_lo, llvm::Value* n_hi,
                   int64_t span);
-  void pack_panel(const Kernel& k, int buffer, const Affine& map, int packed, size_t rows, int64_t w, int64_t count,
-                  int64_t K, int64_t vw, llvm::Value* panel);
   void pack_b(const Kernel& k, const GemmShape& s, llvm::Value* jp);
   void pack_b_chunk(const Kernel& k, const GemmShape& s, llvm::Value* jp, llvm::Value* k0, llvm::Value* kc,
                     llvm::Value* dst);
