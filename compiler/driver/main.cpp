@@ -249,8 +249,12 @@ int cmd_run(const Options& o, const Model& m) {
   return 0;
 }
 
-// Seeded inputs of the model's declared types: normal floats, class ids
-// within the range of the one_hot that reads them (else 0 or 1).
+// Seeded inputs of the model's declared types: floats uniform in [-1, 1),
+// class ids uniform over the classes of what reads them (else 0). (All ids 0,
+// as before 2026-12-06, taught a classifier one class within a few steps: its
+// gradients then fell below FLT_MIN, and an Intel core spends ~100 cycles on
+// each subnormal result, so W4's weight-gradient products timed 6 ms where
+// they take 4 in training.)
 NamedTensors bench_inputs(const ModelInfo& info, uint64_t seed) {
   NamedTensors ts;
   for (const TensorInfo& t : info.inputs) {
@@ -268,7 +272,7 @@ NamedTensors bench_inputs(const ModelInfo& info, uint64_t seed) {
     for (int64_t i = 0; i < x.numel(); ++i) {
       state = state * 6364136223846793005ULL + 1442695040888963407ULL;
       double u = static_cast<double>(state >> 11) * 0x1.0p-53;
-      x.set(i, dt == DType::I32 ? 0.0 : 2 * u - 1);
+      x.set(i, dt != DType::I32 ? 2 * u - 1 : t.classes > 0 ? std::floor(u * static_cast<double>(t.classes)) : 0.0);
     }
     ts.emplace_back(t.name, std::move(x));
   }
