@@ -31,6 +31,10 @@ THREADS = _ap.parse_args().threads
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
+from openblas_core import use_strongest_kernels  # noqa: E402
+
+use_strongest_kernels("pytorch_fashion_epoch")
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
