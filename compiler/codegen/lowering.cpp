@@ -729,13 +729,22 @@ class Lowering {
     if (register_tiled(node.dtype, M, N, K)) {
       k.packed = true;
       // B is read in place when a tile's columns are contiguous, no tile is
-      // ragged, and a panel of kPanelDepth rows spans at most 256 KiB (64
-      // pages: wider rows cost more in TLB misses than packing, measured on
-      // the wide MLP's 1024-column weights). Otherwise it is packed, with room
-      // for the zero padding of the last panel with any tile up to the maximum.
+      // ragged, and a panel of kPanelDepth rows spans at most 256 KiB, or
+      // 512 KiB where at most two blocks of rows read each panel. Otherwise
+      // it is packed, with room for the zero padding of the last panel with
+      // any tile up to the maximum. (On 2026-11-29, before tensors and arenas
+      // had 2 MiB pages, wider rows cost more in TLB misses than packing. On
+      // 2026-12-06's Xeon, with them, the 256 x 1024 x 1024 forward product
+      // with its 1024-column weight read in place ran at 1.01-1.03x
+      // cblas_sgemm where packing it ran at 0.83-0.97x, since packing moved
+      // 4 MB in and 4.4 MB out before the first tile; W4's forward products
+      // took 0.93-0.95 of the time. Its 1024 x 1024 x 256 weight gradients,
+      // whose eight blocks of rows each read every panel, took 1.02-1.04 in
+      // place: those stay packed.)
       int64_t ldb = k.b_map.strides[batch + 2];
+      const int64_t span = ldb * dtype_size(node.dtype) * kPanelDepth;
       bool in_place = !k.b_gather && k.b_map.strides[batch + 1] == 1 && N % kMaxTileCols == 0 &&
-                      ldb * dtype_size(node.dtype) * kPanelDepth <= (int64_t{256} << 10);
+                      (span <= (int64_t{256} << 10) || (span <= (int64_t{512} << 10) && M <= 2 * kBlockRows));
       if (!in_place && M <= kOneBlockRows)
         k.pack_b_per_block = true;
       else if (!in_place)

@@ -100,7 +100,9 @@ TEST_CASE("packed matrix products agree with the interpreter", "[codegen]") {
       {37, 150, 53},                               // ragged in M, N and K
       {129, 65, 97},                               // one row and one column past a tile
       {37, 150, 128, "", false, false, 0, true},   // ragged M and K, w in place
-      {32, 200, 1024},                             // whole tiles, but rows too long to read in place
+      {32, 200, 1024, "", false, false, 0, true},  // 1024-column rows in place: at most two blocks of rows
+      {300, 200, 1024},                            // the same rows read by three blocks of rows: packed
+      {32, 200, 2048},                             // whole tiles, but rows too long to read in place
       {70, 300, 40, "", true},                     // A transposed (the weight-gradient shape)
       {70, 300, 64, "", true, false, 0, true},     // A transposed, w in place
       {50, 90, 130, "", false, true},              // B transposed (the input-gradient shape)
