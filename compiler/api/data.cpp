@@ -81,7 +81,7 @@ void add_rows(Dataset& ds, const TensorInfo& input, Tensor t, const std::string&
   // data's size; the data must then have the input's rank.
   for (size_t k = 0; k < row.size(); ++k)
     if (row[k] < 0) {
-      if (t.rank() != input.shape.size())
+      if (static_cast<size_t>(t.rank()) != input.shape.size())
         throw DataError(fmt::format("{}: the data has shape {} but input '{}' has {} axes, one of them the dynamic dim "
                                     "{}: the data needs as many axes",
                                     what, t.type_string(), input.name, input.shape.size(), input.dim_names[k + 1]));

@@ -78,11 +78,13 @@ std::vector<NodeId> scan_vjp(Builder& b, NodeId scan, const std::vector<NodeId>&
   // The carry before each step, in step order of xs's indexing: the initial
   // carry at the first step visited, the previous step's carry elsewhere.
   std::vector<NodeId> stacks = carry_stacks(b, scan), before(m);
+  Attrs axis0;  // (concatenated along axis 0)
+  axis0.ints = {0};
   for (int64_t i = 0; i < m; ++i) {
     NodeId init = unsqueeze0(b, s.operands[i]);
     if (T == 1) before[i] = init;
-    else if (!sa.reverse) before[i] = b.make(Op::Concat, {init, slice0(b, stacks[i], 0, T - 1)}, Attrs{{0}});
-    else before[i] = b.make(Op::Concat, {slice0(b, stacks[i], 1, T), init}, Attrs{{0}});
+    else if (!sa.reverse) before[i] = b.make(Op::Concat, {init, slice0(b, stacks[i], 0, T - 1)}, axis0);
+    else before[i] = b.make(Op::Concat, {slice0(b, stacks[i], 1, T), init}, axis0);
   }
 
   // The backward body: carries (d carry.., d capture..), xs (carry before,

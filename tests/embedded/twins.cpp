@@ -288,7 +288,7 @@ void all_builtins(ModelBuilder& m) {
   auto img = m.let("img", reshape(a, shape(B, 1, 2, 2)));
   auto cv = m.let("cv", conv2d(img, reshape(W, shape(4, 1, 2, 2)), {.stride = {1, 2}, .padding = 1}));
   auto mp = m.let("mp", max_pool2d(cv, 2, {.stride = 1}));
-  auto ap = m.let("ap", avg_pool2d(cv, {3, 2}, {.padding = {1, 0}}));
+  auto ap = m.let("ap", avg_pool2d(cv, {3, 2}, {.stride = {}, .padding = {1, 0}}));
   auto c1 = m.let("c1", conv1d(q, reshape(V, shape(8, 1, 2)), {.padding = 1, .dilation = 2, .groups = 2}));
   auto mp1 = m.let("mp1", max_pool1d(c1, 2));
   auto ap1 = m.let("ap1", avg_pool1d(c1, 2, {.stride = 1, .padding = 1}));
