@@ -736,7 +736,7 @@ class Lowering {
       // had 2 MiB pages, wider rows cost more in TLB misses than packing. On
       // 2026-12-06's Xeon, with them, the 256 x 1024 x 1024 forward product
       // with its 1024-column weight read in place ran at 1.01-1.03x
-      // cblas_sgemm where packing it ran at 0.83-0.97x, since packing moved
+      // cblas_sgemm where packing it ran at 0.81-0.98x, since packing moved
       // 4 MB in and 4.4 MB out before the first tile; W4's forward products
       // took 0.93-0.95 of the time. Its 1024 x 1024 x 256 weight gradients,
       // whose eight blocks of rows each read every panel, took 1.02-1.04 in
