@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <iterator>
 #include <vector>
 
 namespace bench {
@@ -188,11 +189,11 @@ std::string stronger_blas_core() {
   // OpenBLAS does know.
   const std::string chosen = lower(openblas_get_corename());
   int chosen_level = -1;
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < static_cast<int>(std::size(levels)); ++i)
     if (chosen == lower(levels[i].name)) chosen_level = i;
   if (chosen_level < 0 && chosen.rfind("zen", 0) == 0) return "";
   int best = -1;
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < static_cast<int>(std::size(levels)); ++i)
     if (levels[i].runs) best = i;
   return best > chosen_level ? levels[best].name : "";
 }

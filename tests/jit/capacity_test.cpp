@@ -410,11 +410,12 @@ TEST_CASE("capacity: kernels along the dim compute the call's rows only, and fil
   NamedTensors poison = wide_rows(256);
   for (int64_t i = 0; i < poison[0].second.numel(); ++i) poison[0].second.set(i, 1e30 * poison[0].second.get(i));
   for (int threads : sanitized ? std::vector<int>{3} : std::vector<int>{1, 3}) {
-    Session s(bounded, SessionOptions{.backend = Backend::Jit, .threads = threads});
+    const SessionOptions options{.backend = Backend::Jit, .threads = threads};
+    Session s(bounded, options);
     NamedTensors ckpt = s.checkpoint();
     for (int64_t n : sizes) {
       INFO(threads << " threads, B = " << n);
-      Session ref(compiled(kWide, {{"B", n}}), SessionOptions{.backend = Backend::Jit, .threads = threads});
+      Session ref(compiled(kWide, {{"B", n}}), options);
       // (Each entry's own poison, right before it: the entries place their buffers differently.)
       s.train_step(poison);
       s.restore(ckpt);
