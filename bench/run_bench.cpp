@@ -716,8 +716,14 @@ struct GemmResult {
   bench::Timing gradc, plain, blas;
   double diff = 0;  // max |C_gradc - C_blas| / max |C_blas|
   bool correct = true;
-  bench::FmaPeak peak;  // the core's register-only FMA rate, measured right after the products
+  // The core's register-only FMA rate: timed as a fourth runner among the
+  // products (its median, the one the fractions divide by), and the best of
+  // repeated runs right after them (the core's fastest moments).
+  bench::Timing peak_block;
+  double peak_block_mflop = 0;
+  bench::FmaPeak peak;
   double gflops(const bench::Timing& t) const { return 2.0 * double(M) * double(N) * double(K) / (t.median_ms * 1e6); }
+  double peak_gflops() const { return peak_block_mflop / peak_block.median_ms; }  // MFLOP / ms
 };
 
 GemmResult run_gemm(const Options& o) {
@@ -744,18 +750,23 @@ GemmResult run_gemm(const Options& o) {
   }
   g.diff = (worse(dg, dp) ? dg : dp) / scale;
   g.correct = g.diff <= o.tolerance;
+  float sink = 0;
   std::vector<bench::Runner> runners = {
       {"gradc", [&] { s.forward(in); }, [] {}},
       {"plain", [&] { bench::matmul(bench::Kind::Loops, int(g.M), int(g.N), int(g.K), A, W, cp.data()); }, [] {}},
       {"openblas", [&] { bench::matmul(bench::Kind::Blas, int(g.M), int(g.N), int(g.K), A, W, cb.data()); }, [] {}},
+      {"fma peak", [&] { sink += bench::fma_peak_block(); }, [] {}},
   };
   std::vector<bench::Timing> t = bench::time_interleaved(runners, timing_options(o));
-  g.gradc = t[0], g.plain = t[1], g.blas = t[2];
+  g.gradc = t[0], g.plain = t[1], g.blas = t[2], g.peak_block = t[3];
+  g.peak_block_mflop = bench::fma_peak_block_flops() * 1e-6;
   g.peak = bench::measure_fma_peak(std::min(o.seconds, 1.0));
+  g.peak.sink += sink;
   g.measured = true;
-  std::cerr << fmt::format("GEMM {}x{}x{}: C vs cblas_sgemm {:.2e} of max |C|  {}\n  gradc    {}\n  plain    {}\n  openblas {}\n",
+  std::cerr << fmt::format("GEMM {}x{}x{}: C vs cblas_sgemm {:.2e} of max |C|  {}\n  gradc    {}\n  plain    {}\n  openblas {}\n"
+                           "  fma peak {} (a block of {:.2f} MFLOP)\n",
                            g.M, g.K, g.N, g.diff, g.correct ? "ok" : "MISMATCH", fmt_timing(g.gradc),
-                           fmt_timing(g.plain), fmt_timing(g.blas));
+                           fmt_timing(g.plain), fmt_timing(g.blas), fmt_timing(g.peak_block), g.peak_block_mflop);
   return g;
 }
 
@@ -874,13 +885,14 @@ void print_table(const std::vector<Result>& rs, const GemmResult& g, const std::
   if (g.measured) {
     double ratio = g.gflops(g.gradc) / g.gflops(g.blas);
     std::cout << fmt::format("\nGEMM {}x{}x{} (C = A @ W, forward): gradc {:.1f} GFLOP/s, plain loops {:.1f}, "
-                             "cblas_sgemm {:.1f}; gradc/openblas {:.2f} (target >= 0.90) {}\n",
+                             "cblas_sgemm {:.1f}; gradc/openblas {:.2f} (target >= 1.05) {}\n",
                              g.M, g.K, g.N, g.gflops(g.gradc), g.gflops(g.plain), g.gflops(g.blas), ratio,
-                             !g.correct ? "WRONG" : status(ratio >= 0.9));
-    double peak = g.peak.gflops;
-    std::cout << fmt::format("FMA peak of this core ({}, registers only): {:.1f} GFLOP/s; gradc's GEMM at {:.0f} %, "
-                             "cblas_sgemm at {:.0f} %\n",
-                             g.peak.isa, peak, 100 * g.gflops(g.gradc) / peak, 100 * g.gflops(g.blas) / peak);
+                             !g.correct ? "WRONG" : status(ratio >= 1.05));
+    double peak = g.peak_gflops();
+    std::cout << fmt::format("FMA peak of this core ({}, registers only), timed among the products: {:.1f} GFLOP/s "
+                             "(best burst {:.1f}); gradc's GEMM at {:.0f} %, cblas_sgemm at {:.0f} % (target >= 88 %) {}\n",
+                             g.peak.isa, peak, g.peak.gflops, 100 * g.gflops(g.gradc) / peak,
+                             100 * g.gflops(g.blas) / peak, status(g.gflops(g.gradc) >= 0.88 * peak));
   }
   for (const ThreadsResult& th : ths) {
     // The targets are judged on the medians; the 10th percentiles (the
@@ -943,8 +955,9 @@ void write_json(const std::string& file, const std::vector<Result>& rs, const Ge
   out << "  ]";
   if (g.measured)
     out << fmt::format(",\n  \"gemm\": {{\"M\": {}, \"K\": {}, \"N\": {}, \"gradc_gflops\": {:.4g}, \"plain_gflops\": {:.4g}, "
-                       "\"openblas_gflops\": {:.4g}, \"diff\": {:.3g}, \"fma_peak_gflops\": {:.4g}}}",
-                       g.M, g.K, g.N, g.gflops(g.gradc), g.gflops(g.plain), g.gflops(g.blas), g.diff, g.peak.gflops);
+                       "\"openblas_gflops\": {:.4g}, \"diff\": {:.3g}, \"fma_peak_gflops\": {:.4g}, \"fma_peak_best_gflops\": {:.4g}}}",
+                       g.M, g.K, g.N, g.gflops(g.gradc), g.gflops(g.plain), g.gflops(g.blas), g.diff, g.peak_gflops(),
+                       g.peak.gflops);
   for (const ThreadsResult& th : ths)
     out << fmt::format(",\n  \"{}_threads\": {{\"one\": {}, \"two\": {}, \"speedup\": {:.4g}, \"openblas_one\": {}, "
                        "\"openblas_two\": {}, \"openblas_speedup\": {:.4g}, \"target\": {}, \"ok\": {}}}",

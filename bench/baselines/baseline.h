@@ -116,6 +116,13 @@ struct FmaPeak {
 };
 FmaPeak measure_fma_peak(double seconds);
 
+// One fixed block of the same register-only FMAs (6 MFLOP with AVX-512), to time
+// as a runner beside the products: the peak under the same conditions as
+// they ran (a virtual core's clock moves between samples, and the best of
+// many runs catches its fastest moments). Returns the loop's result.
+float fma_peak_block();
+double fma_peak_block_flops();
+
 // OpenBLAS on n threads until set again: 1 for the suite (it measures one
 // core), 2 for the thread-scaling lines.
 void blas_threads(int n);

@@ -72,4 +72,10 @@ FmaPeak measure_fma_peak(double seconds) {
   return {best, kIsa, sink};
 }
 
+constexpr int64_t kBlockRounds = int64_t{1} << 14;
+
+float fma_peak_block() { return fma_rounds(kBlockRounds, 0.999999f, 1e-6f); }
+
+double fma_peak_block_flops() { return 2.0 * kLanes * kAccumulators * double(kBlockRounds); }
+
 }  // namespace bench
