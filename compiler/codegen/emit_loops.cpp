@@ -45,6 +45,7 @@ void KernelEmitter::parallel(int64_t n, const std::vector<size_t>& captured, con
   f->addFnAttr(llvm::Attribute::NoUnwind);
   if (!cpu_.empty()) f->addFnAttr("target-cpu", cpu_);
   if (!features_.empty()) f->addFnAttr("target-features", features_);
+  if (wide_) f->addFnAttr("prefer-vector-width", "512");  // (see run())
   // Switch to the new function, run the body, and switch back.
   llvm::Function* saved_fn = fn_;
   llvm::IRBuilderBase::InsertPoint saved_ip = b_.saveIP();
