@@ -2,6 +2,8 @@
 #include "compiler/passes/simplify.h"
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "compiler/passes/rebuild.h"
 
@@ -48,6 +50,61 @@ NodeId unbroadcast_scalars(Builder& b, const Node& n) {
   return changed ? b.make(n.op, ops, n.attrs) : kNoNode;
 }
 
+// pad(x, axis, s1, S - e1) + pad(y, axis, s2, S - e2) with [s1, e1) and
+// [s2, e2) disjoint -> concat(x, zeros, y) along axis (the zeros only where
+// the ranges leave a gap), padded where they leave the axis's ends. The
+// gradient of a tensor sliced along one axis more than once (a GRU's or an
+// LSTM's gates) is such a sum: as pads, each is a fill of the whole tensor
+// and a copy, then an add per pair; as a concatenation, one copy per slice.
+// Each element is the one operand's value (x + 0 gave +0 for x = -0).
+NodeId disjoint_pads(Builder& b, const Node& n) {
+  const Node &x = b[n.operands[0]], &y = b[n.operands[1]];
+  if (x.op != Op::Pad || y.op != Op::Pad || x.shape != n.shape || y.shape != n.shape || x.dtype != n.dtype ||
+      y.dtype != n.dtype || x.attrs.ints[0] != y.attrs.ints[0])
+    return kNoNode;
+  const int64_t axis = x.attrs.ints[0];
+  const Dim& d = n.shape[static_cast<size_t>(axis)];
+  if (d.dynamic) return kNoNode;
+  struct Piece {
+    NodeId value;
+    int64_t start, stop;
+  };
+  Piece p = {x.operands[0], x.attrs.ints[1], d.size - x.attrs.ints[2]};
+  Piece q = {y.operands[0], y.attrs.ints[1], d.size - y.attrs.ints[2]};
+  if (q.start < p.start) std::swap(p, q);
+  if (p.stop > q.start) return kNoNode;  // they overlap
+  std::vector<NodeId> parts = {p.value};
+  if (p.stop < q.start) {
+    Shape gap = n.shape;
+    gap[static_cast<size_t>(axis)] = Dim{q.start - p.stop, "", false};
+    parts.push_back(b.broadcast_to(b.constant(0, n.dtype), gap));
+  }
+  parts.push_back(q.value);
+  Attrs along;
+  along.ints = {axis};
+  NodeId joined = b.make(Op::Concat, parts, along);
+  if (p.start == 0 && q.stop == d.size) return joined;
+  Attrs pad;
+  pad.ints = {axis, p.start, d.size - q.stop};
+  return b.make(Op::Pad, {joined}, pad);
+}
+
+// concat(.., concat(a, b), ..) along the same axis -> concat(.., a, b, ..)
+NodeId flat_concat(Builder& b, const Node& n) {
+  std::vector<NodeId> parts;
+  bool nested = false;
+  for (NodeId o : n.operands) {
+    const Node& c = b[o];
+    if (c.op == Op::Concat && c.attrs.ints[0] == n.attrs.ints[0]) {
+      parts.insert(parts.end(), c.operands.begin(), c.operands.end());
+      nested = true;
+    } else {
+      parts.push_back(o);
+    }
+  }
+  return nested ? b.make(Op::Concat, parts, n.attrs) : kNoNode;
+}
+
 NodeId rule(Builder& b, const Node& n) {
   const std::vector<NodeId>& o = n.operands;
   if (NodeId r = unbroadcast_scalars(b, n); r != kNoNode) return r;
@@ -61,11 +118,13 @@ NodeId rule(Builder& b, const Node& n) {
   switch (n.op) {
     // stop_gradient(x) -> x: differentiation is finished
     case Op::StopGradient: return o[0];
-    // x + 0 -> x,  0 + x -> x
+    // x + 0 -> x,  0 + x -> x; pads of disjoint ranges (disjoint_pads)
     case Op::Add:
       if (is_value(b, o[1], 0)) return as_result(b, o[0], n);
       if (is_value(b, o[0], 0)) return as_result(b, o[1], n);
-      break;
+      return disjoint_pads(b, n);
+    // a concatenation of concatenations along its axis (flat_concat)
+    case Op::Concat: return flat_concat(b, n);
     // x - 0 -> x,  0 - x -> -x
     case Op::Sub:
       if (is_value(b, o[1], 0)) return as_result(b, o[0], n);
@@ -126,7 +185,7 @@ NodeId rule(Builder& b, const Node& n) {
     case Op::Erf:
     case Op::Maximum: case Op::Minimum:
     case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
-    case Op::ArgMax: case Op::MatMul: case Op::Concat: case Op::Slice: case Op::Reverse: case Op::Pad: case Op::OneHot: break;
+    case Op::ArgMax: case Op::MatMul: case Op::Slice: case Op::Reverse: case Op::Pad: case Op::OneHot: break;
     case Op::Window: case Op::Fold: break;
     case Op::Embedding: case Op::EmbeddingGrad:
     case Op::RandomUniform:

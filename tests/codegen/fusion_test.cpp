@@ -108,6 +108,33 @@ optimizer sgd(lr = 0.1)
   agrees_with_interpreter(m, 3);
 }
 
+TEST_CASE("the gradient of a tensor sliced into gates is written slice by slice", "[codegen][fusion]") {
+  // g's gradient is the sum of three slices' gradients, zero-padded to g's
+  // width: as pads, four fills of all of g and an add of them; as the
+  // concatenation the optimizer makes of them (disjoint_pads), one kernel
+  // per slice writes its columns, and one fills the column no slice reads.
+  Model m = Model::compile_source(R"(dim B = 32
+dim G = 200
+input x : [B, 64]
+param W : [64, G] ~ xavier_uniform
+param v : [G]
+g = x @ W + v
+r = sigmoid(slice(g, axis=1, start=0, stop=64))
+z = slice(g, axis=1, start=64, stop=128)
+n = slice(g, axis=1, start=136, stop=200)
+loss mean(r * n) + mean(tanh(z) * z)
+optimizer sgd(lr = 0.1)
+)",
+                                  "gates.grad");
+  REQUIRE(m.ok());
+  std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::Grad);
+  INFO(loops);
+  CHECK(count(loops, "] = 0\n") == 1);  // one fill: the gap's 8 columns
+  CHECK(count(loops, "+ 128] = 0\n") == 1);
+  agrees_with_interpreter(m, 1);
+  agrees_with_interpreter(m, 3);
+}
+
 TEST_CASE("a ReLU's mask is recomputed by its readers, not stored", "[codegen][fusion]") {
   // relu(x @ w + b): the forward's where and the gradient's where each
   // compare the stored pre-activation with 0; no kernel or epilogue stores

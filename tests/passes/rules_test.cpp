@@ -119,6 +119,33 @@ TEST_CASE("simplify: x + 0 -> x, 0 + x -> x", "[passes][simplify]") {
   CHECK(f.rewrites == 0);
 }
 
+TEST_CASE("simplify: pads of disjoint ranges of one axis add up to a concatenation", "[passes][simplify]") {
+  Fixture f;
+  NodeId a = f.input("a", {2, 3}), b = f.input("b", {2, 4}), c = f.input("c", {2, 2});
+  // Covering the axis, in either order: a concatenation alone.
+  CHECK(f.simplified(f.b.add(f.make(Op::Pad, {a}, {1, 0, 4}), f.make(Op::Pad, {b}, {1, 3, 0}))) == "concat[1](a, b)");
+  CHECK(f.simplified(f.b.add(f.make(Op::Pad, {b}, {1, 3, 0}), f.make(Op::Pad, {a}, {1, 0, 4}))) == "concat[1](a, b)");
+  // A gap between them is zeros; room at the ends stays a pad.
+  CHECK(f.simplified(f.b.add(f.make(Op::Pad, {a}, {1, 1, 5}), f.make(Op::Pad, {c}, {1, 6, 1}))) ==
+        "pad[1, 1, 1](concat[1](a, broadcast_to[2, 2](0), c))");
+  // Three slices' gradients (a GRU's gates): after the next sweep, one flat concatenation.
+  NodeId three = f.b.add(f.b.add(f.make(Op::Pad, {c}, {1, 7, 0}), f.make(Op::Pad, {b}, {1, 3, 2})),
+                         f.make(Op::Pad, {a}, {1, 0, 6}));
+  CHECK(f.simplified(three) == "concat[1](a, concat[1](b, c))");
+  auto whole = [](const ModelIR& m, size_t*) { return optimize(m); };
+  CHECK(f.after(whole, {three})[0] == "concat[1](a, b, c)");
+  // Left alone: ranges that overlap, pads along different axes, and a pad plus
+  // something else.
+  CHECK(f.simplified(f.b.add(f.make(Op::Pad, {a}, {1, 0, 4}), f.make(Op::Pad, {b}, {1, 2, 1}))) ==
+        "add(pad[1, 0, 4](a), pad[1, 2, 1](b))");
+  NodeId r = f.input("r", {1, 7});
+  CHECK(f.simplified(f.b.add(f.make(Op::Pad, {r}, {0, 1, 0}), f.make(Op::Pad, {a}, {1, 0, 4}))) ==
+        "add(pad[0, 1, 0](r), pad[1, 0, 4](a))");
+  NodeId x = f.input("x", {2, 7});
+  CHECK(f.simplified(f.b.add(x, f.make(Op::Pad, {a}, {1, 0, 4}))) == "add(x, pad[1, 0, 4](a))");
+  CHECK(f.rewrites == 0);
+}
+
 TEST_CASE("simplify: x - 0 -> x, 0 - x -> -x", "[passes][simplify]") {
   Fixture f;
   NodeId x = f.input("x", {2, 3});
