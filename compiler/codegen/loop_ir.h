@@ -174,6 +174,11 @@ struct Kernel {
   // buffer `out`, which then takes no memory: the block stays in L2 from the
   // tile to the epilogue, and the product's full result never goes to memory.
   bool c_blocks = false;
+  // With c_blocks, epilogues that update state of C's shape (an optimizer's
+  // update fused into a weight gradient) and B packed whole: blocks of C
+  // are whole rows (as many as fit the scratch), so the epilogues stream
+  // each tensor in whole rows (KernelEmitter::matmul_packed).
+  bool row_blocks = false;
   // A register-tiled 2-D product with few blocks of C and a long k (a
   // convolution's weight gradient: W5's first layer sums 16 x 25 values over
   // 50176 positions, one block) cuts k into k_segments segments of whole k

@@ -191,7 +191,7 @@ std::string print_program(const Program& p) {
                                                             : std::string("operands read in place"),
                                        gathered_runs(k),
                                        k.k_segments > 1 ? fmt::format(" x {} k segments summed from b{}", k.k_segments, k.partials) : "",
-                                       k.c_blocks ? ", C in per-thread blocks" : ""));
+                                       k.c_blocks ? (k.row_blocks ? ", C in per-thread blocks of whole rows" : ", C in per-thread blocks") : ""));
         for (const Kernel::Epilogue& e : k.epilogues)
           s += fmt::format("      then per block: b{}[{}] = {}   (epilogue{})\n", e.out, affine_str(e.map),
                            expr_str(p, k, e.root), e.internal ? ", in registers" : "");

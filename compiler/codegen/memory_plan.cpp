@@ -248,6 +248,10 @@ void plan_product_blocks(Program& p) {
     for (const Kernel::Epilogue& e : k.epilogues) elsewhere = elsewhere || e.out == k.out;
     if (elsewhere) continue;
     k.c_blocks = true;
+    // (Rows of at most kCBlockElems / kMaxTileRows elements with padding,
+    // so a block of whole rows is at least one row of tiles of any target.)
+    const int64_t n = k.dims[k.dims.size() - 2];
+    k.row_blocks = k.pack_b >= 0 && k.epilogues.size() >= 2 && (n + kMaxTileCols) * kMaxTileRows <= kCBlockElems;
     int64_t block = kCBlockElems * int64_t(dtype_size(p.buffers[k.out].dtype));
     p.worker_bytes = std::max(p.worker_bytes, block);
   }
@@ -284,6 +288,7 @@ void plan_pool_epilogues(Program& p) {
       if (!free) continue;
       trial.per_block = true;
       h.pool_span = span;
+      h.row_blocks = false;  // (its blocks are whole segments of columns)
       std::rotate(p.kernels.begin() + static_cast<long>(at), p.kernels.begin() + static_cast<long>(j),
                   p.kernels.begin() + static_cast<long>(j) + 1);
       p.kernels[at] = std::move(trial);

@@ -320,6 +320,38 @@ TEST_CASE("small products are cut into at least four blocks, with the same bits 
   }
 }
 
+TEST_CASE("weight gradients that carry an optimizer's state run in blocks of whole rows", "[codegen][threads]") {
+  // x.T @ g with x [B, D], D = 300 > 120 rows: B (g) packed whole. With
+  // Adam's or momentum's update fused (two or three epilogues), blocks of C
+  // are whole rows of the 520-column result, so the updates stream whole
+  // rows of the weight and its state; plain SGD's one epilogue keeps the
+  // usual blocks. The same bits for every thread count either way.
+  // (Adam at lr 1e-3: its first update is lr * g / (|g| + eps), which turns
+  // the rounding of a gradient near 0 into differences of up to lr.)
+  for (const char* opt : {"adam(lr = 1e-3)", "sgd(lr = 0.1, momentum = 0.9)", "sgd(lr = 0.1)"}) {
+    SECTION(opt) {
+      std::string src = fmt::format(R"(dim B = 40
+input x : [B, 300]
+input t : [B, 520]
+param W : [300, 520] ~ normal(0, 0.05)
+loss mean(square(tanh(x @ W) - t))
+optimizer {}
+)",
+                                    opt);
+      Model m = Model::compile_source(src, "row_blocks.grad");
+      REQUIRE(m.ok());
+      std::string loops = m.dump(Stage::Loops, DumpFormat::Text, Entry::TrainStep);
+      INFO(loops);
+      const bool state = std::string(opt).find("adam") != std::string::npos ||
+                         std::string(opt).find("momentum") != std::string::npos;
+      CHECK((loops.find("C in per-thread blocks of whole rows") != std::string::npos) == state);
+      CHECK(loops.find("C in per-thread blocks") != std::string::npos);
+      for (int threads : {1, 2}) agrees_with_interpreter(m, threads);
+      same_for_every_thread_count(m, test::random_inputs(m.info(), 4), {1, 2, 3, 4}, 3);
+    }
+  }
+}
+
 TEST_CASE("transposing kernels agree with the interpreter", "[codegen]") {
   // Copies that transpose go through registers a tile at a time, other
   // transposing kernels element by element in tiles; ragged edges (37, 50),
