@@ -111,9 +111,9 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
   // pieces 4 KiB apart, which the hardware prefetchers follow poorly,
   // worst when both cores stream at once. Measured on 2026-12-06's Xeon
   // (W4, whose 1024 x 1024 weight gradients carry Adam's update: one
-  // process, both compiled, steps alternated): those products took 0.91 of
-  // their time on one thread and 0.74-0.80 on two (the step 0.98 and 0.89);
-  // with momentum 0.96-0.98; the same bits. With plain SGD's one epilogue,
+  // process, both compiled, steps alternated): those products took 0.91-0.95
+  // of their time on one thread and 0.74-0.80 on two (the step 0.98-0.99 and
+  // 0.89-0.92); with momentum 0.96 and 0.86; the same bits. With plain SGD's one epilogue,
   // or for the forward products (B read in place, so read from farther away
   // for every few row tiles), they were no faster or up to 1.14x slower.
   if (k.row_blocks) {
