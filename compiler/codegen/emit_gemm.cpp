@@ -713,7 +713,11 @@ llvm::Function* KernelEmitter::tile_function(llvm::Type* ty, const GemmShape& s)
   // (the same sums in the same order): B's row and A's offset advance by a
   // step's stride instead of a multiplication per k. Unrolled by 4, the
   // products took 0.96-0.99 of their time (W6, W3, the GEMM line; the same
-  // bits) on 2026-12-06's Xeon; by 2 or 8 about the same.
+  // bits) on 2026-12-06's Xeon; by 2 or 8 about the same. It costs compile
+  // time: W3's train_step took 50 ms to compile against 45 (one loop, 45;
+  // unrolled by 2, 50). A tile unrolled without the loop for the steps left
+  // over, where K is a multiple of 4, beside the plain tile for the other
+  // products made W3's 56 -> 68 ms, both being in its module.
   constexpr int64_t kUnroll = 4;
   std::vector<llvm::Value*> sb_u, sa_u;
   for (int64_t u = 0; u < kUnroll; ++u) sb_u.push_back(b_.CreateMul(sb_k, i64(u))), sa_u.push_back(b_.CreateMul(sa_k, i64(u)));
