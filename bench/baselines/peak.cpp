@@ -50,6 +50,9 @@ __attribute__((noinline)) float fma_rounds(int64_t rounds, float a, float b) {
   return sum;
 }
 
+// The floating-point operations of fma_rounds(rounds, ...): two per lane per FMA.
+double flops_of(int64_t rounds) { return 2.0 * kLanes * kAccumulators * double(rounds); }
+
 }  // namespace
 
 FmaPeak measure_fma_peak(double seconds) {
@@ -67,7 +70,7 @@ FmaPeak measure_fma_peak(double seconds) {
       rounds *= 2;
       continue;
     }
-    best = std::max(best, 2.0 * kLanes * kAccumulators * double(rounds) / dt * 1e-9);
+    best = std::max(best, flops_of(rounds) / dt * 1e-9);
   }
   return {best, kIsa, sink};
 }
@@ -76,6 +79,6 @@ constexpr int64_t kBlockRounds = int64_t{1} << 14;
 
 float fma_peak_block() { return fma_rounds(kBlockRounds, 0.999999f, 1e-6f); }
 
-double fma_peak_block_flops() { return 2.0 * kLanes * kAccumulators * double(kBlockRounds); }
+double fma_peak_block_flops() { return flops_of(kBlockRounds); }
 
 }  // namespace bench
