@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <future>
@@ -67,6 +68,8 @@ constexpr bool kSanitize = true;
 #else
 constexpr bool kSanitize = false;
 #endif
+
+std::atomic<int> loaded_entries{0};  // jit_loaded_entries()
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
@@ -327,6 +330,22 @@ class JitExecutor : public Executor {
  public:
   JitExecutor(const ModelIR& m, const SourceManager& sm, JitOptions opts) : m_(m), sm_(sm), opts_(opts) {}
 
+  // The entries' code lives in their JITDylibs: removing them frees it (a
+  // private JIT takes its JITDylibs with it).
+  ~JitExecutor() override {
+    if (jit_) {
+      jit_.reset();
+      loaded_entries -= static_cast<int>(dylibs_.size());
+      return;
+    }
+    for (llvm::orc::JITDylib* jd : dylibs_) {
+      if (llvm::Error err = shared_jit().getExecutionSession().removeJITDylib(*jd))
+        llvm::consumeError(std::move(err));  // its code stays (an error here is ORC's own)
+      else
+        --loaded_entries;
+    }
+  }
+
   void run(const EntrySignature& sig, const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, int threads) override {
     const NativeEntry& e = *native(sig.kind, false);
     std::vector<void*> args;
@@ -361,23 +380,16 @@ class JitExecutor : public Executor {
   }
 
  private:
-  // The model's JIT, made on first use. Each entry gets a JITDylib of its own
-  // (their modules may define functions of the same names).
+  // A JIT for code to load: the process's, shared by every model (an LLJIT
+  // of its own cost each model 0.4-0.5 ms of its compile, a cache hit's
+  // largest part), or one of the model's own where tools are to see the code
+  // (jit_debug.h), whose plugins see every object of their JIT. Each entry
+  // gets a JITDylib of its own (their modules may define functions of the
+  // same names), named uniquely in the process.
   llvm::orc::LLJIT& jit() {
+    if (!opts_.debug_info && !opts_.perf_map) return shared_jit();
     if (!jit_) {
-      jit_ = check(llvm::orc::LLJITBuilder()
-                       .setJITTargetMachineBuilder(host().jtmb)
-                       // Objects only: no IR is compiled by the JIT, so no target machine up front,
-                       .setCompileFunctionCreator([](llvm::orc::JITTargetMachineBuilder jtmb)
-                                                      -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
-                         return std::make_unique<llvm::orc::ConcurrentIRCompiler>(std::move(jtmb));
-                       })
-                       // and no static initializers to run. Math functions (expf,
-                       // tanhf, ...) come from the process's symbols.
-                       .setPlatformSetUp(llvm::orc::setUpInactivePlatform)
-                       .create(),
-                   "creating the JIT");
-      // Tools' view of the code (jit_debug.h), when asked for.
+      jit_ = make_jit();
       if (opts_.debug_info)
         if (std::string why = add_gdb_registration(*jit_); !why.empty())
           std::fprintf(stderr, "gradc: warning: the debug info cannot be registered with gdb: %s\n", why.c_str());
@@ -386,13 +398,36 @@ class JitExecutor : public Executor {
     return *jit_;
   }
 
+  static std::unique_ptr<llvm::orc::LLJIT> make_jit() {
+    return check(llvm::orc::LLJITBuilder()
+                     .setJITTargetMachineBuilder(host().jtmb)
+                     // Objects only: no IR is compiled by the JIT, so no target machine up front,
+                     .setCompileFunctionCreator([](llvm::orc::JITTargetMachineBuilder jtmb)
+                                                    -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                       return std::make_unique<llvm::orc::ConcurrentIRCompiler>(std::move(jtmb));
+                     })
+                     // and no static initializers to run. Math functions (expf,
+                     // tanhf, ...) come from the process's symbols.
+                     .setPlatformSetUp(llvm::orc::setUpInactivePlatform)
+                     .create(),
+                 "creating the JIT");
+  }
+
+  // Made on first use and never destroyed: executors destroyed at exit (the
+  // model cache's) still remove their JITDylibs from it.
+  static llvm::orc::LLJIT& shared_jit() {
+    static llvm::orc::LLJIT* j = make_jit().release();
+    return *j;
+  }
+
   // Loads an entry's object files into a new JITDylib and resolves the entry point;
   // on failure removes the JITDylib and returns the error's text.
   // `names`: its functions' names in perf's map file.
   std::string load(const std::vector<std::string>& objects, EntryKind kind, CompiledEntry& e,
                    std::map<std::string, std::string> names = {}) {
     llvm::orc::LLJIT& j = jit();
-    std::string id = fmt::format("{}.{}", entry_name(kind), dylibs_++);
+    static std::atomic<int> dylib_count{0};
+    std::string id = fmt::format("{}.{}", entry_name(kind), dylib_count++);
     auto created = j.createJITDylib(id);
     if (!created) internal_error(__FILE__, __LINE__, "creating a JITDylib: " + llvm::toString(created.takeError()));
     llvm::orc::JITDylib& jd = *created;
@@ -404,6 +439,8 @@ class JitExecutor : public Executor {
       auto addr = j.lookup(jd, symbol_name(kind));
       if (addr) {
         e.set_fn(addr->toPtr<NativeEntry::Fn>());
+        dylibs_.push_back(&jd);
+        ++loaded_entries;
         return {};
       }
       err = addr.takeError();
@@ -539,11 +576,13 @@ class JitExecutor : public Executor {
   PerfMap* perf_map_ = nullptr;  // owned by jit_'s linker
   mutable std::mutex mutex_;
   std::map<std::pair<EntryKind, bool>, std::unique_ptr<CompiledEntry>> entries_;  // (entry, profiled)
-  std::unique_ptr<llvm::orc::LLJIT> jit_;
-  int dylibs_ = 0;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;       // the model's own, for tools
+  std::vector<llvm::orc::JITDylib*> dylibs_;  // the entries', in the shared JIT or jit_
 };
 
 }  // namespace
+
+int jit_loaded_entries() { return loaded_entries; }
 
 std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm, JitOptions opts) {
   opts.debug_info = opts.debug_info || env_flag("GRADC_DEBUG_INFO");

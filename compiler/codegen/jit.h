@@ -50,6 +50,10 @@ inline constexpr int kMaxCompileThreads = 4;
 
 std::unique_ptr<Executor> make_jit_executor(const ModelIR& m, const SourceManager& sm, JitOptions opts = {});
 
+// The JITDylibs holding compiled entries in the process, in every JIT: one per
+// entry loaded, removed (and its code freed) with its executor.
+int jit_loaded_entries();
+
 // The text of a back-end stage of one entry point:
 // "loops" (kernels and memory plan), "llvm" (optimized IR), "llvm-raw"
 // (IR before optimization) or "asm" (host assembly). With the model's source

@@ -1,6 +1,7 @@
 // Sessions: several threads compiling and training different models at once,
 // and two sessions of one model on two threads, give exactly the results of
-// running the same work on one thread (docs/host_api.md, "Threads"); and
+// running the same work on one thread (docs/host_api.md, "Threads"); models
+// share the process's JIT, each entry's code freed with its model; and
 // check_numerics finds the first non-finite value of a step.
 #include <catch2/catch.hpp>
 
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "compiler/codegen/jit.h"
 #include "gradc/session.h"
 #include "tests/common/test_inputs.h"
 
@@ -72,6 +74,40 @@ TEST_CASE("two sessions of one model on two threads", "[jit][threads]") {
   t2.join();
   CHECK(a == c);
   CHECK(b == c);
+}
+
+TEST_CASE("models share the process's JIT and free their code with them", "[jit][threads]") {
+  // Two compilations of one model: their entries define functions of the
+  // same names, each in a JITDylib of its own.
+  const std::string src = "dim B = 4\ninput x : [B, 2]\ninput y : [B, 1]\nparam W : [2, 8] ~ uniform(-1, 1)\n"
+                          "param V : [8, 1] ~ uniform(-1, 1)\nloss mse(tanh(x @ W) @ V, y)\noptimizer sgd(lr = 0.1)\n";
+  const int before = jit_loaded_entries();
+  auto train = [](Session& s, const NamedTensors& in, int steps) {
+    std::vector<double> losses;
+    for (int i = 0; i < steps; ++i) losses.push_back(s.train_step(in));
+    return losses;
+  };
+  Model b = Model::compile_source("# b\n" + src, "b.grad");
+  REQUIRE(b.ok());
+  NamedTensors in = test::random_inputs(b.info(), 5);
+  std::vector<double> expected;
+  {
+    Session reference(b, {.backend = Backend::Interpreter});
+    expected = train(reference, in, 10);
+  }
+  Session sb(b, {.backend = Backend::Jit, .threads = 1});
+  std::vector<double> losses_b = train(sb, in, 5);
+  {
+    Model a = Model::compile_source("# a\n" + src, "a.grad");
+    REQUIRE(a.ok());
+    Session sa(a, {.backend = Backend::Jit, .threads = 1});
+    std::vector<double> losses_a = train(sa, in, 10);
+    CHECK(jit_loaded_entries() == before + 2);
+    for (size_t i = 0; i < 10; ++i) CHECK(losses_a[i] == Approx(expected[i]).epsilon(1e-5));
+  }
+  CHECK(jit_loaded_entries() == before + 1);  // a's code is gone, b's still runs
+  for (double l : train(sb, in, 5)) losses_b.push_back(l);
+  for (size_t i = 0; i < 10; ++i) CHECK(losses_b[i] == Approx(expected[i]).epsilon(1e-5));
 }
 
 TEST_CASE("check_numerics names the op and line of the first NaN, and does not commit the step", "[jit][numerics]") {
