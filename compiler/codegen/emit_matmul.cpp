@@ -17,6 +17,9 @@ constexpr int64_t kParallelMacs = int64_t{1} << 18;
 constexpr int64_t kDotRows = 8;
 // Vectors of C an axpy product keeps in registers over k (a block of rows).
 constexpr int64_t kAxpyVectors = 8;
+// k steps ahead that a product of the "rows" form prefetches a transposed A
+// (8, 16 and 32 measured alike).
+constexpr int64_t kPrefetchSteps = 8;
 
 // The largest divisor of n that is at most `limit` (tiles without remainders).
 int64_t tile(int64_t n, int64_t limit) {
@@ -132,10 +135,13 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
   llvm::Constant* mask = llvm::ConstantVector::get(lanes);
   llvm::Function* fma = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::fma, {vty});
   std::vector<size_t> batch_dims = first_dims(batch);
-  // R rows at a time: 4 keep the FMA unit busy (latency 4); with A
+  // R rows at a time, R independent chains of FMAs: two FMA units of
+  // latency 4 need 8 (with 4, W3's 64 x 10 x 256 logits took 1.43x and W4's
+  // 256 x 10 x 1024 1.27x the time of 8, on 2026-12-06's Xeon); with A
   // transposed, R consecutive rows share one cache line of A per k, so more
   // rows mean fewer lines and pages touched (16 with 32 vector registers).
-  int64_t R = k.a_map.strides[batch] == 1 ? (wide_ ? 16 : 8) : 4;
+  const bool a_transposed = k.a_map.strides[batch] == 1;
+  int64_t R = a_transposed && wide_ ? 16 : 8;
   // Rows [m0, m0 + rows) of C.
   auto block = [&](llvm::Value* m0, int64_t rows) {
     std::vector<llvm::Value*> zeros(static_cast<size_t>(rows), llvm::Constant::getNullValue(vty));
@@ -143,6 +149,21 @@ void KernelEmitter::matmul_rows(const Kernel& k) {
       return k.k_size >= 0 ? k_carry(k, zeros, step) : loop_carry(K, zeros, step);
     };
     std::vector<llvm::Value*> next = over_k([&](llvm::Value* kk, const std::vector<llvm::Value*>& acc) {
+      // A transposed gives one line of A per k, a row of A^T apart (4 KiB in
+      // W4's 1024 x 10 x 256 weight gradient): a stride no hardware
+      // prefetcher follows, so the line kPrefetchSteps ahead is asked for
+      // (that product took 0.64-0.67 of its time; the address is not
+      // `inbounds`, as it passes the end of A on the last steps, and a
+      // prefetch never faults).
+      if (a_transposed) {
+        ivs_[batch] = m0;
+        ivs_[batch + 1] = i64(0);
+        ivs_[batch + 2] = kk;
+        llvm::Value* ahead =
+            b_.CreateGEP(ty, address(k.a, k.a_map), i64(kPrefetchSteps * k.a_map.strides[batch + 2]), "a.ahead");
+        b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::prefetch, {b_.getPtrTy()}),
+                      {ahead, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+      }
       ivs_[batch + 2] = kk;
       ivs_[batch] = i64(0);
       ivs_[batch + 1] = i64(0);
