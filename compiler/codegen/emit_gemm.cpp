@@ -232,7 +232,11 @@ void KernelEmitter::matmul_packed(const Kernel& k) {
         });
       }
       // Then the pools over the block's windows (Kernel::per_block).
-      for (const Kernel* c : pool_kernels_) pool_block(*c, bk.m_lo, m_hi, bk.n_lo, n_hi, k.pool_span);
+      // (With a column bound, the windows of the call's rows: its columns
+      // are whole segments, and the last tile's columns past them hold no
+      // image of the call.)
+      llvm::Value* pool_hi = k.cols_size >= 0 ? smin(n_hi, mul(size_value(k.cols_size), k.cols_unit)) : n_hi;
+      for (const Kernel* c : pool_kernels_) pool_block(*c, bk.m_lo, m_hi, bk.n_lo, pool_hi, k.pool_span);
     };
     // The tiles of block bk over k chunks [c0, c1) (with a bound on k, the
     // chunks that cover its ranges), into C or cb.

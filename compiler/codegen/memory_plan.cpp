@@ -58,11 +58,16 @@ std::vector<int> touched(const Program& p, const Kernel& k) {
 // reads, at one map, the buffer x that h stores row-major as [M, N], and
 // that map splits into h's rows, whole segments of columns and the rest
 // (see Kernel::pool_span). Sets c's split and returns the segment's columns
-// (0: no split).
+// (0: no split). In a capacity compile, c has a row bound exactly where h
+// has a column bound: the same size, on the outermost digit of its
+// segments, whose term is h's columns per row of the dim (a convolution's
+// images); the blocks then stop its windows at the bound (finish in
+// emit_gemm.cpp).
 int64_t split_pool(const Program& p, const Kernel& h, Kernel& c) {
-  if (c.axis_dims < 2 || c.rows_size >= 0 || c.body_loop >= 0 || c.out < 0 ||
+  if (c.axis_dims < 2 || (c.rows_size >= 0) != (h.cols_size >= 0) || c.body_loop >= 0 || c.out < 0 ||
       p.buffers[c.out].kind != Buffer::Kind::Arena)
     return 0;
+  if (c.rows_size >= 0 && (c.rows_size != h.cols_size || c.dims[c.rows_dim] != c.rows_capacity)) return 0;
   const int64_t M = h.dims[0], N = h.dims[1];
   const Affine row_major{0, {N, 1, 0}};
   std::vector<int> stored;
@@ -103,6 +108,7 @@ int64_t split_pool(const Program& p, const Kernel& h, Kernel& c) {
       if (d != m && std::find(rest.begin(), rest.begin() + static_cast<long>(t), d) == rest.begin() + static_cast<long>(t))
         reach += map->strides[d] * (c.dims[d] - 1);
     if (!chain || reach >= span) continue;
+    if (c.rows_size >= 0 && (static_cast<size_t>(rest[0]) != c.rows_dim || map->strides[rest[0]] != h.cols_unit)) return 0;
     // Every tile width of every target fits its C block (pool_block_cols).
     for (int64_t nr : {8, 16, 24, 32, 48, 64})
       if (kMaxTileRows * pool_block_cols(span, nr, kBlockCols) > kCBlockElems) return 0;
@@ -261,7 +267,7 @@ void plan_pool_epilogues(Program& p) {
   for (size_t hi = 0; hi < p.kernels.size(); ++hi) {
     Kernel& h = p.kernels[hi];
     if (h.kind != Kernel::Kind::MatMul || !h.packed || h.dims.size() != 3 || h.k_segments > 1 ||
-        h.rows_size >= 0 || h.cols_size >= 0 || h.k_size >= 0 || h.body_loop >= 0)
+        h.rows_size >= 0 || h.k_size >= 0 || h.body_loop >= 0)
       continue;
     size_t at = hi + 1;  // where the next pool kernel goes
     for (size_t j = at; j < p.kernels.size(); ++j) {

@@ -53,8 +53,10 @@ void plan_product_blocks(Program& p);
 
 // A pool's maximum and argmax over windows of a register-tiled product's
 // stored result run in the product's blocks (Kernel::per_block, pool_span),
-// moved to right after it where no kernel in between conflicts. Not with
-// row or column bounds, k segments, or in a loop's body.
+// moved to right after it where no kernel in between conflicts. In a
+// capacity compile, a product with a column bound (a convolution's images)
+// hosts pools bounded on the same dim: its blocks stop their windows at the
+// call's columns. Not with row bounds, k segments, or in a loop's body.
 void plan_pool_epilogues(Program& p);
 
 // Arena buffers get offsets by liveness: first fit among the buffers alive

@@ -664,6 +664,40 @@ TEST_CASE("capacity: a convolutional network's kernels stop at the call's images
   same_as_fixed(bounded, cnn, 48, rows, {1, 5, 17, 48});
 }
 
+TEST_CASE("capacity: a max pool runs in the blocks of its convolution's product, its windows stopped at the call's images") {
+  // The pooled maps tile the image (8x8 in 2x2 windows), so the pool and its
+  // argmax run per block of the product (pool epilogues) in the capacity
+  // compile too, each block's windows ending at the call's columns.
+  const char* cnn =
+      "dim B\n"
+      "input x : [B, 3, 8, 8]\n"
+      "input label : i32[B]\n"
+      "param k1 : [16, 3, 3, 3] ~ normal(0, 0.3)\n"
+      "param b1 : [16]\n"
+      "param W : [256, 5] ~ normal(0, 0.2)\n"
+      "h = relu(conv2d(x, k1, padding=1) + reshape(b1, [16, 1, 1]))\n"
+      "p = max_pool2d(h, 2)\n"
+      "logits = flatten(p) @ W\n"
+      "output logits\n"
+      "loss cross_entropy(logits, label)\n"
+      "optimizer adam(lr = 0.01)\n";
+  Model bounded = compiled_up_to(cnn, 48);
+  for (Entry entry : {Entry::TrainStep, Entry::Forward}) {
+    std::string loops = bounded.dump(Stage::Loops, DumpFormat::Text, entry);
+    INFO(loops);
+    CHECK(count(loops, "over its windows   (pool epilogues") == 1);
+    // The pool and, for the gradient, its argmax: "in kN's blocks, after its epilogues".
+    CHECK(count(loops, "(pool epilogue)") == (entry == Entry::TrainStep ? 2 : 1));
+  }
+  auto rows = [](int64_t n, double scale) {
+    Tensor x(DType::F32, {n, 3, 8, 8}), label(DType::I32, {n});
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, scale * std::sin(static_cast<double>(i) * 0.37));
+    for (int64_t i = 0; i < n; ++i) label.set(i, static_cast<double>((i * 2) % 5));
+    return NamedTensors{{"x", std::move(x)}, {"label", std::move(label)}};
+  };
+  same_as_fixed(bounded, cnn, 48, rows, {1, 7, 30, 48});
+}
+
 TEST_CASE("capacity: a recurrent model's scan bodies, forward and backward, stop at the call's rows") {
   // examples/rnn/gru.grad: B dynamic, a GRU scanned over T = 16. The
   // forward body's products and gates, the backward body's (its carry, the
