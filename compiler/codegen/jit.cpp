@@ -51,7 +51,7 @@ namespace {
 // generate for a plan whose printout (print_program) stays the same.
 // 10: sums longer than 1024 elements are blocked (emit_reduce.cpp).
 // 11: sums down the columns of wide matrices are blocked too.
-constexpr int kCodegenVersion = 18;  // 18: the "rows" products: 8 rows, a transposed A prefetched
+constexpr int kCodegenVersion = 19;  // 18: the "rows" products: 8 rows, a transposed A prefetched; 19: long sums into several outputs on the pool
 
 // The optimization pipeline, part of the cache key: LLVM's O3 without its
 // loop unroller. The emitter unrolls where it pays (the matrix-product
