@@ -673,6 +673,33 @@ TEST_CASE("capacity: a max pool runs in the blocks of its convolution's product,
   same_as_fixed(bounded, cnn, 48, rows, {1, 7, 30, 48});
 }
 
+TEST_CASE("capacity: long sums per row and per channel stop at the call's rows") {
+  // Blocked sums (more than 1024 terms an output) with the dynamic dim kept
+  // (a row's sum) and summed over (a channel's), the second large enough for
+  // the thread pool in a model of fixed size.
+  const char* sums =
+      "dim B\n"
+      "input x : [B, 4, 2048]\n"
+      "param w : [4, 2048] ~ normal(0, 0.5)\n"
+      "y = x * w\n"
+      "rows = sum(y, axis=[1, 2])\n"
+      "channels = sum(y, axis=[0, 2])\n"
+      "output rows, channels\n"
+      "loss mean(rows * rows) + mean(channels)\n"
+      "optimizer sgd(lr = 0.01)\n";
+  Model bounded = compiled_up_to(sums, 48);
+  auto rows = [](int64_t n, double scale) {
+    Tensor x(DType::F32, {n, 4, 2048});
+    for (int64_t i = 0; i < x.numel(); ++i) x.set(i, scale * std::sin(static_cast<double>(i) * 0.011));
+    return NamedTensors{{"x", std::move(x)}};
+  };
+  same_as_fixed(bounded, sums, 48, rows, {1, 13, 48});
+  // In the fixed model, the channels' sum runs on the pool.
+  Model fixed = compiled(sums, {{"B", 48}});
+  CHECK(fixed.dump(Stage::Llvm, DumpFormat::Text, Entry::Forward).find("%sum.levels = alloca") >
+        fixed.dump(Stage::Llvm, DumpFormat::Text, Entry::Forward).find("define internal void @gradc_forward.par"));
+}
+
 TEST_CASE("capacity: a recurrent model's scan bodies, forward and backward, stop at the call's rows") {
   // examples/rnn/gru.grad: B dynamic, a GRU scanned over T = 16. The
   // forward body's products and gates, the backward body's (its carry, the
