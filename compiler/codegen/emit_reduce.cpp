@@ -363,9 +363,11 @@ void KernelEmitter::output_sum(const SumShape& s) {
   // A large sum into several outputs (a convolution's bias gradient: 16
   // channels of 64 x 28 x 28) runs ranges of its outermost kept dim on the
   // thread pool; each output is still summed by one thread in one order, so
-  // the bits do not depend on the thread count. (Not with a row bound, whose
-  // size is read in the calling function.) W5's first bias gradient took 0.66
-  // of its time on two threads, its second 0.94 (2026-12-06's Xeon).
+  // the bits do not depend on the thread count. (Not where a row bound cuts
+  // the summed dims: s.rows, the call's size, is read in the calling
+  // function. A bound on a kept dim is read where the loops run.) W5's first
+  // bias gradient took 0.66 of its time on two threads, its second 0.94
+  // (2026-12-06's Xeon).
   int64_t elems = 1;
   for (int64_t d : k.dims) elems *= d;
   const bool in_parallel = !s.kept.empty() && k.dims[s.kept.front()] >= 2 && elems >= kParallelElements &&
